@@ -1,0 +1,5 @@
+"""``python -m featstore`` runs the ``featstore`` command line."""
+
+from featstore.cli.main import run
+
+run()

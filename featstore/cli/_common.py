@@ -1,0 +1,68 @@
+"""Pieces shared by every command module: the app class, consoles, common options."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+import typer.core
+from rich.console import Console
+
+from featstore.errors import FeatstoreError
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+DEFAULT_STORE_DIR = Path("stores")
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code=2)
+
+
+class FeatstoreGroup(typer.core.TyperGroup):
+    """A Typer group that turns featstore errors into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FeatstoreError as exc:
+            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; rerun the same command to resume")
+            raise typer.Exit(code=130) from None
+
+
+def new_app(help_text: str, **kwargs: Any) -> typer.Typer:
+    """A Typer app with featstore's error handling and rich help."""
+    return typer.Typer(
+        cls=FeatstoreGroup,
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode="markdown",
+        pretty_exceptions_show_locals=False,
+        **kwargs,
+    )
+
+
+StoreOption = Annotated[
+    Path,
+    typer.Option(
+        "--store",
+        "-s",
+        help="Path of the Zarr store, e.g. stores/21styear.zarr.",
+        envvar="FEATSTORE_STORE",
+    ),
+]
+
+
+def progress_enabled(quiet: bool) -> bool:
+    """Show progress bars unless --quiet or output is not a terminal (CI logs)."""
+    return not quiet and (sys.stderr.isatty() or bool(os.environ.get("FEATSTORE_PROGRESS")))

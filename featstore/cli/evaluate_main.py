@@ -1,0 +1,36 @@
+"""The ``evaluate`` command: encoding grids, summaries, ROI tables and reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from featstore import __version__
+from featstore.cli._common import console, new_app
+
+app = new_app(
+    "**evaluate** — PCA + FIR ridge encoding models straight from a featstore store.\n\n"
+    "Every command reads features and fMRI from the store and writes results back to it."
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"evaluate (featstore {__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """evaluate — encoding models from a featstore store."""
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app(prog_name="evaluate")

@@ -1,0 +1,68 @@
+"""The featstore Zarr store (schema version 1): create, write, read, list, validate.
+
+Every group opens with plain ``xarray.open_zarr(path, group=..., consolidated=False)``.
+See ``docs/store-spec.md`` for the schema.
+"""
+
+from featstore.store._schema import SCHEMA_VERSION
+from featstore.store.features import (
+    FeatureSetInfo,
+    feature_set_attrs,
+    list_feature_sets,
+    open_feature_set,
+    write_feature_set,
+)
+from featstore.store.groups import (
+    create_store,
+    delete_group,
+    group_attrs,
+    group_exists,
+    is_complete,
+    open_group,
+    open_root,
+    root_attrs,
+    update_group_attrs,
+    write_group,
+)
+from featstore.store.listing import GroupInfo, list_groups
+from featstore.store.paths import (
+    feature_group,
+    model_key,
+    parse_window,
+    result_group,
+    window_name,
+)
+from featstore.store.staging import BlockStage, StagedArray, group_lock, settings_hash
+from featstore.store.validate import Problem, validate
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BlockStage",
+    "FeatureSetInfo",
+    "GroupInfo",
+    "Problem",
+    "StagedArray",
+    "create_store",
+    "delete_group",
+    "feature_group",
+    "feature_set_attrs",
+    "group_attrs",
+    "group_exists",
+    "group_lock",
+    "is_complete",
+    "list_feature_sets",
+    "list_groups",
+    "model_key",
+    "open_feature_set",
+    "open_group",
+    "open_root",
+    "parse_window",
+    "result_group",
+    "root_attrs",
+    "settings_hash",
+    "update_group_attrs",
+    "validate",
+    "window_name",
+    "write_feature_set",
+    "write_group",
+]

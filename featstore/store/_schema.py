@@ -1,0 +1,81 @@
+"""The store schema, version 1: group names, variables, dims and attrs in one place.
+
+``docs/store-spec.md`` is the prose version of this module; keep the two in step.
+Everything that reads or writes a store takes its names from here.
+"""
+
+from __future__ import annotations
+
+import re
+
+SCHEMA_VERSION = 1
+SCHEMA_ATTR = "featstore_schema"
+ZARR_FORMAT = 3
+
+# Root group
+ROOT_ATTRS = ("featstore_schema", "dataset", "tr_seconds", "n_tr", "created")
+
+# Top-level groups
+STIMULUS = "stimulus"
+FMRI = "fmri"
+FEATURES = "features"
+RESULTS = "results"
+# Internal area for staged (resumable) writes and lock files; never part of the schema.
+WORK = "_work"
+
+# Completion flag, written last on every group a featstore writer creates.
+COMPLETE_ATTR = "complete"
+
+# stimulus
+WORD_DIM = "word"
+SAMPLE_DIM = "sample"
+STIMULUS_WORD_VARS = ("word", "word_lower", "onset", "offset", "tr_index")
+STIMULUS_FLAG_VARS = ("time_filled", "word_missing")
+STIMULUS_AUDIO_VAR = "audio"
+STIMULUS_ATTRS = ("audio_sha256", "sample_rate", "align_sha256", "tr_assign", "stimulus_sha256")
+AUDIO_SAMPLE_RATE = 16_000
+TR_ASSIGN_RULES = ("ceil", "floor")
+
+# fmri
+SUBJECT_DIM = "subject"
+TR_DIM = "tr"
+ROI_DIM = "roi"
+BOLD_VAR = "bold"
+BOLD_DIMS = (SUBJECT_DIM, TR_DIM, ROI_DIM)
+ROI_NAME_COORD = "roi_name"
+HEMISPHERE_COORD = "hemisphere"
+FMRI_ATTRS = ("atlas", "source")
+NOISE_CEILING_VAR = "noise_ceiling"
+
+# features/<key>/<window>
+LAYER_DIM = "layer"
+DIM_DIM = "dim"
+HIDDEN_VAR = "hidden"
+HIDDEN_DIMS = (LAYER_DIM, TR_DIM, DIM_DIM)
+WORD_HIDDEN_VAR = "word_hidden"
+WORD_HIDDEN_DIMS = (LAYER_DIM, WORD_DIM, DIM_DIM)
+HAS_WORDS_VAR = "has_words"
+FEATURE_ATTRS = (
+    "model_id",
+    "revision",
+    "modality",
+    "pooling",
+    "layers",
+    "stimulus_sha256",
+    "featstore_version",
+    COMPLETE_ATTR,
+)
+MODALITIES = ("text", "audio", "multimodal", "lowlevel")
+FEATURE_DTYPES = ("float32", "float16")
+
+# results/<run_id>
+CONFIG_DIM = "config"
+RESULT_VARS = ("r", "alpha")
+RESULT_DIMS = (CONFIG_DIM, SUBJECT_DIM, ROI_DIM)
+RESULT_ATTRS = ("settings", "created", COMPLETE_ATTR)
+
+# Names
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_WINDOW_RE = re.compile(r"^(ctx|tr)([1-9][0-9]*)$")
+_RUN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+WINDOW_KINDS = {"ctx": "words of context (text)", "tr": "TRs of audio (audio, multimodal)"}

@@ -1,0 +1,213 @@
+"""Feature sets: ``features/<key>/<window>`` with ``hidden(layer, tr, dim)``.
+
+A feature set is chunked one layer per chunk, so reading one layer is one read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+
+from featstore import __version__
+from featstore.errors import GroupNotFoundError, InputError
+from featstore.store import _schema as S
+from featstore.store.groups import (
+    StorePath,
+    child_names,
+    group_attrs,
+    open_group,
+    open_root,
+    root_attrs,
+    write_group,
+)
+from featstore.store.paths import feature_group, parse_window
+
+ArrayLike = np.ndarray | da.Array
+
+
+def feature_dataset(
+    hidden: ArrayLike,
+    *,
+    attrs: Mapping[str, Any],
+    layers: Sequence[int] | None = None,
+    word_hidden: ArrayLike | None = None,
+    has_words: ArrayLike | None = None,
+    extra_vars: Mapping[str, tuple[tuple[str, ...], ArrayLike]] | None = None,
+) -> xr.Dataset:
+    """Build the in-memory (or dask) dataset of a feature set, checking its shape."""
+    if np.ndim(hidden) != 3:
+        raise InputError(
+            f"hidden must be (layer, tr, dim), got an array of shape {np.shape(hidden)}"
+        )
+    n_layer, n_tr, _ = hidden.shape
+    layers = list(range(n_layer)) if layers is None else [int(x) for x in layers]
+    if len(layers) != n_layer:
+        raise InputError(f"{len(layers)} layer labels for {n_layer} layers")
+    data_vars: dict[str, Any] = {S.HIDDEN_VAR: (S.HIDDEN_DIMS, hidden)}
+    if word_hidden is not None:
+        if np.ndim(word_hidden) != 3 or word_hidden.shape[0] != n_layer:
+            raise InputError(
+                f"word_hidden must be (layer={n_layer}, word, dim), got {np.shape(word_hidden)}"
+            )
+        data_vars[S.WORD_HIDDEN_VAR] = (S.WORD_HIDDEN_DIMS, word_hidden)
+    if has_words is not None:
+        if np.shape(has_words) != (n_tr,):
+            raise InputError(f"has_words must have shape ({n_tr},), got {np.shape(has_words)}")
+        data_vars[S.HAS_WORDS_VAR] = ((S.TR_DIM,), np.asarray(has_words, dtype=bool))
+    for name, (dims, values) in (extra_vars or {}).items():
+        data_vars[name] = (dims, values)
+    full_attrs = {"featstore_version": __version__, **dict(attrs), "layers": layers}
+    return xr.Dataset(
+        data_vars,
+        coords={S.LAYER_DIM: np.asarray(layers, dtype=np.int64), S.TR_DIM: np.arange(n_tr)},
+        attrs=full_attrs,
+    )
+
+
+def feature_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Zarr encoding of a feature set: one chunk per layer for the layered variables."""
+    encoding: dict[str, dict[str, Any]] = {}
+    for name in (S.HIDDEN_VAR, S.WORD_HIDDEN_VAR):
+        if name in ds:
+            shape = ds[name].shape
+            encoding[name] = {"chunks": (1, max(shape[1], 1), max(shape[2], 1))}
+    return encoding
+
+
+def _check_attrs(attrs: Mapping[str, Any], window: str, group: str) -> None:
+    filled_here = ("layers", "featstore_version", S.COMPLETE_ATTR)
+    missing = [a for a in S.FEATURE_ATTRS if a not in attrs and a not in filled_here]
+    if missing:
+        raise InputError(f"feature set {group!r} lacks provenance attrs {missing}")
+    if attrs["modality"] not in S.MODALITIES:
+        raise InputError(
+            f"feature set {group!r} has modality {attrs['modality']!r}; expected one of {S.MODALITIES}"
+        )
+    kind, size = parse_window(window)
+    window_attr = "ctx_words" if kind == "ctx" else "tr_win"
+    if int(attrs.get(window_attr, size)) != size:
+        raise InputError(
+            f"feature set {group!r}: attr {window_attr}={attrs[window_attr]} disagrees with window {window!r}"
+        )
+
+
+def write_feature_set(
+    store: StorePath,
+    key: str,
+    window: str,
+    hidden: ArrayLike,
+    *,
+    attrs: Mapping[str, Any],
+    layers: Sequence[int] | None = None,
+    word_hidden: ArrayLike | None = None,
+    has_words: ArrayLike | None = None,
+    extra_vars: Mapping[str, tuple[tuple[str, ...], ArrayLike]] | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Write a feature set as ``features/<key>/<window>`` and return the group path.
+
+    ``hidden`` is ``(layer, tr, dim)``, numpy or dask (written chunk by chunk); its TR
+    count must equal the store's ``n_tr``. ``attrs`` must hold the provenance attrs of
+    the schema (``model_id``, ``revision``, ``modality``, ``pooling``,
+    ``stimulus_sha256``); ``ctx_words`` / ``tr_win`` are filled in from ``window``.
+    """
+    group = feature_group(key, window)
+    kind, size = parse_window(window)
+    attrs = dict(attrs)
+    attrs.setdefault("ctx_words" if kind == "ctx" else "tr_win", size)
+    _check_attrs(attrs, window, group)
+    n_tr = int(root_attrs(store)["n_tr"])
+    if np.ndim(hidden) == 3 and hidden.shape[1] != n_tr:
+        raise InputError(
+            f"feature set {group!r} has {hidden.shape[1]} TRs but the store has n_tr={n_tr}"
+        )
+    ds = feature_dataset(
+        hidden,
+        attrs=attrs,
+        layers=layers,
+        word_hidden=word_hidden,
+        has_words=has_words,
+        extra_vars=extra_vars,
+    )
+    write_group(store, group, ds, overwrite=overwrite, encoding=feature_encoding(ds))
+    return group
+
+
+def open_feature_set(
+    store: StorePath, key: str, window: str, *, layers: Sequence[int] | None = None
+) -> xr.Dataset:
+    """Open a complete feature set lazily; optionally select ``layers`` by label."""
+    group = feature_group(key, window)
+    ds = open_group(store, group)
+    if layers is not None:
+        wanted = [int(x) for x in layers]
+        have = [int(x) for x in ds[S.LAYER_DIM].values]
+        absent = [x for x in wanted if x not in have]
+        if absent:
+            raise InputError(
+                f"feature set {group!r} has layers {have[0]}..{have[-1]}; no layer {absent}"
+            )
+        ds = ds.sel({S.LAYER_DIM: wanted})
+    return ds
+
+
+@dataclass(frozen=True)
+class FeatureSetInfo:
+    """What a listing knows of a feature set without reading its arrays."""
+
+    key: str
+    window: str
+    group: str
+    model_id: str
+    modality: str
+    n_layers: int
+    n_tr: int
+    dim: int
+    complete: bool
+    attrs: dict[str, Any]
+
+
+def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
+    """Every feature set in the store (complete or not), sorted by key and window."""
+    infos: list[FeatureSetInfo] = []
+    root = open_root(store)
+    for key in child_names(store, S.FEATURES):
+        for window in child_names(store, f"{S.FEATURES}/{key}"):
+            group = f"{S.FEATURES}/{key}/{window}"
+            node = root[group]
+            attrs = dict(node.attrs)
+            hidden = node.get(S.HIDDEN_VAR) if isinstance(node, zarr.Group) else None
+            shape = tuple(hidden.shape) if hidden is not None else (0, 0, 0)
+            infos.append(
+                FeatureSetInfo(
+                    key=key,
+                    window=window,
+                    group=group,
+                    model_id=str(attrs.get("model_id", key)),
+                    modality=str(attrs.get("modality", "?")),
+                    n_layers=int(shape[0]),
+                    n_tr=int(shape[1]),
+                    dim=int(shape[2]),
+                    complete=bool(attrs.get(S.COMPLETE_ATTR, False)),
+                    attrs=attrs,
+                )
+            )
+    return infos
+
+
+def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]:
+    """Attrs of a feature set (raises :class:`GroupNotFoundError` naming it if absent)."""
+    group = feature_group(key, window)
+    try:
+        return group_attrs(store, group)
+    except GroupNotFoundError:
+        present = [f"{i.key}/{i.window}" for i in list_feature_sets(store)]
+        raise GroupNotFoundError(
+            f"no feature set {key}/{window} in {store}; present: {', '.join(present) or 'none'}"
+        ) from None

@@ -1,0 +1,71 @@
+"""List what a store holds without reading any array data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import zarr
+
+from featstore.store import _schema as S
+from featstore.store.groups import StorePath, child_names, open_root
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """Name, dims, shape and dtype of one array in a group."""
+
+    name: str
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """One schema group: its path, kind, arrays and attrs."""
+
+    path: str
+    kind: str
+    complete: bool
+    variables: tuple[VariableInfo, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def variable(self, name: str) -> VariableInfo | None:
+        """The variable called ``name``, or None."""
+        return next((v for v in self.variables if v.name == name), None)
+
+
+def _variables(node: zarr.Group) -> tuple[VariableInfo, ...]:
+    out = []
+    for name, array in sorted(node.arrays()):
+        dims = tuple(array.metadata.dimension_names or ())
+        out.append(VariableInfo(name, dims, tuple(array.shape), str(array.dtype)))
+    return tuple(out)
+
+
+def group_paths(store: StorePath) -> list[tuple[str, str]]:
+    """``(path, kind)`` of every schema group present, in a stable order."""
+    root = open_root(store)
+    paths: list[tuple[str, str]] = []
+    for name, kind in ((S.STIMULUS, "stimulus"), (S.FMRI, "fmri")):
+        if name in root:
+            paths.append((name, kind))
+    for key in child_names(store, S.FEATURES):
+        for window in child_names(store, f"{S.FEATURES}/{key}"):
+            paths.append((f"{S.FEATURES}/{key}/{window}", "features"))
+    for run in child_names(store, S.RESULTS):
+        paths.append((f"{S.RESULTS}/{run}", "results"))
+    return paths
+
+
+def list_groups(store: StorePath) -> list[GroupInfo]:
+    """Every schema group with its arrays' shapes and its attrs."""
+    root = open_root(store)
+    infos = []
+    for path, kind in group_paths(store):
+        node = root[path]
+        attrs = dict(node.attrs)
+        complete = bool(attrs.get(S.COMPLETE_ATTR, False))
+        infos.append(GroupInfo(path, kind, complete, _variables(node), attrs))
+    return infos

@@ -1,0 +1,222 @@
+"""Resumable, block-by-block writes, staged before one atomic group write.
+
+Long jobs (extraction, evaluation grids) produce their output a block at a time. Each
+block is written to ``_work/<group>`` inside the store, then marked done; a killed
+job that is started again with the same settings skips the blocks already done. When
+every block is done, the writer turns the staged arrays into the final group with
+:func:`featstore.store.groups.write_group` (lazily, one output chunk at a time) and
+discards the stage. Memory is bounded by one block, never by the whole output.
+
+A stage remembers the hash of the settings that produced it: starting again with other
+settings discards it, so blocks from two different runs are never mixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from featstore.errors import GroupLockedError, InputError, StoreError
+from featstore.store import _schema as S
+from featstore.store.groups import StorePath, _local_path, open_root, to_json_safe
+
+_DONE = "_block_done"
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+    """A stable sha256 of a JSON-able settings mapping."""
+    text = json.dumps(to_json_safe(dict(settings)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StagedArray:
+    """Shape of one staged array: ``block_axis`` is cut into blocks of ``block_size``."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    block_axis: int = 0
+
+    def chunks(self, block_size: int) -> tuple[int, ...]:
+        # one chunk per block and per index of the axes before the block axis, so the
+        # final rechunk reads one leading index (e.g. one layer) at a time
+        return tuple(
+            1 if ax < self.block_axis else (block_size if ax == self.block_axis else max(n, 1))
+            for ax, n in enumerate(self.shape)
+        )
+
+
+class BlockStage:
+    """Arrays staged in ``_work/<group>``, written one block at a time.
+
+    Parameters
+    ----------
+    store
+        Store path.
+    group
+        The final group these arrays are for (e.g. ``features/gpt2/ctx200``).
+    arrays
+        Name → :class:`StagedArray`. All arrays have the same length along their block
+        axis.
+    block_size
+        Length of a block along the block axis.
+    settings
+        Everything that determines the output; a stage made with other settings is
+        discarded instead of resumed.
+    """
+
+    def __init__(
+        self,
+        store: StorePath,
+        group: str,
+        arrays: Mapping[str, StagedArray],
+        *,
+        block_size: int,
+        settings: Mapping[str, Any],
+    ) -> None:
+        if block_size < 1:
+            raise InputError(f"block size must be >= 1, got {block_size}")
+        lengths = {spec.shape[spec.block_axis] for spec in arrays.values()}
+        if len(lengths) != 1:
+            raise InputError(f"staged arrays disagree on the blocked length: {sorted(lengths)}")
+        self.store = os.fspath(store)
+        self.group = group.strip("/")
+        self.path = f"{S.WORK}/{self.group}"
+        self.arrays = dict(arrays)
+        self.block_size = int(block_size)
+        self.length = lengths.pop()
+        self.n_blocks = max(1, -(-self.length // self.block_size))
+        self.settings_hash = settings_hash(settings)
+        self.resumed_blocks = 0
+        self._node = self._open_or_create()
+
+    def _open_or_create(self) -> zarr.Group:
+        open_root(self.store)
+        try:
+            node = zarr.open_group(self.store, path=self.path, mode="r+", zarr_format=S.ZARR_FORMAT)
+            same = node.attrs.get("settings_hash") == self.settings_hash and all(
+                name in node and tuple(node[name].shape) == spec.shape
+                for name, spec in self.arrays.items()
+            )
+        except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+            node, same = None, False
+        if node is not None and same and _DONE in node:
+            self.resumed_blocks = int(np.count_nonzero(node[_DONE][:]))
+            return node
+        node = zarr.open_group(self.store, path=self.path, mode="w", zarr_format=S.ZARR_FORMAT)
+        for name, spec in self.arrays.items():
+            node.create_array(
+                name,
+                shape=spec.shape,
+                chunks=spec.chunks(self.block_size),
+                dtype=spec.dtype,
+                fill_value=0,
+            )
+        node.create_array(_DONE, shape=(self.n_blocks,), chunks=(1,), dtype="uint8", fill_value=0)
+        node.attrs["settings_hash"] = self.settings_hash
+        node.attrs["block_size"] = self.block_size
+        return node
+
+    def block_slice(self, index: int) -> slice:
+        """The range of the blocked axis that block ``index`` covers."""
+        if not 0 <= index < self.n_blocks:
+            raise IndexError(f"block {index} out of range 0..{self.n_blocks - 1}")
+        start = index * self.block_size
+        return slice(start, min(start + self.block_size, self.length))
+
+    def pending_blocks(self) -> list[int]:
+        """Indices of blocks not yet written, in order."""
+        return [int(i) for i in np.flatnonzero(self._node[_DONE][:] == 0)]
+
+    def is_done(self) -> bool:
+        """Whether every block has been written."""
+        return not self.pending_blocks()
+
+    def write_block(self, index: int, **values: np.ndarray) -> None:
+        """Write block ``index`` of every staged array, then mark it done."""
+        missing = set(self.arrays) - set(values)
+        if missing:
+            raise InputError(f"block {index} lacks staged arrays {sorted(missing)}")
+        block = self.block_slice(index)
+        for name, value in values.items():
+            spec = self.arrays[name]
+            selection = tuple(
+                block if ax == spec.block_axis else slice(None) for ax in range(len(spec.shape))
+            )
+            expected = list(spec.shape)
+            expected[spec.block_axis] = block.stop - block.start
+            if tuple(np.shape(value)) != tuple(expected):
+                raise InputError(
+                    f"block {index} of {name!r} has shape {np.shape(value)}, expected {tuple(expected)}"
+                )
+            _write_or_explain(self._node[name], selection, np.asarray(value, dtype=spec.dtype))
+        _write_or_explain(self._node[_DONE], (slice(index, index + 1),), np.ones(1, "uint8"))
+
+    def dask_arrays(self) -> dict[str, da.Array]:
+        """Lazy views of the staged arrays (read chunk by chunk)."""
+        return {name: da.from_zarr(self._node[name]) for name in self.arrays}
+
+    def discard(self) -> None:
+        """Remove the stage from the store."""
+        root = zarr.open_group(self.store, mode="r+", zarr_format=S.ZARR_FORMAT)
+        with contextlib.suppress(KeyError):
+            del root[self.path]
+
+
+def _write_or_explain(array: zarr.Array, selection: tuple, value: np.ndarray) -> None:
+    try:
+        array[selection] = value
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreError(f"disk full while writing {array.path!r}: {exc.strerror}") from exc
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise StoreError(f"cannot write {array.path!r}: {exc.strerror}") from exc
+        raise
+
+
+@contextlib.contextmanager
+def group_lock(store: StorePath, group: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on writing ``group`` (local stores only).
+
+    Raises :class:`GroupLockedError` when another process holds it. The lock is an
+    ``flock`` on a file under ``_work/locks``, released when the process dies.
+    """
+    local = _local_path(store)
+    if local is None:
+        yield
+        return
+    import fcntl
+
+    lock_dir = local / S.WORK / "locks"
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        path = lock_dir / (group.strip("/").replace("/", "__") + ".lock")
+        handle = open(path, "a+")
+    except OSError as exc:
+        raise StoreError(f"cannot write to store {local}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise GroupLockedError(
+                f"group {group!r} is being written by {owner}; wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()

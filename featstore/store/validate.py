@@ -1,0 +1,119 @@
+"""Check a store against schema version 1; every problem names its group and field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from featstore.errors import StoreError
+from featstore.store import _schema as S
+from featstore.store.groups import StorePath, open_root
+from featstore.store.listing import GroupInfo, list_groups
+from featstore.store.paths import parse_window
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One way a store departs from the schema."""
+
+    group: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.group or '/'}: {self.field}: {self.message}"
+
+
+def _need_var(info: GroupInfo, name: str, dims: tuple[str, ...]) -> list[Problem]:
+    var = info.variable(name)
+    if var is None:
+        return [Problem(info.path, name, "variable missing")]
+    if var.dims != dims:
+        return [Problem(info.path, name, f"dims are {var.dims}, expected {dims}")]
+    return []
+
+
+def _need_attrs(info: GroupInfo, names: tuple[str, ...]) -> list[Problem]:
+    return [Problem(info.path, name, "attr missing") for name in names if name not in info.attrs]
+
+
+def _check_length(info: GroupInfo, name: str, axis: int, expected: int, what: str) -> list[Problem]:
+    var = info.variable(name)
+    if var is not None and len(var.shape) > axis and var.shape[axis] != expected:
+        return [Problem(info.path, name, f"has {var.shape[axis]} {what}, expected {expected}")]
+    return []
+
+
+def _check_group(info: GroupInfo, n_tr: int | None) -> list[Problem]:
+    problems = []
+    if not info.complete:
+        problems.append(
+            Problem(info.path, S.COMPLETE_ATTR, "group is incomplete (write interrupted)")
+        )
+    if info.kind == "stimulus":
+        for name in S.STIMULUS_WORD_VARS:
+            problems += _need_var(info, name, (S.WORD_DIM,))
+        problems += _need_var(info, S.STIMULUS_AUDIO_VAR, (S.SAMPLE_DIM,))
+        problems += _need_attrs(info, S.STIMULUS_ATTRS)
+    elif info.kind == "fmri":
+        problems += _need_var(info, S.BOLD_VAR, S.BOLD_DIMS)
+        problems += _need_var(info, S.ROI_NAME_COORD, (S.ROI_DIM,))
+        problems += _need_var(info, S.HEMISPHERE_COORD, (S.ROI_DIM,))
+        problems += _need_attrs(info, S.FMRI_ATTRS)
+        if n_tr is not None:
+            problems += _check_length(info, S.BOLD_VAR, 1, n_tr, "TRs (root n_tr)")
+    elif info.kind == "features":
+        problems += _need_var(info, S.HIDDEN_VAR, S.HIDDEN_DIMS)
+        problems += _need_attrs(info, S.FEATURE_ATTRS)
+        window = info.path.rsplit("/", 1)[-1]
+        try:
+            kind, size = parse_window(window)
+        except ValueError as exc:
+            problems.append(Problem(info.path, "window", str(exc)))
+        else:
+            attr = "ctx_words" if kind == "ctx" else "tr_win"
+            if info.attrs.get(attr) != size:
+                problems.append(
+                    Problem(info.path, attr, f"is {info.attrs.get(attr)!r}, expected {size}")
+                )
+        if info.attrs.get("modality") not in S.MODALITIES and "modality" in info.attrs:
+            problems.append(
+                Problem(info.path, "modality", f"{info.attrs['modality']!r} not in {S.MODALITIES}")
+            )
+        if n_tr is not None:
+            problems += _check_length(info, S.HIDDEN_VAR, 1, n_tr, "TRs (root n_tr)")
+        hidden = info.variable(S.HIDDEN_VAR)
+        layers = info.attrs.get("layers")
+        if hidden is not None and isinstance(layers, list) and len(layers) != hidden.shape[0]:
+            problems.append(
+                Problem(
+                    info.path, "layers", f"lists {len(layers)} layers, hidden has {hidden.shape[0]}"
+                )
+            )
+    elif info.kind == "results":
+        for name in S.RESULT_VARS:
+            problems += _need_var(info, name, S.RESULT_DIMS)
+        problems += _need_attrs(info, S.RESULT_ATTRS)
+    return problems
+
+
+def validate(store: StorePath) -> list[Problem]:
+    """Every departure from the schema, as a list (empty when the store is valid).
+
+    A store that cannot be opened at all, or has a newer schema version, raises
+    :class:`featstore.errors.StoreError` instead.
+    """
+    root = open_root(store)
+    problems = [
+        Problem("", name, "root attr missing") for name in S.ROOT_ATTRS if name not in root.attrs
+    ]
+    n_tr = root.attrs.get("n_tr")
+    if n_tr is not None and (not isinstance(n_tr, int) or n_tr < 1):
+        problems.append(Problem("", "n_tr", f"must be a positive integer, got {n_tr!r}"))
+        n_tr = None
+    try:
+        infos = list_groups(store)
+    except (KeyError, ValueError, OSError) as exc:
+        raise StoreError(f"cannot list the groups of {store}: {exc}") from exc
+    for info in infos:
+        problems += _check_group(info, n_tr)
+    return problems
