@@ -1,0 +1,114 @@
+"""Pieces every model extractor shares: device, threads, provenance, stimulus identity."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from featstore import __version__
+from featstore.errors import InputError, ModelError
+from featstore.extract.registry import ModelSpec
+from featstore.store import _schema as S
+from featstore.store.groups import StorePath, group_attrs, now_iso
+
+DTYPES = ("float32", "float16")
+
+
+def resolve_device(device: str | None) -> str:
+    """``None``/``auto`` → ``cuda`` when available else ``cpu``; checks explicit names."""
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise InputError(f"--device {device!r}: expected cpu, cuda, cuda:N, mps or auto")
+    return device
+
+
+def check_dtype(dtype: str) -> str:
+    """Validate the storage dtype of features."""
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    return dtype
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Pin torch's intra-op threads for the duration (None keeps the current setting).
+
+    On small shared machines one thread per process is often faster than two
+    (oversubscription); extraction takes ``--threads`` and benchmarks measure both.
+    """
+    import torch
+
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n_threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def stimulus_identity(store: StorePath) -> dict[str, Any]:
+    """``stimulus_sha256`` and timing attrs of the store's stimulus (for provenance)."""
+    try:
+        attrs = group_attrs(store, S.STIMULUS)
+    except KeyError:
+        attrs = {}
+    if not attrs.get(S.COMPLETE_ATTR):
+        raise InputError(
+            f"{os.fspath(store)} has no complete stimulus group; run `featstore dataset import` first"
+        )
+    return {
+        "stimulus_sha256": attrs.get("stimulus_sha256", ""),
+        "stim_onset": float(attrs.get("stim_onset", 0.0)),
+        "tr_assign": attrs.get("tr_assign", "ceil"),
+    }
+
+
+def resolved_revision(model: Any, requested: str | None) -> str:
+    """The commit a hub model was loaded at (or what was requested, or ``local``)."""
+    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
+    return str(commit or requested or "local")
+
+
+def provenance_attrs(
+    spec: ModelSpec,
+    *,
+    model: Any = None,
+    revision: str | None = None,
+    pooling: str,
+    settings: dict[str, Any],
+    stimulus: dict[str, Any],
+) -> dict[str, Any]:
+    """The provenance attrs every feature set carries (schema + extraction settings)."""
+    return {
+        "model_id": spec.model_id,
+        "model_alias": spec.alias or "",
+        "model_family": spec.family,
+        "revision": resolved_revision(model, revision) if model is not None else (revision or ""),
+        "modality": spec.modality,
+        "pooling": pooling,
+        "stimulus_sha256": stimulus["stimulus_sha256"],
+        "featstore_version": __version__,
+        "extracted": now_iso(),
+        "settings": settings,
+    }
+
+
+def load_error(spec: ModelSpec, exc: Exception) -> ModelError:
+    """A one-line error for a model that could not be loaded, with the likely fix."""
+    hint = (
+        "it is offline-only; check the package that ships it is installed"
+        if spec.local_files_only
+        else "check the id, your network, or pass a local directory (see `featstore models`)"
+    )
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelError(f"cannot load model {spec.model_id!r}: {first}; {hint}")
