@@ -35,7 +35,8 @@ def _load(file: Path) -> np.ndarray:
     try:
         if suffix == ".npy":
             return np.load(file, mmap_mode="r", allow_pickle=False)
-        with np.load(file, allow_pickle=False) as archive:
+        # An open handle of our own: np.load leaves its file open when the zip is corrupt.
+        with open(file, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             keys = list(archive.files)
             if len(keys) != 1 and S.HIDDEN_VAR not in keys:
                 raise InputError(

@@ -69,9 +69,9 @@ def _first_line(exc: BaseException) -> str:
 
 def _read_npz(path: Path) -> list[tuple[str, object]]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            return [(name, archive[name]) for name in names]
+        # An open handle of our own: np.load leaves its file open when the zip is corrupt.
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
+            return [(name, archive[name]) for name in archive.files]
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise InputError(
@@ -84,7 +84,8 @@ def _read_npz(path: Path) -> list[tuple[str, object]]:
 
 def _read_npy(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as handle:
+            return np.load(handle, allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise InputError(
