@@ -8,6 +8,7 @@ stays untouched if the import fails).
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import uuid
@@ -120,6 +121,25 @@ def _check_target(target: Path, overwrite: bool) -> None:
             f"{target} exists and is not a featstore store; refusing to replace it "
             "even with --overwrite (choose another --store path)"
         )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove staging directories left by imports of ``target`` that were killed."""
+    prefix = f".{target.name}.importing-"
+    for path in target.parent.glob(f"{glob.escape(prefix)}*"):
+        pid_text = path.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _publish(staging: Path, target: Path, overwrite: bool) -> None:
@@ -263,7 +283,9 @@ def import_dataset(
         )
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.importing-{uuid.uuid4().hex[:8]}")
+    _remove_stale_staging(target)
+    # The pid in the name lets a later import remove it if this process is killed.
+    staging = target.with_name(f".{target.name}.importing-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     dataset_name = dataset or target.name.removesuffix(".zarr")
     try:
         create_store(staging, dataset=dataset_name, tr_seconds=tr, n_tr=n_tr)

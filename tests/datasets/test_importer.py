@@ -1,4 +1,7 @@
 import hashlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -259,3 +262,20 @@ def test_write_fmri_adds_and_replaces(inputs):
     fmri = open_fmri(store)
     assert fmri.subject.values.tolist() == ["only"] and fmri.attrs["atlas"] == "mine"
     assert fmri.roi_name.values.tolist() == list("wxyz") and fs.validate(store) == []
+
+
+def test_staging_of_a_killed_import_is_removed(inputs):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    store = inputs["dir"] / "s.zarr"
+    stale = inputs["dir"] / f".s.zarr.importing-{dead.stdout.strip()}-abcd1234"
+    stale.mkdir()
+    (stale / "zarr.json").write_text("{}")
+    running = inputs["dir"] / f".s.zarr.importing-{os.getpid()}-abcd1234"
+    running.mkdir()
+    _import(inputs, store)
+    assert not stale.exists() and running.exists()
