@@ -26,14 +26,45 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+# The click that typer runs on: typer >= 0.29 vendors its own copy (typer._click), older
+# releases use click itself; typer.BadParameter lives in that click's exceptions module.
+_click_errors = sys.modules[typer.BadParameter.__module__]
+UsageError = _click_errors.UsageError
+NoArgsIsHelpError = _click_errors.NoArgsIsHelpError
+
+
+def _usage_line(exc: UsageError) -> str:
+    """A usage error (bad option value, missing option) as one line with a help hint."""
+    message = " ".join(exc.format_message().split())
+    command = exc.ctx.command_path if exc.ctx is not None else ""
+    return f"{message} (see `{command} --help`)" if command else message
+
+
 class FeatstoreGroup(typer.core.TyperGroup):
-    """A Typer group that turns featstore errors into one line and exit code 2."""
+    """A Typer group that turns featstore errors and usage errors into one line, exit 2.
+
+    Click would print usage errors as a multi-line panel; a user (or a script reading
+    stderr) gets the same one-line ``error: ...`` for a bad option value as for a bad file.
+    ``NoArgsIsHelpError`` is a usage error too, but its message is the help text itself.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            raise fail(_usage_line(exc)) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FeatstoreError as exc:
             raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            raise fail(_usage_line(exc)) from None
         except KeyboardInterrupt:
             err_console.print("interrupted; rerun the same command to resume")
             raise typer.Exit(code=130) from None
