@@ -83,13 +83,22 @@ def new_app(help_text: str, **kwargs: Any) -> typer.Typer:
     )
 
 
+def store_location(text: str) -> Path | str:
+    """A local store as a :class:`Path`; a URL (``s3://bucket/s.zarr``) kept as text.
+
+    ``Path`` would fold ``s3://bucket`` into ``s3:/bucket``, a local directory.
+    """
+    return text if "://" in text else Path(text)
+
+
 StoreOption = Annotated[
     Path,
     typer.Option(
         "--store",
         "-s",
-        help="Path of the Zarr store, e.g. stores/21styear.zarr.",
+        help="Path of the Zarr store, e.g. stores/21styear.zarr (or an fsspec URL).",
         envvar="FEATSTORE_STORE",
+        parser=store_location,
     ),
 ]
 
