@@ -91,13 +91,21 @@ def _decode(raw: bytes, path: Path) -> str:
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError(
             f"alignment {path}: line {line} is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); "
             "save the CSV as UTF-8"
         ) from None
+    # The csv module reads NUL as a character since Python 3.11; in a word it is corruption.
+    if "\0" in text:
+        line = text[: text.index("\0")].count("\n") + 1
+        raise InputError(
+            f"alignment {path}: line {line} holds a NUL byte; malformed CSV (a binary or "
+            "corrupt file?)"
+        )
+    return text
 
 
 def _is_number(text: str) -> bool:
