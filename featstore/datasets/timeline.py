@@ -18,16 +18,33 @@ from featstore.store._schema import TR_ASSIGN_RULES
 # Times within this fraction of a TR of a boundary count as on it, so that float
 # noise (0.1 + 0.2 = 0.30000000000000004) never moves a word across a boundary.
 _BOUNDARY_DECIMALS = 9
+# Plausible ranges: no fMRI sequence has a TR outside them (a TR given in milliseconds is
+# the usual mistake), and beyond them TR indices overflow.
+MIN_TR_SECONDS, MAX_TR_SECONDS = 0.01, 60.0
+MAX_STIM_ONSET_SECONDS = 3600.0
 
 
 def check_timing(tr: float, stim_onset: float, tr_assign: str) -> None:
-    """Raise :class:`InputError` unless TR > 0, stim_onset >= 0 and the rule is known."""
+    """Raise :class:`InputError` unless the TR, the stim onset and the rule are plausible.
+
+    TR: between ``MIN_TR_SECONDS`` and ``MAX_TR_SECONDS``; stim onset: between 0 and
+    ``MAX_STIM_ONSET_SECONDS``.
+    """
     if not (isinstance(tr, (int, float)) and math.isfinite(tr) and tr > 0):
         raise InputError(f"--tr {tr!r}: expected a positive number of seconds")
-    if not (isinstance(stim_onset, (int, float)) and math.isfinite(stim_onset) and stim_onset >= 0):
+    if not MIN_TR_SECONDS <= tr <= MAX_TR_SECONDS:
+        raise InputError(
+            f"--tr {tr!r}: expected a repetition time in seconds between {MIN_TR_SECONDS:g} "
+            f"and {MAX_TR_SECONDS:g} (is it in milliseconds?)"
+        )
+    if not (
+        isinstance(stim_onset, (int, float))
+        and math.isfinite(stim_onset)
+        and 0 <= stim_onset <= MAX_STIM_ONSET_SECONDS
+    ):
         raise InputError(
             f"--stim-onset {stim_onset!r}: expected the seconds of scan before the story "
-            "starts (>= 0)"
+            f"starts, between 0 and {MAX_STIM_ONSET_SECONDS:g}"
         )
     if tr_assign not in TR_ASSIGN_RULES:
         raise InputError(f"--tr-assign {tr_assign!r}: expected one of {', '.join(TR_ASSIGN_RULES)}")
