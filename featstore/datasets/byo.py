@@ -21,7 +21,7 @@ from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import stimulus_identity
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
-from featstore.store.groups import StorePath, group_exists, now_iso, root_attrs
+from featstore.store.groups import StorePath, group_exists, now_iso, store_n_tr
 from featstore.store.paths import check_key, feature_group
 from featstore.store.staging import group_lock
 
@@ -56,16 +56,29 @@ def _load(file: Path) -> np.ndarray:
         raise InputError(f"features {file}: cannot read it ({exc})") from None
 
 
+def _storage_dtype(dtype: np.dtype) -> np.dtype:
+    """float16 and float32 are stored as they are; other numbers as float32."""
+    return np.dtype(dtype) if np.dtype(dtype).name in S.FEATURE_DTYPES else np.dtype(np.float32)
+
+
 def _check_values(file: Path, array: np.ndarray, layer: int | None) -> None:
     where = f"features {file}" + (f" layer {layer}" if layer is not None else "")
     if array.dtype == bool or not (
         np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
     ):
         raise InputError(f"{where}: dtype {array.dtype}; expected real numbers")
-    bad = ~np.isfinite(array)
+    if 0 in array.shape:
+        raise InputError(f"{where}: shape {array.shape} has no values")
+    # Checked as stored: a float64 of 1e39 is finite but becomes inf in float32.
+    with np.errstate(over="ignore"):
+        stored = np.asarray(array).astype(_storage_dtype(array.dtype), copy=False)
+    bad = ~np.isfinite(stored)
     if bad.any():
         tr, dim = (int(i[0]) for i in np.nonzero(bad))
-        raise InputError(f"{where}: {int(bad.sum())} NaN/inf value(s); first at TR {tr}, dim {dim}")
+        raise InputError(
+            f"{where}: {int(bad.sum())} NaN/inf value(s); first at TR {tr}, dim {dim} "
+            f"(value {array[tr, dim].item()!r}, stored as {stored.dtype})"
+        )
 
 
 def _files_sha256(files: Sequence[Path]) -> str:
@@ -79,7 +92,7 @@ def _files_sha256(files: Sequence[Path]) -> str:
 
 
 def _as_storable(array: np.ndarray | da.Array) -> np.ndarray | da.Array:
-    return array if array.dtype.name in S.FEATURE_DTYPES else array.astype(np.float32)
+    return array.astype(_storage_dtype(array.dtype), copy=False)
 
 
 def _read_layers(files: list[Path], n_tr: int) -> da.Array:
@@ -92,6 +105,8 @@ def _read_layers(files: list[Path], n_tr: int) -> da.Array:
                 f"features {file} has {array.shape[1]} TRs (shape {array.shape} = layer, tr, dim) "
                 f"but the store has n_tr={n_tr}"
             )
+        if array.shape[0] == 0:
+            raise InputError(f"features {file} has shape {array.shape}: no layers")
         for layer in range(array.shape[0]):
             _check_values(file, array[layer], layer)
         return _as_storable(da.from_array(array, chunks=(1, *array.shape[1:])))
@@ -173,7 +188,7 @@ def import_features(
         )
     paths = [existing_file(f, "features") for f in files]
     stimulus = stimulus_identity(store)
-    n_tr = int(root_attrs(store)["n_tr"])
+    n_tr = store_n_tr(store)
     hidden = _read_layers(paths, n_tr)
     attrs = {
         "model_id": f"imported:{name}",
