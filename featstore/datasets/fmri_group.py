@@ -12,7 +12,13 @@ import xarray as xr
 from featstore.datasets.atlas import CUSTOM_ATLAS, default_rois
 from featstore.errors import GroupExistsError, InputError
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, group_exists, open_group, root_attrs, write_group
+from featstore.store.groups import (
+    StorePath,
+    group_exists,
+    open_group,
+    store_n_tr,
+    write_group,
+)
 from featstore.store.staging import group_lock
 
 HEMISPHERES = ("L", "R", "")
@@ -154,7 +160,7 @@ def write_fmri(
     ds = fmri_dataset(
         bold, subjects, roi_names=roi_names, hemispheres=hemispheres, atlas=atlas, source=source
     )
-    n_tr = int(root_attrs(store)["n_tr"])
+    n_tr = store_n_tr(store)
     if ds.sizes[S.TR_DIM] != n_tr:
         raise InputError(
             f"bold has {ds.sizes[S.TR_DIM]} TRs but the store {os.fspath(store)} has n_tr={n_tr}"

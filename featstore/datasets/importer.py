@@ -24,7 +24,14 @@ from featstore.datasets.stimulus_group import stimulus_dataset, stimulus_encodin
 from featstore.datasets.timeline import audio_tr_count, check_timing
 from featstore.errors import GroupExistsError, InputError, SchemaVersionError, StoreError
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, _local_path, create_store, open_root, write_group
+from featstore.store.groups import (
+    StorePath,
+    _local_path,
+    create_store,
+    open_root,
+    write_failure,
+    write_group,
+)
 
 # A word may start this long after the last audio sample (encoder frame rounding).
 _AUDIO_END_SLACK_S = 0.05
@@ -282,7 +289,12 @@ def import_dataset(
             extra_attrs={"lengths_as_read": source.lengths} if source.trimmed else None,
         )
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"--store {target}: cannot create its directory {target.parent} ({exc.strerror})"
+        ) from None
     _remove_stale_staging(target)
     # The pid in the name lets a later import remove it if this process is killed.
     staging = target.with_name(f".{target.name}.importing-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -293,8 +305,10 @@ def import_dataset(
         if fmri_ds is not None:
             write_group(staging, S.FMRI, fmri_ds, encoding=fmri_encoding(fmri_ds))
         _publish(staging, target, overwrite)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_failure(target, "the new store", exc) from None
         raise
 
     return ImportReport(

@@ -23,7 +23,8 @@ from featstore.store.groups import (
     group_attrs,
     open_group,
     open_root,
-    root_attrs,
+    reading_metadata,
+    store_n_tr,
     write_group,
 )
 from featstore.store.paths import feature_group, parse_window
@@ -44,6 +45,10 @@ def feature_dataset(
     if np.ndim(hidden) != 3:
         raise InputError(
             f"hidden must be (layer, tr, dim), got an array of shape {np.shape(hidden)}"
+        )
+    if 0 in hidden.shape:
+        raise InputError(
+            f"hidden has shape {hidden.shape}; a feature set needs values on every axis"
         )
     n_layer, n_tr, _ = hidden.shape
     layers = list(range(n_layer)) if layers is None else [int(x) for x in layers]
@@ -122,7 +127,7 @@ def write_feature_set(
     attrs = dict(attrs)
     attrs.setdefault("ctx_words" if kind == "ctx" else "tr_win", size)
     _check_attrs(attrs, window, group)
-    n_tr = int(root_attrs(store)["n_tr"])
+    n_tr = store_n_tr(store)
     if np.ndim(hidden) == 3 and hidden.shape[1] != n_tr:
         raise InputError(
             f"feature set {group!r} has {hidden.shape[1]} TRs but the store has n_tr={n_tr}"
@@ -180,10 +185,11 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     for key in child_names(store, S.FEATURES):
         for window in child_names(store, f"{S.FEATURES}/{key}"):
             group = f"{S.FEATURES}/{key}/{window}"
-            node = root[group]
-            attrs = dict(node.attrs)
-            hidden = node.get(S.HIDDEN_VAR) if isinstance(node, zarr.Group) else None
-            shape = tuple(hidden.shape) if hidden is not None else (0, 0, 0)
+            with reading_metadata(store, group):
+                node = root[group]
+                attrs = dict(node.attrs)
+                hidden = node.get(S.HIDDEN_VAR) if isinstance(node, zarr.Group) else None
+                shape = tuple(hidden.shape) if hidden is not None else (0, 0, 0)
             infos.append(
                 FeatureSetInfo(
                     key=key,

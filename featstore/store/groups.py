@@ -8,11 +8,14 @@ Zarr format 3.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 import shutil
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,11 @@ import zarr
 
 from featstore import __version__
 from featstore.errors import (
+    FeatstoreError,
     GroupExistsError,
     GroupNotFoundError,
     IncompleteGroupError,
+    InputError,
     SchemaVersionError,
     StoreError,
 )
@@ -43,6 +48,105 @@ def _local_path(store: StorePath) -> Path | None:
     if "://" in text and not text.startswith("file://"):
         return None
     return Path(text.removeprefix("file://"))
+
+
+# What zarr raises on metadata it cannot use: unparsable JSON and zarr's own errors are
+# ValueErrors; JSON of the wrong shape surfaces as TypeError, KeyError or AttributeError.
+_UNREADABLE_METADATA = (ValueError, TypeError, KeyError, AttributeError)
+_ZARR_JSON = "zarr.json"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def group_key(group: str) -> str:
+    """``group`` as a path inside the store (``''`` is the root).
+
+    Raises :class:`InputError` for ``.``/``..`` or empty components, so a group
+    path never leaves the store.
+    """
+    key = str(group).strip("/")
+    if key and any(part in ("", ".", "..") for part in key.split("/")):
+        raise InputError(
+            f"invalid group path {group!r}: expected names separated by '/', "
+            "e.g. features/gpt2/ctx200"
+        )
+    return key
+
+
+def _readable_node(store: StorePath, meta: Path, key: str) -> bool:
+    try:
+        node = json.loads(meta.read_bytes())
+    except (OSError, ValueError):
+        return False
+    if not (isinstance(node, dict) and node.get("node_type") in ("group", "array")):
+        return False
+    try:
+        zarr.open(os.fspath(store), path=key, mode="r", zarr_format=S.ZARR_FORMAT)
+    except (*_UNREADABLE_METADATA, OSError):
+        return False
+    return True
+
+
+def _damaged_node(store: StorePath, key: str) -> str:
+    """The node at or just below ``key`` whose metadata zarr cannot read (local stores;
+    else ``key``), to name it in messages. Only called once something failed."""
+    local = _local_path(store)
+    if local is not None:
+        base = local / key if key else local
+        for meta in [base / _ZARR_JSON, *sorted(base.glob(f"*/{_ZARR_JSON}"))]:
+            node_key = meta.parent.relative_to(local).as_posix().removeprefix(".")
+            if meta.exists() and not _readable_node(store, meta, node_key):
+                return node_key or "/"
+    return key or "/"
+
+
+@contextlib.contextmanager
+def reading_metadata(store: StorePath, key: str) -> Iterator[None]:
+    """Turn zarr's errors on damaged metadata at or below ``key`` into a :class:`StoreError`
+    naming the node; and keep zarr quiet about stray files (``.DS_Store``, notebooks'
+    checkpoint folders), which are simply not part of the hierarchy."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*is not recognized as a component of a Zarr hierarchy"
+            )
+            yield
+    except FeatstoreError:
+        raise
+    except OSError as exc:
+        raise StoreError(
+            f"{os.fspath(store)}: cannot read {key or '/'!r} ({exc.strerror or _first_line(exc)})"
+        ) from exc
+    except _UNREADABLE_METADATA as exc:
+        where = _damaged_node(store, key)
+        raise StoreError(
+            f"{os.fspath(store)}: cannot read the metadata of {where!r} ({_first_line(exc)}); "
+            "the store is damaged there"
+        ) from exc
+
+
+def write_failure(store: StorePath, what: str, exc: OSError) -> StoreError:
+    """A one-line :class:`StoreError` for an OS error while writing ``what`` in ``store``."""
+    where = f"{what} in {os.fspath(store)}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError(f"disk full while writing {where} ({exc.strerror}); free space and rerun")
+    if exc.errno == errno.EROFS:
+        return StoreError(f"cannot write {where}: the store is on a read-only file system")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return StoreError(f"cannot write {where}: permission denied ({exc.filename or ''})")
+    return StoreError(f"cannot write {where}: {exc.strerror or _first_line(exc)}")
+
+
+@contextlib.contextmanager
+def writing(store: StorePath, what: str) -> Iterator[None]:
+    """Report OS errors of a write (disk full, read-only store, no permission) as one line."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_failure(store, what, exc) from exc
 
 
 def to_json_safe(value: Any) -> Any:
@@ -77,10 +181,8 @@ def create_store(
     ``overwrite`` is false.
     """
     local = _local_path(store)
-    if local is not None and local.exists():
-        if not overwrite:
-            raise GroupExistsError(f"{local} already exists; pass --overwrite to replace it")
-        shutil.rmtree(local) if local.is_dir() else local.unlink()
+    if local is not None and local.exists() and not overwrite:
+        raise GroupExistsError(f"{local} already exists; pass --overwrite to replace it")
     attrs = {
         S.SCHEMA_ATTR: S.SCHEMA_VERSION,
         "dataset": str(dataset),
@@ -90,8 +192,11 @@ def create_store(
         "featstore_version": __version__,
     }
     attrs.update(to_json_safe(dict(extra_attrs or {})))
-    root = zarr.open_group(os.fspath(store), mode="w", zarr_format=S.ZARR_FORMAT)
-    root.attrs.update(attrs)
+    with writing(store, "the root group"):
+        if local is not None and local.exists():
+            shutil.rmtree(local) if local.is_dir() else local.unlink()
+        root = zarr.open_group(os.fspath(store), mode="w", zarr_format=S.ZARR_FORMAT)
+        root.attrs.update(attrs)
 
 
 def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
@@ -101,20 +206,24 @@ def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
         raise StoreError(f"no store at {local}")
     try:
         root = zarr.open_group(os.fspath(store), mode=mode, zarr_format=S.ZARR_FORMAT)
-    except (
-        FileNotFoundError,
-        zarr.errors.GroupNotFoundError,
-        ValueError,
-        json.JSONDecodeError,
-    ) as exc:
-        raise StoreError(f"{os.fspath(store)} is not a readable Zarr v3 store: {exc}") from exc
+    except (FileNotFoundError, NotADirectoryError, *_UNREADABLE_METADATA) as exc:
+        raise StoreError(
+            f"{os.fspath(store)} is not a readable Zarr v3 store ({_first_line(exc)})"
+        ) from exc
+    except OSError as exc:
+        raise StoreError(f"cannot open store {os.fspath(store)}: {exc.strerror}") from exc
     version = root.attrs.get(S.SCHEMA_ATTR)
     if version is None:
         raise StoreError(
             f"{os.fspath(store)} is a Zarr store but not a featstore store "
             f"(root attr {S.SCHEMA_ATTR!r} is missing)"
         )
-    if not isinstance(version, int) or version > S.SCHEMA_VERSION or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise StoreError(
+            f"{os.fspath(store)}: root attr {S.SCHEMA_ATTR} is {version!r}; expected a "
+            "positive integer (the store is damaged)"
+        )
+    if version > S.SCHEMA_VERSION:
         raise SchemaVersionError(
             f"{os.fspath(store)} has featstore schema version {version!r}, but this featstore "
             f"({__version__}) reads version {S.SCHEMA_VERSION}; upgrade featstore to read it"
@@ -127,23 +236,40 @@ def root_attrs(store: StorePath) -> dict[str, Any]:
     return dict(open_root(store).attrs)
 
 
+def store_n_tr(store: StorePath) -> int:
+    """The store's ``n_tr`` root attr, checked to be a positive integer."""
+    n_tr = root_attrs(store).get("n_tr")
+    if isinstance(n_tr, bool) or not isinstance(n_tr, int) or n_tr < 1:
+        raise StoreError(
+            f"{os.fspath(store)}: root attr n_tr is {n_tr!r}; expected the positive number "
+            "of fMRI TRs (the store is damaged: `featstore validate` lists what is wrong)"
+        )
+    return n_tr
+
+
+def _node(store: StorePath, group: str) -> zarr.Group | zarr.Array | None:
+    """The node at ``group`` (None if absent), with damaged metadata reported as such."""
+    key = group_key(group)
+    root = open_root(store)
+    with reading_metadata(store, key):
+        try:
+            return root[key] if key else root
+        except KeyError:
+            return None
+
+
 def group_exists(store: StorePath, group: str) -> bool:
     """Whether ``group`` exists in the store (complete or not)."""
-    root = open_root(store)
-    try:
-        node = root[group.strip("/")]
-    except KeyError:
-        return False
-    return isinstance(node, zarr.Group)
+    return isinstance(_node(store, group), zarr.Group)
 
 
 def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
     """The attrs of a group, without checking it is complete."""
-    root = open_root(store)
-    try:
-        node = root[group.strip("/")]
-    except KeyError:
-        raise GroupNotFoundError(f"group {group!r} not found in {os.fspath(store)}") from None
+    node = _node(store, group)
+    if node is None:
+        raise GroupNotFoundError(f"group {group!r} not found in {os.fspath(store)}")
+    if not isinstance(node, zarr.Group):
+        raise GroupNotFoundError(f"{group!r} in {os.fspath(store)} is an array, not a group")
     return dict(node.attrs)
 
 
@@ -168,9 +294,14 @@ def write_group(
     The dataset's attrs are written with ``complete = False`` together with the arrays
     (lazily computed chunk by chunk if they are dask arrays); ``complete = True`` is
     set last. An existing group is replaced only if ``overwrite`` is true.
+
+    An OS error on the way (disk full, read-only store) raises a one-line
+    :class:`StoreError`, after removing what was written of the group if possible
+    (it was incomplete and would only hold the space).
     """
+    key = group_key(group)
     open_root(store, mode="r")
-    if group_exists(store, group) and not overwrite:
+    if group_exists(store, key) and not overwrite:
         raise GroupExistsError(
             f"group {group!r} already exists in {os.fspath(store)}; pass --overwrite to replace it"
         )
@@ -178,27 +309,43 @@ def write_group(
     ds.attrs = to_json_safe({**ds.attrs, S.COMPLETE_ATTR: False})
     ds.attrs.setdefault("featstore_version", __version__)
     ds.attrs.setdefault("created", now_iso())
-    ds.to_zarr(
-        os.fspath(store),
-        group=group,
-        mode="w",
-        consolidated=False,
-        zarr_format=S.ZARR_FORMAT,
-        encoding=dict(encoding or {}),
-    )
-    mark_complete(store, group)
+    try:
+        ds.to_zarr(
+            os.fspath(store),
+            group=key,
+            mode="w",
+            consolidated=False,
+            zarr_format=S.ZARR_FORMAT,
+            encoding=dict(encoding or {}),
+        )
+        mark_complete(store, key)
+    except OSError as exc:
+        with contextlib.suppress(OSError, FeatstoreError, *_UNREADABLE_METADATA):
+            delete_group(store, key)
+        raise write_failure(store, f"group {key!r}", exc) from exc
+
+
+def _open_for_update(store: StorePath, group: str) -> zarr.Group:
+    key = group_key(group)
+    with reading_metadata(store, key):
+        try:
+            return zarr.open_group(os.fspath(store), path=key, mode="r+", zarr_format=S.ZARR_FORMAT)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+            raise GroupNotFoundError(f"group {group!r} not found in {os.fspath(store)}") from None
 
 
 def mark_complete(store: StorePath, group: str, value: bool = True) -> None:
     """Set a group's ``complete`` flag (the last write of every writer)."""
-    node = zarr.open_group(os.fspath(store), path=group, mode="r+", zarr_format=S.ZARR_FORMAT)
-    node.attrs[S.COMPLETE_ATTR] = bool(value)
+    node = _open_for_update(store, group)
+    with writing(store, f"the attrs of group {group!r}"):
+        node.attrs[S.COMPLETE_ATTR] = bool(value)
 
 
 def update_group_attrs(store: StorePath, group: str, attrs: Mapping[str, Any]) -> None:
     """Add or replace attrs of an existing group."""
-    node = zarr.open_group(os.fspath(store), path=group, mode="r+", zarr_format=S.ZARR_FORMAT)
-    node.attrs.update(to_json_safe(dict(attrs)))
+    node = _open_for_update(store, group)
+    with writing(store, f"the attrs of group {group!r}"):
+        node.attrs.update(to_json_safe(dict(attrs)))
 
 
 def open_group(
@@ -222,24 +369,24 @@ def open_group(
     kwargs: dict[str, Any] = {"consolidated": False, "zarr_format": S.ZARR_FORMAT}
     if chunks is not None:
         kwargs["chunks"] = chunks
-    return xr.open_zarr(os.fspath(store), group=group, **kwargs)
+    key = group_key(group)
+    with reading_metadata(store, key):
+        return xr.open_zarr(os.fspath(store), group=key, **kwargs)
 
 
 def delete_group(store: StorePath, group: str) -> None:
     """Remove a group and everything below it (no error if absent)."""
+    key = group_key(group)
     root = open_root(store, mode="r+")
-    name = group.strip("/")
-    if name in root:
-        del root[name]
+    with reading_metadata(store, key), writing(store, f"(delete) group {key!r}"):
+        if key and key in root:
+            del root[key]
 
 
 def child_names(store: StorePath, group: str = "") -> list[str]:
     """Names of the sub-groups of ``group`` (sorted; internal ones skipped; [] if absent)."""
-    root = open_root(store)
-    try:
-        node = root[group.strip("/")] if group.strip("/") else root
-    except KeyError:
-        return []
+    node = _node(store, group)
     if not isinstance(node, zarr.Group):
         return []
-    return sorted(name for name in node.group_keys() if not name.startswith(("_", ".")))
+    with reading_metadata(store, group_key(group)):
+        return sorted(name for name in node.group_keys() if not name.startswith(("_", ".")))

@@ -8,7 +8,7 @@ from typing import Any
 import zarr
 
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, child_names, open_root
+from featstore.store.groups import StorePath, child_names, open_root, reading_metadata
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,15 @@ class GroupInfo:
         return next((v for v in self.variables if v.name == name), None)
 
 
-def _variables(node: zarr.Group) -> tuple[VariableInfo, ...]:
+def _variables(store: StorePath, path: str, node: zarr.Group) -> tuple[VariableInfo, ...]:
     out = []
-    for name, array in sorted(node.arrays()):
-        dims = tuple(array.metadata.dimension_names or ())
-        out.append(VariableInfo(name, dims, tuple(array.shape), str(array.dtype)))
+    with reading_metadata(store, path):
+        names = sorted(node.array_keys())
+    for name in names:
+        with reading_metadata(store, f"{path}/{name}"):
+            array = node[name]
+            dims = tuple(array.metadata.dimension_names or ())
+            out.append(VariableInfo(name, dims, tuple(array.shape), str(array.dtype)))
     return tuple(out)
 
 
@@ -49,7 +53,9 @@ def group_paths(store: StorePath) -> list[tuple[str, str]]:
     root = open_root(store)
     paths: list[tuple[str, str]] = []
     for name, kind in ((S.STIMULUS, "stimulus"), (S.FMRI, "fmri")):
-        if name in root:
+        with reading_metadata(store, name):
+            present = name in root
+        if present:
             paths.append((name, kind))
     for key in child_names(store, S.FEATURES):
         for window in child_names(store, f"{S.FEATURES}/{key}"):
@@ -59,13 +65,15 @@ def group_paths(store: StorePath) -> list[tuple[str, str]]:
     return paths
 
 
+def group_info(store: StorePath, path: str, kind: str) -> GroupInfo:
+    """One group's arrays and attrs (:class:`StoreError` naming the node if damaged)."""
+    with reading_metadata(store, path):
+        node = open_root(store)[path]
+        attrs = dict(node.attrs)
+    complete = bool(attrs.get(S.COMPLETE_ATTR, False))
+    return GroupInfo(path, kind, complete, _variables(store, path, node), attrs)
+
+
 def list_groups(store: StorePath) -> list[GroupInfo]:
     """Every schema group with its arrays' shapes and its attrs."""
-    root = open_root(store)
-    infos = []
-    for path, kind in group_paths(store):
-        node = root[path]
-        attrs = dict(node.attrs)
-        complete = bool(attrs.get(S.COMPLETE_ATTR, False))
-        infos.append(GroupInfo(path, kind, complete, _variables(node), attrs))
-    return infos
+    return [group_info(store, path, kind) for path, kind in group_paths(store)]

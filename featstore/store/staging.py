@@ -14,21 +14,28 @@ settings discards it, so blocks from two different runs are never mixed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import dask.array as da
 import numpy as np
 import zarr
 
-from featstore.errors import GroupLockedError, InputError, StoreError
+from featstore.errors import GroupLockedError, InputError
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, _local_path, open_root, to_json_safe
+from featstore.store.groups import (
+    StorePath,
+    _local_path,
+    open_root,
+    to_json_safe,
+    write_failure,
+    writing,
+)
 
 _DONE = "_block_done"
 
@@ -113,18 +120,21 @@ class BlockStage:
         if node is not None and same and _DONE in node:
             self.resumed_blocks = int(np.count_nonzero(node[_DONE][:]))
             return node
-        node = zarr.open_group(self.store, path=self.path, mode="w", zarr_format=S.ZARR_FORMAT)
-        for name, spec in self.arrays.items():
+        with writing(self.store, f"the stage {self.path!r}"):
+            node = zarr.open_group(self.store, path=self.path, mode="w", zarr_format=S.ZARR_FORMAT)
+            for name, spec in self.arrays.items():
+                node.create_array(
+                    name,
+                    shape=spec.shape,
+                    chunks=spec.chunks(self.block_size),
+                    dtype=spec.dtype,
+                    fill_value=0,
+                )
             node.create_array(
-                name,
-                shape=spec.shape,
-                chunks=spec.chunks(self.block_size),
-                dtype=spec.dtype,
-                fill_value=0,
+                _DONE, shape=(self.n_blocks,), chunks=(1,), dtype="uint8", fill_value=0
             )
-        node.create_array(_DONE, shape=(self.n_blocks,), chunks=(1,), dtype="uint8", fill_value=0)
-        node.attrs["settings_hash"] = self.settings_hash
-        node.attrs["block_size"] = self.block_size
+            node.attrs["settings_hash"] = self.settings_hash
+            node.attrs["block_size"] = self.block_size
         return node
 
     def block_slice(self, index: int) -> slice:
@@ -159,8 +169,10 @@ class BlockStage:
                 raise InputError(
                     f"block {index} of {name!r} has shape {np.shape(value)}, expected {tuple(expected)}"
                 )
-            _write_or_explain(self._node[name], selection, np.asarray(value, dtype=spec.dtype))
-        _write_or_explain(self._node[_DONE], (slice(index, index + 1),), np.ones(1, "uint8"))
+            with writing(self.store, f"block {index} of {self.path}/{name}"):
+                self._node[name][selection] = np.asarray(value, dtype=spec.dtype)
+        with writing(self.store, f"block {index} of {self.path}"):
+            self._node[_DONE][index : index + 1] = np.ones(1, "uint8")
 
     def dask_arrays(self) -> dict[str, da.Array]:
         """Lazy views of the staged arrays (read chunk by chunk)."""
@@ -169,19 +181,37 @@ class BlockStage:
     def discard(self) -> None:
         """Remove the stage from the store."""
         root = zarr.open_group(self.store, mode="r+", zarr_format=S.ZARR_FORMAT)
-        with contextlib.suppress(KeyError):
+        with (
+            contextlib.suppress(KeyError),
+            writing(self.store, f"(delete) the stage {self.path!r}"),
+        ):
             del root[self.path]
 
 
-def _write_or_explain(array: zarr.Array, selection: tuple, value: np.ndarray) -> None:
-    try:
-        array[selection] = value
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StoreError(f"disk full while writing {array.path!r}: {exc.strerror}") from exc
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise StoreError(f"cannot write {array.path!r}: {exc.strerror}") from exc
-        raise
+def _acquire(path: Path, group: str) -> TextIO:
+    """Open and flock ``path``; retry if its holder unlinked it meanwhile."""
+    import fcntl
+
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise GroupLockedError(
+                f"group {group!r} is being written by {owner}; wait for it to finish"
+            ) from None
+        # The previous holder unlinks the file before releasing it: a lock taken on a
+        # file no longer at ``path`` excludes nobody, so take the new file's instead.
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle.fileno()).st_ino:
+            return handle
+        handle.close()
 
 
 @contextlib.contextmanager
@@ -189,34 +219,27 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
     """Hold an exclusive, non-blocking lock on writing ``group`` (local stores only).
 
     Raises :class:`GroupLockedError` when another process holds it. The lock is an
-    ``flock`` on a file under ``_work/locks``, released when the process dies.
+    ``flock`` on a file under ``_work/locks``, released when the process dies; the file
+    is removed when the lock is released, so a finished write leaves no trace.
     """
     local = _local_path(store)
     if local is None:
         yield
         return
-    import fcntl
-
     lock_dir = local / S.WORK / "locks"
+    path = lock_dir / (group.strip("/").replace("/", "__") + ".lock")
     try:
         lock_dir.mkdir(parents=True, exist_ok=True)
-        path = lock_dir / (group.strip("/").replace("/", "__") + ".lock")
-        handle = open(path, "a+")
+        handle = _acquire(path, group)
     except OSError as exc:
-        raise StoreError(f"cannot write to store {local}: {exc.strerror}") from exc
+        raise write_failure(local, f"the lock of group {group!r}", exc) from exc
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            raise GroupLockedError(
-                f"group {group!r} is being written by {owner}; wait for it to finish"
-            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         yield
     finally:
+        with contextlib.suppress(OSError):
+            path.unlink()  # while still holding the lock: see _acquire
         handle.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from featstore.errors import StoreError
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, open_root
-from featstore.store.listing import GroupInfo, list_groups
+from featstore.store.listing import GroupInfo, group_info, group_paths
 from featstore.store.paths import parse_window
 
 
@@ -99,8 +99,8 @@ def _check_group(info: GroupInfo, n_tr: int | None) -> list[Problem]:
 def validate(store: StorePath) -> list[Problem]:
     """Every departure from the schema, as a list (empty when the store is valid).
 
-    A store that cannot be opened at all, or has a newer schema version, raises
-    :class:`featstore.errors.StoreError` instead.
+    A store that cannot be opened or listed at all, or has a newer schema version,
+    raises :class:`featstore.errors.StoreError` instead.
     """
     root = open_root(store)
     problems = [
@@ -110,10 +110,11 @@ def validate(store: StorePath) -> list[Problem]:
     if n_tr is not None and (not isinstance(n_tr, int) or n_tr < 1):
         problems.append(Problem("", "n_tr", f"must be a positive integer, got {n_tr!r}"))
         n_tr = None
-    try:
-        infos = list_groups(store)
-    except (KeyError, ValueError, OSError) as exc:
-        raise StoreError(f"cannot list the groups of {store}: {exc}") from exc
-    for info in infos:
+    for path, kind in group_paths(store):
+        try:
+            info = group_info(store, path, kind)
+        except StoreError as exc:  # a damaged group is a problem; the others still count
+            problems.append(Problem(path, "metadata", str(exc)))
+            continue
         problems += _check_group(info, n_tr)
     return problems
