@@ -149,6 +149,25 @@ def writing(store: StorePath, what: str) -> Iterator[None]:
         raise write_failure(store, what, exc) from exc
 
 
+@contextlib.contextmanager
+def reading_data(store: StorePath, group: str) -> Iterator[None]:
+    """Report a chunk that cannot be read or decoded (truncated, corrupt) as one line.
+
+    Codecs fail with RuntimeError (zstd, blosc) or ValueError/TypeError; all of them
+    mean the bytes on disk are not what the metadata says.
+    """
+    try:
+        with reading_metadata(store, group):
+            yield
+    except StoreError:
+        raise
+    except (RuntimeError, *_UNREADABLE_METADATA) as exc:
+        raise StoreError(
+            f"{os.fspath(store)}: cannot read the data of group {group!r} ({_first_line(exc)}); "
+            "a chunk file is corrupt or truncated"
+        ) from exc
+
+
 def to_json_safe(value: Any) -> Any:
     """Convert numpy scalars/arrays and tuples in attrs to plain JSON types."""
     if isinstance(value, Mapping):
@@ -309,6 +328,12 @@ def write_group(
     ds.attrs = to_json_safe({**ds.attrs, S.COMPLETE_ATTR: False})
     ds.attrs.setdefault("featstore_version", __version__)
     ds.attrs.setdefault("created", now_iso())
+    parts = key.split("/")
+    new_parents = [
+        parent
+        for parent in ("/".join(parts[:i]) for i in range(1, len(parts)))
+        if _node(store, parent) is None
+    ]
     try:
         ds.to_zarr(
             os.fspath(store),
@@ -320,9 +345,19 @@ def write_group(
         )
         mark_complete(store, key)
     except OSError as exc:
-        with contextlib.suppress(OSError, FeatstoreError, *_UNREADABLE_METADATA):
-            delete_group(store, key)
+        _remove_failed_write(store, key, new_parents)
         raise write_failure(store, f"group {key!r}", exc) from exc
+
+
+def _remove_failed_write(store: StorePath, key: str, new_parents: list[str]) -> None:
+    """Best effort: remove a group whose write failed, and the parents it created if
+    nothing else has been put in them since."""
+    with contextlib.suppress(OSError, FeatstoreError, *_UNREADABLE_METADATA):
+        delete_group(store, key)
+        for parent in reversed(new_parents):
+            node = _node(store, parent)
+            if isinstance(node, zarr.Group) and not list(node.keys()):
+                delete_group(store, parent)
 
 
 def _open_for_update(store: StorePath, group: str) -> zarr.Group:
@@ -370,7 +405,7 @@ def open_group(
     if chunks is not None:
         kwargs["chunks"] = chunks
     key = group_key(group)
-    with reading_metadata(store, key):
+    with reading_data(store, key):  # index coordinates are read here
         return xr.open_zarr(os.fspath(store), group=key, **kwargs)
 
 
