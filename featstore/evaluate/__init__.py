@@ -1,0 +1,1 @@
+"""Evaluation: encoding models and representational analyses, read lazily from the store."""
