@@ -13,12 +13,12 @@ permutation of a permutation test, is one dot product.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
 from featstore.errors import InputError
@@ -45,13 +45,6 @@ def n_items_of(condensed: np.ndarray) -> int:
     if n_pairs(n) != size:
         raise InputError(f"a condensed RDM has {size} entries, which is not n (n - 1) / 2")
     return n
-
-
-def condensed_index(i: np.ndarray, j: np.ndarray, n_items: int) -> np.ndarray:
-    """Position of pair ``(i, j)`` (``i != j``, either order) in the condensed vector."""
-    lo = np.minimum(i, j).astype(np.int64)
-    hi = np.maximum(i, j).astype(np.int64)
-    return n_items * lo - lo * (lo + 1) // 2 + hi - lo - 1
 
 
 def segment_average(
@@ -134,7 +127,7 @@ def rdm(
     values: np.ndarray,
     distance: str = "correlation",
     *,
-    block_bytes: int = 32 << 20,
+    block_bytes: int = 16 << 20,
     dtype: np.dtype | type = np.float32,
 ) -> np.ndarray:
     """Condensed RDM of the rows of ``values`` (items × channels).
@@ -258,9 +251,8 @@ def _count_inversions(sequence: np.ndarray) -> int:
     return total
 
 
-def _tied_pairs(*columns: np.ndarray) -> int:
-    """Number of pairs tied on all the given integer columns at once."""
-    _, counts = np.unique(np.stack(columns, axis=1), axis=0, return_counts=True)
+def _tied_pairs(counts: np.ndarray) -> int:
+    """Number of tied pairs among groups of the given sizes."""
     counts = counts.astype(np.int64)
     return int((counts * (counts - 1) // 2).sum())
 
@@ -284,11 +276,17 @@ def kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
     total = n_pairs(n)
     # sorted by x then y, pairs tied in x are in y order: the strict inversions of y are
     # exactly the discordant pairs
-    order = np.lexsort((y_rank, x_rank))
-    discordant = _count_inversions(y_rank[order])
-    x_ties = _tied_pairs(x_rank)
-    y_ties = _tied_pairs(y_rank)
-    both_ties = _tied_pairs(x_rank, y_rank)
+    order = np.argsort(x_rank * (int(y_rank.max()) + 1) + y_rank, kind="stable")
+    x_sorted = x_rank[order]
+    y_sorted = y_rank[order]
+    discordant = _count_inversions(y_sorted)
+    x_ties = _tied_pairs(np.bincount(x_rank))
+    y_ties = _tied_pairs(np.bincount(y_rank))
+    # pairs tied in both are adjacent runs of the lexsorted order
+    run_starts = np.flatnonzero(
+        np.r_[True, (x_sorted[1:] != x_sorted[:-1]) | (y_sorted[1:] != y_sorted[:-1]), True]
+    )
+    both_ties = _tied_pairs(np.diff(run_starts))
     concordant_minus_discordant = total - x_ties - y_ties + both_ties - 2 * discordant
     return concordant_minus_discordant / total
 
@@ -358,32 +356,19 @@ def permutation_indices(n_items: int, n_perm: int, *, block: int = 1, seed: int 
 def permute_rdm(condensed: np.ndarray, permutation: np.ndarray) -> np.ndarray:
     """Condensed RDM(s) with items reordered: new item ``k`` is old item ``permutation[k]``.
 
-    Equivalent to ``squareform(condensed)[perm][:, perm]`` without building the square
-    matrix; ``condensed`` may hold several RDMs along its first axis.
+    ``condensed`` may hold several RDMs along its first axis; each goes through its square
+    form one at a time (n² values of its own dtype, 20 MB in float32 for 2249 items).
     """
     condensed = np.asarray(condensed)
     n = n_items_of(condensed)
     permutation = np.asarray(permutation)
-    if sorted(permutation.tolist()) != list(range(n)):
+    if permutation.shape != (n,) or not np.array_equal(np.sort(permutation), np.arange(n)):
         raise InputError(f"permutation must reorder 0..{n - 1}; got {permutation.size} values")
-    i, j = _pair_items(n)
     out = np.empty_like(condensed)
-    for start in range(0, i.size, PAIR_CHUNK):
-        part = slice(start, start + PAIR_CHUNK)
-        out[..., part] = condensed[
-            ..., condensed_index(permutation[i[part]], permutation[j[part]], n)
-        ]
+    for row in np.ndindex(condensed.shape[:-1]):
+        square = squareform(condensed[row], checks=False)
+        out[row] = squareform(square.take(permutation, 0).take(permutation, 1), checks=False)
     return out
-
-
-@functools.lru_cache(maxsize=2)
-def _pair_items(n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """Item indices ``(i, j)`` of every condensed position, as int32 (8 bytes per pair).
-
-    Cached: a permutation test reuses them for every permutation.
-    """
-    i, j = np.triu_indices(n_items, k=1)
-    return i.astype(np.int32), j.astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -412,23 +397,43 @@ class LayerRSA:
     null: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Residualizer:
+    """Least-squares fits of standardized RDMs on standardized control RDMs.
+
+    For unit, centred vectors the residual of ``v`` given controls ``Z`` is
+    ``v - Zᵀ β`` with ``β = C⁻¹ r_zv`` (``C`` the controls' correlations), and its norm is
+    ``sqrt(1 - r_vz C⁻¹ r_zv)``: every partial correlation follows from correlations.
+    """
+
+    inverse: np.ndarray  # C⁻¹ (pseudo-inverse), (K, K)
+
+    def beta(self, control_v: np.ndarray) -> np.ndarray:
+        """(K, m) coefficients of m vectors from their (K, m) correlations with the controls."""
+        return self.inverse @ control_v
+
+    def residual_norm(self, control_v: np.ndarray) -> np.ndarray:
+        """(m,) norms of the residuals of m unit vectors."""
+        explained = np.einsum("km,km->m", control_v, self.beta(control_v))
+        return np.sqrt(np.clip(1.0 - explained, 0.0, None))
+
+
 def _partial_matrix(
     model_brain: np.ndarray,
-    model_control: np.ndarray,
+    control_model: np.ndarray,
     control_brain: np.ndarray,
-    control_control: np.ndarray,
+    residualizer: _Residualizer,
 ) -> np.ndarray:
-    """Partial correlations (layers × subjects) from the blocks of their correlation matrix.
+    """Partial correlations (layers × subjects): the correlations of the residuals.
 
-    The partial correlation of x and y given z is the correlation of their residuals, whose
-    covariance is ``r_xy - r_xz C⁻¹ r_zy`` and variances ``1 - r_xz C⁻¹ r_zx``.
+    Their covariance is ``r_xy - r_xz C⁻¹ r_zy`` and their norms ``sqrt(1 - r_xz C⁻¹ r_zx)``.
     """
-    inverse = np.linalg.pinv(control_control)
-    covariance = model_brain - model_control @ inverse @ control_brain
-    model_var = 1.0 - np.einsum("lk,km,lm->l", model_control, inverse, model_control)
-    brain_var = 1.0 - np.einsum("ks,km,ms->s", control_brain, inverse, control_brain)
+    covariance = model_brain - control_model.T @ residualizer.beta(control_brain)
+    norms = np.outer(
+        residualizer.residual_norm(control_model), residualizer.residual_norm(control_brain)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        return covariance / np.sqrt(np.outer(model_var, brain_var))
+        return covariance / norms
 
 
 def rsa_layers(
@@ -451,13 +456,16 @@ def rsa_layers(
     brain_rdms : ndarray, shape (n_subjects, n_pairs)
         Condensed brain RDMs (standardized likewise for spearman / pearson).
     method : {"spearman", "pearson", "kendall"}
-        ``kendall`` takes the raw RDMs and computes tau-a per pair of vectors (about 2 s per
-        comparison of 2.5 M pairs: use few permutations, or segment-average the items).
+        ``kendall`` takes the raw RDMs and computes tau-a per pair of vectors (seconds per
+        comparison of 2.5 M pairs, each permutation repeats all of them: use few
+        permutations, or segment-average the items).
     control_rdms : ndarray, shape (n_controls, n_pairs), optional
         Standardized RDMs to partial out of every comparison (spearman / pearson only).
     n_perm : int
         Number of permutations (0: no test). The brain items are permuted, the same way for
-        every subject, and the statistic is the mean over subjects.
+        every subject; the statistic is the mean over subjects. With controls, the brain
+        residuals given the controls are permuted and correlated with the model residuals
+        (Kennedy 1995; with thousands of items the same as Freedman-Lane to O(1/n_pairs)).
     block : int
         Permute blocks of ``block`` consecutive items (time series); 1 = plain permutation.
     seed : int
@@ -482,46 +490,86 @@ def rsa_layers(
                 f"{model_rdms.shape[1]}; expected the same items"
             )
     n_items = n_items_of(model_rdms[0])
-
+    permutations = permutation_indices(n_items, n_perm, block=block, seed=seed) if n_perm else []
     if method == "kendall":
-
-        def statistic(brain: np.ndarray) -> np.ndarray:
-            return np.array([[kendall_tau_a(m, b) for b in brain] for m in model_rdms])
-
+        rho = _tau_matrix(model_rdms, brain_rdms)
+        null = _kendall_null(model_rdms, brain_rdms, permutations)
     elif controls is None:
-
-        def statistic(brain: np.ndarray) -> np.ndarray:
-            return _chunked_dot(model_rdms, brain)
-
+        rho = _chunked_dot(model_rdms, brain_rdms)
+        # the mean over subjects of correlations with one model is the correlation with the
+        # subjects' mean (standardized) vector, so each permutation moves a single vector
+        brain_mean = brain_rdms.mean(axis=0, keepdims=True)
+        null = np.array(
+            [_float32_dot(model_rdms, permute_rdm(brain_mean, perm))[:, 0] for perm in permutations]
+        ).reshape(len(permutations), model_rdms.shape[0])
     else:
-        # model × control and control × control correlations do not change under a
-        # permutation of the brain items: compute them once
-        model_control = _chunked_dot(model_rdms, controls)
-        control_control = _chunked_dot(controls, controls)
-
-        def statistic(brain: np.ndarray) -> np.ndarray:
-            return _partial_matrix(
-                _chunked_dot(model_rdms, brain),
-                model_control,
-                _chunked_dot(controls, brain),
-                control_control,
-            )
-
-    rho = statistic(brain_rdms)
+        rho, null = _partial_rsa(model_rdms, brain_rdms, controls, permutations)
     mean = rho.mean(axis=1)
-    null = np.empty((n_perm, model_rdms.shape[0]))
-    # the mean over subjects of Pearson correlations with one model is the correlation with
-    # the subjects' mean (standardized) vector, so plain RSA permutes a single vector
     if n_perm:
-        linear = method != "kendall" and controls is None
-        permuted_source = brain_rdms.mean(axis=0, keepdims=True) if linear else brain_rdms
-        for k, permutation in enumerate(
-            permutation_indices(n_items, n_perm, block=block, seed=seed)
-        ):
-            null[k] = statistic(permute_rdm(permuted_source, permutation)).mean(axis=1)
         p_value = (1 + (null >= mean[None]).sum(axis=0)) / (1 + n_perm)
         p_fwe = (1 + (null.max(axis=1)[:, None] >= mean[None]).sum(axis=0)) / (1 + n_perm)
     else:
         p_value = np.full(mean.shape, np.nan)
         p_fwe = np.full(mean.shape, np.nan)
     return LayerRSA(rho=rho, mean=mean, p_value=p_value, p_fwe=p_fwe, null=null)
+
+
+def _float32_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left @ right.T`` in float32 BLAS: several times faster than the float64 chunks,
+    with errors ~1e-6 on unit vectors, ample for a null distribution."""
+    return (np.atleast_2d(left) @ np.atleast_2d(right).T).astype(np.float64)
+
+
+def _partial_rsa(
+    model: np.ndarray, brain: np.ndarray, controls: np.ndarray, permutations
+) -> tuple[np.ndarray, np.ndarray]:
+    """Partial RSA and its null by permutation of residuals (Kennedy 1995).
+
+    The null permutes the brain residuals (given the controls) and correlates them with the
+    model residuals. As for plain RSA the mean over subjects is linear in the brain side,
+    so one vector, the mean of the subjects' standardized residuals, is permuted; its
+    product with the model residual ``(y - Zᵀβ)/‖·‖`` needs only the model and control rows.
+    """
+    residualizer = _Residualizer(np.linalg.pinv(_chunked_dot(controls, controls)))
+    control_model = _chunked_dot(controls, model)
+    control_brain = _chunked_dot(controls, brain)
+    rho = _partial_matrix(_chunked_dot(model, brain), control_model, control_brain, residualizer)
+    null = np.empty((len(permutations), model.shape[0]))
+    if len(permutations) == 0:
+        return rho, null
+    with np.errstate(divide="ignore"):
+        weights = 1.0 / (brain.shape[0] * residualizer.residual_norm(control_brain))
+    # mean over subjects of x̃_s / ‖x̃_s‖ = Σ w_s x_s − Zᵀ Σ w_s β_s (float32 products: a
+    # float64 weight vector would upcast the whole brain array)
+    gamma = residualizer.beta(control_brain) @ weights
+    mean_residual = weights.astype(np.float32) @ brain - gamma.astype(np.float32) @ controls
+    model_beta = residualizer.beta(control_model)  # (K, L)
+    model_norm = residualizer.residual_norm(control_model)
+    stacked = np.concatenate([model, controls])
+    for k, permutation in enumerate(permutations):
+        products = _float32_dot(stacked, permute_rdm(mean_residual, permutation))[:, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            null[k] = (
+                products[: model.shape[0]] - model_beta.T @ products[model.shape[0] :]
+            ) / model_norm
+    return rho, null
+
+
+def _tau_matrix(model: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    return np.array([[kendall_tau_a(m, b) for b in brain] for m in model])
+
+
+def _kendall_null(model: np.ndarray, brain: np.ndarray, permutations) -> np.ndarray:
+    """Mean tau-a over subjects under each permutation of the brain items.
+
+    Permuting the brain items by π gives the same values as permuting the model items by
+    π⁻¹, so the side with fewer RDMs is permuted.
+    """
+    null = np.empty((len(permutations), model.shape[0]))
+    for k, permutation in enumerate(permutations):
+        if brain.shape[0] <= model.shape[0]:
+            null[k] = _tau_matrix(model, permute_rdm(brain, permutation)).mean(axis=1)
+        else:
+            inverse = np.argsort(permutation)
+            null[k] = _tau_matrix(permute_rdm(model, inverse), brain).mean(axis=1)
+    return null

@@ -19,9 +19,11 @@ def rng():
 
 
 def brute_tau_a(x, y):
-    n = len(x)
-    s = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i in range(n) for j in range(i + 1, n))
-    return s / (n * (n - 1) / 2)
+    """Reference: the O(n²) definition, sum of sign products over all pairs i < j."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    signs = np.sign(x[:, None] - x[None, :]) * np.sign(y[:, None] - y[None, :])
+    n = x.size
+    return np.triu(signs, k=1).sum() / (n * (n - 1) / 2)
 
 
 @pytest.mark.parametrize("distance", rsa.DISTANCES)
@@ -73,8 +75,6 @@ def test_segment_average_matches_loop(rng):
 def test_condensed_layout_and_permutation(rng):
     square = squareform(rng.random(rsa.n_pairs(T)))
     condensed = squareform(square)
-    i, j = np.triu_indices(T, 1)
-    np.testing.assert_array_equal(rsa.condensed_index(j, i, T), np.arange(condensed.size))
     assert rsa.n_items_of(condensed) == T
     with pytest.raises(InputError, match="not n"):
         rsa.n_items_of(condensed[:-1])
@@ -193,17 +193,31 @@ def test_rsa_layers_matches_pairwise_comparisons(layered, method):
     np.testing.assert_allclose(partial.rho, expected, atol=1e-6)
 
 
-def test_rsa_layers_kendall(layered):
-    layers, subjects, _ = layered
-    result = rsa.rsa_layers(layers[1:], subjects[:2], method="kendall", n_perm=2, seed=1)
-    expected = [[brute_tau_a(m, s) for s in subjects[:2]] for m in layers[1:]]
+@pytest.mark.parametrize(("n_layers", "n_subjects"), [(2, 2), (1, 2)])
+def test_rsa_layers_kendall(layered, n_layers, n_subjects):
+    # (1, 2): fewer model RDMs than subjects, so the model side is permuted instead
+    layers, subjects = layered[0][-n_layers:], layered[1][:n_subjects]
+    result = rsa.rsa_layers(layers, subjects, method="kendall", n_perm=2, seed=1)
+    expected = [[brute_tau_a(m, s) for s in subjects] for m in layers]
     np.testing.assert_allclose(result.rho, expected, atol=1e-12)
     perm = rsa.permutation_indices(T, 2, seed=1)[1]
-    null = [
-        np.mean([brute_tau_a(m, rsa.permute_rdm(s, perm)) for s in subjects[:2]])
-        for m in layers[1:]
-    ]
+    null = [np.mean([brute_tau_a(m, rsa.permute_rdm(s, perm)) for s in subjects]) for m in layers]
     np.testing.assert_allclose(result.null[1], null, atol=1e-12)
+
+
+def kennedy_null(layer, subjects, control, perm):
+    """Reference: permute each subject's brain rank residual given the control, correlate
+    with the layer's rank residual, average over subjects."""
+    design = np.column_stack([np.ones(control.size), rankdata(control)])
+
+    def residual(v):
+        v = rankdata(v)
+        return v - design @ np.linalg.lstsq(design, v, rcond=None)[0]
+
+    model = residual(layer)
+    return np.mean(
+        [pearsonr(model, rsa.permute_rdm(residual(s), perm)).statistic for s in subjects]
+    )
 
 
 @pytest.mark.parametrize("partial", [False, True])
@@ -218,15 +232,13 @@ def test_rsa_layers_permutation_null(layered, partial):
     # rebuild the null from the same permutations, one subject at a time
     for k, perm in enumerate(rsa.permutation_indices(T, n_perm, block=3, seed=11)):
         for layer in range(3):
-            values = []
-            for s in subjects:
-                permuted = rsa.permute_rdm(s, perm)
-                values.append(
-                    rsa.partial_compare(layers[layer], permuted, control)
-                    if partial
-                    else rsa.compare_rdms(layers[layer], permuted)
+            if partial:
+                expected = kennedy_null(layers[layer], subjects, control[0], perm)
+            else:
+                expected = np.mean(
+                    [rsa.compare_rdms(layers[layer], rsa.permute_rdm(s, perm)) for s in subjects]
                 )
-            assert result.null[k, layer] == pytest.approx(np.mean(values), abs=1e-6)
+            assert result.null[k, layer] == pytest.approx(expected, abs=1e-5)
     # the planted layer beats every permutation; the empty layer does not
     assert result.p_value[2] == pytest.approx(1 / (n_perm + 1))
     assert result.p_fwe[2] == pytest.approx(1 / (n_perm + 1))
