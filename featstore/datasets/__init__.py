@@ -1,0 +1,1 @@
+"""Importing stimuli and fMRI into a store, and the bundled demo dataset."""
