@@ -360,6 +360,8 @@ def convert_ct2_whisper(
             metadata={"format": "pt"},
         )
         config.save_pretrained(staging)
+        # safetensors writes 0600; give the weights the mode (umask) of the other files
+        shutil.copymode(staging / "config.json", staging / "model.safetensors")
         generation.save_pretrained(staging)
         WhisperFeatureExtractor(feature_size=config.num_mel_bins).save_pretrained(staging)
         tokenizer.save_pretrained(staging)

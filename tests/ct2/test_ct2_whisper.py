@@ -36,6 +36,7 @@ def test_float32_conversion_is_exact(tiny_whisper, make_ct2_dir, tmp_path):
     for name, value in weights.items():
         np.testing.assert_array_equal(value, state[name], err_msg=name)
     assert model.proj_out.weight.data_ptr() == model.model.decoder.embed_tokens.weight.data_ptr()
+    assert (out / "model.safetensors").stat().st_mode == (out / "config.json").stat().st_mode
     original = WhisperForConditionalGeneration.from_pretrained(hf_dir).eval()
     features = torch.from_numpy(random_features(config))
     decoder_ids = torch.tensor([[config.decoder_start_token_id, 5, 260, 7]] * 2)
