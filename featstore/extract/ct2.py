@@ -220,19 +220,12 @@ def dequantize(variables: dict[str, np.ndarray], name: str) -> np.ndarray:
     return value.astype(np.float32) / scale
 
 
-def read_ct2_model(path_or_parts: PathLike | Sequence[PathLike]) -> dict[str, np.ndarray]:
-    """Every tensor of a CTranslate2 model as float32 (or its integer/scalar type).
+def float_tensors(model: Ct2Model) -> dict[str, np.ndarray]:
+    """The variables of a loaded model with quantized weights dequantized to float32.
 
-    Quantized weights are dequantized and their ``*_scale`` variables dropped; aliases
-    appear under both names; scalars (``encoder/num_heads`` …) keep their integer type.
-
-    Examples
-    --------
-    >>> tensors = read_ct2_model("faster-whisper-base/model.bin")  # doctest: +SKIP
-    >>> tensors["encoder/conv1/weight"].shape  # doctest: +SKIP
-    (512, 80, 3)
+    ``*_scale`` variables are dropped; aliases map to the same array as their target;
+    scalars (``encoder/num_heads`` …) and plain integer data keep their type.
     """
-    model = load_ct2(path_or_parts)
     raw = model.variables
     out: dict[str, np.ndarray] = {}
     for name, value in raw.items():
@@ -245,3 +238,18 @@ def read_ct2_model(path_or_parts: PathLike | Sequence[PathLike]) -> dict[str, np
     for alias, target in model.aliases.items():
         out[alias] = out[target]
     return out
+
+
+def read_ct2_model(path_or_parts: PathLike | Sequence[PathLike]) -> dict[str, np.ndarray]:
+    """Every tensor of a CTranslate2 model as float32 (or its integer/scalar type).
+
+    Quantized weights are dequantized and their ``*_scale`` variables dropped; aliases
+    appear under both names; scalars (``encoder/num_heads`` …) keep their integer type.
+
+    Examples
+    --------
+    >>> tensors = read_ct2_model("faster-whisper-base/model.bin")  # doctest: +SKIP
+    >>> tensors["encoder/conv1/weight"].shape  # doctest: +SKIP
+    (512, 80, 3)
+    """
+    return float_tensors(load_ct2(path_or_parts))

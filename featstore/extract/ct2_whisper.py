@@ -35,7 +35,7 @@ import numpy as np
 from featstore import __version__
 from featstore.errors import InputError, ModelError
 from featstore.extract import ct2_tokenizer as tok
-from featstore.extract.ct2 import PathLike, load_ct2, model_bin_parts, read_ct2_model
+from featstore.extract.ct2 import PathLike, float_tensors, load_ct2, model_bin_parts
 
 WHISPER_SPEC = "WhisperSpec"
 GELU = 3  # CTranslate2's Activation.GELU
@@ -138,10 +138,10 @@ def whisper_state_dict(tensors: dict[str, np.ndarray]) -> tuple[dict[str, np.nda
     # scalars are architecture flags (num_heads, pre_norm, activation …), checked above
     for name in [n for n, v in tensors.items() if v.ndim == 0]:
         del tensors[name]
-    d_model = tensors["decoder/embeddings/weight"].shape[1]
     n_enc, n_dec = _count_layers(tensors, "encoder"), _count_layers(tensors, "decoder")
     out: dict[str, np.ndarray] = {}
     try:
+        d_model = tensors["decoder/embeddings/weight"].shape[1]
         for i in (1, 2):
             _linear(out, f"model.encoder.conv{i}", tensors, f"encoder/conv{i}")
         out["model.encoder.embed_positions.weight"] = tensors.pop(
@@ -339,11 +339,11 @@ def convert_ct2_whisper(
         raise InputError(
             f"{out_dir} exists and is not empty; pass overwrite (--overwrite) to replace"
         )
-    header = load_ct2(parts)
-    if header.spec != WHISPER_SPEC:
-        raise ModelError(f"{parts[0]} holds a {header.spec}; expected a {WHISPER_SPEC}")
-    del header
-    tensors = read_ct2_model(parts)
+    stored = load_ct2(parts)
+    if stored.spec != WHISPER_SPEC:
+        raise ModelError(f"{parts[0]} holds a {stored.spec}; expected a {WHISPER_SPEC}")
+    tensors = float_tensors(stored)
+    del stored  # the file's bytes: free them before the state dict is written
     state, tied = whisper_state_dict(tensors)
     tokenizer = tok.build_whisper_tokenizer(
         source_dir, int(tensors["decoder/embeddings/weight"].shape[0])
