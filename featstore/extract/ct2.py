@@ -22,6 +22,7 @@ distributions split ``model.bin`` into parts that concatenate back to the file.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from collections.abc import Sequence
@@ -121,8 +122,14 @@ class _Cursor:
         return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))[0]
 
     def string(self) -> str:
+        start = self.pos
         raw = bytes(self.take(self.unpack("H")))
-        return raw.rstrip(b"\0").decode("utf-8")
+        try:
+            return raw.rstrip(b"\0").decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelError(
+                f"{self.label}: the name at byte {start} is not UTF-8; is the file corrupt?"
+            ) from None
 
 
 def _array(raw: memoryview, dtype_name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -176,10 +183,10 @@ def load_ct2(path_or_parts: PathLike | Sequence[PathLike]) -> Ct2Model:
         n_bytes = cursor.unpack("I")
         dtype_name = _DTYPES[type_id]
         itemsize = 2 if dtype_name == "bfloat16" else np.dtype(dtype_name).itemsize
-        if n_bytes != itemsize * int(np.prod(shape, dtype=np.int64)):
+        if n_bytes != itemsize * math.prod(shape):  # exact: a corrupt shape may be huge
             raise ModelError(
                 f"{label}: variable {name} has {n_bytes} bytes but shape {shape} of "
-                f"{dtype_name} needs {itemsize * int(np.prod(shape))}"
+                f"{dtype_name} needs {itemsize * math.prod(shape)}"
             )
         variables[name] = _array(cursor.take(n_bytes), dtype_name, shape)
     aliases: dict[str, str] = {}
