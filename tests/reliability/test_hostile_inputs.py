@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featstore import store as fs
+from tests.ct2._ct2_format import ct2_bytes
 from tests.datasets.conftest import N_TR
 from tests.reliability.conftest import (
     assert_clean_failure,
@@ -56,6 +57,7 @@ PROPERTIES = (
     "test_damaged_metadata_never_crashes_the_readers",
     "test_timing_option_values",
     "test_random_bytes_as_any_input_file",
+    "test_damaged_ctranslate2_model_bin",
 )
 BOUNDED = settings(
     max_examples=30,
@@ -298,6 +300,43 @@ def test_random_bytes_as_any_input_file(template, option, data):
         result = run_cli(argv)
         assert_clean_failure(result, "random.bin")
         assert not target.exists()
+
+
+def _ct2_model_bin() -> bytes:
+    rng = np.random.default_rng(4)
+    variables = {
+        "encoder/conv1/weight": rng.standard_normal((6, 5, 3)).astype(np.float16),
+        "encoder/layer_0/ffn/linear_0/weight": rng.integers(-127, 127, (7, 6), dtype=np.int8),
+        "encoder/layer_0/ffn/linear_0/weight_scale": rng.random(7).astype(np.float32),
+        "decoder/num_heads": np.int16(2),
+    }
+    return ct2_bytes(variables, {"decoder/projection/weight": "encoder/conv1/weight"})
+
+
+@BOUNDED
+@given(
+    how=st.sampled_from(["truncate", "flip", "huge-uint32", "insert"]),
+    position=st.integers(0, 10_000),
+    junk=st.binary(min_size=1, max_size=6),
+)
+def test_damaged_ctranslate2_model_bin(template, how, position, junk):
+    """A CTranslate2 model.bin, truncated or with a flipped byte or a huge length field:
+    ``models import-ct2`` names the file in one line and writes nothing."""
+    GENERATED.total += 1
+    content = _ct2_model_bin()
+    position %= len(content)
+    damaged = {
+        "truncate": content[:position],
+        "flip": content[:position] + junk[:1] + content[position + 1 :],
+        "huge-uint32": content[:position] + b"\xff\xff\xff\x7f" + content[position + 4 :],
+        "insert": content[:position] + junk + content[position:],
+    }[how]
+    with fresh_workspace(template) as ws:
+        (ws.dir / "ct2").mkdir()
+        path = ws.file("ct2/model.bin", damaged)
+        result = run_cli(["models", "import-ct2", str(path), "--out", str(ws.dir / "out")])
+        assert_clean_failure(result)
+        assert not (ws.dir / "out").exists() or not any((ws.dir / "out").iterdir())
 
 
 def test_real_entry_point_prints_one_line(template, tmp_path):
