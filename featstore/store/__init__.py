@@ -13,6 +13,7 @@ from featstore.store.features import (
     write_feature_set,
 )
 from featstore.store.groups import (
+    array_compressors,
     create_store,
     delete_group,
     group_attrs,
@@ -20,7 +21,9 @@ from featstore.store.groups import (
     is_complete,
     open_group,
     open_root,
+    reading_data,
     root_attrs,
+    store_n_tr,
     update_group_attrs,
     write_group,
 )
@@ -42,6 +45,7 @@ __all__ = [
     "GroupInfo",
     "Problem",
     "StagedArray",
+    "array_compressors",
     "create_store",
     "delete_group",
     "feature_group",
@@ -57,9 +61,11 @@ __all__ = [
     "open_group",
     "open_root",
     "parse_window",
+    "reading_data",
     "result_group",
     "root_attrs",
     "settings_hash",
+    "store_n_tr",
     "update_group_attrs",
     "validate",
     "window_name",

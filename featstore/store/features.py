@@ -76,7 +76,11 @@ def feature_dataset(
 
 
 def feature_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
-    """Zarr encoding of a feature set: one chunk per layer for the layered variables."""
+    """Zarr encoding of a feature set: one chunk per layer for the layered variables.
+
+    A layer is what the evaluator reads (one chunk, ~7 MB at 2249 TRs × 768 dims);
+    compression is write_group's (checksummed zstd, see ``array_compressors``).
+    """
     encoding: dict[str, dict[str, Any]] = {}
     for name in (S.HIDDEN_VAR, S.WORD_HIDDEN_VAR):
         if name in ds:

@@ -31,6 +31,7 @@ from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
     _local_path,
+    array_compressors,
     open_root,
     to_json_safe,
     write_failure,
@@ -129,6 +130,7 @@ class BlockStage:
                     chunks=spec.chunks(self.block_size),
                     dtype=spec.dtype,
                     fill_value=0,
+                    compressors=array_compressors(),
                 )
             node.create_array(
                 _DONE, shape=(self.n_blocks,), chunks=(1,), dtype="uint8", fill_value=0
