@@ -11,7 +11,8 @@ noise). Reports:
 * the store with featstore's default encoding: size on disk, write time, the time to
   open and list it (what ``featstore ls`` does) and to read one layer.
 
-Run ``python benchmarks/scale.py --scale 0.25`` for a quarter of the TRs and words (the
+Run ``python benchmarks/scale.py`` from the repository root (featstore installed, or
+``PYTHONPATH=.``); ``--scale 0.25`` builds a quarter of the TRs and words (the
 number of groups stays the same); the store goes to a temporary directory under /tmp
 and is deleted at the end unless ``--keep``. Free disk is checked first.
 """
@@ -36,8 +37,6 @@ import dask.array as da
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from featstore import store as fs
 from featstore.store import _schema as S
