@@ -43,7 +43,6 @@ def _delay(x, delays):
 def _fit(x, bold, train, test, alpha):
     xt = x[train]
     w = np.linalg.solve(xt.T @ xt + alpha * np.eye(x.shape[1]), xt.T)
-    preds = np.einsum("tf,fs->st", x[test], w @ np.moveaxis(bold[:, train], 0, 1).reshape(len(train), -1)).reshape(-1, len(test), bold.shape[0]) if False else None
     preds = np.stack([x[test] @ (w @ bold[s, train]) for s in range(bold.shape[0])])
     y = bold[:, test]
     pc, yc = preds - preds.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
