@@ -51,18 +51,24 @@ def _fit(x, bold, train, test, alpha):
     return r, preds
 
 
-def encode(features: Sequence[np.ndarray], bold, settings, *, return_predictions=False, partition=False):
+def encode(
+    features: Sequence[np.ndarray], bold, settings, *, return_predictions=False, partition=False
+):
     bold = np.asarray(bold, dtype=settings.dtype)
     n = bold.shape[1]
     trim = max(settings.delays) if settings.trim is None else settings.trim
     idx = np.arange(trim, n - trim)
-    n_test = int(round(len(idx) * settings.test_frac))
+    n_test = round(len(idx) * settings.test_frac)
     train, test = idx[: len(idx) - n_test - settings.gap], idx[len(idx) - n_test :]
     if n_test <= max(settings.delays):
         raise InputError(f"test part has {n_test} TRs, shorter than the delays {settings.delays}")
     if settings.pca > len(train):
         raise InputError(f"--pca {settings.pca} > {len(train)} train samples")
-    alpha = settings.alpha if settings.alpha is not None else float(settings.alphas[len(settings.alphas) // 2])
+    alpha = (
+        settings.alpha
+        if settings.alpha is not None
+        else float(settings.alphas[len(settings.alphas) // 2])
+    )
 
     def fit(feats):
         x = np.concatenate([_prep(np.asarray(f, settings.dtype), train, 0) for f in feats], 1)
