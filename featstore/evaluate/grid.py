@@ -351,7 +351,7 @@ def run_grid(
             },
             counts=counts,
         )
-        coords = config_coords(layout, fmri, infos, [m["n_edge_alpha"] for m in metas])
+        coords = config_coords(layout, fmri, infos)
         stage.finalize(coords, attrs)
     return run_id
 

@@ -19,7 +19,7 @@ class EncodingResult:
     predictions: np.ndarray | None
     test_index: np.ndarray
     train_index: np.ndarray
-    n_edge_alpha: int
+    n_edge_alpha: np.ndarray
     warnings: list[str] = field(default_factory=list)
 
 
@@ -92,6 +92,6 @@ def encode(
         predictions=preds if return_predictions else None,
         test_index=test,
         train_index=train,
-        n_edge_alpha=0,
+        n_edge_alpha=np.zeros(s, dtype=np.int64),
         warnings=[],
     )

@@ -11,11 +11,14 @@ Layout of ``results/<run_id>`` (dims ``config``, ``subject``, ``roi``, ``band``)
   alpha chosen per subject and ROI (NaN for banded configs, see ``band_alpha``);
 * ``band_alpha`` (config, subject, roi, band), when the run has banded configs;
 * ``unique_a``, ``unique_b``, ``shared`` (config, subject, roi), when the run has
-  fusion configs and partitioning is on: variance partitioning of the fusion pair;
+  fusion configs: variance partitioning of the fusion pair (test R²; NaN when
+  partitioning is off and for single configs);
+* ``n_edge_alpha`` (config, subject) int32: ROIs whose CV alpha is at an edge of the
+  alpha grid;
 * coordinates along ``config``: the canonical label, ``feature``, ``model``,
   ``window``, ``layer``, ``partner``, ``partner_model``, ``partner_window``,
   ``partner_layer`` (-1 when single), ``method``, ``kind``, ``n_layers``,
-  ``config_hash``, ``n_edge_alpha``; ``subject``, ``roi``, ``roi_name``,
+  ``config_hash``; ``subject``, ``roi``, ``roi_name``,
   ``hemisphere`` copied from ``fmri``.
 
 A config's hash covers the encoding settings, the provenance of its features and the
@@ -52,6 +55,8 @@ from featstore.store.staging import BlockStage, StagedArray, settings_hash
 PARTITION_VARS = ("unique_a", "unique_b", "shared")
 BAND_ALPHA_VAR = "band_alpha"
 BAND_DIM = "band"
+# ROIs per subject whose CV alpha sat at an edge of the alpha grid
+EDGE_ALPHA_VAR = "n_edge_alpha"
 N_BANDS = 2
 # per-config JSON (warnings, split ranges, edge-alpha count) staged as utf-8 bytes, so
 # it is written in the same atomic block as the numbers
@@ -113,11 +118,13 @@ def pack_result(result: Any, config: Config, *, partition: bool) -> dict[str, An
     pieces = result.partition if (partition and config.is_fusion) else None
     for name in PARTITION_VARS:
         packed[name] = np.asarray(pieces[name], dtype=FLOAT) if pieces else nan
+    packed[EDGE_ALPHA_VAR] = np.broadcast_to(
+        np.asarray(result.n_edge_alpha, dtype=np.int32), shape[:1]
+    )
     packed[_META_VAR] = {
         "warnings": [str(w) for w in result.warnings],
         "train": _index_range(result.train_index),
         "test": _index_range(result.test_index),
-        "n_edge_alpha": int(result.n_edge_alpha),
     }
     return packed
 
@@ -174,6 +181,7 @@ class RunLayout:
             if name == BAND_ALPHA_VAR:
                 shape = (*shape, N_BANDS)
             arrays[name] = StagedArray(shape, FLOAT, block_axis=0)
+        arrays[EDGE_ALPHA_VAR] = StagedArray((n, self.n_subjects), "int32", block_axis=0)
         arrays[_META_VAR] = StagedArray((n, _META_BYTES), "uint8", block_axis=0)
         return arrays
 
@@ -224,7 +232,8 @@ class RunStage:
 
     def write(self, index: int, packed: Mapping[str, Any]) -> None:
         """Stage one config's packed result (see :func:`pack_result`)."""
-        values = {name: np.asarray(packed[name])[None] for name in self.layout.variables}
+        names = (*self.layout.variables, EDGE_ALPHA_VAR)
+        values = {name: np.asarray(packed[name])[None] for name in names}
         values[_META_VAR] = _meta_bytes(packed[_META_VAR])[None]
         self.stage.write_block(index, **values)
 
@@ -246,6 +255,12 @@ class RunStage:
             chunks = (min(n, _CONFIG_CHUNK), *arrays[name].shape[1:])
             data_vars[name] = (dims, arrays[name].rechunk(chunks))
             encoding[name] = {"chunks": chunks}
+        chunks = (min(n, _CONFIG_CHUNK), arrays[EDGE_ALPHA_VAR].shape[1])
+        data_vars[EDGE_ALPHA_VAR] = (
+            (S.CONFIG_DIM, S.SUBJECT_DIM),
+            arrays[EDGE_ALPHA_VAR].rechunk(chunks),
+        )
+        encoding[EDGE_ALPHA_VAR] = {"chunks": chunks}
         ds = xr.Dataset(data_vars, coords=dict(coords), attrs=dict(attrs))
         write_group(self.store, result_group(self.run_id), ds, encoding=encoding)
         self.stage.discard()
@@ -255,7 +270,6 @@ def config_coords(
     layout: RunLayout,
     fmri: FmriInfo,
     infos: Mapping[str, Any],
-    n_edge_alpha: Sequence[int],
 ) -> dict[str, Any]:
     """Coordinates of a results group (see the module docstring)."""
     configs = layout.configs
@@ -283,7 +297,6 @@ def config_coords(
         "kind": column(kind(c) for c in configs),
         "n_layers": column((blocks(c) for c in configs), np.int64),
         "config_hash": column(layout.hashes),
-        "n_edge_alpha": column(n_edge_alpha, np.int64),
     }
     coords.update(fmri.coords)
     if any(c.method == "banded" for c in configs):
@@ -327,12 +340,11 @@ def copy_result(
             packed[name] = np.full(
                 (*shape, N_BANDS) if name == BAND_ALPHA_VAR else shape, np.nan, dtype=FLOAT
             )
+    packed[EDGE_ALPHA_VAR] = np.asarray(ds[EDGE_ALPHA_VAR].values, dtype=np.int32)
     packed[_META_VAR] = {
         "warnings": list(attrs.get("config_warnings", {}).get(label, [])),
         "train": list(attrs.get("train_range", [0, 0, 0])),
         "test": list(attrs.get("test_range", [0, 0, 0])),
-        "n_edge_alpha": int(ds["n_edge_alpha"].values),
-        "reused_from": run_id,
     }
     return packed
 
@@ -351,3 +363,44 @@ def open_run(store: StorePath, run_id: str | None = None) -> xr.Dataset:
             f"no complete run {run_id!r} in {store}; complete runs: {', '.join(runs) or 'none'}"
         )
     return open_group(store, result_group(run_id))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run of a store, finished or not, for listings."""
+
+    run_id: str
+    complete: bool
+    created: str
+    n_configs: int
+    n_done: int
+    attrs: dict[str, Any]
+
+
+def list_runs(store: StorePath) -> list[RunInfo]:
+    """Complete runs, then unfinished ones (staged but interrupted), each sorted by id."""
+    runs = [
+        RunInfo(
+            run_id,
+            True,
+            str(attrs.get("created", "")),
+            int(attrs.get("n_configs", 0)),
+            int(attrs.get("n_configs", 0)),
+            attrs,
+        )
+        for run_id in complete_runs(store)
+        for attrs in [group_attrs(store, result_group(run_id))]
+    ]
+    try:
+        work = zarr.open_group(
+            str(store), path=f"{S.WORK}/{S.RESULTS}", mode="r", zarr_format=S.ZARR_FORMAT
+        )
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+        return runs
+    for run_id in sorted(work.group_keys()):
+        node = work[run_id]
+        if is_complete(store, result_group(run_id)) or _META_VAR not in node:
+            continue
+        written = np.asarray(node[_META_VAR][:, 0]) != 0
+        runs.append(RunInfo(run_id, False, "", int(written.size), int(written.sum()), {}))
+    return runs
