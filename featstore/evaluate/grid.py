@@ -113,7 +113,11 @@ def _evaluate(
     n_threads: int | None,
 ) -> dict[str, Any]:
     """The task of one config: its packed result (see :func:`results.pack_result`)."""
-    with blas_threads(n_threads):
+    import dask
+
+    # the store reads are small dask graphs; computing them on a distributed worker
+    # would submit them back to the cluster from inside a task (and can deadlock it)
+    with dask.config.set(scheduler="synchronous"), blas_threads(n_threads):
         result = run_config(
             store, config, EncodingSettings.from_dict(dict(settings)), partition=partition
         )
