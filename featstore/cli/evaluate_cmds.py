@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rich import box
 from rich.table import Table
 
 from featstore.cli._common import StoreOption, console, err_console, progress_enabled
@@ -280,38 +281,19 @@ def _fmt(value: float) -> str:
 
 
 def _summary_rich(table, *, title: str, show_run: bool = False, limit: int | None = 20) -> Table:
-    out = Table(title=title)
-    columns = (["run"] if show_run else []) + [
-        "model",
-        "window",
-        "kind",
-        "layer",
-        "mean ± std",
-        "median",
-        "min",
-        "max",
-    ]
-    for column in columns:
-        out.add_column(
-            column,
-            justify="right"
-            if column in ("layer", "median", "min", "max", "mean ± std")
-            else "left",
-        )
+    # compact: fits 80 columns; the CSV has every column (kind, n_layers, log …)
+    out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    text_columns = (["run"] if show_run else []) + ["model", "window"]
+    for column in text_columns:
+        out.add_column(column, overflow="fold")
+    for column in ("layer", "mean", "std", "median", "min", "max"):
+        out.add_column(column, justify="right")
     rows = table.head(limit) if limit else table
     for _, row in rows.iterrows():
-        model = row["model"] + (f" ({row['method']})" if row["method"] == BANDED else "")
+        model = row["model"] + (" banded" if row["method"] == BANDED else "")
         cells = [row["run"]] if show_run else []
-        cells += [
-            model,
-            row["window"],
-            row["kind"],
-            str(row["layer"]),
-            f"{_fmt(row['mean'])} ± {_fmt(row['std'])}",
-            _fmt(row["median"]),
-            _fmt(row["min"]),
-            _fmt(row["max"]),
-        ]
+        cells += [model, row["window"], str(row["layer"])]
+        cells += [_fmt(row[k]) for k in ("mean", "std", "median", "min", "max")]
         out.add_row(*cells)
     if limit and len(table) > limit:
         out.caption = f"{limit} of {len(table)} rows; use --csv for all"

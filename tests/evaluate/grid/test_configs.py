@@ -70,7 +70,7 @@ def test_every_canonical_label_round_trips(grid_store):
 )
 def test_short_forms(grid_store, typed, label):
     if label is None:
-        with pytest.raises(InputError, match="has layers 0..4; no layer 9"):
+        with pytest.raises(InputError, match=r"has layers 0\.\.4; no layer 9"):
             parse_config(typed, grid_store)
     else:
         assert parse_config(typed, grid_store).label == label
@@ -92,7 +92,7 @@ def test_select_layers(grid_store):
     assert select_layers("auto", info) == [1, 2, 4, 5, 6]
     assert select_layers("all", info) == list(range(7))
     assert select_layers([4, 1, 4], info) == [4, 1]
-    with pytest.raises(InputError, match="features/gpt2/ctx20 has layers 0..6; no layer 7, 12"):
+    with pytest.raises(InputError, match=r"features/gpt2/ctx20 has layers 0\.\.6; no layer 7, 12"):
         select_layers([1, 7, 12], info)
 
 
@@ -131,7 +131,10 @@ def test_fusion_every_layer_pair_at_each_window(grid_store):
     )
     pairs = {(c.a.window, c.b.window, c.a.layer, c.b.layer) for c in configs}
     expected = {
-        ("ctx20", w, la, lb) for w in ("tr2", "tr3") for la in (1, 2, 4, 5, 6) for lb in (1, 2, 3, 4)
+        ("ctx20", w, la, lb)
+        for w in ("tr2", "tr3")
+        for la in (1, 2, 4, 5, 6)
+        for lb in (1, 2, 3, 4)
     }
     assert pairs == expected and len(configs) == len(expected)
     assert all(c.method == CONCAT for c in configs)
@@ -139,7 +142,10 @@ def test_fusion_every_layer_pair_at_each_window(grid_store):
     same = build_configs(
         grid_store, fusions=[(("wavlm", None), ("wavlm", None))], layers=[1], method=BANDED
     )
-    assert [c.label for c in same] == ["wavlm/tr2+wavlm/tr2/1x1/banded", "wavlm/tr3+wavlm/tr3/1x1/banded"]
+    assert [c.label for c in same] == [
+        "wavlm/tr2+wavlm/tr2/1x1/banded",
+        "wavlm/tr3+wavlm/tr3/1x1/banded",
+    ]
 
 
 def test_build_configs_errors(grid_store):

@@ -120,8 +120,8 @@ def test_results_layout(grid_store, settings):
     assert set(attrs["features"]) == {"features/gpt2/ctx20", f"features/{AUDIO_KEY}/tr2"}
     assert attrs["features"]["features/gpt2/ctx20"]["model_id"] == "gpt2"
     assert len(attrs["fmri"]["fingerprint"]) == 64
-    train_start, train_stop, n_train = attrs["train_range"]
-    test_start, test_stop, n_test = attrs["test_range"]
+    train_start, train_stop, _n_train = attrs["train_range"]
+    test_start, test_stop, _n_test = attrs["test_range"]
     assert train_start == 3 and test_stop == 77 and train_stop <= test_start
     assert (attrs["n_configs"], attrs["n_computed"], attrs["n_reused"]) == (2, 2, 0)
     assert fs.validate(grid_store) == []
