@@ -25,7 +25,7 @@ from featstore.evaluate.configs import (
 )
 from featstore.evaluate.grid import run_grid
 from featstore.evaluate.results import list_runs, open_run
-from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.settings import EncodingSettings, delays_from_fir
 
 
 def parse_alphas(text: str) -> tuple[float, ...]:
@@ -78,12 +78,9 @@ def encoding_settings(
     if delays is not None:
         values["delays"] = tuple(_int_list(delays, "--delays"))
     elif fir_window is not None or fir_offset is not None:
-        window, offset = fir_window or 4, 1 if fir_offset is None else fir_offset
-        if window < 1 or offset < 0:
-            raise InputError(
-                f"--fir-window {window} --fir-offset {offset}: expected window >= 1, offset >= 0"
-            )
-        values["delays"] = tuple(range(offset, offset + window))
+        values["delays"] = delays_from_fir(
+            4 if fir_window is None else fir_window, 1 if fir_offset is None else fir_offset
+        )
     if alphas is not None:
         values["alphas"] = parse_alphas(alphas)
     for name, value in (

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import GroupExistsError, InputError
@@ -52,23 +52,12 @@ from featstore.evaluate.results import (
     pack_result,
 )
 from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.threads import blas_threads
 from featstore.store.groups import StorePath, group_exists
 from featstore.store.paths import result_group
 from featstore.store.staging import group_lock
 
 _BLAS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def blas_threads(n_threads: int | None) -> Iterator[None]:
-    """Limit BLAS/OpenMP threads for the duration (``None`` leaves them as they are)."""
-    if not n_threads:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=int(n_threads)):
-        yield
 
 
 def settings_for(config: Config, settings: EncodingSettings) -> EncodingSettings:
@@ -377,7 +366,9 @@ def _run_attrs(
     per_config = {
         c.label: list(m["warnings"]) for c, m in zip(configs, metas, strict=True) if m["warnings"]
     }
-    warnings = [w for w in [fmri.constant_warning()] if w]
+    # encode's warnings (constant ROIs, alphas at a grid edge) mostly repeat across
+    # configs: the run lists each distinct message once, with how many configs gave it
+    warnings = []
     seen: dict[str, list[str]] = {}
     for label, messages in per_config.items():
         for message in messages:

@@ -59,22 +59,6 @@ class FmriInfo:
     n_tr: int
     n_roi: int
     coords: dict[str, Any] = field(repr=False)
-    constant: tuple[tuple[str, int, str], ...] = ()
-
-    def constant_warning(self) -> str | None:
-        """One warning naming the (subject, ROI) pairs whose bold never changes."""
-        if not self.constant:
-            return None
-        named = ", ".join(f"{s} ROI {r} ({n})" for s, r, n in self.constant[:_MAX_NAMED])
-        more = (
-            f" and {len(self.constant) - _MAX_NAMED} more"
-            if len(self.constant) > _MAX_NAMED
-            else ""
-        )
-        return (
-            f"{len(self.constant)} subject/ROI bold series are constant, so their r is NaN: "
-            f"{named}{more}"
-        )
 
 
 def check_bold_finite(bold_subject: np.ndarray, subject: str, roi_names: np.ndarray) -> None:
@@ -91,8 +75,7 @@ def check_bold_finite(bold_subject: np.ndarray, subject: str, roi_names: np.ndar
 
 
 def inspect_fmri(store: StorePath) -> FmriInfo:
-    """Read the bold once, subject by subject: check it is finite, fingerprint it and find
-    constant ROIs.
+    """Read the bold once, subject by subject: check it is finite and fingerprint it.
 
     The fingerprint (sha256 of the values and coordinates) says whether two runs saw
     the same fMRI; it is part of every config's hash.
@@ -105,13 +88,10 @@ def inspect_fmri(store: StorePath) -> FmriInfo:
     roi_names = _roi_name_values(ds)
     digest = hashlib.sha256()
     digest.update(repr((bold.shape, str(bold.dtype), subjects, roi_names.tolist())).encode())
-    constant: list[tuple[str, int, str]] = []
     for index, subject in enumerate(subjects):
         values = np.ascontiguousarray(bold[index].values)
         check_bold_finite(values, subject, roi_names)
         digest.update(values.tobytes())
-        for roi in np.flatnonzero(np.ptp(values, axis=0) == 0):
-            constant.append((subject, int(roi), str(roi_names[roi])))
     coords = {
         S.SUBJECT_DIM: np.asarray(subjects, dtype=object),
         S.ROI_DIM: np.asarray(ds[S.ROI_DIM].values, dtype=np.int64),
@@ -119,7 +99,7 @@ def inspect_fmri(store: StorePath) -> FmriInfo:
         S.HEMISPHERE_COORD: (S.ROI_DIM, _coord_or(ds, S.HEMISPHERE_COORD, "")),
     }
     n_subjects, n_tr, n_roi = (int(n) for n in bold.shape)
-    return FmriInfo(digest.hexdigest(), n_subjects, n_tr, n_roi, coords, tuple(constant))
+    return FmriInfo(digest.hexdigest(), n_subjects, n_tr, n_roi, coords)
 
 
 def _coord_or(ds, name: str, default: str) -> np.ndarray:

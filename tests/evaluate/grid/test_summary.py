@@ -48,7 +48,7 @@ def test_summary_statistics_follow_the_reference_study(run_store):
     ds = xr.open_zarr(str(run_store), group="results/one", consolidated=False)
     assert len(table) == ds.sizes["config"] == 8
     for _, row in table.iterrows():
-        per_subject = ds.r.sel(config=row["config"]).values.mean(axis=1)  # mean over ROIs
+        per_subject = ds.r.sel(config=row["config"]).values.astype(np.float64).mean(axis=1)
         assert per_subject.shape == (N_SUBJECTS,)
         np.testing.assert_allclose(row["mean"], per_subject.mean(), rtol=1e-6)
         np.testing.assert_allclose(row["std"], per_subject.std(), rtol=1e-6)
