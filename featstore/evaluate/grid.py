@@ -13,8 +13,9 @@ Schedulers:
 * ``workers <= 1``: dask's threaded scheduler in this process, one config at a time,
   BLAS pinned to ``threads_per_worker`` threads;
 * ``workers > 1``: a local ``distributed`` cluster of ``workers`` processes, each
-  evaluating one config at a time with ``threads_per_worker`` BLAS threads (set in
-  the worker environment and with threadpoolctl), so cores are never oversubscribed;
+  evaluating one config at a time with ``threads_per_worker`` BLAS threads (default:
+  its share of the cores; set in the worker environment and with threadpoolctl), so
+  cores are never oversubscribed;
 * ``scheduler="tcp://host:8786"``: an existing distributed cluster; its workers must
   see the store at the same path.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -162,7 +164,9 @@ def _run_distributed(
         if scheduler:
             client = stack.enter_context(Client(scheduler))
         else:
-            env = {name: str(n_threads or 1) for name in _BLAS_ENV}
+            # each worker evaluates one config at a time with its share of the cores
+            n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
+            env = {name: str(n_threads) for name in _BLAS_ENV}
             with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
                 cluster = stack.enter_context(
                     LocalCluster(

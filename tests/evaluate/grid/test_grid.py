@@ -1,5 +1,6 @@
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,8 +241,6 @@ def test_existing_scheduler_gives_identical_results(grid_store, settings):
     ) as cluster:
         # a fresh store copy so nothing is reused from the local run
         other = grid_store.parent / "other.zarr"
-        import shutil
-
         shutil.copytree(grid_store, other)
         fs.delete_group(other, "results/local")
         remote = _open(other, run_grid(other, scheduler=cluster.scheduler_address, **request))
@@ -249,6 +248,24 @@ def test_existing_scheduler_gives_identical_results(grid_store, settings):
     for name in ("r", "alpha", "unique_a", "unique_b", "shared", "n_edge_alpha"):
         _same(local[name], remote[name])
     assert list(local.config.values) == list(remote.config.values)
+
+
+@pytest.mark.slow
+def test_local_cluster_of_worker_processes(grid_store, settings):
+    request = {"models": [("wavlm", ["tr3"])], "layers": [2, 3], "settings": settings}
+    threaded = _open(grid_store, run_grid(grid_store, run_id="threaded", **request))
+    other = grid_store.parent / "processes.zarr"
+    shutil.copytree(grid_store, other)
+    fs.delete_group(other, "results/threaded")
+    processes = _open(other, run_grid(other, workers=2, threads_per_worker=1, **request))
+    assert processes.attrs["n_computed"] == 2
+    assert processes.attrs["execution"] == {
+        "workers": 2,
+        "threads_per_worker": 1,
+        "scheduler": None,
+    }
+    for name in ("r", "alpha", "n_edge_alpha"):
+        _same(threaded[name], processes[name])
 
 
 def test_run_config_accepts_labels_and_returns_predictions(grid_store, settings):
