@@ -59,6 +59,8 @@ from featstore.store.groups import StorePath, group_exists
 from featstore.store.paths import result_group
 from featstore.store.staging import group_lock
 
+# distinct warnings a run lists before pointing to the per-config ones
+MAX_RUN_WARNINGS = 5
 _BLAS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -370,16 +372,6 @@ def _run_attrs(
     per_config = {
         c.label: list(m["warnings"]) for c, m in zip(configs, metas, strict=True) if m["warnings"]
     }
-    # encode's warnings (constant ROIs, alphas at a grid edge) mostly repeat across
-    # configs: the run lists each distinct message once, with how many configs gave it
-    warnings = []
-    seen: dict[str, list[str]] = {}
-    for label, messages in per_config.items():
-        for message in messages:
-            seen.setdefault(message, []).append(label)
-    for message, labels in seen.items():
-        where = labels[0] if len(labels) == 1 else f"{len(labels)} configs, e.g. {labels[0]}"
-        warnings.append(f"{message} ({where})")
     return {
         "run_id": run_id,
         "settings": {**settings, "partition": bool(partition)},
@@ -394,7 +386,34 @@ def _run_attrs(
         },
         "train_range": list(metas[0]["train"]),
         "test_range": list(metas[0]["test"]),
-        "warnings": warnings,
+        "warnings": run_warnings(per_config),
         "config_warnings": per_config,
         **counts,
     }
+
+
+def run_warnings(
+    per_config: Mapping[str, Sequence[str]], limit: int = MAX_RUN_WARNINGS
+) -> list[str]:
+    """The warnings of a run: each distinct message once, most frequent first.
+
+    ``encode``'s warnings (constant ROIs, alphas at a grid edge) often repeat across
+    configs; each is listed once with how many configs gave it, and past ``limit``
+    distinct messages one line points to the per-config list.
+    """
+    seen: dict[str, list[str]] = {}
+    for label, messages in per_config.items():
+        for message in messages:
+            seen.setdefault(message, []).append(label)
+    ranked = sorted(seen.items(), key=lambda item: -len(item[1]))
+    lines = []
+    for message, labels in ranked[:limit]:
+        where = labels[0] if len(labels) == 1 else f"{len(labels)} configs, e.g. {labels[0]}"
+        lines.append(f"{message} ({where})")
+    if len(ranked) > limit:
+        rest = {label for _, labels in ranked[limit:] for label in labels}
+        lines.append(
+            f"{len(ranked) - limit} more distinct warning(s) from {len(rest)} config(s); "
+            "see the results attr config_warnings"
+        )
+    return lines

@@ -15,7 +15,7 @@ import xarray as xr
 from featstore import store as fs
 from featstore.errors import GroupExistsError
 from featstore.evaluate.configs import parse_config
-from featstore.evaluate.grid import run_config, run_grid
+from featstore.evaluate.grid import run_config, run_grid, run_warnings
 from featstore.evaluate.pipeline import encode
 from featstore.evaluate.results import list_runs
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_ROI, N_SUBJECTS, TEXT_KEY
@@ -323,3 +323,17 @@ def test_evaluation_never_imports_model_code(grid_store):
         check=True,
     )
     assert "HEAVY []" in out.stdout
+
+
+def test_run_warnings_list_each_message_once():
+    per_config = {
+        "a/tr1/layer1": ["constant", "edge 10%"],
+        "a/tr1/layer2": ["constant", "edge 20%"],
+        "a/tr1/layer3": ["constant", "edge 30%"],
+    }
+    assert run_warnings(per_config, limit=2) == [
+        "constant (3 configs, e.g. a/tr1/layer1)",
+        "edge 10% (a/tr1/layer1)",
+        "2 more distinct warning(s) from 2 config(s); see the results attr config_warnings",
+    ]
+    assert run_warnings({}) == []
