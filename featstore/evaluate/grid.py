@@ -33,7 +33,6 @@ from typing import Any
 from featstore.errors import GroupExistsError, InputError
 from featstore.evaluate import inputs
 from featstore.evaluate.configs import (
-    CONCAT,
     Config,
     LayerSpec,
     ModelRequest,
@@ -51,6 +50,7 @@ from featstore.evaluate.results import (
     copy_result,
     find_resumable_run,
     find_reusable,
+    open_run,
     pack_result,
 )
 from featstore.evaluate.settings import EncodingSettings
@@ -106,11 +106,7 @@ def _evaluate(
     n_threads: int | None,
 ) -> dict[str, Any]:
     """The task of one config: its packed result (see :func:`results.pack_result`)."""
-    import dask
-
-    # the store reads are small dask graphs; computing them on a distributed worker
-    # would submit them back to the cluster from inside a task (and can deadlock it)
-    with dask.config.set(scheduler="synchronous"), blas_threads(n_threads):
+    with blas_threads(n_threads):
         result = run_config(
             store, config, EncodingSettings.from_dict(dict(settings)), partition=partition
         )
@@ -120,7 +116,9 @@ def _evaluate(
 OnResult = Callable[[int, dict[str, Any]], None]
 
 
-def _run_threaded(jobs: Sequence[tuple[int, tuple]], n_threads: int | None, on_result: OnResult):
+def _run_threaded(
+    jobs: Sequence[tuple[int, tuple]], n_threads: int | None, on_result: OnResult
+) -> None:
     """Threaded scheduler in this process; results are staged by the scheduler thread."""
     import dask
     from dask.callbacks import Callback
@@ -266,7 +264,7 @@ def run_grid(
         fusions=fusions,
         windows=windows,
         layers=layers,
-        method=settings.method if settings.method else CONCAT,
+        method=settings.method,
     )
     catalog = StoreCatalog(location)
     fmri = inputs.inspect_fmri(location)
@@ -281,7 +279,7 @@ def run_grid(
     )
     layout = RunLayout(tuple(configs), hashes, fmri.n_subjects, fmri.n_roi)
     if run_id is None:
-        run_id = find_resumable_run(location, layout) or auto_run_id()
+        run_id = find_resumable_run(location, layout) or auto_run_id(location)
     group = result_group(run_id)
     if group_exists(location, group):
         raise GroupExistsError(
@@ -293,10 +291,13 @@ def run_grid(
         pending = stage.pending()
         resumed = len(configs) - len(pending)
         reusable = find_reusable(location, {hashes[i] for i in pending})
+        sources: dict[str, Any] = {}
         for index in [i for i in pending if hashes[i] in reusable]:
             source_run, source_index = reusable[hashes[index]]
+            if source_run not in sources:
+                sources[source_run] = open_run(location, source_run)
             stage.write(
-                index, copy_result(location, source_run, source_index, variables=layout.variables)
+                index, copy_result(sources[source_run], source_index, variables=layout.variables)
             )
         jobs = [
             (i, (location, configs[i], settings_dict, partition))

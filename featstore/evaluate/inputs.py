@@ -89,7 +89,7 @@ def inspect_fmri(store: StorePath) -> FmriInfo:
     digest = hashlib.sha256()
     digest.update(repr((bold.shape, str(bold.dtype), subjects, roi_names.tolist())).encode())
     for index, subject in enumerate(subjects):
-        values = np.ascontiguousarray(bold[index].values)
+        values = np.ascontiguousarray(read_array(bold[index]))
         check_bold_finite(values, subject, roi_names)
         digest.update(values.tobytes())
     coords = {
@@ -104,7 +104,7 @@ def inspect_fmri(store: StorePath) -> FmriInfo:
 
 def _coord_or(ds, name: str, default: str) -> np.ndarray:
     if name in ds.coords or name in ds:
-        return np.asarray([str(x) for x in ds[name].values], dtype=object)
+        return np.asarray([str(x) for x in read_array(ds[name])], dtype=object)
     return np.asarray([default] * ds.sizes[S.ROI_DIM], dtype=object)
 
 
@@ -133,7 +133,7 @@ def load_bold(store: StorePath) -> np.ndarray:
     with _bold_lock:
         if cache_key not in _bold_cache:
             ds = open_group(location, S.FMRI)
-            bold = np.ascontiguousarray(ds[S.BOLD_VAR].values)
+            bold = np.ascontiguousarray(read_array(ds[S.BOLD_VAR]))
             roi_names = _roi_name_values(ds)
             for index, subject in enumerate(ds[S.SUBJECT_DIM].values):
                 check_bold_finite(bold[index], str(subject), roi_names)
@@ -154,7 +154,8 @@ def read_layer(store: StorePath, part: FeatureLayer, n_tr: int) -> np.ndarray:
     hidden = ds[S.HIDDEN_VAR]
     if hidden.shape[1] != n_tr:
         raise InputError(tr_mismatch_message(n_tr, part.group, hidden.shape[1]))
-    values = np.asarray(hidden.values[0])
+    # float16 storage is for disk space; the numerics start from float32
+    values = read_array(hidden[0]).astype(np.float32, copy=False)
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
@@ -163,6 +164,19 @@ def read_layer(store: StorePath, part: FeatureLayer, n_tr: int) -> np.ndarray:
             f"{int(bad[0])}); re-extract it or drop the layer"
         )
     return values
+
+
+def read_array(array) -> np.ndarray:
+    """The values of a (dask-backed) DataArray, read in this thread.
+
+    A scheduler passed to ``compute`` applies to this call only: inside a task on a
+    distributed worker the default would submit the read back to the cluster (which
+    can deadlock it), and changing the global dask config is not thread-safe.
+    """
+    data = array.data
+    if hasattr(data, "compute"):
+        data = data.compute(scheduler="synchronous")
+    return np.asarray(data)
 
 
 def tr_mismatch_message(n_tr: int, group: str, n_feature: int) -> str:

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 import zarr
@@ -67,9 +68,15 @@ _CONFIG_CHUNK = 64
 FLOAT = "float32"
 
 
-def auto_run_id() -> str:
-    """``grid-YYYYmmdd-HHMMSS`` (local time)."""
-    return _dt.datetime.now().strftime("grid-%Y%m%d-%H%M%S")
+def auto_run_id(store: StorePath) -> str:
+    """``grid-YYYYmmdd-HHMMSS`` (local time), with ``-2``, ``-3`` … if that id is taken."""
+    base = _dt.datetime.now().strftime("grid-%Y%m%d-%H%M%S")
+    taken = set(child_names(store, S.RESULTS)) | {r.run_id for r in list_runs(store)}
+    run_id, n = base, 1
+    while run_id in taken:
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
 
 
 def config_hash(
@@ -262,7 +269,9 @@ class RunStage:
         )
         encoding[EDGE_ALPHA_VAR] = {"chunks": chunks}
         ds = xr.Dataset(data_vars, coords=dict(coords), attrs=dict(attrs))
-        write_group(self.store, result_group(self.run_id), ds, encoding=encoding)
+        # read the stage and write the group here, whatever dask client is current
+        with dask.config.set(scheduler="threads"):
+            write_group(self.store, result_group(self.run_id), ds, encoding=encoding)
         self.stage.discard()
 
 
@@ -324,11 +333,9 @@ def find_reusable(store: StorePath, hashes: set[str]) -> dict[str, tuple[str, in
     return found
 
 
-def copy_result(
-    store: StorePath, run_id: str, index: int, *, variables: Sequence[str]
-) -> dict[str, Any]:
-    """A config of a complete run, packed as :func:`pack_result` packs a fresh one."""
-    ds = open_group(store, result_group(run_id)).isel({S.CONFIG_DIM: index})
+def copy_result(source: xr.Dataset, index: int, *, variables: Sequence[str]) -> dict[str, Any]:
+    """Config ``index`` of a complete run, packed as :func:`pack_result` packs a fresh one."""
+    ds = source.isel({S.CONFIG_DIM: index})
     attrs = ds.attrs
     label = str(ds[S.CONFIG_DIM].values)
     shape = ds["r"].shape
