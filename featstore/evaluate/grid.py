@@ -55,7 +55,7 @@ from featstore.evaluate.results import (
 )
 from featstore.evaluate.settings import EncodingSettings
 from featstore.evaluate.threads import blas_threads
-from featstore.store.groups import StorePath, group_exists
+from featstore.store.groups import StorePath, is_complete
 from featstore.store.paths import result_group
 from featstore.store.staging import group_lock
 
@@ -281,7 +281,7 @@ def run_grid(
     if run_id is None:
         run_id = find_resumable_run(location, layout) or auto_run_id(location)
     group = result_group(run_id)
-    if group_exists(location, group):
+    if is_complete(location, group):
         raise GroupExistsError(
             f"{group} already exists in {location}; choose another --run (configs already "
             "computed there are reused, not recomputed)"

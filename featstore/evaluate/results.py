@@ -269,9 +269,12 @@ class RunStage:
         )
         encoding[EDGE_ALPHA_VAR] = {"chunks": chunks}
         ds = xr.Dataset(data_vars, coords=dict(coords), attrs=dict(attrs))
-        # read the stage and write the group here, whatever dask client is current
+        # read the stage and write the group here, whatever dask client is current;
+        # overwrite: a group left incomplete by a killed finalize is written again
         with dask.config.set(scheduler="threads"):
-            write_group(self.store, result_group(self.run_id), ds, encoding=encoding)
+            write_group(
+                self.store, result_group(self.run_id), ds, encoding=encoding, overwrite=True
+            )
         self.stage.discard()
 
 

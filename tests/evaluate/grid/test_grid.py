@@ -211,6 +211,9 @@ def test_killed_grid_resumes(grid_store, settings):
     [info] = list_runs(grid_store)
     assert not info.complete and 1 <= info.n_done < info.n_configs == 12
     assert not fs.group_exists(grid_store, "results/killed")
+    # as if the kill had hit the final write: an incomplete group does not block the resume
+    fs.write_group(grid_store, "results/killed", xr.Dataset({"r": ("config", [0.0])}))
+    fs.update_group_attrs(grid_store, "results/killed", {"complete": False})
 
     # same request, no run id: the interrupted run is found and resumed
     run_id = run_grid(
