@@ -59,7 +59,7 @@ BAND_DIM = "band"
 # ROIs per subject whose CV alpha sat at an edge of the alpha grid
 EDGE_ALPHA_VAR = "n_edge_alpha"
 N_BANDS = 2
-# per-config JSON (warnings, split ranges, edge-alpha count) staged as utf-8 bytes, so
+# per-config JSON (warnings, train and test ranges) staged as utf-8 bytes, so
 # it is written in the same atomic block as the numbers
 _META_VAR = "meta"
 _META_BYTES = 8192
