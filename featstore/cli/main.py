@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from featstore import __version__
-from featstore.cli import store_cmds
+from featstore.cli import extract_cmds, store_cmds
 from featstore.cli._common import console, new_app
 
 app = new_app(
@@ -36,6 +36,7 @@ def main(
 
 
 store_cmds.register(app)
+extract_cmds.register(app)
 
 
 def run() -> None:
