@@ -131,7 +131,7 @@ def extract(
             for name in ds.data_vars
             if ds[name].ndim >= 2
         )
-        console.print(f"wrote {group}: {shapes}", highlight=False)
+        console.print(f"wrote {group}: {shapes}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

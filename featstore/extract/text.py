@@ -69,7 +69,9 @@ class StimulusWords:
 
 def read_stimulus_words(store: StorePath) -> StimulusWords:
     """Read words, missing-word flags and TR indices from the ``stimulus`` group."""
-    ds = open_group(store, S.STIMULUS)
+    stimulus = open_group(store, S.STIMULUS)
+    names = [n for n in ("word", "word_missing", "tr_index") if n in stimulus]
+    ds = stimulus[names].compute()
     words = [str(w).strip() for w in ds["word"].values]
     if not words:
         raise InputError(f"the stimulus of {os.fspath(store)} has no words")

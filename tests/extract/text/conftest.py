@@ -169,3 +169,19 @@ def story_store(tmp_path):
     """A store of 62 story words over 23 TRs: 2 missing words, TRs without words, and
     words past the last TR."""
     return write_stimulus_store(tmp_path / "story.zarr", STORY)
+
+
+@pytest.fixture(scope="session")
+def load_model():
+    """Load a model directory with featstore's loader, once per session."""
+    from featstore.extract.registry import resolve_model
+    from featstore.extract.text_model import load_text_model
+
+    cache = {}
+
+    def load(path):
+        if path not in cache:
+            cache[path] = load_text_model(resolve_model(path), revision=None, device="cpu")
+        return cache[path]
+
+    return load
