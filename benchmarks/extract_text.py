@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--ctx", type=int, default=200, help="words per window")
     parser.add_argument("--stride", type=int, default=16, help="K of stride mode")
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per pass in (b), (c)")
+    parser.add_argument("--batch-size", type=int, default=16, help="windows per pass in (b), (c)")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--width", type=int, default=768)
     parser.add_argument("--heads", type=int, default=12)

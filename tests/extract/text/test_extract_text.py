@@ -87,9 +87,10 @@ def test_existing_feature_set_needs_overwrite(story_store, tiny_bert):
     assert fs.group_attrs(story_store, "features/tiny-bert/ctx3")["pooling"] == "mean"
 
 
-def test_float16_storage(story_store, tiny_roberta):
+def test_float16_storage_with_a_progress_bar(story_store, tiny_roberta, capsys):
     spec = resolve_model(tiny_roberta)
-    extract_text(story_store, spec, ctx=4, dtype="float16")
+    extract_text(story_store, spec, ctx=4, dtype="float16", progress=True)
+    assert "extract tiny-roberta/ctx4" in capsys.readouterr().err
     half = _open(story_store, "features/tiny-roberta/ctx4")
     assert half["hidden"].dtype == np.float16 and half["word_hidden"].dtype == np.float16
     extract_text(story_store, spec, ctx=4, overwrite=True)
