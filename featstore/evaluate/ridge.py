@@ -190,16 +190,27 @@ def best_alpha_index(scores: np.ndarray) -> np.ndarray:
     return n_candidates - 1 - np.argmax(scores[::-1], axis=0)
 
 
-def near_ties(scores: np.ndarray, tolerance: float = TIE_TOLERANCE) -> np.ndarray:
+def _margin(best: np.ndarray, tolerance: float | None) -> np.ndarray:
+    tolerance = TIE_TOLERANCE if tolerance is None else tolerance
+    return tolerance * np.maximum(1.0, np.abs(best))
+
+
+def near_ties(scores: np.ndarray, tolerance: float | None = None) -> np.ndarray:
     """Columns whose runner-up candidate scores within ``tolerance`` of the best.
 
+    The tolerance (``TIE_TOLERANCE`` by default) is relative to ``max(1, |best|)``.
     Returns a boolean mask of shape (n_targets,).
     """
     if scores.shape[0] < 2:
         return np.zeros(scores.shape[1], dtype=bool)
     top_two = -np.partition(-scores, 1, axis=0)[:2]
-    scale = np.maximum(1.0, np.abs(top_two[0]))
-    return (top_two[0] - top_two[1]) <= tolerance * scale
+    return (top_two[0] - top_two[1]) <= _margin(top_two[0], tolerance)
+
+
+def contenders(scores: np.ndarray, tolerance: float | None = None) -> np.ndarray:
+    """Candidates within ``tolerance`` of the best score of any column: (n_candidates,) bool."""
+    best = scores.max(axis=0)
+    return (scores >= best - _margin(best, tolerance)).any(axis=1)
 
 
 def predict_with_alphas(
