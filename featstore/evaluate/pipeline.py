@@ -112,17 +112,20 @@ def _targets(
     scale 1 and becomes zeros): no intercept is needed, and neither r nor R² change.
     """
     n_subjects, _, n_rois = bold.shape
-
-    def columns(index: np.ndarray) -> np.ndarray:
-        part = np.asarray(bold[:, index], dtype=np.float64)
-        return part.transpose(1, 0, 2).reshape(len(index), n_subjects * n_rois)
-
-    train = columns(train_index)
-    mean = train.mean(axis=0)
-    scale = train.std(axis=0)
-    scale[scale == 0] = 1.0
-    Y_train = ((train - mean) / scale).astype(dtype)
-    Y_test = ((columns(test_index) - mean) / scale).astype(dtype)
+    Y_train = np.empty((len(train_index), n_subjects * n_rois), dtype=dtype)
+    Y_test = np.empty((len(test_index), n_subjects * n_rois), dtype=dtype)
+    mean = np.empty(n_subjects * n_rois)
+    scale = np.empty(n_subjects * n_rois)
+    # One subject at a time: float64 arithmetic without a float64 copy of all the BOLD.
+    for subject in range(n_subjects):
+        columns = slice(subject * n_rois, (subject + 1) * n_rois)
+        train = np.asarray(bold[subject, train_index], dtype=np.float64)
+        mean[columns] = train.mean(axis=0)
+        std = train.std(axis=0)
+        scale[columns] = np.where(std == 0, 1.0, std)
+        Y_train[:, columns] = (train - mean[columns]) / scale[columns]
+        test = np.asarray(bold[subject, test_index], dtype=np.float64)
+        Y_test[:, columns] = (test - mean[columns]) / scale[columns]
     return Y_train, Y_test, mean, scale
 
 
