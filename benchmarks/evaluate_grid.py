@@ -69,9 +69,9 @@ def make_problem(args: argparse.Namespace) -> tuple[list[tuple[str, list[np.ndar
     weights = rng.standard_normal((N_LATENT, args.rois)) * rng.uniform(0.0, 0.3, args.rois)
     signal = np.zeros((args.trs, args.rois))
     signal[2:] = (latent @ weights)[:-2]
-    bold = np.stack(
-        [signal + rng.standard_normal((args.trs, args.rois)) for _ in range(args.subjects)]
-    ).astype(np.float32)
+    bold = np.empty((args.subjects, args.trs, args.rois), dtype=np.float32)
+    for subject in range(args.subjects):
+        bold[subject] = signal + rng.standard_normal((args.trs, args.rois))
     configs = [
         (f"model{m}/layer{layer}", [features[m, layer]])
         for m in range(args.models)
@@ -211,23 +211,49 @@ CONTESTANTS = {
 
 def child(args: argparse.Namespace) -> None:
     """Run one contestant in this process; write its r and figures to ``args.out``."""
-    from threadpoolctl import threadpool_limits
-
     import himalaya.ridge  # noqa: F401  imported before the clock starts
     import scipy.stats  # noqa: F401
     import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_limits
 
     configs, bold = make_problem(args)
     configs = configs[: args.n_configs] if args.n_configs else configs
     bold = bold[: args.n_subjects] if args.n_subjects else bold
     settings = settings_for(args, args.dtype)
+    data_mib = _rss_mib("VmRSS")
+    peak_reset = _reset_peak_rss()
     with threadpool_limits(limits=args.threads):
         start = time.perf_counter()
         r = CONTESTANTS[args.run](configs, bold, settings, args.threads, args)
         wall = time.perf_counter() - start
     np.save(Path(args.out) / "r.npy", r)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    (Path(args.out) / "figures.json").write_text(json.dumps({"wall": wall, "peak_mib": peak_mib}))
+    peak_mib = (
+        _rss_mib("VmHWM")
+        if peak_reset
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    figures = {"wall": wall, "peak_mib": peak_mib, "data_mib": data_mib}
+    (Path(args.out) / "figures.json").write_text(json.dumps(figures))
+
+
+def _rss_mib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MiB, from /proc (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the peak RSS after making the data, so the peak is the contestant's own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- the driver
@@ -268,14 +294,25 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--pca", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--contestant-subjects", type=int, default=2,
-                        help="subjects run by the per-subject contestants (scaled)")
-    parser.add_argument("--contestant-configs", type=int, default=1,
-                        help="configs run by the contestants (scaled)")
-    parser.add_argument("--himalaya-dtype", default="float64",
-                        help="dtype given to himalaya (sklearn preprocessing gives float64)")
-    parser.add_argument("--skip", default="", help="comma list among naive,himalaya_per_subject,"
-                        "himalaya_stacked,reference,threads2")
+    parser.add_argument(
+        "--contestant-subjects",
+        type=int,
+        default=2,
+        help="subjects run by the per-subject contestants (scaled)",
+    )
+    parser.add_argument(
+        "--contestant-configs", type=int, default=1, help="configs run by the contestants (scaled)"
+    )
+    parser.add_argument(
+        "--himalaya-dtype",
+        default="float64",
+        help="dtype given to himalaya (sklearn preprocessing gives float64)",
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma list among naive,himalaya_per_subject,himalaya_stacked,reference,threads2",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     # internal: one contestant in a child process
     parser.add_argument("--run", choices=sorted(CONTESTANTS), help=argparse.SUPPRESS)
@@ -307,7 +344,9 @@ def main(argv=None) -> None:
     ours = spawn(args, "featstore", threads=1)
     rows.append(("featstore float32, 1 thread", ours, 1.0, (0, 0)))
     if "threads2" not in skip:
-        rows.append(("featstore float32, 2 threads", spawn(args, "featstore", threads=2), 1.0, (0, 0)))
+        rows.append(
+            ("featstore float32, 2 threads", spawn(args, "featstore", threads=2), 1.0, (0, 0))
+        )
     reference = None
     if "reference" not in skip:
         reference = spawn(args, "featstore", dtype="float64", threads=1)
@@ -327,6 +366,9 @@ def main(argv=None) -> None:
 
     print(f"\n{'contestant':42s} {'wall s':>9s} {'whole grid s':>13s} {'peak RSS MiB':>13s} "
           f"{'x slower':>9s} {'max|r - r64|':>13s}")  # fmt: skip
+    print(
+        f"(peak RSS: the whole process, data included: {ours['data_mib']:.0f} MiB after making it)"
+    )
     base = ours["wall"]
     report = []
     for label, figures, scale, (n_subj, k) in rows:

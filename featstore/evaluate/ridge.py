@@ -116,8 +116,11 @@ def _fold_r2(
 ) -> np.ndarray:
     """Validation R² of every alpha and column for one fold: (n_alphas, n_targets)."""
     n_alphas, n_val = len(alphas), X_val.shape[0]
-    left = (X_val @ factor.basis)[None, :, :] * factor.inverse(alphas)[:, None, :]
-    left = left.reshape(n_alphas * n_val, -1).astype(dtype)
+    # Stacking the alphas makes one tall product per target batch (BLAS-friendly).
+    projected = (X_val @ factor.basis).astype(dtype)
+    left = (projected[None, :, :] * factor.inverse(alphas).astype(dtype)[:, None, :]).reshape(
+        n_alphas * n_val, -1
+    )
     right = factor.right.astype(dtype)
     scores = np.empty((n_alphas, Y_fit.shape[1]))
     for columns in _batches(Y_fit.shape[1], target_batch):
