@@ -111,7 +111,7 @@ def _targets(
 
     The mean and scale of each column come from its train rows (a constant column keeps
     scale 1 and becomes zeros): no intercept is needed, and neither r nor R² change.
-    Also returns which columns are constant over the train part.
+    Also returns which columns are constant over the train or the test part.
     """
     n_subjects, _, n_rois = bold.shape
     Y_train = np.empty((len(train_index), n_subjects * n_rois), dtype=dtype)
@@ -129,6 +129,7 @@ def _targets(
         Y_train[:, columns] = (train - mean[columns]) / scale[columns]
         test = np.asarray(bold[subject, test_index], dtype=np.float64)
         Y_test[:, columns] = (test - mean[columns]) / scale[columns]
+        constant[columns] |= constant_columns(test.mean(axis=0), test.std(axis=0))
     return Y_train, Y_test, mean, scale, constant
 
 
@@ -267,7 +268,7 @@ def encode(
         )
 
     with blas_threads(n_threads):
-        Y_train, Y_test, mean, scale, constant_train = _targets(
+        Y_train, Y_test, mean, scale, constant = _targets(
             bold, train_index, test_index, settings.dtype
         )
 
@@ -308,7 +309,6 @@ def encode(
             }
 
     r = pearson_by_column(Y_test, joint.predictions)
-    constant = constant_train | ~np.isfinite(r)
     r[constant] = np.nan
     alpha = joint.alpha.copy()
     alpha[constant] = np.nan
