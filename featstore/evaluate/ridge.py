@@ -1,9 +1,9 @@
 """Ridge regression with cross-validated alphas, one decomposition shared by every alpha.
 
 All targets (every ROI of every subject) share the design matrix, so each CV fold
-factorises it once: ``X_fit = … (X_fitᵀ X_fit = V diag(s²) Vᵀ)``. The prediction of the
-held-out rows for any alpha is then ``left · diag(1 / (s² + alpha)) · right · Y``, whose
-only cost per alpha is one matrix product with the targets, batched over columns.
+factorises it once (``X_fitᵀ X_fit = V diag(s²) Vᵀ``). The prediction of the held-out
+rows for any alpha is then ``(X_val V) · diag(1 / (s² + alpha)) · (X_fit V)ᵀ · Y_fit``,
+whose only cost per alpha is one matrix product with the targets, batched over columns.
 
 Decompositions are computed in float64; the products with the targets run in the
 requested dtype. In float32, the columns whose two best alphas score within
