@@ -2,7 +2,8 @@
 
 The model is a randomly initialised GPT-2 of the size of GPT-2 small (12 layers, 768 wide,
 12 heads; the tokenizer is a byte-level BPE trained here on the story, so no download).
-On the same words (a story, or the words of ``--store``), featstore's word-vector code
+On the same words (the bundled demo story, repeated as needed, or the words of
+``--store``), featstore's word-vector code
 (``featstore.extract.text_model.word_vectors``, the code ``featstore extract`` runs) is
 timed in three ways:
 
@@ -43,23 +44,13 @@ from featstore.extract.registry import resolve_model  # noqa: E402
 from featstore.extract.resample import words_to_trs  # noqa: E402
 from featstore.extract.text_model import load_text_model, word_vectors  # noqa: E402
 
-STORY = """
-The lighthouse keeper had not spoken to anyone for eleven days when the boat finally
-came around the northern rocks. He watched it from the gallery, one hand on the cold
-rail, counting the strokes of the oars the way he used to count the turns of the lamp.
-There were two people in it, a woman in a green coat and a boy who kept looking back at
-the mainland as if he expected it to disappear. The keeper went down the spiral stairs,
-all one hundred and twelve of them, and opened the heavy door before they had even
-reached the landing. The wind pushed in with the smell of salt and diesel. The woman
-said that she was his sister's daughter, that his sister had died in the spring, and
-that the boy had nowhere else to go. She said it quickly, as if she had practised it
-on the crossing. The keeper looked at the boy, who was staring at the lamp above them,
-and he remembered being that age and staring at the same lamp, when his own father kept
-the light and the island still had sheep and a school with nine children in it. He
-said that the boy could stay until the summer. Then he made tea, because that was what
-one did, and the three of them sat at the small table by the window while the light
-began to turn above their heads and the sea went dark around the rocks.
-""".split()
+
+def demo_story() -> list[str]:
+    """The words of the bundled demo story (301 words), the story the demo runs on."""
+    from featstore.datasets.align import read_alignment
+    from featstore.datasets.demo import demo_story_paths
+
+    return [word for word in read_alignment(demo_story_paths()[1]).word if word]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,7 +96,8 @@ def story_words(args: argparse.Namespace) -> tuple[list[str], range, np.ndarray,
         tr_index = stimulus.tr_index[keep[args.ctx :]]
         tr_index = tr_index - tr_index[0]
         return [stimulus.words[i] for i in keep], targets, tr_index, int(tr_index[-1]) + 1
-    words = [STORY[i % len(STORY)] for i in range(n_words)]
+    story = demo_story()
+    words = [story[i % len(story)] for i in range(n_words)]
     tr_index = np.floor(np.arange(args.words) / args.words_per_tr).astype(np.int64)
     return words, targets, tr_index, int(tr_index[-1]) + 1
 
@@ -121,12 +113,12 @@ def random_gpt2(args: argparse.Namespace, directory: Path) -> str:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     trainer = trainers.BpeTrainer(
-        vocab_size=560,  # about 1.3 tokens per word, as GPT-2's own
+        vocab_size=740,  # about 1.3 tokens per word of the demo story, as GPT-2
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=["<|endoftext|>"],
         show_progress=False,
     )
-    bpe.train_from_iterator([" ".join(STORY)], trainer=trainer)
+    bpe.train_from_iterator([" ".join(demo_story())], trainer=trainer)
     state = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
     tokenizer = GPT2Tokenizer(vocab=state["vocab"], merges=merges)
