@@ -128,7 +128,7 @@ def extract(
         ds = fs.open_group(store, group)
         shapes = ", ".join(
             f"{name}({', '.join(f'{d}={n}' for d, n in ds[name].sizes.items())}) {ds[name].dtype}"
-            for name in ds.data_vars
+            for name in sorted(ds.data_vars)
             if ds[name].ndim >= 2
         )
         console.print(f"wrote {group}: {shapes}", highlight=False, soft_wrap=True)
