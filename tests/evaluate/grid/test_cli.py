@@ -98,7 +98,6 @@ def _nan_bold(ds):
         (["--model", "wavlm", "--tr-win", "6"], ["no feature set wavlm/tr6", "present: gpt2 (ctx20)"]),
         (["--model", "hubert"], ["no feature set for model 'hubert'", "wavlm (tr2, tr3)"]),
         (["--model", "wavlm", "--layers", "2,9"], [f"features/{AUDIO_KEY}/tr2 has layers 0..4", "no layer 9"]),
-        (["--model", "gpt2", "--pca", "250", "--cv", "3"], ["250"]),
         (["--model", "gpt2", "--pca", "6", "--test-frac", "0.03"], ["test part"]),
         (["--model", "gpt2", "--method", "sum"], ["--method 'sum'"]),
         (["--model", "gpt2", "--workers", "2", "--scheduler", "tcp://x:1"], ["not both"]),
