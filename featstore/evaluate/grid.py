@@ -57,7 +57,7 @@ from featstore.evaluate.settings import EncodingSettings
 from featstore.evaluate.threads import blas_threads
 from featstore.store.groups import StorePath, is_complete
 from featstore.store.paths import result_group
-from featstore.store.staging import group_lock
+from featstore.store.staging import discard_stage, group_lock
 
 # distinct warnings a run lists before pointing to the per-config ones
 MAX_RUN_WARNINGS = 5
@@ -282,6 +282,8 @@ def run_grid(
         run_id = find_resumable_run(location, layout) or auto_run_id(location)
     group = result_group(run_id)
     if is_complete(location, group):
+        with group_lock(location, group):
+            discard_stage(location, group)  # left by a run killed after its last write
         raise GroupExistsError(
             f"{group} already exists in {location}; choose another --run (configs already "
             "computed there are reused, not recomputed)"

@@ -29,9 +29,9 @@ from featstore.extract.resample import TO_TR_METHODS, tr_membership, words_to_tr
 from featstore.extract.text_model import POOLINGS, TextModel, load_text_model, word_vectors
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
-from featstore.store.groups import StorePath, is_complete, open_group, root_attrs
+from featstore.store.groups import StorePath, is_complete, open_group, store_n_tr
 from featstore.store.paths import feature_group, window_name
-from featstore.store.staging import BlockStage, StagedArray, group_lock
+from featstore.store.staging import BlockStage, StagedArray, discard_stage, group_lock
 
 # A staged block holds at most this many bytes of word vectors (and 16..256 words).
 _BLOCK_BYTES = 64 << 20
@@ -162,11 +162,12 @@ def extract_text(
     """
     _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words)
     stimulus = stimulus_identity(store)
-    n_tr = int(root_attrs(store)["n_tr"])
+    n_tr = store_n_tr(store)
     window = window_name(ctx=ctx)
     group = feature_group(spec.key, window)
     with group_lock(store, group):
         if is_complete(store, group) and not overwrite:
+            discard_stage(store, group)  # left by a run killed after its last write
             raise GroupExistsError(
                 f"feature set {group!r} already exists in {os.fspath(store)}; "
                 "pass --overwrite to replace it"

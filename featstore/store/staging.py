@@ -190,6 +190,22 @@ class BlockStage:
             del root[self.path]
 
 
+def discard_stage(store: StorePath, group: str) -> bool:
+    """Remove the stage of ``group`` if one is left; return whether there was one.
+
+    A writer killed after setting a group's ``complete`` flag but before discarding its
+    stage leaves the stage behind; a writer that finds the group complete calls this so
+    the space is not held forever.
+    """
+    path = f"{S.WORK}/{group.strip('/')}"
+    root = open_root(store, mode="r+")
+    with writing(store, f"(delete) the stage {path!r}"):
+        if path in root:
+            del root[path]
+            return True
+    return False
+
+
 def _acquire(path: Path, group: str) -> TextIO:
     """Open and flock ``path``; retry if its holder unlinked it meanwhile."""
     import fcntl
