@@ -22,8 +22,11 @@ from featstore.cli.main import app
 from featstore.datasets.byo import import_features
 from featstore.datasets.importer import import_dataset
 from tests.datasets.conftest import ALIGN_ROWS, TR, bold_arrays, csv_text, tree_hash, write_wav
+from tests.extract.text.conftest import tiny_bert, tiny_gpt2, tiny_roberta  # noqa: F401 - fixtures
 
 N_FEATURE_DIM = 13
+#: Lines the reliability tests add to the terminal summary (kills, reads, timings).
+REPORT: list[str] = []
 
 
 @dataclass
@@ -155,8 +158,12 @@ def assert_clean_failure(result, *culprits: str) -> str:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """Report the hostile-input count the lead quotes: distinct cases and how many pass."""
+    """Report the hostile-input count the lead quotes (distinct cases and how many pass)
+    and what the crash and concurrency tests saw."""
     from tests.reliability import test_hostile_inputs as module
+
+    for line in REPORT:
+        terminalreporter.write_line(line)
 
     def kind(nodeid: str) -> str:
         name = nodeid.rsplit("::", 1)[-1]

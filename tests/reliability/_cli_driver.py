@@ -1,0 +1,31 @@
+"""featstore's command line, imported ahead: ``ready`` on stdout, then a line on stdin runs it.
+
+The crash tests start this, wait for ``ready`` and then time their SIGKILL from the
+``go`` line, so the kills land in the command's work, not in Python's start-up.
+
+Usage: ``python -m tests.reliability._cli_driver featstore|evaluate ARGS...``
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    program, args = sys.argv[1], sys.argv[2:]
+    if program == "featstore":
+        import transformers  # noqa: F401 - what extraction imports lazily, loaded now
+        from transformers import AutoModel, AutoTokenizer  # noqa: F401
+
+        import featstore.extract.text
+        from featstore.cli.main import app
+    else:
+        import featstore.evaluate.grid  # noqa: F401
+        from featstore.cli.evaluate_main import app
+    print("ready", flush=True)
+    sys.stdin.readline()
+    app(args, prog_name=program)
+
+
+if __name__ == "__main__":
+    main()
