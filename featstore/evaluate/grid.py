@@ -152,18 +152,16 @@ def _run_distributed(
     *,
     workers: int,
     n_threads: int | None,
-    scheduler: str | None,
+    client: Any,
     run_id: str,
     on_result: OnResult,
 ) -> None:
-    """A distributed cluster (existing or a local one of worker processes)."""
+    """A distributed cluster: ``client``'s, or a local one of ``workers`` processes."""
     import dask
     from distributed import Client, LocalCluster, as_completed
 
     with contextlib.ExitStack() as stack:
-        if scheduler:
-            client = stack.enter_context(Client(scheduler))
-        else:
+        if client is None:
             # each worker evaluates one config at a time with its share of the cores
             n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
             env = {name: str(n_threads) for name in _BLAS_ENV}
@@ -190,6 +188,24 @@ def _run_distributed(
         except BaseException:
             client.cancel(list(futures))
             raise
+
+
+def connect(scheduler: str):
+    """A distributed ``Client`` of the scheduler at ``scheduler``.
+
+    An address that does not parse or a scheduler that does not answer (within dask's
+    ``distributed.comm.timeouts.connect``) is an :class:`InputError` naming the address.
+    """
+    from distributed import Client
+
+    try:
+        return Client(scheduler)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"--scheduler {scheduler!r}: cannot connect ({reason}); expected the address of "
+            "a running dask scheduler, e.g. tcp://10.0.0.5:8786"
+        ) from None
 
 
 def _progress(enabled: bool):
@@ -288,74 +304,122 @@ def run_grid(
             f"{group} already exists in {location}; choose another --run (configs already "
             "computed there are reused, not recomputed)"
         )
-    with group_lock(location, group):
+    with contextlib.ExitStack() as stack:
+        # an unreachable scheduler fails here, before anything is written
+        client = stack.enter_context(connect(scheduler)) if scheduler else None
+        stack.enter_context(group_lock(location, group))
         stage = RunStage(location, run_id, layout)
-        pending = stage.pending()
-        resumed = len(configs) - len(pending)
-        reusable = find_reusable(location, {hashes[i] for i in pending})
-        sources: dict[str, Any] = {}
-        for index in [i for i in pending if hashes[i] in reusable]:
-            source_run, source_index = reusable[hashes[index]]
-            if source_run not in sources:
-                sources[source_run] = open_run(location, source_run)
-            stage.write(
-                index, copy_result(sources[source_run], source_index, variables=layout.variables)
+        try:
+            _run_staged(
+                stage,
+                configs=configs,
+                hashes=hashes,
+                layout=layout,
+                settings_dict=settings_dict,
+                partition=partition,
+                workers=workers,
+                threads_per_worker=threads_per_worker,
+                client=client,
+                progress=progress,
+                finish={
+                    "provenance": provenance,
+                    "fmri": fmri,
+                    "infos": infos,
+                    "request": {
+                        "models": [list(m) for m in models],
+                        "fusions": [[list(a), list(b)] for a, b in fusions],
+                        "windows": list(windows),
+                        "layers": (
+                            layers if isinstance(layers, str) or layers is None else list(layers)
+                        ),
+                    },
+                    "execution": {
+                        "workers": workers,
+                        "threads_per_worker": threads_per_worker,
+                        "scheduler": scheduler,
+                    },
+                },
             )
-        jobs = [
-            (i, (location, configs[i], settings_dict, partition))
-            for i in pending
-            if hashes[i] not in reusable
-        ]
-        with _progress(progress and bool(jobs)) as bar:
-            task = bar.add_task(f"{run_id}: configs", total=len(jobs)) if bar else None
-
-            def on_result(index: int, packed: dict[str, Any]) -> None:
-                stage.write(index, packed)
-                if bar is not None:
-                    bar.advance(task)
-
-            if jobs and (scheduler or workers > 1):
-                _run_distributed(
-                    jobs,
-                    workers=workers,
-                    n_threads=threads_per_worker,
-                    scheduler=scheduler,
-                    run_id=run_id,
-                    on_result=on_result,
-                )
-            elif jobs:
-                _run_threaded(jobs, threads_per_worker, on_result)
-        metas = stage.metas()
-        counts = {
-            "n_configs": len(configs),
-            "n_computed": len(jobs),
-            "n_resumed": resumed,
-            "n_reused": len(pending) - len(jobs),
-        }
-        attrs = _run_attrs(
-            run_id,
-            configs,
-            metas,
-            settings_dict,
-            partition=partition,
-            provenance=provenance,
-            fmri=fmri,
-            request={
-                "models": [list(m) for m in models],
-                "fusions": [[list(a), list(b)] for a, b in fusions],
-                "windows": list(windows),
-                "layers": layers if isinstance(layers, str) or layers is None else list(layers),
-            },
-            execution={
-                "workers": workers,
-                "threads_per_worker": threads_per_worker,
-                "scheduler": scheduler,
-            },
-            counts=counts,
-        )
-        coords = config_coords(layout, fmri, infos)
-        stage.finalize(coords, attrs)
+        except BaseException:
+            # a run that failed before finishing any config has nothing to resume
+            with contextlib.suppress(Exception):
+                if len(stage.pending()) == len(configs):
+                    stage.stage.discard()
+            raise
     return run_id
+
+
+def _run_staged(
+    stage: RunStage,
+    *,
+    configs: Sequence[Config],
+    hashes: Sequence[str],
+    layout: RunLayout,
+    settings_dict: Mapping[str, Any],
+    partition: bool,
+    workers: int,
+    threads_per_worker: int | None,
+    client: Any,
+    progress: bool,
+    finish: Mapping[str, Any],
+) -> None:
+    """Copy reusable configs, compute the others, then write the results group."""
+    location, run_id = stage.store, stage.run_id
+    pending = stage.pending()
+    resumed = len(configs) - len(pending)
+    reusable = find_reusable(location, {hashes[i] for i in pending})
+    sources: dict[str, Any] = {}
+    for index in [i for i in pending if hashes[i] in reusable]:
+        source_run, source_index = reusable[hashes[index]]
+        if source_run not in sources:
+            sources[source_run] = open_run(location, source_run)
+        stage.write(
+            index, copy_result(sources[source_run], source_index, variables=layout.variables)
+        )
+    jobs = [
+        (i, (location, configs[i], settings_dict, partition))
+        for i in pending
+        if hashes[i] not in reusable
+    ]
+    with _progress(progress and bool(jobs)) as bar:
+        task = bar.add_task(f"{run_id}: configs", total=len(jobs)) if bar else None
+
+        def on_result(index: int, packed: dict[str, Any]) -> None:
+            stage.write(index, packed)
+            if bar is not None:
+                bar.advance(task)
+
+        if jobs and (client is not None or workers > 1):
+            _run_distributed(
+                jobs,
+                workers=workers,
+                n_threads=threads_per_worker,
+                client=client,
+                run_id=run_id,
+                on_result=on_result,
+            )
+        elif jobs:
+            _run_threaded(jobs, threads_per_worker, on_result)
+    metas = stage.metas()
+    counts = {
+        "n_configs": len(configs),
+        "n_computed": len(jobs),
+        "n_resumed": resumed,
+        "n_reused": len(pending) - len(jobs),
+    }
+    attrs = _run_attrs(
+        run_id,
+        configs,
+        metas,
+        settings_dict,
+        partition=partition,
+        provenance=finish["provenance"],
+        fmri=finish["fmri"],
+        request=finish["request"],
+        execution=finish["execution"],
+        counts=counts,
+    )
+    stage.finalize(config_coords(layout, finish["fmri"], finish["infos"]), attrs)
 
 
 def _run_attrs(

@@ -245,6 +245,11 @@ def create_store(
             shutil.rmtree(local) if local.is_dir() else local.unlink()
         root = zarr.open_group(os.fspath(store), mode="w", zarr_format=S.ZARR_FORMAT)
         root.attrs.update(attrs)
+        # The internal area exists from the start, so a write that fails and removes its
+        # stage leaves the store as it found it (zarr creates parents, never removes them).
+        work = root.create_group(S.WORK)
+        for name in (S.FEATURES, S.RESULTS):
+            work.create_group(name)
 
 
 def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
