@@ -19,7 +19,7 @@ import numpy as np
 from featstore.errors import InputError
 from featstore.evaluate.configs import FeatureLayer
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, group_attrs, open_group
+from featstore.store.groups import StorePath, group_attrs, open_group, reading_data
 
 # provenance attrs of a feature set that identify its values (a re-extraction changes
 # ``created``; other settings change the rest)
@@ -89,7 +89,8 @@ def inspect_fmri(store: StorePath) -> FmriInfo:
     digest = hashlib.sha256()
     digest.update(repr((bold.shape, str(bold.dtype), subjects, roi_names.tolist())).encode())
     for index, subject in enumerate(subjects):
-        values = np.ascontiguousarray(read_array(bold[index]))
+        with reading_data(store, S.FMRI):
+            values = np.ascontiguousarray(read_array(bold[index]))
         check_bold_finite(values, subject, roi_names)
         digest.update(values.tobytes())
     coords = {
@@ -133,7 +134,8 @@ def load_bold(store: StorePath) -> np.ndarray:
     with _bold_lock:
         if cache_key not in _bold_cache:
             ds = open_group(location, S.FMRI)
-            bold = np.ascontiguousarray(read_array(ds[S.BOLD_VAR]))
+            with reading_data(location, S.FMRI):
+                bold = np.ascontiguousarray(read_array(ds[S.BOLD_VAR]))
             roi_names = _roi_name_values(ds)
             for index, subject in enumerate(ds[S.SUBJECT_DIM].values):
                 check_bold_finite(bold[index], str(subject), roi_names)
@@ -155,7 +157,8 @@ def read_layer(store: StorePath, part: FeatureLayer, n_tr: int) -> np.ndarray:
     if hidden.shape[1] != n_tr:
         raise InputError(tr_mismatch_message(n_tr, part.group, hidden.shape[1]))
     # float16 storage is for disk space; the numerics start from float32
-    values = read_array(hidden[0]).astype(np.float32, copy=False)
+    with reading_data(store, part.group):  # a corrupt chunk fails its checksum here
+        values = read_array(hidden[0]).astype(np.float32, copy=False)
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
