@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from featstore.errors import InputError
+from featstore.errors import FeatstoreError, IncompleteGroupError, InputError
 from featstore.extract.registry import aliases, find_alias_for_key
 from featstore.store.features import FeatureSetInfo, list_feature_sets
 from featstore.store.groups import StorePath
@@ -174,7 +174,19 @@ class StoreCatalog:
 
     def __init__(self, store: StorePath) -> None:
         self.store = store
-        self.sets = {(i.key, i.window): i for i in list_feature_sets(store) if i.complete}
+        listed = list_feature_sets(store)
+        self.sets = {(i.key, i.window): i for i in listed if i.complete}
+        self.incomplete = {(i.key, i.window): i for i in listed if not i.complete}
+
+    def _absent(self, what: str, incomplete: list[FeatureSetInfo]) -> FeatstoreError:
+        """The error for a feature set that is not there, or there but unfinished."""
+        if incomplete:
+            return IncompleteGroupError(
+                f"feature set {incomplete[0].group} in {self.store} is incomplete (its "
+                "extraction was interrupted or is still running); rerun the extraction to "
+                "resume it"
+            )
+        return InputError(f"no feature set {what} in {self.store}; present: {self.present()}")
 
     def keys(self) -> list[str]:
         """Feature keys present, sorted."""
@@ -198,19 +210,18 @@ class StoreCatalog:
         for key in candidates:
             if any(k == key for k, _ in self.sets):
                 return key
-        raise InputError(
-            f"no feature set for model {name!r} in {self.store}; present: {self.present()}"
-        )
+        unfinished = [i for (k, _), i in self.incomplete.items() if k in candidates]
+        raise self._absent(f"for model {name!r}", unfinished)
 
     def info(self, key: str, window: str) -> FeatureSetInfo:
         """The feature set ``key``/``window`` (error listing the present ones if absent)."""
         try:
             return self.sets[(key, window)]
         except KeyError:
-            raise InputError(
-                f"no feature set {display_name(key)}/{window} in {self.store}; "
-                f"present: {self.present()}"
-            ) from None
+            unfinished = (
+                [self.incomplete[(key, window)]] if (key, window) in self.incomplete else []
+            )
+            raise self._absent(f"{display_name(key)}/{window}", unfinished) from None
 
     def only_window(self, key: str) -> str:
         """The single stored window of ``key`` (error listing them if there are several)."""
@@ -305,6 +316,11 @@ def parse_fusion_request(text: str) -> tuple[ModelRequest, ModelRequest]:
             f"--fusion {text!r}: expected A+B such as gpt2+wavlm or gpt2:ctx200+wavlm:tr6"
         )
     left, right = str(text).split("+")
+    if not left.strip() or not right.strip():
+        raise InputError(
+            f"--fusion {text!r}: a model is missing on one side of '+'; expected A+B such as "
+            "gpt2+wavlm"
+        )
     return parse_model_request(left), parse_model_request(right)
 
 
