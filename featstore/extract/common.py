@@ -103,6 +103,17 @@ def provenance_attrs(
     }
 
 
+def load_errors() -> tuple[type[BaseException], ...]:
+    """What loading a model raises on missing, damaged or incompatible files.
+
+    safetensors reports a truncated or corrupt weights file with its own
+    ``SafetensorError``, which is none of the built-in exceptions.
+    """
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, KeyError, ImportError, RuntimeError, SafetensorError)
+
+
 def load_error(spec: ModelSpec, exc: Exception) -> ModelError:
     """A one-line error for a model that could not be loaded, with the likely fix."""
     hint = (

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from featstore.errors import InputError, ModelError
-from featstore.extract.common import load_error, resolved_revision
+from featstore.extract.common import load_error, load_errors, resolved_revision
 from featstore.extract.registry import ModelSpec
 from featstore.extract.text_windows import (
     byte_level_without_prefix_space,
@@ -98,7 +98,7 @@ def load_text_model(spec: ModelSpec, *, revision: str | None, device: str) -> Te
                     spec.model_id, add_prefix_space=True, **options
                 )
             model = AutoModel.from_pretrained(spec.model_id, **options)
-    except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+    except load_errors() as exc:
         raise load_error(spec, exc) from exc
     if not tokenizer.is_fast:
         raise ModelError(
