@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from featstore.cli.evaluate_main import app as evaluate_app
 from featstore.cli.main import app
 from featstore.datasets.byo import import_features
 from featstore.datasets.importer import import_dataset
 from tests.datasets.conftest import ALIGN_ROWS, TR, bold_arrays, csv_text, tree_hash, write_wav
+from tests.evaluate.grid.conftest import build_store as build_grid_store
 from tests.extract.text.conftest import tiny_bert, tiny_gpt2, tiny_roberta  # noqa: F401 - fixtures
 
 N_FEATURE_DIM = 13
@@ -31,13 +33,20 @@ REPORT: list[str] = []
 
 @dataclass
 class Workspace:
-    """A scratch directory with valid inputs and a store, for one hostile case."""
+    """A scratch directory with valid inputs and stores, for one hostile case.
+
+    ``store`` is the imported tiny dataset; ``grid_store`` the evaluator's test store
+    (3 subjects × 80 TRs × 7 ROIs; gpt2/ctx20, wavlm/tr2, wavlm/tr3); ``model`` a tiny
+    random GPT-2 directory (read only: copy it before changing it).
+    """
 
     dir: Path
     store: Path
     align: Path
     audio: Path
     fmri: Path
+    grid_store: Path
+    model: Path | None = None
 
     def file(self, name: str, content: bytes | str) -> Path:
         """Write ``content`` to ``dir/name`` and return the path."""
@@ -84,9 +93,34 @@ class Workspace:
         args += ["--window", window, "--modality", modality, *files]
         return [str(a) for a in args]
 
-    def snapshot(self) -> tuple[dict[str, str], list[str]]:
-        """sha256 of every store file and the names in the scratch directory."""
-        return tree_hash(self.store), sorted(p.name for p in self.dir.iterdir())
+    def grid_args(self, *extra: object, store: Path | None = None) -> list[str]:
+        """``evaluate grid`` on the grid store with small valid settings, then ``extra``."""
+        base = [
+            "evaluate",
+            "grid",
+            "--store",
+            store or self.grid_store,
+            "--model",
+            "wavlm",
+            "--tr-win",
+            "3",
+        ]
+        base += ["--layers", "2,3", "--pca", "6", "--delays", "1,2,3", "--cv", "3"]
+        base += ["--alphas", "0.1,10,1000", "--run", "hostile", "--quiet"]
+        return [str(a) for a in (*base, *extra)]
+
+    def extract_args(self, *extra: object, model: object = None) -> list[str]:
+        """``featstore extract`` of the tiny model into the store, then ``extra``."""
+        base = ["extract", "--model", model or self.model, "--store", self.store, "--quiet"]
+        return [str(a) for a in (*base, *extra)]
+
+    def snapshot(self) -> tuple[dict[str, str], dict[str, str], list[str]]:
+        """sha256 of every file of both stores and the names in the scratch directory."""
+        return (
+            tree_hash(self.store),
+            tree_hash(self.grid_store),
+            sorted(p.name for p in self.dir.iterdir()),
+        )
 
 
 @pytest.fixture(scope="session")
@@ -108,20 +142,24 @@ def template(tmp_path_factory) -> Path:
     layers = np.random.default_rng(5).standard_normal((2, 7, N_FEATURE_DIM)).astype(np.float32)
     np.save(root / "layers.npy", layers)
     import_features(store, name="mine", window="tr2", modality="audio", files=[root / "layers.npy"])
+    build_grid_store(root / "grid.zarr")
     return root
 
 
-def copy_workspace(template: Path, directory: Path) -> Workspace:
-    """Copy the template's inputs and store into ``directory``."""
+def copy_workspace(template: Path, directory: Path, model: Path | None = None) -> Workspace:
+    """Copy the template's inputs and stores into ``directory``."""
     for name in ("story_align.csv", "story.wav", "bold.npz"):
         shutil.copy(template / name, directory / name)
-    shutil.copytree(template / "story.zarr", directory / "story.zarr")
+    for name in ("story.zarr", "grid.zarr"):
+        shutil.copytree(template / name, directory / name)
     return Workspace(
         dir=directory,
         store=directory / "story.zarr",
         align=directory / "story_align.csv",
         audio=directory / "story.wav",
         fmri=directory / "bold.npz",
+        grid_store=directory / "grid.zarr",
+        model=model,
     )
 
 
@@ -133,14 +171,17 @@ def fresh_workspace(template: Path) -> Iterator[Workspace]:
 
 
 @pytest.fixture
-def workspace(template, tmp_path) -> Workspace:
-    """A fresh copy of the template's inputs and store in ``tmp_path``."""
-    return copy_workspace(template, tmp_path)
+def workspace(template, tmp_path, request) -> Workspace:
+    """A fresh copy of the template's inputs and stores in ``tmp_path``."""
+    return copy_workspace(template, tmp_path, Path(request.getfixturevalue("tiny_gpt2")))
 
 
 def run_cli(argv: list[str]):
-    """Run the ``featstore`` command line in-process."""
-    return CliRunner().invoke(app, [str(a) for a in argv])
+    """Run the ``featstore`` command line in-process (``evaluate ...``: the evaluate one)."""
+    argv = [str(a) for a in argv]
+    if argv and argv[0] == "evaluate":
+        return CliRunner().invoke(evaluate_app, argv[1:])
+    return CliRunner().invoke(app, argv)
 
 
 def assert_clean_failure(result, *culprits: str) -> str:

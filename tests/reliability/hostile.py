@@ -1094,3 +1094,232 @@ def _(ws):
     chunk = ws.store / "fmri" / "subject" / "c" / "0"
     chunk.write_bytes(chunk.read_bytes()[:5])
     return ["info", str(ws.store), "fmri"], ("fmri",)
+
+
+# --- evaluate grid ----------------------------------------------------------------------------
+
+GRID_FEATURE = "features/microsoft--wavlm-base-plus/tr3"
+
+
+def _grid(ws: Workspace, *extra: object, culprits: tuple[str, ...]) -> Outcome:
+    return ws.grid_args(*extra), culprits
+
+
+for _option, _value, _culprit in [
+    ("--pca", "-1", "--pca"),
+    ("--cv", "0", "--cv"),
+    ("--cv", "1", "--cv"),
+    ("--alphas", "abc", "--alphas"),
+    ("--alphas", "-1,10", "--alphas"),
+    ("--alphas", "logspace:2:1", "--alphas"),
+    ("--alpha", "-5", "--alpha"),
+    ("--alpha", "nan", "--alpha"),
+    ("--test-frac", "0", "--test-frac"),
+    ("--test-frac", "1", "--test-frac"),
+    ("--test-frac", "nan", "--test-frac"),
+    ("--test-frac", "0.01", "test"),
+    ("--gap", "-1", "--gap"),
+    ("--fir-window", "0", "--fir-window"),
+    ("--fir-offset", "-1", "--fir-offset"),
+    ("--delays", "2,2", "--delays"),
+    ("--delays", "1,x", "--delays"),
+    ("--trim", "-2", "--trim"),
+    ("--trim", "50", "--trim"),
+    ("--dtype", "float8", "--dtype"),
+    ("--method", "magic", "--method"),
+    ("--workers", "-1", "--workers"),
+    ("--threads-per-worker", "0", "--threads-per-worker"),
+    ("--tr-win", "0", "'tr0'"),
+    ("--layers", "99", "99"),
+    ("--layers", "two", "--layers"),
+    ("--run", "../escape", "../escape"),
+    ("--scheduler", "notanaddress", "notanaddress"),
+]:
+    case(f"grid.option{_option}={_value}")(
+        lambda ws, o=_option, v=_value, c=_culprit: _grid(ws, o, v, culprits=(c,))
+    )
+
+
+@case("grid.option--ctx=-3")
+def _(ws):
+    return _grid(ws, "--model", "gpt2", "--ctx", "-3", culprits=("-3",))
+
+
+@case("grid.workers-and-scheduler")
+def _(ws):
+    return _grid(ws, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1", culprits=("not both",))
+
+
+@case("grid.unknown-model")
+def _(ws):
+    return _grid(ws, "--model", "nosuchmodel", culprits=("nosuchmodel",))
+
+
+@case("grid.missing-window")
+def _(ws):
+    return _grid(ws, "--model", "gpt2", "--ctx", "999", culprits=("ctx999",))
+
+
+@case("grid.fusion-without-partner")
+def _(ws):
+    return _grid(ws, "--fusion", "gpt2+", culprits=("'gpt2+'",))
+
+
+@case("grid.fusion-of-three")
+def _(ws):
+    return _grid(ws, "--fusion", "gpt2+wavlm+gpt2", culprits=("gpt2+wavlm+gpt2",))
+
+
+@case("grid.store-without-fmri")
+def _(ws):
+    shutil.rmtree(ws.grid_store / "fmri")
+    return _grid(ws, culprits=("fmri",))
+
+
+@case("grid.nan-in-a-feature-layer")
+def _(ws):
+    import zarr
+
+    zarr.open_array(ws.grid_store / GRID_FEATURE / "hidden", mode="r+")[3, 17, 4] = np.nan
+    return _grid(ws, "--layers", "3", culprits=(GRID_FEATURE, "layer 3", "TR 17"))
+
+
+@case("grid.nan-in-bold")
+def _(ws):
+    import zarr
+
+    zarr.open_array(ws.grid_store / "fmri" / "bold", mode="r+")[1, 40, 5] = np.inf
+    return _grid(ws, culprits=("sub-02", "5 (V1)"))
+
+
+@case("grid.corrupt-feature-chunk")
+def _(ws):
+    chunk = ws.grid_store / GRID_FEATURE / "hidden" / "c" / "2" / "0" / "0"
+    raw = bytearray(chunk.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    chunk.write_bytes(bytes(raw))
+    return _grid(ws, "--layers", "2", culprits=(GRID_FEATURE, "corrupt"))
+
+
+@case("grid.truncated-bold-chunk")
+def _(ws):
+    chunk = ws.grid_store / "fmri" / "bold" / "c" / "1" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:10])
+    return _grid(ws, culprits=("fmri",))
+
+
+@case("grid.incomplete-feature-set")
+def _(ws):
+    def edit(meta: dict) -> None:
+        meta["attributes"]["complete"] = False
+
+    _edit_json(ws.grid_store / GRID_FEATURE / "zarr.json", edit)
+    return _grid(ws, culprits=(GRID_FEATURE, "incomplete"))
+
+
+@case("grid.feature-tr-count-differs")
+def _(ws):
+    def edit(meta: dict) -> None:
+        meta["shape"][1] = 79
+
+    def edit_tr(meta: dict) -> None:
+        meta["shape"][0] = 79
+
+    _edit_json(ws.grid_store / GRID_FEATURE / "hidden" / "zarr.json", edit)
+    _edit_json(ws.grid_store / GRID_FEATURE / "tr" / "zarr.json", edit_tr)
+    return _grid(ws, culprits=("80 TRs", GRID_FEATURE, "79"))
+
+
+@case("grid.run-exists")
+def _(ws):
+    from tests.reliability.conftest import run_cli
+
+    assert run_cli(ws.grid_args()).exit_code == 0
+    return _grid(ws, culprits=("results/hostile", "already exists"))
+
+
+# --- featstore extract --------------------------------------------------------------------------
+
+
+@case("extract.unknown-model")
+def _(ws):
+    return ws.extract_args("--ctx", "5", model="nosuchmodel"), ("nosuchmodel",)
+
+
+@case("extract.hub-model-offline")
+def _(ws):
+    return ws.extract_args("--ctx", "5", model="gpt2"), ("gpt2",)
+
+
+@case("extract.directory-without-config")
+def _(ws):
+    (ws.dir / "empty-model").mkdir()
+    return ws.extract_args("--ctx", "5", model=ws.dir / "empty-model"), (
+        "empty-model",
+        "config.json",
+    )
+
+
+@case("extract.unsupported-model-type")
+def _(ws):
+    ws.file("odd-model/config.json", json.dumps({"model_type": "mamba9"}))
+    return ws.extract_args("--ctx", "5", model=ws.dir / "odd-model"), ("mamba9",)
+
+
+@case("extract.garbage-config")
+def _(ws):
+    ws.file("bad-model/config.json", "{not json")
+    return ws.extract_args("--ctx", "5", model=ws.dir / "bad-model"), ("config.json",)
+
+
+@case("extract.truncated-weights")
+def _(ws):
+    model = shutil.copytree(ws.model, ws.dir / "cut-model")
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    return ws.extract_args("--ctx", "5", model=model), ("cut-model",)
+
+
+@case("extract.weights-missing")
+def _(ws):
+    model = shutil.copytree(ws.model, ws.dir / "hollow-model")
+    (model / "model.safetensors").unlink()
+    return ws.extract_args("--ctx", "5", model=model), ("hollow-model",)
+
+
+for _extra, _culprit in [
+    (("--ctx", "0"), "0"),
+    (("--ctx", "-3"), "-3"),
+    (("--tr-win", "2"), "--ctx"),
+    (("--ctx", "5", "--tr-win", "0"), "--tr-win"),
+    (("--ctx", "5", "--pool", "max"), "--pool"),
+    (("--ctx", "5", "--stride", "0"), "--stride"),
+    (("--ctx", "5", "--batch-size", "0"), "--batch-size"),
+    (("--ctx", "5", "--dtype", "int8"), "--dtype"),
+    (("--ctx", "5", "--device", "tpu"), "--device"),
+    (("--ctx", "5", "--device", "cuda:3"), "--device"),
+    (("--ctx", "5", "--block-words", "0"), "--block-words"),
+    (("--ctx", "5", "--to-tr", "median"), "--to-tr"),
+    (("--ctx", "5", "--threads", "abc"), "--threads"),
+]:
+    case(f"extract.option{' '.join(_extra)}")(
+        lambda ws, e=_extra, c=_culprit: (ws.extract_args(*e), (c,))
+    )
+
+
+@case("extract.audio-model-given-ctx")
+def _(ws):
+    return ws.extract_args("--ctx", "5", model="wavlm"), ("--tr-win",)
+
+
+@case("extract.store-without-stimulus")
+def _(ws):
+    shutil.rmtree(ws.store / "stimulus")
+    return ws.extract_args("--ctx", "5"), ("stimulus",)
+
+
+@case("extract.store-missing")
+def _(ws):
+    argv = ws.extract_args("--ctx", "5")
+    argv[argv.index("--store") + 1] = str(ws.dir / "absent.zarr")
+    return argv, ("absent.zarr",)

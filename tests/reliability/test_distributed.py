@@ -103,3 +103,20 @@ def test_grid_on_a_real_cluster_equals_the_local_run(tmp_path, dask_cluster):
         f"distributed: a 12-config grid on dask scheduler + 2 workers ({dask_cluster}) "
         "equals the local run exactly"
     )
+
+
+def test_store_behind_an_fsspec_url(tmp_path):
+    """The store API and a grid through fsspec (memory://, as s3:// or gs:// would go)."""
+    url = f"memory://featstore-{tmp_path.name}/grid.zarr"
+    local = tmp_path / "local.zarr"
+    build_grid_store(url)
+    build_grid_store(local)
+    request = ["grid", "--model", "wavlm", "--tr-win", "3", "--layers", "2,3", "--pca", "6"]
+    request += ["--delays", "1,2,3", "--alphas", "0.1,10,1000", "--cv", "3", "--run", "u"]
+    for store in (url, str(local)):
+        done = CliRunner().invoke(app, [*request, "--quiet", "--store", store])
+        assert done.exit_code == 0, done.output
+    assert fs.validate(url) == []
+    assert_same_group(
+        fs.open_group(url, "results/u").load(), fs.open_group(local, "results/u").load()
+    )
