@@ -9,7 +9,14 @@ noise). Reports:
 * the Zarr v3 codecs on one feature set, float32 and float16: compression ratio, write
   time and the time to read one layer (the evaluator's read pattern: one chunk);
 * the store with featstore's default encoding: size on disk, write time, the time to
-  open and list it (what ``featstore ls`` does) and to read one layer.
+  open and list it (what ``featstore ls`` does) and to read one layer;
+* with ``--grid``: wall time and peak RSS (the whole process tree, workers included) of
+  ``evaluate grid`` for a full single-model grid (4 windows × 13 layers = 52 configs)
+  and a full fusion grid of one pair (13 × 13 = 169 layer pairs), on the threaded
+  scheduler and on a 2-worker LocalCluster, and whether peak RSS stays flat from 10 to
+  ~100 configs (target: within 15 %). ``--grid-extra "--pca 50 --cv 3"`` passes options
+  to every grid (quicker runs); ``--grid-only --path DIR`` reuses a store kept with
+  ``--keep``.
 
 Run ``python benchmarks/scale.py`` from the repository root (featstore installed, or
 ``PYTHONPATH=.``); ``--scale 0.25`` builds a quarter of the TRs and words (the
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -40,6 +48,7 @@ from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 
 from featstore import store as fs
 from featstore.store import _schema as S
+from featstore.store.groups import child_names
 
 # The reference study (Narratives 21styear) and its model grid.
 STUDY = {"subjects": 25, "trs": 2249, "rois": 360, "layers": 13, "dim": 768, "words": 8400}
@@ -282,6 +291,93 @@ def measure_store(path: Path, sizes: dict[str, int]) -> dict:
     }
 
 
+# --- grids ---------------------------------------------------------------------------------------
+
+GRIDS = {
+    # name → evaluate grid arguments (the store has wavlm/hubert at tr1,2,3,6, gpt2 at ctx*)
+    "single (52 configs)": ["--model", "wavlm", "--tr-win", "1,2,3,6", "--layers", "all"],
+    "fusion (169 configs)": ["--fusion", "gpt2:ctx200+wavlm:tr6", "--layers", "all"],
+    "flat: 10 configs": ["--model", "wavlm", "--tr-win", "1", "--layers", "0,1,2,3,4,5,6,7,8,9"],
+    "flat: 104 configs": "--model wavlm --model hubert --tr-win 1,2,3,6 --layers all".split(),
+}
+SCHEDULERS = {
+    "threads": ["--workers", "1", "--threads-per-worker", "1"],
+    "2-worker LocalCluster": ["--workers", "2", "--threads-per-worker", "1"],
+}
+
+
+def run_measured(command: list[str], poll_s: float = 0.05) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a command and all its child processes."""
+    import psutil
+
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=Path.cwd(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    root = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(poll_s)
+    _, stderr = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:6])} … failed: {stderr.decode()[-2000:]}")
+    return time.perf_counter() - start, peak / 1e6
+
+
+def measure_grids(store: Path, extra: list[str], which: list[str]) -> list[dict]:
+    """Each grid on each scheduler, from scratch (earlier results are deleted, so nothing
+    is reused)."""
+    evaluate = [
+        sys.executable,
+        "-c",
+        "import sys; from featstore.cli.evaluate_main import app; "
+        "app(sys.argv[1:], prog_name='evaluate')",
+    ]
+    rows = []
+    for grid_name in which:
+        for scheduler_name, scheduler in SCHEDULERS.items():
+            for run in child_names(store, S.RESULTS):
+                fs.delete_group(store, f"{S.RESULTS}/{run}")
+            command = [*evaluate, "grid", "--store", str(store), *GRIDS[grid_name], *scheduler]
+            command += ["--run", "bench", "--quiet", *extra]
+            wall_s, peak_mb = run_measured(command)
+            n_configs = int(fs.group_attrs(store, f"{S.RESULTS}/bench")["n_computed"])
+            rows.append(
+                {
+                    "grid": grid_name,
+                    "scheduler": scheduler_name,
+                    "configs": n_configs,
+                    "wall_s": wall_s,
+                    "s_per_config": wall_s / n_configs,
+                    "peak_rss_mb": peak_mb,
+                }
+            )
+            print(
+                f"  {grid_name:22s} {scheduler_name:22s} {n_configs:4d} configs  "
+                f"{wall_s:8.1f} s ({wall_s / n_configs:6.2f} s/config)  peak RSS {peak_mb:8.0f} MB",
+                flush=True,
+            )
+    return rows
+
+
+def flatness(rows: list[dict]) -> dict[str, float]:
+    """Peak RSS of the ~100-config grid over the 10-config one, per scheduler."""
+    out = {}
+    for scheduler in SCHEDULERS:
+        small = [r for r in rows if r["grid"] == "flat: 10 configs" and r["scheduler"] == scheduler]
+        large = [
+            r for r in rows if r["grid"] == "flat: 104 configs" and r["scheduler"] == scheduler
+        ]
+        if small and large:
+            out[scheduler] = large[0]["peak_rss_mb"] / small[0]["peak_rss_mb"]
+    return out
+
+
 def raw_bytes(sizes: dict[str, int], word_hidden: bool, itemsize: int) -> int:
     """Uncompressed bytes of the store's arrays."""
     per_layer = sizes["trs"] * sizes["dim"] * itemsize
@@ -302,6 +398,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-codecs", action="store_true")
     parser.add_argument("--skip-store", action="store_true")
     parser.add_argument("--json", type=Path, help="Also write the figures to this JSON file.")
+    parser.add_argument("--grid", action="store_true", help="Also time and measure grids.")
+    parser.add_argument(
+        "--grid-only", action="store_true", help="Only the grids, on the store at --path."
+    )
+    parser.add_argument(
+        "--grids",
+        default=",".join(GRIDS),
+        help="Which grids (comma-separated names from: " + "; ".join(GRIDS) + ").",
+    )
+    parser.add_argument("--grid-extra", default="", help='Options for every grid, e.g. "--pca 50".')
     args = parser.parse_args(argv)
 
     dask.config.set(scheduler="threads")
@@ -310,11 +416,15 @@ def main(argv: list[str] | None = None) -> int:
     sizes["words"] = max(50, round(STUDY["words"] * args.scale))
     word_hidden = not args.no_word_hidden
     itemsize = np.dtype(args.dtype).itemsize
-    need = raw_bytes(sizes, word_hidden, itemsize) if not args.skip_store else 0
+    need = raw_bytes(sizes, word_hidden, itemsize) if not (args.skip_store or args.grid_only) else 0
     base = args.path or Path(tempfile.mkdtemp(prefix="featstore-scale-", dir="/tmp"))
     base.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(base).free
-    codec_need = 2 * sizes["layers"] * sizes["trs"] * sizes["dim"] * 4
+    codec_need = (
+        0
+        if args.skip_codecs or args.grid_only
+        else 2 * sizes["layers"] * sizes["trs"] * sizes["dim"] * 4
+    )
     if need + codec_need > 0.9 * free:
         print(
             f"needs up to {(need + codec_need) / 1e9:.1f} GB but {base} has {free / 1e9:.1f} GB "
@@ -329,13 +439,25 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     figures: dict = {"sizes": sizes, "dtype": args.dtype}
+    store = base / "21styear-synthetic.zarr"
+    if args.grid_only:
+        if args.path is None or not store.exists():
+            print("--grid-only needs --path DIR holding a store kept with --keep", file=sys.stderr)
+            return 2
+        figures["grids"] = measure_grids(
+            store, shlex.split(args.grid_extra), [g.strip() for g in args.grids.split(",")]
+        )
+        figures["rss_flatness"] = flatness(figures["grids"])
+        print(json.dumps(figures["rss_flatness"], indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        return 0
     try:
         if not args.skip_codecs:
             print("codecs on one feature set (one layer per chunk):", flush=True)
             codecs = compare_codecs(base, sizes["layers"], sizes["trs"], sizes["dim"])
             figures["codecs"] = [asdict(c) for c in codecs]
         if not args.skip_store:
-            store = base / "21styear-synthetic.zarr"
             print(
                 f"building {store} with featstore's default encoding {feature_encoding_summary()}:",
                 flush=True,
@@ -345,6 +467,13 @@ def main(argv: list[str] | None = None) -> int:
             figures["store"]["raw_gb"] = need / 1e9
             figures["store"]["ratio"] = need / 1e9 / figures["store"]["gb_on_disk"]
             print(json.dumps({"write": figures["write"], **figures["store"]}, indent=2))
+            if args.grid:
+                print("grids (evaluate grid, from scratch each time):", flush=True)
+                figures["grids"] = measure_grids(
+                    store, shlex.split(args.grid_extra), [g.strip() for g in args.grids.split(",")]
+                )
+                figures["rss_flatness"] = flatness(figures["grids"])
+                print(json.dumps({"rss_flatness": figures["rss_flatness"]}, indent=2))
     finally:
         if not args.keep and args.path is None:
             shutil.rmtree(base, ignore_errors=True)
