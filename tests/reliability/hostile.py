@@ -4,7 +4,9 @@ A case is a function of a :class:`~tests.reliability.conftest.Workspace` that wr
 bad files (or corrupts the workspace's store) and returns the command line to run and
 the strings the one-line error must contain (the culprit: file, line, subject, value).
 Every case must end in exit code 2, one ``error:`` line, no traceback, and leave the
-store and the scratch directory exactly as they were before the command ran.
+stores and the scratch directory exactly as they were before the command ran. (A grid
+that fails after finishing some configs keeps those staged for its rerun, by design;
+the data cases below evaluate one config, so nothing can finish before the failure.)
 """
 
 from __future__ import annotations
