@@ -7,9 +7,10 @@ audio ending at scan time ``(t+1)·TR``, i.e. story time
 outside the story audio (before its start, or after its end).
 
 Rounding, the same everywhere: the TR boundaries ``(t+1)·TR·sr`` and the onset
-``stim_onset·sr`` are each rounded to the nearest sample (ties up), the window ends
-at their difference, and every window of ``w`` TRs has exactly
-``round(w·TR·sr)`` samples. Windows of one size therefore batch without padding.
+``stim_onset·sr`` are each rounded to the nearest sample (ties up, computed exactly
+on the decimal values of TR and onset), the window ends at their difference, and
+every window of ``w`` TRs has exactly ``round(w·TR·sr)`` samples. Windows of one
+size therefore batch without padding.
 
 :class:`AudioStream` reads the story audio from the store sequentially, each sample
 at most once for all window sizes, and keeps only the span the current block of TRs
@@ -18,8 +19,11 @@ needs: memory is bounded by a block, never by the story.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -27,9 +31,14 @@ import numpy as np
 from featstore.errors import InputError
 
 
-def round_half_up(values: Any) -> np.ndarray:
-    """Round to the nearest integer, ties up (numpy's ``round`` rounds ties to even)."""
-    return np.floor(np.asarray(values, dtype=np.float64) + 0.5).astype(np.int64)
+def exact_seconds(seconds: float) -> Fraction:
+    """The decimal a float was written as (``0.7`` → 7/10), so rounding sees true ties."""
+    return Fraction(repr(float(seconds)))
+
+
+def round_half_up(value: Fraction) -> int:
+    """Round an exact fraction to the nearest integer, ties up."""
+    return math.floor(value + Fraction(1, 2))
 
 
 @dataclass(frozen=True)
@@ -63,12 +72,20 @@ class WindowGrid:
         """Samples in a window of ``tr_win`` TRs: ``round(tr_win·TR·sr)``."""
         if not isinstance(tr_win, (int, np.integer)) or tr_win < 1:
             raise InputError(f"--tr-win must be a positive integer, got {tr_win!r}")
-        return int(round_half_up(tr_win * self.tr_seconds * self.sample_rate))
+        return round_half_up(tr_win * exact_seconds(self.tr_seconds) * self.sample_rate)
+
+    @cached_property
+    def _ends(self) -> np.ndarray:
+        # exact rational arithmetic: float products such as 23 · 0.70003125 · 16000
+        # land just below a tie and would round the other way
+        tr = exact_seconds(self.tr_seconds) * self.sample_rate
+        onset = round_half_up(exact_seconds(self.stim_onset) * self.sample_rate)
+        ends = [round_half_up((t + 1) * tr) - onset for t in range(self.n_tr)]
+        return np.asarray(ends, dtype=np.int64)
 
     def ends(self) -> np.ndarray:
         """Story sample (exclusive) at which the window of each TR ends, shape ``(n_tr,)``."""
-        tr_ends = round_half_up(np.arange(1, self.n_tr + 1) * self.tr_seconds * self.sample_rate)
-        return tr_ends - round_half_up(self.stim_onset * self.sample_rate)
+        return self._ends.copy()
 
     def bounds(self, tr_win: int) -> tuple[np.ndarray, np.ndarray]:
         """``(starts, ends)`` in story samples of every TR's window; may lie outside the audio."""

@@ -68,9 +68,9 @@ def noise_audio(seconds: float, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture
 def make_store(tmp_path):
-    """``make_store(audio=None, stim_onset=0.75, tr=TR, n_tr=N_TR, name="s")`` → store path."""
+    """``make_store(audio=None, stim_onset=0.75, tr=TR, n_tr=N_TR, name="audio")`` → store path."""
 
-    def make(audio=None, *, stim_onset=0.75, tr=TR, n_tr=N_TR, name="s"):
+    def make(audio=None, *, stim_onset=0.75, tr=TR, n_tr=N_TR, name="audio"):
         audio = noise_audio(8.9) if audio is None else audio
         return write_stimulus(
             tmp_path / f"{name}.zarr", audio, stim_onset=stim_onset, tr=tr, n_tr=n_tr
