@@ -16,14 +16,14 @@ pooled vectors ``(layer, batch, dim)`` — and this module does the rest:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from featstore.errors import GroupExistsError, InputError, ModelError
-from featstore.extract.audio_windows import AudioStream, WindowGrid, block_windows
+from featstore.extract.audio_windows import AudioStream, WindowBatch, WindowGrid, block_windows
 from featstore.extract.common import (
     check_dtype,
     progress_bar,
@@ -164,7 +164,7 @@ def _settings(plan: WindowPlan, encoder: WindowEncoder, tr_win: int, batch_size:
     }
 
 
-def feature_attrs(plan: WindowPlan, encoder: WindowEncoder, settings: dict) -> dict[str, Any]:
+def _feature_attrs(plan: WindowPlan, encoder: WindowEncoder, settings: dict) -> dict[str, Any]:
     """Provenance attrs of one window's feature set."""
     attrs = provenance_attrs(
         plan.spec,
@@ -212,8 +212,8 @@ def run_windows(
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
     _check_limits(plan, encoder)
     store, grid = plan.store, plan.grid
-    n_layers, block_trs = len(encoder.layer_names), batch_size * BATCHES_PER_BLOCK
-    shape = (n_layers, grid.n_tr, encoder.dim)
+    block_trs = batch_size * BATCHES_PER_BLOCK
+    shape = (len(encoder.layer_names), grid.n_tr, encoder.dim)
     with contextlib.ExitStack() as locks:
         for group in plan.groups.values():
             locks.enter_context(group_lock(store, group))
@@ -239,19 +239,33 @@ def run_windows(
             for index in sorted(set().union(*pending.values())):
                 wins = [w for w in plan.tr_wins if index in pending[w]]
                 trs = range(grid.n_tr)[first.block_slice(index)]
-                blocks = {w: np.zeros((n_layers, len(trs), encoder.dim), np.float32) for w in wins}
-                for batch in block_windows(stream, grid, wins, trs, batch_size):
-                    pooled = encoder.encode(batch.samples)
-                    if pooled.shape != (n_layers, len(batch.trs), encoder.dim):
-                        raise ModelError(
-                            f"{plan.spec.name} returned features of shape {pooled.shape}, "
-                            f"expected {(n_layers, len(batch.trs), encoder.dim)}"
-                        )
-                    blocks[batch.tr_win][:, batch.trs - trs.start] = pooled
-                    advance(len(batch.trs))
-                for w in wins:
-                    stages[w].write_block(index, **{S.HIDDEN_VAR: blocks[w]})
+                batches = block_windows(stream, grid, wins, trs, batch_size)
+                for w, block in _encode_block(plan, encoder, batches, trs, advance).items():
+                    stages[w].write_block(index, **{S.HIDDEN_VAR: block})
         return [_finalize(plan, encoder, stages[w], settings[w], w) for w in plan.tr_wins]
+
+
+def _encode_block(
+    plan: WindowPlan,
+    encoder: WindowEncoder,
+    batches: Iterable[WindowBatch],
+    trs: range,
+    advance: Callable[[int], None],
+) -> dict[int, np.ndarray]:
+    """Pooled features ``(layer, len(trs), dim)`` of one block of TRs, per window size."""
+    blocks: dict[int, np.ndarray] = {}
+    for batch in batches:
+        pooled = encoder.encode(batch.samples)
+        expected = (len(encoder.layer_names), len(batch.trs), encoder.dim)
+        if pooled.shape != expected:
+            raise ModelError(
+                f"{plan.spec.name} returned features of shape {pooled.shape}, expected {expected}"
+            )
+        if batch.tr_win not in blocks:
+            blocks[batch.tr_win] = np.zeros((expected[0], len(trs), expected[2]), np.float32)
+        blocks[batch.tr_win][:, batch.trs - trs.start] = pooled
+        advance(len(batch.trs))
+    return blocks
 
 
 def _finalize(
@@ -263,7 +277,7 @@ def _finalize(
         plan.spec.key,
         window_name(tr_win=tr_win),
         hidden,
-        attrs=feature_attrs(plan, encoder, settings),
+        attrs=_feature_attrs(plan, encoder, settings),
         # an incomplete group left by a killed final write is replaced, never kept
         overwrite=plan.overwrite or group_exists(plan.store, plan.groups[tr_win]),
     )
