@@ -159,30 +159,32 @@ def tiny_models(tmp_path_factory) -> dict[str, str]:
     dirs["whisper"] = _save(
         WhisperModel(whisper), WhisperFeatureExtractor(feature_size=16), root / "whisper"
     )
-    clap = ClapConfig(
-        text_config={
-            "vocab_size": 50,
-            "hidden_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "intermediate_size": 20,
-            "max_position_embeddings": 40,
-            "projection_dim": 14,
-        },
-        audio_config={
-            "window_size": 8,
-            "spec_size": 256,
-            "hidden_size": 16,
-            "patch_embeds_hidden_size": 8,
-            "depths": [1, 1],
-            "num_attention_heads": [2, 2],
-            "num_mel_bins": 64,
-            "patch_stride": [4, 4],
-            "projection_dim": 14,
-            "enable_fusion": False,
-        },
-        projection_dim=14,
-    )
+    clap_text = {
+        "vocab_size": 50,
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 20,
+        "max_position_embeddings": 40,
+        "projection_dim": 14,
+    }
+    clap_audio = {
+        "window_size": 8,
+        "spec_size": 256,
+        "hidden_size": 16,
+        "patch_embeds_hidden_size": 8,
+        "depths": [1, 1],
+        "num_attention_heads": [2, 2],
+        "num_mel_bins": 64,
+        "patch_stride": [4, 4],
+        "projection_dim": 14,
+    }
     # the extractor keeps its default truncation="fusion": extraction must override it
-    dirs["clap"] = _save(ClapModel(clap), ClapFeatureExtractor(), root / "clap")
+    for name, fusion in (("clap", False), ("clap-fused", True)):
+        config = ClapConfig(
+            text_config=clap_text,
+            audio_config={**clap_audio, "enable_fusion": fusion},
+            projection_dim=14,
+        )
+        dirs[name] = _save(ClapModel(config), ClapFeatureExtractor(), root / name)
     return dirs

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from featstore import store as fs
-from featstore.errors import InputError
+from featstore.errors import InputError, ModelError
 from featstore.extract.audio import load_audio_encoder
 from featstore.extract.clap import load_clap_encoder, resample
 from featstore.extract.registry import resolve_model
@@ -24,9 +24,10 @@ LOADERS = {
     "hubert": load_audio_encoder,
     "whisper": load_whisper_encoder,
     "clap": load_clap_encoder,
+    "clap-fused": load_clap_encoder,
 }
-LAYERS = {"wav2vec2": 3, "wavlm": 4, "hubert": 3, "whisper": 3, "clap": 4}
-DIMS = {"wav2vec2": 12, "wavlm": 16, "hubert": 20, "whisper": 24, "clap": 16}
+LAYERS = {"wav2vec2": 3, "wavlm": 4, "hubert": 3, "whisper": 3, "clap": 4, "clap-fused": 4}
+DIMS = {"wav2vec2": 12, "wavlm": 16, "hubert": 20, "whisper": 24, "clap": 16, "clap-fused": 16}
 
 
 def windows(n_windows: int, n_samples: int, seed: int = 1) -> np.ndarray:
@@ -172,3 +173,8 @@ def test_clap_and_whisper_store_their_layer_attrs(tiny_models, make_store):
     whisper = fs.open_feature_set(store, "whisper", "tr2")
     assert whisper["hidden"].shape == (3, 20, 24)
     assert "never the 30 s padding" in whisper.attrs["pooling"]
+
+
+def test_unloadable_model_is_one_model_error():
+    with pytest.raises(ModelError, match="cannot load model 'nobody/wav2vec2-missing'"):
+        load_audio_encoder(resolve_model("nobody/wav2vec2-missing"), device="cpu")

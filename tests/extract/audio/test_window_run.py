@@ -72,9 +72,10 @@ def test_values_attrs_and_stage_cleanup(make_store):
     assert fs.validate(store) == []
 
 
-def test_float16_storage(make_store):
+def test_float16_storage_with_progress_bar(make_store):
     store = make_store()
-    run_windows(plan_windows(store, SPEC, [2], dtype="float16"), fake_encoder(), batch_size=4)
+    plan = plan_windows(store, SPEC, [2], dtype="float16")
+    run_windows(plan, fake_encoder(), batch_size=4, progress=True)
     assert fs.open_feature_set(store, "org--fake", "tr2")["hidden"].dtype == np.float16
 
 
