@@ -19,6 +19,9 @@ _EXTRACTORS = {
     LOWLEVEL: "featstore.extract.lowlevel:extract_lowlevel",
 }
 
+# options only the text extractor takes
+_TEXT_ONLY = ("pool", "stride", "to_tr", "block_words")
+
 
 def extract(
     store: StorePath,
@@ -34,7 +37,8 @@ def extract(
     ``tr_wins`` (one or more windows, in TRs). Low-level features take ``tr_wins``
     (``spectral``, ``envelope``) or neither (``wordrate``). Other options
     (``batch_size``, ``device``, ``dtype``, ``revision``, ``overwrite``, ``progress``,
-    and the text-only ``pool``, ``stride``, ``to_tr``) go to the extractor.
+    ``threads``, and the text-only ``pool``, ``stride``, ``to_tr``, ``block_words``) go
+    to the extractor.
     """
     spec = resolve_model(model)
     if spec.extractor == TEXT:
@@ -46,6 +50,10 @@ def extract(
     else:
         if ctx is not None:
             raise InputError(f"{model} is a {spec.modality} model: give --tr-win, not --ctx")
+        text_only = [name for name in _TEXT_ONLY if options.get(name) is not None]
+        if text_only:
+            flag = "--" + text_only[0].replace("_", "-")
+            raise InputError(f"{model} is a {spec.modality} model: {flag} is for text models")
         kwargs = {"tr_wins": list(tr_wins or [])}
         if spec.extractor != LOWLEVEL and not tr_wins:
             raise InputError(f"{model} needs --tr-win N[,N...] (audio window in TRs)")

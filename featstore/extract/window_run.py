@@ -235,7 +235,7 @@ def run_windows(
         sizes = {i: len(range(grid.n_tr)[first.block_slice(i)]) for i in range(first.n_blocks)}
         total = sum(sizes[i] for blocks in pending.values() for i in blocks)
         label = f"{plan.spec.name} tr{','.join(map(str, plan.tr_wins))}"
-        with progress_bar(total, label, progress) as advance:
+        with progress_bar(label, total, enabled=progress) as advance:
             for index in sorted(set().union(*pending.values())):
                 wins = [w for w in plan.tr_wins if index in pending[w]]
                 trs = range(grid.n_tr)[first.block_slice(index)]
