@@ -32,5 +32,5 @@ def test_weights_mismatch(tmp_path, model, model_type, message):
 
 
 def test_weights_need_a_model_directory(tmp_path, empty_store):
-    with pytest.raises(InputError, match="no config.json there"):
+    with pytest.raises(InputError, match=r"no config\.json there"):
         extract(empty_store, "wavlm", tr_wins=[1], weights=tmp_path)
