@@ -40,6 +40,7 @@ dataset_cmds.register(app)
 extract_cmds.register(app)
 features_cmds.register(app)
 models_cmds.register(app)
+demo_cmds.register(app)
 
 
 def run() -> None:
