@@ -1,0 +1,1 @@
+"""Encoding models from the store: pipeline, grids, noise ceiling, statistics."""
