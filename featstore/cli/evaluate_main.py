@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from featstore import __version__
+from featstore.cli import report_cmds
 from featstore.cli._common import console, new_app
 
 app = new_app(
@@ -29,6 +30,9 @@ def main(
     ] = False,
 ) -> None:
     """evaluate — encoding models from a featstore store."""
+
+
+report_cmds.register(app)
 
 
 def run() -> None:

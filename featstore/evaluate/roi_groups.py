@@ -49,6 +49,14 @@ def _split(entry: str) -> tuple[str, str]:
     return text, ""
 
 
+def roi_labels(roi_names: Sequence[str], hemispheres: Sequence[str] | None = None) -> list[str]:
+    """``"L_A1"``-style labels: hemisphere prefix and bare name (the name alone if the
+    hemisphere is unknown)."""
+    if hemispheres is None:
+        return [str(n) for n in roi_names]
+    return [f"{h}_{n}" if h else str(n) for n, h in zip(roi_names, hemispheres, strict=True)]
+
+
 def roi_group_indices(
     roi_names: Sequence[str],
     hemispheres: Sequence[str],

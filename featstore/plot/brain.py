@@ -102,6 +102,32 @@ def _shading(sulc: np.ndarray) -> np.ndarray:
     return 0.15 + 0.35 * np.clip((sulc - low) / (high - low), 0.0, 1.0)
 
 
+# Camera (elevation, azimuth) in degrees of nilearn's matplotlib views.
+_CAMERA = {
+    ("left", "lateral"): (0.0, 180.0),
+    ("left", "medial"): (0.0, 0.0),
+    ("right", "medial"): (0.0, 180.0),
+    ("right", "lateral"): (0.0, 0.0),
+}
+
+
+def _front_faces(coords: np.ndarray, faces: np.ndarray, side: str, view: str) -> np.ndarray:
+    """The faces turned towards the camera of a view (back-face culling).
+
+    matplotlib sorts and draws every triangle of a 3D collection; the inflated surface is
+    nearly convex seen from the side, so the faces whose outward normal points away from
+    the camera are hidden anyway. Dropping them halves the drawing time. The margin keeps
+    faces at the silhouette, where the 3D box's aspect could tip them into view.
+    """
+    elev, azim = np.deg2rad(_CAMERA[(side, view)])
+    eye = np.array([np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)])
+    corners = coords[faces]
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    lengths = np.linalg.norm(normals, axis=1)
+    facing = normals @ eye / np.where(lengths > 0, lengths, 1.0)
+    return faces[facing > -0.25]
+
+
 def _draw_views(
     figure: Figure,
     rect: tuple[float, float, float, float],
@@ -124,7 +150,7 @@ def _draw_views(
         hemi = atlas.hemisphere(side)
         plot_surf(
             # nilearn centres the coordinates in place: hand it a copy of the cached mesh.
-            surf_mesh=(hemi.coords.copy(), hemi.faces),
+            surf_mesh=(hemi.coords.copy(), _front_faces(hemi.coords, hemi.faces, side, view)),
             surf_map=vertex_values[side],
             bg_map=_shading(hemi.sulc),
             hemi=side,
@@ -284,7 +310,7 @@ def plot_brain_panels(
         _draw_colorbar(
             figure, (cbar_x, y0 + 0.2 * body, cbar_w, 0.6 * body), shared, colorbar_label
         )
-    return finish(figure, output_file, dpi=dpi)
+    return finish(figure, output_file, dpi=dpi, tight=False)
 
 
 def plot_brain(
