@@ -231,19 +231,14 @@ def stats(
         alternative=alternative,
     )
     table = Table(
-        title=f"A = {config_a} ({run_a})  vs  B = {config_b} ({run_b}), "
-        f"paired Wilcoxon, {alternative}"
+        title=f"A = {config_a} ({run_a})  vs  B = {config_b} ({run_b}), paired Wilcoxon, "
+        f"{alternative}",
+        caption="A, B: mean r over subjects; Δ median: median over subjects of A - B; "
+        "r_rb: matched-pairs rank-biserial (+1: A > B in every subject)",
     )
-    for column in (
-        "scope",
-        "n_subjects",
-        "mean_a",
-        "mean_b",
-        "median_difference",
-        "rank_biserial",
-        "p",
-    ):
-        table.add_column(column, justify="left" if column == "scope" else "right")
+    table.add_column("scope", no_wrap=True)
+    for column in ("n", "A", "B", "Δ median", "r_rb", "p"):
+        table.add_column(column, justify="right")
     shown = frame if not per_roi else frame[frame["n_rois"] > 1]
     for _, row in shown.iterrows():
         table.add_row(
