@@ -1,1 +1,10 @@
-"""Encoding models from the store: pipeline, grids, noise ceiling, statistics."""
+"""Encoding models from stored features: PCA + FIR ridge, fusion, all subjects at once.
+
+Pure numerics only: nothing here imports model code (torch, transformers).
+"""
+
+from featstore.evaluate.pipeline import EncodingResult, encode
+from featstore.evaluate.settings import EncodingSettings, delays_from_fir
+from featstore.evaluate.threads import blas_threads
+
+__all__ = ["EncodingResult", "EncodingSettings", "blas_threads", "delays_from_fir", "encode"]

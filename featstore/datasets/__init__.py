@@ -1,0 +1,35 @@
+"""Dataset import: word alignments, story audio and fMRI into a store; imported features.
+
+``import_dataset`` builds a new store from a Gentle-style alignment CSV, the story
+audio and (optionally) ROI-level fMRI; ``write_fmri`` adds or replaces the fmri group
+of an existing store; ``import_features`` stores features computed elsewhere.
+See ``docs/datasets.md``.
+"""
+
+from featstore.datasets.align import Alignment, read_alignment
+from featstore.datasets.atlas import hcp_mmp_rois, roi_names_from_file
+from featstore.datasets.audio import read_audio
+from featstore.datasets.byo import import_features
+from featstore.datasets.fmri import FmriSource, read_fmri
+from featstore.datasets.fmri_group import open_fmri, write_fmri
+from featstore.datasets.importer import ImportReport, import_dataset
+from featstore.datasets.stimulus_group import open_stimulus
+from featstore.datasets.timeline import assign_tr, stimulus_sha256
+
+__all__ = [
+    "Alignment",
+    "FmriSource",
+    "ImportReport",
+    "assign_tr",
+    "hcp_mmp_rois",
+    "import_dataset",
+    "import_features",
+    "open_fmri",
+    "open_stimulus",
+    "read_alignment",
+    "read_audio",
+    "read_fmri",
+    "roi_names_from_file",
+    "stimulus_sha256",
+    "write_fmri",
+]

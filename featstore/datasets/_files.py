@@ -1,0 +1,49 @@
+"""File access shared by the dataset readers: checked opening and content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from featstore.errors import InputError
+
+_HASH_BLOCK = 1 << 20
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def existing_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a :class:`Path` if it is a readable regular file, else :class:`InputError`."""
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{what} {file}: no such file")
+    if not file.is_file():
+        raise InputError(f"{what} {file}: not a regular file")
+    if not os.access(file, os.R_OK):
+        raise InputError(f"{what} {file}: permission denied")
+    return file
+
+
+def read_bytes(path: str | os.PathLike, what: str) -> bytes:
+    """The whole content of a file, with a one-line error naming it if unreadable."""
+    file = existing_file(path, what)
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{what} {file}: cannot read it ({_reason(exc)})") from None
+
+
+def file_sha256(path: str | os.PathLike, what: str) -> str:
+    """Hex sha256 of a file's bytes, read in blocks (audio files can be large)."""
+    file = existing_file(path, what)
+    digest = hashlib.sha256()
+    try:
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(f"{what} {file}: cannot read it ({_reason(exc)})") from None
+    return digest.hexdigest()

@@ -1,0 +1,85 @@
+"""The stimulus timeline: which TR each word belongs to, and the timeline's identity.
+
+Two clocks meet here. Word times are on the story clock (0 = start of the story
+audio); TRs are on the scan clock, and the story starts ``stim_onset`` seconds after
+the scan. TR t covers scan time ``[t·TR, (t+1)·TR)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+from featstore.errors import InputError
+from featstore.store._schema import TR_ASSIGN_RULES
+
+# Times within this fraction of a TR of a boundary count as on it, so that float
+# noise (0.1 + 0.2 = 0.30000000000000004) never moves a word across a boundary.
+_BOUNDARY_DECIMALS = 9
+
+
+def check_timing(tr: float, stim_onset: float, tr_assign: str) -> None:
+    """Raise :class:`InputError` unless TR > 0, stim_onset >= 0 and the rule is known."""
+    if not (isinstance(tr, (int, float)) and math.isfinite(tr) and tr > 0):
+        raise InputError(f"--tr {tr!r}: expected a positive number of seconds")
+    if not (isinstance(stim_onset, (int, float)) and math.isfinite(stim_onset) and stim_onset >= 0):
+        raise InputError(
+            f"--stim-onset {stim_onset!r}: expected the seconds of scan before the story "
+            "starts (>= 0)"
+        )
+    if tr_assign not in TR_ASSIGN_RULES:
+        raise InputError(f"--tr-assign {tr_assign!r}: expected one of {', '.join(TR_ASSIGN_RULES)}")
+
+
+def scan_trs(seconds: np.ndarray | float, tr: float) -> np.ndarray:
+    """Scan-clock seconds in TR units, rounded so boundaries are exact."""
+    return np.round(np.asarray(seconds, dtype=np.float64) / tr, _BOUNDARY_DECIMALS)
+
+
+def assign_tr(
+    onset: np.ndarray, *, tr: float, stim_onset: float = 0.0, rule: str = "ceil"
+) -> np.ndarray:
+    """TR index of each word from its onset.
+
+    Parameters
+    ----------
+    onset
+        Word onsets in seconds on the story clock.
+    tr
+        Repetition time in seconds.
+    stim_onset
+        Seconds of scan before the story starts.
+    rule
+        ``"ceil"`` (default, the reference study's rule): ``ceil((onset + stim_onset) / tr)``,
+        so a word joins the TR whose end is the first boundary at or after its onset.
+        ``"floor"``: ``floor((onset + stim_onset) / tr)``, the TR during which it starts.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 TR indices, one per word.
+    """
+    check_timing(tr, stim_onset, rule)
+    position = scan_trs(np.asarray(onset, dtype=np.float64) + stim_onset, tr)
+    index = np.ceil(position) if rule == "ceil" else np.floor(position)
+    return index.astype(np.int64)
+
+
+def audio_tr_count(duration_s: float, *, tr: float, stim_onset: float = 0.0) -> int:
+    """TRs the scan needs to cover the story: ``ceil((stim_onset + duration) / tr)``."""
+    return int(np.ceil(scan_trs(stim_onset + duration_s, tr)))
+
+
+def stimulus_sha256(
+    audio_sha256: str, align_sha256: str, *, tr: float, stim_onset: float, tr_assign: str
+) -> str:
+    """Identity of a stimulus timeline: same audio, words, TR and TR rule → same hash.
+
+    Feature sets copy it, so features extracted on another timeline can be detected.
+    """
+    text = "\n".join(
+        [audio_sha256, align_sha256, repr(float(tr)), repr(float(stim_onset)), tr_assign]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()

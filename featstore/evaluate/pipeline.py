@@ -1,0 +1,335 @@
+"""``encode``: one PCA + FIR ridge encoding model for every subject and ROI at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from featstore.errors import InputError
+from featstore.evaluate.banded import banded_ridge_cv
+from featstore.evaluate.design import design_matrix, split_components
+from featstore.evaluate.ridge import factorize, predict_with_alphas, ridge_cv
+from featstore.evaluate.scoring import pearson_by_column, r2_by_column
+from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.split import chronological_split, contiguous_folds
+from featstore.evaluate.threads import blas_threads
+
+#: Share of ROI fits whose alpha sits at one edge of the grid above which a warning says so.
+EDGE_WARNING_FRACTION = 0.10
+
+
+@dataclass
+class EncodingResult:
+    """Outcome of ``encode`` for every subject and ROI.
+
+    Attributes
+    ----------
+    r : float64 array of shape (n_subjects, n_rois)
+        Pearson r of predictions and BOLD on the test part (NaN for constant ROIs).
+    alpha : float64 array of shape (n_subjects, n_rois)
+        Chosen (or fixed) ridge alpha; NaN for banded ridge and for constant ROIs.
+    band_alphas : float64 array of shape (n_subjects, n_rois, n_spaces) or None
+        One alpha per feature space (banded ridge only).
+    partition : dict or None
+        ``unique_a``, ``unique_b``, ``shared``: arrays (n_subjects, n_rois) of test R²
+        (``partition=True`` with two feature spaces).
+    predictions : array of shape (n_subjects, n_test, n_rois) or None
+        Test predictions in BOLD units (``return_predictions=True``).
+    test_index, train_index : int64 arrays
+        TR indices of the test and train parts.
+    n_edge_alpha : int64 array of shape (n_subjects,)
+        ROIs whose chosen alpha is the smallest or largest of the grid.
+    warnings : list of str
+        Constant ROIs, alphas piling up at a grid edge.
+    """
+
+    r: np.ndarray
+    alpha: np.ndarray
+    band_alphas: np.ndarray | None
+    partition: dict[str, np.ndarray] | None
+    predictions: np.ndarray | None
+    test_index: np.ndarray
+    train_index: np.ndarray
+    n_edge_alpha: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    predictions: np.ndarray  # (n_test, n_targets), standardised units
+    alpha: np.ndarray  # (n_targets,) NaN for banded
+    band_alphas: np.ndarray | None  # (n_targets, n_spaces)
+
+
+def _check_inputs(features: Sequence[np.ndarray], bold: np.ndarray) -> list[np.ndarray]:
+    if isinstance(features, np.ndarray):
+        raise InputError("features: expected a list of (TR, dim) arrays, got one bare array")
+    if not 1 <= len(features) <= 2:
+        raise InputError(f"features: expected 1 feature set or a pair, got {len(features)}")
+    if bold.ndim != 3:
+        raise InputError(f"bold has shape {bold.shape}; expected (subject, TR, ROI)")
+    n_tr = bold.shape[1]
+    arrays = []
+    for k, feature in enumerate(features):
+        feature = np.asarray(feature)
+        if feature.ndim != 2:
+            raise InputError(f"features[{k}] has shape {feature.shape}; expected (TR, dim)")
+        if feature.shape[0] != n_tr:
+            raise InputError(
+                f"bold has {n_tr} TRs but features[{k}] has {feature.shape[0]}; "
+                "expected equal (features on the fMRI TR grid)"
+            )
+        bad = ~np.isfinite(feature)
+        if bad.any():
+            tr, dim = np.argwhere(bad)[0]
+            raise InputError(
+                f"features[{k}] has {int(bad.sum())} non-finite values (first at TR {tr}, "
+                f"dim {dim}); expected finite features"
+            )
+        arrays.append(feature)
+    bad = ~np.isfinite(bold)
+    if bad.any():
+        subjects, rois = np.nonzero(bad.any(axis=1))
+        listed = ", ".join(
+            f"subject {s} ROI {v}" for s, v in zip(subjects[:5], rois[:5], strict=True)
+        )
+        more = f" and {len(subjects) - 5} more" if len(subjects) > 5 else ""
+        raise InputError(
+            f"bold has non-finite values in {len(subjects)} ROIs ({listed}{more}); "
+            "expected finite BOLD (drop or fill those ROIs)"
+        )
+    return arrays
+
+
+def _targets(
+    bold: np.ndarray, train_index: np.ndarray, test_index: np.ndarray, dtype: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train/test BOLD of every subject side by side (column ``s * n_rois + v``), z-scored.
+
+    The mean and scale of each column come from its train rows (a constant column keeps
+    scale 1 and becomes zeros): no intercept is needed, and neither r nor R² change.
+    """
+    n_subjects, _, n_rois = bold.shape
+
+    def columns(index: np.ndarray) -> np.ndarray:
+        part = np.asarray(bold[:, index], dtype=np.float64)
+        return part.transpose(1, 0, 2).reshape(len(index), n_subjects * n_rois)
+
+    train = columns(train_index)
+    mean = train.mean(axis=0)
+    scale = train.std(axis=0)
+    scale[scale == 0] = 1.0
+    Y_train = ((train - mean) / scale).astype(dtype)
+    Y_test = ((columns(test_index) - mean) / scale).astype(dtype)
+    return Y_train, Y_test, mean, scale
+
+
+def _fit(
+    X_trains: list[np.ndarray],
+    X_tests: list[np.ndarray],
+    Y_train: np.ndarray,
+    settings: EncodingSettings,
+    folds: list[tuple[np.ndarray, np.ndarray]] | None,
+) -> _Fit:
+    """Ridge (one design) or banded ridge (several) with CV or the fixed alpha."""
+    n_targets = Y_train.shape[1]
+    if settings.alpha is not None:
+        X_train, X_test = np.concatenate(X_trains, axis=1), np.concatenate(X_tests, axis=1)
+        alpha = np.full(n_targets, settings.alpha)
+        predictions = predict_with_alphas(
+            factorize(X_train), X_test, Y_train, alpha, settings.dtype
+        )
+        band = np.full((n_targets, len(X_trains)), settings.alpha) if len(X_trains) > 1 else None
+        return _Fit(predictions, np.full(n_targets, np.nan) if band is not None else alpha, band)
+    if len(X_trains) > 1:
+        banded = banded_ridge_cv(
+            X_trains, Y_train, settings.alphas, folds, X_tests=X_tests, dtype=settings.dtype
+        )
+        return _Fit(banded.predictions, np.full(n_targets, np.nan), banded.band_alphas)
+    result = ridge_cv(
+        X_trains[0], Y_train, settings.alphas, folds, X_test=X_tests[0], dtype=settings.dtype
+    )
+    return _Fit(result.predictions, result.alpha, None)
+
+
+def _edge_counts(
+    fit: _Fit, settings: EncodingSettings, valid: np.ndarray, n_subjects: int
+) -> tuple[np.ndarray, list[str]]:
+    """ROIs per subject whose alpha is at a grid edge, and a warning per crowded edge."""
+    if settings.alpha is not None:
+        return np.zeros(n_subjects, dtype=np.int64), []
+    # Banded ridge: the smallest of the band alphas is the model's overall regularisation.
+    effective = fit.alpha if fit.band_alphas is None else fit.band_alphas.min(axis=1)
+    lowest, highest = settings.alphas[0], settings.alphas[-1]
+    at_low = (effective == lowest) & valid
+    at_high = (effective == highest) & valid
+    n_edge = (at_low | at_high).reshape(n_subjects, -1).sum(axis=1).astype(np.int64)
+    warnings = []
+    n_valid = int(valid.sum())
+    for count, edge, value, hint in (
+        (int(at_low.sum()), "smallest", lowest, "add smaller alphas"),
+        (int(at_high.sum()), "largest", highest, "add larger alphas"),
+    ):
+        if n_valid and count > EDGE_WARNING_FRACTION * n_valid:
+            warnings.append(
+                f"the chosen alpha is the {edge} of the grid ({value:g}) for {count} of "
+                f"{n_valid} subject x ROI fits ({100 * count / n_valid:.1f} %); the grid is "
+                f"too narrow: {hint} to --alphas"
+            )
+    return n_edge, warnings
+
+
+def _constant_warning(constant: np.ndarray) -> list[str]:
+    """One warning naming the constant ROIs of each subject (constant: (S, V) bool)."""
+    if not constant.any():
+        return []
+    parts = []
+    for subject in np.flatnonzero(constant.any(axis=1)):
+        rois = np.flatnonzero(constant[subject])
+        listed = ", ".join(str(v) for v in rois[:10]) + (" …" if len(rois) > 10 else "")
+        parts.append(f"subject {subject}: ROI{'s' if len(rois) > 1 else ''} {listed}")
+    return [
+        f"{int(constant.sum())} constant ROIs (zero variance in the train or test part) "
+        f"get r = NaN: {'; '.join(parts)}"
+    ]
+
+
+def encode(
+    features: Sequence[np.ndarray],
+    bold: np.ndarray,
+    settings: EncodingSettings,
+    *,
+    return_predictions: bool = False,
+    partition: bool = False,
+    n_threads: int | None = None,
+) -> EncodingResult:
+    """Fit and test one encoding model for every subject and ROI at once.
+
+    Trim the edges, split chronologically (test = last part, ``gap`` TRs between),
+    z-score features and BOLD with train statistics, fit PCA on the train rows, build
+    the FIR delays on the whole timeline, choose alpha per subject and ROI by contiguous
+    K-fold CV on the train part (mean validation R²), refit on the whole train part and
+    score the test part with Pearson r. The stimulus is shared by all subjects, so every
+    ROI of every subject is a column of one target matrix, and each CV fold decomposes
+    the design once for all of them and all alphas. See docs/methods.md.
+
+    Parameters
+    ----------
+    features : sequence of 1 or 2 arrays of shape (n_tr, n_features)
+        Feature sets on the fMRI TR grid. Two sets are fused by ``settings.method``.
+    bold : array of shape (n_subjects, n_tr, n_rois)
+    settings : EncodingSettings
+    return_predictions : bool
+        Also return the test predictions (BOLD units).
+    partition : bool
+        With two feature sets, also fit each alone and return the variance partition.
+    n_threads : int or None
+        BLAS threads for the duration (None: unchanged).
+
+    Returns
+    -------
+    EncodingResult
+    """
+    bold = np.asarray(bold)
+    features = _check_inputs(features, bold)
+    if partition and len(features) != 2:
+        raise InputError(f"variance partitioning needs 2 feature sets, got {len(features)}")
+    n_subjects, n_tr, n_rois = bold.shape
+    trim = settings.resolved_trim
+    train_index, test_index = chronological_split(
+        n_tr, trim=trim, test_frac=settings.test_frac, gap=settings.gap
+    )
+    longest = max(abs(d) for d in settings.delays)
+    if len(test_index) <= longest or len(test_index) < 3:
+        raise InputError(
+            f"the test part has {len(test_index)} TRs ({n_tr} TRs, --trim {trim}, "
+            f"--test-frac {settings.test_frac}); expected more than the largest delay "
+            f"({longest}) and at least 3"
+        )
+    folds = (
+        contiguous_folds(len(train_index), settings.cv, settings.gap)
+        if settings.cross_validated
+        else None
+    )
+    banded = settings.method == "banded" and len(features) > 1
+    if banded and 0 < settings.pca < len(features):
+        raise InputError(
+            f"--pca {settings.pca} with --method banded: expected at least one component "
+            f"per feature space ({len(features)})"
+        )
+
+    with blas_threads(n_threads):
+        Y_train, Y_test, mean, scale = _targets(bold, train_index, test_index, settings.dtype)
+
+        def fit_designs(designs: list[np.ndarray]) -> _Fit:
+            return _fit(
+                [x[train_index] for x in designs],
+                [x[test_index] for x in designs],
+                Y_train,
+                settings,
+                folds,
+            )
+
+        if banded:
+            per_space = split_components(settings.pca, len(features))
+            spaces = [
+                design_matrix([x], train_index, n, settings.delays)
+                for x, n in zip(features, per_space, strict=True)
+            ]
+            joint = fit_designs(spaces)
+        else:
+            spaces = None
+            joint = fit_designs(
+                [design_matrix(features, train_index, settings.pca, settings.delays)]
+            )
+
+        partition_out = None
+        if partition:
+            if spaces is None:
+                spaces = [
+                    design_matrix([x], train_index, settings.pca, settings.delays) for x in features
+                ]
+            r2_joint = r2_by_column(Y_test, joint.predictions)
+            r2_a, r2_b = (r2_by_column(Y_test, fit_designs([x]).predictions) for x in spaces)
+            partition_out = {
+                "unique_a": r2_joint - r2_b,
+                "unique_b": r2_joint - r2_a,
+                "shared": r2_a + r2_b - r2_joint,
+            }
+
+    r = pearson_by_column(Y_test, joint.predictions)
+    constant = (np.asarray(Y_train) == 0).all(axis=0) | ~np.isfinite(r)
+    r[constant] = np.nan
+    alpha = joint.alpha.copy()
+    alpha[constant] = np.nan
+    band_alphas = None
+    if joint.band_alphas is not None:
+        band_alphas = joint.band_alphas.copy()
+        band_alphas[constant] = np.nan
+        band_alphas = band_alphas.reshape(n_subjects, n_rois, -1)
+    n_edge, edge_warnings = _edge_counts(joint, settings, ~constant, n_subjects)
+    if partition_out is not None:
+        for values in partition_out.values():
+            values[constant] = np.nan
+        partition_out = {k: v.reshape(n_subjects, n_rois) for k, v in partition_out.items()}
+    predictions = None
+    if return_predictions:
+        in_units = np.asarray(joint.predictions, dtype=np.float64) * scale + mean
+        predictions = (
+            in_units.reshape(len(test_index), n_subjects, n_rois)
+            .transpose(1, 0, 2)
+            .astype(settings.dtype)
+        )
+    return EncodingResult(
+        r=r.reshape(n_subjects, n_rois),
+        alpha=alpha.reshape(n_subjects, n_rois),
+        band_alphas=band_alphas,
+        partition=partition_out,
+        predictions=predictions,
+        test_index=test_index,
+        train_index=train_index,
+        n_edge_alpha=n_edge,
+        warnings=_constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings,
+    )

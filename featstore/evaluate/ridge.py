@@ -1,0 +1,319 @@
+"""Ridge regression with cross-validated alphas, one decomposition shared by every alpha.
+
+All targets (every ROI of every subject) share the design matrix, so each CV fold
+factorises it once: ``X_fit = … (X_fitᵀ X_fit = V diag(s²) Vᵀ)``. The prediction of the
+held-out rows for any alpha is then ``left · diag(1 / (s² + alpha)) · right · Y``, whose
+only cost per alpha is one matrix product with the targets, batched over columns.
+
+Decompositions are computed in float64; the products with the targets run in the
+requested dtype. In float32, the columns whose two best alphas score within
+``TIE_TOLERANCE`` are scored again in float64, so the chosen alpha does not depend on
+float32 rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Columns of the targets per matrix product (bounds memory: alphas x rows x batch).
+TARGET_BATCH = 1024
+#: CV scores (R²) closer than this to the best are re-scored in float64 in float32 mode.
+TIE_TOLERANCE = 1e-5
+
+Fold = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class RidgeFactor:
+    """Ridge solutions of one design matrix for every alpha at once.
+
+    For a design ``X`` (n x p) with ``XᵀX = V diag(s²) Vᵀ``, the weights for alpha are
+    ``basis · diag(1 / (eigvals + alpha)) · right · Y``. The primal form (``basis = V``,
+    ``right = (X V)ᵀ``) is used when p <= n, the dual one (``X Xᵀ = U diag(s²) Uᵀ``,
+    ``basis = Xᵀ U``, ``right = Uᵀ``) otherwise: both are exact, the smaller is cheaper.
+
+    Attributes
+    ----------
+    eigvals : array of shape (rank,)
+        ``s²``, float64, negative rounding errors clipped to 0.
+    basis : array of shape (n_features, rank)
+    right : array of shape (rank, n_samples)
+    """
+
+    eigvals: np.ndarray
+    basis: np.ndarray
+    right: np.ndarray
+
+    def inverse(self, alphas: np.ndarray) -> np.ndarray:
+        """``1 / (eigvals + alpha)`` for each alpha: array of shape (n_alphas, rank)."""
+        return 1.0 / (self.eigvals[None, :] + np.asarray(alphas, dtype=np.float64)[:, None])
+
+
+def factorize(X: np.ndarray) -> RidgeFactor:
+    """Eigendecomposition of the smaller Gram matrix of ``X`` (float64).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+
+    Returns
+    -------
+    RidgeFactor
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_samples, n_features = X.shape
+    if n_features <= n_samples:
+        eigvals, eigvecs = np.linalg.eigh(X.T @ X)
+        return RidgeFactor(np.clip(eigvals, 0.0, None), eigvecs, (X @ eigvecs).T)
+    eigvals, eigvecs = np.linalg.eigh(X @ X.T)
+    return RidgeFactor(np.clip(eigvals, 0.0, None), X.T @ eigvecs, eigvecs.T)
+
+
+def ridge_weights(X: np.ndarray, Y: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
+    """Ridge weights without intercept, one alpha for all columns or one per column.
+
+    Minimises ``||X w_j - y_j||² + alpha_j ||w_j||²`` for each column ``j`` of ``Y``
+    (sklearn's ``Ridge(fit_intercept=False)``), in float64.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    alpha : float or array of shape (n_targets,)
+
+    Returns
+    -------
+    array of shape (n_features, n_targets)
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    factor = factorize(X)
+    projected = factor.right @ Y
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (Y.shape[1],))
+    weights = np.empty((factor.basis.shape[0], Y.shape[1]))
+    for value in np.unique(alpha):
+        columns = np.flatnonzero(alpha == value)
+        weights[:, columns] = factor.basis @ (
+            factor.inverse([value])[0][:, None] * projected[:, columns]
+        )
+    return weights
+
+
+def _batches(n_columns: int, batch: int) -> list[slice]:
+    return [slice(start, min(start + batch, n_columns)) for start in range(0, n_columns, batch)]
+
+
+def _fold_r2(
+    factor: RidgeFactor,
+    X_val: np.ndarray,
+    Y_fit: np.ndarray,
+    Y_val: np.ndarray,
+    alphas: np.ndarray,
+    dtype: np.dtype,
+    target_batch: int,
+) -> np.ndarray:
+    """Validation R² of every alpha and column for one fold: (n_alphas, n_targets)."""
+    n_alphas, n_val = len(alphas), X_val.shape[0]
+    left = (X_val @ factor.basis)[None, :, :] * factor.inverse(alphas)[:, None, :]
+    left = left.reshape(n_alphas * n_val, -1).astype(dtype)
+    right = factor.right.astype(dtype)
+    scores = np.empty((n_alphas, Y_fit.shape[1]))
+    for columns in _batches(Y_fit.shape[1], target_batch):
+        y_val = Y_val[:, columns]
+        residual = (left @ (right @ Y_fit[:, columns])).reshape(n_alphas, n_val, -1)
+        residual -= y_val
+        np.square(residual, out=residual)
+        sse = residual.sum(axis=1, dtype=np.float64)
+        centered = y_val - y_val.mean(axis=0, dtype=np.float64)
+        sst = np.einsum("ij,ij->j", centered, centered)
+        # A constant validation block has no R²: 0 for every alpha (as himalaya's r2_score).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores[:, columns] = np.where(sst > 0, 1.0 - sse / sst, 0.0)
+    return scores
+
+
+def ridge_cv_scores(
+    X: np.ndarray,
+    Y: np.ndarray,
+    alphas: Sequence[float],
+    folds: Sequence[Fold],
+    *,
+    dtype: str = "float64",
+    target_batch: int = TARGET_BATCH,
+    factors: Sequence[RidgeFactor] | None = None,
+) -> np.ndarray:
+    """Cross-validated R² of every alpha for every target column.
+
+    Each fold fits ridge (no intercept: ``X`` and ``Y`` are centred beforehand) on its
+    training rows and scores the validation rows with R² (the validation block's own
+    mean, as sklearn's and himalaya's ``r2_score``); the score is the mean over folds.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    alphas : sequence of float
+    folds : sequence of (train, validation) row-index arrays
+    dtype : {"float64", "float32"}
+        Precision of the products with the targets.
+    target_batch : int
+        Target columns per product.
+    factors : sequence of RidgeFactor, optional
+        ``factorize(X[train])`` of each fold, when already computed.
+
+    Returns
+    -------
+    float64 array of shape (n_alphas, n_targets)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    dtype = np.dtype(dtype)
+    Y = np.asarray(Y, dtype=dtype)
+    alphas = np.asarray(alphas, dtype=np.float64)
+    total = np.zeros((len(alphas), Y.shape[1]))
+    for k, (train, val) in enumerate(folds):
+        factor = factors[k] if factors is not None else factorize(X[train])
+        total += _fold_r2(factor, X[val], Y[train], Y[val], alphas, dtype, target_batch)
+    return total / len(folds)
+
+
+def best_alpha_index(scores: np.ndarray) -> np.ndarray:
+    """Index of the best score of each column; ties go to the later (larger) alpha.
+
+    Parameters
+    ----------
+    scores : array of shape (n_candidates, n_targets)
+        Candidates sorted by increasing regularisation.
+    """
+    n_candidates = scores.shape[0]
+    return n_candidates - 1 - np.argmax(scores[::-1], axis=0)
+
+
+def near_ties(scores: np.ndarray, tolerance: float = TIE_TOLERANCE) -> np.ndarray:
+    """Columns whose runner-up candidate scores within ``tolerance`` of the best.
+
+    Returns a boolean mask of shape (n_targets,).
+    """
+    if scores.shape[0] < 2:
+        return np.zeros(scores.shape[1], dtype=bool)
+    top_two = -np.partition(-scores, 1, axis=0)[:2]
+    scale = np.maximum(1.0, np.abs(top_two[0]))
+    return (top_two[0] - top_two[1]) <= tolerance * scale
+
+
+def predict_with_alphas(
+    factor: RidgeFactor,
+    X_eval: np.ndarray,
+    Y_fit: np.ndarray,
+    alphas: np.ndarray,
+    dtype: str | np.dtype,
+    target_batch: int = TARGET_BATCH,
+) -> np.ndarray:
+    """Ridge predictions of ``X_eval`` with one alpha per target column.
+
+    Parameters
+    ----------
+    factor : RidgeFactor
+        ``factorize(X_fit)``.
+    X_eval : array of shape (n_eval, n_features)
+    Y_fit : array of shape (n_fit, n_targets)
+    alphas : array of shape (n_targets,)
+    dtype : str or dtype
+        Precision of the products with the targets (and of the result).
+
+    Returns
+    -------
+    array of shape (n_eval, n_targets)
+    """
+    dtype = np.dtype(dtype)
+    left = np.asarray(X_eval, dtype=np.float64) @ factor.basis
+    right = factor.right.astype(dtype)
+    out = np.empty((left.shape[0], Y_fit.shape[1]), dtype=dtype)
+    for value in np.unique(alphas):
+        columns = np.flatnonzero(alphas == value)
+        scaled_left = (left * factor.inverse([value])[0]).astype(dtype)
+        for part in _batches(len(columns), target_batch):
+            chosen = columns[part]
+            out[:, chosen] = scaled_left @ (right @ np.asarray(Y_fit[:, chosen], dtype=dtype))
+    return out
+
+
+@dataclass(frozen=True)
+class RidgeCVResult:
+    """Outcome of ``ridge_cv``.
+
+    Attributes
+    ----------
+    alpha_index : int array of shape (n_targets,)
+    alpha : float64 array of shape (n_targets,)
+    cv_score : float64 array of shape (n_targets,)
+        Mean validation R² of the chosen alpha.
+    predictions : array of shape (n_test, n_targets) or None
+        Predictions of ``X_test`` after refitting on all rows with each column's alpha.
+    n_rescored : int
+        Columns re-scored in float64 because of a near tie (float32 mode).
+    """
+
+    alpha_index: np.ndarray
+    alpha: np.ndarray
+    cv_score: np.ndarray
+    predictions: np.ndarray | None
+    n_rescored: int
+
+
+def ridge_cv(
+    X: np.ndarray,
+    Y: np.ndarray,
+    alphas: Sequence[float],
+    folds: Sequence[Fold],
+    *,
+    X_test: np.ndarray | None = None,
+    dtype: str = "float64",
+    target_batch: int = TARGET_BATCH,
+) -> RidgeCVResult:
+    """Choose alpha per target column by CV, refit on all rows, predict ``X_test``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Centred training design (the whole train part).
+    Y : array of shape (n_samples, n_targets)
+        Centred targets: every ROI of every subject side by side.
+    alphas : sequence of float, increasing
+    folds : sequence of (train, validation) row-index arrays into ``X``
+    X_test : array of shape (n_test, n_features), optional
+    dtype : {"float64", "float32"}
+        Precision of the products with the targets.
+
+    Returns
+    -------
+    RidgeCVResult
+    """
+    X = np.asarray(X, dtype=np.float64)
+    alphas = np.asarray(alphas, dtype=np.float64)
+    factors = [factorize(X[train]) for train, _ in folds]
+    scores = ridge_cv_scores(
+        X, Y, alphas, folds, dtype=dtype, target_batch=target_batch, factors=factors
+    )
+    n_rescored = 0
+    if np.dtype(dtype) != np.float64:
+        tied = np.flatnonzero(near_ties(scores))
+        if len(tied):
+            scores[:, tied] = ridge_cv_scores(
+                X, np.asarray(Y)[:, tied], alphas, folds, dtype="float64", factors=factors
+            )
+            n_rescored = len(tied)
+    index = best_alpha_index(scores)
+    predictions = None
+    if X_test is not None:
+        predictions = predict_with_alphas(
+            factorize(X), X_test, Y, alphas[index], dtype, target_batch
+        )
+    return RidgeCVResult(
+        alpha_index=index,
+        alpha=alphas[index],
+        cv_score=scores[index, np.arange(scores.shape[1])],
+        predictions=predictions,
+        n_rescored=n_rescored,
+    )

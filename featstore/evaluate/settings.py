@@ -1,0 +1,161 @@
+"""Settings of one encoding model: split, PCA, FIR delays, ridge grid, fusion method.
+
+The defaults reproduce the reference study's pipeline (test = last 20 %, PCA 250, FIR window
+4 with offset 1, concatenation fusion) with cross-validated alphas instead of its fixed one;
+``alpha=<value>`` switches the cross-validation off and reproduces its protocol exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from featstore.errors import InputError
+
+#: The default ridge grid: 21 values from 1e-2 to 1e8, half a decade apart. Wide on
+#: purpose: the edge warning says when the chosen alphas still pile up at either end.
+DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-2, 8, 21))
+
+METHODS = ("concat", "banded")
+DTYPES = ("float32", "float64")
+
+
+def delays_from_fir(fir_window: int = 4, fir_offset: int = 1) -> tuple[int, ...]:
+    """The FIR delays of the reference study's ``fir_window``/``fir_offset`` options.
+
+    Parameters
+    ----------
+    fir_window : int
+        Number of delayed copies of the features.
+    fir_offset : int
+        Delay of the first copy, in TRs (1: the response at TR t is predicted from the
+        stimulus of TRs t-1, t-2, …).
+
+    Returns
+    -------
+    tuple of int
+        ``(fir_offset, …, fir_offset + fir_window - 1)``; ``(1, 2, 3, 4)`` by default.
+    """
+    if int(fir_window) < 1:
+        raise InputError(f"--fir-window {fir_window}: expected at least 1 delay")
+    return tuple(range(int(fir_offset), int(fir_offset) + int(fir_window)))
+
+
+@dataclass(frozen=True)
+class EncodingSettings:
+    """Everything that defines one encoding model (and nothing about how fast it runs).
+
+    Attributes
+    ----------
+    trim : int or None
+        TRs dropped at each edge of the run before splitting. ``None`` drops
+        ``max(|delays|)`` TRs, the reference study's rule: the first TRs have no complete
+        stimulus history for the FIR delays.
+    test_frac : float
+        Fraction of the (trimmed) TRs held out as the test part: the last ones.
+    gap : int
+        TRs dropped between train and test and on both sides of every CV validation block,
+        against the leak of BOLD autocorrelation and of the FIR window across a boundary.
+    pca : int
+        PCA components fitted on the train part (``0`` keeps the z-scored features).
+        With ``method="banded"`` the components are split between the spaces.
+    delays : tuple of int
+        FIR delays in TRs (positive: the stimulus precedes the response).
+    alphas : tuple of float
+        Ridge grid searched by cross-validation, per ROI and subject.
+    cv : int
+        Number of contiguous folds of the train part.
+    alpha : float or None
+        A fixed ridge alpha: no cross-validation (the reference study's protocol).
+    method : str
+        Fusion of two feature spaces: ``"concat"`` (z-score each, concatenate, joint PCA)
+        or ``"banded"`` (one alpha per space).
+    dtype : str
+        ``"float32"`` (fast) or ``"float64"`` (exact mode) for the products with the targets.
+    """
+
+    trim: int | None = None
+    test_frac: float = 0.2
+    gap: int = 0
+    pca: int = 250
+    delays: tuple[int, ...] = (1, 2, 3, 4)
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    cv: int = 5
+    alpha: float | None = None
+    method: str = "concat"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        # Normalise sequences so that equal settings compare (and hash) equal.
+        set_ = object.__setattr__
+        set_(self, "delays", tuple(int(d) for d in self.delays))
+        set_(self, "alphas", tuple(sorted(float(a) for a in self.alphas)))
+        if self.trim is not None:
+            set_(self, "trim", int(self.trim))
+        if self.alpha is not None:
+            set_(self, "alpha", float(self.alpha))
+        self._check()
+
+    def _check(self) -> None:
+        if self.trim is not None and self.trim < 0:
+            raise InputError(f"--trim {self.trim}: expected 0 or more TRs")
+        if not (0.0 < self.test_frac < 1.0):
+            raise InputError(f"--test-frac {self.test_frac}: expected a fraction in (0, 1)")
+        if self.gap < 0:
+            raise InputError(f"--gap {self.gap}: expected 0 or more TRs")
+        if self.pca < 0:
+            raise InputError(f"--pca {self.pca}: expected 0 (no PCA) or a number of components")
+        if not self.delays:
+            raise InputError("--delays: expected at least one delay")
+        if len(set(self.delays)) != len(self.delays):
+            raise InputError(f"--delays {list(self.delays)}: expected distinct delays")
+        if self.alpha is None:
+            if not self.alphas:
+                raise InputError("--alphas: expected at least one alpha")
+            bad = [a for a in self.alphas if not (a > 0 and math.isfinite(a))]
+            if bad:
+                raise InputError(f"--alphas: {bad[0]} is not a positive finite number")
+            if len(set(self.alphas)) != len(self.alphas):
+                raise InputError("--alphas: expected distinct values")
+            if self.cv < 2:
+                raise InputError(f"--cv {self.cv}: expected at least 2 folds")
+        elif not (self.alpha > 0 and math.isfinite(self.alpha)):
+            raise InputError(f"--alpha {self.alpha}: expected a positive finite number")
+        if self.method not in METHODS:
+            raise InputError(f"--method {self.method!r}: expected one of {', '.join(METHODS)}")
+        if self.dtype not in DTYPES:
+            raise InputError(f"--dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
+
+    @property
+    def resolved_trim(self) -> int:
+        """TRs dropped at each edge: ``trim``, or ``max(|delays|)`` when it is ``None``."""
+        return self.trim if self.trim is not None else max(abs(d) for d in self.delays)
+
+    @property
+    def cross_validated(self) -> bool:
+        """Whether alpha is chosen by cross-validation (no fixed ``alpha``)."""
+        return self.alpha is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (lists for tuples); ``from_dict`` restores an equal object."""
+        values = asdict(self)
+        values["delays"] = list(self.delays)
+        values["alphas"] = list(self.alphas)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EncodingSettings:
+        """Settings from ``to_dict`` output (e.g. a results group's attrs).
+
+        Unknown keys are an error: they would mean settings this version cannot reproduce.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(
+                f"unknown encoding settings {unknown}; expected keys among {sorted(known)}"
+            )
+        return cls(**values)

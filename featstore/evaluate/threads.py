@@ -1,0 +1,26 @@
+"""Pinning the BLAS threads of numpy/scipy for a block of work."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from featstore.errors import InputError
+
+
+@contextlib.contextmanager
+def blas_threads(n_threads: int | None) -> Iterator[None]:
+    """Limit the BLAS/OpenMP threads to ``n_threads`` inside the block (None: unchanged).
+
+    Several workers of a grid each running a multi-threaded BLAS oversubscribe the cores
+    and run slower than one thread each; the benchmark compares 1 and 2 threads.
+    """
+    if n_threads is None:
+        yield
+        return
+    if int(n_threads) < 1:
+        raise InputError(f"--threads {n_threads}: expected at least 1 thread")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=int(n_threads)):
+        yield
