@@ -272,9 +272,11 @@ def ceiling(
     trim: Annotated[
         int | None,
         typer.Option(
-            help="TRs trimmed at each edge (without --run; default: the largest FIR delay, 4)."
+            help="TRs trimmed at each edge (without --run; default: the largest "
+            "FIR delay, as `evaluate grid`)."
         ),
     ] = None,
+    gap: Annotated[int, typer.Option(help="TRs between train and test (without --run).")] = 0,
 ) -> None:
     """Compute the noise ceiling (leave-one-subject-out ISC) and write fmri/noise_ceiling.
 
@@ -283,8 +285,10 @@ def ceiling(
     import numpy as np
 
     from featstore.evaluate.ceiling import NOISE_CEILING_GROUP, write_noise_ceiling
+    from featstore.evaluate.settings import EncodingSettings
 
-    ds = write_noise_ceiling(store, run_id=run, test_frac=test_frac, trim=trim)
+    settings = EncodingSettings(test_frac=test_frac, trim=trim, gap=gap)
+    ds = write_noise_ceiling(store, run_id=run, settings=settings)
     values = ds["ceiling"].values
     console.print(
         f"{NOISE_CEILING_GROUP} written: {ds.attrs['n_subjects']} subjects, test TRs "

@@ -28,7 +28,9 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate.stats import pearson_over_time
+from featstore.evaluate.scoring import pearson_by_column
+from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.split import chronological_split
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -67,7 +69,12 @@ def loso_isc(bold: np.ndarray) -> np.ndarray:
             f"the leave-one-subject-out noise ceiling needs at least 3 subjects, got {n_subject}"
         )
     others = (bold.sum(axis=0, keepdims=True) - bold) / (n_subject - 1)
-    return pearson_over_time(bold, others)
+    n_time, n_roi = bold.shape[1], bold.shape[2]
+    # (subject, time, roi) → (time, subject·roi): one column per subject and ROI
+    columns = pearson_by_column(
+        bold.transpose(1, 0, 2).reshape(n_time, -1), others.transpose(1, 0, 2).reshape(n_time, -1)
+    )
+    return columns.reshape(n_subject, n_roi)
 
 
 def normalized_r(
@@ -89,39 +96,26 @@ def normalized_r(
     return r / denominator
 
 
-def held_out_trs(n_tr: int, *, test_frac: float, trim: int) -> np.ndarray:
-    """The evaluator's test TRs: the last ``test_frac`` of the TRs left after trimming.
-
-    ``trim`` TRs are dropped at both edges; of the ``n_tr - 2·trim`` left, the last
-    ``round(test_frac · n)`` are the test part.
-    """
-    kept = np.arange(trim, n_tr - trim)
-    n_test = round(len(kept) * test_frac)
-    if n_test < 2:
-        raise InputError(
-            f"{n_tr} TRs with trim {trim} and test_frac {test_frac} leave {n_test} test TRs; "
-            "expected at least 2"
-        )
-    return kept[len(kept) - n_test :]
-
-
 def run_held_out_trs(run_attrs: Mapping[str, Any], n_tr: int) -> np.ndarray:
     """The test TRs of an evaluation run, from its attrs.
 
-    ``test_range`` ``[start, stop, n]`` when the run recorded it, else recomputed from
-    its ``settings`` (``test_frac``; ``trim``, ``None`` meaning the largest delay).
+    ``test_range`` ``[start, stop, n]`` when the run recorded it, else the evaluator's
+    split (:func:`featstore.evaluate.split.chronological_split`) of its ``settings``.
     """
     recorded = run_attrs.get("test_range")
     if recorded:
-        start, stop = int(recorded[0]), int(recorded[1])
-        return np.arange(start, stop)
-    settings = dict(run_attrs.get("settings") or {})
-    if "test_frac" not in settings:
-        raise InputError("the run records neither its test TRs (test_range) nor test_frac")
-    trim = settings.get("trim")
-    if trim is None:
-        trim = max(abs(int(d)) for d in settings.get("delays") or [0])
-    return held_out_trs(n_tr, test_frac=float(settings["test_frac"]), trim=int(trim))
+        return np.arange(int(recorded[0]), int(recorded[1]))
+    if "settings" not in run_attrs:
+        raise InputError("the run records neither its test TRs (test_range) nor its settings")
+    return settings_held_out_trs(EncodingSettings.from_dict(dict(run_attrs["settings"])), n_tr)
+
+
+def settings_held_out_trs(settings: EncodingSettings, n_tr: int) -> np.ndarray:
+    """The test TRs the evaluator uses with ``settings`` on a run of ``n_tr`` TRs."""
+    _, test = chronological_split(
+        n_tr, trim=settings.resolved_trim, test_frac=settings.test_frac, gap=settings.gap
+    )
+    return test
 
 
 def compute_noise_ceiling(
@@ -137,7 +131,7 @@ def compute_noise_ceiling(
     xarray.Dataset
         ``ceiling(roi)`` (mean over subjects), ``per_subject(subject, roi)``, the ROI
         coordinates of ``fmri`` and attrs ``estimator``, ``test_start``, ``test_stop``,
-        ``n_test``, ``settings``.
+        ``n_test``, ``n_subjects`` and ``source`` (the run or settings that set the TRs).
     """
     fmri = open_group(store, S.FMRI)
     bold = fmri[S.BOLD_VAR]
@@ -167,7 +161,7 @@ def compute_noise_ceiling(
         "test_stop": int(index[-1]) + 1,
         "n_test": int(index.size),
         "n_subjects": int(values.shape[0]),
-        "settings": dict(source or {}),
+        "source": dict(source or {}),
     }
     return xr.Dataset(
         {
@@ -183,15 +177,12 @@ def write_noise_ceiling(
     store: StorePath,
     *,
     run_id: str | None = None,
-    test_frac: float = 0.2,
-    trim: int | None = None,
-    delays: tuple[int, ...] = (1, 2, 3, 4),
+    settings: EncodingSettings | None = None,
 ) -> xr.Dataset:
     """Compute the noise ceiling and write it as ``fmri/noise_ceiling`` (replacing it).
 
-    The test TRs are those of the run ``run_id`` when given, else the last ``test_frac``
-    of the TRs after dropping ``trim`` at each edge (``None``: the largest of ``delays``,
-    the evaluator's rule) — the evaluator's defaults reproduce its split.
+    The test TRs are those of the run ``run_id`` when given, else those the evaluator
+    uses with ``settings`` (default: its default settings: trim 4, last 20 %).
     """
     n_tr = int(root_attrs(store)["n_tr"])
     if run_id is not None:
@@ -199,9 +190,9 @@ def write_noise_ceiling(
         index = run_held_out_trs(run_attrs, n_tr)
         source = {"run": run_id, "settings": run_attrs.get("settings", {})}
     else:
-        trim = max(abs(int(d)) for d in delays) if trim is None else int(trim)
-        index = held_out_trs(n_tr, test_frac=test_frac, trim=trim)
-        source = {"test_frac": float(test_frac), "trim": trim}
+        settings = settings or EncodingSettings()
+        index = settings_held_out_trs(settings, n_tr)
+        source = {"settings": settings.to_dict()}
     ds = compute_noise_ceiling(store, index, source=source)
     write_group(store, NOISE_CEILING_GROUP, ds, overwrite=True)
     return ds

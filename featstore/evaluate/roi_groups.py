@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from featstore.datasets.atlas import split_label
 from featstore.errors import InputError
 
 BUILTIN_ROI_GROUPS: dict[str, tuple[str, ...]] = {
@@ -40,13 +41,6 @@ BUILTIN_ROI_GROUPS: dict[str, tuple[str, ...]] = {
     "inferior-frontal": ("44", "45", "IFJa", "IFSp"),
     "middle-frontal": ("55b",),
 }
-
-
-def _split(entry: str) -> tuple[str, str]:
-    text = str(entry).strip()
-    if len(text) > 2 and text[:2] in ("L_", "R_"):
-        return text[2:], text[0]
-    return text, ""
 
 
 def roi_labels(roi_names: Sequence[str], hemispheres: Sequence[str] | None = None) -> list[str]:
@@ -94,7 +88,7 @@ def roi_group_indices(
     selected: set[int] = set()
     unknown = []
     for entry in group:
-        name, hemi = _split(entry)
+        name, hemi = split_label(str(entry))
         hits = [
             i
             for i, (n, h) in enumerate(zip(names, hemis, strict=True))

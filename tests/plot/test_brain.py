@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from featstore.datasets.atlas import hcp_mmp_rois
 from featstore.errors import InputError
-from featstore.plot.atlas import hcp_mmp_labels
 from featstore.plot.brain import color_scale, plot_brain, plot_brain_panels
 
 VIEW_LABELS = ["left lateral", "left medial", "right medial", "right lateral"]
@@ -53,7 +53,7 @@ def test_plot_brain_writes_four_views_title_and_colorbar(tmp_path):
 
 
 def test_mask_leaves_rois_unpainted_and_out_of_the_color_scale():
-    names, _ = hcp_mmp_labels()
+    names, _ = hcp_mmp_rois()
     values = np.full(360, 10.0)
     keep = names.index("A1")
     values[keep] = 0.5

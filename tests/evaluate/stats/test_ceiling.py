@@ -10,13 +10,15 @@ from featstore import store as fs
 from featstore.errors import InputError
 from featstore.evaluate.ceiling import (
     NOISE_CEILING_GROUP,
-    held_out_trs,
     loso_isc,
     noise_ceiling_for,
     normalized_r,
     run_held_out_trs,
+    settings_held_out_trs,
     write_noise_ceiling,
 )
+from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.split import chronological_split
 from tests.plot.synthetic import N_TR, SETTINGS, planted_roi_mask
 
 
@@ -43,14 +45,19 @@ def test_normalized_r_masks_low_ceilings():
     np.testing.assert_allclose(as_xr.values, out)
 
 
-def test_test_index_is_the_last_fraction_after_trimming():
-    # 37 TRs, trim 4: 29 kept (4..32), 20 % → round(5.8) = 6 test TRs: 27..32
-    np.testing.assert_array_equal(held_out_trs(37, test_frac=0.2, trim=4), np.arange(27, 33))
+def test_test_trs_are_the_evaluators():
+    # 83 TRs, trim 4 (largest delay): 75 kept (4..78), 25 % → ceil(18.75) = 19: 60..78
     from_settings = run_held_out_trs({"settings": SETTINGS}, N_TR)
-    from_range = run_held_out_trs({"test_range": [60, 79, 19]}, N_TR)
-    np.testing.assert_array_equal(from_settings, from_range)
-    with pytest.raises(InputError, match="test TRs"):
-        held_out_trs(10, test_frac=0.05, trim=2)
+    np.testing.assert_array_equal(from_settings, np.arange(60, 79))
+    from_range = run_held_out_trs({"test_range": [50, 79, 29]}, N_TR)
+    np.testing.assert_array_equal(from_range, np.arange(50, 79))
+    settings = EncodingSettings(test_frac=0.2, trim=2)
+    np.testing.assert_array_equal(
+        settings_held_out_trs(settings, 37),
+        chronological_split(37, trim=2, test_frac=0.2, gap=0)[1],
+    )
+    with pytest.raises(InputError, match="neither"):
+        run_held_out_trs({}, N_TR)
 
 
 def test_write_noise_ceiling_stores_a_group_that_matches_the_estimator(results_store):
@@ -74,8 +81,8 @@ def test_write_noise_ceiling_stores_a_group_that_matches_the_estimator(results_s
 
 
 def test_noise_ceiling_for_reuses_the_stored_group_only_for_the_same_trs(results_store):
-    write_noise_ceiling(results_store, test_frac=0.25)
+    write_noise_ceiling(results_store, settings=EncodingSettings(test_frac=0.25))
     same = noise_ceiling_for(results_store, np.arange(60, 79))
-    assert same.attrs["settings"] == {"test_frac": 0.25, "trim": 4}
+    assert same.attrs["source"]["settings"]["test_frac"] == 0.25
     other = noise_ceiling_for(results_store, np.arange(40, 79))
-    assert other.attrs["n_test"] == 39 and other.attrs["settings"] == {}
+    assert other.attrs["n_test"] == 39 and other.attrs["source"] == {}

@@ -30,9 +30,9 @@ def test_unknown_names_are_all_named_in_the_error():
 
 
 def test_builtin_groups_exist_in_the_hcp_mmp_atlas():
-    from featstore.plot.atlas import hcp_mmp_labels
+    from featstore.datasets.atlas import hcp_mmp_rois
 
-    names, hemis = hcp_mmp_labels()
+    names, hemis = hcp_mmp_rois()
     for name, group in BUILTIN_ROI_GROUPS.items():
         indices = roi_group_indices(names, hemis, group, group_name=name)
         assert len(indices) == 2 * len(group)

@@ -14,7 +14,6 @@ from featstore.evaluate.stats import (
     circular_shifts,
     fdr_bh,
     paired_wilcoxon,
-    pearson_over_time,
     permutation_test,
     rank_biserial,
 )
@@ -141,15 +140,6 @@ def test_constant_series_give_nan_and_bad_input_is_refused(pair):
         permutation_test(predictions, observed, n_perm=10, block=30)
     with pytest.raises(InputError, match="method"):
         permutation_test(predictions, observed, method="shuffle")
-
-
-def test_pearson_over_time_matches_corrcoef(pair):
-    predictions, observed = pair
-    expected = [
-        [_corr(predictions[s, :, v], observed[s, :, v]) for v in range(N_ROI)]
-        for s in range(N_SUBJECT)
-    ]
-    np.testing.assert_allclose(pearson_over_time(predictions, observed), expected, atol=1e-12)
 
 
 def test_fdr_bh_matches_statsmodels_along_an_axis_with_nans():
