@@ -15,6 +15,7 @@ reads the store and writes the p-values back.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,7 +162,11 @@ def permutation_test(
         ``block`` TRs; a test part of T TRs has only T - 2·block + 1 such shifts, all of
         them are used when ``n_perm`` is larger.
     block : int
-        Block length (``"block"``) or smallest shift (``"circular"``), in TRs.
+        Block length (``"block"``) or smallest shift (``"circular"``), in TRs. Blocks
+        should outlast the autocorrelation (10 TRs = 15 s at TR 1.5 s), and the test part
+        must hold enough of them: the smallest reachable p-value is about
+        1 / (number of distinct orders), so a few blocks cannot give significance after
+        FDR over hundreds of ROIs (fewer orders than draws is refused).
     seed : int
         Seed of numpy's ``default_rng``; the same seed gives the same draws.
 
@@ -187,6 +192,11 @@ def permutation_test(
         raise InputError(
             f"block of {block} TRs for a test part of {n_time} TRs: expected 1 <= block and "
             "at least two blocks"
+        )
+    if method == "block" and math.factorial(n_time // block) < n_perm:
+        raise InputError(
+            f"a test part of {n_time} TRs has {n_time // block} blocks of {block} TRs, only "
+            f"{math.factorial(n_time // block)} orders for {n_perm} draws; use shorter blocks"
         )
     pz = _zscore_time(predictions)
     yz = _zscore_time(observed)

@@ -138,6 +138,8 @@ def test_constant_series_give_nan_and_bad_input_is_refused(pair):
         permutation_test(predictions[:, :-1], observed, n_perm=10)
     with pytest.raises(InputError, match="two blocks"):
         permutation_test(predictions, observed, n_perm=10, block=30)
+    with pytest.raises(InputError, match="only 24 orders for 1000 draws"):
+        permutation_test(predictions, observed, n_perm=1000, block=10)
     with pytest.raises(InputError, match="method"):
         permutation_test(predictions, observed, method="shuffle")
 
