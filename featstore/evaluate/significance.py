@@ -34,7 +34,6 @@ from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_exists, open_group, write_group
 from featstore.store.paths import result_group
 
-STATS_NAME = "stats"
 STATISTIC = (
     "one-sided permutation test of test-set Pearson r; p = (1 + #null >= observed) / "
     "(1 + n_perm); p for the subject mean permutes all subjects with the same draw; "
@@ -47,7 +46,7 @@ Predictor = Callable[[str], tuple[np.ndarray, np.ndarray]]
 
 def stats_group(run_id: str) -> str:
     """Group path of a run's permutation statistics: ``results/<run_id>/stats``."""
-    return f"{result_group(run_id)}/{STATS_NAME}"
+    return f"{result_group(run_id)}/{S.RESULT_STATS}"
 
 
 def load_stats(store: StorePath, run_id: str) -> xr.Dataset | None:
