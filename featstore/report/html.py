@@ -220,6 +220,29 @@ def _has_hcp_names(results: xr.Dataset) -> bool:
     return True
 
 
+@dataclass
+class _Section:
+    """What every part of one report section reads."""
+
+    page: _Page
+    result_set: tables.ResultSet
+    frame: pd.DataFrame
+    ceiling: xr.Dataset | None
+    stats: dict[str, xr.Dataset]
+    groups: Mapping[str, Sequence[str]]
+    alpha: float
+    top: int
+
+    @property
+    def results(self) -> xr.Dataset:
+        return self.result_set.results
+
+    @property
+    def best_family(self) -> pd.DataFrame:
+        """The best config of each model (family), across windows and layers."""
+        return tables.best_configs(self.frame, by=("family",))
+
+
 def _section(
     page: _Page,
     store: StorePath,
@@ -231,23 +254,32 @@ def _section(
     alpha: float,
     brain_maps: bool,
 ) -> None:
-    from featstore.plot import compare
-    from featstore.plot.brain import plot_brain, plot_brain_panels
-
     results = result_set.results
     newest = result_set.runs[-1]
     n_tr = int(root_attrs(store)["n_tr"])
     ceiling = noise_ceiling_for(store, run_held_out_trs(result_set.run_attrs[newest], n_tr))
     stats = {r: s for r in result_set.runs if (s := load_stats(store, r)) is not None}
     frame = tables.config_table(results, ceiling=ceiling)
-    n_subjects = results.sizes[S.SUBJECT_DIM]
+    section = _Section(page, result_set, frame, ceiling, stats, groups, alpha, top)
     page.add(f"<h2>{_esc(heading)}</h2>")
     page.add(
         f'<p class="meta">Runs: {_esc(", ".join(result_set.runs))} · {len(frame)} configs · '
-        f"{n_subjects} subjects · {results.sizes[S.ROI_DIM]} ROIs<br>Settings: "
-        f"{_esc(_settings_line(result_set.settings))}</p>"
+        f"{results.sizes[S.SUBJECT_DIM]} subjects · {results.sizes[S.ROI_DIM]} ROIs<br>"
+        f"Settings: {_esc(_settings_line(result_set.settings))}</p>"
     )
+    _summary_part(section)
+    _models_part(section)
+    if brain_maps and _has_hcp_names(results):
+        _brain_part(section)
+    _roi_top_part(section)
+    _fusion_part(section)
+    _groups_part(section)
+    _significance_part(section)
+    _provenance_part(section)
 
+
+def _summary_part(section: _Section) -> None:
+    page = section.page
     page.add("<h3>Summary</h3>")
     page.add(
         '<p class="note">Best layer of each model and window. Score of a config: the mean '
@@ -256,13 +288,18 @@ def _section(
         + (
             f" r / ceiling: r divided by the noise ceiling ({ESTIMATOR}) per ROI, ROIs "
             f"with ceiling &lt; {DEFAULT_CEILING_THRESHOLD} left out."
-            if ceiling is not None
+            if section.ceiling is not None
             else ""
         )
         + "</p>"
     )
-    page.add(_table(_summary_table(frame, stats, alpha)))
+    page.add(_table(_summary_table(section.frame, section.stats, section.alpha)))
 
+
+def _models_part(section: _Section) -> None:
+    from featstore.plot import compare
+
+    page, results, frame = section.page, section.results, section.frame
     page.add("<h3>Models, windows and layers</h3>")
     page.figure(
         compare.plot_best_layers(results),
@@ -293,77 +330,85 @@ def _section(
             alt="layer profiles",
         )
 
-    can_map = brain_maps and _has_hcp_names(results)
-    names, hemis = _roi_coords(results) if can_map else (None, None)
-    best_family = tables.best_configs(frame, by=("family",))
-    if can_map:
-        page.add("<h3>Brain maps</h3>")
-        for kind, rows in best_family.groupby("kind", sort=False):
-            page.figure(
-                plot_brain_panels(
-                    [_config_values(results, c) for c in rows["config"]],
-                    titles=[
-                        f"{row['config']} (mean r {row['mean']:.3f})" for _, row in rows.iterrows()
-                    ],
-                    roi_names=names,
-                    hemispheres=hemis,
-                    shared_scale=True,
-                    suptitle=f"Best config of each {kind} model",
-                ),
-                f"brain-{kind}",
-                _brain_caption(
-                    f"Mean test r across subjects per ROI of the best config of each {kind} "
-                    "model, on one shared color scale."
-                ),
-                alt=f"brain maps {kind}",
-                tight=False,
-            )
-        overall = frame.loc[frame["mean"].idxmax()]
-        mask = _mask_for(overall, stats, alpha)
+
+def _brain_part(section: _Section) -> None:
+    from featstore.plot.brain import plot_brain, plot_brain_panels
+
+    page, results, frame, ceiling = section.page, section.results, section.frame, section.ceiling
+    names, hemis = _roi_coords(results)
+    n_subjects = results.sizes[S.SUBJECT_DIM]
+    page.add("<h3>Brain maps</h3>")
+    for kind, rows in section.best_family.groupby("kind", sort=False):
         page.figure(
-            plot_brain(
-                _config_values(results, overall["config"]),
+            plot_brain_panels(
+                [_config_values(results, c) for c in rows["config"]],
+                titles=[
+                    f"{row['config']} (mean r {row['mean']:.3f})" for _, row in rows.iterrows()
+                ],
                 roi_names=names,
                 hemispheres=hemis,
-                mask=mask,
-                title=f"Best config: {overall['config']}",
+                shared_scale=True,
+                suptitle=f"Best config of each {kind} model",
             ),
-            "brain-best",
+            f"brain-{kind}",
             _brain_caption(
-                f"Mean test r across subjects of the best config overall, "
-                f"{_esc(overall['config'])}."
-                + (
-                    f" ROIs not significant (permutation test, FDR q ≥ {alpha:g}) are gray."
-                    if mask is not None
-                    else " No permutation statistics for this config yet "
-                    "(<code>evaluate significance</code>): all ROIs shown."
-                )
+                f"Mean test r across subjects per ROI of the best config of each {kind} "
+                "model, on one shared color scale."
             ),
-            alt="brain map of the best config",
+            alt=f"brain maps {kind}",
             tight=False,
         )
-        if ceiling is not None:
-            page.figure(
-                plot_brain(
-                    ceiling["ceiling"].values,
-                    roi_names=names,
-                    hemispheres=hemis,
-                    title="Noise ceiling (leave-one-subject-out ISC)",
-                    colorbar_label="ISC r",
-                ),
-                "brain-ceiling",
-                _brain_caption(
-                    f"Noise ceiling per ROI: r between each subject and the mean of the "
-                    f"{n_subjects - 1} others on the test TRs, averaged over subjects."
-                ),
-                alt="noise ceiling brain map",
-                tight=False,
+    overall = frame.loc[frame["mean"].idxmax()]
+    mask = _mask_for(overall, section.stats, section.alpha)
+    page.figure(
+        plot_brain(
+            _config_values(results, overall["config"]),
+            roi_names=names,
+            hemispheres=hemis,
+            mask=mask,
+            title=f"Best config: {overall['config']}",
+        ),
+        "brain-best",
+        _brain_caption(
+            f"Mean test r across subjects of the best config overall, "
+            f"{_esc(overall['config'])}."
+            + (
+                f" ROIs not significant (permutation test, FDR q ≥ {section.alpha:g}) are gray."
+                if mask is not None
+                else " No permutation statistics for this config yet "
+                "(<code>evaluate significance</code>): all ROIs shown."
             )
+        ),
+        alt="brain map of the best config",
+        tight=False,
+    )
+    if ceiling is not None:
+        page.figure(
+            plot_brain(
+                ceiling["ceiling"].values,
+                roi_names=names,
+                hemispheres=hemis,
+                title="Noise ceiling (leave-one-subject-out ISC)",
+                colorbar_label="ISC r",
+            ),
+            "brain-ceiling",
+            _brain_caption(
+                f"Noise ceiling per ROI: r between each subject and the mean of the "
+                f"{n_subjects - 1} others on the test TRs, averaged over subjects."
+            ),
+            alt="noise ceiling brain map",
+            tight=False,
+        )
 
+
+def _roi_top_part(section: _Section) -> None:
+    from featstore.plot import compare
+
+    page, results, ceiling, top = section.page, section.results, section.ceiling, section.top
     page.add(f"<h3>Top {top} ROIs</h3>")
-    for _, row in best_family.drop_duplicates("kind").iterrows():
+    for _, row in section.best_family.drop_duplicates("kind").iterrows():
         config = row["config"]
-        run_stats = stats.get(str(row.get("run", "")))
+        run_stats = section.stats.get(str(row.get("run", "")))
         page.figure(
             compare.plot_roi_top(results, config, top=top, ceiling=ceiling, stats=run_stats),
             f"roi-top-{config}",
@@ -385,6 +430,11 @@ def _section(
             f"{_table(roi_frame)}</details>"
         )
 
+
+def _fusion_part(section: _Section) -> None:
+    from featstore.plot import compare
+
+    page, results, frame = section.page, section.results, section.frame
     fusion = frame[frame["kind"] == "fusion"]
     if not fusion.empty:
         page.add("<h3>Fusion</h3>")
@@ -409,7 +459,7 @@ def _section(
                 "layer pair.",
                 alt=f"fusion heatmap {pair}",
             )
-        comparisons = _fusion_comparisons(results, frame, groups)
+        comparisons = _fusion_comparisons(results, frame, section.groups)
         if not comparisons.empty:
             page.add(
                 '<p class="note">Best layer pair of each fusion against the best single '
@@ -422,8 +472,13 @@ def _section(
             comparisons["p"] = comparisons["p"].map(_p_format)
             page.add(_table(comparisons.drop(columns=["statistic"])))
 
+
+def _groups_part(section: _Section) -> None:
+    from featstore.plot import compare
+
+    page, results, ceiling, groups = section.page, section.results, section.ceiling, section.groups
     page.add("<h3>ROI groups</h3>")
-    configs = list(best_family["config"])
+    configs = list(section.best_family["config"])
     page.figure(
         compare.plot_roi_groups(results, configs, groups, ceiling=ceiling),
         "roi-groups",
@@ -449,6 +504,9 @@ def _section(
             alt="ROI group summary normalized",
         )
 
+
+def _significance_part(section: _Section) -> None:
+    page, stats, alpha = section.page, section.stats, section.alpha
     if stats:
         page.add("<h3>Significance</h3>")
         rows = []
@@ -474,6 +532,9 @@ def _section(
         )
         page.add(_table(pd.DataFrame(rows)))
 
+
+def _provenance_part(section: _Section) -> None:
+    page, result_set = section.page, section.result_set
     page.add("<h3>Settings and provenance</h3>")
     for run_id in result_set.runs:
         attrs = result_set.run_attrs[run_id]
