@@ -36,18 +36,21 @@ GroupsOption = Annotated[
 ]
 
 
-def _find_config(store: Path, config: str, run_id: str | None):
-    """The run holding ``config`` (``run_id`` or the newest one) and its results."""
-    from featstore.report.tables import load_result_sets
-
-    result_sets = load_result_sets(store, [run_id] if run_id else None)
+def _locate(result_sets, config: str):
+    """The run holding ``config`` (the newest one) and its result set, among ``result_sets``."""
     for result_set in reversed(result_sets):
         labels = [str(c) for c in result_set.results["config"].values]
         if config in labels:
-            run = str(result_set.results["run"].values[labels.index(config)])
-            return run, result_set
+            return str(result_set.results["run"].values[labels.index(config)]), result_set
     runs = ", ".join(r for s in result_sets for r in s.runs)
-    raise InputError(f"config {config!r} is in no complete run of {store} (runs: {runs})")
+    raise InputError(f"config {config!r} is in no complete run (runs: {runs})")
+
+
+def _find_config(store: Path, config: str, run_id: str | None):
+    """The run holding ``config`` (``run_id`` or the newest one) and its result set."""
+    from featstore.report.tables import load_result_sets
+
+    return _locate(load_result_sets(store, [run_id] if run_id else None), config)
 
 
 def report(
@@ -216,12 +219,21 @@ def stats(
     config_a, config_b = compare
     if alternative not in ("two-sided", "greater", "less"):
         raise InputError(f"--alternative {alternative!r}: expected two-sided, greater or less")
-    run_a, set_a = _find_config(store, config_a, run)
-    run_b, set_b = _find_config(store, config_b, run)
+    result_sets = load_result_sets(store, [run] if run else None)
+    run_a, set_a = _locate(result_sets, config_a)
+    run_b, set_b = _locate(result_sets, config_b)
     results = set_a.results
     if set_a is not set_b:
-        sets = load_result_sets(store, sorted({run_a, run_b}))
-        results = combine_runs({s.runs[-1]: s.results for s in sets})
+        console.print(
+            f"[yellow]note:[/] {run_a} and {run_b} were evaluated with different settings; "
+            "their r values are not strictly comparable"
+        )
+        results = combine_runs(
+            {
+                run_a: set_a.results.sel(config=[config_a]),
+                run_b: set_b.results.sel(config=[config_b]),
+            }
+        )
     frame = compare_configs(
         results,
         config_a,

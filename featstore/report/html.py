@@ -25,13 +25,14 @@ import pandas as pd
 import xarray as xr
 
 from featstore import __version__
+from featstore.errors import InputError
 from featstore.evaluate.ceiling import (
     DEFAULT_CEILING_THRESHOLD,
     ESTIMATOR,
     noise_ceiling_for,
     run_held_out_trs,
 )
-from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS
+from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
 from featstore.evaluate.significance import compare_configs, load_stats
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
 from featstore.report import tables
@@ -207,6 +208,24 @@ def _mask_for(row: pd.Series, stats: Mapping[str, xr.Dataset], alpha: float) -> 
     return ~(run_stats["q"].sel({S.CONFIG_DIM: row["config"]}).values < alpha)
 
 
+def _usable_groups(
+    results: xr.Dataset, groups: Mapping[str, Sequence[str]]
+) -> dict[str, Sequence[str]]:
+    """The groups whose every area is among the ROIs of the results (custom atlases may
+    match none of the built-in HCP-MMP groups)."""
+    if S.ROI_NAME_COORD not in results.coords or S.HEMISPHERE_COORD not in results.coords:
+        return {}
+    names, hemis = _roi_coords(results)
+    usable = {}
+    for name, members in groups.items():
+        try:
+            roi_group_indices(names, hemis, members, group_name=name)
+        except InputError:
+            continue
+        usable[name] = members
+    return usable
+
+
 def _has_hcp_names(results: xr.Dataset) -> bool:
     from featstore.errors import InputError
     from featstore.plot.atlas import atlas_positions
@@ -260,7 +279,8 @@ def _section(
     ceiling = noise_ceiling_for(store, run_held_out_trs(result_set.run_attrs[newest], n_tr))
     stats = {r: s for r in result_set.runs if (s := load_stats(store, r)) is not None}
     frame = tables.config_table(results, ceiling=ceiling)
-    section = _Section(page, result_set, frame, ceiling, stats, groups, alpha, top)
+    usable = _usable_groups(results, groups)
+    section = _Section(page, result_set, frame, ceiling, stats, usable, alpha, top)
     page.add(f"<h2>{_esc(heading)}</h2>")
     page.add(
         f'<p class="meta">Runs: {_esc(", ".join(result_set.runs))} · {len(frame)} configs · '
@@ -273,7 +293,13 @@ def _section(
         _brain_part(section)
     _roi_top_part(section)
     _fusion_part(section)
-    _groups_part(section)
+    if usable:
+        _groups_part(section)
+    elif groups:
+        page.add(
+            '<p class="note">No ROI group matches these ROI names (the built-in groups use '
+            "HCP-MMP1.0 names); pass your own groups to get ROI-group summaries.</p>"
+        )
     _significance_part(section)
     _provenance_part(section)
 

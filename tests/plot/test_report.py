@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from featstore.report.html import build_report
@@ -68,6 +69,26 @@ def test_embedded_report_is_one_file(tmp_path):
     assert len(_images(page)) == 10
     assert not any((tmp_path / "out" / "figures").glob("*.png"))
     assert ">Top 5 ROIs<" in page and ">Brain maps<" not in page
+
+
+def test_custom_atlas_report_leaves_out_brain_maps_and_hcp_groups(tmp_path):
+    from featstore import store as fs
+    from tests.plot.synthetic import N_TR, fmri_dataset, results_dataset
+
+    custom = {
+        "roi_name": ("roi", np.array([f"parcel{i}" for i in range(40)], dtype=object)),
+        "hemisphere": ("roi", np.array([""] * 40, dtype=object)),
+    }
+    store = tmp_path / "custom.zarr"
+    fs.create_store(store, dataset="custom", tr_seconds=1.5, n_tr=N_TR)
+    fs.write_group(store, "fmri", fmri_dataset().isel(roi=slice(0, 40)).assign_coords(custom))
+    fs.write_group(
+        store, "results/run-a", results_dataset().isel(roi=slice(0, 40)).assign_coords(custom)
+    )
+    page = build_report(store, tmp_path / "out").read_text(encoding="utf-8")
+    assert ">Brain maps<" not in page and ">ROI groups<" not in page
+    assert "No ROI group matches these ROI names" in page
+    assert ">Top 20 ROIs<" in page and "parcel" in page
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:
