@@ -110,6 +110,21 @@ def test_stats_compare_prints_effect_sizes(results_store, tmp_path):
     assert table["rank_biserial"].iloc[0] == pytest.approx(1.0)  # fusion wins every subject
 
 
+def test_stats_across_runs_with_other_settings_notes_it(results_store):
+    from tests.plot.synthetic import SETTINGS, results_dataset
+
+    other = results_dataset(seed=9).sel(config=["wavlm/tr1/layer9"])
+    other = other.assign_coords(config=np.array(["wavlm/tr1/layer10"], dtype=object))
+    other.attrs = {**other.attrs, "settings": {**SETTINGS, "pca": 0}}
+    fs.write_group(results_store, "results/grid-pca0", other)
+    result = invoke(
+        "stats", "--store", results_store, "--compare", "wavlm/tr1/layer10", "wavlm/tr6/layer9"
+    )
+    assert result.exit_code == 0, result.output
+    assert "grid-pca0 and grid-test were evaluated with different settings" in result.output
+    assert "all ROIs" in result.output
+
+
 def test_ceiling_writes_the_group(results_store):
     result = invoke("ceiling", "--store", results_store, "--run", "grid-test")
     assert result.exit_code == 0, result.output
