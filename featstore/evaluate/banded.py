@@ -17,9 +17,9 @@ import numpy as np
 
 from featstore.evaluate.ridge import (
     TARGET_BATCH,
-    TIE_TOLERANCE,
     Fold,
     best_alpha_index,
+    contenders,
     factorize,
     near_ties,
     predict_with_alphas,
@@ -153,13 +153,10 @@ def banded_ridge_cv(
         if len(tied):
             # Only the ratio groups holding a contender of a tied column are re-scored: the
             # others score below the best by more than the float32 error.
-            tied_scores = scores[:, tied]
-            best = tied_scores.max(axis=0)
-            margin = TIE_TOLERANCE * np.maximum(1.0, np.abs(best))
-            contenders = (tied_scores >= best - margin).any(axis=1)
+            in_play = contenders(scores[:, tied])
             Y_tied = np.asarray(Y)[:, tied]
             for group in groups:
-                if contenders[group.positions].any():
+                if in_play[group.positions].any():
                     scores[np.ix_(group.positions, tied)] = ridge_cv_scores(
                         X * group.scale, Y_tied, group.first_alphas, folds, dtype="float64"
                     )

@@ -10,6 +10,7 @@ import numpy as np
 from featstore.errors import InputError
 from featstore.evaluate.banded import banded_ridge_cv
 from featstore.evaluate.design import design_matrix, split_components
+from featstore.evaluate.preprocess import constant_columns
 from featstore.evaluate.ridge import factorize, predict_with_alphas, ridge_cv
 from featstore.evaluate.scoring import pearson_by_column, r2_by_column
 from featstore.evaluate.settings import EncodingSettings
@@ -105,25 +106,31 @@ def _check_inputs(features: Sequence[np.ndarray], bold: np.ndarray) -> list[np.n
 
 def _targets(
     bold: np.ndarray, train_index: np.ndarray, test_index: np.ndarray, dtype: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Train/test BOLD of every subject side by side (column ``s * n_rois + v``), z-scored.
 
     The mean and scale of each column come from its train rows (a constant column keeps
     scale 1 and becomes zeros): no intercept is needed, and neither r nor R² change.
+    Also returns which columns are constant over the train or the test part.
     """
     n_subjects, _, n_rois = bold.shape
-
-    def columns(index: np.ndarray) -> np.ndarray:
-        part = np.asarray(bold[:, index], dtype=np.float64)
-        return part.transpose(1, 0, 2).reshape(len(index), n_subjects * n_rois)
-
-    train = columns(train_index)
-    mean = train.mean(axis=0)
-    scale = train.std(axis=0)
-    scale[scale == 0] = 1.0
-    Y_train = ((train - mean) / scale).astype(dtype)
-    Y_test = ((columns(test_index) - mean) / scale).astype(dtype)
-    return Y_train, Y_test, mean, scale
+    Y_train = np.empty((len(train_index), n_subjects * n_rois), dtype=dtype)
+    Y_test = np.empty((len(test_index), n_subjects * n_rois), dtype=dtype)
+    mean = np.empty(n_subjects * n_rois)
+    scale = np.empty(n_subjects * n_rois)
+    constant = np.empty(n_subjects * n_rois, dtype=bool)
+    # One subject at a time: float64 arithmetic without a float64 copy of all the BOLD.
+    for subject in range(n_subjects):
+        columns = slice(subject * n_rois, (subject + 1) * n_rois)
+        train = np.asarray(bold[subject, train_index], dtype=np.float64)
+        mean[columns], std = train.mean(axis=0), train.std(axis=0)
+        constant[columns] = constant_columns(mean[columns], std)
+        scale[columns] = np.where(constant[columns], 1.0, std)
+        Y_train[:, columns] = (train - mean[columns]) / scale[columns]
+        test = np.asarray(bold[subject, test_index], dtype=np.float64)
+        Y_test[:, columns] = (test - mean[columns]) / scale[columns]
+        constant[columns] |= constant_columns(test.mean(axis=0), test.std(axis=0))
+    return Y_train, Y_test, mean, scale, constant
 
 
 def _fit(
@@ -261,7 +268,9 @@ def encode(
         )
 
     with blas_threads(n_threads):
-        Y_train, Y_test, mean, scale = _targets(bold, train_index, test_index, settings.dtype)
+        Y_train, Y_test, mean, scale, constant = _targets(
+            bold, train_index, test_index, settings.dtype
+        )
 
         def fit_designs(designs: list[np.ndarray]) -> _Fit:
             return _fit(
@@ -300,7 +309,6 @@ def encode(
             }
 
     r = pearson_by_column(Y_test, joint.predictions)
-    constant = (np.asarray(Y_train) == 0).all(axis=0) | ~np.isfinite(r)
     r[constant] = np.nan
     alpha = joint.alpha.copy()
     alpha[constant] = np.nan

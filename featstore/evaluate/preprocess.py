@@ -7,6 +7,15 @@ import numpy as np
 from featstore.errors import InputError
 
 
+def constant_columns(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Columns whose standard deviation is zero up to the rounding of their mean.
+
+    The mean of n copies of a value is not always that value in floating point, which
+    leaves a standard deviation of a few ulps instead of 0 (sklearn guards the same way).
+    """
+    return std <= 1e-12 * np.abs(mean)
+
+
 def fit_zscore(train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and scale of each column (``ddof=0``; constant columns get scale 1).
 
@@ -15,7 +24,7 @@ def fit_zscore(train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     train_rows = np.asarray(train_rows, dtype=np.float64)
     mean = train_rows.mean(axis=0)
     scale = train_rows.std(axis=0)
-    scale[scale == 0] = 1.0
+    scale[constant_columns(mean, scale)] = 1.0
     return mean, scale
 
 

@@ -1,9 +1,9 @@
 """Ridge regression with cross-validated alphas, one decomposition shared by every alpha.
 
 All targets (every ROI of every subject) share the design matrix, so each CV fold
-factorises it once: ``X_fit = … (X_fitᵀ X_fit = V diag(s²) Vᵀ)``. The prediction of the
-held-out rows for any alpha is then ``left · diag(1 / (s² + alpha)) · right · Y``, whose
-only cost per alpha is one matrix product with the targets, batched over columns.
+factorises it once (``X_fitᵀ X_fit = V diag(s²) Vᵀ``). The prediction of the held-out
+rows for any alpha is then ``(X_val V) · diag(1 / (s² + alpha)) · (X_fit V)ᵀ · Y_fit``,
+whose only cost per alpha is one matrix product with the targets, batched over columns.
 
 Decompositions are computed in float64; the products with the targets run in the
 requested dtype. In float32, the columns whose two best alphas score within
@@ -116,8 +116,11 @@ def _fold_r2(
 ) -> np.ndarray:
     """Validation R² of every alpha and column for one fold: (n_alphas, n_targets)."""
     n_alphas, n_val = len(alphas), X_val.shape[0]
-    left = (X_val @ factor.basis)[None, :, :] * factor.inverse(alphas)[:, None, :]
-    left = left.reshape(n_alphas * n_val, -1).astype(dtype)
+    # Stacking the alphas makes one tall product per target batch (BLAS-friendly).
+    projected = (X_val @ factor.basis).astype(dtype)
+    left = (projected[None, :, :] * factor.inverse(alphas).astype(dtype)[:, None, :]).reshape(
+        n_alphas * n_val, -1
+    )
     right = factor.right.astype(dtype)
     scores = np.empty((n_alphas, Y_fit.shape[1]))
     for columns in _batches(Y_fit.shape[1], target_batch):
@@ -190,16 +193,27 @@ def best_alpha_index(scores: np.ndarray) -> np.ndarray:
     return n_candidates - 1 - np.argmax(scores[::-1], axis=0)
 
 
-def near_ties(scores: np.ndarray, tolerance: float = TIE_TOLERANCE) -> np.ndarray:
+def _margin(best: np.ndarray, tolerance: float | None) -> np.ndarray:
+    tolerance = TIE_TOLERANCE if tolerance is None else tolerance
+    return tolerance * np.maximum(1.0, np.abs(best))
+
+
+def near_ties(scores: np.ndarray, tolerance: float | None = None) -> np.ndarray:
     """Columns whose runner-up candidate scores within ``tolerance`` of the best.
 
+    The tolerance (``TIE_TOLERANCE`` by default) is relative to ``max(1, |best|)``.
     Returns a boolean mask of shape (n_targets,).
     """
     if scores.shape[0] < 2:
         return np.zeros(scores.shape[1], dtype=bool)
     top_two = -np.partition(-scores, 1, axis=0)[:2]
-    scale = np.maximum(1.0, np.abs(top_two[0]))
-    return (top_two[0] - top_two[1]) <= tolerance * scale
+    return (top_two[0] - top_two[1]) <= _margin(top_two[0], tolerance)
+
+
+def contenders(scores: np.ndarray, tolerance: float | None = None) -> np.ndarray:
+    """Candidates within ``tolerance`` of the best score of any column: (n_candidates,) bool."""
+    best = scores.max(axis=0)
+    return (scores >= best - _margin(best, tolerance)).any(axis=1)
 
 
 def predict_with_alphas(
