@@ -28,10 +28,11 @@ import pandas as pd
 import xarray as xr
 
 from featstore.errors import InputError
+from featstore.evaluate.ceiling import run_settings
 from featstore.evaluate.roi_groups import roi_group_indices, roi_labels
 from featstore.evaluate.stats import fdr_bh, paired_wilcoxon, permutation_test
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, group_exists, open_group, write_group
+from featstore.store.groups import StorePath, group_attrs, group_exists, open_group, write_group
 from featstore.store.paths import result_group
 
 STATISTIC = (
@@ -60,14 +61,13 @@ def load_stats(store: StorePath, run_id: str) -> xr.Dataset | None:
 def store_predictor(store: StorePath, run_id: str) -> Predictor:
     """Recompute a config's test-set predictions from the store with the run's settings."""
     from featstore.evaluate.grid import run_config
-    from featstore.evaluate.settings import EncodingSettings
 
-    results = open_group(store, result_group(run_id))
-    settings = EncodingSettings.from_dict(dict(results.attrs["settings"]))
+    settings = run_settings(group_attrs(store, result_group(run_id)))
     bold = open_group(store, S.FMRI)[S.BOLD_VAR]
 
     def predict(config: str) -> tuple[np.ndarray, np.ndarray]:
-        result = run_config(store, config, settings, return_predictions=True)
+        # No variance partitioning: only the joint model's predictions are tested.
+        result = run_config(store, config, settings, return_predictions=True, partition=False)
         observed = bold.isel({S.TR_DIM: np.asarray(result.test_index)}).values
         return np.asarray(result.predictions), np.asarray(observed)
 

@@ -14,6 +14,7 @@ from featstore.evaluate.ceiling import (
     noise_ceiling_for,
     normalized_r,
     run_held_out_trs,
+    run_settings,
     settings_held_out_trs,
     write_noise_ceiling,
 )
@@ -58,6 +59,10 @@ def test_test_trs_are_the_evaluators():
     )
     with pytest.raises(InputError, match="neither"):
         run_held_out_trs({}, N_TR)
+    # a grid run's settings attr also records the grid's own options
+    grid_attrs = {"settings": {**SETTINGS, "partition": True}}
+    np.testing.assert_array_equal(run_held_out_trs(grid_attrs, N_TR), np.arange(60, 79))
+    assert run_settings(grid_attrs) == EncodingSettings.from_dict(SETTINGS)
 
 
 def test_write_noise_ceiling_stores_a_group_that_matches_the_estimator(results_store):
