@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from featstore import __version__
-from featstore.cli import report_cmds
+from featstore.cli import evaluate_cmds, report_cmds
 from featstore.cli._common import console, new_app
 
 app = new_app(
@@ -32,6 +32,7 @@ def main(
     """evaluate — encoding models from a featstore store."""
 
 
+evaluate_cmds.register(app)
 report_cmds.register(app)
 
 

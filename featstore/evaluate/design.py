@@ -20,7 +20,9 @@ def design_matrix(
 
     Each space is z-scored with the statistics of its train rows, the spaces are
     concatenated, PCA is fitted on the train rows (``n_components`` in total; ``0`` keeps
-    the z-scored features) and applied to every row, then the FIR delays are built on the
+    the z-scored features, and so does a number of components at least as large as the
+    features are wide: keeping every axis is a rotation, to which ridge is invariant, so a
+    32-band spectrogram runs under the default ``--pca 250``) and applied to every row, then the FIR delays are built on the
     whole timeline, so that no test row's stimulus enters a train row for positive
     delays, and the first test rows see the real stimulus history instead of zeros.
 
@@ -37,7 +39,7 @@ def design_matrix(
     float64 array of shape (n_tr, n_kept * len(delays))
     """
     zscored = np.concatenate([zscore_train(x, train_index) for x in features], axis=1)
-    if n_components:
+    if 0 < n_components < zscored.shape[1]:
         mean, components = fit_pca(zscored[train_index], n_components)
         zscored = apply_pca(zscored, mean, components)
     return make_delays(zscored, delays)

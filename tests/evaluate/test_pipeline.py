@@ -194,13 +194,25 @@ def test_non_finite_input_names_subject_and_roi(problem):
         encode([features], problem[2], EncodingSettings(pca=4))
 
 
-def test_too_many_components_and_too_short_test_part(problem):
+def test_too_many_components_and_too_short_test_part(problem, rng):
     feature_a, feature_b, bold = problem
-    with pytest.raises(InputError, match=r"--pca 12 components.*min\(23, 11\)"):
-        encode([feature_a], bold, EncodingSettings(pca=12))
+    wide = rng.standard_normal((feature_a.shape[0], 30))
+    with pytest.raises(InputError, match=r"--pca 25 components.*min\(23, 30\)"):
+        encode([wide], bold, EncodingSettings(pca=25))
     with pytest.raises(InputError, match=r"test part has 3 TRs.*largest delay \(4\)"):
         encode([feature_a], bold, EncodingSettings(pca=4, test_frac=0.1))
     with pytest.raises(InputError, match="--pca 1 with --method banded"):
         encode([feature_a, feature_b], bold, EncodingSettings(pca=1, method="banded"))
     with pytest.raises(InputError, match="variance partitioning needs 2 feature sets"):
         encode([feature_a], bold, EncodingSettings(pca=4), partition=True)
+
+
+def test_components_beyond_the_feature_width_keep_every_axis(problem):
+    # all 11 axes are a rotation of the z-scored features: ridge gives the same fit as no PCA
+    feature_a, _, bold = problem
+    settings = EncodingSettings(pca=0, alphas=ALPHAS, dtype="float64")
+    expected = encode([feature_a], bold, settings)
+    for pca in (11, 250):
+        got = encode([feature_a], bold, EncodingSettings(pca=pca, alphas=ALPHAS, dtype="float64"))
+        np.testing.assert_allclose(got.r, expected.r, atol=1e-10)
+        np.testing.assert_array_equal(got.alpha, expected.alpha)

@@ -1,0 +1,437 @@
+"""``evaluate grid``, ``evaluate summary``, ``evaluate roi`` and ``evaluate runs``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich import box
+from rich.table import Table
+
+from featstore.cli._common import StoreOption, console, err_console, progress_enabled
+from featstore.errors import InputError
+from featstore.evaluate import summary as summ
+from featstore.evaluate.configs import (
+    BANDED,
+    CONCAT,
+    parse_config,
+    parse_fusion_request,
+    parse_layers,
+    parse_model_request,
+    parse_windows,
+)
+from featstore.evaluate.grid import run_grid
+from featstore.evaluate.results import list_runs, open_run
+from featstore.evaluate.settings import EncodingSettings, delays_from_fir
+
+
+def parse_alphas(text: str) -> tuple[float, ...]:
+    """``"1,10,100"`` or ``"logspace:-2:8:21"`` (10^-2 .. 10^8, 21 values) → alphas."""
+    text = text.strip()
+    try:
+        if text.startswith("logspace:"):
+            low, high, count = text.split(":")[1:]
+            alphas = tuple(float(a) for a in np.logspace(float(low), float(high), int(count)))
+        else:
+            alphas = tuple(float(a) for a in text.split(",") if a.strip())
+    except ValueError:
+        raise InputError(
+            f"--alphas {text!r}: expected a list such as 1,10,100 or logspace:-2:8:21"
+        ) from None
+    if not alphas or any(not math.isfinite(a) or a <= 0 for a in alphas):
+        raise InputError(f"--alphas {text!r}: expected positive finite values")
+    return alphas
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected integers such as 1,2,3,4") from None
+    if not values:
+        raise InputError(f"{option} is empty")
+    return values
+
+
+def encoding_settings(
+    *,
+    method: str,
+    pca: int | None,
+    fir_window: int | None,
+    fir_offset: int | None,
+    delays: str | None,
+    trim: int | None,
+    test_frac: float | None,
+    gap: int | None,
+    alphas: str | None,
+    alpha: float | None,
+    cv: int | None,
+    dtype: str | None,
+) -> EncodingSettings:
+    """Encoding settings from the grid options; options not given keep their defaults."""
+    values: dict[str, Any] = {"method": method}
+    if delays is not None and (fir_window is not None or fir_offset is not None):
+        raise InputError("give --delays or --fir-window/--fir-offset, not both")
+    if delays is not None:
+        values["delays"] = tuple(_int_list(delays, "--delays"))
+    elif fir_window is not None or fir_offset is not None:
+        values["delays"] = delays_from_fir(
+            4 if fir_window is None else fir_window, 1 if fir_offset is None else fir_offset
+        )
+    if alphas is not None:
+        values["alphas"] = parse_alphas(alphas)
+    for name, value in (
+        ("pca", pca),
+        ("trim", trim),
+        ("test_frac", test_frac),
+        ("gap", gap),
+        ("alpha", alpha),
+        ("cv", cv),
+        ("dtype", dtype),
+    ):
+        if value is not None:
+            values[name] = value
+    return EncodingSettings(**values)
+
+
+def grid(
+    store: StoreOption,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", "-m", help="NAME or NAME:WINDOWS (gpt2:ctx200, wavlm:tr1,2,3,6); repeatable."
+        ),
+    ] = None,
+    fusion: Annotated[
+        list[str] | None,
+        typer.Option("--fusion", help="A+B or A:WINDOWS+B:WINDOWS (gpt2+wavlm); repeatable."),
+    ] = None,
+    ctx: Annotated[
+        str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
+    ] = None,
+    tr_win: Annotated[
+        str | None, typer.Option("--tr-win", help="Audio windows in TRs, e.g. 1,2,3,6.")
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="Fusion method: concat or banded.")
+    ] = CONCAT,
+    layers: Annotated[
+        str,
+        typer.Option(
+            "--layers", help="auto (5 evenly spaced depths), all, or a list such as 1,4,6."
+        ),
+    ] = "auto",
+    partition: Annotated[
+        bool,
+        typer.Option("--partition/--no-partition", help="Variance partitioning of fusion pairs."),
+    ] = True,
+    pca: Annotated[
+        int | None, typer.Option("--pca", help="PCA components (0 = no PCA). [default: 250]")
+    ] = None,
+    fir_window: Annotated[
+        int | None, typer.Option("--fir-window", help="Number of FIR delays. [default: 4]")
+    ] = None,
+    fir_offset: Annotated[
+        int | None, typer.Option("--fir-offset", help="First FIR delay in TRs. [default: 1]")
+    ] = None,
+    delays: Annotated[
+        str | None, typer.Option("--delays", help="Explicit delays in TRs, e.g. 1,2,3,4,5,6,7,8.")
+    ] = None,
+    trim: Annotated[
+        int | None,
+        typer.Option("--trim", help="TRs dropped at each edge. [default: the largest delay]"),
+    ] = None,
+    test_frac: Annotated[
+        float | None,
+        typer.Option("--test-frac", help="Fraction of TRs in the final test part. [default: 0.2]"),
+    ] = None,
+    gap: Annotated[
+        int | None,
+        typer.Option("--gap", help="TRs dropped between train and test and between CV folds."),
+    ] = None,
+    alphas: Annotated[
+        str | None,
+        typer.Option("--alphas", help="Ridge alphas for CV: 1,10,100 or logspace:-2:8:21."),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option("--alpha", help="One fixed alpha, no CV (the reference protocol)."),
+    ] = None,
+    cv: Annotated[
+        int | None, typer.Option("--cv", help="Contiguous CV folds on the train part. [default: 5]")
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option("--dtype", help="float32 or float64 arithmetic. [default: float32]"),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", help="Worker processes (0 or 1: this process, threaded scheduler)."
+        ),
+    ] = 1,
+    threads_per_worker: Annotated[
+        int | None,
+        typer.Option("--threads-per-worker", help="BLAS threads per worker. [default: all cores]"),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Address of an existing dask scheduler, e.g. tcp://10.0.0.5:8786."
+        ),
+    ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="Run id. [default: grid-YYYYmmdd-HHMMSS, or the unfinished run it resumes]",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Evaluate every model × window × layer (and fusion layer pair) asked for.
+
+    Writes `results/<run>` into the store. A killed grid resumes when run again with the
+    same options; configs any earlier run computed with the same settings and features
+    are copied, not recomputed.
+
+    `--model` takes `NAME` or `NAME:WINDOWS`: `gpt2:ctx200`, `wavlm:tr1,2,3,6`. A bare
+    `NAME` takes the `--ctx` windows if it is a text model, the `--tr-win` windows if it
+    is an audio one, else every stored window. `--fusion A+B` fuses every layer pair of
+    A and B (`--layers` restricts both sides) at each window: the text side keeps its
+    ctx window and the audio side takes each `--tr-win`.
+
+    Examples:
+
+        evaluate grid -s stores/21styear.zarr --model gpt2 --ctx 200 --model wavlm --tr-win 1,2,3,6
+
+        evaluate grid -s stores/21styear.zarr --fusion gpt2+wavlm --tr-win 6
+
+        evaluate grid -s stores/21styear.zarr --fusion gpt2+wavlm --method banded --layers 9
+
+        evaluate grid -s stores/21styear.zarr --model whisper-base --alpha 1000 --workers 2 --threads-per-worker 1
+
+        evaluate grid -s /shared/21styear.zarr --model wavlm --scheduler tcp://10.0.0.5:8786
+    """
+    if method not in (CONCAT, BANDED):
+        raise InputError(f"--method {method!r}: expected concat or banded")
+    if scheduler and workers > 1:
+        raise InputError(
+            "give --workers (a local cluster) or --scheduler (an existing one), not both"
+        )
+    if workers < 0 or (threads_per_worker is not None and threads_per_worker < 1):
+        raise InputError(
+            f"--workers {workers} --threads-per-worker {threads_per_worker}: expected >= 0 and >= 1"
+        )
+    settings = encoding_settings(
+        method=method,
+        pca=pca,
+        fir_window=fir_window,
+        fir_offset=fir_offset,
+        delays=delays,
+        trim=trim,
+        test_frac=test_frac,
+        gap=gap,
+        alphas=alphas,
+        alpha=alpha,
+        cv=cv,
+        dtype=dtype,
+    )
+    windows = []
+    if ctx:
+        windows += parse_windows("ctx" + ctx.strip().removeprefix("ctx"))
+    if tr_win:
+        windows += parse_windows("tr" + tr_win.strip().removeprefix("tr"))
+    run_id = run_grid(
+        store,
+        models=[parse_model_request(m) for m in model or []],
+        fusions=[parse_fusion_request(f) for f in fusion or []],
+        windows=windows,
+        layers=parse_layers(layers),
+        settings=settings,
+        partition=partition,
+        run_id=run,
+        workers=workers,
+        threads_per_worker=threads_per_worker,
+        scheduler=scheduler,
+        progress=progress_enabled(quiet),
+    )
+    ds = open_run(store, run_id)
+    attrs = ds.attrs
+    console.print(
+        f"[green]✓[/] results/{run_id}: {attrs['n_configs']} configs "
+        f"({attrs['n_computed']} computed, {attrs['n_resumed']} resumed, {attrs['n_reused']} reused "
+        "from earlier runs)"
+    )
+    for message in attrs.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    if not quiet:
+        best = summ.best_layers(summ.summary_table(store, [run_id]))
+        console.print(_summary_rich(best, title="best layer per model and window"))
+
+
+def _fmt(value: float) -> str:
+    return "nan" if value is None or not np.isfinite(value) else f"{value:.4f}"
+
+
+def _summary_rich(table, *, title: str, show_run: bool = False, limit: int | None = 20) -> Table:
+    # compact: fits 80 columns; the CSV has every column (kind, n_layers, log …)
+    out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    text_columns = (["run"] if show_run else []) + ["model", "window"]
+    for column in text_columns:
+        out.add_column(column, overflow="fold")
+    for column in ("layer", "mean", "std", "median", "min", "max"):
+        out.add_column(column, justify="right")
+    rows = table.head(limit) if limit else table
+    for _, row in rows.iterrows():
+        model = row["model"] + (" banded" if row["method"] == BANDED else "")
+        cells = [row["run"]] if show_run else []
+        cells += [model, row["window"], str(row["layer"])]
+        cells += [_fmt(row[k]) for k in ("mean", "std", "median", "min", "max")]
+        out.add_row(*cells)
+    if limit and len(table) > limit:
+        out.caption = f"{limit} of {len(table)} rows; use --csv for all"
+    return out
+
+
+def summary(
+    store: StoreOption,
+    run: Annotated[
+        list[str] | None,
+        typer.Option("--run", help="Run id(s); repeatable. [default: every complete run]"),
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Write summary.csv here (every config).")
+    ] = None,
+    roi_csv: Annotated[
+        Path | None, typer.Option("--roi-csv", help="Write roi.csv here (every config × ROI).")
+    ] = None,
+    all_configs: Annotated[
+        bool, typer.Option("--all", help="Show every config, not only the best layers.")
+    ] = False,
+) -> None:
+    """Best layer per model and window: mean ± std across subjects of the per-subject mean r.
+
+    Examples:
+
+        evaluate summary -s stores/21styear.zarr
+
+        evaluate summary -s stores/21styear.zarr --run grid-20250101-120000 --csv results/summary.csv --roi-csv results/roi.csv
+    """
+    table = summ.summary_table(store, run)
+    if table.empty:
+        raise InputError(f"no complete evaluation run in {store}; run `evaluate grid` first")
+    shown = table.sort_values("mean", ascending=False) if all_configs else summ.best_layers(table)
+    title = "every config" if all_configs else "best layer per model and window"
+    console.print(
+        _summary_rich(shown, title=title, show_run=table["run"].nunique() > 1, limit=None)
+    )
+    if csv is not None:
+        summ.write_summary_csv(table, csv)
+        console.print(f"wrote {csv} ({len(table)} rows)")
+    if roi_csv is not None:
+        import pandas as pd
+
+        rois = pd.concat(
+            [summ.roi_table(open_run(store, r)) for r in table["run"].unique()], ignore_index=True
+        )
+        summ.write_roi_csv(rois, roi_csv)
+        console.print(f"wrote {roi_csv} ({len(rois)} rows)")
+
+
+def roi(
+    store: StoreOption,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run id. [default: the newest complete run]")
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", help="Config label, e.g. wavlm/tr6/layer9. [default: the run's best config]"
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="How many ROIs to show.")] = 20,
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", help="Write roi.csv here (the --config, else every config of the run)."
+        ),
+    ] = None,
+) -> None:
+    """The ROIs a config predicts best (mean r across subjects).
+
+    Examples:
+
+        evaluate roi -s stores/21styear.zarr --run grid-20250101-120000 --top 20
+
+        evaluate roi -s stores/21styear.zarr --config wavlm/tr6/9 --csv results/roi.csv
+    """
+    ds = open_run(store, run)
+    labels = [str(x) for x in ds["config"].values]
+    if config is None:
+        scores = summ.run_summary(ds)
+        label = str(
+            scores.sort_values("mean", ascending=False, na_position="last")["config"].iloc[0]
+        )
+    else:
+        label = config if config in labels else parse_config(config, store).label
+        if label not in labels:
+            raise InputError(
+                f"config {label!r} is not in results/{ds.attrs.get('run_id')}; it has {len(labels)} configs, "
+                f"e.g. {', '.join(labels[:3])}"
+            )
+    table = summ.roi_table(ds, [label]).sort_values("r", ascending=False, na_position="last")
+    out = Table(title=f"{label}: top {min(top, len(table))} ROIs (mean r across subjects)")
+    for column in ("rank", "roi", "name", "hemisphere", "r"):
+        out.add_column(column, justify="right" if column in ("rank", "roi", "r") else "left")
+    for rank, (_, row) in enumerate(table.head(top).iterrows(), start=1):
+        out.add_row(str(rank), str(row["roi"]), row["roi_name"], row["hemisphere"], _fmt(row["r"]))
+    console.print(out)
+    if csv is not None:
+        rows = summ.roi_table(ds, [label] if config else None)
+        summ.write_roi_csv(rows, csv)
+        console.print(f"wrote {csv} ({len(rows)} rows)")
+
+
+def runs(store: StoreOption) -> None:
+    """List the evaluation runs of a store, finished and interrupted.
+
+    Example: `evaluate runs -s stores/21styear.zarr`
+    """
+    infos = list_runs(store)
+    if not infos:
+        console.print(f"no evaluation runs in {store}")
+        return
+    out = Table()
+    for column in ("run", "state", "created", "configs", "settings", "computed / resumed / reused"):
+        out.add_column(column)
+    for info in infos:
+        settings = info.attrs.get("settings", {})
+        if info.complete:
+            fit = (
+                f"alpha={settings.get('alpha')}"
+                if settings.get("alpha") is not None
+                else f"CV {settings.get('cv')} folds"
+            )
+            described = f"pca={settings.get('pca')} delays={settings.get('delays')} {fit}"
+            counts = f"{info.attrs.get('n_computed')} / {info.attrs.get('n_resumed')} / {info.attrs.get('n_reused')}"
+            state = "complete"
+        else:
+            described, counts, state = (
+                "",
+                "",
+                f"[yellow]interrupted[/] ({info.n_done}/{info.n_configs})",
+            )
+        out.add_row(info.run_id, state, info.created, str(info.n_configs), described, counts)
+    console.print(out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to ``app``."""
+    app.command("grid")(grid)
+    app.command("summary")(summary)
+    app.command("roi")(roi)
+    app.command("runs")(runs)

@@ -1,0 +1,151 @@
+"""``featstore extract``: every layer of a model, once, into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from featstore.cli._common import StoreOption, console, progress_enabled
+from featstore.errors import InputError
+
+
+def parse_tr_wins(text: str | None) -> list[int] | None:
+    """``"1,2,3,6"`` → ``[1, 2, 3, 6]`` (positive, distinct, in the order given)."""
+    if text is None:
+        return None
+    wins = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise InputError(
+                f"--tr-win {text!r}: {part!r} is not a positive whole number of TRs; "
+                "expected e.g. 1,2,3,6"
+            )
+        if int(part) not in wins:
+            wins.append(int(part))
+    return wins
+
+
+def extract(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Alias (gpt2, bert, roberta, minilm, wavlm, …), Hugging Face id or local "
+            "model directory.",
+        ),
+    ],
+    store: StoreOption,
+    ctx: Annotated[
+        int | None,
+        typer.Option("--ctx", help="Text models: words per window (the word + its context)."),
+    ] = None,
+    tr_win: Annotated[
+        str | None,
+        typer.Option("--tr-win", help="Audio/multimodal models: window(s) in TRs, e.g. 1,2,3,6."),
+    ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option("--pool", help="Text: pool a word's tokens, `last` (default) or `mean`."),
+    ] = None,
+    stride: Annotated[
+        int | None,
+        typer.Option(
+            "--stride",
+            help="Text fast mode: read K consecutive words from one window of ctx+K-1 words "
+            "(each word still sees >= ctx words). Default: exact mode.",
+        ),
+    ] = None,
+    to_tr: Annotated[
+        str | None,
+        typer.Option("--to-tr", help="Text: word → TR resampling (`mean`, the default)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Windows per forward pass.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto (default).")
+    ] = None,
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Storage dtype: float32 or float16.")
+    ] = "float32",
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Model revision (branch, tag or commit).")
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            help="Load the model from this local directory (an offline copy, or the output "
+            "of `featstore models import-ct2`), keeping the alias's feature key.",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Torch intra-op threads (default: torch's).")
+    ] = None,
+    block_words: Annotated[
+        int | None,
+        typer.Option(
+            "--block-words",
+            help="Text: words per resumable block (default: up to 256, bounded by memory).",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing feature set.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Extract every layer of a model into `features/<model>/<window>` of a store.
+
+    An interrupted run resumes where it stopped when started again with the same options.
+
+    Examples:
+
+        featstore extract --model gpt2 --ctx 200 --store stores/21styear.zarr
+
+        featstore extract --model gpt2 --ctx 200 --stride 16 --batch-size 8 --store S
+
+        featstore extract --model wavlm --tr-win 1,2,3,6 --store stores/21styear.zarr
+
+        featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
+    """
+    from featstore import store as fs
+    from featstore.extract.run import extract as run_extract
+
+    optional = {
+        "pool": pool,
+        "stride": stride,
+        "to_tr": to_tr,
+        "batch_size": batch_size,
+        "device": device,
+        "revision": revision,
+        "threads": threads,
+        "block_words": block_words,
+    }
+    groups = run_extract(
+        store,
+        model,
+        ctx=ctx,
+        tr_wins=parse_tr_wins(tr_win),
+        weights=weights,
+        dtype=dtype,
+        overwrite=overwrite,
+        progress=progress_enabled(quiet),
+        **{name: value for name, value in optional.items() if value is not None},
+    )
+    for group in groups:
+        ds = fs.open_group(store, group)
+        shapes = ", ".join(
+            f"{name}({', '.join(f'{d}={n}' for d, n in ds[name].sizes.items())}) {ds[name].dtype}"
+            for name in sorted(ds.data_vars)
+            if ds[name].ndim >= 2
+        )
+        console.print(f"wrote {group}: {shapes}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``featstore extract`` to ``app``."""
+    app.command("extract")(extract)

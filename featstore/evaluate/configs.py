@@ -1,0 +1,394 @@
+"""Evaluation configs: which feature layer(s) one encoding model is fitted on, and their labels.
+
+A config is one evaluation: a single feature set at one layer, or a fusion of two
+(feature set, layer) pairs with a method (``concat`` or ``banded``). Every config has a
+canonical label, which is the ``config`` coordinate of a results group:
+
+* single: ``"{name}/{window}/layer{L}"`` (``wavlm/tr6/layer9``)
+* fusion: ``"{nameA}/{windowA}+{nameB}/{windowB}/{La}x{Lb}"`` (``gpt2/ctx200+wavlm/tr6/9x9``),
+  followed by ``"/banded"`` for banded ridge
+
+where ``name`` is the model alias when the feature key belongs to one (``wavlm`` for
+``microsoft--wavlm-base-plus``), else the key itself. Everything here reads store
+metadata only, never arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from featstore.errors import InputError
+from featstore.extract.registry import aliases, find_alias_for_key
+from featstore.store.features import FeatureSetInfo, list_feature_sets
+from featstore.store.groups import StorePath
+from featstore.store.paths import feature_group, parse_window
+
+SINGLE, CONCAT, BANDED = "single", "concat", "banded"
+FUSION_METHODS = (CONCAT, BANDED)
+N_AUTO_LAYERS = 5
+
+
+@functools.cache
+def display_name(key: str) -> str:
+    """The name a feature key shows in labels: its model alias if it has one, else the key."""
+    return find_alias_for_key(key) or key
+
+
+@dataclass(frozen=True)
+class FeatureLayer:
+    """One layer of one stored feature set."""
+
+    key: str
+    window: str
+    layer: int
+
+    @property
+    def group(self) -> str:
+        """The feature group, ``features/<key>/<window>``."""
+        return feature_group(self.key, self.window)
+
+    @property
+    def name(self) -> str:
+        """Display name of the model (alias or key)."""
+        return display_name(self.key)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One evaluation: ``a`` alone (method ``single``) or ``a`` fused with ``b``."""
+
+    a: FeatureLayer
+    b: FeatureLayer | None = None
+    method: str = SINGLE
+
+    def __post_init__(self) -> None:
+        if self.b is None and self.method != SINGLE:
+            raise InputError(f"a single feature set has method 'single', not {self.method!r}")
+        if self.b is not None and self.method not in FUSION_METHODS:
+            raise InputError(
+                f"fusion method {self.method!r} is not one of {', '.join(FUSION_METHODS)}"
+            )
+
+    @property
+    def is_fusion(self) -> bool:
+        """Whether this config fuses two feature sets."""
+        return self.b is not None
+
+    @property
+    def parts(self) -> tuple[FeatureLayer, ...]:
+        """The feature layers, in the order they are given to the encoder."""
+        return (self.a,) if self.b is None else (self.a, self.b)
+
+    @property
+    def label(self) -> str:
+        """The canonical label (see the module docstring)."""
+        a, b = self.a, self.b
+        if b is None:
+            return f"{a.name}/{a.window}/layer{a.layer}"
+        suffix = f"/{BANDED}" if self.method == BANDED else ""
+        return f"{a.name}/{a.window}+{b.name}/{b.window}/{a.layer}x{b.layer}{suffix}"
+
+
+def auto_layers(n_layers: int) -> list[int]:
+    """Evenly spaced relative depths: ``round(linspace(1, L, 5))``, unique.
+
+    ``n_layers`` is the number of blocks ``L`` (layer labels 1..L; 0 is the
+    embeddings), so 12 blocks → 1, 4, 6, 9, 12 and 6 → 1, 2, 4, 5, 6. A feature set
+    without blocks (``L = 0``) has only layer 0.
+    """
+    if n_layers < 0:
+        raise InputError(f"number of layers must be >= 0, got {n_layers}")
+    if n_layers == 0:
+        return [0]
+    points = np.round(np.linspace(1, n_layers, N_AUTO_LAYERS)).astype(int)
+    return [int(x) for x in np.unique(points)]
+
+
+LayerSpec = str | Sequence[int]
+
+
+def parse_layers(text: str) -> LayerSpec:
+    """``"auto"``, ``"all"`` or a comma list (``"1,4,6"`` → ``[1, 4, 6]``)."""
+    text = str(text).strip().lower()
+    if text in ("auto", "all"):
+        return text
+    try:
+        layers = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--layers {text!r}: expected auto, all or a list such as 1,4,6") from None
+    if not layers:
+        raise InputError("--layers is empty: expected auto, all or a list such as 1,4,6")
+    return layers
+
+
+def n_blocks(stored_layers: Sequence[int]) -> int:
+    """Number of blocks of a feature set: its largest layer label (0 = embeddings only)."""
+    return max(int(x) for x in stored_layers) if len(stored_layers) else 0
+
+
+def select_layers(spec: LayerSpec | None, info: FeatureSetInfo) -> list[int]:
+    """The layer labels ``spec`` (auto / all / list) picks from a stored feature set.
+
+    ``auto`` maps each evenly spaced depth to the nearest stored layer (a set may
+    store only some layers). Raises :class:`InputError` naming the set for a layer
+    it does not have.
+    """
+    stored = stored_layers(info)
+    if spec is None or spec == "auto":
+        targets = auto_layers(n_blocks(stored))
+        picked = [min(stored, key=lambda have, t=t: (abs(have - t), have)) for t in targets]
+        return sorted(set(picked))
+    if spec == "all":
+        return stored
+    absent = [int(x) for x in spec if int(x) not in stored]
+    if absent:
+        raise InputError(
+            f"{info.group} has layers {_ranges(stored)}; no layer {', '.join(map(str, absent))}"
+        )
+    return list(dict.fromkeys(int(x) for x in spec))
+
+
+def stored_layers(info: FeatureSetInfo) -> list[int]:
+    """Layer labels of a feature set (from its ``layers`` attr, else 0..n-1)."""
+    layers = info.attrs.get("layers")
+    if isinstance(layers, list) and len(layers) == info.n_layers:
+        return [int(x) for x in layers]
+    return list(range(info.n_layers))
+
+
+def _ranges(layers: Sequence[int]) -> str:
+    layers = sorted(layers)
+    if layers == list(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}..{layers[-1]}"
+    return ", ".join(map(str, layers))
+
+
+class StoreCatalog:
+    """The complete feature sets of a store, looked up by model name and window."""
+
+    def __init__(self, store: StorePath) -> None:
+        self.store = store
+        self.sets = {(i.key, i.window): i for i in list_feature_sets(store) if i.complete}
+
+    def keys(self) -> list[str]:
+        """Feature keys present, sorted."""
+        return sorted({key for key, _ in self.sets})
+
+    def windows(self, key: str) -> list[str]:
+        """Stored windows of a key, sorted by kind then size."""
+        return sorted((w for k, w in self.sets if k == key), key=parse_window)
+
+    def present(self) -> str:
+        """What the store holds, for error messages: ``gpt2 (ctx200), wavlm (tr1, tr6)``."""
+        if not self.sets:
+            return "none (run `featstore extract` first)"
+        return ", ".join(f"{display_name(k)} ({', '.join(self.windows(k))})" for k in self.keys())
+
+    def resolve_key(self, name: str) -> str:
+        """Feature key of what a user typed: an alias, a display name or a key."""
+        candidates = [name]
+        if name in aliases():
+            candidates.insert(0, aliases()[name].key)
+        for key in candidates:
+            if any(k == key for k, _ in self.sets):
+                return key
+        raise InputError(
+            f"no feature set for model {name!r} in {self.store}; present: {self.present()}"
+        )
+
+    def info(self, key: str, window: str) -> FeatureSetInfo:
+        """The feature set ``key``/``window`` (error listing the present ones if absent)."""
+        try:
+            return self.sets[(key, window)]
+        except KeyError:
+            raise InputError(
+                f"no feature set {display_name(key)}/{window} in {self.store}; "
+                f"present: {self.present()}"
+            ) from None
+
+    def only_window(self, key: str) -> str:
+        """The single stored window of ``key`` (error listing them if there are several)."""
+        windows = self.windows(key)
+        if len(windows) != 1:
+            raise InputError(
+                f"{display_name(key)} has windows {', '.join(windows)} in {self.store}; "
+                "say which one (e.g. gpt2/ctx200+wavlm/tr6/9x9)"
+            )
+        return windows[0]
+
+    def feature_layer(self, name: str, window: str | None, layer: int) -> FeatureLayer:
+        """Resolve a name, an optional window and a layer into a checked :class:`FeatureLayer`."""
+        key = self.resolve_key(name)
+        window = window or self.only_window(key)
+        parse_window(window)
+        info = self.info(key, window)
+        select_layers([layer], info)
+        return FeatureLayer(key, window, int(layer))
+
+
+_LAYER = r"(?:layer)?(\d+)"
+
+
+def parse_config(label: str, store: StorePath | StoreCatalog) -> Config:
+    """Parse a config label, canonical or short, against what the store holds.
+
+    Accepts ``wavlm/tr6/layer9``, ``wavlm/tr6/9``, ``wavlm/9`` (the only stored
+    window), ``gpt2/ctx200+wavlm/tr6/9x9`` and ``gpt2+wavlm/tr6/9x9`` (A's window
+    resolved as its only stored window), each optionally ending in ``/banded`` or
+    ``/concat``.
+    """
+    catalog = store if isinstance(store, StoreCatalog) else StoreCatalog(store)
+    text = str(label).strip().strip("/")
+    method = None
+    for name in FUSION_METHODS:
+        if text.endswith(f"/{name}"):
+            method, text = name, text[: -len(name) - 1]
+    if "+" in text:
+        left, right = text.split("+", 1)
+        match = re.fullmatch(rf"([^/]+)(?:/([^/]+))?/{_LAYER}x{_LAYER}", right)
+        a_match = re.fullmatch(r"([^/]+)(?:/([^/]+))?", left)
+        if not match or not a_match:
+            raise InputError(
+                f"cannot parse fusion config {label!r}: expected e.g. gpt2/ctx200+wavlm/tr6/9x9"
+            )
+        a = catalog.feature_layer(a_match.group(1), a_match.group(2), int(match.group(3)))
+        b = catalog.feature_layer(match.group(1), match.group(2), int(match.group(4)))
+        return Config(a, b, method or CONCAT)
+    match = re.fullmatch(rf"([^/]+)(?:/([^/]+))?/{_LAYER}", text)
+    if not match or method is not None:
+        raise InputError(f"cannot parse config {label!r}: expected e.g. wavlm/tr6/layer9")
+    return Config(catalog.feature_layer(match.group(1), match.group(2), int(match.group(3))))
+
+
+def parse_windows(text: str) -> list[str]:
+    """``"tr1,2,3,6"`` → ``['tr1', 'tr2', 'tr3', 'tr6']``; ``"ctx200"`` → ``['ctx200']``.
+
+    A bare number takes the kind of the window before it.
+    """
+    windows: list[str] = []
+    kind = None
+    for token in (t.strip() for t in str(text).split(",")):
+        if not token:
+            continue
+        if token.isdigit():
+            if kind is None:
+                raise InputError(f"window list {text!r}: say ctxN or trN before bare numbers")
+            token = f"{kind}{token}"
+        kind, _ = parse_window(token)
+        windows.append(token)
+    if not windows:
+        raise InputError(f"empty window list {text!r}")
+    return windows
+
+
+ModelRequest = tuple[str, list[str] | None]
+
+
+def parse_model_request(text: str) -> ModelRequest:
+    """``"wavlm:tr1,2,3,6"`` → ``('wavlm', ['tr1', 'tr2', 'tr3', 'tr6'])``; ``"gpt2"`` → ``('gpt2', None)``."""
+    name, sep, windows = str(text).strip().partition(":")
+    if not name:
+        raise InputError(f"--model {text!r}: expected NAME or NAME:WINDOWS such as wavlm:tr1,2,6")
+    return name, parse_windows(windows) if sep else None
+
+
+def parse_fusion_request(text: str) -> tuple[ModelRequest, ModelRequest]:
+    """``"gpt2+wavlm"`` or ``"gpt2:ctx200+wavlm:tr6"`` → the two model requests."""
+    if str(text).count("+") != 1:
+        raise InputError(
+            f"--fusion {text!r}: expected A+B such as gpt2+wavlm or gpt2:ctx200+wavlm:tr6"
+        )
+    left, right = str(text).split("+")
+    return parse_model_request(left), parse_model_request(right)
+
+
+def _windows_for(
+    catalog: StoreCatalog, key: str, explicit: list[str] | None, requested: Sequence[str]
+) -> list[str]:
+    """Windows of ``key`` to evaluate: explicit ones, else the requested ones of the kinds
+    the key has, else every stored window of the key."""
+    if explicit is None:
+        kinds = {parse_window(w)[0] for w in catalog.windows(key)}
+        explicit = [w for w in requested if parse_window(w)[0] in kinds] or catalog.windows(key)
+    for window in explicit:
+        catalog.info(key, window)
+    return list(dict.fromkeys(explicit))
+
+
+def build_configs(
+    store: StorePath,
+    *,
+    models: Sequence[ModelRequest] = (),
+    fusions: Sequence[tuple[ModelRequest, ModelRequest]] = (),
+    windows: Sequence[str] = (),
+    layers: LayerSpec | None = "auto",
+    method: str = CONCAT,
+) -> list[Config]:
+    """Every config a grid request asks for, in a stable order, without duplicates.
+
+    Parameters
+    ----------
+    store
+        Store path.
+    models
+        ``(name, windows or None)`` per model: ``None`` takes the ``windows`` of the
+        model's window kind (ctx for text, tr for audio), else every stored window.
+    fusions
+        ``(A, B)`` model requests; windows resolve as for ``models``. When both sides
+        have the same window kind, equal windows are paired (tr6 with tr6); otherwise
+        every A window meets every B window (the text side keeps its ctx window while
+        the audio side takes each tr window).
+    windows
+        Window names (``ctx200``, ``tr6``) applying by kind.
+    layers
+        ``auto``, ``all`` or a list of layer labels, for each side of a fusion; fusion
+        takes every pair of the selected layers.
+    method
+        Fusion method, ``concat`` or ``banded``.
+    """
+    if method not in FUSION_METHODS:
+        raise InputError(f"--method {method!r}: expected one of {', '.join(FUSION_METHODS)}")
+    for window in windows:
+        parse_window(window)
+    catalog = StoreCatalog(store)
+    configs: list[Config] = []
+    for name, explicit in models:
+        key = catalog.resolve_key(name)
+        for window in _windows_for(catalog, key, explicit, windows):
+            for layer in select_layers(layers, catalog.info(key, window)):
+                configs.append(Config(FeatureLayer(key, window, layer)))
+    for (name_a, explicit_a), (name_b, explicit_b) in fusions:
+        key_a, key_b = catalog.resolve_key(name_a), catalog.resolve_key(name_b)
+        windows_a = _windows_for(catalog, key_a, explicit_a, windows)
+        windows_b = _windows_for(catalog, key_b, explicit_b, windows)
+        kinds_a = {parse_window(w)[0] for w in windows_a}
+        kinds_b = {parse_window(w)[0] for w in windows_b}
+        if kinds_a == kinds_b:
+            pairs = [(w, w) for w in windows_a if w in windows_b]
+            if not pairs:
+                raise InputError(
+                    f"fusion {name_a}+{name_b}: no common window ({', '.join(windows_a)} vs "
+                    f"{', '.join(windows_b)}); give each side's window, e.g. {name_a}:tr6+{name_b}:tr6"
+                )
+        else:
+            pairs = list(itertools.product(windows_a, windows_b))
+        for window_a, window_b in pairs:
+            layers_a = select_layers(layers, catalog.info(key_a, window_a))
+            layers_b = select_layers(layers, catalog.info(key_b, window_b))
+            for layer_a, layer_b in itertools.product(layers_a, layers_b):
+                configs.append(
+                    Config(
+                        FeatureLayer(key_a, window_a, layer_a),
+                        FeatureLayer(key_b, window_b, layer_b),
+                        method,
+                    )
+                )
+    if not configs:
+        raise InputError("nothing to evaluate: give --model and/or --fusion")
+    return list(dict.fromkeys(configs))

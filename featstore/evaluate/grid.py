@@ -1,0 +1,420 @@
+"""Encoding grids as a dask graph: one task per config, features read lazily inside it.
+
+A task gets the store location, a :class:`~featstore.evaluate.configs.Config` and the
+settings — never arrays. It reads its feature layer(s) from the store (one chunk per
+layer) and the bold once per worker process (:func:`featstore.evaluate.inputs.load_bold`),
+so peak memory is bounded by the tasks in flight, not by the size of the grid. Results
+come back to the calling process, which stages each one as it completes
+(:mod:`featstore.evaluate.results`): a killed grid resumes, and configs any complete run
+already holds (same settings, features and fMRI) are copied instead of recomputed.
+
+Schedulers:
+
+* ``workers <= 1``: dask's threaded scheduler in this process, one config at a time,
+  BLAS pinned to ``threads_per_worker`` threads;
+* ``workers > 1``: a local ``distributed`` cluster of ``workers`` processes, each
+  evaluating one config at a time with ``threads_per_worker`` BLAS threads (default:
+  its share of the cores; set in the worker environment and with threadpoolctl), so
+  cores are never oversubscribed;
+* ``scheduler="tcp://host:8786"``: an existing distributed cluster; its workers must
+  see the store at the same path.
+
+Nothing here imports model code (torch, transformers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from featstore.errors import GroupExistsError, InputError
+from featstore.evaluate import inputs
+from featstore.evaluate.configs import (
+    Config,
+    LayerSpec,
+    ModelRequest,
+    StoreCatalog,
+    build_configs,
+    parse_config,
+)
+from featstore.evaluate.pipeline import EncodingResult, encode
+from featstore.evaluate.results import (
+    RunLayout,
+    RunStage,
+    auto_run_id,
+    config_coords,
+    config_hash,
+    copy_result,
+    find_resumable_run,
+    find_reusable,
+    open_run,
+    pack_result,
+)
+from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.threads import blas_threads
+from featstore.store.groups import StorePath, is_complete
+from featstore.store.paths import result_group
+from featstore.store.staging import group_lock
+
+# distinct warnings a run lists before pointing to the per-config ones
+MAX_RUN_WARNINGS = 5
+_BLAS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def settings_for(config: Config, settings: EncodingSettings) -> EncodingSettings:
+    """The settings a config is evaluated with: a fusion config's own method wins."""
+    if config.is_fusion and settings.method != config.method:
+        return dataclasses.replace(settings, method=config.method)
+    return settings
+
+
+def run_config(
+    store: StorePath,
+    config: Config | str,
+    settings: EncodingSettings,
+    *,
+    return_predictions: bool = False,
+    partition: bool | None = None,
+) -> EncodingResult:
+    """Evaluate one config (an object or a label such as ``wavlm/tr6/layer9``).
+
+    Reads the config's feature layer(s) and the bold from the store and calls
+    :func:`featstore.evaluate.pipeline.encode`. ``partition`` (variance partitioning)
+    defaults to on for fusion configs.
+    """
+    if isinstance(config, str):
+        config = parse_config(config, store)
+    bold = inputs.load_bold(store)
+    features = [inputs.read_layer(store, part, bold.shape[1]) for part in config.parts]
+    return encode(
+        features,
+        bold,
+        settings_for(config, settings),
+        return_predictions=return_predictions,
+        partition=config.is_fusion if partition is None else bool(partition) and config.is_fusion,
+    )
+
+
+def _evaluate(
+    store: str,
+    config: Config,
+    settings: Mapping[str, Any],
+    partition: bool,
+    n_threads: int | None,
+) -> dict[str, Any]:
+    """The task of one config: its packed result (see :func:`results.pack_result`)."""
+    with blas_threads(n_threads):
+        result = run_config(
+            store, config, EncodingSettings.from_dict(dict(settings)), partition=partition
+        )
+    return pack_result(result, config, partition=partition)
+
+
+OnResult = Callable[[int, dict[str, Any]], None]
+
+
+def _run_threaded(
+    jobs: Sequence[tuple[int, tuple]], n_threads: int | None, on_result: OnResult
+) -> None:
+    """Threaded scheduler in this process; results are staged by the scheduler thread."""
+    import dask
+    from dask.callbacks import Callback
+
+    index_of = {f"featstore-config-{index}": index for index, _ in jobs}
+
+    class _Stage(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if key in index_of:
+                on_result(index_of[key], result)
+
+    # each config task feeds a tiny task returning None, so dask drops the config's
+    # result as soon as it is staged instead of holding every result to the end
+    done = [
+        dask.delayed(_discard)(
+            dask.delayed(_evaluate, pure=False)(*args, n_threads, dask_key_name=key),
+            dask_key_name=f"{key}-staged",
+        )
+        for key, (_, args) in zip(index_of, jobs, strict=True)
+    ]
+    with _Stage():
+        dask.compute(*done, scheduler="threads", num_workers=1)
+
+
+def _discard(_: Any) -> None:
+    return None
+
+
+def _run_distributed(
+    jobs: Sequence[tuple[int, tuple]],
+    *,
+    workers: int,
+    n_threads: int | None,
+    scheduler: str | None,
+    run_id: str,
+    on_result: OnResult,
+) -> None:
+    """A distributed cluster (existing or a local one of worker processes)."""
+    import dask
+    from distributed import Client, LocalCluster, as_completed
+
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(Client(scheduler))
+        else:
+            # each worker evaluates one config at a time with its share of the cores
+            n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
+            env = {name: str(n_threads) for name in _BLAS_ENV}
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                    )
+                )
+            client = stack.enter_context(Client(cluster))
+        futures = {
+            client.submit(
+                _evaluate, *args, n_threads, key=f"featstore-{run_id}-{index}", pure=False
+            ): index
+            for index, args in jobs
+        }
+        try:
+            for future in as_completed(futures):
+                on_result(futures[future], future.result())
+                future.release()
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def run_grid(
+    store: StorePath,
+    *,
+    models: Sequence[ModelRequest] = (),
+    fusions: Sequence[tuple[ModelRequest, ModelRequest]] = (),
+    windows: Sequence[str] = (),
+    layers: LayerSpec | None = "auto",
+    settings: EncodingSettings | None = None,
+    partition: bool = True,
+    run_id: str | None = None,
+    workers: int = 1,
+    threads_per_worker: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> str:
+    """Evaluate every requested config and write ``results/<run_id>``; return the run id.
+
+    Parameters
+    ----------
+    store
+        Store path (workers of a ``scheduler`` must see it at the same path).
+    models
+        ``(name, windows or None)``: each model at each of its windows and layers.
+    fusions
+        ``((A, windows), (B, windows))``: every layer pair of A and B at each window
+        (see :func:`featstore.evaluate.configs.build_configs`).
+    windows
+        Window names applying by kind (``ctx200`` to text, ``tr6`` to audio).
+    layers
+        ``"auto"`` (five evenly spaced depths), ``"all"`` or a list of layer labels.
+    settings
+        Encoding settings; ``settings.method`` is the fusion method.
+    partition
+        Variance partitioning (unique / shared) for fusion configs.
+    run_id
+        Name of the run; ``None`` resumes an unfinished run with the same configs and
+        settings, else makes ``grid-YYYYmmdd-HHMMSS``.
+    workers, threads_per_worker, scheduler
+        Where tasks run (see the module docstring).
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    str
+        The run id; the group's attrs say how many configs were computed, resumed and
+        reused (``n_computed``, ``n_resumed``, ``n_reused``).
+    """
+    settings = settings or EncodingSettings()
+    location = inputs.store_location(store)
+    configs = build_configs(
+        location,
+        models=models,
+        fusions=fusions,
+        windows=windows,
+        layers=layers,
+        method=settings.method,
+    )
+    catalog = StoreCatalog(location)
+    fmri = inputs.inspect_fmri(location)
+    infos = {part.group: catalog.info(part.key, part.window) for c in configs for part in c.parts}
+    for group, info in infos.items():
+        if info.n_tr != fmri.n_tr:
+            raise InputError(inputs.tr_mismatch_message(fmri.n_tr, group, info.n_tr))
+    provenance = {group: inputs.feature_provenance(info.attrs) for group, info in infos.items()}
+    settings_dict = settings.to_dict()
+    hashes = tuple(
+        config_hash(c, settings_dict, provenance, fmri.fingerprint, partition) for c in configs
+    )
+    layout = RunLayout(tuple(configs), hashes, fmri.n_subjects, fmri.n_roi)
+    if run_id is None:
+        run_id = find_resumable_run(location, layout) or auto_run_id(location)
+    group = result_group(run_id)
+    if is_complete(location, group):
+        raise GroupExistsError(
+            f"{group} already exists in {location}; choose another --run (configs already "
+            "computed there are reused, not recomputed)"
+        )
+    with group_lock(location, group):
+        stage = RunStage(location, run_id, layout)
+        pending = stage.pending()
+        resumed = len(configs) - len(pending)
+        reusable = find_reusable(location, {hashes[i] for i in pending})
+        sources: dict[str, Any] = {}
+        for index in [i for i in pending if hashes[i] in reusable]:
+            source_run, source_index = reusable[hashes[index]]
+            if source_run not in sources:
+                sources[source_run] = open_run(location, source_run)
+            stage.write(
+                index, copy_result(sources[source_run], source_index, variables=layout.variables)
+            )
+        jobs = [
+            (i, (location, configs[i], settings_dict, partition))
+            for i in pending
+            if hashes[i] not in reusable
+        ]
+        with _progress(progress and bool(jobs)) as bar:
+            task = bar.add_task(f"{run_id}: configs", total=len(jobs)) if bar else None
+
+            def on_result(index: int, packed: dict[str, Any]) -> None:
+                stage.write(index, packed)
+                if bar is not None:
+                    bar.advance(task)
+
+            if jobs and (scheduler or workers > 1):
+                _run_distributed(
+                    jobs,
+                    workers=workers,
+                    n_threads=threads_per_worker,
+                    scheduler=scheduler,
+                    run_id=run_id,
+                    on_result=on_result,
+                )
+            elif jobs:
+                _run_threaded(jobs, threads_per_worker, on_result)
+        metas = stage.metas()
+        counts = {
+            "n_configs": len(configs),
+            "n_computed": len(jobs),
+            "n_resumed": resumed,
+            "n_reused": len(pending) - len(jobs),
+        }
+        attrs = _run_attrs(
+            run_id,
+            configs,
+            metas,
+            settings_dict,
+            partition=partition,
+            provenance=provenance,
+            fmri=fmri,
+            request={
+                "models": [list(m) for m in models],
+                "fusions": [[list(a), list(b)] for a, b in fusions],
+                "windows": list(windows),
+                "layers": layers if isinstance(layers, str) or layers is None else list(layers),
+            },
+            execution={
+                "workers": workers,
+                "threads_per_worker": threads_per_worker,
+                "scheduler": scheduler,
+            },
+            counts=counts,
+        )
+        coords = config_coords(layout, fmri, infos)
+        stage.finalize(coords, attrs)
+    return run_id
+
+
+def _run_attrs(
+    run_id: str,
+    configs: Sequence[Config],
+    metas: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    *,
+    partition: bool,
+    provenance: Mapping[str, Any],
+    fmri: inputs.FmriInfo,
+    request: Mapping[str, Any],
+    execution: Mapping[str, Any],
+    counts: Mapping[str, int],
+) -> dict[str, Any]:
+    """Attrs of a results group: settings, provenance, split, warnings and counts."""
+    per_config = {
+        c.label: list(m["warnings"]) for c, m in zip(configs, metas, strict=True) if m["warnings"]
+    }
+    return {
+        "run_id": run_id,
+        "settings": {**settings, "partition": bool(partition)},
+        "request": dict(request),
+        "execution": dict(execution),
+        "features": dict(provenance),
+        "fmri": {
+            "fingerprint": fmri.fingerprint,
+            "n_subjects": fmri.n_subjects,
+            "n_tr": fmri.n_tr,
+            "n_roi": fmri.n_roi,
+        },
+        "train_range": list(metas[0]["train"]),
+        "test_range": list(metas[0]["test"]),
+        "warnings": run_warnings(per_config),
+        "config_warnings": per_config,
+        **counts,
+    }
+
+
+def run_warnings(
+    per_config: Mapping[str, Sequence[str]], limit: int = MAX_RUN_WARNINGS
+) -> list[str]:
+    """The warnings of a run: each distinct message once, most frequent first.
+
+    ``encode``'s warnings (constant ROIs, alphas at a grid edge) often repeat across
+    configs; each is listed once with how many configs gave it, and past ``limit``
+    distinct messages one line points to the per-config list.
+    """
+    seen: dict[str, list[str]] = {}
+    for label, messages in per_config.items():
+        for message in messages:
+            seen.setdefault(message, []).append(label)
+    ranked = sorted(seen.items(), key=lambda item: -len(item[1]))
+    lines = []
+    for message, labels in ranked[:limit]:
+        where = labels[0] if len(labels) == 1 else f"{len(labels)} configs, e.g. {labels[0]}"
+        lines.append(f"{message} ({where})")
+    if len(ranked) > limit:
+        rest = {label for _, labels in ranked[limit:] for label in labels}
+        lines.append(
+            f"{len(ranked) - limit} more distinct warning(s) from {len(rest)} config(s); "
+            "see the results attr config_warnings"
+        )
+    return lines

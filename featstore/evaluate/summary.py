@@ -1,0 +1,189 @@
+"""Summaries of evaluation runs: per-config scores, best layers, ROI tables and CSVs.
+
+Scores follow the reference study: a subject's score is its mean r over ROIs; a
+config's ``mean`` and ``std`` are taken across subjects (``std`` with ddof = 0, as
+``numpy.std``), and ``median``, ``min``, ``max`` of the same per-subject scores.
+ROIs whose r is NaN (constant bold) are left out of the means.
+
+CSV formats (compatible with the reference study's files):
+
+* ``summary.csv``: ``log, layer, mean, std, median, min, max, model, window, kind,
+  method, best`` — one row per config; ``log`` is ``results/<run>/<config label>``.
+* ``roi.csv``: ``log, config, roi, roi_name, hemisphere, r`` — one row per config and
+  ROI; ``r`` is the mean across subjects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from featstore.evaluate.results import complete_runs, open_run
+from featstore.store import _schema as S
+from featstore.store.groups import StorePath
+
+SUMMARY_COLUMNS = (
+    "log",
+    "layer",
+    "mean",
+    "std",
+    "median",
+    "min",
+    "max",
+    "model",
+    "window",
+    "kind",
+    "method",
+    "best",
+)
+ROI_COLUMNS = ("log", "config", "roi", "roi_name", "hemisphere", "r")
+
+
+def nanmean(values: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over ``axis`` ignoring NaN; NaN (without a warning) where all are NaN."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=axis)
+    total = np.where(finite, values, 0.0).sum(axis=axis, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def subject_scores(ds: xr.Dataset) -> np.ndarray:
+    """Per-subject mean r over ROIs, shape (config, subject)."""
+    return nanmean(np.asarray(ds["r"].values, dtype=np.float64), axis=2)
+
+
+def _coord(ds: xr.Dataset, name: str, default) -> list:
+    if name in ds.coords:
+        return list(ds[name].values)
+    return [default] * ds.sizes[S.CONFIG_DIM]
+
+
+def run_summary(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per config of a results dataset with its across-subject statistics."""
+    run_id = str(ds.attrs.get("run_id", ""))
+    scores = subject_scores(ds)
+    labels = [str(x) for x in ds[S.CONFIG_DIM].values]
+    partner = [str(x) for x in _coord(ds, "partner_model", "")]
+    model = [str(x) for x in _coord(ds, "model", "")]
+    window = [str(x) for x in _coord(ds, "window", "")]
+    partner_window = [str(x) for x in _coord(ds, "partner_window", "")]
+    layer = [int(x) for x in _coord(ds, "layer", -1)]
+    partner_layer = [int(x) for x in _coord(ds, "partner_layer", -1)]
+    kind = [str(x) for x in _coord(ds, "kind", "")]
+    method = [str(x) for x in _coord(ds, "method", "single")]
+    n_layers = [int(x) for x in _coord(ds, "n_layers", -1)]
+    finite = np.isfinite(scores)
+    rows = []
+    for i, label in enumerate(labels):
+        per_subject = scores[i][finite[i]]
+        fused = bool(partner[i])
+        rows.append(
+            {
+                "run": run_id,
+                "config": label,
+                "log": f"{S.RESULTS}/{run_id}/{label}",
+                "model": f"{model[i]}+{partner[i]}" if fused else model[i],
+                "window": f"{window[i]}+{partner_window[i]}" if fused else window[i],
+                "layer": f"{layer[i]}x{partner_layer[i]}" if fused else layer[i],
+                "kind": kind[i],
+                "method": method[i],
+                "n_layers": n_layers[i],
+                "n_subjects": int(per_subject.size),
+                **_stats(per_subject),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return dict.fromkeys(("mean", "std", "median", "min", "max"), float("nan"))
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "median": float(np.median(values)),
+        "min": float(np.min(values)),
+        "max": float(np.max(values)),
+    }
+
+
+def summary_table(store: StorePath, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every config of the given complete runs (all complete runs when ``None``).
+
+    Columns: ``run``, ``config``, ``log``, ``model``, ``window``, ``layer``, ``kind``,
+    ``method``, ``n_layers``, ``n_subjects``, ``mean``, ``std``, ``median``, ``min``,
+    ``max`` and ``best`` (the best layer, by mean, of each run × model × window ×
+    method).
+    """
+    runs = list(run_ids) if run_ids else complete_runs(store)
+    frames = [run_summary(open_run(store, run_id)) for run_id in runs]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=["run", "config", *SUMMARY_COLUMNS])
+    table = pd.concat(frames, ignore_index=True)
+    keys = ["run", "model", "window", "method"]
+    ranked = table["mean"].fillna(-np.inf)
+    best_index = ranked.groupby([table[k] for k in keys], sort=False).idxmax()
+    table["best"] = table.index.isin(best_index.to_numpy())
+    return table
+
+
+def best_layers(table: pd.DataFrame) -> pd.DataFrame:
+    """The best-layer rows of a summary table, best first."""
+    return table[table["best"]].sort_values("mean", ascending=False, na_position="last")
+
+
+def write_summary_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``summary.csv`` (reference-study columns first, see the module docstring)."""
+    _write_csv(table.loc[:, list(SUMMARY_COLUMNS)], path)
+
+
+def roi_table(ds: xr.Dataset, configs: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean r across subjects per config and ROI of a results dataset.
+
+    Columns: ``log``, ``config``, ``roi``, ``roi_name``, ``hemisphere``, ``r``.
+    """
+    run_id = str(ds.attrs.get("run_id", ""))
+    if configs is not None:
+        ds = ds.sel({S.CONFIG_DIM: list(configs)})
+    mean_r = nanmean(np.asarray(ds["r"].values, dtype=np.float64), axis=1)
+    labels = [str(x) for x in ds[S.CONFIG_DIM].values]
+    rois = np.asarray(ds[S.ROI_DIM].values, dtype=np.int64)
+    n_roi = rois.size
+    names = (
+        [str(x) for x in ds[S.ROI_NAME_COORD].values]
+        if S.ROI_NAME_COORD in ds.coords
+        else [""] * n_roi
+    )
+    hemis = (
+        [str(x) for x in ds[S.HEMISPHERE_COORD].values]
+        if S.HEMISPHERE_COORD in ds.coords
+        else [""] * n_roi
+    )
+    return pd.DataFrame(
+        {
+            "log": np.repeat([f"{S.RESULTS}/{run_id}/{label}" for label in labels], n_roi),
+            "config": np.repeat(labels, n_roi),
+            "roi": np.tile(rois, len(labels)),
+            "roi_name": np.tile(names, len(labels)),
+            "hemisphere": np.tile(hemis, len(labels)),
+            "r": mean_r.reshape(-1),
+        }
+    )
+
+
+def write_roi_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``roi.csv`` (see the module docstring)."""
+    _write_csv(table.loc[:, list(ROI_COLUMNS)], path)
+
+
+def _write_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    parent = os.path.dirname(os.fspath(path))
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    table.to_csv(path, index=False, float_format="%.6g")

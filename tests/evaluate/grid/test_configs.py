@@ -1,0 +1,157 @@
+import pytest
+
+from featstore.errors import InputError
+from featstore.evaluate.configs import (
+    BANDED,
+    CONCAT,
+    Config,
+    FeatureLayer,
+    StoreCatalog,
+    auto_layers,
+    build_configs,
+    parse_config,
+    parse_fusion_request,
+    parse_layers,
+    parse_model_request,
+    parse_windows,
+    select_layers,
+)
+from tests.evaluate.grid.conftest import AUDIO_KEY, TEXT_KEY
+
+
+def test_auto_layers_relative_depth_rule():
+    assert auto_layers(12) == [1, 4, 6, 9, 12]
+    assert auto_layers(6) == [1, 2, 4, 5, 6]
+    assert auto_layers(3) == [1, 2, 3]
+    assert auto_layers(0) == [0]
+    with pytest.raises(InputError):
+        auto_layers(-1)
+
+
+def test_labels_use_alias_names():
+    audio = FeatureLayer(AUDIO_KEY, "tr6", 9)
+    text = FeatureLayer(TEXT_KEY, "ctx200", 9)
+    other = FeatureLayer("org--custom", "tr2", 0)
+    assert Config(audio).label == "wavlm/tr6/layer9"
+    assert Config(other).label == "org--custom/tr2/layer0"
+    assert Config(text, audio, CONCAT).label == "gpt2/ctx200+wavlm/tr6/9x9"
+    assert Config(text, audio, BANDED).label == "gpt2/ctx200+wavlm/tr6/9x9/banded"
+    with pytest.raises(InputError, match="single"):
+        Config(audio, method=BANDED)
+    with pytest.raises(InputError, match="fusion method"):
+        Config(text, audio, "sum")
+
+
+def test_every_canonical_label_round_trips(grid_store):
+    configs = build_configs(
+        grid_store,
+        models=[("gpt2", None), ("wavlm", None)],
+        fusions=[(("gpt2", None), ("wavlm", ["tr3"]))],
+        layers="all",
+    )
+    banded = [Config(c.a, c.b, BANDED) for c in configs if c.is_fusion]
+    catalog = StoreCatalog(grid_store)
+    for config in configs + banded:
+        assert parse_config(config.label, catalog) == config
+
+
+@pytest.mark.parametrize(
+    ("typed", "label"),
+    [
+        ("wavlm/tr3/9", None),
+        ("wavlm/tr3/3", "wavlm/tr3/layer3"),
+        ("wavlm/tr2/layer0", "wavlm/tr2/layer0"),
+        ("gpt2/4", "gpt2/ctx20/layer4"),
+        (f"{AUDIO_KEY}/tr3/layer2", "wavlm/tr3/layer2"),
+        ("gpt2+wavlm/tr3/4x3", "gpt2/ctx20+wavlm/tr3/4x3"),
+        ("gpt2+wavlm/tr3/4x3/banded", "gpt2/ctx20+wavlm/tr3/4x3/banded"),
+        ("gpt2/ctx20+wavlm/tr2/layer1xlayer2", "gpt2/ctx20+wavlm/tr2/1x2"),
+    ],
+)
+def test_short_forms(grid_store, typed, label):
+    if label is None:
+        with pytest.raises(InputError, match=r"has layers 0\.\.4; no layer 9"):
+            parse_config(typed, grid_store)
+    else:
+        assert parse_config(typed, grid_store).label == label
+
+
+def test_ambiguous_or_unknown_names_list_choices(grid_store):
+    with pytest.raises(InputError, match="wavlm has windows tr2, tr3"):
+        parse_config("wavlm+gpt2/ctx20/1x1", grid_store)
+    with pytest.raises(InputError, match=r"present: gpt2 \(ctx20\), wavlm \(tr2, tr3\)"):
+        parse_config("hubert/tr3/1", grid_store)
+    with pytest.raises(InputError, match="no feature set wavlm/tr6"):
+        parse_config("wavlm/tr6/1", grid_store)
+    with pytest.raises(InputError, match="cannot parse"):
+        parse_config("wavlm", grid_store)
+
+
+def test_select_layers(grid_store):
+    info = StoreCatalog(grid_store).info(TEXT_KEY, "ctx20")
+    assert select_layers("auto", info) == [1, 2, 4, 5, 6]
+    assert select_layers("all", info) == list(range(7))
+    assert select_layers([4, 1, 4], info) == [4, 1]
+    with pytest.raises(InputError, match=r"features/gpt2/ctx20 has layers 0\.\.6; no layer 7, 12"):
+        select_layers([1, 7, 12], info)
+
+
+def test_parsers():
+    assert parse_layers("auto") == "auto" and parse_layers("ALL") == "all"
+    assert parse_layers("1, 4,6") == [1, 4, 6]
+    with pytest.raises(InputError, match="--layers"):
+        parse_layers("1,x")
+    assert parse_windows("tr1,2,3,6") == ["tr1", "tr2", "tr3", "tr6"]
+    assert parse_windows("ctx200,tr1,2") == ["ctx200", "tr1", "tr2"]
+    with pytest.raises(InputError, match="ctxN or trN"):
+        parse_windows("6")
+    assert parse_model_request("wavlm:tr1,6") == ("wavlm", ["tr1", "tr6"])
+    assert parse_model_request("gpt2") == ("gpt2", None)
+    assert parse_fusion_request("gpt2:ctx200+wavlm") == (("gpt2", ["ctx200"]), ("wavlm", None))
+    with pytest.raises(InputError, match="A\\+B"):
+        parse_fusion_request("gpt2")
+
+
+def test_build_configs_windows_by_kind(grid_store):
+    configs = build_configs(
+        grid_store, models=[("gpt2", None), ("wavlm", None)], windows=["ctx20", "tr3"]
+    )
+    assert [c.label for c in configs] == [
+        *(f"gpt2/ctx20/layer{n}" for n in (1, 2, 4, 5, 6)),
+        *(f"wavlm/tr3/layer{n}" for n in (1, 2, 3, 4)),
+    ]
+    # no window of the model's kind requested: every stored window
+    configs = build_configs(grid_store, models=[("wavlm", None)], windows=["ctx20"], layers=[3])
+    assert [c.label for c in configs] == ["wavlm/tr2/layer3", "wavlm/tr3/layer3"]
+
+
+def test_fusion_every_layer_pair_at_each_window(grid_store):
+    configs = build_configs(
+        grid_store, fusions=[(("gpt2", None), ("wavlm", None))], windows=["tr2", "tr3"]
+    )
+    pairs = {(c.a.window, c.b.window, c.a.layer, c.b.layer) for c in configs}
+    expected = {
+        ("ctx20", w, la, lb)
+        for w in ("tr2", "tr3")
+        for la in (1, 2, 4, 5, 6)
+        for lb in (1, 2, 3, 4)
+    }
+    assert pairs == expected and len(configs) == len(expected)
+    assert all(c.method == CONCAT for c in configs)
+    # same-kind sides pair equal windows only
+    same = build_configs(
+        grid_store, fusions=[(("wavlm", None), ("wavlm", None))], layers=[1], method=BANDED
+    )
+    assert [c.label for c in same] == [
+        "wavlm/tr2+wavlm/tr2/1x1/banded",
+        "wavlm/tr3+wavlm/tr3/1x1/banded",
+    ]
+
+
+def test_build_configs_errors(grid_store):
+    with pytest.raises(InputError, match="nothing to evaluate"):
+        build_configs(grid_store)
+    with pytest.raises(InputError, match="--method"):
+        build_configs(grid_store, models=[("gpt2", None)], method="sum")
+    with pytest.raises(InputError, match="no common window"):
+        build_configs(grid_store, fusions=[(("wavlm", ["tr2"]), ("wavlm", ["tr3"]))])
