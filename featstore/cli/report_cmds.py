@@ -318,7 +318,12 @@ def significance(
             "--config", "-c", help="Configs to test (repeatable; default: all configs of the run)."
         ),
     ] = None,
-    n_perm: Annotated[int, typer.Option(help="Permutation draws.")] = 1000,
+    n_perm: Annotated[
+        int,
+        typer.Option(
+            help="Permutation draws (the smallest p is 1/(n+1); FDR over 360 ROIs needs many)."
+        ),
+    ] = 10_000,
     method: Annotated[str, typer.Option(help="block or circular.")] = "block",
     block: Annotated[int, typer.Option(help="Block length / smallest shift, in TRs.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -331,7 +336,7 @@ def significance(
     Predictions are recomputed from the store with the run's settings; p-values go to
     results/<run>/stats.
 
-    Example: `evaluate significance --store S --run RUN --config wavlm/tr6/layer9 --n-perm 1000`
+    Example: `evaluate significance --store S --run RUN --config wavlm/tr6/layer9 --n-perm 10000`
     """
     from rich.progress import Progress
 

@@ -79,7 +79,7 @@ def run_significance(
     run_id: str,
     configs: Sequence[str] | None = None,
     *,
-    n_perm: int = 1000,
+    n_perm: int = 10_000,
     method: str = "block",
     block: int = 10,
     seed: int = 0,

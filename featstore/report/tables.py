@@ -21,9 +21,11 @@ import xarray as xr
 from featstore.errors import InputError
 from featstore.evaluate import roi_groups
 from featstore.evaluate.ceiling import DEFAULT_CEILING_THRESHOLD, normalized_r
+from featstore.evaluate.results import complete_runs
 from featstore.evaluate.roi_groups import roi_group_indices
+from featstore.evaluate.summary import subject_scores
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, child_names, group_attrs, is_complete, open_group
+from featstore.store.groups import StorePath, group_attrs, open_group
 from featstore.store.paths import result_group
 
 CONFIG_FIELDS = (
@@ -69,11 +71,6 @@ class ResultSet:
     run_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def complete_run_ids(store: StorePath) -> list[str]:
-    """Ids of the complete runs of a store, sorted by name."""
-    return [r for r in child_names(store, S.RESULTS) if is_complete(store, result_group(r))]
-
-
 def _settings_key(settings: Mapping[str, Any]) -> str:
     kept = {k: v for k, v in dict(settings).items() if k not in _PER_RUN_SETTINGS}
     return json.dumps(kept, sort_keys=True, default=str)
@@ -116,7 +113,7 @@ def combine_runs(datasets: Mapping[str, xr.Dataset]) -> xr.Dataset:
 
 def load_result_sets(store: StorePath, run_ids: Sequence[str] | None = None) -> list[ResultSet]:
     """The complete runs of a store (or ``run_ids``), grouped by identical settings."""
-    available = complete_run_ids(store)
+    available = complete_runs(store)
     if run_ids is None:
         run_ids = available
     missing = [r for r in run_ids if r not in available]
@@ -151,14 +148,6 @@ def family(model: str, partner_model: str = "") -> str:
     return f"{model}+{partner_model}" if partner_model else str(model)
 
 
-def subject_scores(results: xr.Dataset, roi_index: np.ndarray | None = None) -> xr.DataArray:
-    """Per config and subject: mean r over all ROIs (or over ``roi_index``), NaN ROIs skipped."""
-    r = results["r"]
-    if roi_index is not None:
-        r = r.isel({S.ROI_DIM: np.asarray(roi_index)})
-    return r.mean(S.ROI_DIM, skipna=True)
-
-
 def config_table(
     results: xr.Dataset,
     *,
@@ -172,7 +161,7 @@ def config_table(
     ``n_subjects``, and with a noise ceiling ``mean_normalized`` (per-subject mean over
     ROIs of r / ceiling, ROIs with ceiling below the threshold left out, then averaged).
     """
-    scores = subject_scores(results).values.astype(np.float64)
+    scores = subject_scores(results)
     frame = pd.DataFrame({"config": [str(c) for c in results[S.CONFIG_DIM].values]})
     for name in CONFIG_FIELDS:
         if name in results.coords:

@@ -177,3 +177,54 @@ def make_store(path: Path, *, run_id: str = "grid-test") -> Path:
     fs.write_group(path, "fmri", fmri_dataset(), encoding={"bold": {"chunks": (1, N_TR, 360)}})
     fs.write_group(path, fs.result_group(run_id), results_dataset())
     return path
+
+
+GRID_TR = 300
+GRID_SUBJECTS = 4
+AUDIO_KEY = "microsoft--wavlm-base-plus"
+
+
+def _feature_attrs(model_id: str, modality: str) -> dict:
+    return {
+        "model_id": model_id,
+        "revision": "test",
+        "modality": modality,
+        "pooling": "mean",
+        "stimulus_sha256": "0" * 64,
+    }
+
+
+def make_grid_store(path: Path) -> Path:
+    """A store for a real grid: feature sets (text ``gpt2/ctx20``, audio ``wavlm/tr2``, 4
+    layers of 10 dims) and simulated fMRI (4 subjects × 300 TRs × 360 HCP-MMP ROIs) in
+    which audio layer 2 drives the auditory ROIs and text layer 3 the inferior-frontal ones.
+    """
+    from featstore.datasets.simulate import PlantedSource, simulate_bold
+
+    rng = np.random.default_rng(2)
+    white = rng.normal(size=(2, 4, GRID_TR + 2, 10))
+    # autocorrelated features, as stimulus features are
+    text, audio = (white[..., :-2, :] + white[..., 1:-1, :] + white[..., 2:, :]).astype(np.float32)
+    names, hemis = hcp_mmp_rois()
+    sources = [
+        PlantedSource("wavlm/tr2/layer2", audio[2], BUILTIN_ROI_GROUPS["auditory"]),
+        PlantedSource("gpt2/ctx20/layer3", text[3], BUILTIN_ROI_GROUPS["inferior-frontal"]),
+    ]
+    bold, subjects, _ = simulate_bold(sources, names, n_subjects=GRID_SUBJECTS, seed=3)
+    fs.create_store(path, dataset="simulated", tr_seconds=TR_SECONDS, n_tr=GRID_TR)
+    fmri = xr.Dataset(
+        {"bold": (("subject", "tr", "roi"), bold)},
+        coords={
+            "subject": np.array(subjects, dtype=object),
+            "roi": np.arange(len(names), dtype=np.int64),
+            "roi_name": ("roi", np.array(names, dtype=object)),
+            "hemisphere": ("roi", np.array(hemis, dtype=object)),
+        },
+        attrs={"atlas": "HCP-MMP1.0", "source": "simulated", "n_subjects": GRID_SUBJECTS},
+    )
+    fs.write_group(path, "fmri", fmri, encoding={"bold": {"chunks": (1, GRID_TR, len(names))}})
+    fs.write_feature_set(path, "gpt2", "ctx20", text, attrs=_feature_attrs("gpt2", "text"))
+    fs.write_feature_set(
+        path, AUDIO_KEY, "tr2", audio, attrs=_feature_attrs("microsoft/wavlm-base-plus", "audio")
+    )
+    return path
