@@ -8,7 +8,9 @@
    language ROIs (late-language, inferior and middle frontal groups), the log-mel spectrum
    drives auditory cortex, every other ROI is noise;
 4. evaluate every model × layer and one text × audio fusion, and print the summary;
-5. write the HTML report.
+5. compute the noise ceiling and permutation tests (FDR across ROIs) of each model's best
+   layer;
+6. write the HTML report.
 
 A correct pipeline must find the planted layer and ROIs; the tests check it does.
 """
@@ -34,11 +36,16 @@ AUDIO_GROUPS = ("auditory",)
 RUN_ID = "demo"
 
 
+# permutation test of the demo's 31 test TRs: blocks of 4 TRs (8 blocks, 40 320 orders)
+DEMO_PERM_BLOCK = 4
+DEMO_N_PERM = 2000
+
+
 def demo_settings():
-    """Encoding settings for a 111-TR story: few components, 4 folds, a quarter for test."""
+    """Encoding settings for a 112-TR story: few components, 4 folds, 30 % for test."""
     from featstore.evaluate import EncodingSettings
 
-    return EncodingSettings(pca=20, cv=4, test_frac=0.25)
+    return EncodingSettings(pca=20, cv=4, test_frac=0.3)
 
 
 @dataclass
@@ -103,6 +110,24 @@ def simulate_demo_fmri(store: Path) -> dict[str, list[str]]:
     planted = {text_label: text_rois, audio_label: audio_rois}
     update_group_attrs(store, "fmri", {"planted": planted})
     return planted
+
+
+def best_configs(store: Path, run_id: str) -> list[str]:
+    """The best layer of each model and window of a run (by the across-subject mean r)."""
+    from featstore.evaluate.summary import best_layers, summary_table
+
+    return [str(label) for label in best_layers(summary_table(store, [run_id]))["config"]]
+
+
+def test_planted(store: Path, run_id: str, configs: list[str]) -> None:
+    """Noise ceiling on the run's test TRs, and block-permutation tests of ``configs``."""
+    from featstore.evaluate.ceiling import write_noise_ceiling
+    from featstore.evaluate.significance import run_significance
+
+    write_noise_ceiling(store, run_id=run_id)
+    run_significance(
+        store, run_id, configs, n_perm=DEMO_N_PERM, method="block", block=DEMO_PERM_BLOCK
+    )
 
 
 def run_demo(
@@ -172,9 +197,14 @@ def run_demo(
     )
     step("evaluate grid", started)
 
+    started = time.perf_counter()
+    tested = best_configs(store, run_id)
+    test_planted(store, run_id, tested)
+    step(f"noise ceiling + significance of {len(tested)} configs", started)
+
     report = None
     if report_dir is not None:
-        from featstore.report import build_report
+        from featstore.report.html import build_report
 
         started = time.perf_counter()
         report = build_report(store, report_dir)

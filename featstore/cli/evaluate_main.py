@@ -39,3 +39,7 @@ report_cmds.register(app)
 def run() -> None:
     """Console-script entry point."""
     app(prog_name="evaluate")
+
+
+if __name__ == "__main__":
+    run()

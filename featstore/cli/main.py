@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from featstore import __version__
-from featstore.cli import dataset_cmds, extract_cmds, features_cmds, models_cmds, store_cmds
+from featstore.cli import (
+    dataset_cmds,
+    demo_cmds,
+    extract_cmds,
+    features_cmds,
+    models_cmds,
+    store_cmds,
+)
 from featstore.cli._common import console, new_app
 
 app = new_app(
