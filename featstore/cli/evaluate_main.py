@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from featstore import __version__
-from featstore.cli import evaluate_cmds
+from featstore.cli import evaluate_cmds, report_cmds
 from featstore.cli._common import console, new_app
 
 app = new_app(
@@ -33,8 +33,13 @@ def main(
 
 
 evaluate_cmds.register(app)
+report_cmds.register(app)
 
 
 def run() -> None:
     """Console-script entry point."""
     app(prog_name="evaluate")
+
+
+if __name__ == "__main__":
+    run()

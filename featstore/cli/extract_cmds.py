@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -74,6 +75,14 @@ def extract(
     revision: Annotated[
         str | None, typer.Option("--revision", help="Model revision (branch, tag or commit).")
     ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            help="Load the model from this local directory (an offline copy, or the output "
+            "of `featstore models import-ct2`), keeping the alias's feature key.",
+        ),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", help="Torch intra-op threads (default: torch's).")
     ] = None,
@@ -100,6 +109,8 @@ def extract(
         featstore extract --model gpt2 --ctx 200 --stride 16 --batch-size 8 --store S
 
         featstore extract --model wavlm --tr-win 1,2,3,6 --store stores/21styear.zarr
+
+        featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
     """
     from featstore import store as fs
     from featstore.extract.run import extract as run_extract
@@ -119,6 +130,7 @@ def extract(
         model,
         ctx=ctx,
         tr_wins=parse_tr_wins(tr_win),
+        weights=weights,
         dtype=dtype,
         overwrite=overwrite,
         progress=progress_enabled(quiet),

@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from featstore import __version__
-from featstore.cli import dataset_cmds, extract_cmds, features_cmds, models_cmds, store_cmds
+from featstore.cli import (
+    dataset_cmds,
+    demo_cmds,
+    extract_cmds,
+    features_cmds,
+    models_cmds,
+    store_cmds,
+)
 from featstore.cli._common import console, new_app
 
 app = new_app(
@@ -40,6 +47,7 @@ dataset_cmds.register(app)
 extract_cmds.register(app)
 features_cmds.register(app)
 models_cmds.register(app)
+demo_cmds.register(app)
 
 
 def run() -> None:

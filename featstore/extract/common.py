@@ -74,7 +74,12 @@ def stimulus_identity(store: StorePath) -> dict[str, Any]:
 
 
 def resolved_revision(model: Any, requested: str | None) -> str:
-    """The commit a hub model was loaded at (or what was requested, or ``local``)."""
+    """The commit a hub model was loaded at (or what was requested, or ``local``).
+
+    With no model (weight-free features) it is what was requested, or ``""``.
+    """
+    if model is None:
+        return requested or ""
     commit = getattr(getattr(model, "config", None), "_commit_hash", None)
     return str(commit or requested or "local")
 
@@ -93,7 +98,7 @@ def provenance_attrs(
         "model_id": spec.model_id,
         "model_alias": spec.alias or "",
         "model_family": spec.family,
-        "revision": resolved_revision(model, revision) if model is not None else (revision or ""),
+        "revision": resolved_revision(model, revision),
         "modality": spec.modality,
         "pooling": pooling,
         "stimulus_sha256": stimulus["stimulus_sha256"],
@@ -123,6 +128,31 @@ def load_error(spec: ModelSpec, exc: Exception) -> ModelError:
     )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return ModelError(f"cannot load model {spec.model_id!r}: {first}; {hint}")
+
+
+def load_pretrained(loader: Any, spec: ModelSpec, revision: str | None, **kwargs: Any) -> Any:
+    """``loader.from_pretrained`` for ``spec`` at ``revision``, quietly, errors as :class:`ModelError`.
+
+    The loading report of transformers lists every checkpoint weight the class does
+    not use (a CTC head, CLAP's text tower), which is expected here and would bury
+    the progress bar, so it is silenced for the duration of the load.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return loader.from_pretrained(
+            spec.model_id, revision=revision, local_files_only=spec.local_files_only, **kwargs
+        )
+    except Exception as exc:  # any failure to load is reported as one ModelError line
+        raise load_error(spec, exc) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

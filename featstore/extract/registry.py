@@ -132,7 +132,7 @@ def aliases() -> dict[str, ModelSpec]:
             "multimodal",
             CLAP,
             "clap",
-            None,
+            6,
             "CLAP HTS-AT audio encoder (unfused)",
         ),
         _alias("spectral", "spectral", "lowlevel", LOWLEVEL, "spectral", 1, "log-mel energies"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from importlib import import_module
+from pathlib import Path
 
 from featstore.errors import InputError
 from featstore.extract.registry import AUDIO, CLAP, LOWLEVEL, TEXT, WHISPER, resolve_model
@@ -29,6 +31,7 @@ def extract(
     *,
     ctx: int | None = None,
     tr_wins: Sequence[int] | None = None,
+    weights: str | Path | None = None,
     **options,
 ) -> list[str]:
     """Extract every layer of ``model`` into ``store`` and return the groups written.
@@ -39,8 +42,14 @@ def extract(
     (``batch_size``, ``device``, ``dtype``, ``revision``, ``overwrite``, ``progress``,
     ``threads``, and the text-only ``pool``, ``stride``, ``to_tr``, ``block_words``) go
     to the extractor.
+
+    ``weights`` loads the model from a local directory (an offline copy, or one made by
+    ``featstore models import-ct2``) while keeping the feature key of ``model``, so
+    ``--model whisper-base --weights DIR`` is stored as ``openai--whisper-base``.
     """
     spec = resolve_model(model)
+    if weights is not None:
+        spec = with_weights(spec, weights)
     if spec.extractor == TEXT:
         if ctx is None or tr_wins:
             raise InputError(
@@ -60,3 +69,18 @@ def extract(
     module_name, function_name = _EXTRACTORS[spec.extractor].split(":")
     function = getattr(import_module(module_name), function_name)
     return list(function(store, spec, **kwargs, **options))
+
+
+def with_weights(spec, weights: str | Path):
+    """``spec`` loading from the local directory ``weights`` (key and alias unchanged)."""
+    path = Path(weights).expanduser()
+    if spec.extractor == LOWLEVEL:
+        raise InputError(f"--weights: {spec.name} has no weights (a low-level feature)")
+    if not (path / "config.json").is_file():
+        raise InputError(f"--weights {path}: no config.json there; expected a model directory")
+    local = resolve_model(str(path))
+    if local.family != spec.family:
+        raise InputError(
+            f"--weights {path} holds a {local.family} model, but {spec.name} is {spec.family}"
+        )
+    return dataclasses.replace(spec, model_id=str(path), local_files_only=True)

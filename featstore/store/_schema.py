@@ -73,6 +73,8 @@ CONFIG_DIM = "config"
 RESULT_VARS = ("r", "alpha")
 RESULT_DIMS = (CONFIG_DIM, SUBJECT_DIM, ROI_DIM)
 RESULT_ATTRS = ("settings", "created", COMPLETE_ATTR)
+# results/<run_id>/stats: permutation p-values of the run (evaluate significance)
+RESULT_STATS = "stats"
 
 # Names
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -1,0 +1,379 @@
+"""``evaluate report``, ``evaluate plot …``, ``evaluate stats``, ``evaluate ceiling``,
+``evaluate significance``: figures, noise ceiling and statistics from a store's results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from featstore.cli._common import StoreOption, console, new_app, progress_enabled
+from featstore.errors import InputError
+
+plot_app = new_app(
+    "Figures of one config: a brain map or the top ROIs.\n\n"
+    "Examples:\n\n"
+    "    evaluate plot brain --store S --run RUN --config wavlm/tr6/layer9 --out wavlm.png\n\n"
+    "    evaluate plot roi-top --store S --config whisper-base/tr6/layer2 --top 20"
+)
+
+RunOption = Annotated[
+    str | None,
+    typer.Option(
+        "--run", "-r", help="Run id (results/<run>); default: the newest run holding the config."
+    ),
+]
+GroupsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--groups",
+        help="JSON/TOML file of extra ROI groups, e.g. "
+        '{"language": ["44", "45", "L_55b"]}; they add to (or replace) the '
+        "built-in groups.",
+    ),
+]
+
+
+def _locate(result_sets, config: str):
+    """The run holding ``config`` (the newest one) and its result set, among ``result_sets``."""
+    for result_set in reversed(result_sets):
+        labels = [str(c) for c in result_set.results["config"].values]
+        if config in labels:
+            return str(result_set.results["run"].values[labels.index(config)]), result_set
+    runs = ", ".join(r for s in result_sets for r in s.runs)
+    raise InputError(f"config {config!r} is in no complete run (runs: {runs})")
+
+
+def _find_config(store: Path, config: str, run_id: str | None):
+    """The run holding ``config`` (``run_id`` or the newest one) and its result set."""
+    from featstore.report.tables import load_result_sets
+
+    return _locate(load_result_sets(store, [run_id] if run_id else None), config)
+
+
+def report(
+    store: StoreOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder of index.html.")] = Path(
+        "report"
+    ),
+    run: Annotated[
+        list[str] | None, typer.Option("--run", "-r", help="Run ids to report (repeatable).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="ROIs in the Top-N figures and tables.")] = 20,
+    groups: GroupsOption = None,
+    alpha: Annotated[float, typer.Option(help="FDR level of significance masks.")] = 0.05,
+    brain: Annotated[bool, typer.Option(help="Draw brain maps (the slowest figures).")] = True,
+    embed: Annotated[
+        bool, typer.Option(help="Embed figures in index.html (one self-contained file).")
+    ] = False,
+) -> None:
+    """Write an HTML report of every complete run: summary, figures, settings, provenance.
+
+    Example: `evaluate report --store stores/21styear.zarr --out report/`
+    """
+    from featstore.evaluate.roi_groups import roi_groups
+    from featstore.report.html import build_report
+
+    index = build_report(
+        store,
+        out,
+        runs=run or None,
+        top=top,
+        groups=roi_groups(groups),
+        alpha=alpha,
+        brain_maps=brain,
+        embed=embed,
+    )
+    console.print(f"report written: {index}")
+
+
+def plot_brain_cmd(
+    store: StoreOption,
+    config: Annotated[
+        str, typer.Option("--config", "-c", help="Config label, e.g. wavlm/tr6/layer9.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image file (.png, .pdf, .svg).")],
+    run: RunOption = None,
+    mask_fdr: Annotated[
+        float | None,
+        typer.Option(
+            "--mask-fdr",
+            help="Gray out ROIs with FDR q >= this level (needs "
+            "`evaluate significance` first), e.g. 0.05.",
+        ),
+    ] = None,
+    normalized: Annotated[bool, typer.Option(help="Show r / noise ceiling instead of r.")] = False,
+    vmax: Annotated[float | None, typer.Option(help="Upper end of the color scale.")] = None,
+) -> None:
+    """Brain map (4 views, HCP-MMP1.0 parcels) of a config's mean r across subjects.
+
+    Example: `evaluate plot brain --store S --run RUN --config wavlm/tr6/layer9 --out wavlm.png --mask-fdr 0.05`
+    """
+    from featstore.evaluate.ceiling import noise_ceiling_for, normalized_r, run_held_out_trs
+    from featstore.evaluate.significance import load_stats, significance_mask
+    from featstore.plot.brain import plot_brain
+    from featstore.store import root_attrs
+
+    run_id, result_set = _find_config(store, config, run)
+    r = result_set.results["r"].sel(config=config)
+    label = "r"
+    if normalized:
+        index = run_held_out_trs(result_set.run_attrs[run_id], int(root_attrs(store)["n_tr"]))
+        ceiling = noise_ceiling_for(store, index)
+        if ceiling is None:
+            raise InputError("the noise ceiling needs at least 3 subjects")
+        r = normalized_r(r, ceiling["ceiling"])
+        label = "r / noise ceiling"
+    mask = None
+    if mask_fdr is not None:
+        mask = significance_mask(load_stats(store, run_id), config, alpha=mask_fdr)
+    title = f"{config} ({run_id})" + (f", FDR q < {mask_fdr:g}" if mask is not None else "")
+    plot_brain(
+        r.mean("subject", skipna=True).values,
+        roi_names=[str(n) for n in result_set.results["roi_name"].values],
+        hemispheres=[str(h) for h in result_set.results["hemisphere"].values],
+        title=title,
+        mask=mask,
+        vmax=vmax,
+        colorbar_label=label,
+        output_file=out,
+    )
+    console.print(f"brain map written: {out}")
+
+
+def plot_roi_top_cmd(
+    store: StoreOption,
+    config: Annotated[str, typer.Option("--config", "-c", help="Config label.")],
+    run: RunOption = None,
+    top: Annotated[int, typer.Option(help="Number of ROIs.")] = 20,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Image file; none: print the table only.")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+) -> None:
+    """Top ROIs of a config by mean r, with HCP-MMP names, ceiling and p-values if stored.
+
+    Example: `evaluate plot roi-top --store S --config whisper-base/tr6/layer2 --top 20 --out top.png`
+    """
+    from featstore.evaluate.ceiling import noise_ceiling_for, run_held_out_trs
+    from featstore.evaluate.significance import load_stats
+    from featstore.report.tables import roi_table
+    from featstore.store import root_attrs
+
+    run_id, result_set = _find_config(store, config, run)
+    index = run_held_out_trs(result_set.run_attrs[run_id], int(root_attrs(store)["n_tr"]))
+    ceiling = noise_ceiling_for(store, index)
+    stats = load_stats(store, run_id)
+    frame = roi_table(result_set.results, config, ceiling=ceiling, stats=stats).head(top)
+    table = Table(title=f"top {len(frame)} ROIs of {config} ({run_id})")
+    columns = [
+        c for c in ("label", "mean_r", "std_r", "ceiling", "normalized_r", "p", "q") if c in frame
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for _, row in frame.iterrows():
+        table.add_row(*[str(row[c]) if c == "label" else f"{row[c]:.4g}" for c in columns])
+    console.print(table)
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(csv, index=False)
+        console.print(f"table written: {csv}")
+    if out is not None:
+        from featstore.plot.compare import plot_roi_top
+
+        plot_roi_top(
+            result_set.results, config, top=top, ceiling=ceiling, stats=stats, output_file=out
+        )
+        console.print(f"figure written: {out}")
+
+
+def stats(
+    store: StoreOption,
+    compare: Annotated[
+        tuple[str, str],
+        typer.Option("--compare", help="Two config labels: A B (tests A against B)."),
+    ],
+    run: RunOption = None,
+    groups: GroupsOption = None,
+    per_roi: Annotated[bool, typer.Option(help="Also test every ROI (BH FDR across ROIs).")] = (
+        False
+    ),
+    alternative: Annotated[
+        str, typer.Option(help="two-sided, greater (A > B) or less.")
+    ] = "two-sided",
+    csv: Annotated[Path | None, typer.Option(help="Write the table as CSV.")] = None,
+) -> None:
+    """Paired Wilcoxon signed-rank test of two configs across subjects, with effect sizes.
+
+    Rows: all ROIs and each ROI group (per-subject mean r over their ROIs). Effect sizes:
+    median difference (A - B) and matched-pairs rank-biserial r (+1: A > B in every subject).
+
+    Example: `evaluate stats --store S --compare gpt2/ctx200+wavlm/tr6/9x9 wavlm/tr6/layer9`
+    """
+    from featstore.evaluate.roi_groups import roi_groups
+    from featstore.evaluate.significance import compare_configs
+    from featstore.report.tables import combine_runs, load_result_sets
+
+    config_a, config_b = compare
+    if alternative not in ("two-sided", "greater", "less"):
+        raise InputError(f"--alternative {alternative!r}: expected two-sided, greater or less")
+    result_sets = load_result_sets(store, [run] if run else None)
+    run_a, set_a = _locate(result_sets, config_a)
+    run_b, set_b = _locate(result_sets, config_b)
+    results = set_a.results
+    if set_a is not set_b:
+        console.print(
+            f"[yellow]note:[/] {run_a} and {run_b} were evaluated with different settings; "
+            "their r values are not strictly comparable"
+        )
+        results = combine_runs(
+            {
+                run_a: set_a.results.sel(config=[config_a]),
+                run_b: set_b.results.sel(config=[config_b]),
+            }
+        )
+    frame = compare_configs(
+        results,
+        config_a,
+        config_b,
+        groups=roi_groups(groups),
+        per_roi=per_roi,
+        alternative=alternative,
+    )
+    table = Table(
+        title=f"A = {config_a} ({run_a})  vs  B = {config_b} ({run_b}), paired Wilcoxon, "
+        f"{alternative}",
+        caption="A, B: mean r over subjects; Δ median: median over subjects of A - B; "
+        "r_rb: matched-pairs rank-biserial (+1: A > B in every subject)",
+    )
+    table.add_column("scope", no_wrap=True)
+    for column in ("n", "A", "B", "Δ median", "r_rb", "p"):
+        table.add_column(column, justify="right")
+    shown = frame if not per_roi else frame[frame["n_rois"] > 1]
+    for _, row in shown.iterrows():
+        table.add_row(
+            row["scope"],
+            str(int(row["n_subjects"])),
+            f"{row['mean_a']:.4f}",
+            f"{row['mean_b']:.4f}",
+            f"{row['median_difference']:+.4f}",
+            f"{row['rank_biserial']:+.2f}",
+            f"{row['p']:.3g}",
+        )
+    console.print(table)
+    if per_roi:
+        n_sig = int((frame["q"] < 0.05).sum())
+        console.print(f"{n_sig} of {len(frame) - len(shown)} ROIs differ at FDR q < 0.05")
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(csv, index=False)
+        console.print(f"table written: {csv}")
+
+
+def ceiling(
+    store: StoreOption,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run", "-r", help="Use this run's test TRs (default: the evaluator's default split)."
+        ),
+    ] = None,
+    test_frac: Annotated[float, typer.Option(help="Test fraction (without --run).")] = 0.2,
+    trim: Annotated[
+        int | None,
+        typer.Option(
+            help="TRs trimmed at each edge (without --run; default: the largest "
+            "FIR delay, as `evaluate grid`)."
+        ),
+    ] = None,
+    gap: Annotated[int, typer.Option(help="TRs between train and test (without --run).")] = 0,
+) -> None:
+    """Compute the noise ceiling (leave-one-subject-out ISC) and write fmri/noise_ceiling.
+
+    Example: `evaluate ceiling --store stores/21styear.zarr`
+    """
+    import numpy as np
+
+    from featstore.evaluate.ceiling import NOISE_CEILING_GROUP, write_noise_ceiling
+    from featstore.evaluate.settings import EncodingSettings
+
+    settings = EncodingSettings(test_frac=test_frac, trim=trim, gap=gap)
+    ds = write_noise_ceiling(store, run_id=run, settings=settings)
+    values = ds["ceiling"].values
+    console.print(
+        f"{NOISE_CEILING_GROUP} written: {ds.attrs['n_subjects']} subjects, test TRs "
+        f"{ds.attrs['test_start']}..{ds.attrs['test_stop'] - 1}; ceiling median "
+        f"{float(np.nanmedian(values)):.3f}, max {float(np.nanmax(values)):.3f}"
+    )
+
+
+def significance(
+    store: StoreOption,
+    run: Annotated[str, typer.Option("--run", "-r", help="Run id.")],
+    config: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--config", "-c", help="Configs to test (repeatable; default: all configs of the run)."
+        ),
+    ] = None,
+    n_perm: Annotated[
+        int,
+        typer.Option(
+            help="Permutation draws (the smallest p is 1/(n+1); FDR over 360 ROIs needs many)."
+        ),
+    ] = 10_000,
+    method: Annotated[str, typer.Option(help="block or circular.")] = "block",
+    block: Annotated[int, typer.Option(help="Block length / smallest shift, in TRs.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    alpha: Annotated[float, typer.Option(help="FDR level for the printed counts.")] = 0.05,
+    csv: Annotated[Path | None, typer.Option(help="Export p and q per config and ROI.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Permutation test of each config's test r per ROI (block-permuted predictions), BH FDR.
+
+    Predictions are recomputed from the store with the run's settings; p-values go to
+    results/<run>/stats.
+
+    Example: `evaluate significance --store S --run RUN --config wavlm/tr6/layer9 --n-perm 10000`
+    """
+    from rich.progress import Progress
+
+    from featstore.evaluate.significance import export_stats_csv, run_significance, stats_group
+
+    with Progress(console=console, disable=not progress_enabled(quiet), transient=True) as bar:
+        task = bar.add_task("permutation tests", total=len(config) if config else None)
+        result = run_significance(
+            store,
+            run,
+            config or None,
+            n_perm=n_perm,
+            method=method,
+            block=block,
+            seed=seed,
+            on_config=lambda _: bar.advance(task),
+        )
+    table = Table(title=f"{stats_group(run)}: ROIs with FDR q < {alpha:g}")
+    for column in ("config", "significant ROIs", "draws"):
+        table.add_column(column, justify="left" if column == "config" else "right")
+    for label in result["config"].values:
+        tested = result.sel(config=label)
+        q = tested["q"].values
+        table.add_row(
+            str(label), f"{int((q < alpha).sum())}/{q.size}", str(int(tested["n_perm"].values))
+        )
+    console.print(table)
+    if csv is not None:
+        console.print(f"p-values written: {export_stats_csv(result, csv, alpha=alpha)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to ``app`` (the ``evaluate`` command)."""
+    app.command("report")(report)
+    app.command("stats")(stats)
+    app.command("ceiling")(ceiling)
+    app.command("significance")(significance)
+    plot_app.command("brain")(plot_brain_cmd)
+    plot_app.command("roi-top")(plot_roi_top_cmd)
+    app.add_typer(plot_app, name="plot")

@@ -1,0 +1,1 @@
+"""Brain maps and comparison figures (matplotlib/nilearn imported lazily)."""

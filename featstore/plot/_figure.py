@@ -1,0 +1,60 @@
+"""Figures that never touch pyplot's global state: headless, nothing to close, no show().
+
+Every ``plot_*`` function draws into a :class:`matplotlib.figure.Figure` created here (or
+into the caller's axes), saves it when asked, and returns it. A figure made without pyplot
+is garbage-collected like any object, renders with the Agg canvas whatever the backend,
+and still displays inline when returned as the last value of a notebook cell.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+KIND_COLORS = {
+    "text": "#4C72B0",
+    "audio": "#DD8452",
+    "multimodal": "#55A868",
+    "lowlevel": "#8C8C8C",
+    "fusion": "#8172B3",
+}
+KIND_ORDER = ("text", "audio", "multimodal", "lowlevel", "fusion")
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A pyplot-free figure of ``width`` × ``height`` inches."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout=None)
+
+
+def figure_and_axes(axes: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
+    """The caller's axes and its figure, or a new figure with one axes."""
+    if axes is not None:
+        return axes.figure, axes
+    figure = new_figure(width, height)
+    return figure, figure.add_subplot(1, 1, 1)
+
+
+def finish(
+    figure: Figure,
+    output_file: str | os.PathLike | None,
+    *,
+    dpi: int = 120,
+    tight: bool = True,
+) -> Figure:
+    """Save ``figure`` to ``output_file`` (format from its suffix) if given; return it.
+
+    ``tight=False`` keeps the figure's own margins and saves in one draw instead of two
+    (worth it for brain maps, whose 3D views dominate the drawing time).
+    """
+    if output_file is not None:
+        path = Path(output_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=dpi, bbox_inches="tight" if tight else None, facecolor="white")
+    return figure
