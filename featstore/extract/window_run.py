@@ -16,6 +16,7 @@ pooled vectors ``(layer, batch, dim)`` — and this module does the rest:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +35,17 @@ from featstore.extract.common import (
 from featstore.extract.registry import ModelSpec
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
-from featstore.store.groups import StorePath, group_attrs, group_exists, is_complete, open_root
+from featstore.store.groups import (
+    StorePath,
+    group_attrs,
+    group_exists,
+    is_complete,
+    open_root,
+    store_n_tr,
+    store_tr_seconds,
+)
 from featstore.store.paths import feature_group, window_name
-from featstore.store.staging import BlockStage, StagedArray, group_lock
+from featstore.store.staging import BlockStage, StagedArray, discard_stage, group_lock
 
 # A block (the unit of resumption) is this many batches of TRs: small enough that a
 # kill loses little work, large enough that staging writes are few.
@@ -100,13 +109,24 @@ class WindowPlan:
     stimulus: dict[str, Any]
 
 
-def check_writable(store: StorePath, groups: Sequence[str], overwrite: bool) -> None:
-    """Raise :class:`GroupExistsError` for a complete group unless ``overwrite``."""
+def check_writable(store: StorePath, groups: Sequence[str], overwrite: bool) -> list[str]:
+    """The groups still to write: all with ``overwrite``, else those not complete.
+
+    Raises :class:`GroupExistsError` when every group is complete (and not
+    ``overwrite``). Some complete and some not is what a run killed between two
+    windows' final writes leaves: the rerun writes the others, so "rerun the same
+    command" resumes it. A stage left next to a complete group is removed.
+    """
     done = [group for group in groups if is_complete(store, group)]
-    if done and not overwrite:
+    if overwrite:
+        return list(groups)
+    for group in done:
+        discard_stage(store, group)  # left by a run killed after its last write
+    if done and len(done) == len(groups):
         raise GroupExistsError(
             f"{', '.join(done)} already extracted in {store}; pass --overwrite to replace"
         )
+    return [group for group in groups if group not in done]
 
 
 def plan_windows(
@@ -127,22 +147,24 @@ def plan_windows(
         raise InputError(f"{spec.name} needs --tr-win N[,N...] (audio window in TRs)")
     wins = tuple(sorted({int(w) for w in tr_wins}))
     stimulus = stimulus_identity(store)
-    root = open_root(store)
+    open_root(store)  # a store we can read, before any work
     sample_rate = int(group_attrs(store, S.STIMULUS).get("sample_rate", S.AUDIO_SAMPLE_RATE))
     if sample_rate != S.AUDIO_SAMPLE_RATE:
         raise InputError(
             f"stimulus audio of {store} is at {sample_rate} Hz; expected {S.AUDIO_SAMPLE_RATE}"
         )
     grid = WindowGrid(
-        tr_seconds=float(root.attrs["tr_seconds"]),
-        n_tr=int(root.attrs["n_tr"]),
+        tr_seconds=store_tr_seconds(store),
+        n_tr=store_n_tr(store),
         stim_onset=stimulus["stim_onset"],
         sample_rate=sample_rate,
     )
     for w in wins:
         grid.length(w)
     groups = {w: feature_group(spec.key, window_name(tr_win=w)) for w in wins}
-    check_writable(store, list(groups.values()), overwrite)
+    todo = check_writable(store, list(groups.values()), overwrite)
+    wins = tuple(w for w in wins if groups[w] in todo)
+    groups = {w: groups[w] for w in wins}
     return WindowPlan(store, spec, grid, wins, groups, dtype, overwrite, stimulus)
 
 
@@ -217,7 +239,10 @@ def run_windows(
     with contextlib.ExitStack() as locks:
         for group in plan.groups.values():
             locks.enter_context(group_lock(store, group))
-        check_writable(store, list(plan.groups.values()), plan.overwrite)
+        # another run may have finished some windows since the plan was made
+        todo = check_writable(store, list(plan.groups.values()), plan.overwrite)
+        wins = tuple(w for w in plan.tr_wins if plan.groups[w] in todo)
+        plan = dataclasses.replace(plan, tr_wins=wins, groups={w: plan.groups[w] for w in wins})
         settings = {w: _settings(plan, encoder, w, batch_size) for w in plan.tr_wins}
         stages = {
             w: BlockStage(

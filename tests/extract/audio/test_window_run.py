@@ -101,7 +101,10 @@ def test_existing_group_needs_overwrite(make_store):
     store = make_store()
     run_windows(plan_windows(store, SPEC, [1]), fake_encoder(), batch_size=8)
     with pytest.raises(GroupExistsError, match="tr1 already extracted"):
-        plan_windows(store, SPEC, [2, 1])
+        plan_windows(store, SPEC, [1])
+    # with other windows, the complete one is left alone (a rerun after a kill between
+    # two windows' final writes resumes the rest)
+    assert plan_windows(store, SPEC, [2, 1]).tr_wins == (2,)
     replaced = fake_encoder()
     replaced.encode = lambda w: summary(w) + 1
     run_windows(plan_windows(store, SPEC, [1], overwrite=True), replaced, batch_size=8)
