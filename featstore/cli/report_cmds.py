@@ -114,13 +114,13 @@ def plot_brain_cmd(
     from featstore.evaluate.ceiling import noise_ceiling_for, normalized_r, run_held_out_trs
     from featstore.evaluate.significance import load_stats, significance_mask
     from featstore.plot.brain import plot_brain
-    from featstore.store import root_attrs
+    from featstore.store import store_n_tr
 
     run_id, result_set = _find_config(store, config, run)
     r = result_set.results["r"].sel(config=config)
     label = "r"
     if normalized:
-        index = run_held_out_trs(result_set.run_attrs[run_id], int(root_attrs(store)["n_tr"]))
+        index = run_held_out_trs(result_set.run_attrs[run_id], store_n_tr(store))
         ceiling = noise_ceiling_for(store, index)
         if ceiling is None:
             raise InputError("the noise ceiling needs at least 3 subjects")
@@ -160,10 +160,10 @@ def plot_roi_top_cmd(
     from featstore.evaluate.ceiling import noise_ceiling_for, run_held_out_trs
     from featstore.evaluate.significance import load_stats
     from featstore.report.tables import roi_table
-    from featstore.store import root_attrs
+    from featstore.store import store_n_tr
 
     run_id, result_set = _find_config(store, config, run)
-    index = run_held_out_trs(result_set.run_attrs[run_id], int(root_attrs(store)["n_tr"]))
+    index = run_held_out_trs(result_set.run_attrs[run_id], store_n_tr(store))
     ceiling = noise_ceiling_for(store, index)
     stats = load_stats(store, run_id)
     frame = roi_table(result_set.results, config, ceiling=ceiling, stats=stats).head(top)

@@ -37,7 +37,7 @@ from featstore.store.groups import (
     group_attrs,
     group_exists,
     open_group,
-    root_attrs,
+    store_n_tr,
     write_group,
 )
 from featstore.store.paths import result_group
@@ -195,7 +195,7 @@ def write_noise_ceiling(
     The test TRs are those of the run ``run_id`` when given, else those the evaluator
     uses with ``settings`` (default: its default settings: trim 4, last 20 %).
     """
-    n_tr = int(root_attrs(store)["n_tr"])
+    n_tr = store_n_tr(store)
     if run_id is not None:
         run_attrs = group_attrs(store, result_group(run_id))
         index = run_held_out_trs(run_attrs, n_tr)

@@ -33,7 +33,7 @@ from featstore.extract.window_run import (
 )
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
-from featstore.store.groups import StorePath, group_exists, open_group, root_attrs
+from featstore.store.groups import StorePath, group_exists, open_group, store_n_tr
 from featstore.store.paths import feature_group, window_name
 from featstore.store.staging import group_lock
 
@@ -155,7 +155,7 @@ def _extract_wordrate(
 ) -> list[str]:
     check_dtype(dtype)
     stimulus = stimulus_identity(store)
-    n_tr = int(root_attrs(store)["n_tr"])
+    n_tr = store_n_tr(store)
     group = feature_group(spec.key, window_name(tr_win=1))
     with group_lock(store, group):
         check_writable(store, [group], overwrite)

@@ -37,7 +37,7 @@ from featstore.evaluate.significance import compare_configs, load_stats
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
 from featstore.report import tables
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, root_attrs
+from featstore.store.groups import StorePath, root_attrs, store_n_tr
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -275,7 +275,7 @@ def _section(
 ) -> None:
     results = result_set.results
     newest = result_set.runs[-1]
-    n_tr = int(root_attrs(store)["n_tr"])
+    n_tr = store_n_tr(store)
     ceiling = noise_ceiling_for(store, run_held_out_trs(result_set.run_attrs[newest], n_tr))
     stats = {r: s for r in result_set.runs if (s := load_stats(store, r)) is not None}
     frame = tables.config_table(results, ceiling=ceiling)

@@ -24,6 +24,7 @@ from featstore.store.groups import (
     reading_data,
     root_attrs,
     store_n_tr,
+    store_tr_seconds,
     update_group_attrs,
     write_group,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "root_attrs",
     "settings_hash",
     "store_n_tr",
+    "store_tr_seconds",
     "update_group_attrs",
     "validate",
     "window_name",

@@ -300,6 +300,17 @@ def store_n_tr(store: StorePath) -> int:
     return n_tr
 
 
+def store_tr_seconds(store: StorePath) -> float:
+    """The store's ``tr_seconds`` root attr, checked to be a positive number."""
+    tr = root_attrs(store).get("tr_seconds")
+    if isinstance(tr, bool) or not isinstance(tr, (int, float)) or not 0 < tr < float("inf"):
+        raise StoreError(
+            f"{os.fspath(store)}: root attr tr_seconds is {tr!r}; expected the repetition "
+            "time in seconds (the store is damaged: `featstore validate` lists what is wrong)"
+        )
+    return float(tr)
+
+
 def _node(store: StorePath, group: str) -> zarr.Group | zarr.Array | None:
     """The node at ``group`` (None if absent), with damaged metadata reported as such."""
     key = group_key(group)
