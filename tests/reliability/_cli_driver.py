@@ -14,10 +14,11 @@ import sys
 def main() -> None:
     program, args = sys.argv[1], sys.argv[2:]
     if program == "featstore":
-        import transformers  # noqa: F401 - what extraction imports lazily, loaded now
-        from transformers import AutoModel, AutoTokenizer  # noqa: F401
-
+        if "--ctx" in args or any("/" in a for a in args[:3]):  # a model loaded by transformers
+            import transformers  # noqa: F401 - what extraction imports lazily, loaded now
+            from transformers import AutoModel, AutoTokenizer  # noqa: F401
         import featstore.extract.text
+        import featstore.extract.window_run
         from featstore.cli.main import app
     else:
         import featstore.evaluate.grid  # noqa: F401

@@ -25,6 +25,8 @@ import xarray as xr
 from featstore import store as fs
 from featstore.errors import GroupNotFoundError, IncompleteGroupError
 from tests.evaluate.grid.conftest import build_store as build_grid_store
+from tests.extract.audio.conftest import noise_audio
+from tests.extract.audio.conftest import write_stimulus as write_audio_stimulus
 from tests.extract.text.conftest import STORY, write_stimulus_store
 from tests.reliability.conftest import REPORT
 
@@ -152,8 +154,8 @@ def kill_and_resume(
         final = Driver(program, argv)
         final.go()
         code, stderr = final.finish()
-        # a kill after the complete flag leaves nothing to do: the rerun says so
-        assert code == 0 or (code == 2 and "already exists" in stderr), stderr
+        # a kill after the last complete flag leaves nothing to do: the rerun says so
+        assert code == 0 or (code == 2 and "already" in stderr), stderr
     finally:
         reader.stop.set()
         reader.join(timeout=30)
@@ -194,6 +196,48 @@ def test_grid_killed_repeatedly(tmp_path):
     reference = fs.open_group(whole, group).load()
     seen = kill_and_resume("evaluate", [*argv, store], store, group, reference, work_s)
     assert seen["killed"] >= N_KILLS // 2, seen
+
+
+@pytest.mark.parametrize("model", ["wav2vec2", "spectral"])
+def test_audio_extraction_killed_repeatedly(tmp_path, tiny_models, model):
+    """Two windows at once, so kills also land between one window's final write and the
+    other's: the rerun must finish the second without --overwrite."""
+    source = tiny_models[model] if model in tiny_models else model
+    argv = ["extract", "--model", source, "--tr-win", "1,3", "--batch-size", "2"]
+    argv += ["--quiet", "--store"]
+    key = Path(source).name if model in tiny_models else model
+    groups = [f"features/{key}/tr1", f"features/{key}/tr3"]
+    audio = noise_audio(40.0, seed=3)
+    whole = write_audio_stimulus(tmp_path / "whole.zarr", audio, stim_onset=0.75, tr=0.5, n_tr=80)
+    work_s = run_whole("featstore", [*argv, whole])
+    store = write_audio_stimulus(tmp_path / "killed.zarr", audio, stim_onset=0.75, tr=0.5, n_tr=80)
+    reference = fs.open_group(whole, groups[1]).load()
+    seen = kill_and_resume("featstore", [*argv, store], store, groups[1], reference, work_s)
+    assert_same_group(
+        fs.open_group(store, groups[0]).load(), fs.open_group(whole, groups[0]).load()
+    )
+    assert seen["killed"] >= N_KILLS // 2, seen
+
+
+def test_rerun_after_a_kill_between_two_windows(tmp_path):
+    """One window complete, the other not: the same command finishes the other."""
+    from typer.testing import CliRunner
+
+    from featstore.cli.main import app
+
+    audio = noise_audio(6.0, seed=4)
+    store = write_audio_stimulus(tmp_path / "s.zarr", audio, stim_onset=0.75, tr=0.5, n_tr=12)
+    first = ["extract", "--model", "spectral", "--tr-win", "1", "--quiet", "--store", str(store)]
+    assert CliRunner().invoke(app, first).exit_code == 0
+    tr1 = fs.open_group(store, "features/spectral/tr1").load()
+    leftover = _leave_stage(store, "features/spectral/tr1")  # killed before its discard
+    both = [*first[:3], "--tr-win", "1,3", *first[5:]]
+    done = CliRunner().invoke(app, both)
+    assert done.exit_code == 0, done.output
+    assert "wrote features/spectral/tr3" in done.stdout and not leftover.exists()
+    assert_same_group(fs.open_group(store, "features/spectral/tr1").load(), tr1)
+    again = CliRunner().invoke(app, both)
+    assert again.exit_code == 2 and "already extracted" in again.stderr
 
 
 def _leave_stage(store: Path, group: str) -> Path:
