@@ -353,7 +353,7 @@ def roi(
             "--config", help="Config label, e.g. wavlm/tr6/layer9. [default: the run's best config]"
         ),
     ] = None,
-    top: Annotated[int, typer.Option("--top", help="How many ROIs to show.")] = 20,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many ROIs to show.")] = 20,
     csv: Annotated[
         Path | None,
         typer.Option(

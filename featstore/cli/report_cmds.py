@@ -11,6 +11,7 @@ from rich.table import Table
 
 from featstore.cli._common import StoreOption, console, new_app, progress_enabled
 from featstore.errors import InputError
+from featstore.outputs import writing_file
 
 plot_app = new_app(
     "Figures of one config: a brain map or the top ROIs.\n\n"
@@ -61,7 +62,7 @@ def report(
     run: Annotated[
         list[str] | None, typer.Option("--run", "-r", help="Run ids to report (repeatable).")
     ] = None,
-    top: Annotated[int, typer.Option(help="ROIs in the Top-N figures and tables.")] = 20,
+    top: Annotated[int, typer.Option(min=1, help="ROIs in the Top-N figures and tables.")] = 20,
     groups: GroupsOption = None,
     alpha: Annotated[float, typer.Option(help="FDR level of significance masks.")] = 0.05,
     brain: Annotated[bool, typer.Option(help="Draw brain maps (the slowest figures).")] = True,
@@ -147,7 +148,7 @@ def plot_roi_top_cmd(
     store: StoreOption,
     config: Annotated[str, typer.Option("--config", "-c", help="Config label.")],
     run: RunOption = None,
-    top: Annotated[int, typer.Option(help="Number of ROIs.")] = 20,
+    top: Annotated[int, typer.Option(min=1, help="Number of ROIs.")] = 20,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Image file; none: print the table only.")
     ] = None,
@@ -177,8 +178,8 @@ def plot_roi_top_cmd(
         table.add_row(*[str(row[c]) if c == "label" else f"{row[c]:.4g}" for c in columns])
     console.print(table)
     if csv is not None:
-        csv.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(csv, index=False)
+        with writing_file(csv, "--csv") as file:
+            frame.to_csv(file, index=False)
         console.print(f"table written: {csv}")
     if out is not None:
         from featstore.plot.compare import plot_roi_top
@@ -267,8 +268,8 @@ def stats(
         n_sig = int((frame["q"] < 0.05).sum())
         console.print(f"{n_sig} of {len(frame) - len(shown)} ROIs differ at FDR q < 0.05")
     if csv is not None:
-        csv.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(csv, index=False)
+        with writing_file(csv, "--csv") as file:
+            frame.to_csv(file, index=False)
         console.print(f"table written: {csv}")
 
 
@@ -341,6 +342,9 @@ def significance(
     from rich.progress import Progress
 
     from featstore.evaluate.significance import export_stats_csv, run_significance, stats_group
+    from featstore.evaluate.stats import check_fdr_level
+
+    check_fdr_level(alpha)  # before the permutations, not after
 
     with Progress(console=console, disable=not progress_enabled(quiet), transient=True) as bar:
         task = bar.add_task("permutation tests", total=len(config) if config else None)

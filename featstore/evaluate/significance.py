@@ -30,7 +30,8 @@ import xarray as xr
 from featstore.errors import InputError
 from featstore.evaluate.ceiling import run_settings
 from featstore.evaluate.roi_groups import roi_group_indices, roi_labels
-from featstore.evaluate.stats import fdr_bh, paired_wilcoxon, permutation_test
+from featstore.evaluate.stats import check_fdr_level, fdr_bh, paired_wilcoxon, permutation_test
+from featstore.outputs import writing_file
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_attrs, group_exists, open_group, write_group
 from featstore.store.paths import result_group
@@ -165,6 +166,7 @@ def run_significance(
 
 def stats_table(stats: xr.Dataset, *, alpha: float = 0.05) -> pd.DataFrame:
     """Long table of a stats group: one row per config and ROI (for CSV export)."""
+    check_fdr_level(alpha)
     frame = stats[["r_mean", "p", "q"]].to_dataframe().reset_index()
     if S.HEMISPHERE_COORD in frame and S.ROI_NAME_COORD in frame:
         frame.insert(2, "label", roi_labels(frame[S.ROI_NAME_COORD], frame[S.HEMISPHERE_COORD]))
@@ -176,13 +178,14 @@ def stats_table(stats: xr.Dataset, *, alpha: float = 0.05) -> pd.DataFrame:
 def export_stats_csv(stats: xr.Dataset, path: str | os.PathLike, *, alpha: float = 0.05) -> Path:
     """Write :func:`stats_table` to ``path`` as CSV; return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stats_table(stats, alpha=alpha).to_csv(path, index=False)
+    with writing_file(path, "--csv") as file:
+        stats_table(stats, alpha=alpha).to_csv(file, index=False)
     return path
 
 
 def significance_mask(stats: xr.Dataset | None, config: str, *, alpha: float) -> np.ndarray:
     """True for ROIs of ``config`` NOT significant at FDR level ``alpha`` (to gray them out)."""
+    check_fdr_level(alpha)
     if stats is None or config not in [str(c) for c in stats[S.CONFIG_DIM].values]:
         raise InputError(
             f"no permutation statistics for {config!r}; run `evaluate significance` first"

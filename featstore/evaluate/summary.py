@@ -23,6 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from featstore.evaluate.results import complete_runs, open_run
+from featstore.outputs import writing_file
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath
 
@@ -183,7 +184,5 @@ def write_roi_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def _write_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    parent = os.path.dirname(os.fspath(path))
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    table.to_csv(path, index=False, float_format="%.6g")
+    with writing_file(path, "CSV file") as file:
+        table.to_csv(file, index=False, float_format="%.6g")

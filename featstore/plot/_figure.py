@@ -9,8 +9,9 @@ and still displays inline when returned as the last value of a notebook cell.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from featstore.outputs import writing_file
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -54,7 +55,6 @@ def finish(
     (worth it for brain maps, whose 3D views dominate the drawing time).
     """
     if output_file is not None:
-        path = Path(output_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=dpi, bbox_inches="tight" if tight else None, facecolor="white")
+        with writing_file(output_file, "output file") as path:
+            figure.savefig(path, dpi=dpi, bbox_inches="tight" if tight else None, facecolor="white")
     return figure

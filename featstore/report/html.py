@@ -34,6 +34,8 @@ from featstore.evaluate.ceiling import (
 )
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
 from featstore.evaluate.significance import compare_configs, load_stats
+from featstore.evaluate.stats import check_fdr_level
+from featstore.outputs import output_directory, writing_file
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
 from featstore.report import tables
 from featstore.store import _schema as S
@@ -89,10 +91,10 @@ class _Page:
         maps: their layout is fixed, and a tight bounding box costs a second draw)."""
         self.n_figures += 1
         path = self.out_dir / "figures" / f"{self.n_figures:02d}-{_slug(name)}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(
-            path, dpi=self.dpi, bbox_inches="tight" if tight else None, facecolor="white"
-        )
+        with writing_file(path, "report figure"):
+            figure.savefig(
+                path, dpi=self.dpi, bbox_inches="tight" if tight else None, facecolor="white"
+            )
         if self.embed:
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             path.unlink()
@@ -646,8 +648,8 @@ def build_report(
     -------
     pathlib.Path
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_fdr_level(alpha)
+    out = output_directory(out_dir, "--out")
     groups = dict(BUILTIN_ROI_GROUPS if groups is None else groups)
     result_sets = tables.load_result_sets(store, runs)
     page = _Page(out, embed=embed, dpi=dpi)
@@ -688,5 +690,6 @@ def build_report(
         + "</body></html>"
     )
     index = out / "index.html"
-    index.write_text(document, encoding="utf-8")
+    with writing_file(index, "report"):
+        index.write_text(document, encoding="utf-8")
     return index
