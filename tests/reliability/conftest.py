@@ -144,6 +144,11 @@ def template(tmp_path_factory) -> Path:
     np.save(root / "layers.npy", layers)
     import_features(store, name="mine", window="tr2", modality="audio", files=[root / "layers.npy"])
     build_grid_store(root / "grid.zarr")
+    # a finished run for the post-grid commands (layer 4: the grid cases use 2 and 3, so
+    # nothing of it is reused there)
+    ws = Workspace(root, store, root, root, root, root / "grid.zarr")
+    done = run_cli(ws.grid_args("--layers", "4", "--run", "r1"))
+    assert done.exit_code == 0, done.output
     return root
 
 

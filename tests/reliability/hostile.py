@@ -1325,3 +1325,108 @@ def _(ws):
     argv = ws.extract_args("--ctx", "5")
     argv[argv.index("--store") + 1] = str(ws.dir / "absent.zarr")
     return argv, ("absent.zarr",)
+
+
+# --- after a grid: summary, roi, stats, significance, ceiling, plot, report, runs -------------
+
+RUN_CONFIG = "wavlm/tr3/layer4"  # the template's finished run r1
+
+
+def _evaluate(ws: Workspace, *argv: object, culprits: tuple[str, ...]) -> Outcome:
+    return ["evaluate", *[str(a) for a in argv], "--store", str(ws.grid_store)], culprits
+
+
+def _a_file(ws: Workspace) -> Path:
+    return ws.file("afile", "not a directory")
+
+
+@case("summary.run-missing")
+def _(ws):
+    return _evaluate(ws, "summary", "--run", "nosuch", culprits=("'nosuch'", "r1"))
+
+
+@case("summary.csv-is-a-directory")
+def _(ws):
+    return _evaluate(ws, "summary", "--csv", ws.dir, culprits=(str(ws.dir), "is a directory"))
+
+
+@case("summary.csv-below-a-file")
+def _(ws):
+    path = _a_file(ws) / "s.csv"
+    return _evaluate(ws, "summary", "--roi-csv", path, culprits=("afile", "not a directory"))
+
+
+@case("roi.top-negative")
+def _(ws):
+    return _evaluate(ws, "roi", "--top", "-1", culprits=("--top",))
+
+
+@case("roi.config-missing")
+def _(ws):
+    return _evaluate(ws, "roi", "--config", "nosuch/tr3/2", culprits=("nosuch",))
+
+
+@case("stats.groups-not-json")
+def _(ws):
+    compare = ["--compare", RUN_CONFIG, RUN_CONFIG]
+    return _evaluate(ws, "stats", *compare, "--groups", _a_file(ws), culprits=("afile", "JSON"))
+
+
+@case("stats.alternative-unknown")
+def _(ws):
+    argv = ["stats", "--compare", RUN_CONFIG, RUN_CONFIG, "--alternative", "bigger"]
+    return _evaluate(ws, *argv, culprits=("'bigger'",))
+
+
+for _extra, _culprit in [
+    (("--n-perm", "0"), "n_perm 0"),
+    (("--block", "0"), "block of 0"),
+    (("--block", "3", "--n-perm", "20", "--method", "magic"), "'magic'"),
+    (("--block", "3", "--n-perm", "20", "--alpha", "2"), "2"),
+    (("--block", "3", "--n-perm", "20", "--config", "nosuch/tr1/1"), "nosuch/tr1/1"),
+    (("--run", "nosuch"), "nosuch"),
+]:
+    case(f"significance.{' '.join(_extra)}")(
+        lambda ws, e=_extra, c=_culprit: _evaluate(
+            ws, "significance", "--run", "r1", *e, "--quiet", culprits=(c,)
+        )
+    )
+
+
+@case("ceiling.trim-negative")
+def _(ws):
+    return _evaluate(ws, "ceiling", "--trim", "-1", culprits=("--trim -1",))
+
+
+@case("ceiling.run-missing")
+def _(ws):
+    return _evaluate(ws, "ceiling", "--run", "nosuch", culprits=("results/nosuch",))
+
+
+@case("plot.out-below-a-file")
+def _(ws):
+    out = _a_file(ws) / "x.png"
+    argv = ["plot", "roi-top", "--config", RUN_CONFIG, "--out", out]
+    return _evaluate(ws, *argv, culprits=("afile", "not a directory"))
+
+
+@case("plot.config-missing")
+def _(ws):
+    argv = ["plot", "brain", "--config", "nosuch/tr3/2", "--out", ws.dir / "x.png"]
+    return _evaluate(ws, *argv, culprits=("nosuch/tr3/2",))
+
+
+@case("report.out-is-a-file")
+def _(ws):
+    return _evaluate(ws, "report", "--out", _a_file(ws), culprits=("afile", "expected a directory"))
+
+
+@case("report.top-zero")
+def _(ws):
+    return _evaluate(ws, "report", "--out", ws.dir / "rep", "--top", "0", culprits=("--top",))
+
+
+@case("runs.damaged-results-group")
+def _(ws):
+    (ws.grid_store / "results" / "r1" / "zarr.json").write_text("{bad")
+    return _evaluate(ws, "runs", culprits=("results/r1",))
