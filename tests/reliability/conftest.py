@@ -24,7 +24,6 @@ from featstore.datasets.byo import import_features
 from featstore.datasets.importer import import_dataset
 from tests.datasets.conftest import ALIGN_ROWS, TR, bold_arrays, csv_text, tree_hash, write_wav
 from tests.evaluate.grid.conftest import build_store as build_grid_store
-from tests.extract.audio.conftest import tiny_models  # noqa: F401 - fixture
 from tests.extract.text.conftest import tiny_bert, tiny_gpt2, tiny_roberta  # noqa: F401 - fixtures
 
 N_FEATURE_DIM = 13
