@@ -44,7 +44,7 @@ def _extract(model: str, ctx: int, store: Path) -> list:
 
 
 def test_three_models_extracted_at_once(tmp_path, tiny_gpt2, tiny_bert, tiny_roberta):
-    words = STORY * 3
+    words = STORY * 2
     shared = Path(write_stimulus_store(tmp_path / "shared.zarr", words))
     root_before = json.loads((shared / "zarr.json").read_text())
     models = {"tiny-gpt2": tiny_gpt2, "tiny-bert": tiny_bert, "tiny-roberta": tiny_roberta}

@@ -33,7 +33,7 @@ from tests.reliability.conftest import REPORT
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).parents[2]
-N_KILLS = 6
+N_KILLS = 5
 # attrs that differ between two runs of the same work by design
 _RUN_ATTRS = {"created", "extracted", "resumed_blocks", "n_computed", "n_resumed", "n_reused"}
 
@@ -172,7 +172,7 @@ def kill_and_resume(
 
 
 def test_text_extraction_killed_repeatedly(tmp_path, tiny_gpt2):
-    words = STORY * 4
+    words = STORY * 3
     argv = ["extract", "--model", tiny_gpt2, "--ctx", "24", "--batch-size", "2"]
     argv += ["--block-words", "12", "--threads", "1", "--quiet", "--store"]
     group = "features/tiny-gpt2/ctx24"

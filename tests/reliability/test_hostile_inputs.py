@@ -60,7 +60,7 @@ PROPERTIES = (
     "test_damaged_ctranslate2_model_bin",
 )
 BOUNDED = settings(
-    max_examples=30,
+    max_examples=25,
     deadline=None,
     derandomize=True,  # the same examples on every run: a failure is reproducible
     database=None,
