@@ -34,7 +34,8 @@ from featstore.cli.evaluate_cmds import (
     encoding_settings,
     requested_windows,
 )
-from featstore.evaluate.configs import CONCAT, parse_layers
+from featstore.evaluate.configs import CONCAT, display_name, parse_layers
+from featstore.store.paths import split_feature_group
 
 ModelOption = Annotated[
     str,
@@ -60,6 +61,12 @@ OverwriteOption = Annotated[
 
 def _fmt(value: float, digits: int = 3) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _label(ds) -> str:
+    """``wavlm/tr2`` for ``features/microsoft--wavlm-base-plus/tr2``: short table titles."""
+    key, window = split_feature_group(ds.attrs["request"]["feature_group"])
+    return f"{display_name(key)}/{window}"
 
 
 def _p(value: float) -> str:
@@ -166,13 +173,13 @@ def rsa(
         progress=progress_enabled(quiet),
     )
     ds = open_analysis(store, run_id, "rsa")
-    console.print(f"[green]✓[/] results/{run_id}: {ds.attrs['n_items']} items")
+    console.print(f"[green]✓[/] results/{run_id}: {ds.attrs['n_items']} items", soft_wrap=True)
     for name, label in (("rho", "RSA"), ("rho_partial", f"partial RSA (given {partial})")):
         if name not in ds:
             continue
         p_name = "p" + name.removeprefix("rho")
         table = Table(
-            title=f"{ds.attrs['request']['feature_group']}: {label}, mean {compare} (p)",
+            title=f"{_label(ds)}: {label}, mean {compare} (p)",
             box=box.SIMPLE_HEAD,
         )
         table.add_column("layer", justify="right")
@@ -293,7 +300,7 @@ def similarity(
     ds = open_analysis(store, run_id, "similarity")
     group = ds.attrs["roi_group"]
     table = Table(
-        title=f"{ds.attrs['request']['feature_group']} vs {group} ROIs: mean over subjects",
+        title=f"{_label(ds)} vs {group} ROIs: mean over subjects",
         box=box.SIMPLE_HEAD,
     )
     metrics = [str(m) for m in ds["metric"].values]
@@ -309,10 +316,8 @@ def similarity(
     }
     console.print("best layer: " + ", ".join(f"{m} {layer}" for m, layer in best.items()))
     path = figure or Path(f"{run_id}.png")
-    plot_similarity(
-        ds, title=f"{ds.attrs['request']['feature_group']} ({group} ROIs)", output_file=path
-    )
-    console.print(f"figure: {path}")
+    plot_similarity(ds, title=f"{_label(ds)} ({group} ROIs)", output_file=path)
+    console.print(f"figure: {path}", soft_wrap=True, highlight=False)
     for message in ds.attrs.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
 
@@ -398,9 +403,9 @@ def lowlevel(
     )
     ds = open_analysis(store, run_id, "lowlevel")
     controls = ", ".join(ds.attrs["controls"])
-    console.print(f"[green]✓[/] results/{run_id}: controls {controls}")
+    console.print(f"[green]✓[/] results/{run_id}: controls {controls}", soft_wrap=True)
     table = Table(
-        title=f"{ds.attrs['request']['feature_group']}: % drop of r after removing {controls}",
+        title=f"{_label(ds)}: % drop of r after removing {controls}",
         box=box.SIMPLE_HEAD,
     )
     for column in ("layer", "region", "r orig", "r resid", "drop %", "p"):
