@@ -386,11 +386,15 @@ def lag_mask(n_items: int, min_lag: int) -> np.ndarray:
     return lags >= min_lag
 
 
-def _restandardize(vectors: np.ndarray) -> np.ndarray:
-    """Rows centred and scaled to unit norm again (after dropping pairs), float32."""
-    out = np.empty(vectors.shape, dtype=np.float32)
-    for row, vector in enumerate(np.atleast_2d(vectors)):
-        out[row] = _standardize(vector, "an RDM restricted to the kept pairs")
+def _restandardize(vectors: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Rows restricted to the kept pairs, centred and scaled to unit norm again, float32.
+
+    One row at a time, so no masked copy of all the rows is made besides the result.
+    """
+    vectors = np.atleast_2d(vectors)
+    out = np.empty((vectors.shape[0], int(mask.sum())), dtype=np.float32)
+    for row, vector in enumerate(vectors):
+        out[row] = _standardize(vector[mask], "an RDM restricted to the kept pairs")
     return out
 
 
@@ -570,7 +574,26 @@ def _float32_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 def _kept(vectors: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Standardized vectors restricted to the kept pairs (and standardized there again)."""
-    return vectors if mask is None else _restandardize(vectors[:, mask])
+    return vectors if mask is None else _restandardize(vectors, mask)
+
+
+def _stacked_kept(parts: Sequence[np.ndarray], mask: np.ndarray | None) -> np.ndarray:
+    """The rows of several arrays, kept pairs only, in one array (one copy, not two)."""
+    if mask is None:
+        return np.concatenate(parts)
+    out = np.empty((sum(len(p) for p in parts), int(mask.sum())), dtype=np.float32)
+    start = 0
+    for part in parts:
+        out[start : start + len(part)] = _restandardize(part, mask)
+        start += len(part)
+    return out
+
+
+def _kept_products(left: np.ndarray, brain: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """``left @ kept(brain).T``, one subject's kept vector at a time (bounded memory)."""
+    if mask is None:
+        return _chunked_dot(left, brain)
+    return np.column_stack([_chunked_dot(left, _kept(b[None], mask))[:, 0] for b in brain])
 
 
 def _plain_rsa(
@@ -582,7 +605,7 @@ def _plain_rsa(
     subjects' mean (standardized) vector, so each permutation moves a single vector.
     """
     model_kept = _kept(model, mask)
-    rho = _chunked_dot(model_kept, _kept(brain, mask))
+    rho = _kept_products(model_kept, brain, mask)
     brain_mean = brain.mean(axis=0, keepdims=True)
 
     def statistic(vector: np.ndarray) -> np.ndarray:
@@ -605,15 +628,13 @@ def _partial_rsa(
     With a mask the model side lives on the kept pairs and the brain residuals on all
     pairs (so that permuting commutes with computing them).
     """
-    model_kept, controls_kept = _kept(model, mask), _kept(controls, mask)
+    n_layers = model.shape[0]
+    stacked = _stacked_kept([model, controls], mask)
+    model_kept, controls_kept = stacked[:n_layers], stacked[n_layers:]
     residualizer = _Residualizer(np.linalg.pinv(_chunked_dot(controls_kept, controls_kept)))
     control_model = _chunked_dot(controls_kept, model_kept)
-    rho = _partial_matrix(
-        _chunked_dot(model_kept, _kept(brain, mask)),
-        control_model,
-        _chunked_dot(controls_kept, _kept(brain, mask)),
-        residualizer,
-    )
+    products = _kept_products(stacked, brain, mask)
+    rho = _partial_matrix(products[:n_layers], control_model, products[n_layers:], residualizer)
     observed = rho.mean(axis=1)
     null = np.empty((len(permutations), model.shape[0]))
     if len(permutations) == 0 and mask is None:
@@ -632,15 +653,12 @@ def _partial_rsa(
     mean_residual = weights.astype(np.float32) @ brain - gamma.astype(np.float32) @ controls
     model_beta = residualizer.beta(control_model)  # (K, L)
     model_norm = residualizer.residual_norm(control_model)
-    stacked = np.concatenate([model_kept, controls_kept])
 
     def statistic(vector: np.ndarray) -> np.ndarray:
         vector = vector if mask is None else vector[mask]
         products = _float32_dot(stacked, vector)[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (products[: model.shape[0]] - model_beta.T @ products[model.shape[0] :]) / (
-                model_norm
-            )
+            return (products[:n_layers] - model_beta.T @ products[n_layers:]) / model_norm
 
     for k, permutation in enumerate(permutations):
         null[k] = statistic(permute_rdm(mean_residual, permutation))
