@@ -174,6 +174,12 @@ def rsa(
     )
     ds = open_analysis(store, run_id, "rsa")
     console.print(f"[green]✓[/] results/{run_id}: {ds.attrs['n_items']} items", soft_wrap=True)
+    for group in ds.attrs.get("skipped_roi_groups", []):
+        err_console.print(
+            f"[yellow]note:[/] ROI group {group} left out: fewer than 3 ROIs for a correlation "
+            "distance (ask for it with --distance euclidean)",
+            highlight=False,
+        )
     for name, label in (("rho", "RSA"), ("rho_partial", f"partial RSA (given {partial})")):
         if name not in ds:
             continue

@@ -121,8 +121,9 @@ def run_rsa(
     layers
         ``auto``, ``all`` or a list of layer labels.
     roi_groups, roi_groups_file
-        Group names (default: every group the ROI names resolve) and a JSON/TOML file of
-        more groups.
+        Group names (default: every group the ROI names resolve, less those of fewer than
+        3 ROIs with the correlation distance, listed in the attr ``skipped_roi_groups``)
+        and a JSON/TOML file of more groups.
     partial
         A stored layer (``wavlm/tr6/9``) whose RDM is partialled out of every comparison.
     distance, compare
@@ -163,13 +164,14 @@ def run_rsa(
     groups = select_roi_groups(
         inputs.roi_names, inputs.hemispheres, roi_groups or None, roi_groups_file
     )
-    if distance == "correlation":
-        small = [name for name, index in groups.items() if index.size < 3]
-        if small:
-            raise InputError(
-                f"ROI group {small[0]!r} has {groups[small[0]].size} ROIs: a correlation "
-                "distance across fewer than 3 ROIs is degenerate; use --distance euclidean"
-            )
+    # a correlation across 2 ROIs is ±1: such patterns have no geometry to compare
+    small = [n for n, i in groups.items() if i.size < 3] if distance == "correlation" else []
+    if small and (roi_groups or len(small) == len(groups)):
+        raise InputError(
+            f"ROI group {small[0]!r} has {groups[small[0]].size} ROIs: a correlation "
+            "distance across fewer than 3 ROIs is degenerate; use --distance euclidean"
+        )
+    groups = {name: index for name, index in groups.items() if name not in small}
     control = resolve_feature_layer(inputs.catalog, partial) if partial else None
     items = rsa_items(inputs, subset)
     segments = _segments(items.size, segment)
@@ -245,6 +247,7 @@ def run_rsa(
             "features": inputs.feature_attrs([control] if control else []),
             "fmri": inputs.fmri_attrs(),
             "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, groups),
+            "skipped_roi_groups": small,
             "n_items": n_items,
             **inputs.split_attrs(),
         },

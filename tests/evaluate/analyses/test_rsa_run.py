@@ -96,3 +96,29 @@ def test_partial_rsa_given_the_planted_layer_removes_it(analyses_store, settings
 def test_bad_requests_are_named(analyses_store, settings, options, message):
     with pytest.raises(InputError, match=message):
         run_rsa(analyses_store, "gpt2", n_perm=0, settings=settings, **options)
+
+
+def test_groups_of_two_rois_are_skipped_by_default_refused_on_request(
+    analyses_store, settings, tmp_path
+):
+    groups = tmp_path / "groups.toml"
+    groups.write_text('pair = ["V1", "V2"]\n')
+    run_id = run_rsa(
+        analyses_store, "gpt2", layers=[2], n_perm=0, roi_groups_file=groups, settings=settings
+    )
+    ds = open_analysis(analyses_store, run_id)
+    assert list(ds["roi_group"].values) == ["auditory", "late-language"]
+    assert ds.attrs["skipped_roi_groups"] == ["pair"]
+    with pytest.raises(InputError, match="'pair' has 2 ROIs"):
+        run_rsa(analyses_store, "gpt2", roi_groups=["pair"], roi_groups_file=groups, n_perm=0)
+    euclidean = run_rsa(
+        analyses_store,
+        "gpt2",
+        layers=[2],
+        n_perm=0,
+        roi_groups=["pair"],
+        roi_groups_file=groups,
+        distance="euclidean",
+        settings=settings,
+    )
+    assert list(open_analysis(analyses_store, euclidean)["roi_group"].values) == ["pair"]
