@@ -166,29 +166,46 @@ class AnalysisInputs:
         """One subject's BOLD (TR × ROI), z-scored with the train TRs' statistics."""
         return zscore_train(self.bold[subject][:, rois], self.train_index)
 
-    def feature_attrs(self, extra: Sequence[FeatureLayer] = ()) -> dict[str, Any]:
-        """``features`` attr: provenance of the analysed set and of ``extra`` layers' sets."""
+    def common_attrs(
+        self,
+        model: str,
+        layers: LayerSpec | None,
+        extra: Sequence[FeatureLayer] = (),
+        **request: Any,
+    ) -> dict[str, Any]:
+        """The attrs every analysis group has: what was asked and what was read.
+
+        ``request`` (the model, its feature group, the layers asked for and ``request``'s
+        items), ``features`` (provenance of the analysed set and of the ``extra`` layers'
+        sets), ``fmri`` (fingerprint and sizes), ``train_range`` and ``test_range``
+        (``[first, stop, count]``, as encoding runs store them).
+        """
         groups = {self.feature.group: self.feature}
         for part in extra:
             groups[part.group] = self.catalog.info(part.key, part.window)
-        return {group: inputs.feature_provenance(info.attrs) for group, info in groups.items()}
-
-    def fmri_attrs(self) -> dict[str, Any]:
-        """``fmri`` attr: fingerprint and sizes of the fMRI analysed."""
-        return {
-            "fingerprint": self.fmri.fingerprint,
-            "n_subjects": self.fmri.n_subjects,
-            "n_tr": self.fmri.n_tr,
-            "n_roi": self.fmri.n_roi,
-        }
-
-    def split_attrs(self) -> dict[str, list[int]]:
-        """``[first, stop, count]`` of the train and test TRs, as encoding runs store them."""
 
         def span(index: np.ndarray) -> list[int]:
             return [int(index[0]), int(index[-1]) + 1, int(index.size)]
 
-        return {"train_range": span(self.train_index), "test_range": span(self.test_index)}
+        return {
+            "request": {
+                "model": model,
+                "feature_group": self.feature.group,
+                "layers": layers if isinstance(layers, str) or layers is None else list(layers),
+                **request,
+            },
+            "features": {
+                group: inputs.feature_provenance(info.attrs) for group, info in groups.items()
+            },
+            "fmri": {
+                "fingerprint": self.fmri.fingerprint,
+                "n_subjects": self.fmri.n_subjects,
+                "n_tr": self.fmri.n_tr,
+                "n_roi": self.fmri.n_roi,
+            },
+            "train_range": span(self.train_index),
+            "test_range": span(self.test_index),
+        }
 
 
 def layer_design(

@@ -179,17 +179,9 @@ def run_lowlevel(
         attrs={
             "controls": [Config(p).label for p in parts],
             "settings": {"encoding": settings.to_dict(), "control_folds": settings.cv},
-            "request": {
-                "model": model,
-                "feature_group": inputs.feature.group,
-                "layers": layers if isinstance(layers, str) or layers is None else list(layers),
-                "controls": list(controls),
-            },
-            "features": inputs.feature_attrs(parts),
-            "fmri": inputs.fmri_attrs(),
+            **inputs.common_attrs(model, layers, parts, controls=list(controls)),
             "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, groups),
             "warnings": run_warnings(warnings),
-            **inputs.split_attrs(),
         },
     )
     return write_analysis(store, "lowlevel", ds, run_id=run_id, overwrite=overwrite)

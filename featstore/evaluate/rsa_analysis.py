@@ -238,18 +238,15 @@ def run_rsa(
                 "segment": int(segment),
                 "encoding": inputs.settings.to_dict(),
             },
-            "request": {
-                "model": model,
-                "feature_group": inputs.feature.group,
-                "layers": layers if isinstance(layers, str) or layers is None else list(layers),
-                "partial": Config(control).label if control else None,
-            },
-            "features": inputs.feature_attrs([control] if control else []),
-            "fmri": inputs.fmri_attrs(),
+            **inputs.common_attrs(
+                model,
+                layers,
+                [control] if control else [],
+                partial=Config(control).label if control else None,
+            ),
             "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, groups),
             "skipped_roi_groups": small,
             "n_items": n_items,
-            **inputs.split_attrs(),
         },
     )
     return write_analysis(store, "rsa", ds, run_id=run_id, overwrite=overwrite)

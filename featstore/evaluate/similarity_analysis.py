@@ -164,20 +164,12 @@ def run_similarity(
                 "rsa_compare": rsa_compare,
                 "encoding": inputs.settings.to_dict(),
             },
-            "request": {
-                "model": model,
-                "feature_group": inputs.feature.group,
-                "layers": layers if isinstance(layers, str) or layers is None else list(layers),
-                "metrics": metrics,
-            },
-            "features": inputs.feature_attrs(),
-            "fmri": inputs.fmri_attrs(),
+            **inputs.common_attrs(model, layers, metrics=metrics),
             "roi_group": roi_group or ALL_ROIS,
             "rois": group_members(inputs.roi_names, inputs.hemispheres, groups)[
                 roi_group or ALL_ROIS
             ],
             "warnings": run_warnings(warnings),
-            **inputs.split_attrs(),
         },
     )
     return write_analysis(store, "similarity", ds, run_id=run_id, overwrite=overwrite)
