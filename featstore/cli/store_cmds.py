@@ -12,13 +12,42 @@ from rich.table import Table
 from featstore import store as fs
 from featstore.cli._common import console, fail
 
-_PROVENANCE_KEYS = ("model_id", "revision", "modality", "pooling", "ctx_words", "tr_win", "created")
+_MAIN_VARIABLE = {"stimulus": "word", "fmri": "bold", "features": "hidden", "results": "r"}
+
+
+def _shape(info: fs.GroupInfo) -> str:
+    """``bold 25 subject × 2249 tr × 360 roi`` for the group's main array."""
+    var = info.variable(_MAIN_VARIABLE.get(info.kind, ""))
+    if var is None:
+        return ""
+    text = " × ".join(f"{n} {d}" for d, n in zip(var.dims, var.shape, strict=False))
+    if info.kind == "stimulus":
+        audio = info.variable("audio")
+        seconds = audio.shape[0] / info.attrs.get("sample_rate", 16000) if audio else 0
+        text += f", {seconds:.1f} s audio"
+    return f"{var.name}: {text} {var.dtype if var.name != 'word' else ''}".strip()
+
+
+def _provenance(info: fs.GroupInfo) -> str:
+    attrs = info.attrs
+    if info.kind == "features":
+        model = attrs.get("model_alias") or attrs.get("model_id", "")
+        revision = str(attrs.get("revision", ""))
+        revision = revision[:12] if len(revision) == 40 else revision  # a commit hash
+        return f"{model} ({attrs.get('modality', '?')}) rev {revision}, pool {attrs.get('pooling', '')}"
+    if info.kind == "fmri":
+        return f"{attrs.get('atlas', '')}; {attrs.get('source', '')}"
+    if info.kind == "stimulus":
+        return f"TR rule {attrs.get('tr_assign', '')}, onset {attrs.get('stim_onset', 0)} s"
+    if info.kind == "results":
+        return f"created {attrs.get('created', '')}"
+    return ""
 
 
 def ls(
     store: Annotated[Path, typer.Argument(help="Store path, e.g. stores/21styear.zarr.")],
 ) -> None:
-    """List a store's groups with shapes and provenance.
+    """List a store's groups with shapes and provenance (`featstore info` shows everything).
 
     Example: `featstore ls stores/21styear.zarr`
     """
@@ -27,17 +56,13 @@ def ls(
         f"[bold]{store}[/]  dataset={attrs.get('dataset')}  TR={attrs.get('tr_seconds')} s  "
         f"n_tr={attrs.get('n_tr')}  schema={attrs.get('featstore_schema')}"
     )
-    table = Table(show_lines=False)
-    for column in ("group", "variables", "provenance", "complete"):
-        table.add_column(column)
+    table = Table(show_lines=False, pad_edge=False)
+    for column in ("group", "contents", "provenance", "ok"):
+        table.add_column(column, overflow="fold")
     for info in fs.list_groups(store):
-        variables = "\n".join(
-            f"{v.name}({', '.join(f'{d}={n}' for d, n in zip(v.dims, v.shape, strict=False))}) {v.dtype}"
-            for v in info.variables
-            if len(v.shape) > 1 or v.name in ("word", "audio", "r")
+        table.add_row(
+            info.path, _shape(info), _provenance(info), "yes" if info.complete else "[red]no[/]"
         )
-        provenance = " ".join(f"{k}={info.attrs[k]}" for k in _PROVENANCE_KEYS if k in info.attrs)
-        table.add_row(info.path, variables, provenance, "yes" if info.complete else "[red]no[/]")
     console.print(table)
 
 
