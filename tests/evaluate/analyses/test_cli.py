@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from featstore import store as fs
 from featstore.cli.evaluate_main import app
+from featstore.cli.main import app as featstore_app
 from featstore.evaluate.analysis_runs import analysis_runs
 from featstore.evaluate.grid import run_grid
 from featstore.evaluate.results import complete_runs
@@ -65,6 +66,10 @@ def test_three_analyses_then_a_report_with_their_sections(analyses_store, tmp_pa
     }
     assert len(analysis_runs(analyses_store)) == 3 and complete_runs(analyses_store) == []
     assert fs.validate(analyses_store) == []
+    listing = CliRunner().invoke(featstore_app, ["ls", str(analyses_store)])
+    assert listing.exit_code == 0, listing.output
+    assert all(f"{kind} of" in listing.stdout for kind in ("rsa", "similarity", "lowlevel"))
+    assert "r_orig:" in listing.stdout and "rho:" in listing.stdout
 
     # a store holding only analyses gets a report of them
     result = _invoke("report", "-s", analyses_store, "--out", tmp_path / "only", "--no-brain")
