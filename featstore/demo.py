@@ -9,7 +9,9 @@
    drives auditory cortex, every other ROI is noise;
 4. evaluate every model × layer and one text × audio fusion, and print the summary;
 5. compute the noise ceiling and permutation tests (FDR across ROIs) of each model's best
-   layer;
+   layer, and how much of MiniLM's (and whisper's) alignment the spectral control removes
+   (much in auditory cortex, where the planted response is acoustic; little in the
+   language ROIs, where it is textual);
 6. write the HTML report.
 
 A correct pipeline must find the planted layer and ROIs; the tests check it does.
@@ -115,6 +117,11 @@ def simulate_demo_fmri(store: Path) -> dict[str, list[str]]:
     return planted
 
 
+def lowlevel_run_id(model: str) -> str:
+    """Run id of the demo's low-level impact analysis of ``model`` (``NAME:WINDOW``)."""
+    return f"demo-lowlevel-{model.split(':')[0]}"
+
+
 def best_configs(store: Path, run_id: str) -> list[str]:
     """The best layer of each model and window of a run (by the across-subject mean r)."""
     from featstore.evaluate.summary import best_layers, summary_table
@@ -145,6 +152,7 @@ def run_demo(
     from featstore.datasets import import_dataset
     from featstore.datasets.demo import demo_story_paths
     from featstore.evaluate.grid import run_grid
+    from featstore.evaluate.lowlevel_analysis import run_lowlevel
     from featstore.extract.run import extract
 
     store = Path(store)
@@ -204,6 +212,21 @@ def run_demo(
     tested = best_configs(store, run_id)
     test_planted(store, run_id, tested)
     step(f"noise ceiling + significance of {len(tested)} configs", started)
+
+    started = time.perf_counter()
+    lowlevel_models = [f"{TEXT_MODEL}:ctx{DEMO_CTX}"]
+    if whisper_dir is not None:
+        lowlevel_models.append("whisper-base:tr1")
+    for model in lowlevel_models:
+        run_lowlevel(
+            store,
+            model,
+            [AUDIO_CONTROL],
+            settings=demo_settings(),
+            run_id=lowlevel_run_id(model),
+            overwrite=True,
+        )
+    step("low-level impact of the spectral control", started)
 
     report = None
     if report_dir is not None:

@@ -77,3 +77,15 @@ def test_noise_ceiling_is_high_where_planted(demo_store):
     planted = np.isin(names, demo.planted_roi_names(demo.TEXT_GROUPS + demo.AUDIO_GROUPS))
     values = ceiling.ceiling.values
     assert values[planted].min() > values[~planted].max()
+
+
+def test_spectral_control_leaves_the_textual_alignment(demo_store):
+    # MiniLM's prediction of the language ROIs is textual: regressing the log-mel spectrum
+    # out of its features barely changes it (whisper's auditory alignment, by contrast,
+    # loses most of it; the demo prints that when whisper-base is installed)
+    store, _, _ = demo_store
+    run = demo.lowlevel_run_id(f"{demo.TEXT_MODEL}:ctx{demo.DEMO_CTX}")
+    ds = xr.open_zarr(store, group=f"results/{run}", consolidated=False).load()
+    drop = ds.group_drop.sel(layer=demo.PLANTED_TEXT_LAYER)
+    for group in ("late-language", "inferior-frontal"):
+        assert abs(float(drop.sel(roi_group=group))) < 10
