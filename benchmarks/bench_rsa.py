@@ -5,7 +5,8 @@ Measures, for ``--n-items`` TRs (2249 in the reference study):
 - building a correlation-distance RDM: ``featstore.evaluate.rsa.rdm`` (float32, row
   blocks) vs ``scipy.spatial.distance.pdist`` (float64) vs the square ``1 - np.corrcoef``;
 - Kendall's tau-a between two RDMs: featstore's vectorised merge count vs scipy's tau-b;
-- a layer-wise permutation test (13 layers, ``--subjects`` subjects): seconds per permutation.
+- a layer-wise permutation test (13 layers, ``--subjects`` subjects), plain and partial, with
+  and without leaving out the near-diagonal pairs (``min_lag``): seconds per permutation.
 
 Time and peak traced memory (tracemalloc, numpy allocations included) are printed as
 ratios. Run: ``python benchmarks/bench_rsa.py --n-items 2249`` (``--n-items 600`` for a
@@ -73,10 +74,17 @@ def main() -> None:
 
     layers = np.stack([rsa.standardize_rdm(ours[2])] * 13)
     subjects = np.stack([rsa.standardize_rdm(other)] * args.subjects)
-    for label, controls in (("plain", None), ("partial", layers[:1])):
-        setup = measure(rsa.rsa_layers, layers, subjects, control_rdms=controls)[0]
+    control = rsa.standardize_rdm(rng.random(ours[2].size))[None]
+    for label, controls, min_lag in (
+        ("plain", None, 0),
+        ("plain, min_lag 10", None, 10),
+        ("partial", control, 0),
+        ("partial, min_lag 10", control, 10),
+    ):
+        options = {"control_rdms": controls, "min_lag": min_lag}
+        setup = measure(rsa.rsa_layers, layers, subjects, **options)[0]
         seconds, peak, _ = measure(
-            rsa.rsa_layers, layers, subjects, control_rdms=controls, n_perm=args.n_perm, block=10
+            rsa.rsa_layers, layers, subjects, n_perm=args.n_perm, block=10, **options
         )
         print(
             f"RSA ({label}, 13 layers x {args.subjects} subjects): {setup:.2f} s, then "

@@ -46,7 +46,7 @@ from featstore.extract.text_model import load_text_model, word_vectors  # noqa: 
 
 
 def demo_story() -> list[str]:
-    """The words of the bundled demo story (301 words), the story the demo runs on."""
+    """The words of the bundled demo story (830 words), the story the demo runs on."""
     from featstore.datasets.align import read_alignment
     from featstore.datasets.demo import demo_story_paths
 

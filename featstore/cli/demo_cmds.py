@@ -14,9 +14,9 @@ def demo(
     store: Annotated[
         Path, typer.Option("--store", "-s", help="Where to write the demo store (replaced).")
     ] = Path("stores/demo.zarr"),
-    report: Annotated[
-        Path, typer.Option("--report", help="Directory of the HTML report.")
-    ] = Path("stores/demo-report"),
+    report: Annotated[Path, typer.Option("--report", help="Directory of the HTML report.")] = Path(
+        "stores/demo-report"
+    ),
     whisper: Annotated[
         bool,
         typer.Option(

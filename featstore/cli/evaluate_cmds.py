@@ -97,6 +97,71 @@ def encoding_settings(
     return EncodingSettings(**values)
 
 
+# Options shared by every command that fits or mirrors the encoding model (grid here;
+# rsa, similarity and lowlevel in analysis_cmds): same names, help and defaults.
+CtxOption = Annotated[
+    str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
+]
+TrWinOption = Annotated[
+    str | None, typer.Option("--tr-win", help="Audio windows in TRs, e.g. 1,2,3,6.")
+]
+LayersOption = Annotated[
+    str,
+    typer.Option("--layers", help="auto (5 evenly spaced depths), all, or a list such as 1,4,6."),
+]
+PcaOption = Annotated[
+    int | None, typer.Option("--pca", help="PCA components (0 = no PCA). [default: 250]")
+]
+FirWindowOption = Annotated[
+    int | None, typer.Option("--fir-window", help="Number of FIR delays. [default: 4]")
+]
+FirOffsetOption = Annotated[
+    int | None, typer.Option("--fir-offset", help="First FIR delay in TRs. [default: 1]")
+]
+DelaysOption = Annotated[
+    str | None, typer.Option("--delays", help="Explicit delays in TRs, e.g. 1,2,3,4,5,6,7,8.")
+]
+TrimOption = Annotated[
+    int | None,
+    typer.Option("--trim", help="TRs dropped at each edge. [default: the largest delay]"),
+]
+TestFracOption = Annotated[
+    float | None,
+    typer.Option("--test-frac", help="Fraction of TRs in the final test part. [default: 0.2]"),
+]
+GapOption = Annotated[
+    int | None,
+    typer.Option("--gap", help="TRs dropped between train and test and between CV folds."),
+]
+AlphasOption = Annotated[
+    str | None,
+    typer.Option("--alphas", help="Ridge alphas for CV: 1,10,100 or logspace:-2:8:21."),
+]
+AlphaOption = Annotated[
+    float | None,
+    typer.Option("--alpha", help="One fixed alpha, no CV (the reference protocol)."),
+]
+CvOption = Annotated[
+    int | None, typer.Option("--cv", help="Contiguous CV folds on the train part. [default: 5]")
+]
+DtypeOption = Annotated[
+    str | None,
+    typer.Option("--dtype", help="float32 or float64 arithmetic. [default: float32]"),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def requested_windows(ctx: str | None, tr_win: str | None) -> list[str]:
+    """Window names from ``--ctx`` and ``--tr-win`` (``"200"`` → ``ctx200``; ``"1,6"`` →
+    ``tr1``, ``tr6``)."""
+    windows = []
+    if ctx:
+        windows += parse_windows("ctx" + ctx.strip().removeprefix("ctx"))
+    if tr_win:
+        windows += parse_windows("tr" + tr_win.strip().removeprefix("tr"))
+    return windows
+
+
 def grid(
     store: StoreOption,
     model: Annotated[
@@ -109,64 +174,27 @@ def grid(
         list[str] | None,
         typer.Option("--fusion", help="A+B or A:WINDOWS+B:WINDOWS (gpt2+wavlm); repeatable."),
     ] = None,
-    ctx: Annotated[
-        str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
-    ] = None,
-    tr_win: Annotated[
-        str | None, typer.Option("--tr-win", help="Audio windows in TRs, e.g. 1,2,3,6.")
-    ] = None,
+    ctx: CtxOption = None,
+    tr_win: TrWinOption = None,
     method: Annotated[
         str, typer.Option("--method", help="Fusion method: concat or banded.")
     ] = CONCAT,
-    layers: Annotated[
-        str,
-        typer.Option(
-            "--layers", help="auto (5 evenly spaced depths), all, or a list such as 1,4,6."
-        ),
-    ] = "auto",
+    layers: LayersOption = "auto",
     partition: Annotated[
         bool,
         typer.Option("--partition/--no-partition", help="Variance partitioning of fusion pairs."),
     ] = True,
-    pca: Annotated[
-        int | None, typer.Option("--pca", help="PCA components (0 = no PCA). [default: 250]")
-    ] = None,
-    fir_window: Annotated[
-        int | None, typer.Option("--fir-window", help="Number of FIR delays. [default: 4]")
-    ] = None,
-    fir_offset: Annotated[
-        int | None, typer.Option("--fir-offset", help="First FIR delay in TRs. [default: 1]")
-    ] = None,
-    delays: Annotated[
-        str | None, typer.Option("--delays", help="Explicit delays in TRs, e.g. 1,2,3,4,5,6,7,8.")
-    ] = None,
-    trim: Annotated[
-        int | None,
-        typer.Option("--trim", help="TRs dropped at each edge. [default: the largest delay]"),
-    ] = None,
-    test_frac: Annotated[
-        float | None,
-        typer.Option("--test-frac", help="Fraction of TRs in the final test part. [default: 0.2]"),
-    ] = None,
-    gap: Annotated[
-        int | None,
-        typer.Option("--gap", help="TRs dropped between train and test and between CV folds."),
-    ] = None,
-    alphas: Annotated[
-        str | None,
-        typer.Option("--alphas", help="Ridge alphas for CV: 1,10,100 or logspace:-2:8:21."),
-    ] = None,
-    alpha: Annotated[
-        float | None,
-        typer.Option("--alpha", help="One fixed alpha, no CV (the reference protocol)."),
-    ] = None,
-    cv: Annotated[
-        int | None, typer.Option("--cv", help="Contiguous CV folds on the train part. [default: 5]")
-    ] = None,
-    dtype: Annotated[
-        str | None,
-        typer.Option("--dtype", help="float32 or float64 arithmetic. [default: float32]"),
-    ] = None,
+    pca: PcaOption = None,
+    fir_window: FirWindowOption = None,
+    fir_offset: FirOffsetOption = None,
+    delays: DelaysOption = None,
+    trim: TrimOption = None,
+    test_frac: TestFracOption = None,
+    gap: GapOption = None,
+    alphas: AlphasOption = None,
+    alpha: AlphaOption = None,
+    cv: CvOption = None,
+    dtype: DtypeOption = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -190,7 +218,7 @@ def grid(
             help="Run id. [default: grid-YYYYmmdd-HHMMSS, or the unfinished run it resumes]",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Evaluate every model × window × layer (and fusion layer pair) asked for.
 
@@ -240,16 +268,11 @@ def grid(
         cv=cv,
         dtype=dtype,
     )
-    windows = []
-    if ctx:
-        windows += parse_windows("ctx" + ctx.strip().removeprefix("ctx"))
-    if tr_win:
-        windows += parse_windows("tr" + tr_win.strip().removeprefix("tr"))
     run_id = run_grid(
         store,
         models=[parse_model_request(m) for m in model or []],
         fusions=[parse_fusion_request(f) for f in fusion or []],
-        windows=windows,
+        windows=requested_windows(ctx, tr_win),
         layers=parse_layers(layers),
         settings=settings,
         partition=partition,

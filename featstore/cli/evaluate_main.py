@@ -1,4 +1,5 @@
-"""The ``evaluate`` command: encoding grids, summaries, ROI tables and reports."""
+"""The ``evaluate`` command: encoding grids, summaries, ROI tables, reports, and the
+analyses beyond encoding r (RSA, similarity metrics, low-level impact)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 import typer
 
 from featstore import __version__
-from featstore.cli import evaluate_cmds, report_cmds
+from featstore.cli import analysis_cmds, evaluate_cmds, report_cmds
 from featstore.cli._common import console, new_app
 
 app = new_app(
@@ -34,6 +35,7 @@ def main(
 
 evaluate_cmds.register(app)
 report_cmds.register(app)
+analysis_cmds.register(app)
 
 
 def run() -> None:

@@ -61,7 +61,23 @@ def extract(
     ] = None,
     to_tr: Annotated[
         str | None,
-        typer.Option("--to-tr", help="Text: word → TR resampling (`mean`, the default)."),
+        typer.Option(
+            "--to-tr",
+            help="Text: word → TR resampling, `mean` (default: mean of each TR's words) or "
+            "`lanczos` (Lanczos-filtered sum of the words, see docs/analyses.md).",
+        ),
+    ] = None,
+    lanczos_window: Annotated[
+        int | None,
+        typer.Option("--lanczos-window", help="Text, --to-tr lanczos: kernel lobes. [default: 3]"),
+    ] = None,
+    lanczos_cutoff: Annotated[
+        float | None,
+        typer.Option(
+            "--lanczos-cutoff",
+            help="Text, --to-tr lanczos: cutoff as a multiple of the TR Nyquist frequency "
+            "1/(2 TR). [default: 1.0]",
+        ),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Windows per forward pass.")
@@ -108,6 +124,8 @@ def extract(
 
         featstore extract --model gpt2 --ctx 200 --stride 16 --batch-size 8 --store S
 
+        featstore extract --model gpt2 --ctx 200 --to-tr lanczos --store S
+
         featstore extract --model wavlm --tr-win 1,2,3,6 --store stores/21styear.zarr
 
         featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
@@ -115,10 +133,15 @@ def extract(
     from featstore import store as fs
     from featstore.extract.run import extract as run_extract
 
+    if to_tr != "lanczos" and (lanczos_window is not None or lanczos_cutoff is not None):
+        raise InputError("--lanczos-window and --lanczos-cutoff go with --to-tr lanczos")
+
     optional = {
         "pool": pool,
         "stride": stride,
         "to_tr": to_tr,
+        "lanczos_window": lanczos_window,
+        "lanczos_cutoff": lanczos_cutoff,
         "batch_size": batch_size,
         "device": device,
         "revision": revision,

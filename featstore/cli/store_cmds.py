@@ -11,13 +11,17 @@ from rich.table import Table
 
 from featstore import store as fs
 from featstore.cli._common import console, fail
+from featstore.store import _schema as S
 
 _MAIN_VARIABLE = {"stimulus": "word", "fmri": "bold", "features": "hidden", "results": "r"}
 
 
 def _shape(info: fs.GroupInfo) -> str:
     """``bold 25 subject × 2249 tr × 360 roi`` for the group's main array."""
-    var = info.variable(_MAIN_VARIABLE.get(info.kind, ""))
+    name = _MAIN_VARIABLE.get(info.kind, "")
+    if S.ANALYSIS_ATTR in info.attrs:  # rsa / similarity / lowlevel: their first variable
+        name = next(iter(S.ANALYSIS_VARS.get(info.attrs[S.ANALYSIS_ATTR], {})), "")
+    var = info.variable(name)
     if var is None:
         return ""
     text = " × ".join(f"{n} {d}" for d, n in zip(var.dims, var.shape, strict=False))
@@ -39,6 +43,9 @@ def _provenance(info: fs.GroupInfo) -> str:
         return f"{attrs.get('atlas', '')}; {attrs.get('source', '')}"
     if info.kind == "stimulus":
         return f"TR rule {attrs.get('tr_assign', '')}, onset {attrs.get('stim_onset', 0)} s"
+    if info.kind == "results" and S.ANALYSIS_ATTR in attrs:
+        of = attrs.get("request", {}).get("feature_group", "")
+        return f"{attrs[S.ANALYSIS_ATTR]} of {of}, created {attrs.get('created', '')}"
     if info.kind == "results":
         return f"created {attrs.get('created', '')}"
     return ""

@@ -1,6 +1,7 @@
 """Read story audio as mono float32 at 16 kHz (the rate of every speech model used).
 
-Files are read with soundfile (libsndfile: WAV, FLAC and the other formats it knows)
+Files are read with soundfile (libsndfile: WAV, FLAC, Ogg Opus/Vorbis and the other
+formats it knows)
 in blocks, channels averaged, and resampled with soxr's high-quality streaming
 resampler, so a long story never needs its original-rate samples in memory at once.
 """
@@ -29,7 +30,7 @@ def _open(path: os.PathLike) -> sf.SoundFile:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = re.sub(r"^Error opening .*?: ", "", reason)  # the path is named already
         raise InputError(
-            f"audio {path}: cannot read it as WAV/FLAC ({reason}); is it a corrupt or "
+            f"audio {path}: cannot read it as WAV/FLAC/Ogg ({reason}); is it a corrupt or "
             "unsupported audio file?"
         ) from None
 
@@ -52,8 +53,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     Parameters
     ----------
     path
-        WAV or FLAC file (any sample rate, channel count and sample format that
-        libsndfile reads).
+        WAV, FLAC or Ogg (Opus, Vorbis) file: any sample rate, channel count and sample
+        format that libsndfile reads. Ogg Opus decodes at the rate its header states
+        (8, 12, 16, 24 or 48 kHz) with the encoder's pre-skip removed.
 
     Returns
     -------

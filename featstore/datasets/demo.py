@@ -14,16 +14,16 @@ def demo_story_paths() -> tuple[Path, Path]:
 
     Returns
     -------
-    flac_path, csv_path
-        ``story.flac`` (mono 16 kHz) and ``story_align.csv`` (Gentle format:
-        word, word_lower, onset, offset; with a header).
+    audio_path, csv_path
+        ``story.ogg`` (Ogg Opus, mono 16 kHz, 5 minutes) and ``story_align.csv``
+        (Gentle format: word, word_lower, onset, offset; with a header).
 
     Examples
     --------
     >>> audio, align = demo_story_paths()
     >>> audio.name, align.name
-    ('story.flac', 'story_align.csv')
+    ('story.ogg', 'story_align.csv')
     """
     root = files(DEMO_PACKAGE).joinpath(DEMO_DIR)
     # featstore installs as plain files (never zipped), so the traversables are real paths
-    return Path(str(root.joinpath("story.flac"))), Path(str(root.joinpath("story_align.csv")))
+    return Path(str(root.joinpath("story.ogg"))), Path(str(root.joinpath("story_align.csv")))

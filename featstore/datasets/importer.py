@@ -193,7 +193,7 @@ def import_dataset(
     align
         Gentle-style alignment CSV (see :func:`featstore.datasets.read_alignment`).
     audio
-        Story audio, WAV or FLAC; stored mono at 16 kHz.
+        Story audio, WAV, FLAC or Ogg Opus/Vorbis; stored mono at 16 kHz.
     fmri
         ``.npz``, directory of ``<subject>.npy``, or (with ``allow_pickle``) a pickled
         dict; see :func:`featstore.datasets.read_fmri`. Without it, ``n_tr`` is the

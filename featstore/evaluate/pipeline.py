@@ -41,7 +41,10 @@ class EncodingResult:
     test_index, train_index : int64 arrays
         TR indices of the test and train parts.
     n_edge_alpha : int64 array of shape (n_subjects,)
-        ROIs whose chosen alpha is the smallest or largest of the grid.
+        ROIs whose chosen alpha is the smallest of the grid, or the largest while the ROI
+        is predictable (CV R² > 0; for an unpredictable ROI shrinking to zero is right).
+    cv_score : float64 array of shape (n_subjects, n_rois) or None
+        Mean validation R² of the chosen alpha (None with a fixed alpha).
     warnings : list of str
         Constant ROIs, alphas piling up at a grid edge.
     """
@@ -55,6 +58,7 @@ class EncodingResult:
     train_index: np.ndarray
     n_edge_alpha: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    cv_score: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class _Fit:
     predictions: np.ndarray  # (n_test, n_targets), standardised units
     alpha: np.ndarray  # (n_targets,) NaN for banded
     band_alphas: np.ndarray | None  # (n_targets, n_spaces)
+    cv_score: np.ndarray | None = None  # (n_targets,) mean validation R² of the chosen alpha
 
 
 def _check_inputs(features: Sequence[np.ndarray], bold: np.ndarray) -> list[np.ndarray]:
@@ -154,35 +159,50 @@ def _fit(
         banded = banded_ridge_cv(
             X_trains, Y_train, settings.alphas, folds, X_tests=X_tests, dtype=settings.dtype
         )
-        return _Fit(banded.predictions, np.full(n_targets, np.nan), banded.band_alphas)
+        return _Fit(
+            banded.predictions, np.full(n_targets, np.nan), banded.band_alphas, banded.cv_score
+        )
     result = ridge_cv(
         X_trains[0], Y_train, settings.alphas, folds, X_test=X_tests[0], dtype=settings.dtype
     )
-    return _Fit(result.predictions, result.alpha, None)
+    return _Fit(result.predictions, result.alpha, None, result.cv_score)
 
 
 def _edge_counts(
     fit: _Fit, settings: EncodingSettings, valid: np.ndarray, n_subjects: int
 ) -> tuple[np.ndarray, list[str]]:
-    """ROIs per subject whose alpha is at a grid edge, and a warning per crowded edge."""
+    """ROIs per subject whose alpha is at a grid edge, and a warning per crowded edge.
+
+    An ROI the features cannot predict (CV R² <= 0 at its best alpha) is best fitted by
+    shrinking to zero, so the largest alpha is the right answer there, not a sign of a
+    narrow grid: at the upper edge only predictable ROIs count. At the lower edge every
+    ROI counts (the data ask for less regularisation than the grid offers).
+    """
     if settings.alpha is not None:
         return np.zeros(n_subjects, dtype=np.int64), []
     # Banded ridge: the smallest of the band alphas is the model's overall regularisation.
     effective = fit.alpha if fit.band_alphas is None else fit.band_alphas.min(axis=1)
     lowest, highest = settings.alphas[0], settings.alphas[-1]
+    predictable = valid if fit.cv_score is None else valid & (fit.cv_score > 0)
     at_low = (effective == lowest) & valid
-    at_high = (effective == highest) & valid
+    at_high = (effective == highest) & predictable
     n_edge = (at_low | at_high).reshape(n_subjects, -1).sum(axis=1).astype(np.int64)
     warnings = []
-    n_valid = int(valid.sum())
-    for count, edge, value, hint in (
-        (int(at_low.sum()), "smallest", lowest, "add smaller alphas"),
-        (int(at_high.sum()), "largest", highest, "add larger alphas"),
+    for count, n_fits, edge, value, what, hint in (
+        (int(at_low.sum()), int(valid.sum()), "smallest", lowest, "", "add smaller alphas"),
+        (
+            int(at_high.sum()),
+            int(predictable.sum()),
+            "largest",
+            highest,
+            " predictable (CV R² > 0)",
+            "add larger alphas",
+        ),
     ):
-        if n_valid and count > EDGE_WARNING_FRACTION * n_valid:
+        if n_fits and count > EDGE_WARNING_FRACTION * n_fits:
             warnings.append(
                 f"the chosen alpha is the {edge} of the grid ({value:g}) for {count} of "
-                f"{n_valid} subject x ROI fits ({100 * count / n_valid:.1f} %); the grid is "
+                f"{n_fits}{what} subject x ROI fits ({100 * count / n_fits:.1f} %); the grid is "
                 f"too narrow: {hint} to --alphas"
             )
     return n_edge, warnings
@@ -318,6 +338,9 @@ def encode(
         band_alphas[constant] = np.nan
         band_alphas = band_alphas.reshape(n_subjects, n_rois, -1)
     n_edge, edge_warnings = _edge_counts(joint, settings, ~constant, n_subjects)
+    cv_score = None
+    if joint.cv_score is not None:
+        cv_score = np.where(constant, np.nan, joint.cv_score).reshape(n_subjects, n_rois)
     if partition_out is not None:
         for values in partition_out.values():
             values[constant] = np.nan
@@ -340,4 +363,5 @@ def encode(
         train_index=train_index,
         n_edge_alpha=n_edge,
         warnings=_constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings,
+        cv_score=cv_score,
     )

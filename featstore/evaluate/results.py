@@ -68,9 +68,9 @@ _CONFIG_CHUNK = 64
 FLOAT = "float32"
 
 
-def auto_run_id(store: StorePath) -> str:
-    """``grid-YYYYmmdd-HHMMSS`` (local time), with ``-2``, ``-3`` … if that id is taken."""
-    base = _dt.datetime.now().strftime("grid-%Y%m%d-%H%M%S")
+def auto_run_id(store: StorePath, prefix: str = "grid") -> str:
+    """``<prefix>-YYYYmmdd-HHMMSS`` (local time), with ``-2``, ``-3`` … if that id is taken."""
+    base = _dt.datetime.now().strftime(f"{prefix}-%Y%m%d-%H%M%S")
     taken = set(child_names(store, S.RESULTS)) | {r.run_id for r in list_runs(store)}
     run_id, n = base, 1
     while run_id in taken:
@@ -317,8 +317,18 @@ def config_coords(
 
 
 def complete_runs(store: StorePath) -> list[str]:
-    """Ids of the complete runs of a store, sorted."""
-    return [r for r in child_names(store, S.RESULTS) if is_complete(store, result_group(r))]
+    """Ids of the complete encoding runs of a store, sorted.
+
+    Groups of the other analyses (``evaluate rsa``, ``similarity``, ``lowlevel``) share
+    ``results/`` but have another layout; their attr ``analysis`` leaves them out here
+    (see :mod:`featstore.evaluate.analysis_runs`).
+    """
+    runs = []
+    for run_id in child_names(store, S.RESULTS):
+        attrs = group_attrs(store, result_group(run_id))
+        if attrs.get(S.COMPLETE_ATTR) and S.ANALYSIS_ATTR not in attrs:
+            runs.append(run_id)
+    return runs
 
 
 def find_reusable(store: StorePath, hashes: set[str]) -> dict[str, tuple[str, int]]:

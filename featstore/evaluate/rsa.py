@@ -28,6 +28,8 @@ COMPARISONS = ("spearman", "pearson", "kendall")
 # pairs handled per step when gathering or multiplying condensed vectors: bounds the float64
 # temporaries to a few MB whatever the number of items
 PAIR_CHUNK = 1 << 18
+# residual norm (of a unit vector) below which the controls explain an RDM entirely
+_EXPLAINED_NORM = 1e-3
 # smallest width of the merge passes in the inversion count; blocks this wide are counted by
 # direct comparison, which is faster than the first few vectorised merge passes
 _INVERSION_BASE = 32
@@ -371,6 +373,31 @@ def permute_rdm(condensed: np.ndarray, permutation: np.ndarray) -> np.ndarray:
     return out
 
 
+def lag_mask(n_items: int, min_lag: int) -> np.ndarray:
+    """Which pairs of a condensed RDM are at least ``min_lag`` items apart (``j − i``).
+
+    Items are time points (TRs or segments): neighbours are similar in any autocorrelated
+    series, so model and brain RDMs share a near-diagonal structure that is not shared
+    content. Leaving out pairs closer than the autocorrelation removes that confound.
+    """
+    if min_lag < 0:
+        raise InputError(f"min_lag {min_lag}: expected >= 0 items")
+    lags = np.concatenate([np.arange(1, n_items - i, dtype=np.int32) for i in range(n_items - 1)])
+    return lags >= min_lag
+
+
+def _restandardize(vectors: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Rows restricted to the kept pairs, centred and scaled to unit norm again, float32.
+
+    One row at a time, so no masked copy of all the rows is made besides the result.
+    """
+    vectors = np.atleast_2d(vectors)
+    out = np.empty((vectors.shape[0], int(mask.sum())), dtype=np.float32)
+    for row, vector in enumerate(vectors):
+        out[row] = _standardize(vector[mask], "an RDM restricted to the kept pairs")
+    return out
+
+
 @dataclass(frozen=True)
 class LayerRSA:
     """RSA of several model RDMs (layers) with several brain RDMs (subjects).
@@ -378,20 +405,27 @@ class LayerRSA:
     Attributes
     ----------
     rho : ndarray, shape (n_layers, n_subjects)
-        Spearman / Pearson / tau-a (partial if controls were given) per layer and subject.
+        Spearman / Pearson / tau-a (partial if controls were given) per layer and subject,
+        over the kept pairs.
     mean : ndarray, shape (n_layers,)
-        Mean of ``rho`` over subjects (the group statistic tested).
+        Mean of ``rho`` over subjects.
+    statistic : ndarray, shape (n_layers,)
+        The group statistic the permutations test: ``mean``, except with ``min_lag`` and
+        spearman / pearson, where it is the product of each layer's kept-pair vector with
+        the subjects' mean brain vector standardized over all pairs (permuting items
+        commutes with that standardization, so the null is exact).
     p_value : ndarray, shape (n_layers,)
-        One-sided permutation p-value of ``mean`` per layer, ``(1 + #null >= obs) /
+        One-sided permutation p-value of ``statistic`` per layer, ``(1 + #null >= obs) /
         (1 + n_perm)``; NaN without permutations.
     p_fwe : ndarray, shape (n_layers,)
         Same against the null of the maximum over layers (family-wise across layers).
     null : ndarray, shape (n_perm, n_layers)
-        Null distribution of ``mean``.
+        Null distribution of ``statistic``.
     """
 
     rho: np.ndarray
     mean: np.ndarray
+    statistic: np.ndarray
     p_value: np.ndarray
     p_fwe: np.ndarray
     null: np.ndarray
@@ -413,9 +447,12 @@ class _Residualizer:
         return self.inverse @ control_v
 
     def residual_norm(self, control_v: np.ndarray) -> np.ndarray:
-        """(m,) norms of the residuals of m unit vectors."""
+        """(m,) norms of the residuals of m unit vectors; NaN for a vector the controls
+        explain entirely (a model given itself has no partial correlation)."""
         explained = np.einsum("km,km->m", control_v, self.beta(control_v))
-        return np.sqrt(np.clip(1.0 - explained, 0.0, None))
+        norm = np.sqrt(np.clip(1.0 - explained, 0.0, None))
+        # float32 RDMs leave ~1e-4 of a perfectly explained vector
+        return np.where(norm > _EXPLAINED_NORM, norm, np.nan)
 
 
 def _partial_matrix(
@@ -445,6 +482,7 @@ def rsa_layers(
     n_perm: int = 0,
     block: int = 1,
     seed: int = 0,
+    min_lag: int = 0,
 ) -> LayerRSA:
     """Layer-wise RSA of model RDMs against subjects' brain RDMs, with a permutation test.
 
@@ -470,6 +508,10 @@ def rsa_layers(
         Permute blocks of ``block`` consecutive items (time series); 1 = plain permutation.
     seed : int
         Seed of the permutations.
+    min_lag : int
+        Leave out the pairs of items fewer than ``min_lag`` apart (:func:`lag_mask`; 0 or 1
+        keeps every pair). Kept pairs are re-centred and re-scaled (for spearman the ranks
+        stay those among all pairs, a negligible difference when few pairs are dropped).
     """
     model_rdms = np.atleast_2d(model_rdms)
     brain_rdms = np.atleast_2d(brain_rdms)
@@ -490,28 +532,38 @@ def rsa_layers(
                 f"{model_rdms.shape[1]}; expected the same items"
             )
     n_items = n_items_of(model_rdms[0])
+    mask = lag_mask(n_items, min_lag) if min_lag > 1 else None
+    if mask is not None and mask.sum() < 3:
+        raise InputError(f"min_lag {min_lag} leaves {int(mask.sum())} of {n_items} items' pairs")
     permutations = permutation_indices(n_items, n_perm, block=block, seed=seed) if n_perm else []
     if method == "kendall":
-        rho = _tau_matrix(model_rdms, brain_rdms)
-        null = _kendall_null(model_rdms, brain_rdms, permutations)
+        kept = (lambda rdms: rdms) if mask is None else (lambda rdms: rdms[:, mask])
+        rho = _tau_matrix(kept(model_rdms), kept(brain_rdms))
+        null = _kendall_null(model_rdms, brain_rdms, permutations, mask)
+        statistic = rho.mean(axis=1)
     elif controls is None:
-        rho = _chunked_dot(model_rdms, brain_rdms)
-        # the mean over subjects of correlations with one model is the correlation with the
-        # subjects' mean (standardized) vector, so each permutation moves a single vector
-        brain_mean = brain_rdms.mean(axis=0, keepdims=True)
-        null = np.array(
-            [_float32_dot(model_rdms, permute_rdm(brain_mean, perm))[:, 0] for perm in permutations]
-        ).reshape(len(permutations), model_rdms.shape[0])
+        rho, null, statistic = _plain_rsa(model_rdms, brain_rdms, permutations, mask)
     else:
-        rho, null = _partial_rsa(model_rdms, brain_rdms, controls, permutations)
-    mean = rho.mean(axis=1)
+        rho, null, statistic = _partial_rsa(model_rdms, brain_rdms, controls, permutations, mask)
     if n_perm:
-        p_value = (1 + (null >= mean[None]).sum(axis=0)) / (1 + n_perm)
-        p_fwe = (1 + (null.max(axis=1)[:, None] >= mean[None]).sum(axis=0)) / (1 + n_perm)
+        # a layer without a statistic (a model given itself) has no p and no part in the max
+        undefined = np.isnan(statistic)
+        p_value = (1 + (null >= statistic[None]).sum(axis=0)) / (1 + n_perm)
+        maximum = null[:, ~undefined].max(axis=1) if (~undefined).any() else null[:, 0]
+        p_fwe = (1 + (maximum[:, None] >= statistic[None]).sum(axis=0)) / (1 + n_perm)
+        p_value[undefined] = np.nan
+        p_fwe[undefined] = np.nan
     else:
-        p_value = np.full(mean.shape, np.nan)
-        p_fwe = np.full(mean.shape, np.nan)
-    return LayerRSA(rho=rho, mean=mean, p_value=p_value, p_fwe=p_fwe, null=null)
+        p_value = np.full(statistic.shape, np.nan)
+        p_fwe = np.full(statistic.shape, np.nan)
+    return LayerRSA(
+        rho=rho,
+        mean=rho.mean(axis=1),
+        statistic=statistic,
+        p_value=p_value,
+        p_fwe=p_fwe,
+        null=null,
+    )
 
 
 def _float32_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -520,55 +572,120 @@ def _float32_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return (np.atleast_2d(left) @ np.atleast_2d(right).T).astype(np.float64)
 
 
+def _kept(vectors: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Standardized vectors restricted to the kept pairs (and standardized there again)."""
+    return vectors if mask is None else _restandardize(vectors, mask)
+
+
+def _stacked_kept(parts: Sequence[np.ndarray], mask: np.ndarray | None) -> np.ndarray:
+    """The rows of several arrays, kept pairs only, in one array (one copy, not two)."""
+    if mask is None:
+        return np.concatenate(parts)
+    out = np.empty((sum(len(p) for p in parts), int(mask.sum())), dtype=np.float32)
+    start = 0
+    for part in parts:
+        out[start : start + len(part)] = _restandardize(part, mask)
+        start += len(part)
+    return out
+
+
+def _kept_products(left: np.ndarray, brain: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """``left @ kept(brain).T``, one subject's kept vector at a time (bounded memory)."""
+    if mask is None:
+        return _chunked_dot(left, brain)
+    return np.column_stack([_chunked_dot(left, _kept(b[None], mask))[:, 0] for b in brain])
+
+
+def _plain_rsa(
+    model: np.ndarray, brain: np.ndarray, permutations, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RSA values, their null and the tested statistic (spearman / pearson, no controls).
+
+    The mean over subjects of correlations with one model is the correlation with the
+    subjects' mean (standardized) vector, so each permutation moves a single vector.
+    """
+    model_kept = _kept(model, mask)
+    rho = _kept_products(model_kept, brain, mask)
+    brain_mean = brain.mean(axis=0, keepdims=True)
+
+    def statistic(vector: np.ndarray) -> np.ndarray:
+        return _float32_dot(model_kept, vector if mask is None else vector[:, mask])[:, 0]
+
+    null = np.array([statistic(permute_rdm(brain_mean, perm)) for perm in permutations])
+    observed = rho.mean(axis=1) if mask is None else statistic(brain_mean)
+    return rho, null.reshape(len(permutations), model.shape[0]), observed
+
+
 def _partial_rsa(
-    model: np.ndarray, brain: np.ndarray, controls: np.ndarray, permutations
-) -> tuple[np.ndarray, np.ndarray]:
-    """Partial RSA and its null by permutation of residuals (Kennedy 1995).
+    model: np.ndarray, brain: np.ndarray, controls: np.ndarray, permutations, mask
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Partial RSA, its null by permutation of residuals (Kennedy 1995), the statistic.
 
     The null permutes the brain residuals (given the controls) and correlates them with the
     model residuals. As for plain RSA the mean over subjects is linear in the brain side,
     so one vector, the mean of the subjects' standardized residuals, is permuted; its
     product with the model residual ``(y - Zᵀβ)/‖·‖`` needs only the model and control rows.
+    With a mask the model side lives on the kept pairs and the brain residuals on all
+    pairs (so that permuting commutes with computing them).
     """
-    residualizer = _Residualizer(np.linalg.pinv(_chunked_dot(controls, controls)))
-    control_model = _chunked_dot(controls, model)
-    control_brain = _chunked_dot(controls, brain)
-    rho = _partial_matrix(_chunked_dot(model, brain), control_model, control_brain, residualizer)
+    n_layers = model.shape[0]
+    stacked = _stacked_kept([model, controls], mask)
+    model_kept, controls_kept = stacked[:n_layers], stacked[n_layers:]
+    residualizer = _Residualizer(np.linalg.pinv(_chunked_dot(controls_kept, controls_kept)))
+    control_model = _chunked_dot(controls_kept, model_kept)
+    products = _kept_products(stacked, brain, mask)
+    rho = _partial_matrix(products[:n_layers], control_model, products[n_layers:], residualizer)
+    observed = rho.mean(axis=1)
     null = np.empty((len(permutations), model.shape[0]))
-    if len(permutations) == 0:
-        return rho, null
+    if len(permutations) == 0 and mask is None:
+        return rho, null, observed
+    full = (
+        residualizer
+        if mask is None
+        else _Residualizer(np.linalg.pinv(_chunked_dot(controls, controls)))
+    )
+    control_brain = _chunked_dot(controls, brain)
     with np.errstate(divide="ignore"):
-        weights = 1.0 / (brain.shape[0] * residualizer.residual_norm(control_brain))
+        weights = 1.0 / (brain.shape[0] * full.residual_norm(control_brain))
     # mean over subjects of x̃_s / ‖x̃_s‖ = Σ w_s x_s − Zᵀ Σ w_s β_s (float32 products: a
     # float64 weight vector would upcast the whole brain array)
-    gamma = residualizer.beta(control_brain) @ weights
+    gamma = full.beta(control_brain) @ weights
     mean_residual = weights.astype(np.float32) @ brain - gamma.astype(np.float32) @ controls
     model_beta = residualizer.beta(control_model)  # (K, L)
     model_norm = residualizer.residual_norm(control_model)
-    stacked = np.concatenate([model, controls])
-    for k, permutation in enumerate(permutations):
-        products = _float32_dot(stacked, permute_rdm(mean_residual, permutation))[:, 0]
+
+    def statistic(vector: np.ndarray) -> np.ndarray:
+        vector = vector if mask is None else vector[mask]
+        products = _float32_dot(stacked, vector)[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
-            null[k] = (
-                products[: model.shape[0]] - model_beta.T @ products[model.shape[0] :]
-            ) / model_norm
-    return rho, null
+            return (products[:n_layers] - model_beta.T @ products[n_layers:]) / model_norm
+
+    for k, permutation in enumerate(permutations):
+        null[k] = statistic(permute_rdm(mean_residual, permutation))
+    return rho, null, observed if mask is None else statistic(mean_residual)
 
 
 def _tau_matrix(model: np.ndarray, brain: np.ndarray) -> np.ndarray:
     return np.array([[kendall_tau_a(m, b) for b in brain] for m in model])
 
 
-def _kendall_null(model: np.ndarray, brain: np.ndarray, permutations) -> np.ndarray:
+def _kendall_null(
+    model: np.ndarray, brain: np.ndarray, permutations, mask: np.ndarray | None
+) -> np.ndarray:
     """Mean tau-a over subjects under each permutation of the brain items.
 
     Permuting the brain items by π gives the same values as permuting the model items by
-    π⁻¹, so the side with fewer RDMs is permuted.
+    π⁻¹, so without a mask the side with fewer RDMs is permuted (a mask is tied to item
+    positions, so with one the brain is permuted).
     """
     null = np.empty((len(permutations), model.shape[0]))
+    model_kept = model if mask is None else model[:, mask]
     for k, permutation in enumerate(permutations):
-        if brain.shape[0] <= model.shape[0]:
-            null[k] = _tau_matrix(model, permute_rdm(brain, permutation)).mean(axis=1)
+        if mask is not None or brain.shape[0] <= model.shape[0]:
+            permuted = permute_rdm(brain, permutation)
+            null[k] = _tau_matrix(model_kept, permuted if mask is None else permuted[:, mask]).mean(
+                axis=1
+            )
         else:
             inverse = np.argsort(permutation)
             null[k] = _tau_matrix(permute_rdm(model, inverse), brain).mean(axis=1)

@@ -23,6 +23,7 @@ import numpy as np
 from featstore.errors import InputError
 
 PERMUTATION_METHODS = ("block", "circular")
+ALTERNATIVES = ("two-sided", "greater", "less")
 # Bytes of float64 scratch per chunk of permutation draws (keeps peak memory bounded
 # whatever the number of draws and ROIs).
 _CHUNK_BYTES = 32 * 2**20
@@ -333,7 +334,8 @@ def paired_wilcoxon(
     axis : int
         The subject axis.
     alternative : {"two-sided", "greater", "less"}
-        ``"greater"`` tests whether a tends to exceed b.
+        ``"greater"`` tests whether a tends to exceed b (e.g. the r of the original
+        features over that of the residual ones in :mod:`featstore.evaluate.lowlevel_impact`).
 
     Returns
     -------
@@ -348,6 +350,8 @@ def paired_wilcoxon(
     b = np.moveaxis(np.asarray(b, dtype=np.float64), axis, 0)
     if a.shape != b.shape:
         raise InputError(f"paired values must have the same shape, got {a.shape} and {b.shape}")
+    if alternative not in ALTERNATIVES:
+        raise InputError(f"alternative {alternative!r}: expected one of {', '.join(ALTERNATIVES)}")
     if a.ndim == 0 or a.shape[0] < 2:
         raise InputError(f"a paired test needs at least 2 subjects, got shape {a.shape}")
     out_shape = a.shape[1:]

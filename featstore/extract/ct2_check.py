@@ -97,7 +97,7 @@ def check_transcription(
         A Hugging Face Whisper directory (e.g. the output of ``convert_ct2_whisper``).
     max_seconds
         Only the story's first ``max_seconds`` (cut at a pause; None: the whole story,
-        111 s, a minute or more on a CPU for whisper-base).
+        307 s, about two minutes on a CPU for whisper-base).
     language
         Passed to ``generate`` for multilingual models; ignored for English-only ones.
 

@@ -22,7 +22,7 @@ _EXTRACTORS = {
 }
 
 # options only the text extractor takes
-_TEXT_ONLY = ("pool", "stride", "to_tr", "block_words")
+_TEXT_ONLY = ("pool", "stride", "to_tr", "lanczos_window", "lanczos_cutoff", "block_words")
 
 
 def extract(
@@ -40,7 +40,8 @@ def extract(
     ``tr_wins`` (one or more windows, in TRs). Low-level features take ``tr_wins``
     (``spectral``, ``envelope``) or neither (``wordrate``). Other options
     (``batch_size``, ``device``, ``dtype``, ``revision``, ``overwrite``, ``progress``,
-    ``threads``, and the text-only ``pool``, ``stride``, ``to_tr``, ``block_words``) go
+    ``threads``, and the text-only ``pool``, ``stride``, ``to_tr``, ``lanczos_window``,
+    ``lanczos_cutoff``, ``block_words``) go
     to the extractor.
 
     ``weights`` loads the model from a local directory (an offline copy, or one made by

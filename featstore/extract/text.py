@@ -4,8 +4,8 @@ The words come from the store's ``stimulus`` group. Word vectors are staged bloc
 block under ``_work/`` (so a killed run resumes), then the feature set
 ``features/<key>/ctx<N>`` is written from the stage lazily, one layer at a time:
 ``word_hidden(layer, word, dim)``, ``hidden(layer, tr, dim)`` (the mean of the words
-of each TR), ``has_words(tr)`` and ``context_words(word)``. See
-``docs/extraction-text.md``.
+of each TR, or their Lanczos-filtered sum with ``to_tr="lanczos"``), ``has_words(tr)``
+and ``context_words(word)``. See ``docs/extraction-text.md`` and ``docs/analyses.md``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,24 @@ from featstore.extract.common import (
     torch_threads,
 )
 from featstore.extract.registry import ModelSpec
-from featstore.extract.resample import TO_TR_METHODS, tr_membership, words_to_trs
+from featstore.extract.resample import (
+    LANCZOS_CUTOFF,
+    LANCZOS_WINDOW,
+    TO_TR_METHODS,
+    lanczos_tr_times,
+    tr_membership,
+    words_to_trs,
+)
 from featstore.extract.text_model import POOLINGS, TextModel, load_text_model, word_vectors
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
-from featstore.store.groups import StorePath, is_complete, open_group, store_n_tr
+from featstore.store.groups import (
+    StorePath,
+    is_complete,
+    open_group,
+    store_n_tr,
+    store_tr_seconds,
+)
 from featstore.store.paths import feature_group, window_name
 from featstore.store.staging import BlockStage, StagedArray, discard_stage, group_lock
 
@@ -50,11 +63,18 @@ class StimulusWords:
         ``(word,)`` True for words that go into the model (not missing, not blank).
     tr_index
         ``(word,)`` TR of each word.
+    scan_times
+        ``(word,)`` middle of each word in seconds on the scan clock,
+        ``(onset + offset) / 2 + stim_onset`` (the onset where the offset is missing).
+    tr_assign
+        The stimulus' word → TR rule (``ceil`` or ``floor``).
     """
 
     words: list[str]
     is_input: np.ndarray
     tr_index: np.ndarray
+    scan_times: np.ndarray
+    tr_assign: str
 
     @property
     def inputs(self) -> list[str]:
@@ -68,9 +88,9 @@ class StimulusWords:
 
 
 def read_stimulus_words(store: StorePath) -> StimulusWords:
-    """Read words, missing-word flags and TR indices from the ``stimulus`` group."""
+    """Read words, missing-word flags, TR indices and word times from ``stimulus``."""
     stimulus = open_group(store, S.STIMULUS)
-    names = [n for n in ("word", "word_missing", "tr_index") if n in stimulus]
+    names = [n for n in ("word", "word_missing", "tr_index", "onset", "offset") if n in stimulus]
     ds = stimulus[names].compute()
     words = [str(w).strip() for w in ds["word"].values]
     if not words:
@@ -81,7 +101,16 @@ def read_stimulus_words(store: StorePath) -> StimulusWords:
         else np.zeros(len(words), bool)
     )
     is_input = ~missing & np.array([bool(w) for w in words])
-    return StimulusWords(words, is_input, ds["tr_index"].values.astype(np.int64))
+    onset = ds["onset"].values.astype(np.float64)
+    offset = ds["offset"].values.astype(np.float64) if "offset" in ds else onset
+    middle = np.where(np.isfinite(offset), (onset + offset) / 2, onset)
+    return StimulusWords(
+        words,
+        is_input,
+        ds["tr_index"].values.astype(np.int64),
+        middle + float(stimulus.attrs.get("stim_onset", 0.0)),
+        str(stimulus.attrs.get("tr_assign", "ceil")),
+    )
 
 
 def default_block_words(n_layers: int, dim: int, itemsize: int, stride: int | None) -> int:
@@ -91,7 +120,7 @@ def default_block_words(n_layers: int, dim: int, itemsize: int, stride: int | No
     return max(step, words // step * step)
 
 
-def _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words) -> None:
+def _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words, lanczos) -> None:
     window_name(ctx=ctx)
     check_dtype(dtype)
     if pool not in POOLINGS:
@@ -104,6 +133,12 @@ def _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words) -> 
         raise InputError(f"--to-tr {to_tr!r}: expected one of {', '.join(TO_TR_METHODS)}")
     if block_words is not None and block_words < 1:
         raise InputError(f"--block-words must be >= 1, got {block_words}")
+    window, cutoff = lanczos
+    if not (isinstance(window, int) and window >= 1 and cutoff > 0):
+        raise InputError(
+            f"--lanczos-window {window} and --lanczos-cutoff {cutoff}: expected a whole "
+            "number of lobes >= 1 and a positive multiple of the TR Nyquist frequency"
+        )
 
 
 def extract_text(
@@ -121,6 +156,8 @@ def extract_text(
     progress: bool = False,
     threads: int | None = None,
     to_tr: str = "mean",
+    lanczos_window: int = LANCZOS_WINDOW,
+    lanczos_cutoff: float = LANCZOS_CUTOFF,
     block_words: int | None = None,
 ) -> list[str]:
     """Extract every layer of a text model into ``features/<key>/ctx<ctx>``.
@@ -151,7 +188,12 @@ def extract_text(
     progress
         Show a progress bar.
     to_tr
-        Word → TR resampling, one of :data:`featstore.extract.resample.TO_TR_METHODS`.
+        Word → TR resampling, one of :data:`featstore.extract.resample.TO_TR_METHODS`:
+        ``mean`` of each TR's words, or ``lanczos`` (sum of the words filtered by a
+        Lanczos kernel, sampled at :func:`featstore.extract.resample.lanczos_tr_times`).
+    lanczos_window, lanczos_cutoff
+        ``lanczos`` only: lobes of the kernel, and cutoff as a multiple of the TR grid's
+        Nyquist frequency (defaults 3 and 1.0, as in Huth et al. 2016).
     block_words
         Words per resumable block (default: bounded by memory, at most 256).
 
@@ -160,9 +202,10 @@ def extract_text(
     list of str
         The group written.
     """
-    _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words)
+    lanczos = (lanczos_window, float(lanczos_cutoff))
+    _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words, lanczos)
     stimulus = stimulus_identity(store)
-    n_tr = store_n_tr(store)
+    n_tr, tr_seconds = store_n_tr(store), store_tr_seconds(store)
     window = window_name(ctx=ctx)
     group = feature_group(spec.key, window)
     with group_lock(store, group):
@@ -189,6 +232,11 @@ def extract_text(
             "batch_size": batch_size,
             "dtype": dtype,
             "to_tr": to_tr,
+            **(
+                {"lanczos_window": lanczos_window, "lanczos_cutoff": float(lanczos_cutoff)}
+                if to_tr == "lanczos"
+                else {}
+            ),
             "block_words": block,
             "max_tokens": text_model.max_tokens,
             "device": text_model.device,
@@ -201,7 +249,15 @@ def extract_text(
             settings=settings,
             stimulus=stimulus,
         )
-        _finalize(store, spec, window, stage, words, n_tr, dtype, to_tr, attrs)
+        resample = {"method": to_tr}
+        if to_tr == "lanczos":
+            resample.update(
+                word_times=words.scan_times,
+                tr_times=lanczos_tr_times(n_tr, tr_seconds, words.tr_assign),
+                window=lanczos_window,
+                cutoff_mult=float(lanczos_cutoff),
+            )
+        _finalize(store, spec, window, stage, words, n_tr, dtype, resample, attrs)
     return [group]
 
 
@@ -267,7 +323,7 @@ def _run_blocks(
             )
 
 
-def _finalize(store, spec, window, stage, words, n_tr, dtype, to_tr, attrs) -> None:
+def _finalize(store, spec, window, stage, words, n_tr, dtype, resample, attrs) -> None:
     staged = stage.dask_arrays()
     context = np.asarray(staged[CONTEXT_WORDS_VAR]).astype(np.int32)
     truncated = np.asarray(staged["truncated"]).astype(bool)
@@ -277,7 +333,7 @@ def _finalize(store, spec, window, stage, words, n_tr, dtype, to_tr, attrs) -> N
     n_layers, _, dim = word_hidden.shape
 
     def layer_to_trs(layer):
-        values, _ = words_to_trs(layer[0], words.tr_index, n_tr, to_tr, used=used)
+        values, _ = words_to_trs(layer[0], words.tr_index, n_tr, used=used, **resample)
         return values.astype(dtype)[None]
 
     hidden = word_hidden.map_blocks(

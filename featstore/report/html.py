@@ -630,7 +630,9 @@ def build_report(
     out_dir : path
         Created if needed; gets ``index.html`` and ``figures/*.png``.
     runs : sequence of str, optional
-        Run ids to report (default: every complete run).
+        Run ids to report (default: every complete run), encoding runs and the groups of
+        ``evaluate rsa`` / ``similarity`` / ``lowlevel`` alike; the latter get sections
+        from :mod:`featstore.report.analyses`.
     top : int
         ROIs in the Top-N figures and tables.
     groups : mapping, optional
@@ -648,10 +650,12 @@ def build_report(
     -------
     pathlib.Path
     """
+    from featstore.report.analyses import add_analysis_sections, encoding_result_sets
+
     check_fdr_level(alpha)
     out = output_directory(out_dir, "--out")
     groups = dict(BUILTIN_ROI_GROUPS if groups is None else groups)
-    result_sets = tables.load_result_sets(store, runs)
+    result_sets = encoding_result_sets(store, runs)
     page = _Page(out, embed=embed, dpi=dpi)
     for i, result_set in enumerate(result_sets):
         heading = "Results" if len(result_sets) == 1 else f"Results, settings {i + 1}"
@@ -665,6 +669,7 @@ def build_report(
             alpha=alpha,
             brain_maps=brain_maps,
         )
+    add_analysis_sections(page, store, runs)
     attrs = root_attrs(store)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     head = (

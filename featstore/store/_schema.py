@@ -76,6 +76,29 @@ RESULT_ATTRS = ("settings", "created", COMPLETE_ATTR)
 # results/<run_id>/stats: permutation p-values of the run (evaluate significance)
 RESULT_STATS = "stats"
 
+# results/<run_id> of the analyses beyond encoding (evaluate rsa / similarity / lowlevel):
+# the attr ``analysis`` names the kind; encoding runs (evaluate grid) have no such attr
+ANALYSIS_ATTR = "analysis"
+ROI_GROUP_DIM = "roi_group"
+METRIC_DIM = "metric"
+ANALYSIS_VARS = {
+    "rsa": {
+        "rho": (ROI_GROUP_DIM, LAYER_DIM, SUBJECT_DIM),
+        "rho_mean": (ROI_GROUP_DIM, LAYER_DIM),
+        "p": (ROI_GROUP_DIM, LAYER_DIM),
+        "p_fwe": (ROI_GROUP_DIM, LAYER_DIM),
+    },
+    "similarity": {"score": (METRIC_DIM, LAYER_DIM, SUBJECT_DIM)},
+    "lowlevel": {
+        "r_orig": (LAYER_DIM, SUBJECT_DIM, ROI_DIM),
+        "r_resid": (LAYER_DIM, SUBJECT_DIM, ROI_DIM),
+        "drop": (LAYER_DIM, ROI_DIM),
+        "p": (LAYER_DIM, ROI_DIM),
+        "q": (LAYER_DIM, ROI_DIM),
+    },
+}
+ANALYSIS_ATTRS = (ANALYSIS_ATTR, "settings", "features", "fmri", "created", COMPLETE_ATTR)
+
 # Names
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WINDOW_RE = re.compile(r"^(ctx|tr)([1-9][0-9]*)$")

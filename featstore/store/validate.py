@@ -89,6 +89,15 @@ def _check_group(info: GroupInfo, n_tr: int | None) -> list[Problem]:
                     info.path, "layers", f"lists {len(layers)} layers, hidden has {hidden.shape[0]}"
                 )
             )
+    elif info.kind == "results" and S.ANALYSIS_ATTR in info.attrs:
+        kind = info.attrs[S.ANALYSIS_ATTR]
+        if kind not in S.ANALYSIS_VARS:
+            problems.append(
+                Problem(info.path, S.ANALYSIS_ATTR, f"{kind!r} not in {tuple(S.ANALYSIS_VARS)}")
+            )
+        for name, dims in S.ANALYSIS_VARS.get(kind, {}).items():
+            problems += _need_var(info, name, dims)
+        problems += _need_attrs(info, S.ANALYSIS_ATTRS)
     elif info.kind == "results":
         for name in S.RESULT_VARS:
             problems += _need_var(info, name, S.RESULT_DIMS)

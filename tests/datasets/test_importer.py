@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import soundfile as sf
 import xarray as xr
 
 from featstore import store as fs
@@ -84,6 +85,25 @@ def test_import_writes_the_schema(inputs):
     assert report.tr_mismatch == 0 and report.n_tr == N_TR and report.subjects == SUBJECTS
     assert (report.n_words, report.n_time_filled, report.n_word_missing) == (11, 1, 1)
     assert _siblings(store) == []
+
+
+def test_ogg_opus_story_imports_and_its_sha256_is_recorded(inputs):
+    rng = np.random.default_rng(11)
+    audio = inputs["dir"] / "story.ogg"
+    noise = 0.1 * rng.standard_normal((480_000, 2))  # 10 s at 48 kHz, stereo
+    sf.write(audio, noise, 48_000, format="OGG", subtype="OPUS")
+    store = inputs["dir"] / "opus.zarr"
+    _import(inputs, store, audio=audio)
+    stimulus = open_stimulus(store)
+    assert stimulus.audio.size == 160_000 and stimulus.attrs["duration_s"] == 10.0
+    assert stimulus.attrs["audio_sha256"] == hashlib.sha256(audio.read_bytes()).hexdigest()
+    file_info = stimulus.attrs["sources"]["audio_file"]
+    assert file_info == {
+        "sample_rate": 48_000,
+        "channels": 2,
+        "frames": 480_000,
+        "format": "OGG/OPUS",
+    }
 
 
 def test_round_trip_identical(inputs):

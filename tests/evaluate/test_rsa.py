@@ -244,3 +244,89 @@ def test_rsa_layers_permutation_null(layered, partial):
     assert result.p_fwe[2] == pytest.approx(1 / (n_perm + 1))
     assert result.p_value[0] > 0.05
     assert np.all(result.p_fwe >= result.p_value)
+
+
+def test_lag_mask_keeps_pairs_at_least_min_lag_apart():
+    i, j = np.triu_indices(T, 1)  # pdist order
+    np.testing.assert_array_equal(rsa.lag_mask(T, 4), (j - i) >= 4)
+    assert rsa.lag_mask(T, 1).all()
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_rsa_layers_min_lag_compares_kept_pairs_and_permutes_the_full_brain(layered, partial):
+    layers, subjects, control = layered
+    mask = rsa.lag_mask(T, 4)
+    std = lambda m: np.stack([rsa.standardize_rdm(v, "pearson") for v in m])  # noqa: E731
+    controls = std(control) if partial else None
+    n_perm = 7
+    result = rsa.rsa_layers(
+        std(layers),
+        std(subjects),
+        method="pearson",
+        control_rdms=controls,
+        n_perm=n_perm,
+        block=3,
+        seed=2,
+        min_lag=4,
+    )
+    if partial:
+        expected = [
+            [rsa.partial_compare(m[mask], s[mask], control[:, mask], "pearson") for s in subjects]
+            for m in layers
+        ]
+    else:
+        expected = [[pearsonr(m[mask], s[mask]).statistic for s in subjects] for m in layers]
+    np.testing.assert_allclose(result.rho, expected, atol=1e-6)
+
+    def unit(v):
+        v = v - v.mean()
+        return v / np.linalg.norm(v)
+
+    def brain_side(s):
+        """A subject's brain vector over all pairs: its residual given the control when
+        partial (the quantity the permutations move), standardized."""
+        s = unit(s)
+        if partial:
+            c = unit(control[0])
+            s = s - (s @ c) * c
+            s = s / np.linalg.norm(s)
+        return s
+
+    def model_side(m):
+        m = unit(m[mask])
+        if partial:
+            c = unit(control[0][mask])
+            m = m - (m @ c) * c
+            m = m / np.linalg.norm(m)
+        return m
+
+    # the statistic: kept-pair model vector times the subjects' mean brain vector, whose
+    # items are permuted before the pairs are dropped
+    mean_brain = np.mean([brain_side(s) for s in subjects], axis=0)
+    for layer in range(3):
+        assert result.statistic[layer] == pytest.approx(
+            model_side(layers[layer]) @ mean_brain[mask], abs=1e-5
+        )
+    for k, perm in enumerate(rsa.permutation_indices(T, n_perm, block=3, seed=2)):
+        permuted = rsa.permute_rdm(mean_brain, perm)[mask]
+        for layer in range(3):
+            assert result.null[k, layer] == pytest.approx(
+                model_side(layers[layer]) @ permuted, abs=1e-5
+            )
+    assert result.p_value[2] == pytest.approx(1 / (n_perm + 1))
+
+
+def test_rsa_layers_min_lag_kendall(layered):
+    layers, subjects, _ = layered
+    mask = rsa.lag_mask(T, 6)
+    result = rsa.rsa_layers(layers[1:], subjects[:2], method="kendall", n_perm=2, min_lag=6)
+    expected = [[brute_tau_a(m[mask], s[mask]) for s in subjects[:2]] for m in layers[1:]]
+    np.testing.assert_allclose(result.rho, expected, atol=1e-12)
+    perm = rsa.permutation_indices(T, 2)[1]
+    null = [
+        np.mean([brute_tau_a(m[mask], rsa.permute_rdm(s, perm)[mask]) for s in subjects[:2]])
+        for m in layers[1:]
+    ]
+    np.testing.assert_allclose(result.null[1], null, atol=1e-12)
+    with pytest.raises(InputError, match="leaves"):
+        rsa.rsa_layers(layers, subjects, min_lag=T)

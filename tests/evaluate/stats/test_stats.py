@@ -210,3 +210,21 @@ def test_paired_wilcoxon_all_equal_gives_nan_without_warnings():
     assert result.rank_biserial[2] == pytest.approx(1.0)
     with pytest.raises(InputError, match="same shape"):
         paired_wilcoxon(a, b[:, :2])
+
+
+def test_paired_wilcoxon_one_sided_per_column_leaves_out_missing_subjects():
+    rng = np.random.default_rng(5)
+    a = rng.random((8, 4))
+    b = a - rng.random((8, 4)) * 0.1
+    b[:, 2] = a[:, 2]  # no difference at all: no test
+    a[0, 3] = np.nan  # a missing subject is left out of that column only
+    result = paired_wilcoxon(a, b, alternative="greater")
+    for column in (0, 1):
+        expected = wilcoxon(a[:, column], b[:, column], alternative="greater")
+        assert result.statistic[column] == expected.statistic
+        assert result.p_value[column] == pytest.approx(expected.pvalue)
+    assert np.isnan(result.statistic[2]) and np.isnan(result.p_value[2])
+    expected = wilcoxon(a[1:, 3], b[1:, 3], alternative="greater")
+    assert result.p_value[3] == pytest.approx(expected.pvalue) and result.n[3] == 7
+    with pytest.raises(InputError, match="alternative"):
+        paired_wilcoxon(a, b, alternative="bigger")

@@ -152,3 +152,40 @@ def test_interrupted_extraction_resumes(tmp_path, tiny_gpt2, monkeypatch):
     reference = _open(whole, group)
     for name in ("hidden", "word_hidden", "has_words", "context_words"):
         np.testing.assert_array_equal(resumed[name].values, reference[name].values)
+
+
+def test_lanczos_to_tr_filters_the_stored_word_vectors(tmp_path, tiny_gpt2):
+    from featstore.extract.resample import lanczos_resample
+
+    from .conftest import STIM_ONSET, STORY, TR_SECONDS, story_timing, write_stimulus_store
+
+    spec = resolve_model(tiny_gpt2)
+    mean_store = write_stimulus_store(tmp_path / "mean.zarr", STORY)
+    lanczos_store = write_stimulus_store(tmp_path / "lanczos.zarr", STORY)
+    extract_text(mean_store, spec, ctx=5, block_words=32)
+    extract_text(lanczos_store, spec, ctx=5, block_words=32, to_tr="lanczos", lanczos_window=2)
+    mean, lanczos = (
+        _open(mean_store, "features/tiny-gpt2/ctx5"),
+        _open(lanczos_store, "features/tiny-gpt2/ctx5"),
+    )
+    # the word vectors are the same; only the TR resampling differs
+    np.testing.assert_array_equal(mean["word_hidden"].values, lanczos["word_hidden"].values)
+    np.testing.assert_array_equal(mean["has_words"].values, lanczos["has_words"].values)
+    words = read_stimulus_words(lanczos_store)
+    onset, offset = story_timing(len(STORY))
+    times = (onset + offset) / 2 + STIM_ONSET
+    np.testing.assert_allclose(words.scan_times, times)
+    # ceil rule: TR k holds the words of ((k-1) TR, k TR], sampled at its centre
+    tr_times = (np.arange(N_TR) - 0.5) * TR_SECONDS
+    for layer in range(3):
+        word_hidden = lanczos["word_hidden"].values[layer]
+        want = lanczos_resample(
+            word_hidden[words.is_input], times[words.is_input], tr_times, window=2
+        )
+        np.testing.assert_allclose(lanczos["hidden"].values[layer], want, rtol=1e-5, atol=1e-5)
+    settings = lanczos.attrs["settings"]
+    assert settings["to_tr"] == "lanczos"
+    assert (settings["lanczos_window"], settings["lanczos_cutoff"]) == (2, 1.0)
+    assert "lanczos_window" not in mean.attrs["settings"]
+    with pytest.raises(InputError, match="--lanczos-window 0"):
+        extract_text(mean_store, spec, ctx=5, to_tr="lanczos", lanczos_window=0)

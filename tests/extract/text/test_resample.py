@@ -1,10 +1,16 @@
-"""Word → TR resampling against a plain loop."""
+"""Word → TR resampling: the mean against a plain loop, the Lanczos method against
+lanczos_resample (itself checked against the formula in test_lanczos.py)."""
 
 import numpy as np
 import pytest
 
 from featstore.errors import InputError
-from featstore.extract.resample import tr_membership, words_to_trs
+from featstore.extract.resample import (
+    lanczos_resample,
+    lanczos_tr_times,
+    tr_membership,
+    words_to_trs,
+)
 
 N_WORD, DIM, N_TR = 41, 7, 13
 
@@ -62,3 +68,39 @@ def test_bad_inputs_are_named(words):
         words_to_trs(values[:-1], tr_index, N_TR)
     with pytest.raises(InputError, match="used has shape"):
         tr_membership(tr_index, N_TR, used[:-1])
+
+
+def test_lanczos_method_is_lanczos_resample_of_the_used_words(words):
+    values, tr_index, used = words
+    rng = np.random.default_rng(4)
+    times = np.sort(rng.uniform(-2.0, 1.5 * (N_TR + 2), N_WORD))
+    tr_times = lanczos_tr_times(N_TR, 1.5, "floor")
+    got, has = words_to_trs(
+        values, tr_index, N_TR, "lanczos", used=used, word_times=times, tr_times=tr_times
+    )
+    want = lanczos_resample(values[used], times[used], tr_times, window=3, cutoff_mult=1.0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(has, tr_membership(tr_index, N_TR, used)[1])
+    narrow, _ = words_to_trs(
+        values,
+        tr_index,
+        N_TR,
+        "lanczos",
+        word_times=times,
+        tr_times=tr_times,
+        window=2,
+        cutoff_mult=0.5,
+    )
+    np.testing.assert_allclose(narrow, lanczos_resample(values, times, tr_times, 2, 0.5))
+    with pytest.raises(InputError, match="needs the word times"):
+        words_to_trs(values, tr_index, N_TR, "lanczos")
+    with pytest.raises(InputError, match="tr_times has shape"):
+        words_to_trs(values, tr_index, N_TR, "lanczos", word_times=times, tr_times=tr_times[:-1])
+
+
+def test_lanczos_tr_times_centre_the_span_the_mean_method_averages():
+    # floor: TR k holds words starting in [k TR, (k+1) TR); ceil: in ((k-1) TR, k TR]
+    np.testing.assert_allclose(lanczos_tr_times(3, 2.0, "floor"), [1.0, 3.0, 5.0])
+    np.testing.assert_allclose(lanczos_tr_times(3, 2.0, "ceil"), [-1.0, 1.0, 3.0])
+    with pytest.raises(InputError, match="tr_assign 'round'"):
+        lanczos_tr_times(3, 2.0, "round")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from featstore.errors import InputError
-from featstore.extract.resample_lanczos import lanczos_kernel, lanczos_resample
+from featstore.extract.resample import lanczos_kernel, lanczos_resample
 
 TR = 1.5
 N_TR = 300  # > one block of TRs, so block edges are exercised

@@ -1,0 +1,453 @@
+"""``evaluate rsa``, ``evaluate similarity``, ``evaluate lowlevel``: beyond encoding r.
+
+Each command reads one feature set and the fMRI from the store, writes one group
+``results/<run>`` (layouts in docs/analyses.md) and prints a table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich import box
+from rich.table import Table
+
+from featstore.cli._common import StoreOption, console, err_console, progress_enabled
+from featstore.cli.evaluate_cmds import (
+    AlphaOption,
+    AlphasOption,
+    CtxOption,
+    CvOption,
+    DelaysOption,
+    DtypeOption,
+    FirOffsetOption,
+    FirWindowOption,
+    GapOption,
+    LayersOption,
+    PcaOption,
+    QuietOption,
+    TestFracOption,
+    TrimOption,
+    TrWinOption,
+    encoding_settings,
+    requested_windows,
+)
+from featstore.evaluate.configs import CONCAT, display_name, parse_layers
+from featstore.store.paths import split_feature_group
+
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model", "-m", help="Model name or alias (gpt2, wavlm …), optionally NAME:WINDOW."
+    ),
+]
+RoiGroupsFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--roi-groups-file",
+        help='JSON/TOML file of more ROI groups, e.g. {"language": ["44", "45", "L_55b"]}.',
+    ),
+]
+RunOption = Annotated[
+    str | None,
+    typer.Option("--run", help="Id of the results group. [default: <command>-YYYYmmdd-HHMMSS]"),
+]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing results group of that id.")
+]
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _label(ds) -> str:
+    """``wavlm/tr2`` for ``features/microsoft--wavlm-base-plus/tr2``: short table titles."""
+    key, window = split_feature_group(ds.attrs["request"]["feature_group"])
+    return f"{display_name(key)}/{window}"
+
+
+def _p(value: float) -> str:
+    return "–" if not np.isfinite(value) else (f"{value:.1e}" if value < 1e-3 else f"{value:.3f}")
+
+
+def rsa(
+    store: StoreOption,
+    model: ModelOption,
+    ctx: CtxOption = None,
+    tr_win: TrWinOption = None,
+    layers: LayersOption = "auto",
+    roi_group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--roi-group",
+            help="ROI group(s), repeatable or comma-separated. [default: every group the "
+            "ROI names resolve]",
+        ),
+    ] = None,
+    roi_groups_file: RoiGroupsFileOption = None,
+    partial: Annotated[
+        str | None,
+        typer.Option(
+            "--partial", help="Partial out this stored layer's RDM, e.g. wavlm/tr6/9 or spectral."
+        ),
+    ] = None,
+    distance: Annotated[
+        str, typer.Option("--distance", help="RDM distance: correlation, cosine or euclidean.")
+    ] = "correlation",
+    compare: Annotated[
+        str,
+        typer.Option("--compare", help="RDM comparison: spearman, pearson or kendall (tau-a)."),
+    ] = "spearman",
+    n_perm: Annotated[
+        int, typer.Option("--n-perm", help="Permutations of the items (0: no test).")
+    ] = 1000,
+    block: Annotated[
+        int, typer.Option("--block", help="Permute blocks of this many consecutive items.")
+    ] = 10,
+    min_lag: Annotated[
+        int | None,
+        typer.Option(
+            "--min-lag",
+            help="Leave out pairs of items fewer than this many items apart (0: keep all). "
+            "[default: --block]",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the permutations.")] = 0,
+    subset: Annotated[
+        str, typer.Option("--subset", help="Items: all TRs after trimming, or the test part.")
+    ] = "all",
+    segment: Annotated[
+        int, typer.Option("--segment", help="Average the items over segments of this many TRs.")
+    ] = 1,
+    pca: PcaOption = None,
+    fir_window: FirWindowOption = None,
+    fir_offset: FirOffsetOption = None,
+    delays: DelaysOption = None,
+    trim: TrimOption = None,
+    test_frac: TestFracOption = None,
+    gap: GapOption = None,
+    run: RunOption = None,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Layer-wise RSA of one model against ROI groups, with a block-permutation test.
+
+    Items are TRs; each layer is seen as the encoding model sees it (z-score, PCA fitted
+    on train, FIR delays: `--pca`, `--delays` …), each ROI group as its ROIs' BOLD. Writes
+    `results/<run>`: rho(roi_group, layer, subject), rho_mean and p(roi_group, layer), …
+
+    Examples:
+
+        evaluate rsa -s stores/21styear.zarr --model gpt2 --ctx 200 --roi-group late-language
+
+        evaluate rsa -s S --model gpt2 --ctx 200 --layers all --partial wavlm/tr6/9 --n-perm 1000
+
+        evaluate rsa -s S --model wavlm --tr-win 6 --distance euclidean --compare kendall --segment 5 --n-perm 100
+    """
+    from featstore.evaluate.analysis_runs import open_analysis, split_names
+    from featstore.evaluate.rsa_analysis import run_rsa
+
+    settings = _settings(pca, fir_window, fir_offset, delays, trim, test_frac, gap)
+    run_id = run_rsa(
+        store,
+        model,
+        windows=requested_windows(ctx, tr_win),
+        layers=parse_layers(layers),
+        roi_groups=split_names(roi_group),
+        roi_groups_file=roi_groups_file,
+        partial=partial,
+        distance=distance,
+        compare=compare,
+        n_perm=n_perm,
+        block=block,
+        min_lag=min_lag,
+        seed=seed,
+        subset=subset,
+        segment=segment,
+        settings=settings,
+        run_id=run,
+        overwrite=overwrite,
+        progress=progress_enabled(quiet),
+    )
+    ds = open_analysis(store, run_id, "rsa")
+    console.print(f"[green]✓[/] results/{run_id}: {ds.attrs['n_items']} items", soft_wrap=True)
+    for group in ds.attrs.get("skipped_roi_groups", []):
+        err_console.print(
+            f"[yellow]note:[/] ROI group {group} left out: fewer than 3 ROIs for a correlation "
+            "distance (ask for it with --distance euclidean)",
+            highlight=False,
+        )
+    for name, label in (("rho", "RSA"), ("rho_partial", f"partial RSA (given {partial})")):
+        if name not in ds:
+            continue
+        p_name = "p" + name.removeprefix("rho")
+        table = Table(
+            title=f"{_label(ds)}: {label}, mean {compare} (p)",
+            box=box.SIMPLE_HEAD,
+        )
+        table.add_column("layer", justify="right")
+        groups = [str(g) for g in ds["roi_group"].values]
+        for group in groups:
+            table.add_column(group, justify="right")
+        for layer in ds["layer"].values:
+            cells = []
+            for group in groups:
+                point = {"roi_group": group, "layer": layer}
+                value = float(ds[f"{name}_mean"].sel(point))
+                cells.append(f"{_fmt(value)} ({_p(float(ds[p_name].sel(point)))})")
+            table.add_row(str(layer), *cells)
+        console.print(table)
+
+
+def _settings(pca, fir_window, fir_offset, delays, trim, test_frac, gap, **fit):
+    """Encoding settings from the shared options (the ridge ones only where they apply)."""
+    values = {"alphas": None, "alpha": None, "cv": None, "dtype": None, **fit}
+    return encoding_settings(
+        method=CONCAT,
+        pca=pca,
+        fir_window=fir_window,
+        fir_offset=fir_offset,
+        delays=delays,
+        trim=trim,
+        test_frac=test_frac,
+        gap=gap,
+        **values,
+    )
+
+
+def similarity(
+    store: StoreOption,
+    model: ModelOption,
+    ctx: CtxOption = None,
+    tr_win: TrWinOption = None,
+    layers: LayersOption = "auto",
+    metric: Annotated[
+        str,
+        typer.Option("--metric", help="Comma list of cka, rsa, cca, procrustes, encoding."),
+    ] = "cka,rsa,cca,procrustes,encoding",
+    roi_group: Annotated[
+        str | None,
+        typer.Option("--roi-group", help="Compare with this ROI group. [default: every ROI]"),
+    ] = None,
+    roi_groups_file: RoiGroupsFileOption = None,
+    distance: Annotated[
+        str, typer.Option("--distance", help="RDM distance of the rsa metric.")
+    ] = "correlation",
+    compare: Annotated[
+        str, typer.Option("--compare", help="RDM comparison of the rsa metric.")
+    ] = "spearman",
+    figure: Annotated[
+        Path | None,
+        typer.Option("--figure", help="Where to save the figure. [default: <run>.png here]"),
+    ] = None,
+    pca: PcaOption = None,
+    fir_window: FirWindowOption = None,
+    fir_offset: FirOffsetOption = None,
+    delays: DelaysOption = None,
+    trim: TrimOption = None,
+    test_frac: TestFracOption = None,
+    gap: GapOption = None,
+    alphas: AlphasOption = None,
+    alpha: AlphaOption = None,
+    cv: CvOption = None,
+    dtype: DtypeOption = None,
+    run: RunOption = None,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Several similarity metrics between one model and the brain, layer by layer.
+
+    On one chronological split: linear CKA and RSA on the test TRs, SVCCA and orthogonal
+    Procrustes fitted on train and scored on test, and the ridge encoding model's test r
+    (same options as `evaluate grid`). Writes `results/<run>` (score(metric, layer,
+    subject)) and a figure of the layer profiles and of how the metrics agree.
+
+    Examples:
+
+        evaluate similarity -s stores/21styear.zarr --model wavlm --tr-win 6
+
+        evaluate similarity -s S --model gpt2 --ctx 200 --layers all --metric cka,encoding --roi-group auditory --figure gpt2.png
+    """
+    from featstore.evaluate.analysis_runs import open_analysis, split_names
+    from featstore.evaluate.similarity_analysis import run_similarity
+    from featstore.plot.analyses import plot_similarity
+
+    settings = _settings(
+        pca,
+        fir_window,
+        fir_offset,
+        delays,
+        trim,
+        test_frac,
+        gap,
+        alphas=alphas,
+        alpha=alpha,
+        cv=cv,
+        dtype=dtype,
+    )
+    run_id = run_similarity(
+        store,
+        model,
+        windows=requested_windows(ctx, tr_win),
+        layers=parse_layers(layers),
+        metrics=split_names([metric]),
+        roi_group=roi_group,
+        roi_groups_file=roi_groups_file,
+        rsa_distance=distance,
+        rsa_compare=compare,
+        settings=settings,
+        run_id=run,
+        overwrite=overwrite,
+        progress=progress_enabled(quiet),
+    )
+    ds = open_analysis(store, run_id, "similarity")
+    group = ds.attrs["roi_group"]
+    table = Table(
+        title=f"{_label(ds)} vs {group} ROIs: mean over subjects",
+        box=box.SIMPLE_HEAD,
+    )
+    metrics = [str(m) for m in ds["metric"].values]
+    table.add_column("layer", justify="right")
+    for name in metrics:
+        table.add_column(name, justify="right")
+    means = ds["score"].mean("subject")
+    for layer in ds["layer"].values:
+        table.add_row(str(layer), *(_fmt(float(means.sel(metric=m, layer=layer))) for m in metrics))
+    console.print(table)
+    best = {
+        m: int(ds["layer"].values[int(np.nanargmax(means.sel(metric=m).values))]) for m in metrics
+    }
+    console.print("best layer: " + ", ".join(f"{m} {layer}" for m, layer in best.items()))
+    path = figure or Path(f"{run_id}.png")
+    plot_similarity(ds, title=f"{_label(ds)} ({group} ROIs)", output_file=path)
+    console.print(f"figure: {path}", soft_wrap=True, highlight=False)
+    for message in ds.attrs.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def lowlevel(
+    store: StoreOption,
+    model: ModelOption,
+    control: Annotated[
+        list[str],
+        typer.Option(
+            "--control",
+            help="Low-level control(s), comma-separated or repeated: spectral, envelope, "
+            "wordrate or any stored layer (wavlm/tr6/1).",
+        ),
+    ],
+    ctx: CtxOption = None,
+    tr_win: TrWinOption = None,
+    layers: LayersOption = "auto",
+    roi_group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--roi-group",
+            help="ROI group(s) to summarise. [default: every group the ROI names resolve]",
+        ),
+    ] = None,
+    roi_groups_file: RoiGroupsFileOption = None,
+    pca: PcaOption = None,
+    fir_window: FirWindowOption = None,
+    fir_offset: FirOffsetOption = None,
+    delays: DelaysOption = None,
+    trim: TrimOption = None,
+    test_frac: TestFracOption = None,
+    gap: GapOption = None,
+    alphas: AlphasOption = None,
+    alpha: AlphaOption = None,
+    cv: CvOption = None,
+    dtype: DtypeOption = None,
+    run: RunOption = None,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """How much of a model's alignment is low-level: % drop after regressing out controls.
+
+    Each layer is residualized on the controls (a ridge map learnt on the train TRs,
+    subtracted on all TRs), both versions are evaluated by the encoding model (options
+    as `evaluate grid`), and the drop 100·(r_orig − r_resid)/r_orig is reported per ROI
+    and ROI group with one-sided Wilcoxon tests across subjects. Writes `results/<run>`.
+
+    Examples:
+
+        evaluate lowlevel -s stores/21styear.zarr --model wavlm --tr-win 6 --control spectral,wordrate
+
+        evaluate lowlevel -s S --model gpt2 --ctx 200 --control wordrate --layers 6,9 --roi-group late-language
+    """
+    from featstore.evaluate.analysis_runs import open_analysis, split_names
+    from featstore.evaluate.lowlevel_analysis import run_lowlevel
+
+    settings = _settings(
+        pca,
+        fir_window,
+        fir_offset,
+        delays,
+        trim,
+        test_frac,
+        gap,
+        alphas=alphas,
+        alpha=alpha,
+        cv=cv,
+        dtype=dtype,
+    )
+    run_id = run_lowlevel(
+        store,
+        model,
+        split_names(control),
+        windows=requested_windows(ctx, tr_win),
+        layers=parse_layers(layers),
+        roi_groups=split_names(roi_group),
+        roi_groups_file=roi_groups_file,
+        settings=settings,
+        run_id=run,
+        overwrite=overwrite,
+        progress=progress_enabled(quiet),
+    )
+    ds = open_analysis(store, run_id, "lowlevel")
+    controls = ", ".join(ds.attrs["controls"])
+    console.print(f"[green]✓[/] results/{run_id}: controls {controls}", soft_wrap=True)
+    table = Table(
+        title=f"{_label(ds)}: % drop of r after removing {controls}",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("layer", "region", "r orig", "r resid", "drop %", "p"):
+        table.add_column(column, justify="left" if column == "region" else "right")
+    if "group_drop" in ds:
+        regions = [str(g) for g in ds["roi_group"].values]
+        orig = ds["group_r_orig"].mean("subject")
+        resid = ds["group_r_resid"].mean("subject")
+        drop, p, dim = ds["group_drop"], ds["group_p"], "roi_group"
+        positions = {r: r for r in regions}
+    else:
+        # a custom atlas: the 10 ROIs the original features predict best
+        orig = ds["r_orig"].mean("subject")
+        resid = ds["r_resid"].mean("subject")
+        drop, p, dim = ds["drop"], ds["p"], "roi"
+        top = np.argsort(-np.nan_to_num(orig.max("layer").values, nan=-np.inf))[:10]
+        regions = [str(ds["roi_name"].values[i]) for i in top]
+        positions = {str(ds["roi_name"].values[i]): int(ds["roi"].values[i]) for i in top}
+    for layer in ds["layer"].values:
+        for region in regions:
+            point = {"layer": layer, dim: positions[region]}
+            table.add_row(
+                str(layer),
+                region,
+                _fmt(float(orig.sel(point))),
+                _fmt(float(resid.sel(point))),
+                _fmt(float(drop.sel(point)), 1),
+                _p(float(p.sel(point))),
+            )
+    console.print(table)
+    for message in ds.attrs.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to ``app``."""
+    app.command("rsa")(rsa)
+    app.command("similarity")(similarity)
+    app.command("lowlevel")(lowlevel)

@@ -1,0 +1,187 @@
+"""``evaluate lowlevel``: how much of a model's brain alignment a low-level control explains.
+
+For every selected layer of one feature set: residualize the layer on the controls (the
+stored ``spectral``, ``envelope``, ``wordrate`` features or any stored layer,
+concatenated; the map is learnt on the train TRs only,
+:func:`featstore.evaluate.lowlevel_impact.residualize`), evaluate the original and the
+residual features with the same encoding model (:func:`featstore.evaluate.pipeline.encode`),
+and compare:
+
+* per ROI: ``drop = 100 · (r_orig − r_resid) / r_orig`` of the subject-mean r (NaN where
+  ``r_orig <= 0``), with a one-sided paired Wilcoxon test across subjects that r_orig >
+  r_resid (``p``) and Benjamini–Hochberg q across the ROIs of a layer (``q``);
+* per ROI group: the same on each subject's mean r over the group's ROIs.
+
+Layout of ``results/<run_id>`` (attr ``analysis = "lowlevel"``), dims ``layer``,
+``subject``, ``roi``, ``roi_group``:
+
+* ``r_orig``, ``r_resid`` (layer, subject, roi) float32: test-set r of the encoding model;
+* ``drop``, ``p``, ``q`` (layer, roi);
+* ``group_r_orig``, ``group_r_resid`` (layer, subject, roi_group), ``group_drop``,
+  ``group_p`` (layer, roi_group), when ROI groups resolve on the data;
+* ``control_alpha``, ``explained_train``, ``explained_test`` (layer): the control → model
+  ridge penalty and the share of the layer's variance the controls predict;
+* coords ``roi_name``, ``hemisphere`` (roi); attrs ``controls`` (their labels),
+  ``settings``, ``request``, ``features`` (model and controls), ``fmri``, ``roi_groups``,
+  ``warnings``, ``train_range``, ``test_range``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from featstore.errors import InputError
+from featstore.evaluate.analysis_runs import (
+    check_run_id,
+    group_members,
+    load_inputs,
+    resolve_feature_layer,
+    select_roi_groups,
+    write_analysis,
+)
+from featstore.evaluate.configs import Config, LayerSpec
+from featstore.evaluate.grid import run_warnings
+from featstore.evaluate.lowlevel_impact import percent_drop, residualize
+from featstore.evaluate.pipeline import encode
+from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.stats import fdr_bh, paired_wilcoxon
+from featstore.store import _schema as S
+
+
+def _drop_and_test(r_orig: np.ndarray, r_resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """% drop of the subject-mean r and the one-sided Wilcoxon p, per column of (S, V)."""
+    with np.errstate(invalid="ignore"):
+        drop = percent_drop(np.nanmean(r_orig, axis=0), np.nanmean(r_resid, axis=0))
+    test = paired_wilcoxon(r_orig, r_resid, axis=0, alternative="greater")
+    return drop, np.asarray(test.p_value, dtype=np.float64)
+
+
+def run_lowlevel(
+    store,
+    model: str,
+    controls: Sequence[str],
+    *,
+    windows: Sequence[str] = (),
+    layers: LayerSpec | None = "auto",
+    roi_groups: Sequence[str] | None = None,
+    roi_groups_file=None,
+    settings: EncodingSettings | None = None,
+    run_id: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> str:
+    """Residualize each layer on the controls, re-evaluate, write ``results/<run_id>``.
+
+    Parameters
+    ----------
+    store
+        Store with ``fmri``, the model's feature set and the controls' feature sets.
+    model
+        ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).
+    controls
+        Stored layers regressed out: ``spectral``, ``wordrate`` (one-layer sets need no
+        layer), ``wavlm/tr6/3`` …; concatenated into one control.
+    layers
+        ``auto``, ``all`` or a list of layer labels.
+    roi_groups, roi_groups_file
+        Groups to summarise (default: every group the ROI names resolve; none on a
+        custom atlas) and a JSON/TOML file of more groups.
+    settings
+        Encoding settings (split, PCA, delays, ridge), as ``evaluate grid``.
+    run_id, overwrite
+        Name of the group (default ``lowlevel-YYYYmmdd-HHMMSS``) and whether to replace it.
+    progress
+        Progress bar on stderr.
+
+    Returns
+    -------
+    str
+        The run id.
+    """
+    from featstore.extract.common import progress_bar
+
+    if not controls:
+        raise InputError("--control: give at least one control, e.g. spectral,wordrate")
+    check_run_id(store, run_id, overwrite)
+    inputs = load_inputs(store, model, windows=windows, layers=layers, settings=settings)
+    parts = [resolve_feature_layer(inputs.catalog, c) for c in dict.fromkeys(controls)]
+    clash = [p for p in parts if p.group == inputs.feature.group]
+    if clash:
+        raise InputError(
+            f"control {Config(clash[0]).label} is a layer of the analysed feature set; "
+            "a model cannot be its own control"
+        )
+    control = np.concatenate([inputs.read(p) for p in parts], axis=1)
+    # on a custom atlas no built-in group may resolve: per-ROI results only
+    groups = select_roi_groups(
+        inputs.roi_names, inputs.hemispheres, roi_groups or None, roi_groups_file, required=False
+    )
+    settings = inputs.settings
+    n_layers, n_subjects, n_roi = len(inputs.layers), inputs.fmri.n_subjects, inputs.fmri.n_roi
+    r_orig = np.empty((n_layers, n_subjects, n_roi))
+    r_resid = np.empty_like(r_orig)
+    fits = np.empty((3, n_layers))
+    warnings: dict[str, list[str]] = {}
+    with progress_bar(f"lowlevel {inputs.feature.group}", n_layers, enabled=progress) as advance:
+        for k, part in enumerate(inputs.layers):
+            features = inputs.read(part)
+            residual = residualize(
+                features, control, inputs.train_index, n_folds=settings.cv, gap=settings.gap
+            )
+            fits[:, k] = residual.alpha, residual.explained_train, residual.explained_test
+            label = Config(part).label
+            for out, values, what in (
+                (r_orig, features, label),
+                (r_resid, residual.features, f"{label} residual"),
+            ):
+                result = encode([values], inputs.bold, settings)
+                out[k] = result.r
+                warnings[what] = list(result.warnings)
+            advance(1)
+
+    drop, p = zip(*(_drop_and_test(r_orig[k], r_resid[k]) for k in range(n_layers)), strict=True)
+    layer_subject_roi = (S.LAYER_DIM, S.SUBJECT_DIM, S.ROI_DIM)
+    data_vars = {
+        "r_orig": (layer_subject_roi, r_orig.astype(np.float32)),
+        "r_resid": (layer_subject_roi, r_resid.astype(np.float32)),
+        "drop": ((S.LAYER_DIM, S.ROI_DIM), np.stack(drop)),
+        "p": ((S.LAYER_DIM, S.ROI_DIM), np.stack(p)),
+        "q": ((S.LAYER_DIM, S.ROI_DIM), fdr_bh(np.stack(p), axis=1)),
+        "control_alpha": ((S.LAYER_DIM,), fits[0]),
+        "explained_train": ((S.LAYER_DIM,), fits[1]),
+        "explained_test": ((S.LAYER_DIM,), fits[2]),
+    }
+    coords = {
+        S.LAYER_DIM: np.asarray([p.layer for p in inputs.layers], dtype=np.int64),
+        S.SUBJECT_DIM: inputs.subjects,
+        S.ROI_DIM: inputs.fmri.coords[S.ROI_DIM],
+        S.ROI_NAME_COORD: inputs.fmri.coords[S.ROI_NAME_COORD],
+        S.HEMISPHERE_COORD: inputs.fmri.coords[S.HEMISPHERE_COORD],
+    }
+    if groups:
+        group_orig = np.stack([np.nanmean(r_orig[..., i], axis=-1) for i in groups.values()], -1)
+        group_resid = np.stack([np.nanmean(r_resid[..., i], axis=-1) for i in groups.values()], -1)
+        tested = [_drop_and_test(group_orig[k], group_resid[k]) for k in range(n_layers)]
+        dims = (S.LAYER_DIM, S.SUBJECT_DIM, S.ROI_GROUP_DIM)
+        data_vars.update(
+            group_r_orig=(dims, group_orig.astype(np.float32)),
+            group_r_resid=(dims, group_resid.astype(np.float32)),
+            group_drop=((S.LAYER_DIM, S.ROI_GROUP_DIM), np.stack([t[0] for t in tested])),
+            group_p=((S.LAYER_DIM, S.ROI_GROUP_DIM), np.stack([t[1] for t in tested])),
+        )
+        coords[S.ROI_GROUP_DIM] = np.asarray(list(groups), dtype=object)
+    ds = xr.Dataset(
+        data_vars,
+        coords=coords,
+        attrs={
+            "controls": [Config(p).label for p in parts],
+            "settings": {"encoding": settings.to_dict(), "control_folds": settings.cv},
+            **inputs.common_attrs(model, layers, parts, controls=list(controls)),
+            "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, groups),
+            "warnings": run_warnings(warnings),
+        },
+    )
+    return write_analysis(store, "lowlevel", ds, run_id=run_id, overwrite=overwrite)

@@ -1,0 +1,252 @@
+"""``evaluate rsa``: layer-wise RSA of one feature set against ROI groups, from the store.
+
+Items are TRs (the test part, or every TR after trimming), optionally averaged over
+segments of consecutive TRs. Each layer's representation of a TR is the encoding design
+(z-score, PCA fitted on train, FIR delays: :func:`analysis_runs.layer_design`); each ROI
+group's pattern is its ROIs' BOLD, z-scored with train statistics. Condensed RDMs are
+compared with :func:`featstore.evaluate.rsa.rsa_layers`: one RSA value per layer and
+subject, the subject mean tested by permuting blocks of items (the same permutations for
+every layer and group), optionally partialling out another model's RDM.
+
+Layout of ``results/<run_id>`` (attr ``analysis = "rsa"``), dims ``roi_group``, ``layer``,
+``subject``:
+
+* ``rho`` (roi_group, layer, subject), ``rho_mean`` (roi_group, layer): RSA value
+  (Spearman rho, Pearson r or Kendall tau-a) and its mean over subjects;
+* ``p``, ``p_fwe`` (roi_group, layer): one-sided permutation p of ``rho_mean``, and the
+  same against the maximum over layers (family-wise over the layers of a group);
+* with ``partial``: ``rho_partial``, ``rho_partial_mean``, ``p_partial``, ``p_partial_fwe``;
+* coords ``n_rois`` (roi_group); attrs ``settings``, ``request``, ``features``, ``fmri``,
+  ``roi_groups`` (the ROIs of each group), ``n_items``, ``train_range``, ``test_range``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from featstore.errors import InputError
+from featstore.evaluate import rsa
+from featstore.evaluate.analysis_runs import (
+    AnalysisInputs,
+    check_run_id,
+    group_members,
+    load_inputs,
+    resolve_feature_layer,
+    select_roi_groups,
+    write_analysis,
+)
+from featstore.evaluate.configs import Config, LayerSpec
+from featstore.evaluate.settings import EncodingSettings
+from featstore.store import _schema as S
+
+SUBSETS = ("all", "test")
+
+
+def rsa_items(inputs: AnalysisInputs, subset: str) -> np.ndarray:
+    """TR indices of the items: the test part, or every TR left after trimming."""
+    if subset not in SUBSETS:
+        raise InputError(f"--subset {subset!r}: expected one of {', '.join(SUBSETS)}")
+    if subset == "test":
+        return inputs.test_index
+    trim = inputs.settings.resolved_trim
+    return np.arange(trim, inputs.fmri.n_tr - trim, dtype=np.int64)
+
+
+def _segments(n_items: int, segment: int) -> np.ndarray | None:
+    if segment < 1:
+        raise InputError(f"--segment {segment}: expected a number of TRs >= 1")
+    if segment == 1:
+        return None
+    if n_items // segment < 3:
+        raise InputError(
+            f"--segment {segment} leaves {n_items // segment} segments of {n_items} TRs; "
+            "expected at least 3"
+        )
+    return np.arange(n_items) // segment
+
+
+def _item_rdm(
+    rows: np.ndarray, segments: np.ndarray | None, distance: str, compare: str
+) -> np.ndarray:
+    """Condensed RDM of item rows (segment-averaged first), standardized unless Kendall."""
+    if segments is not None:
+        rows, _ = rsa.segment_average(rows, segments)
+    condensed = rsa.rdm(rows, distance)
+    return condensed if compare == "kendall" else rsa.standardize_rdm(condensed, compare)
+
+
+def _curves(name: str, result: rsa.LayerRSA) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    dims = (S.LAYER_DIM, S.SUBJECT_DIM)
+    return {
+        name: (dims, result.rho.astype(np.float32)),
+        f"{name}_mean": ((S.LAYER_DIM,), result.mean.astype(np.float32)),
+        "p" + name.removeprefix("rho"): ((S.LAYER_DIM,), result.p_value),
+        "p" + name.removeprefix("rho") + "_fwe": ((S.LAYER_DIM,), result.p_fwe),
+    }
+
+
+def run_rsa(
+    store,
+    model: str,
+    *,
+    windows: Sequence[str] = (),
+    layers: LayerSpec | None = "auto",
+    roi_groups: Sequence[str] | None = None,
+    roi_groups_file=None,
+    partial: str | None = None,
+    distance: str = "correlation",
+    compare: str = "spearman",
+    n_perm: int = 1000,
+    block: int = 10,
+    min_lag: int | None = None,
+    seed: int = 0,
+    subset: str = "all",
+    segment: int = 1,
+    settings: EncodingSettings | None = None,
+    run_id: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> str:
+    """Layer-wise RSA of ``model`` against ROI groups; write ``results/<run_id>``.
+
+    Parameters
+    ----------
+    store
+        Store with ``fmri`` and the model's feature set.
+    model
+        ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).
+    layers
+        ``auto``, ``all`` or a list of layer labels.
+    roi_groups, roi_groups_file
+        Group names (default: every group the ROI names resolve, less those of fewer than
+        3 ROIs with the correlation distance, listed in the attr ``skipped_roi_groups``)
+        and a JSON/TOML file of more groups.
+    partial
+        A stored layer (``wavlm/tr6/9``) whose RDM is partialled out of every comparison.
+    distance, compare
+        RDM distance (correlation, cosine, euclidean) and RDM comparison (spearman,
+        pearson, kendall = tau-a).
+    n_perm, block, seed
+        Permutations of blocks of ``block`` consecutive items (0: no test).
+    min_lag
+        Pairs of items fewer than ``min_lag`` items apart are left out of the comparison
+        (default: ``block``; 0 keeps them): neighbouring TRs are alike in every
+        autocorrelated series, which would make any two RDMs agree.
+    subset, segment
+        Items: ``all`` TRs after trimming or the ``test`` part; averaged over segments of
+        ``segment`` consecutive TRs.
+    settings
+        Split, PCA and FIR delays (the encoding settings).
+    run_id, overwrite
+        Name of the group (default ``rsa-YYYYmmdd-HHMMSS``) and whether to replace it.
+    progress
+        Progress bar on stderr.
+
+    Returns
+    -------
+    str
+        The run id.
+    """
+    from featstore.extract.common import progress_bar
+
+    if compare not in rsa.COMPARISONS:
+        raise InputError(f"--compare {compare!r}: expected one of {', '.join(rsa.COMPARISONS)}")
+    if distance not in rsa.DISTANCES:
+        raise InputError(f"--distance {distance!r}: expected one of {', '.join(rsa.DISTANCES)}")
+    if partial and compare == "kendall":
+        raise InputError("--partial needs --compare spearman or pearson (no partial tau-a)")
+    min_lag = block if min_lag is None else min_lag
+    check_run_id(store, run_id, overwrite)
+    inputs = load_inputs(store, model, windows=windows, layers=layers, settings=settings)
+    groups = select_roi_groups(
+        inputs.roi_names, inputs.hemispheres, roi_groups or None, roi_groups_file
+    )
+    # a correlation across 2 ROIs is ±1: such patterns have no geometry to compare
+    small = [n for n, i in groups.items() if i.size < 3] if distance == "correlation" else []
+    if small and (roi_groups or len(small) == len(groups)):
+        raise InputError(
+            f"ROI group {small[0]!r} has {groups[small[0]].size} ROIs: a correlation "
+            "distance across fewer than 3 ROIs is degenerate; use --distance euclidean"
+        )
+    groups = {name: index for name, index in groups.items() if name not in small}
+    control = resolve_feature_layer(inputs.catalog, partial) if partial else None
+    items = rsa_items(inputs, subset)
+    segments = _segments(items.size, segment)
+    n_items = items.size if segments is None else int(segments[-1]) + 1
+
+    steps = len(inputs.layers) + (control is not None) + len(groups) * inputs.fmri.n_subjects
+    with progress_bar(f"rsa {inputs.feature.group}", steps, enabled=progress) as advance:
+        model_rdms = []
+        for part in inputs.layers:
+            model_rdms.append(_item_rdm(inputs.design(part)[items], segments, distance, compare))
+            advance(1)
+        model_rdms = np.stack(model_rdms)
+        control_rdm = None
+        if control is not None:
+            control_rdm = _item_rdm(inputs.design(control)[items], segments, distance, compare)
+            advance(1)
+        per_group = []
+        for index in groups.values():
+            brain = []
+            for subject in range(inputs.fmri.n_subjects):
+                rows = inputs.bold_zscored(subject, index)[items]
+                brain.append(_item_rdm(rows, segments, distance, compare))
+                advance(1)
+            brain = np.stack(brain)
+            options = {
+                "method": compare,
+                "n_perm": n_perm,
+                "block": block,
+                "seed": seed,
+                "min_lag": min_lag,
+            }
+            variables = _curves("rho", rsa.rsa_layers(model_rdms, brain, **options))
+            if control_rdm is not None:
+                partial_result = rsa.rsa_layers(
+                    model_rdms, brain, control_rdms=control_rdm, **options
+                )
+                variables.update(_curves("rho_partial", partial_result))
+            per_group.append(variables)
+
+    data_vars = {
+        name: (
+            (S.ROI_GROUP_DIM, *per_group[0][name][0]),
+            np.stack([variables[name][1] for variables in per_group]),
+        )
+        for name in per_group[0]
+    }
+    ds = xr.Dataset(
+        data_vars,
+        coords={
+            S.ROI_GROUP_DIM: np.asarray(list(groups), dtype=object),
+            "n_rois": (S.ROI_GROUP_DIM, np.asarray([i.size for i in groups.values()])),
+            S.LAYER_DIM: np.asarray([p.layer for p in inputs.layers], dtype=np.int64),
+            S.SUBJECT_DIM: inputs.subjects,
+        },
+        attrs={
+            "settings": {
+                "distance": distance,
+                "compare": compare,
+                "n_perm": int(n_perm),
+                "block": int(block),
+                "min_lag": int(min_lag),
+                "seed": int(seed),
+                "subset": subset,
+                "segment": int(segment),
+                "encoding": inputs.settings.to_dict(),
+            },
+            **inputs.common_attrs(
+                model,
+                layers,
+                [control] if control else [],
+                partial=Config(control).label if control else None,
+            ),
+            "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, groups),
+            "skipped_roi_groups": small,
+            "n_items": n_items,
+        },
+    )
+    return write_analysis(store, "rsa", ds, run_id=run_id, overwrite=overwrite)

@@ -1,0 +1,175 @@
+"""``evaluate similarity``: several model–brain similarity metrics, layer by layer.
+
+For one feature set, every selected layer and every subject, on one chronological
+train/test split (the encoding settings'):
+
+* ``cka`` (linear CKA) and ``rsa`` (RDM comparison) on the test TRs;
+* ``cca`` (SVCCA: mean held-out correlation of the leading canonical pairs) and
+  ``procrustes`` (held-out cosine after the orthogonal map) fitted on the train TRs and
+  scored on the test TRs (:func:`featstore.evaluate.similarity.similarity_scores`);
+* ``encoding``: the ridge encoding model itself (:func:`featstore.evaluate.pipeline.encode`
+  with the same settings), its test r averaged over the ROIs.
+
+The model side of the first four is the encoding design of the layer (z-score, PCA on
+train, FIR delays); the brain side the ROIs' BOLD (one ROI group, or every ROI),
+z-scored with train statistics.
+
+Layout of ``results/<run_id>`` (attr ``analysis = "similarity"``): ``score`` (metric,
+layer, subject) float32; attrs ``settings``, ``request``, ``features``, ``fmri``,
+``roi_group`` and ``rois`` (the ROIs used), ``warnings`` (of the encoding model),
+``train_range``, ``test_range``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from featstore.errors import InputError
+from featstore.evaluate import rsa
+from featstore.evaluate.analysis_runs import (
+    check_run_id,
+    group_members,
+    load_inputs,
+    select_roi_groups,
+    write_analysis,
+)
+from featstore.evaluate.configs import Config, LayerSpec
+from featstore.evaluate.grid import run_warnings
+from featstore.evaluate.pipeline import encode
+from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.similarity import METRICS, similarity_scores
+from featstore.store import _schema as S
+
+ENCODING = "encoding"
+ALL_METRICS = (*METRICS, ENCODING)
+ALL_ROIS = "all"
+
+
+def parse_metrics(values: Sequence[str]) -> list[str]:
+    """Metric names, checked, in the order given, without repeats."""
+    metrics = list(dict.fromkeys(values))
+    unknown = [m for m in metrics if m not in ALL_METRICS]
+    if unknown or not metrics:
+        raise InputError(
+            f"--metric {unknown[0] if unknown else ''!r}: expected any of {', '.join(ALL_METRICS)}"
+        )
+    return metrics
+
+
+def run_similarity(
+    store,
+    model: str,
+    *,
+    windows: Sequence[str] = (),
+    layers: LayerSpec | None = "auto",
+    metrics: Sequence[str] = ALL_METRICS,
+    roi_group: str | None = None,
+    roi_groups_file=None,
+    rsa_distance: str = "correlation",
+    rsa_compare: str = "spearman",
+    settings: EncodingSettings | None = None,
+    run_id: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> str:
+    """Score every metric for every layer and subject; write ``results/<run_id>``.
+
+    Parameters
+    ----------
+    store
+        Store with ``fmri`` and the model's feature set.
+    model
+        ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).
+    layers
+        ``auto``, ``all`` or a list of layer labels.
+    metrics
+        Any of ``cka``, ``rsa``, ``cca``, ``procrustes``, ``encoding``.
+    roi_group, roi_groups_file
+        The ROIs compared (a group name; default every ROI) and a file of more groups.
+    rsa_distance, rsa_compare
+        RDM distance and comparison of the ``rsa`` metric.
+    settings
+        Split, PCA, delays and ridge settings (as ``evaluate grid``).
+    run_id, overwrite
+        Name of the group (default ``similarity-YYYYmmdd-HHMMSS``) and whether to replace it.
+    progress
+        Progress bar on stderr.
+
+    Returns
+    -------
+    str
+        The run id.
+    """
+    from featstore.extract.common import progress_bar
+
+    metrics = parse_metrics(metrics)
+    if rsa_distance not in rsa.DISTANCES or rsa_compare not in rsa.COMPARISONS:
+        raise InputError(
+            f"--distance {rsa_distance!r} / --compare {rsa_compare!r}: expected one of "
+            f"{', '.join(rsa.DISTANCES)} / {', '.join(rsa.COMPARISONS)}"
+        )
+    check_run_id(store, run_id, overwrite)
+    inputs = load_inputs(store, model, windows=windows, layers=layers, settings=settings)
+    if roi_group:
+        groups = select_roi_groups(
+            inputs.roi_names, inputs.hemispheres, [roi_group], roi_groups_file
+        )
+        rois = groups[roi_group]
+    else:
+        groups = {ALL_ROIS: np.arange(inputs.fmri.n_roi)}
+        rois = groups[ALL_ROIS]
+    geometric = [m for m in metrics if m != ENCODING]
+    n_subjects = inputs.fmri.n_subjects
+    brain = [inputs.bold_zscored(s, rois) for s in range(n_subjects)] if geometric else []
+    score = np.full((len(metrics), len(inputs.layers), n_subjects), np.nan, dtype=np.float32)
+    warnings: dict[str, list[str]] = {}
+    with progress_bar(
+        f"similarity {inputs.feature.group}", len(inputs.layers), enabled=progress
+    ) as advance:
+        for k, part in enumerate(inputs.layers):
+            if ENCODING in metrics:
+                result = encode([inputs.read(part)], inputs.bold[:, :, rois], inputs.settings)
+                # ROIs constant in a subject have r = NaN and are left out of its mean
+                score[metrics.index(ENCODING), k] = np.nanmean(result.r, axis=1)
+                warnings[Config(part).label] = list(result.warnings)
+            if geometric:
+                design = inputs.design(part)
+                for subject in range(n_subjects):
+                    values = similarity_scores(
+                        design,
+                        brain[subject],
+                        inputs.train_index,
+                        inputs.test_index,
+                        geometric,
+                        rsa_distance=rsa_distance,
+                        rsa_compare=rsa_compare,
+                    )
+                    for metric, value in values.items():
+                        score[metrics.index(metric), k, subject] = value
+            advance(1)
+
+    ds = xr.Dataset(
+        {"score": ((S.METRIC_DIM, S.LAYER_DIM, S.SUBJECT_DIM), score)},
+        coords={
+            S.METRIC_DIM: np.asarray(metrics, dtype=object),
+            S.LAYER_DIM: np.asarray([p.layer for p in inputs.layers], dtype=np.int64),
+            S.SUBJECT_DIM: inputs.subjects,
+        },
+        attrs={
+            "settings": {
+                "rsa_distance": rsa_distance,
+                "rsa_compare": rsa_compare,
+                "encoding": inputs.settings.to_dict(),
+            },
+            **inputs.common_attrs(model, layers, metrics=metrics),
+            "roi_group": roi_group or ALL_ROIS,
+            "rois": group_members(inputs.roi_names, inputs.hemispheres, groups)[
+                roi_group or ALL_ROIS
+            ],
+            "warnings": run_warnings(warnings),
+        },
+    )
+    return write_analysis(store, "similarity", ds, run_id=run_id, overwrite=overwrite)
