@@ -54,12 +54,33 @@ def _check_parents(path: Path, what: str) -> None:
             return
 
 
-def output_directory(path: str | os.PathLike, what: str) -> Path:
-    """``path`` as an existing directory (created if needed), or :class:`InputError`."""
+def check_output_directory(path: str | os.PathLike, what: str) -> Path:
+    """``path`` if a directory can be there: it is not a file, nor below one."""
     directory = Path(path)
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{what} {directory}: is a file; expected a directory")
     _check_parents(directory, what)
+    return directory
+
+
+@contextlib.contextmanager
+def writing_directory(path: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Yield ``path`` (not created; its parents are) for writing a directory's files.
+
+    Checked first: ``path`` is not a file and no parent of it is a file; OS errors while
+    writing (disk full, no permission) become one :class:`InputError` naming ``path``.
+    """
+    directory = check_output_directory(path, what)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        yield directory
+    except OSError as exc:
+        raise InputError(f"{what} {directory}: cannot write it ({_reason(exc)})") from None
+
+
+def output_directory(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as an existing directory (created if needed), or :class:`InputError`."""
+    directory = check_output_directory(path, what)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

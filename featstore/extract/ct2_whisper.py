@@ -36,6 +36,7 @@ from featstore import __version__
 from featstore.errors import InputError, ModelError
 from featstore.extract import ct2_tokenizer as tok
 from featstore.extract.ct2 import PathLike, float_tensors, load_ct2, model_bin_parts
+from featstore.outputs import check_output_directory, writing_directory
 
 WHISPER_SPEC = "WhisperSpec"
 GELU = 3  # CTranslate2's Activation.GELU
@@ -335,6 +336,7 @@ def convert_ct2_whisper(
         Path(src) if isinstance(src, (str, os.PathLike)) and Path(src).is_dir() else parts[0].parent
     )
     out_dir = Path(out_dir).expanduser()
+    check_output_directory(out_dir, "--out")  # a bad --out fails before the conversion
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise InputError(
             f"{out_dir} exists and is not empty; pass overwrite (--overwrite) to replace"
@@ -351,8 +353,10 @@ def convert_ct2_whisper(
     config, generation = whisper_configs(tensors, _ct2_config(source_dir), tokenizer, tied=tied)
     _check_against_model(state, config, tied)
     config.dtype = dtype
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp:
+    with (
+        writing_directory(out_dir, "--out"),
+        tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp,
+    ):
         staging = Path(tmp)
         save_file(
             {name: np.ascontiguousarray(value, dtype=dtype) for name, value in state.items()},

@@ -1430,3 +1430,17 @@ def _(ws):
 def _(ws):
     (ws.grid_store / "results" / "r1" / "zarr.json").write_text("{bad")
     return _evaluate(ws, "runs", culprits=("results/r1",))
+
+
+@case("models.import-ct2-out-below-a-file")
+def _(ws):
+    out = ws.file("afile", "x") / "whisper"
+    model = ws.file("ct2/model.bin", b"\x06\x00\x00\x00")
+    return ["models", "import-ct2", str(model), "--out", str(out)], ("afile", "not a directory")
+
+
+@case("models.import-ct2-out-is-a-file")
+def _(ws):
+    out = ws.file("afile", "x")
+    model = ws.file("ct2/model.bin", b"\x06\x00\x00\x00")
+    return ["models", "import-ct2", str(model), "--out", str(out)], ("afile", "is a file")
