@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from featstore import store as fs
 from featstore.cli._common import console, fail
-from featstore.store import _schema as S
+
+if TYPE_CHECKING:
+    from featstore.store import GroupInfo
 
 _MAIN_VARIABLE = {"stimulus": "word", "fmri": "bold", "features": "hidden", "results": "r"}
 
 
-def _shape(info: fs.GroupInfo) -> str:
+def _shape(info: GroupInfo) -> str:
     """``bold 25 subject × 2249 tr × 360 roi`` for the group's main array."""
+    from featstore.store import _schema as S
+
     name = _MAIN_VARIABLE.get(info.kind, "")
     if S.ANALYSIS_ATTR in info.attrs:  # rsa / similarity / lowlevel: their first variable
         name = next(iter(S.ANALYSIS_VARS.get(info.attrs[S.ANALYSIS_ATTR], {})), "")
@@ -32,7 +35,10 @@ def _shape(info: fs.GroupInfo) -> str:
     return f"{var.name}: {text} {var.dtype if var.name != 'word' else ''}".strip()
 
 
-def _provenance(info: fs.GroupInfo) -> str:
+def _provenance(info: GroupInfo) -> str:
+    """Model, revision and pooling of a feature set; source or request of the others."""
+    from featstore.store import _schema as S
+
     attrs = info.attrs
     if info.kind == "features":
         model = attrs.get("model_alias") or attrs.get("model_id", "")
@@ -58,6 +64,8 @@ def ls(
 
     Example: `featstore ls stores/21styear.zarr`
     """
+    from featstore import store as fs
+
     attrs = fs.root_attrs(store)
     console.print(
         f"[bold]{store}[/]  dataset={attrs.get('dataset')}  TR={attrs.get('tr_seconds')} s  "
@@ -81,6 +89,8 @@ def info(
 
     Example: `featstore info stores/21styear.zarr features/gpt2/ctx200`
     """
+    from featstore import store as fs
+
     ds = fs.open_group(store, group, require_complete=False)
     attrs = dict(ds.attrs)
     ds.attrs = {}
@@ -98,6 +108,8 @@ def validate(
 
     Example: `featstore validate stores/21styear.zarr`
     """
+    from featstore import store as fs
+
     problems = fs.validate(store)
     if problems:
         for problem in problems:
