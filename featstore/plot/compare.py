@@ -43,7 +43,9 @@ def _kind_legend(ax: Axes, kinds: Sequence[str]) -> None:
         handles=[Patch(color=KIND_COLORS[k], label=k) for k in present],
         frameon=False,
         fontsize=8,
+        # outside the axes, right of the bars: inside, it covered the tallest bar's label
         loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
     )
 
 
