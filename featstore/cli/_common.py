@@ -102,6 +102,8 @@ StoreOption = Annotated[
     ),
 ]
 
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
 
 def progress_enabled(quiet: bool) -> bool:
     """Show progress bars unless --quiet or output is not a terminal (CI logs)."""
