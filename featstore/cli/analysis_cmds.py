@@ -160,7 +160,15 @@ def rsa(
     from featstore.evaluate.configs import parse_layers
     from featstore.evaluate.rsa_analysis import run_rsa
 
-    settings = _settings(pca, fir_window, fir_offset, delays, trim, test_frac, gap)
+    settings = encoding_settings(
+        pca=pca,
+        fir_window=fir_window,
+        fir_offset=fir_offset,
+        delays=delays,
+        trim=trim,
+        test_frac=test_frac,
+        gap=gap,
+    )
     run_id = run_rsa(
         store,
         model,
@@ -210,21 +218,6 @@ def rsa(
                 cells.append(f"{_fmt(value)} ({_p(float(ds[p_name].sel(point)))})")
             table.add_row(str(layer), *cells)
         console.print(table)
-
-
-def _settings(pca, fir_window, fir_offset, delays, trim, test_frac, gap, **fit):
-    """Encoding settings from the shared options (the ridge ones only where they apply)."""
-    values = {"alphas": None, "alpha": None, "cv": None, "dtype": None, **fit}
-    return encoding_settings(
-        pca=pca,
-        fir_window=fir_window,
-        fir_offset=fir_offset,
-        delays=delays,
-        trim=trim,
-        test_frac=test_frac,
-        gap=gap,
-        **values,
-    )
 
 
 def similarity(
@@ -287,14 +280,14 @@ def similarity(
     from featstore.evaluate.similarity_analysis import run_similarity
     from featstore.plot.analyses import plot_similarity
 
-    settings = _settings(
-        pca,
-        fir_window,
-        fir_offset,
-        delays,
-        trim,
-        test_frac,
-        gap,
+    settings = encoding_settings(
+        pca=pca,
+        fir_window=fir_window,
+        fir_offset=fir_offset,
+        delays=delays,
+        trim=trim,
+        test_frac=test_frac,
+        gap=gap,
         alphas=alphas,
         alpha=alpha,
         cv=cv,
@@ -396,14 +389,14 @@ def lowlevel(
     from featstore.evaluate.configs import parse_layers
     from featstore.evaluate.lowlevel_analysis import run_lowlevel
 
-    settings = _settings(
-        pca,
-        fir_window,
-        fir_offset,
-        delays,
-        trim,
-        test_frac,
-        gap,
+    settings = encoding_settings(
+        pca=pca,
+        fir_window=fir_window,
+        fir_offset=fir_offset,
+        delays=delays,
+        trim=trim,
+        test_frac=test_frac,
+        gap=gap,
         alphas=alphas,
         alpha=alpha,
         cv=cv,
