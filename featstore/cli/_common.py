@@ -102,6 +102,21 @@ StoreOption = Annotated[
     ),
 ]
 
+
+def version_option(banner: str) -> Any:
+    """A ``--version`` option (for an app's callback) that prints ``banner`` and exits."""
+
+    def show(value: bool) -> None:
+        if value:
+            console.print(banner)
+            raise typer.Exit()
+
+    return Annotated[
+        bool,
+        typer.Option("--version", callback=show, is_eager=True, help="Print the version."),
+    ]
+
+
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
