@@ -103,6 +103,23 @@ StoreOption = Annotated[
 ]
 
 
+def version_option(banner: str) -> Any:
+    """A ``--version`` option (for an app's callback) that prints ``banner`` and exits."""
+
+    def show(value: bool) -> None:
+        if value:
+            console.print(banner)
+            raise typer.Exit()
+
+    return Annotated[
+        bool,
+        typer.Option("--version", callback=show, is_eager=True, help="Print the version."),
+    ]
+
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
 def progress_enabled(quiet: bool) -> bool:
     """Show progress bars unless --quiet or output is not a terminal (CI logs)."""
     return not quiet and (sys.stderr.isatty() or bool(os.environ.get("FEATSTORE_PROGRESS")))

@@ -6,16 +6,22 @@ Each command reads one feature set and the fMRI from the store, writes one group
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich import box
 from rich.table import Table
 
-from featstore.cli._common import StoreOption, console, err_console, progress_enabled
-from featstore.cli.evaluate_cmds import (
+from featstore.cli._common import (
+    QuietOption,
+    StoreOption,
+    console,
+    err_console,
+    progress_enabled,
+)
+from featstore.cli._encoding_options import (
     AlphaOption,
     AlphasOption,
     CtxOption,
@@ -27,15 +33,15 @@ from featstore.cli.evaluate_cmds import (
     GapOption,
     LayersOption,
     PcaOption,
-    QuietOption,
     TestFracOption,
     TrimOption,
     TrWinOption,
     encoding_settings,
     requested_windows,
 )
-from featstore.evaluate.configs import CONCAT, display_name, parse_layers
-from featstore.store.paths import split_feature_group
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 ModelOption = Annotated[
     str,
@@ -60,17 +66,20 @@ OverwriteOption = Annotated[
 
 
 def _fmt(value: float, digits: int = 3) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _label(ds) -> str:
+def _label(ds: xr.Dataset) -> str:
     """``wavlm/tr2`` for ``features/microsoft--wavlm-base-plus/tr2``: short table titles."""
+    from featstore.evaluate.configs import display_name
+    from featstore.store.paths import split_feature_group
+
     key, window = split_feature_group(ds.attrs["request"]["feature_group"])
     return f"{display_name(key)}/{window}"
 
 
 def _p(value: float) -> str:
-    return "–" if not np.isfinite(value) else (f"{value:.1e}" if value < 1e-3 else f"{value:.3f}")
+    return "–" if not math.isfinite(value) else (f"{value:.1e}" if value < 1e-3 else f"{value:.3f}")
 
 
 def rsa(
@@ -148,9 +157,18 @@ def rsa(
         evaluate rsa -s S --model wavlm --tr-win 6 --distance euclidean --compare kendall --segment 5 --n-perm 100
     """
     from featstore.evaluate.analysis_runs import open_analysis, split_names
+    from featstore.evaluate.configs import parse_layers
     from featstore.evaluate.rsa_analysis import run_rsa
 
-    settings = _settings(pca, fir_window, fir_offset, delays, trim, test_frac, gap)
+    settings = encoding_settings(
+        pca=pca,
+        fir_window=fir_window,
+        fir_offset=fir_offset,
+        delays=delays,
+        trim=trim,
+        test_frac=test_frac,
+        gap=gap,
+    )
     run_id = run_rsa(
         store,
         model,
@@ -200,22 +218,6 @@ def rsa(
                 cells.append(f"{_fmt(value)} ({_p(float(ds[p_name].sel(point)))})")
             table.add_row(str(layer), *cells)
         console.print(table)
-
-
-def _settings(pca, fir_window, fir_offset, delays, trim, test_frac, gap, **fit):
-    """Encoding settings from the shared options (the ridge ones only where they apply)."""
-    values = {"alphas": None, "alpha": None, "cv": None, "dtype": None, **fit}
-    return encoding_settings(
-        method=CONCAT,
-        pca=pca,
-        fir_window=fir_window,
-        fir_offset=fir_offset,
-        delays=delays,
-        trim=trim,
-        test_frac=test_frac,
-        gap=gap,
-        **values,
-    )
 
 
 def similarity(
@@ -271,18 +273,21 @@ def similarity(
 
         evaluate similarity -s S --model gpt2 --ctx 200 --layers all --metric cka,encoding --roi-group auditory --figure gpt2.png
     """
+    import numpy as np
+
     from featstore.evaluate.analysis_runs import open_analysis, split_names
+    from featstore.evaluate.configs import parse_layers
     from featstore.evaluate.similarity_analysis import run_similarity
     from featstore.plot.analyses import plot_similarity
 
-    settings = _settings(
-        pca,
-        fir_window,
-        fir_offset,
-        delays,
-        trim,
-        test_frac,
-        gap,
+    settings = encoding_settings(
+        pca=pca,
+        fir_window=fir_window,
+        fir_offset=fir_offset,
+        delays=delays,
+        trim=trim,
+        test_frac=test_frac,
+        gap=gap,
         alphas=alphas,
         alpha=alpha,
         cv=cv,
@@ -378,17 +383,20 @@ def lowlevel(
 
         evaluate lowlevel -s S --model gpt2 --ctx 200 --control wordrate --layers 6,9 --roi-group late-language
     """
+    import numpy as np
+
     from featstore.evaluate.analysis_runs import open_analysis, split_names
+    from featstore.evaluate.configs import parse_layers
     from featstore.evaluate.lowlevel_analysis import run_lowlevel
 
-    settings = _settings(
-        pca,
-        fir_window,
-        fir_offset,
-        delays,
-        trim,
-        test_frac,
-        gap,
+    settings = encoding_settings(
+        pca=pca,
+        fir_window=fir_window,
+        fir_offset=fir_offset,
+        delays=delays,
+        trim=trim,
+        test_frac=test_frac,
+        gap=gap,
         alphas=alphas,
         alpha=alpha,
         cv=cv,

@@ -4,162 +4,41 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich import box
 from rich.table import Table
 
-from featstore.cli._common import StoreOption, console, err_console, progress_enabled
-from featstore.errors import InputError
-from featstore.evaluate import summary as summ
-from featstore.evaluate.configs import (
-    BANDED,
-    CONCAT,
-    parse_config,
-    parse_fusion_request,
-    parse_layers,
-    parse_model_request,
-    parse_windows,
+from featstore.cli._common import (
+    QuietOption,
+    StoreOption,
+    console,
+    err_console,
+    progress_enabled,
 )
-from featstore.evaluate.grid import run_grid
-from featstore.evaluate.results import list_runs, open_run
-from featstore.evaluate.settings import EncodingSettings, delays_from_fir
+from featstore.cli._encoding_options import (
+    AlphaOption,
+    AlphasOption,
+    CtxOption,
+    CvOption,
+    DelaysOption,
+    DtypeOption,
+    FirOffsetOption,
+    FirWindowOption,
+    GapOption,
+    LayersOption,
+    PcaOption,
+    TestFracOption,
+    TrimOption,
+    TrWinOption,
+    encoding_settings,
+    requested_windows,
+)
+from featstore.errors import InputError
 
-
-def parse_alphas(text: str) -> tuple[float, ...]:
-    """``"1,10,100"`` or ``"logspace:-2:8:21"`` (10^-2 .. 10^8, 21 values) → alphas."""
-    text = text.strip()
-    try:
-        if text.startswith("logspace:"):
-            low, high, count = text.split(":")[1:]
-            alphas = tuple(float(a) for a in np.logspace(float(low), float(high), int(count)))
-        else:
-            alphas = tuple(float(a) for a in text.split(",") if a.strip())
-    except ValueError:
-        raise InputError(
-            f"--alphas {text!r}: expected a list such as 1,10,100 or logspace:-2:8:21"
-        ) from None
-    if not alphas or any(not math.isfinite(a) or a <= 0 for a in alphas):
-        raise InputError(f"--alphas {text!r}: expected positive finite values")
-    return alphas
-
-
-def _int_list(text: str, option: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"{option} {text!r}: expected integers such as 1,2,3,4") from None
-    if not values:
-        raise InputError(f"{option} is empty")
-    return values
-
-
-def encoding_settings(
-    *,
-    method: str,
-    pca: int | None,
-    fir_window: int | None,
-    fir_offset: int | None,
-    delays: str | None,
-    trim: int | None,
-    test_frac: float | None,
-    gap: int | None,
-    alphas: str | None,
-    alpha: float | None,
-    cv: int | None,
-    dtype: str | None,
-) -> EncodingSettings:
-    """Encoding settings from the grid options; options not given keep their defaults."""
-    values: dict[str, Any] = {"method": method}
-    if delays is not None and (fir_window is not None or fir_offset is not None):
-        raise InputError("give --delays or --fir-window/--fir-offset, not both")
-    if delays is not None:
-        values["delays"] = tuple(_int_list(delays, "--delays"))
-    elif fir_window is not None or fir_offset is not None:
-        values["delays"] = delays_from_fir(
-            4 if fir_window is None else fir_window, 1 if fir_offset is None else fir_offset
-        )
-    if alphas is not None:
-        values["alphas"] = parse_alphas(alphas)
-    for name, value in (
-        ("pca", pca),
-        ("trim", trim),
-        ("test_frac", test_frac),
-        ("gap", gap),
-        ("alpha", alpha),
-        ("cv", cv),
-        ("dtype", dtype),
-    ):
-        if value is not None:
-            values[name] = value
-    return EncodingSettings(**values)
-
-
-# Options shared by every command that fits or mirrors the encoding model (grid here;
-# rsa, similarity and lowlevel in analysis_cmds): same names, help and defaults.
-CtxOption = Annotated[
-    str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
-]
-TrWinOption = Annotated[
-    str | None, typer.Option("--tr-win", help="Audio windows in TRs, e.g. 1,2,3,6.")
-]
-LayersOption = Annotated[
-    str,
-    typer.Option("--layers", help="auto (5 evenly spaced depths), all, or a list such as 1,4,6."),
-]
-PcaOption = Annotated[
-    int | None, typer.Option("--pca", help="PCA components (0 = no PCA). [default: 250]")
-]
-FirWindowOption = Annotated[
-    int | None, typer.Option("--fir-window", help="Number of FIR delays. [default: 4]")
-]
-FirOffsetOption = Annotated[
-    int | None, typer.Option("--fir-offset", help="First FIR delay in TRs. [default: 1]")
-]
-DelaysOption = Annotated[
-    str | None, typer.Option("--delays", help="Explicit delays in TRs, e.g. 1,2,3,4,5,6,7,8.")
-]
-TrimOption = Annotated[
-    int | None,
-    typer.Option("--trim", help="TRs dropped at each edge. [default: the largest delay]"),
-]
-TestFracOption = Annotated[
-    float | None,
-    typer.Option("--test-frac", help="Fraction of TRs in the final test part. [default: 0.2]"),
-]
-GapOption = Annotated[
-    int | None,
-    typer.Option("--gap", help="TRs dropped between train and test and between CV folds."),
-]
-AlphasOption = Annotated[
-    str | None,
-    typer.Option("--alphas", help="Ridge alphas for CV: 1,10,100 or logspace:-2:8:21."),
-]
-AlphaOption = Annotated[
-    float | None,
-    typer.Option("--alpha", help="One fixed alpha, no CV (the reference protocol)."),
-]
-CvOption = Annotated[
-    int | None, typer.Option("--cv", help="Contiguous CV folds on the train part. [default: 5]")
-]
-DtypeOption = Annotated[
-    str | None,
-    typer.Option("--dtype", help="float32 or float64 arithmetic. [default: float32]"),
-]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-
-
-def requested_windows(ctx: str | None, tr_win: str | None) -> list[str]:
-    """Window names from ``--ctx`` and ``--tr-win`` (``"200"`` → ``ctx200``; ``"1,6"`` →
-    ``tr1``, ``tr6``)."""
-    windows = []
-    if ctx:
-        windows += parse_windows("ctx" + ctx.strip().removeprefix("ctx"))
-    if tr_win:
-        windows += parse_windows("tr" + tr_win.strip().removeprefix("tr"))
-    return windows
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def grid(
@@ -178,7 +57,7 @@ def grid(
     tr_win: TrWinOption = None,
     method: Annotated[
         str, typer.Option("--method", help="Fusion method: concat or banded.")
-    ] = CONCAT,
+    ] = "concat",
     layers: LayersOption = "auto",
     partition: Annotated[
         bool,
@@ -244,6 +123,17 @@ def grid(
 
         evaluate grid -s /shared/21styear.zarr --model wavlm --scheduler tcp://10.0.0.5:8786
     """
+    from featstore.evaluate import summary as summ
+    from featstore.evaluate.configs import (
+        BANDED,
+        CONCAT,
+        parse_fusion_request,
+        parse_layers,
+        parse_model_request,
+    )
+    from featstore.evaluate.grid import run_grid
+    from featstore.evaluate.results import open_run
+
     if method not in (CONCAT, BANDED):
         raise InputError(f"--method {method!r}: expected concat or banded")
     if scheduler and workers > 1:
@@ -297,11 +187,15 @@ def grid(
 
 
 def _fmt(value: float) -> str:
-    return "nan" if value is None or not np.isfinite(value) else f"{value:.4f}"
+    return "nan" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
-def _summary_rich(table, *, title: str, show_run: bool = False, limit: int | None = 20) -> Table:
+def _summary_rich(
+    table: pd.DataFrame, *, title: str, show_run: bool = False, limit: int | None = 20
+) -> Table:
     # compact: fits 80 columns; the CSV has every column (kind, n_layers, log …)
+    from featstore.evaluate.configs import BANDED
+
     out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     text_columns = (["run"] if show_run else []) + ["model", "window"]
     for column in text_columns:
@@ -344,6 +238,9 @@ def summary(
 
         evaluate summary -s stores/21styear.zarr --run grid-20250101-120000 --csv results/summary.csv --roi-csv results/roi.csv
     """
+    from featstore.evaluate import summary as summ
+    from featstore.evaluate.results import open_run
+
     table = summ.summary_table(store, run)
     if table.empty:
         raise InputError(f"no complete evaluation run in {store}; run `evaluate grid` first")
@@ -392,6 +289,10 @@ def roi(
 
         evaluate roi -s stores/21styear.zarr --config wavlm/tr6/9 --csv results/roi.csv
     """
+    from featstore.evaluate import summary as summ
+    from featstore.evaluate.configs import parse_config
+    from featstore.evaluate.results import open_run
+
     ds = open_run(store, run)
     labels = [str(x) for x in ds["config"].values]
     if config is None:
@@ -424,6 +325,8 @@ def runs(store: StoreOption) -> None:
 
     Example: `evaluate runs -s stores/21styear.zarr`
     """
+    from featstore.evaluate.results import list_runs
+
     infos = list_runs(store)
     if not infos:
         console.print(f"no evaluation runs in {store}")

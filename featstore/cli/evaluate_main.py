@@ -3,33 +3,20 @@ analyses beyond encoding r (RSA, similarity metrics, low-level impact)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from featstore import __version__
 from featstore.cli import analysis_cmds, evaluate_cmds, report_cmds
-from featstore.cli._common import console, new_app
+from featstore.cli._common import new_app, version_option
 
 app = new_app(
     "**evaluate** — PCA + FIR ridge encoding models straight from a featstore store.\n\n"
     "Every command reads features and fMRI from the store and writes results back to it."
 )
 
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"evaluate (featstore {__version__})")
-        raise typer.Exit()
+VersionOption = version_option(f"evaluate (featstore {__version__})")
 
 
 @app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
+def main(version: VersionOption = False) -> None:
     """evaluate — encoding models from a featstore store."""
 
 

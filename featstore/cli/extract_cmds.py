@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import StoreOption, console, progress_enabled
+from featstore.cli._common import QuietOption, StoreOption, console, progress_enabled
 from featstore.errors import InputError
 
 
@@ -112,7 +112,7 @@ def extract(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing feature set.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Extract every layer of a model into `features/<model>/<window>` of a store.
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from featstore import __version__
 from featstore.cli import (
     dataset_cmds,
@@ -15,7 +11,7 @@ from featstore.cli import (
     models_cmds,
     store_cmds,
 )
-from featstore.cli._common import console, new_app
+from featstore.cli._common import new_app, version_option
 
 app = new_app(
     "**featstore** — extract every layer once into one Zarr store, evaluate many.\n\n"
@@ -25,20 +21,11 @@ app = new_app(
     "Run `evaluate --help` for encoding models, summaries and reports."
 )
 
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"featstore {__version__}")
-        raise typer.Exit()
+VersionOption = version_option(f"featstore {__version__}")
 
 
 @app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
+def main(version: VersionOption = False) -> None:
     """featstore — a feature store for brain-encoding research."""
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from featstore.cli._common import StoreOption, console, new_app, progress_enabled
+from featstore.cli._common import QuietOption, StoreOption, console, new_app, progress_enabled
 from featstore.errors import InputError
 from featstore.outputs import writing_file
 
@@ -330,7 +330,7 @@ def significance(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     alpha: Annotated[float, typer.Option(help="FDR level for the printed counts.")] = 0.05,
     csv: Annotated[Path | None, typer.Option(help="Export p and q per config and ROI.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Permutation test of each config's test r per ROI (block-permuted predictions), BH FDR.
 

@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
+from featstore.evaluate.results import run_settings
 from featstore.evaluate.scoring import pearson_by_column
 from featstore.evaluate.settings import EncodingSettings
 from featstore.evaluate.split import chronological_split
@@ -45,8 +46,6 @@ from featstore.store.paths import result_group
 NOISE_CEILING_GROUP = f"{S.FMRI}/{S.NOISE_CEILING_VAR}"
 ESTIMATOR = "loso-isc"
 DEFAULT_CEILING_THRESHOLD = 0.1
-# Keys of a run's settings attr that belong to the grid, not to EncodingSettings.
-_GRID_SETTINGS = ("partition",)
 
 
 def loso_isc(bold: np.ndarray) -> np.ndarray:
@@ -110,15 +109,6 @@ def run_held_out_trs(run_attrs: Mapping[str, Any], n_tr: int) -> np.ndarray:
     if "settings" not in run_attrs:
         raise InputError("the run records neither its test TRs (test_range) nor its settings")
     return settings_held_out_trs(run_settings(run_attrs), n_tr)
-
-
-def run_settings(run_attrs: Mapping[str, Any]) -> EncodingSettings:
-    """The encoding settings of a run, from its attrs (grid-level keys such as
-    ``partition`` left out)."""
-    values = dict(run_attrs.get("settings") or {})
-    for grid_key in _GRID_SETTINGS:
-        values.pop(grid_key, None)
-    return EncodingSettings.from_dict(values)
 
 
 def settings_held_out_trs(settings: EncodingSettings, n_tr: int) -> np.ndarray:

@@ -41,6 +41,7 @@ import zarr
 from featstore.errors import InputError
 from featstore.evaluate.configs import Config, n_blocks, stored_layers
 from featstore.evaluate.inputs import FmriInfo
+from featstore.evaluate.settings import EncodingSettings
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -66,6 +67,8 @@ _META_BYTES = 8192
 # configs per chunk of the final arrays: one read serves many configs of a summary
 _CONFIG_CHUNK = 64
 FLOAT = "float32"
+# Keys of a run's settings attr that belong to the grid, not to EncodingSettings.
+_GRID_SETTINGS = ("partition",)
 
 
 def auto_run_id(store: StorePath, prefix: str = "grid") -> str:
@@ -383,6 +386,15 @@ def open_run(store: StorePath, run_id: str | None = None) -> xr.Dataset:
             f"no complete run {run_id!r} in {store}; complete runs: {', '.join(runs) or 'none'}"
         )
     return open_group(store, result_group(run_id))
+
+
+def run_settings(run_attrs: Mapping[str, Any]) -> EncodingSettings:
+    """The encoding settings of a run, from its attrs (grid-level keys such as
+    ``partition`` left out)."""
+    values = dict(run_attrs.get("settings") or {})
+    for grid_key in _GRID_SETTINGS:
+        values.pop(grid_key, None)
+    return EncodingSettings.from_dict(values)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate.ceiling import run_settings
+from featstore.evaluate.results import run_settings
 from featstore.evaluate.roi_groups import roi_group_indices, roi_labels
 from featstore.evaluate.stats import check_fdr_level, fdr_bh, paired_wilcoxon, permutation_test
 from featstore.outputs import writing_file

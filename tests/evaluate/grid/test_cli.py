@@ -5,7 +5,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from featstore import store as fs
-from featstore.cli.evaluate_cmds import encoding_settings, parse_alphas
+from featstore.cli._encoding_options import encoding_settings, parse_alphas
 from featstore.cli.evaluate_main import app
 from featstore.errors import InputError
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_ROI, N_TR, build_store

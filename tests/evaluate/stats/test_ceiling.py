@@ -14,10 +14,10 @@ from featstore.evaluate.ceiling import (
     noise_ceiling_for,
     normalized_r,
     run_held_out_trs,
-    run_settings,
     settings_held_out_trs,
     write_noise_ceiling,
 )
+from featstore.evaluate.results import run_settings
 from featstore.evaluate.settings import EncodingSettings
 from featstore.evaluate.split import chronological_split
 from tests.plot.synthetic import N_TR, SETTINGS, planted_roi_mask
