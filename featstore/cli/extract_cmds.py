@@ -88,6 +88,14 @@ def extract(
     dtype: Annotated[
         str, typer.Option("--dtype", help="Storage dtype: float32 or float16.")
     ] = "float32",
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            help="Arithmetic of the forward pass: float32 (default, exact), bfloat16 (CPUs "
+            "with AVX512-BF16/AMX, GPUs) or float16 (GPUs); features differ by ~1 %.",
+        ),
+    ] = None,
     revision: Annotated[
         str | None, typer.Option("--revision", help="Model revision (branch, tag or commit).")
     ] = None,
@@ -128,6 +136,8 @@ def extract(
 
         featstore extract --model wavlm --tr-win 1,2,3,6 --store stores/21styear.zarr
 
+        featstore extract --model wavlm --tr-win 6 --precision bfloat16 --store S
+
         featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
     """
     from featstore import store as fs
@@ -144,6 +154,7 @@ def extract(
         "lanczos_cutoff": lanczos_cutoff,
         "batch_size": batch_size,
         "device": device,
+        "precision": precision,
         "revision": revision,
         "threads": threads,
         "block_words": block_words,

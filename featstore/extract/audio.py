@@ -19,7 +19,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from featstore.extract.common import load_pretrained, resolve_device, torch_threads
+from featstore.extract.common import (
+    check_precision,
+    compute_precision,
+    load_pretrained,
+    resolve_device,
+    torch_threads,
+)
 from featstore.extract.pooling import frame_mask, masked_mean
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder, plan_windows, run_windows
@@ -27,13 +33,18 @@ from featstore.store.groups import StorePath
 
 
 def load_audio_encoder(
-    spec: ModelSpec, *, device: str | None = None, revision: str | None = None
+    spec: ModelSpec,
+    *,
+    device: str | None = None,
+    revision: str | None = None,
+    precision: str = "float32",
 ) -> WindowEncoder:
     """Load a wav2vec2-family model and its feature extractor as a :class:`WindowEncoder`."""
     import torch
     from transformers import AutoFeatureExtractor, AutoModel
 
     device = resolve_device(device)
+    check_precision(precision, device)
     extractor = load_pretrained(AutoFeatureExtractor, spec, revision)
     model = load_pretrained(AutoModel, spec, revision).eval().to(device)
     sample_rate = int(extractor.sampling_rate)
@@ -46,7 +57,9 @@ def load_audio_encoder(
         values = inputs["input_values"].to(device)
         lengths = torch.full((values.shape[0],), windows.shape[1], dtype=torch.long)
         with torch.inference_mode():
-            out = model(values, output_hidden_states=True)
+            with compute_precision(precision, device):
+                out = model(values, output_hidden_states=True)
+            # pooled in float32, outside autocast
             valid = model._get_feat_extract_output_lengths(lengths).to(device)
             mask = frame_mask(valid, out.hidden_states[0].shape[1])
             return masked_mean(out.hidden_states, mask)
@@ -74,6 +87,7 @@ def extract_audio(
     batch_size: int = 8,
     device: str | None = None,
     dtype: str = "float32",
+    precision: str = "float32",
     revision: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -84,7 +98,7 @@ def extract_audio(
     Writes ``features/<key>/tr<w>`` per window and returns the groups written.
     Example: ``extract_audio("s.zarr", resolve_model("hubert"), tr_wins=[1, 2, 3, 6])``.
     """
-    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite)
+    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
     with torch_threads(threads):
-        encoder = load_audio_encoder(spec, device=device, revision=revision)
+        encoder = load_audio_encoder(spec, device=device, revision=revision, precision=precision)
         return run_windows(plan, encoder, batch_size=batch_size, progress=progress)

@@ -28,7 +28,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from featstore.errors import ModelError
-from featstore.extract.common import load_pretrained, resolve_device, torch_threads
+from featstore.extract.common import (
+    check_precision,
+    compute_precision,
+    load_pretrained,
+    resolve_device,
+    torch_threads,
+)
 from featstore.extract.pooling import stack_padded
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder, plan_windows, run_windows
@@ -48,13 +54,18 @@ def resample(windows: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 def load_clap_encoder(
-    spec: ModelSpec, *, device: str | None = None, revision: str | None = None
+    spec: ModelSpec,
+    *,
+    device: str | None = None,
+    revision: str | None = None,
+    precision: str = "float32",
 ) -> WindowEncoder:
     """Load CLAP's audio tower with its projection as a :class:`WindowEncoder`."""
     import torch
     from transformers import ClapAudioModelWithProjection, ClapFeatureExtractor
 
     device = resolve_device(device)
+    check_precision(precision, device)
     extractor = load_pretrained(ClapFeatureExtractor, spec, revision)
     model = load_pretrained(ClapAudioModelWithProjection, spec, revision).eval().to(device)
     fused = bool(model.config.enable_fusion)
@@ -81,12 +92,14 @@ def load_clap_encoder(
         # windows never exceed max_length_s, so none is "longer" (fusion would pick one at random)
         is_longer = torch.zeros((features.shape[0], 1), dtype=torch.bool)
         with torch.inference_mode():
-            out = model(
-                input_features=features.to(device),
-                is_longer=is_longer.to(device),
-                output_hidden_states=True,
-                output_hidden_states_before_downsampling=True,
-            )
+            with compute_precision(precision, device):
+                out = model(
+                    input_features=features.to(device),
+                    is_longer=is_longer.to(device),
+                    output_hidden_states=True,
+                    output_hidden_states_before_downsampling=True,
+                )
+            # pooled in float32, outside autocast
             stages = [h.float().mean(dim=(2, 3)).cpu().numpy() for h in out.hidden_states]
             embeds = out.audio_embeds.float().cpu().numpy()
         pooled, dims = stack_padded([*stages, embeds])
@@ -126,6 +139,7 @@ def extract_clap(
     batch_size: int = 8,
     device: str | None = None,
     dtype: str = "float32",
+    precision: str = "float32",
     revision: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -136,7 +150,7 @@ def extract_clap(
     Writes ``features/<key>/tr<w>`` per window and returns the groups written.
     Example: ``extract_clap("s.zarr", resolve_model("clap"), tr_wins=[6])``.
     """
-    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite)
+    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
     with torch_threads(threads):
-        encoder = load_clap_encoder(spec, device=device, revision=revision)
+        encoder = load_clap_encoder(spec, device=device, revision=revision, precision=precision)
         return run_windows(plan, encoder, batch_size=batch_size, progress=progress)

@@ -14,6 +14,8 @@ from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_attrs, now_iso
 
 DTYPES = ("float32", "float16")
+# arithmetic of the forward pass (autocast); features are pooled and stored as --dtype
+PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 def resolve_device(device: str | None) -> str:
@@ -34,6 +36,39 @@ def check_dtype(dtype: str) -> str:
     if dtype not in DTYPES:
         raise InputError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
     return dtype
+
+
+def check_precision(precision: str, device: str | None = None) -> str:
+    """Validate the forward pass's arithmetic; ``float16`` needs a GPU (CPUs have bfloat16)."""
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "float16" and device is not None and device.split(":")[0] == "cpu":
+        raise InputError("--precision float16 needs a GPU; on a CPU use --precision bfloat16")
+    return precision
+
+
+def compute_precision(precision: str, device: str) -> contextlib.AbstractContextManager:
+    """Context in which the model's forward pass runs at ``precision``.
+
+    ``float32`` runs the model as loaded. ``bfloat16``/``float16`` use torch's autocast:
+    matrix products and convolutions in half width, reductions and norms in float32.
+    Hidden states are cast back to float32 before pooling.
+    """
+    import torch
+
+    check_precision(precision, device)
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=getattr(torch, precision))
+
+
+def fast_bfloat16_cpu() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so ``bfloat16``
+    pays off; elsewhere torch emulates it and it is slower than float32."""
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
 @contextlib.contextmanager

@@ -39,7 +39,7 @@ def extract(
     Text models take ``ctx`` (words of context); audio and multimodal models take
     ``tr_wins`` (one or more windows, in TRs). Low-level features take ``tr_wins``
     (``spectral``, ``envelope``) or neither (``wordrate``). Other options
-    (``batch_size``, ``device``, ``dtype``, ``revision``, ``overwrite``, ``progress``,
+    (``batch_size``, ``device``, ``dtype``, ``precision``, ``revision``, ``overwrite``, ``progress``,
     ``threads``, and the text-only ``pool``, ``stride``, ``to_tr``, ``lanczos_window``,
     ``lanczos_cutoff``, ``block_words``) go
     to the extractor.
@@ -67,6 +67,10 @@ def extract(
         kwargs = {"tr_wins": list(tr_wins or [])}
         if spec.extractor != LOWLEVEL and not tr_wins:
             raise InputError(f"{model} needs --tr-win N[,N...] (audio window in TRs)")
+    if spec.extractor == LOWLEVEL:
+        precision = options.pop("precision", None)
+        if precision not in (None, "float32"):
+            raise InputError(f"--precision {precision}: {spec.name} has no weights (low-level)")
     module_name, function_name = _EXTRACTORS[spec.extractor].split(":")
     function = getattr(import_module(module_name), function_name)
     return list(function(store, spec, **kwargs, **options))

@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 
 from featstore.errors import InputError, ModelError
-from featstore.extract.common import load_error, load_errors, resolved_revision
+from featstore.extract.common import (
+    compute_precision,
+    load_error,
+    load_errors,
+    resolved_revision,
+)
 from featstore.extract.registry import ModelSpec
 from featstore.extract.text_windows import (
     byte_level_without_prefix_space,
@@ -37,6 +42,8 @@ class TextModel:
         Width of each hidden state.
     max_tokens
         Most tokens one window may have (special tokens included).
+    precision
+        Arithmetic of the forward pass (:data:`featstore.extract.common.PRECISIONS`).
     """
 
     tokenizer: Any
@@ -47,6 +54,7 @@ class TextModel:
     dim: int
     max_tokens: int
     pad_id: int
+    precision: str = "float32"
 
 
 def max_model_tokens(config: Any, tokenizer: Any) -> int:
@@ -211,11 +219,13 @@ def word_vectors(
                 counts.append(max(len(tokens), 1))
         device = text_model.device
         with torch.inference_mode():
-            output = text_model.model(
-                input_ids=torch.tensor(encoded.input_ids, device=device),
-                attention_mask=torch.tensor(encoded.attention_mask, device=device),
-                output_hidden_states=True,
-            )
+            with compute_precision(text_model.precision, device):
+                output = text_model.model(
+                    input_ids=torch.tensor(encoded.input_ids, device=device),
+                    attention_mask=torch.tensor(encoded.attention_mask, device=device),
+                    output_hidden_states=True,
+                )
+            # pooled in float32, outside autocast
             index = torch.tensor(segments, dtype=torch.long, device=device)
             gathered = torch.stack([h[rows, cols] for h in output.hidden_states]).float()
             pooled = torch.zeros(

@@ -23,7 +23,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from featstore.extract.common import load_pretrained, resolve_device, torch_threads
+from featstore.extract.common import (
+    check_precision,
+    compute_precision,
+    load_pretrained,
+    resolve_device,
+    torch_threads,
+)
 from featstore.extract.pooling import frame_mask, masked_mean
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder, plan_windows, run_windows
@@ -36,13 +42,18 @@ def covered_frames(n_samples: int, samples_per_frame: int, max_frames: int) -> i
 
 
 def load_whisper_encoder(
-    spec: ModelSpec, *, device: str | None = None, revision: str | None = None
+    spec: ModelSpec,
+    *,
+    device: str | None = None,
+    revision: str | None = None,
+    precision: str = "float32",
 ) -> WindowEncoder:
     """Load a Whisper model's encoder and feature extractor as a :class:`WindowEncoder`."""
     import torch
     from transformers import WhisperFeatureExtractor, WhisperModel
 
     device = resolve_device(device)
+    check_precision(precision, device)
     extractor = load_pretrained(WhisperFeatureExtractor, spec, revision)
     model = load_pretrained(WhisperModel, spec, revision)
     encoder = model.get_encoder().eval().to(device)
@@ -59,7 +70,9 @@ def load_whisper_encoder(
         )
         n_valid = covered_frames(windows.shape[1], samples_per_frame, max_frames)
         with torch.inference_mode():
-            out = encoder(inputs["input_features"].to(device), output_hidden_states=True)
+            with compute_precision(precision, device):  # the model only, not the mel input
+                out = encoder(inputs["input_features"].to(device), output_hidden_states=True)
+            # pooled in float32, outside autocast
             valid = torch.full((windows.shape[0],), n_valid, device=device)
             return masked_mean(out.hidden_states, frame_mask(valid, max_frames))
 
@@ -92,6 +105,7 @@ def extract_whisper(
     batch_size: int = 8,
     device: str | None = None,
     dtype: str = "float32",
+    precision: str = "float32",
     revision: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -102,7 +116,7 @@ def extract_whisper(
     Writes ``features/<key>/tr<w>`` per window and returns the groups written.
     Example: ``extract_whisper("s.zarr", resolve_model("whisper-base"), tr_wins=[6])``.
     """
-    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite)
+    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
     with torch_threads(threads):
-        encoder = load_whisper_encoder(spec, device=device, revision=revision)
+        encoder = load_whisper_encoder(spec, device=device, revision=revision, precision=precision)
         return run_windows(plan, encoder, batch_size=batch_size, progress=progress)

@@ -27,6 +27,7 @@ from featstore.errors import GroupExistsError, InputError, ModelError
 from featstore.extract.audio_windows import AudioStream, WindowBatch, WindowGrid, block_windows
 from featstore.extract.common import (
     check_dtype,
+    check_precision,
     progress_bar,
     provenance_attrs,
     resolved_revision,
@@ -107,6 +108,7 @@ class WindowPlan:
     dtype: str
     overwrite: bool
     stimulus: dict[str, Any]
+    precision: str = "float32"
 
 
 def check_writable(store: StorePath, groups: Sequence[str], overwrite: bool) -> list[str]:
@@ -136,6 +138,7 @@ def plan_windows(
     *,
     dtype: str = "float32",
     overwrite: bool = False,
+    precision: str = "float32",
 ) -> WindowPlan:
     """Check the store and the request before any model is loaded.
 
@@ -143,6 +146,7 @@ def plan_windows(
     :class:`GroupExistsError` for a window already extracted (without ``overwrite``).
     """
     check_dtype(dtype)
+    check_precision(precision)
     if not tr_wins:
         raise InputError(f"{spec.name} needs --tr-win N[,N...] (audio window in TRs)")
     wins = tuple(sorted({int(w) for w in tr_wins}))
@@ -165,7 +169,7 @@ def plan_windows(
     todo = check_writable(store, list(groups.values()), overwrite)
     wins = tuple(w for w in wins if groups[w] in todo)
     groups = {w: groups[w] for w in wins}
-    return WindowPlan(store, spec, grid, wins, groups, dtype, overwrite, stimulus)
+    return WindowPlan(store, spec, grid, wins, groups, dtype, overwrite, stimulus, precision)
 
 
 def _settings(plan: WindowPlan, encoder: WindowEncoder, tr_win: int, batch_size: int) -> dict:
@@ -181,6 +185,7 @@ def _settings(plan: WindowPlan, encoder: WindowEncoder, tr_win: int, batch_size:
         "window_samples": plan.grid.length(tr_win),
         "stimulus_sha256": plan.stimulus["stimulus_sha256"],
         "dtype": plan.dtype,
+        "precision": plan.precision,
         "batch_size": batch_size,
         "block_trs": batch_size * BATCHES_PER_BLOCK,
     }

@@ -189,3 +189,19 @@ def test_lanczos_to_tr_filters_the_stored_word_vectors(tmp_path, tiny_gpt2):
     assert "lanczos_window" not in mean.attrs["settings"]
     with pytest.raises(InputError, match="--lanczos-window 0"):
         extract_text(mean_store, spec, ctx=5, to_tr="lanczos", lanczos_window=0)
+
+
+def test_bfloat16_arithmetic_tracks_float32(story_store, tiny_gpt2):
+    spec = resolve_model(tiny_gpt2)
+    extract_text(story_store, spec, ctx=4)
+    full = _open(story_store, "features/tiny-gpt2/ctx4")
+    extract_text(story_store, spec, ctx=4, precision="bfloat16", overwrite=True)
+    half = _open(story_store, "features/tiny-gpt2/ctx4")
+    assert half["hidden"].dtype == np.float32
+    a, b = full["word_hidden"].values, half["word_hidden"].values
+    assert np.abs(a - b).max() > 0
+    for layer in range(a.shape[0]):
+        assert np.corrcoef(a[layer].ravel(), b[layer].ravel())[0, 1] > 0.99
+    assert half.attrs["settings"]["precision"] == "bfloat16"
+    with pytest.raises(InputError, match="--precision float16 needs a GPU"):
+        extract_text(story_store, spec, ctx=4, precision="float16", device="cpu", overwrite=True)
