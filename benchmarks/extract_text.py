@@ -9,7 +9,9 @@ timed in three ways:
 
 * (a) one window per forward pass (``batch_size=1``), the reference study's way;
 * (b) batched exact mode (``--batch-size`` windows per pass, right-padded);
-* (c) stride mode (``--stride K``: one window of ctx + K - 1 words per K words).
+* (c) stride mode (``--stride K``: one window of ctx + K - 1 words per K words);
+* (d) with ``--precision bfloat16``: (b) with the forward pass in bfloat16 (autocast),
+  and its agreement with float32.
 
 Word vectors are averaged per TR (``--words-per-tr`` words per TR, or the store's TR
 index). For (b) the largest difference from (a) is printed (padding must not change the
@@ -29,6 +31,7 @@ python benchmarks/extract_text.py --store stores/demo.zarr --words 400
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -72,6 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-smooth-positions",
         action="store_true",
         help="skip the stride check with slowly varying position embeddings",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["bfloat16", "float16"],
+        help="also time (d): batched exact mode with the forward pass at this precision",
     )
     parser.add_argument("--rounds", type=int, default=4, help="slices the modes take turns on")
     parser.add_argument("--seed", type=int, default=0)
@@ -212,6 +220,15 @@ def compare(name: str, text_model, words, targets, tr_index, n_tr, args, threads
     )
     print("  stride vs exact, TR features, mean column r per layer:")
     print_correlation(per_layer)
+    if args.precision:
+        half = dataclasses.replace(text_model, precision=args.precision)
+        with torch_threads(threads):
+            time_d, values_d = timed(half, words, targets, batch_size=args.batch_size, **common)
+        print(
+            f"  (d) batched exact, {args.precision} {time_d:8.2f} s  {time_a / time_d:5.2f}x"
+            "   TR features vs float32 exact, mean column r per layer:"
+        )
+        print_correlation(stride_correlation(values_b, values_d, tr_index, n_tr))
 
 
 def main(argv: list[str] | None = None) -> None:

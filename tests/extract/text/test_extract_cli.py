@@ -55,6 +55,8 @@ def test_extract_prints_the_groups_written(story_store, tiny_bert):
         (["--tr-win", "1,x"], "--tr-win '1,x'"),
         (["--ctx", "5", "--pool", "max"], "--pool 'max'"),
         (["--ctx", "5", "--dtype", "float64"], "--dtype 'float64'"),
+        (["--ctx", "5", "--precision", "int8"], "--precision 'int8'"),
+        (["--ctx", "5", "--precision", "float16", "--device", "cpu"], "needs a GPU"),
         (["--ctx", "5", "--lanczos-window", "2"], "go with --to-tr lanczos"),
         (["--ctx", "5", "--to-tr", "lanczos", "--lanczos-cutoff", "0"], "--lanczos-cutoff 0"),
     ],
