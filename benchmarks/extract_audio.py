@@ -3,8 +3,9 @@
 (a) Speed: the same windows through a base-sized random WavLM (12 layers, 768 wide),
     one window per forward pass (the naive loop) vs batches of ``--batch-size``.
     Target: batched >= 1.3x on a 2-core CPU (more on a GPU).
-(b) Memory: peak RSS of a fresh process extracting a 1-minute vs a 10-minute
-    synthetic story with a narrow random WavLM (windows 1, 2, 3, 6 TRs in one run).
+(b) Memory: peak RSS of fresh processes extracting a 1-minute, a 3-minute and a
+    10-minute synthetic story with a narrow random WavLM (windows 1, 2, 3, 6 TRs in one
+    run), each 3 times in turns (medians compared: one run varies by about +-8 %).
     Target: peak RSS grows <= 10 % from 1 to 10 minutes (the stored output of the
     narrow model is a few hundred kB, so any growth would be the story held in memory).
 (c) Precision: whisper-base's encoder (the real weights when the demo packages are
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +87,7 @@ def synthetic_store(path: Path, minutes: float) -> str:
     import xarray as xr
 
     from featstore import store as fs
+    from featstore.datasets.stimulus_group import stimulus_encoding
     from featstore.store import _schema as S
 
     n = round(minutes * 60 * SR)
@@ -109,7 +112,8 @@ def synthetic_store(path: Path, minutes: float) -> str:
             "stim_onset": 0.0,
         },
     )
-    fs.write_group(path, S.STIMULUS, stimulus)
+    # chunked as `featstore dataset import` chunks it (a minute per chunk)
+    fs.write_group(path, S.STIMULUS, stimulus, encoding=stimulus_encoding(stimulus))
     return str(path)
 
 
@@ -132,6 +136,14 @@ def bench_batching(tmp: Path, n_windows: int, window_s: float, batch_size: int, 
     batched = [encoder.encode(windows[i : i + batch_size]) for i in range(0, n_windows, batch_size)]
     t_batched = time.perf_counter() - start
     diff = np.abs(np.concatenate(single, axis=1) - np.concatenate(batched, axis=1)).max()
+    # the same batches with the forward pass in bfloat16 (--precision bfloat16)
+    half = load_audio_encoder(resolve_model(model), device="cpu", precision="bfloat16")
+    half.encode(windows[:batch_size])
+    start = time.perf_counter()
+    halves = [half.encode(windows[i : i + batch_size]) for i in range(0, n_windows, batch_size)]
+    t_half = time.perf_counter() - start
+    full, low = np.concatenate(batched, axis=1), np.concatenate(halves, axis=1)
+    corr = [float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(full, low, strict=True)]
     return {
         "model": f"random WavLM, {layers} layers x 768",
         "windows": n_windows,
@@ -141,10 +153,19 @@ def bench_batching(tmp: Path, n_windows: int, window_s: float, batch_size: int, 
         "batched_s": round(t_batched, 3),
         "speedup": round(t_single / t_batched, 2),
         "max_abs_diff": float(diff),
+        "batched_bfloat16_s": round(t_half, 3),
+        "speedup_bfloat16": round(t_single / t_half, 2),
+        "bfloat16_layer_correlation_min": round(min(corr), 5),
     }
 
 
-def bench_memory(tmp: Path, minutes: list[float], threads: int):
+def bench_memory(tmp: Path, minutes: list[float], threads: int, repeats: int = 3):
+    """Peak RSS of fresh processes extracting stories of each length, ``repeats`` times.
+
+    One process's peak varies by about +-8 % from run to run here (allocator and thread
+    timing), as much as the target, so each length runs ``repeats`` times in turns and
+    the growth is computed on the medians.
+    """
     model = save_wavlm(
         tmp / "wavlm-narrow",
         hidden_size=32,
@@ -156,20 +177,39 @@ def bench_memory(tmp: Path, minutes: list[float], threads: int):
         num_conv_pos_embedding_groups=4,
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
+    stores = {m: synthetic_store(tmp / f"story-{m}min.zarr", m) for m in minutes}
+    samples: dict[float, list[dict]] = {m: [] for m in minutes}
+    for _ in range(repeats):
+        for m in minutes:
+            shutil.rmtree(Path(stores[m]) / "features", ignore_errors=True)
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, stores[m], model, str(threads)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            samples[m].append(json.loads(out.stdout.strip().splitlines()[-1]))
     rows = []
     for m in minutes:
-        store = synthetic_store(tmp / f"story-{m}min.zarr", m)
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, store, model, str(threads)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
+        peaks = [run["peak_rss_mb"] for run in samples[m]]
+        above = [run["extraction_above_imports_mb"] for run in samples[m]]
+        rows.append(
+            {
+                "minutes": m,
+                "peak_rss_mb_median": float(np.median(peaks)),
+                "peak_rss_mb_runs": peaks,
+                "extraction_above_imports_mb_median": float(np.median(above)),
+                "seconds_median": float(np.median([run["seconds"] for run in samples[m]])),
+            }
         )
-        rows.append({"minutes": m, **json.loads(out.stdout.strip().splitlines()[-1])})
-    growth = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"] - 1
-    own = rows[-1]["extraction_above_imports_mb"] / rows[0]["extraction_above_imports_mb"] - 1
+    first, last = rows[0], rows[-1]
+    growth = last["peak_rss_mb_median"] / first["peak_rss_mb_median"] - 1
+    own = (
+        last["extraction_above_imports_mb_median"] / first["extraction_above_imports_mb_median"] - 1
+    )
     return {
+        "repeats": repeats,
         "runs": rows,
         "rss_growth_pct": round(100 * growth, 1),
         "growth_of_extraction_above_imports_pct": round(100 * own, 1),
@@ -265,18 +305,23 @@ def main() -> None:
                 else bench_batching(tmp, n_windows=48, window_s=3.0, batch_size=16, layers=12)
             )
         if "memory" in parts:
-            minutes = [0.5, 5.0] if quick else [1.0, 10.0]
+            minutes = [0.5, 5.0] if quick else [1.0, 3.0, 10.0]
             results["memory"] = bench_memory(tmp, minutes, args.threads)
         if "precision" in parts:
             results["precision"] = bench_precision(tmp, 8 if quick else 48, batch_size=8)
     print(json.dumps(results, indent=2))
     if "batching" in results:
-        print(f"batched vs one window per pass: {results['batching']['speedup']}x (target >= 1.3x)")
+        b = results["batching"]
+        print(
+            f"batched vs one window per pass: {b['speedup']}x (target >= 1.3x); batched in "
+            f"bfloat16: {b['speedup_bfloat16']}x (layer r >= {b['bfloat16_layer_correlation_min']})"
+        )
     if "memory" in results:
         memory = results["memory"]
         print(
             f"peak RSS growth {memory['runs'][0]['minutes']} -> {memory['runs'][-1]['minutes']} "
-            f"min: {memory['rss_growth_pct']} % (target <= 10 %)"
+            f"min (medians of {memory['repeats']} runs): {memory['rss_growth_pct']} % "
+            "(target <= 10 %)"
         )
     if "precision" in results:
         p = results["precision"]
