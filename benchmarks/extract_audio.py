@@ -117,6 +117,11 @@ def synthetic_store(path: Path, minutes: float) -> str:
     return str(path)
 
 
+def layer_correlations(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Pearson r of two ``(layer, window, dim)`` feature arrays, layer by layer."""
+    return [float(np.corrcoef(x.ravel(), y.ravel())[0, 1]) for x, y in zip(a, b, strict=True)]
+
+
 def bench_batching(tmp: Path, n_windows: int, window_s: float, batch_size: int, layers: int):
     from featstore.extract.audio import load_audio_encoder
     from featstore.extract.registry import resolve_model
@@ -143,7 +148,7 @@ def bench_batching(tmp: Path, n_windows: int, window_s: float, batch_size: int, 
     halves = [half.encode(windows[i : i + batch_size]) for i in range(0, n_windows, batch_size)]
     t_half = time.perf_counter() - start
     full, low = np.concatenate(batched, axis=1), np.concatenate(halves, axis=1)
-    corr = [float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(full, low, strict=True)]
+    corr = layer_correlations(full, low)
     return {
         "model": f"random WavLM, {layers} layers x 768",
         "windows": n_windows,
@@ -262,7 +267,7 @@ def bench_precision(tmp: Path, n_windows: int, batch_size: int):
         )
         seconds[precision] = time.perf_counter() - start
     full, half = features["float32"], features["bfloat16"]
-    corr = [float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(full, half, strict=True)]
+    corr = layer_correlations(full, half)
     # what the encoding model sees: each dimension z-scored across windows
     z = [
         (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-12)
