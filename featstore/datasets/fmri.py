@@ -147,6 +147,12 @@ def _as_matrix(path: Path, subject: str, value: object) -> np.ndarray:
     return array
 
 
+# Largest |BOLD| accepted. Real data (scanner units, % signal change, z-scores) stay far
+# below; beyond it the evaluator's float32 sums of squares over a story's TRs overflow
+# (1e18² × 2000 TRs > 3.4e38) and r would silently come out NaN.
+MAX_ABS_BOLD = 1e15
+
+
 def _check_finite(path: Path, subject: str, original: np.ndarray, bold: np.ndarray) -> None:
     bad = ~np.isfinite(bold)
     if bad.any():
@@ -155,6 +161,14 @@ def _check_finite(path: Path, subject: str, original: np.ndarray, bold: np.ndarr
             f"fmri {path}: subject {subject!r} has {int(bad.sum())} NaN/inf value(s) "
             f"(after conversion to float32); first at TR {tr}, ROI {roi} "
             f"(value {original[tr, roi]!r})"
+        )
+    huge = np.abs(bold) > MAX_ABS_BOLD
+    if huge.any():
+        tr, roi = (int(i[0]) for i in np.nonzero(huge))
+        raise InputError(
+            f"fmri {path}: subject {subject!r} has {int(huge.sum())} value(s) beyond "
+            f"±{MAX_ABS_BOLD:g}; first at TR {tr}, ROI {roi} (value {original[tr, roi]!r}); "
+            "such values overflow float32 statistics: rescale the data"
         )
 
 

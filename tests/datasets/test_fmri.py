@@ -85,6 +85,20 @@ def test_values_too_large_for_float32(tmp_path):
     _fails(tmp_path / "huge.npz", r"subject 'sub-03' has 1 NaN/inf .*TR 1, ROI 3 .*1e\+300")
 
 
+@pytest.mark.parametrize("value", [3e38, -2e16])
+def test_finite_values_too_large_for_the_statistics(tmp_path, value):
+    arrays = bold_arrays()
+    arrays["sub-02"][3, 1] = value
+    np.savez(tmp_path / "big.npz", **arrays)
+    _fails(
+        tmp_path / "big.npz",
+        r"subject 'sub-02' has 1 value\(s\) beyond ±1e\+15; first at TR 3, ROI 1",
+    )
+    arrays["sub-02"][3, 1] = 1e15  # the bound itself is accepted
+    np.savez(tmp_path / "edge.npz", **arrays)
+    read_fmri(tmp_path / "edge.npz")
+
+
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [

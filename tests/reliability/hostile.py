@@ -471,6 +471,15 @@ def _(ws):
     )
 
 
+@case("fmri.finite-but-overflows-statistics")
+def _(ws):
+    bad = bold_arrays()["sub-02"]
+    bad[2, 1] = 3e38  # finite float32, but its square is not
+    return _fmri(
+        ws, ws.npz("big38.npz", **_bold(**{"sub-02": bad})), "sub-02", "TR 2, ROI 1", "rescale"
+    )
+
+
 @case("fmri.object-array")
 def _(ws):
     arrays = _bold(**{"sub-01": np.array([{"a": 1}] * 3, dtype=object)})
