@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import shutil
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -395,11 +396,45 @@ def write_group(
         raise write_failure(store, f"group {key!r}", exc) from exc
 
 
+# zarr writes the chunks of one assignment concurrently and raises on the first failure
+# without waiting for the others, so chunks may still land after the error surfaced.
+_LATE_WRITES_QUIET_S = 0.5  # nothing of the group reappeared for this long: done
+_LATE_WRITES_MAX_S = 10.0
+
+
 def _remove_failed_write(store: StorePath, key: str, new_parents: list[str]) -> None:
     """Best effort: remove a group whose write failed, and the parents it created if
-    nothing else has been put in them since."""
+    nothing else has been put in them since.
+
+    Chunk writes still in flight when the failure surfaced can land after a first
+    removal (and re-create folders without metadata, which zarr no longer sees as a
+    group), so the group is removed again until nothing of it has reappeared for
+    ``_LATE_WRITES_QUIET_S`` seconds.
+    """
+    local = _local_path(store)
+
+    def present() -> bool:
+        if local is not None:
+            return (local / key).exists()
+        with contextlib.suppress(OSError, FeatstoreError, *_UNREADABLE_METADATA):
+            return _node(store, key) is not None
+        return False
+
+    deadline = time.monotonic() + _LATE_WRITES_MAX_S
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        if present():
+            quiet_since = None
+            with contextlib.suppress(OSError, FeatstoreError, *_UNREADABLE_METADATA):
+                delete_group(store, key)
+            if local is not None:
+                shutil.rmtree(local / key, ignore_errors=True)  # folders zarr no longer sees
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= _LATE_WRITES_QUIET_S:
+            break
+        time.sleep(0.05)
     with contextlib.suppress(OSError, FeatstoreError, *_UNREADABLE_METADATA):
-        delete_group(store, key)
         for parent in reversed(new_parents):
             node = _node(store, parent)
             if isinstance(node, zarr.Group) and not list(node.keys()):

@@ -248,3 +248,41 @@ def test_two_processes_write_different_models(empty_store):
     assert fs.validate(empty_store) == []
     root_json = json.loads((empty_store / "zarr.json").read_text())
     assert root_json["attributes"]["featstore_schema"] == 1
+
+
+def test_failed_write_leaves_nothing_when_other_chunks_land_late(empty_store, monkeypatch):
+    """zarr writes the chunks of one assignment concurrently and raises on the first that
+    fails without waiting for the others; those land after the failure surfaced and must
+    not survive it."""
+    import errno
+    import threading
+    import time
+
+    import zarr.storage._local as zarr_local
+
+    real_put = zarr_local._put
+    landed = threading.Event()
+
+    def put(path, value, exclusive=False):
+        parts = str(path).split("/")
+        chunk = parts[parts.index("c") + 1 :] if "c" in parts else None
+        if chunk == ["0", "0", "0"]:  # the first layer's chunk fails at once
+            raise OSError(errno.ENOSPC, "ENOSPC injected", str(path))
+        if chunk:  # the other layers' chunks are still being written when that happens
+            time.sleep(0.3)
+            result = real_put(path, value, exclusive=exclusive)
+            landed.set()
+            return result
+        return real_put(path, value, exclusive=exclusive)
+
+    data = np.ones((4, 12, 6), dtype="float32")
+    ds = xr.Dataset({"hidden": (("layer", "tr", "dim"), data)})
+    monkeypatch.setattr(zarr_local, "_put", put)
+    with pytest.raises(StoreError, match="disk full"):
+        fs.write_group(
+            empty_store, "features/late/ctx5", ds, encoding={"hidden": {"chunks": (1, 12, 6)}}
+        )
+    monkeypatch.undo()
+    assert landed.is_set()  # the late chunks really were written
+    assert not fs.group_exists(empty_store, "features/late/ctx5")
+    assert not (empty_store / "features" / "late").exists()
