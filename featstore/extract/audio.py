@@ -24,11 +24,10 @@ from featstore.extract.common import (
     compute_precision,
     load_pretrained,
     resolve_device,
-    torch_threads,
 )
 from featstore.extract.pooling import frame_mask, masked_mean
 from featstore.extract.registry import ModelSpec
-from featstore.extract.window_run import WindowEncoder, plan_windows, run_windows
+from featstore.extract.window_run import WindowEncoder, extract_model_windows
 from featstore.store.groups import StorePath
 
 
@@ -98,7 +97,17 @@ def extract_audio(
     Writes ``features/<key>/tr<w>`` per window and returns the groups written.
     Example: ``extract_audio("s.zarr", resolve_model("hubert"), tr_wins=[1, 2, 3, 6])``.
     """
-    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
-    with torch_threads(threads):
-        encoder = load_audio_encoder(spec, device=device, revision=revision, precision=precision)
-        return run_windows(plan, encoder, batch_size=batch_size, progress=progress)
+    return extract_model_windows(
+        store,
+        spec,
+        load_audio_encoder,
+        tr_wins=tr_wins,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        precision=precision,
+        revision=revision,
+        overwrite=overwrite,
+        progress=progress,
+        threads=threads,
+    )

@@ -33,11 +33,10 @@ from featstore.extract.common import (
     compute_precision,
     load_pretrained,
     resolve_device,
-    torch_threads,
 )
 from featstore.extract.pooling import stack_padded
 from featstore.extract.registry import ModelSpec
-from featstore.extract.window_run import WindowEncoder, plan_windows, run_windows
+from featstore.extract.window_run import WindowEncoder, extract_model_windows
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath
 
@@ -150,7 +149,17 @@ def extract_clap(
     Writes ``features/<key>/tr<w>`` per window and returns the groups written.
     Example: ``extract_clap("s.zarr", resolve_model("clap"), tr_wins=[6])``.
     """
-    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
-    with torch_threads(threads):
-        encoder = load_clap_encoder(spec, device=device, revision=revision, precision=precision)
-        return run_windows(plan, encoder, batch_size=batch_size, progress=progress)
+    return extract_model_windows(
+        store,
+        spec,
+        load_clap_encoder,
+        tr_wins=tr_wins,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        precision=precision,
+        revision=revision,
+        overwrite=overwrite,
+        progress=progress,
+        threads=threads,
+    )

@@ -28,11 +28,10 @@ from featstore.extract.common import (
     compute_precision,
     load_pretrained,
     resolve_device,
-    torch_threads,
 )
 from featstore.extract.pooling import frame_mask, masked_mean
 from featstore.extract.registry import ModelSpec
-from featstore.extract.window_run import WindowEncoder, plan_windows, run_windows
+from featstore.extract.window_run import WindowEncoder, extract_model_windows
 from featstore.store.groups import StorePath
 
 
@@ -116,7 +115,17 @@ def extract_whisper(
     Writes ``features/<key>/tr<w>`` per window and returns the groups written.
     Example: ``extract_whisper("s.zarr", resolve_model("whisper-base"), tr_wins=[6])``.
     """
-    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
-    with torch_threads(threads):
-        encoder = load_whisper_encoder(spec, device=device, revision=revision, precision=precision)
-        return run_windows(plan, encoder, batch_size=batch_size, progress=progress)
+    return extract_model_windows(
+        store,
+        spec,
+        load_whisper_encoder,
+        tr_wins=tr_wins,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        precision=precision,
+        revision=revision,
+        overwrite=overwrite,
+        progress=progress,
+        threads=threads,
+    )

@@ -32,6 +32,7 @@ from featstore.extract.common import (
     provenance_attrs,
     resolved_revision,
     stimulus_identity,
+    torch_threads,
 )
 from featstore.extract.registry import ModelSpec
 from featstore.store import _schema as S
@@ -313,3 +314,27 @@ def _finalize(
     )
     stage.discard()
     return group
+
+
+def extract_model_windows(
+    store: StorePath,
+    spec: ModelSpec,
+    load_encoder: Callable[..., WindowEncoder],
+    *,
+    tr_wins: Sequence[int],
+    batch_size: int = 8,
+    device: str | None = None,
+    dtype: str = "float32",
+    precision: str = "float32",
+    revision: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    threads: int | None = None,
+) -> list[str]:
+    """What every model family's ``extract_*`` does: check the request before loading,
+    load the model with ``load_encoder(spec, device=, revision=, precision=)`` under the
+    requested torch threads, and run every window; returns the groups written."""
+    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
+    with torch_threads(threads):
+        encoder = load_encoder(spec, device=device, revision=revision, precision=precision)
+        return run_windows(plan, encoder, batch_size=batch_size, progress=progress)
