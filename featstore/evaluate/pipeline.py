@@ -37,7 +37,18 @@ class EncodingResult:
         ``unique_a``, ``unique_b``, ``shared``: arrays (n_subjects, n_rois) of test R²
         (``partition=True`` with two feature spaces).
     predictions : array of shape (n_subjects, n_test, n_rois) or None
-        Test predictions in BOLD units (``return_predictions=True``).
+        Test predictions (``return_predictions=True``) in standardised units: BOLD
+        z-scored with each column's train mean and std, in ``settings.dtype``. These are
+        exactly the values ``r`` was computed from; BOLD units are
+        ``predictions * bold_scale[:, None] + bold_mean[:, None]`` (see
+        :meth:`predictions_in_bold_units`). Raw BOLD units in float32 are not returned:
+        around a scanner mean of ~1000, a heavily regularised prediction varies below
+        float32's resolution there and its r would change.
+    observed : array of shape (n_subjects, n_test, n_rois) or None
+        The test BOLD in the same standardised units (``return_predictions=True``):
+        ``pearson_by_column(observed[s], predictions[s]) == r[s]``.
+    bold_mean, bold_scale : float64 arrays of shape (n_subjects, n_rois) or None
+        Train mean and std (1 for constant ROIs) that standardised the BOLD.
     test_index, train_index : int64 arrays
         TR indices of the test and train parts.
     n_edge_alpha : int64 array of shape (n_subjects,)
@@ -59,6 +70,18 @@ class EncodingResult:
     n_edge_alpha: np.ndarray
     warnings: list[str] = field(default_factory=list)
     cv_score: np.ndarray | None = None
+    observed: np.ndarray | None = None
+    bold_mean: np.ndarray | None = None
+    bold_scale: np.ndarray | None = None
+
+    def predictions_in_bold_units(self) -> np.ndarray:
+        """Test predictions in the BOLD's own units, float64: (n_subjects, n_test, n_rois)."""
+        if self.predictions is None:
+            raise InputError("no predictions: call encode(..., return_predictions=True)")
+        return (
+            np.asarray(self.predictions, dtype=np.float64) * self.bold_scale[:, None, :]
+            + self.bold_mean[:, None, :]
+        )
 
 
 @dataclass(frozen=True)
@@ -249,7 +272,8 @@ def encode(
     bold : array of shape (n_subjects, n_tr, n_rois)
     settings : EncodingSettings
     return_predictions : bool
-        Also return the test predictions (BOLD units).
+        Also return the test predictions and the test BOLD, both in the standardised
+        units that ``r`` was computed from (see :class:`EncodingResult`).
     partition : bool
         With two feature sets, also fit each alone and return the variance partition.
     n_threads : int or None
@@ -345,23 +369,27 @@ def encode(
         for values in partition_out.values():
             values[constant] = np.nan
         partition_out = {k: v.reshape(n_subjects, n_rois) for k, v in partition_out.items()}
-    predictions = None
+    by_subject = {}
     if return_predictions:
-        in_units = np.asarray(joint.predictions, dtype=np.float64) * scale + mean
-        predictions = (
-            in_units.reshape(len(test_index), n_subjects, n_rois)
-            .transpose(1, 0, 2)
-            .astype(settings.dtype)
-        )
+        # The very arrays r came from, (test, subject * roi) viewed as (subject, test, roi).
+        by_subject = {
+            name: values.reshape(len(test_index), n_subjects, n_rois).transpose(1, 0, 2)
+            for name, values in (("predictions", joint.predictions), ("observed", Y_test))
+        }
+        by_subject["bold_mean"] = mean.reshape(n_subjects, n_rois)
+        by_subject["bold_scale"] = scale.reshape(n_subjects, n_rois)
     return EncodingResult(
         r=r.reshape(n_subjects, n_rois),
         alpha=alpha.reshape(n_subjects, n_rois),
         band_alphas=band_alphas,
         partition=partition_out,
-        predictions=predictions,
+        predictions=by_subject.get("predictions"),
         test_index=test_index,
         train_index=train_index,
         n_edge_alpha=n_edge,
         warnings=_constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings,
         cv_score=cv_score,
+        observed=by_subject.get("observed"),
+        bold_mean=by_subject.get("bold_mean"),
+        bold_scale=by_subject.get("bold_scale"),
     )

@@ -14,7 +14,8 @@ the run, so rewriting the run removes stale p-values with it):
 * attrs: ``statistic`` (what p and q mean), ``settings`` (the run's), ``run``.
 
 Predictions are recomputed from the store with the run's settings (the results keep only
-r), so the test sees exactly the model the run fitted.
+r), so the test sees exactly the model the run fitted, in the standardised units its r was
+computed from: the observed r equals the run's r.
 """
 
 from __future__ import annotations
@@ -60,17 +61,20 @@ def load_stats(store: StorePath, run_id: str) -> xr.Dataset | None:
 
 
 def store_predictor(store: StorePath, run_id: str) -> Predictor:
-    """Recompute a config's test-set predictions from the store with the run's settings."""
+    """Recompute a config's test-set predictions from the store with the run's settings.
+
+    Predictions and test BOLD come back in the evaluator's standardised units — the very
+    arrays the run's r was computed from — so the permutation test's observed r is the
+    run's r.
+    """
     from featstore.evaluate.grid import run_config
 
     settings = run_settings(group_attrs(store, result_group(run_id)))
-    bold = open_group(store, S.FMRI)[S.BOLD_VAR]
 
     def predict(config: str) -> tuple[np.ndarray, np.ndarray]:
         # No variance partitioning: only the joint model's predictions are tested.
         result = run_config(store, config, settings, return_predictions=True, partition=False)
-        observed = bold.isel({S.TR_DIM: np.asarray(result.test_index)}).values
-        return np.asarray(result.predictions), np.asarray(observed)
+        return np.asarray(result.predictions), np.asarray(result.observed)
 
     return predict
 

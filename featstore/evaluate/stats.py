@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from featstore.errors import InputError
+from featstore.evaluate.scoring import pearson_by_column
 
 PERMUTATION_METHODS = ("block", "circular")
 ALTERNATIVES = ("two-sided", "greater", "less")
@@ -151,9 +152,11 @@ def permutation_test(
     Parameters
     ----------
     predictions : ndarray, shape (n_subject, n_time, n_roi)
-        Predicted test-set responses (``EncodingResult.predictions``).
+        Predicted test-set responses (``EncodingResult.predictions``). Pass them in
+        the units the model was scored in (the evaluator's standardised units), or in
+        float64: float32 values around a large offset lose the prediction's variation.
     observed : ndarray, shape (n_subject, n_time, n_roi)
-        Measured responses on the same test TRs.
+        Measured responses on the same test TRs (``EncodingResult.observed``).
     n_perm : int
         Null draws. The smallest p-value is 1/(n_perm+1), and after Benjamini–Hochberg
         over m ROIs of which k carry signal the smallest q is about m / (k·(n_perm+1)):
@@ -204,7 +207,8 @@ def permutation_test(
         )
     pz = _zscore_time(predictions)
     yz = _zscore_time(observed)
-    r = (pz * yz).mean(axis=1)
+    # The observed statistic by the evaluator's own formula, so that it equals the run's r.
+    r = np.stack([pearson_by_column(observed[s], predictions[s]) for s in range(n_subject)])
     if method == "block":
         draws = block_orders(n_time // block, n_perm, seed)
     else:

@@ -71,11 +71,19 @@ def test_every_subject_matches_the_per_subject_reference(problem, overrides, dty
         r = [pearsonr(Y_test[:, v], predictions[:, v]).statistic for v in range(N_ROI)]
         np.testing.assert_allclose(result.r[s], r, atol=tolerance, rtol=0)
         np.testing.assert_allclose(result.alpha[s], alphas, rtol=1e-12)
+        # predictions and test BOLD in z-units (train statistics), as r was computed
+        scale = np.abs(predictions).max()
+        np.testing.assert_allclose(result.predictions[s], predictions, atol=tolerance * scale)
+        np.testing.assert_allclose(result.observed[s], Y_test, atol=tolerance, rtol=0)
         scaler = StandardScaler().fit(bold[s, train].astype(np.float64))
         in_units = scaler.inverse_transform(predictions)
-        scale = np.abs(in_units).max()
-        np.testing.assert_allclose(result.predictions[s], in_units, atol=tolerance * scale, rtol=0)
-    assert result.predictions.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(
+            result.predictions_in_bold_units()[s],
+            in_units,
+            atol=tolerance * np.abs(in_units).max(),
+            rtol=0,
+        )
+    assert result.predictions.dtype == result.observed.dtype == np.dtype(dtype)
     assert result.band_alphas is None and result.partition is None
 
 
