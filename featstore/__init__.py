@@ -3,6 +3,36 @@
 A Zarr feature store for brain-encoding research on naturalistic stimuli: model hidden
 states of every layer are extracted once into one store, and encoding models are
 evaluated lazily from it.
+
+The public objects are imported on first use, so that ``import featstore`` (and the
+command line's start-up) stays light.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+#: Public name -> module that defines it (imported when the name is first used).
+_LAZY = {
+    "EncodingModel": "featstore.evaluate.estimator",
+    "EncodingSettings": "featstore.evaluate.settings",
+    "EncodingResult": "featstore.evaluate.pipeline",
+    "encode": "featstore.evaluate.pipeline",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'featstore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
 
-def make_delays(features: np.ndarray, delays: Sequence[int]) -> np.ndarray:
+def make_delays(
+    features: np.ndarray, delays: Sequence[int], segment_starts: Sequence[int] | None = None
+) -> np.ndarray:
     """Concatenate delayed copies of ``features`` along the feature axis.
 
     Parameters
@@ -19,6 +22,10 @@ def make_delays(features: np.ndarray, delays: Sequence[int]) -> np.ndarray:
         Delays in TRs. Row ``t`` of block ``k`` holds ``features[t - delays[k]]``; a
         positive delay looks at the past stimulus. Rows whose source falls outside the run
         are zeros: a delayed copy never wraps around.
+    segment_starts : sequence of int, optional
+        First rows of consecutive segments (stories, runs) stacked in ``features``: the
+        delays restart at each one, as if each segment were its own run, so no row sees
+        the stimulus of another segment.
 
     Returns
     -------
@@ -26,6 +33,9 @@ def make_delays(features: np.ndarray, delays: Sequence[int]) -> np.ndarray:
         Blocks in the order of ``delays`` (``[x(t-1) | x(t-2) | …]``).
     """
     features = np.asarray(features)
+    if segment_starts is not None:
+        bounds = [*sorted({0, *(int(start) for start in segment_starts)}), len(features)]
+        return np.concatenate([make_delays(features[a:b], delays) for a, b in pairwise(bounds)])
     n_tr, n_features = features.shape
     out = np.zeros((n_tr, n_features * len(delays)), dtype=features.dtype)
     for k, delay in enumerate(delays):

@@ -3,11 +3,67 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from featstore.evaluate.delays import make_delays
-from featstore.evaluate.preprocess import apply_pca, fit_pca, zscore_train
+from featstore.evaluate.preprocess import apply_pca, fit_pca, fit_zscore
+
+
+@dataclass(frozen=True)
+class FeatureTransform:
+    """Z-scoring of each feature space and the joint PCA, fitted on train rows only.
+
+    Attributes
+    ----------
+    means, scales : list of float64 arrays, one per space
+        Train mean and scale of each column (scale 1 for constant columns).
+    pca_mean : float64 array of shape (n_features,) or None
+    components : float64 array of shape (n_components, n_features) or None
+        ``None``: no PCA (``n_components`` 0, or at least the joint width).
+    """
+
+    means: list[np.ndarray]
+    scales: list[np.ndarray]
+    pca_mean: np.ndarray | None
+    components: np.ndarray | None
+
+    @classmethod
+    def fit(cls, train_rows: Sequence[np.ndarray], n_components: int) -> FeatureTransform:
+        """Fit on the train rows of each space (arrays of shape (n_train, n_features_k))."""
+        stats = [fit_zscore(rows) for rows in train_rows]
+        means, scales = [m for m, _ in stats], [s for _, s in stats]
+        zscored = np.concatenate(
+            [
+                (np.asarray(rows, dtype=np.float64) - m) / s
+                for rows, m, s in zip(train_rows, means, scales, strict=True)
+            ],
+            axis=1,
+        )
+        if 0 < n_components < zscored.shape[1]:
+            return cls(means, scales, *fit_pca(zscored, n_components))
+        return cls(means, scales, None, None)
+
+    @property
+    def n_outputs(self) -> int:
+        """Columns of :meth:`transform`'s output."""
+        if self.components is not None:
+            return self.components.shape[0]
+        return sum(len(mean) for mean in self.means)
+
+    def transform(self, features: Sequence[np.ndarray]) -> np.ndarray:
+        """Z-scored, concatenated (and projected) rows: float64 (n_rows, n_outputs)."""
+        zscored = np.concatenate(
+            [
+                (np.asarray(x, dtype=np.float64) - m) / s
+                for x, m, s in zip(features, self.means, self.scales, strict=True)
+            ],
+            axis=1,
+        )
+        if self.components is None:
+            return zscored
+        return apply_pca(zscored, self.pca_mean, self.components)
 
 
 def design_matrix(
@@ -38,11 +94,8 @@ def design_matrix(
     -------
     float64 array of shape (n_tr, n_kept * len(delays))
     """
-    zscored = np.concatenate([zscore_train(x, train_index) for x in features], axis=1)
-    if 0 < n_components < zscored.shape[1]:
-        mean, components = fit_pca(zscored[train_index], n_components)
-        zscored = apply_pca(zscored, mean, components)
-    return make_delays(zscored, delays)
+    transform = FeatureTransform.fit([np.asarray(x)[train_index] for x in features], n_components)
+    return make_delays(transform.transform(features), delays)
 
 
 def split_components(n_components: int, n_spaces: int) -> list[int]:

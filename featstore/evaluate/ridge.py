@@ -267,6 +267,8 @@ class RidgeCVResult:
         Predictions of ``X_test`` after refitting on all rows with each column's alpha.
     n_rescored : int
         Columns re-scored in float64 because of a near tie (float32 mode).
+    scores : float64 array of shape (n_alphas, n_targets) or None
+        Mean validation R² of every alpha (the near ties re-scored).
     """
 
     alpha_index: np.ndarray
@@ -274,6 +276,7 @@ class RidgeCVResult:
     cv_score: np.ndarray
     predictions: np.ndarray | None
     n_rescored: int
+    scores: np.ndarray | None = None
 
 
 def ridge_cv(
@@ -330,4 +333,5 @@ def ridge_cv(
         cv_score=scores[index, np.arange(scores.shape[1])],
         predictions=predictions,
         n_rescored=n_rescored,
+        scores=scores,
     )

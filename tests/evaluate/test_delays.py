@@ -25,3 +25,17 @@ def test_never_wraps_around(rng):
 def test_keeps_the_dtype(rng):
     features = rng.standard_normal((N_TR, N_DIM)).astype(np.float32)
     assert make_delays(features, (1, 2)).dtype == np.float32
+
+
+def test_delays_restart_at_every_segment_start():
+    rng = np.random.default_rng(5)
+    features = rng.standard_normal((29, 3))
+    starts, delays = [0, 11, 12, 20], (-1, 0, 2, 5)
+    expected = np.vstack(
+        [
+            naive_delays(features[a:b], delays)
+            for a, b in zip(starts, [*starts[1:], len(features)], strict=True)
+        ]
+    )
+    np.testing.assert_array_equal(make_delays(features, delays, starts), expected)
+    np.testing.assert_array_equal(make_delays(features, delays, [0]), make_delays(features, delays))
