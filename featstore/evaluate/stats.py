@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import false_discovery_control
 
 from featstore.errors import InputError
 from featstore.evaluate.scoring import pearson_by_column
@@ -251,25 +252,21 @@ def check_fdr_level(alpha: float) -> float:
 def fdr_bh(p_values: np.ndarray, *, axis: int = -1) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values) along ``axis``; NaN stays NaN.
 
-    ``q_(i) = min_{j ≥ i} p_(j) · m / j`` over the m non-NaN p-values sorted
-    ascending, capped at 1 — equal to statsmodels' ``multipletests(p,
+    scipy's ``false_discovery_control(method="bh")`` over the non-NaN p-values of each
+    slice (m = their number) — equal to statsmodels' ``multipletests(p,
     method="fdr_bh")[1]``. An ROI is significant at FDR level α when q < α.
     """
     p = np.moveaxis(np.asarray(p_values, dtype=np.float64), axis, -1)
     if np.any((p < 0) | (p > 1)):
         raise InputError("p-values must lie in [0, 1]")
     flat = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
-    order = np.argsort(flat, axis=1, kind="stable")  # NaNs sort last
-    ranked = np.take_along_axis(flat, order, axis=1)
-    m = np.sum(~np.isnan(flat), axis=1, keepdims=True)
-    ranks = np.arange(1, flat.shape[1] + 1)
-    scaled = ranked * m / ranks
-    # Running minimum from the largest p downwards; fmin skips the trailing NaNs.
-    q_sorted = np.fmin.accumulate(scaled[:, ::-1], axis=1)[:, ::-1]
-    q_sorted = np.minimum(q_sorted, 1.0)
-    q_sorted[np.isnan(ranked)] = np.nan
-    q = np.empty_like(flat)
-    np.put_along_axis(q, order, q_sorted, axis=1)
+    q = np.full_like(flat, np.nan)
+    finite = ~np.isnan(flat)
+    whole = finite.all(axis=1)
+    if whole.any() and flat.shape[1]:
+        q[whole] = false_discovery_control(flat[whole], axis=1, method="bh")
+    for row in np.flatnonzero(~whole & finite.any(axis=1)):
+        q[row, finite[row]] = false_discovery_control(flat[row, finite[row]], method="bh")
     return np.moveaxis(q.reshape(p.shape), -1, axis)
 
 
