@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import orthogonal_procrustes
 
 from featstore.errors import InputError
 from featstore.evaluate import rsa
@@ -184,7 +185,10 @@ def _pad(a: np.ndarray, width: int) -> np.ndarray:
 
 
 def fit_procrustes(x: np.ndarray, y: np.ndarray) -> ProcrustesFit:
-    """Orthogonal Procrustes: the rotation ``R = U Vᵀ`` from the SVD ``xᵀy = U S Vᵀ``."""
+    """Orthogonal Procrustes: the rotation ``R = U Vᵀ`` from the SVD ``xᵀy = U S Vᵀ``.
+
+    scipy's ``orthogonal_procrustes`` gives ``R`` and the nuclear norm ``sum(S)``.
+    """
     x, y = _check_pair(x, y)
     x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
     width = max(x.shape[1], y.shape[1])
@@ -193,9 +197,9 @@ def fit_procrustes(x: np.ndarray, y: np.ndarray) -> ProcrustesFit:
     norms = np.linalg.norm(xc) * np.linalg.norm(yc)
     if norms == 0.0:
         raise InputError("Procrustes is undefined when one side is constant")
-    u, s, vt = np.linalg.svd(xc.T @ yc)
+    rotation, nuclear_norm = orthogonal_procrustes(xc, yc)
     return ProcrustesFit(
-        x_mean=x_mean, y_mean=y_mean, rotation=u @ vt, score=float(s.sum() / norms)
+        x_mean=x_mean, y_mean=y_mean, rotation=rotation, score=float(nuclear_norm / norms)
     )
 
 

@@ -119,6 +119,17 @@ def test_procrustes_matches_scipy(rng, shapes):
     assert similarity.procrustes_distance(x, y) == pytest.approx(np.arccos(scale))
 
 
+def test_procrustes_rotation_is_orthogonal_and_beats_random_rotations(rng):
+    """Independent of scipy: R is orthogonal and no other rotation fits x R to y better."""
+    x, y = rng.standard_normal((T, D)), rng.standard_normal((T, D))
+    fit = similarity.fit_procrustes(x, y)
+    np.testing.assert_allclose(fit.rotation.T @ fit.rotation, np.eye(D), atol=1e-12)
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    best = np.linalg.norm(xc @ fit.rotation - yc)
+    others = ortho_group.rvs(D, size=200, random_state=3)
+    assert best <= min(np.linalg.norm(xc @ q - yc) for q in others)
+
+
 def test_procrustes_recovers_a_rotation(rng):
     x = rng.standard_normal((T, D))
     y = 2.0 * x @ ortho_group.rvs(D, random_state=2) + 1.0
