@@ -43,30 +43,29 @@ LOG_FLOOR = {"spectral": 1e-10, "envelope": 1e-8}
 _VOWEL_GROUP = re.compile(r"[aeiouy]+")
 
 
-def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
-    """HTK mel scale: ``2595 · log10(1 + f / 700)``."""
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
-
-
 def mel_filterbank(
     n_mels: int, n_fft: int, sample_rate: int, f_min: float, f_max: float
 ) -> np.ndarray:
     """Triangular mel filters, ``(n_mels, n_fft // 2 + 1)``, each peaking at 1 on its centre.
 
     Centres are equally spaced on the HTK mel scale between ``f_min`` and ``f_max``
-    (``n_mels + 2`` edges); weights are evaluated at each FFT bin's frequency.
+    (``n_mels + 2`` edges); weights are evaluated at each FFT bin's frequency
+    (transformers' ``mel_filter_bank``, unnormalised, triangles in Hz).
     """
-    edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
-    bins = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bins[None, :] - lower) / (centre - lower)
-    falling = (upper - bins[None, :]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling))
+    from transformers.audio_utils import mel_filter_bank
+
+    filters = mel_filter_bank(
+        n_fft // 2 + 1, n_mels, f_min, f_max, sample_rate, norm=None, mel_scale="htk"
+    )
+    return np.ascontiguousarray(filters.T)
+
+
+def mel_centres_hz(n_mels: int, f_min: float, f_max: float) -> np.ndarray:
+    """Centre frequencies of :func:`mel_filterbank`'s filters, in Hz."""
+    from transformers.audio_utils import hertz_to_mel, mel_to_hertz
+
+    edges = np.linspace(hertz_to_mel(f_min, "htk"), hertz_to_mel(f_max, "htk"), n_mels + 2)
+    return mel_to_hertz(edges, "htk")[1:-1]
 
 
 def log_mel_energies(windows: np.ndarray, filterbank: np.ndarray) -> np.ndarray:
@@ -117,7 +116,7 @@ def word_rate(words: Sequence[str], tr_index: np.ndarray, n_tr: int) -> tuple[np
 def _window_encoder(family: str, sample_rate: int) -> WindowEncoder:
     if family == "spectral":
         filterbank = mel_filterbank(N_MELS, N_FFT, sample_rate, F_MIN, F_MAX)
-        centres = mel_to_hz(np.linspace(hz_to_mel(F_MIN), hz_to_mel(F_MAX), N_MELS + 2))[1:-1]
+        centres = mel_centres_hz(N_MELS, F_MIN, F_MAX)
         return WindowEncoder(
             encode=lambda w: log_mel_energies(w, filterbank)[None].astype(np.float32),
             layer_names=["log_mel"],
