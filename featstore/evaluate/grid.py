@@ -62,6 +62,8 @@ from featstore.store.staging import discard_stage, group_lock
 # distinct warnings a run lists before pointing to the per-config ones
 MAX_RUN_WARNINGS = 5
 _BLAS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: A local cluster's scheduler without dashboard, its HTTP server on any free port.
+QUIET_SCHEDULER = {"dashboard": False, "dashboard_address": ":0"}
 
 
 def settings_for(config: Config, settings: EncodingSettings) -> EncodingSettings:
@@ -171,7 +173,9 @@ def _run_distributed(
                         n_workers=workers,
                         threads_per_worker=1,
                         processes=True,
-                        dashboard_address=None,
+                        # no dashboard, and the scheduler's HTTP routes on a free port:
+                        # its default 8787 collides with any other cluster on the machine
+                        scheduler_kwargs=QUIET_SCHEDULER,
                     )
                 )
             client = stack.enter_context(Client(cluster))

@@ -127,7 +127,9 @@ def _bold_token(store: StorePath) -> str:
 def load_bold(store: StorePath) -> np.ndarray:
     """The whole bold (subject, tr, roi) of a store, read once per process and kept.
 
-    Only the most recent store's bold is kept, so a long-lived worker holds one copy.
+    Only the most recent store's bold is kept, so a long-lived worker holds one copy. The
+    array is read-only: every caller shares it, so a caller that wrote into it would
+    change what the next config is evaluated against.
     """
     location = store_location(store)
     cache_key = (location, _bold_token(location))
@@ -139,6 +141,7 @@ def load_bold(store: StorePath) -> np.ndarray:
             roi_names = _roi_name_values(ds)
             for index, subject in enumerate(ds[S.SUBJECT_DIM].values):
                 check_bold_finite(bold[index], str(subject), roi_names)
+            bold.flags.writeable = False
             _bold_cache.clear()
             _bold_cache[cache_key] = bold
         return _bold_cache[cache_key]

@@ -1,7 +1,9 @@
+import contextlib
 import dataclasses
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -15,7 +17,7 @@ import xarray as xr
 from featstore import store as fs
 from featstore.errors import GroupExistsError
 from featstore.evaluate.configs import parse_config
-from featstore.evaluate.grid import run_config, run_grid, run_warnings
+from featstore.evaluate.grid import QUIET_SCHEDULER, run_config, run_grid, run_warnings
 from featstore.evaluate.pipeline import encode
 from featstore.evaluate.results import list_runs
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_ROI, N_SUBJECTS, TEXT_KEY
@@ -240,7 +242,7 @@ def test_existing_scheduler_gives_identical_results(grid_store, settings):
     }
     local = _open(grid_store, run_grid(grid_store, run_id="local", **request))
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, scheduler_kwargs=QUIET_SCHEDULER
     ) as cluster:
         # a fresh store copy so nothing is reused from the local run
         other = grid_store.parent / "other.zarr"
@@ -260,7 +262,14 @@ def test_local_cluster_of_worker_processes(grid_store, settings):
     other = grid_store.parent / "processes.zarr"
     shutil.copytree(grid_store, other)
     fs.delete_group(other, "results/threaded")
-    processes = _open(other, run_grid(other, workers=2, threads_per_worker=1, **request))
+    # another cluster's scheduler on distributed's default HTTP port (8787) must not
+    # make this one warn or fail (warnings are errors here)
+    with contextlib.ExitStack() as stack:
+        busy = stack.enter_context(socket.socket())
+        with contextlib.suppress(OSError):  # already taken: the point holds as well
+            busy.bind(("127.0.0.1", 8787))
+            busy.listen()
+        processes = _open(other, run_grid(other, workers=2, threads_per_worker=1, **request))
     assert processes.attrs["n_computed"] == 2
     assert processes.attrs["execution"] == {
         "workers": 2,
@@ -340,3 +349,12 @@ def test_run_warnings_list_each_message_once():
         "2 more distinct warning(s) from 2 config(s); see the results attr config_warnings",
     ]
     assert run_warnings({}) == []
+
+
+def test_the_cached_bold_is_read_only(grid_store):
+    from featstore.evaluate.inputs import load_bold
+
+    bold = load_bold(grid_store)
+    with pytest.raises(ValueError, match="read-only"):
+        bold[0, 0, 0] = 1.0
+    assert load_bold(grid_store) is bold  # one copy per process, shared by every config
