@@ -165,29 +165,48 @@ def load_error(spec: ModelSpec, exc: Exception) -> ModelError:
     return ModelError(f"cannot load model {spec.model_id!r}: {first}; {hint}")
 
 
-def load_pretrained(loader: Any, spec: ModelSpec, revision: str | None, **kwargs: Any) -> Any:
-    """``loader.from_pretrained`` for ``spec`` at ``revision``, quietly, errors as :class:`ModelError`.
+@contextlib.contextmanager
+def quiet_loading(*, report: bool = True) -> Iterator[None]:
+    """Silence transformers' own weight-loading bars (and, with ``report=False``, its loading
+    report) while a model loads; Hugging Face Hub download bars stay visible.
 
-    The loading report of transformers lists every checkpoint weight the class does
-    not use (a CTC head, CLAP's text tower), which is expected here and would bury
-    the progress bar, so it is silenced for the duration of the load.
+    featstore shows one bar per extraction; the loading report lists every checkpoint
+    weight the class does not use (a CTC head, CLAP's text tower), which is expected here.
+    A first download of a large model, though, takes minutes and must show its progress:
+    transformers' ``disable_progress_bar`` also turns the hub's bars off, so they are
+    turned back on for the duration.
     """
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
+    downloads = not are_progress_bars_disabled()
+    if not report:
+        hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    if downloads:
+        enable_progress_bars()
     try:
-        return loader.from_pretrained(
-            spec.model_id, revision=revision, local_files_only=spec.local_files_only, **kwargs
-        )
-    except Exception as exc:  # any failure to load is reported as one ModelError line
-        raise load_error(spec, exc) from exc
+        yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def load_pretrained(loader: Any, spec: ModelSpec, revision: str | None, **kwargs: Any) -> Any:
+    """``loader.from_pretrained`` for ``spec`` at ``revision``, quietly, errors as :class:`ModelError`.
+
+    See :func:`quiet_loading`: downloads show their progress, the loading report does not.
+    """
+    try:
+        with quiet_loading(report=False):
+            return loader.from_pretrained(
+                spec.model_id, revision=revision, local_files_only=spec.local_files_only, **kwargs
+            )
+    except Exception as exc:  # any failure to load is reported as one ModelError line
+        raise load_error(spec, exc) from exc
 
 
 @contextlib.contextmanager

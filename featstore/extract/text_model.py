@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ from featstore.extract.common import (
     compute_precision,
     load_error,
     load_errors,
+    quiet_loading,
     resolved_revision,
 )
 from featstore.extract.registry import ModelSpec
@@ -73,20 +73,6 @@ def max_model_tokens(config: Any, tokenizer: Any) -> int:
     return min(limits) if limits else 1_000_000
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Hide transformers' own weight-loading bars; featstore shows one bar per extraction."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
 def load_text_model(spec: ModelSpec, *, revision: str | None, device: str) -> TextModel:
     """Load a model and its fast tokenizer with ``from_pretrained``.
 
@@ -99,7 +85,7 @@ def load_text_model(spec: ModelSpec, *, revision: str | None, device: str) -> Te
 
     options = {"revision": revision, "local_files_only": spec.local_files_only}
     try:
-        with _quiet_transformers():
+        with quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(spec.model_id, **options)
             if tokenizer.is_fast and byte_level_without_prefix_space(tokenizer):
                 tokenizer = AutoTokenizer.from_pretrained(
