@@ -182,8 +182,11 @@ def grid(
     for message in attrs.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
     if not quiet:
-        best = summ.best_layers(summ.summary_table(store, [run_id]))
-        console.print(_summary_rich(best, title="best layer per model and window"))
+        table = summ.summary_table(store, [run_id])
+        console.print(
+            _summary_rich(summ.best_layers(table), title="best layer per model and window")
+        )
+        _print_excluded(table)
 
 
 def _fmt(value: float) -> str:
@@ -212,6 +215,14 @@ def _summary_rich(
     if limit and len(table) > limit:
         out.caption = f"{limit} of {len(table)} rows; use --csv for all"
     return out
+
+
+def _print_excluded(table: pd.DataFrame) -> None:
+    """One line per config left out of the tables because it has no result."""
+    excluded = table[table["excluded"] != ""]
+    for _, row in excluded.iterrows():
+        where = f"results/{row['run']}/{row['config']}"
+        err_console.print(f"[yellow]excluded:[/] {where}: {row['excluded']}", highlight=False)
 
 
 def summary(
@@ -244,11 +255,13 @@ def summary(
     table = summ.summary_table(store, run)
     if table.empty:
         raise InputError(f"no complete evaluation run in {store}; run `evaluate grid` first")
-    shown = table.sort_values("mean", ascending=False) if all_configs else summ.best_layers(table)
+    usable = table[table["excluded"] == ""]
+    shown = usable.sort_values("mean", ascending=False) if all_configs else summ.best_layers(table)
     title = "every config" if all_configs else "best layer per model and window"
     console.print(
         _summary_rich(shown, title=title, show_run=table["run"].nunique() > 1, limit=None)
     )
+    _print_excluded(table)
     if csv is not None:
         summ.write_summary_csv(table, csv)
         console.print(f"wrote {csv} ({len(table)} rows)")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import GroupExistsError, InputError
@@ -42,6 +42,7 @@ from featstore.evaluate.configs import (
 )
 from featstore.evaluate.pipeline import EncodingResult, encode
 from featstore.evaluate.results import (
+    EXCLUDED_ATTR,
     RunLayout,
     RunStage,
     auto_run_id,
@@ -95,6 +96,7 @@ def run_config(
         settings_for(config, settings),
         return_predictions=return_predictions,
         partition=config.is_fusion if partition is None else bool(partition) and config.is_fusion,
+        names=[f"{part.group} layer {part.layer}" for part in config.parts],
     )
 
 
@@ -439,6 +441,8 @@ def _run_attrs(
     per_config = {
         c.label: list(m["warnings"]) for c, m in zip(configs, metas, strict=True) if m["warnings"]
     }
+    # why a config has no result at all comes before the many edge-alpha warnings
+    first = {w for m in metas if m.get("excluded") for w in m["warnings"]}
     return {
         "run_id": run_id,
         "settings": {**settings, "partition": bool(partition)},
@@ -453,26 +457,33 @@ def _run_attrs(
         },
         "train_range": list(metas[0]["train"]),
         "test_range": list(metas[0]["test"]),
-        "warnings": run_warnings(per_config),
+        "warnings": run_warnings(per_config, first=first),
         "config_warnings": per_config,
+        EXCLUDED_ATTR: {
+            c.label: m["excluded"] for c, m in zip(configs, metas, strict=True) if m.get("excluded")
+        },
         **counts,
     }
 
 
 def run_warnings(
-    per_config: Mapping[str, Sequence[str]], limit: int = MAX_RUN_WARNINGS
+    per_config: Mapping[str, Sequence[str]],
+    limit: int = MAX_RUN_WARNINGS,
+    *,
+    first: Collection[str] = (),
 ) -> list[str]:
     """The warnings of a run: each distinct message once, most frequent first.
 
     ``encode``'s warnings (constant ROIs, alphas at a grid edge) often repeat across
     configs; each is listed once with how many configs gave it, and past ``limit``
-    distinct messages one line points to the per-config list.
+    distinct messages one line points to the per-config list. Messages in ``first``
+    (why a config was excluded) come before all others.
     """
     seen: dict[str, list[str]] = {}
     for label, messages in per_config.items():
         for message in messages:
             seen.setdefault(message, []).append(label)
-    ranked = sorted(seen.items(), key=lambda item: -len(item[1]))
+    ranked = sorted(seen.items(), key=lambda item: (item[0] not in first, -len(item[1])))
     lines = []
     for message, labels in ranked[:limit]:
         where = labels[0] if len(labels) == 1 else f"{len(labels)} configs, e.g. {labels[0]}"

@@ -144,6 +144,29 @@ def test_constant_rois_get_nan_and_one_warning(problem):
     )
 
 
+@pytest.mark.parametrize("method", ["concat", "banded"])
+def test_a_constant_feature_set_gives_nan_everywhere_and_names_it(problem, method):
+    feature_a, feature_b, bold = problem
+    flat = np.zeros_like(feature_b)  # an all-zero layer
+    flat[-3:] = 1.0  # varies over the last (test) TRs only: still nothing to learn from
+    settings = EncodingSettings(pca=4, alphas=ALPHAS, method=method)
+    single = encode([flat], bold, settings, names=["features/byo/tr1 layer 2"])
+    fused = encode([feature_a, flat], bold, settings, partition=True, names=["text", "flat"])
+    for result in (single, fused):
+        assert np.isnan(result.r).all() and np.isnan(result.alpha).all()
+        assert not result.n_edge_alpha.any() and np.isnan(result.cv_score).all()
+        assert len(result.warnings) == 1 and result.warnings[0].startswith(result.excluded)
+    assert single.excluded == (
+        "features/byo/tr1 layer 2 is constant over the 23 train TRs (zero variance in every dim)"
+    )
+    assert fused.excluded.startswith("flat (side b of the fusion) is constant")
+    assert all(np.isnan(v).all() for v in fused.partition.values())
+    if method == "banded":
+        assert np.isnan(fused.band_alphas).all()
+    usable = encode([feature_a, feature_b], bold, settings, partition=True)
+    assert usable.excluded is None and np.isfinite(usable.r).all()
+
+
 def test_alphas_at_the_grid_edge_are_reported(problem):
     feature_a, _, bold = problem
     # a grid of huge alphas only: the predictable ROIs ask for less regularisation

@@ -63,6 +63,56 @@ def test_grid_summary_roi_runs(grid_store, tmp_path):
     assert result.exit_code == 0 and "cli" in result.stdout and "complete" in result.stdout
 
 
+def test_a_constant_feature_layer_is_warned_about_and_excluded(grid_store, tmp_path):
+    values = np.random.default_rng(3).standard_normal((3, N_TR, 5)).astype(np.float32)
+    values[1] = 0.0  # an all-zero layer, as a 1-TR story gives
+    attrs = {"model_id": "byo", "revision": "test", "modality": "audio", "pooling": "mean"}
+    fs.write_feature_set(
+        grid_store, "byo", "tr3", values, attrs={**attrs, "stimulus_sha256": "a" * 64}
+    )
+    result = _invoke(
+        "grid", "-s", grid_store, "--model", "byo", "--fusion", "wavlm:tr3+byo:tr3",
+        "--layers", "1,2", "--run", "flat", *FAST[:-1],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # the reason comes first among the run's warnings, naming the layer (and the fusion side)
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warned[0].startswith(
+        "warning: features/byo/tr3 layer 1 (side b of the fusion) is constant"
+    )
+    assert warned[1].startswith("warning: features/byo/tr3 layer 1 is constant over the")
+    assert warned[1].endswith("(byo/tr3/layer1)")
+    ds = xr.open_zarr(str(grid_store), group="results/flat", consolidated=False)
+    excluded = ["byo/tr3/layer1", "wavlm/tr3+byo/tr3/1x1", "wavlm/tr3+byo/tr3/2x1"]
+    assert sorted(ds.attrs["excluded"]) == sorted(excluded)
+    assert np.isnan(ds.r.sel(config=excluded).values).all()
+    assert np.isnan(ds.alpha.sel(config="byo/tr3/layer1").values).all()  # not the grid's top
+    assert np.isfinite(ds.r.sel(config="byo/tr3/layer2").values).all()
+
+    for command in (
+        ["summary", "-s", grid_store, "--csv", tmp_path / "s.csv"],
+        ["summary", "-s", grid_store, "--all"],
+    ):
+        result = _invoke(*command)
+        assert result.exit_code == 0, result.output
+        assert "nan" not in result.stdout and "1x1" not in result.stdout
+        assert result.stderr.count("excluded: results/flat/") == 3
+    summary = pd.read_csv(tmp_path / "s.csv", keep_default_na=False).set_index("log")
+    assert summary.loc["results/flat/byo/tr3/layer1", "excluded"].startswith(
+        "features/byo/tr3 layer 1 is constant over the"
+    )
+    assert summary.loc["results/flat/byo/tr3/layer2", "excluded"] == ""
+    assert summary.loc["results/flat/byo/tr3/layer2", "best"]
+    assert not summary.loc["results/flat/byo/tr3/layer1", "best"]
+
+    # the report lists them as excluded, without any numpy warning (warnings are errors)
+    result = _invoke("report", "-s", grid_store, "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Excluded: 3 config(s)" in page
+    assert "<td>features/byo/tr3 layer 1 is constant over the" in page
+
+
 def test_option_parsing():
     assert parse_alphas("1,10") == (1.0, 10.0)
     np.testing.assert_allclose(parse_alphas("logspace:-2:8:21"), np.logspace(-2, 8, 21))
