@@ -51,7 +51,11 @@ TestFracOption = Annotated[
 ]
 GapOption = Annotated[
     int | None,
-    typer.Option("--gap", help="TRs dropped between train and test and between CV folds."),
+    typer.Option(
+        "--gap",
+        help="TRs dropped between train and test and between CV folds; raised to "
+        "-min(delays) for negative delays. [default: 0]",
+    ),
 ]
 AlphasOption = Annotated[
     str | None,

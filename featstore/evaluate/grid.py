@@ -257,7 +257,9 @@ def run_grid(
     layers
         ``"auto"`` (five evenly spaced depths), ``"all"`` or a list of layer labels.
     settings
-        Encoding settings; ``settings.method`` is the fusion method.
+        Encoding settings; ``settings.method`` is the fusion method. With a negative
+        delay the gap is raised to ``-min(delays)`` (``resolved_gap``): the run stores
+        the raised gap in its settings and says so first in its warnings.
     partition
         Variance partitioning (unique / shared) for fusion configs.
     run_id
@@ -275,6 +277,9 @@ def run_grid(
         reused (``n_computed``, ``n_resumed``, ``n_reused``).
     """
     settings = settings or EncodingSettings()
+    # the run stores (and hashes) the gap it uses: negative delays raise it
+    notices = [settings.gap_notice] if settings.gap_notice else []
+    settings = dataclasses.replace(settings, gap=settings.resolved_gap)
     location = inputs.store_location(store)
     configs = build_configs(
         location,
@@ -324,6 +329,7 @@ def run_grid(
                 client=client,
                 progress=progress,
                 finish={
+                    "notices": notices,
                     "provenance": provenance,
                     "fmri": fmri,
                     "infos": infos,
@@ -420,6 +426,7 @@ def _run_staged(
         request=finish["request"],
         execution=finish["execution"],
         counts=counts,
+        notices=finish["notices"],
     )
     stage.finalize(config_coords(layout, finish["fmri"], finish["infos"]), attrs)
 
@@ -436,8 +443,12 @@ def _run_attrs(
     request: Mapping[str, Any],
     execution: Mapping[str, Any],
     counts: Mapping[str, int],
+    notices: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Attrs of a results group: settings, provenance, split, warnings and counts."""
+    """Attrs of a results group: settings, provenance, split, warnings and counts.
+
+    ``notices`` (run-level warnings, e.g. a raised gap) come first in ``warnings``.
+    """
     per_config = {
         c.label: list(m["warnings"]) for c, m in zip(configs, metas, strict=True) if m["warnings"]
     }
@@ -457,7 +468,7 @@ def _run_attrs(
         },
         "train_range": list(metas[0]["train"]),
         "test_range": list(metas[0]["test"]),
-        "warnings": run_warnings(per_config, first=first),
+        "warnings": [*notices, *run_warnings(per_config, first=first)],
         "config_warnings": per_config,
         EXCLUDED_ATTR: {
             c.label: m["excluded"] for c, m in zip(configs, metas, strict=True) if m.get("excluded")

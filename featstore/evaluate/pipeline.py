@@ -260,7 +260,8 @@ def encode(
 ) -> EncodingResult:
     """Fit and test one encoding model for every subject and ROI at once.
 
-    Trim the edges, split chronologically (test = last part, ``gap`` TRs between),
+    Trim the edges, split chronologically (test = last part, ``resolved_gap`` TRs between:
+    ``gap``, raised for negative delays, with a warning),
     z-score features and BOLD with train statistics, fit PCA on the train rows, build
     the FIR delays on the whole timeline, choose alpha per subject and ROI by contiguous
     K-fold CV on the train part (mean validation R²), refit on the whole train part and
@@ -300,8 +301,9 @@ def encode(
         raise InputError(f"names: expected one per feature set ({len(features)}), got {len(names)}")
     n_subjects, n_tr, n_rois = bold.shape
     trim = settings.resolved_trim
+    gap = settings.resolved_gap  # negative delays: no train row sees test stimulus
     train_index, test_index = chronological_split(
-        n_tr, trim=trim, test_frac=settings.test_frac, gap=settings.gap
+        n_tr, trim=trim, test_frac=settings.test_frac, gap=gap
     )
     longest = max(abs(d) for d in settings.delays)
     if len(test_index) <= longest or len(test_index) < 3:
@@ -311,9 +313,7 @@ def encode(
             f"({longest}) and at least 3"
         )
     folds = (
-        contiguous_folds(len(train_index), settings.cv, settings.gap)
-        if settings.cross_validated
-        else None
+        contiguous_folds(len(train_index), settings.cv, gap) if settings.cross_validated else None
     )
     banded = settings.method == "banded" and len(features) > 1
     if banded and 0 < settings.pca < len(features):
@@ -384,10 +384,11 @@ def encode(
         for values in partition_out.values():
             values[constant] = np.nan
         partition_out = {k: v.reshape(n_subjects, n_rois) for k, v in partition_out.items()}
+    warnings = [settings.gap_notice] if settings.gap_notice else []
     if excluded is None:
-        warnings = _constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings
+        warnings += _constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings
     else:
-        warnings = [
+        warnings += [
             f"{excluded}: r = NaN for every subject and ROI; the config is excluded from "
             "summaries and reports"
         ]

@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from featstore.errors import InputError
 from featstore.evaluate import EncodingSettings, encode
+from featstore.evaluate.split import contiguous_folds
 from tests.evaluate.conftest import N_ROI, N_SUBJECT, N_TR, gapped_kfold, naive_delays
 
 ALPHAS = tuple(np.logspace(-2, 5, 8))
@@ -165,6 +166,43 @@ def test_a_constant_feature_set_gives_nan_everywhere_and_names_it(problem, metho
         assert np.isnan(fused.band_alphas).all()
     usable = encode([feature_a, feature_b], bold, settings, partition=True)
     assert usable.excluded is None and np.isfinite(usable.r).all()
+
+
+@pytest.mark.parametrize(
+    "delays",
+    [(-3, -2, -1, 0, 1), (-2, -1, 0, 1)],  # --delays -3,…,1 and --fir-window 4 --fir-offset -2
+)
+def test_negative_delays_never_put_test_stimulus_in_train_rows(problem, delays, monkeypatch):
+    from featstore.evaluate import pipeline
+
+    feature_a, _, bold = problem
+    calls = []
+
+    def recorded(*args):
+        calls.append(contiguous_folds(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(pipeline, "contiguous_folds", recorded)
+    settings = EncodingSettings(pca=4, alphas=ALPHAS, delays=delays)
+    result = encode([feature_a], bold, settings)
+    [folds] = calls
+
+    def stimulus_of(rows):  # the TRs whose stimulus design rows ``rows`` hold
+        return {int(t) - d for t in rows for d in delays}
+
+    assert not stimulus_of(result.train_index) & set(result.test_index.tolist())
+    for fit, validation in folds:
+        train, held_out = result.train_index[fit], result.train_index[validation]
+        before = train[train < held_out[0]]  # negative delays look forward in time
+        assert not stimulus_of(before) & set(held_out.tolist())
+    assert result.test_index[0] - result.train_index[-1] - 1 == -min(delays)
+    assert result.warnings[0] == (
+        f"delay {min(delays)} makes train row t hold the stimulus of TR t+{-min(delays)}: "
+        f"--gap raised from 0 to {-min(delays)} TRs (gap >= -min(delays)) so that no train "
+        "row holds the stimulus of a test TR or of a CV validation block"
+    )
+    wide = encode([feature_a], bold, EncodingSettings(pca=4, alphas=ALPHAS, delays=delays, gap=5))
+    assert wide.test_index[0] - wide.train_index[-1] - 1 == 5 and not wide.warnings
 
 
 def test_alphas_at_the_grid_edge_are_reported(problem):

@@ -113,6 +113,30 @@ def test_a_constant_feature_layer_is_warned_about_and_excluded(grid_store, tmp_p
     assert "<td>features/byo/tr3 layer 1 is constant over the" in page
 
 
+def test_negative_delays_raise_the_gap_and_say_so(grid_store):
+    fast = ["--pca", "6", "--alphas", "0.1,10,1000", "--cv", "3", "--quiet"]
+    result = _invoke(
+        "grid", "-s", grid_store, "--model", "wavlm:tr3", "--layers", "3",
+        "--fir-window", "3", "--fir-offset", "-2", "--run", "ahead", *fast,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(
+        "warning: delay -2 makes train row t hold the stimulus of TR t+2"
+    )
+    ds = xr.open_zarr(str(grid_store), group="results/ahead", consolidated=False)
+    # the gap used is the one stored: the run reproduces from its settings
+    assert ds.attrs["settings"]["gap"] == 2 and ds.attrs["settings"]["delays"] == [-2, -1, 0]
+    train_stop, test_start = ds.attrs["train_range"][1], ds.attrs["test_range"][0]
+    assert test_start - train_stop == 2
+    assert ds.attrs["warnings"][0].startswith("delay -2 makes train row t")
+    # the same grid with the gap given explicitly reuses every config, without the notice
+    result = _invoke(
+        "grid", "-s", grid_store, "--model", "wavlm:tr3", "--layers", "3",
+        "--delays", "-2,-1,0", "--gap", "2", "--run", "explicit", *fast,
+    )  # fmt: skip
+    assert result.exit_code == 0 and "1 reused" in result.stdout and "delay -2" not in result.stderr
+
+
 def test_option_parsing():
     assert parse_alphas("1,10") == (1.0, 10.0)
     np.testing.assert_allclose(parse_alphas("logspace:-2:8:21"), np.logspace(-2, 8, 21))
