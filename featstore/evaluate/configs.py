@@ -74,6 +74,17 @@ class Config:
             raise InputError(
                 f"fusion method {self.method!r} is not one of {', '.join(FUSION_METHODS)}"
             )
+        if self.b is not None and self.a == self.b:
+            a = self.a
+            raise InputError(
+                f"fusion of {a.name}/{a.window} layer {a.layer} with itself: expected two "
+                "different feature layers (the same layer twice adds nothing to the model)"
+            )
+
+    @property
+    def is_self_fusion(self) -> bool:
+        """Whether this config fuses two layers of one feature set (same key and window)."""
+        return self.b is not None and (self.a.key, self.a.window) == (self.b.key, self.b.window)
 
     @property
     def is_fusion(self) -> bool:
@@ -364,7 +375,9 @@ def build_configs(
         Window names (``ctx200``, ``tr6``) applying by kind.
     layers
         ``auto``, ``all`` or a list of layer labels, for each side of a fusion; fusion
-        takes every pair of the selected layers.
+        takes every pair of the selected layers. A feature set fused with itself (same
+        key and window on both sides) takes each pair of different layers once
+        (``4x9``, not ``4x4`` or ``9x4``); none is an :class:`InputError`.
     method
         Fusion method, ``concat`` or ``banded``.
     """
@@ -397,7 +410,18 @@ def build_configs(
         for window_a, window_b in pairs:
             layers_a = select_layers(layers, catalog.info(key_a, window_a))
             layers_b = select_layers(layers, catalog.info(key_b, window_b))
-            for layer_a, layer_b in itertools.product(layers_a, layers_b):
+            layer_pairs = list(itertools.product(layers_a, layers_b))
+            if (key_a, window_a) == (key_b, window_b):
+                # a set fused with itself: each pair of different layers once (4x9, not 9x4)
+                layer_pairs = [(la, lb) for la, lb in layer_pairs if la < lb]
+                if not layer_pairs:
+                    group = f"{display_name(key_a)}/{window_a}"
+                    raise InputError(
+                        f"--fusion {name_a}+{name_b} fuses {group} with itself, which needs "
+                        f"two different layers; --layers selects {', '.join(map(str, layers_a))}: give "
+                        f"at least two, e.g. {name_a}+{name_b} --layers 4,9"
+                    )
+            for layer_a, layer_b in layer_pairs:
                 configs.append(
                     Config(
                         FeatureLayer(key_a, window_a, layer_a),
@@ -408,3 +432,17 @@ def build_configs(
     if not configs:
         raise InputError("nothing to evaluate: give --model and/or --fusion")
     return list(dict.fromkeys(configs))
+
+
+def self_fusion_notices(configs: Sequence[Config]) -> list[str]:
+    """One line per feature set a grid fuses with itself: only pairs of different layers."""
+    counts: dict[str, int] = {}
+    for config in configs:
+        if config.is_self_fusion:
+            group = f"{config.a.name}/{config.a.window}"
+            counts[group] = counts.get(group, 0) + 1
+    return [
+        f"fusion of {group} with itself: only its {n} pair(s) of different layers are "
+        "evaluated (AxB with A < B; AxA adds nothing and BxA repeats AxB)"
+        for group, n in counts.items()
+    ]

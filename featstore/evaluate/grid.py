@@ -39,6 +39,7 @@ from featstore.evaluate.configs import (
     StoreCatalog,
     build_configs,
     parse_config,
+    self_fusion_notices,
 )
 from featstore.evaluate.pipeline import EncodingResult, encode
 from featstore.evaluate.results import (
@@ -289,6 +290,7 @@ def run_grid(
         layers=layers,
         method=settings.method,
     )
+    notices += self_fusion_notices(configs)
     catalog = StoreCatalog(location)
     fmri = inputs.inspect_fmri(location)
     infos = {part.group: catalog.info(part.key, part.window) for c in configs for part in c.parts}

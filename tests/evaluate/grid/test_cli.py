@@ -137,6 +137,18 @@ def test_negative_delays_raise_the_gap_and_say_so(grid_store):
     assert result.exit_code == 0 and "1 reused" in result.stdout and "delay -2" not in result.stderr
 
 
+def test_a_set_fused_with_itself_says_which_pairs_it_evaluates(grid_store):
+    result = _invoke(
+        "grid", "-s", grid_store, "--fusion", "gpt2+gpt2", "--layers", "3,4", "--run", "self",
+        *FAST[:-1],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "results/self: 1 configs" in result.stdout
+    assert "warning: fusion of gpt2/ctx20 with itself: only its 1 pair(s)" in result.stderr
+    ds = xr.open_zarr(str(grid_store), group="results/self", consolidated=False)
+    assert list(ds.config.values) == ["gpt2/ctx20+gpt2/ctx20/3x4"]
+
+
 def test_option_parsing():
     assert parse_alphas("1,10") == (1.0, 10.0)
     np.testing.assert_allclose(parse_alphas("logspace:-2:8:21"), np.logspace(-2, 8, 21))
@@ -175,6 +187,7 @@ def _nan_bold(ds):
         (["--model", "gpt2", "--pca", "6", "--test-frac", "0.03"], ["test part"]),
         (["--model", "gpt2", "--method", "sum"], ["--method 'sum'"]),
         (["--model", "gpt2", "--workers", "2", "--scheduler", "tcp://x:1"], ["not both"]),
+        (["--fusion", "gpt2+gpt2", "--layers", "4"], ["--fusion gpt2+gpt2 fuses gpt2/ctx20 with itself", "--layers 4,9"]),
     ],
 )  # fmt: skip
 def test_bad_options_exit_2_with_one_line(grid_store, args, fragments):

@@ -15,6 +15,7 @@ from featstore.evaluate.configs import (
     parse_model_request,
     parse_windows,
     select_layers,
+    self_fusion_notices,
 )
 from tests.evaluate.grid.conftest import AUDIO_KEY, TEXT_KEY
 
@@ -140,12 +141,34 @@ def test_fusion_every_layer_pair_at_each_window(grid_store):
     assert all(c.method == CONCAT for c in configs)
     # same-kind sides pair equal windows only
     same = build_configs(
-        grid_store, fusions=[(("wavlm", None), ("wavlm", None))], layers=[1], method=BANDED
+        grid_store, fusions=[(("wavlm", None), ("wavlm", None))], layers=[1, 3], method=BANDED
     )
     assert [c.label for c in same] == [
-        "wavlm/tr2+wavlm/tr2/1x1/banded",
-        "wavlm/tr3+wavlm/tr3/1x1/banded",
+        "wavlm/tr2+wavlm/tr2/1x3/banded",
+        "wavlm/tr3+wavlm/tr3/1x3/banded",
     ]
+
+
+def test_a_set_fused_with_itself_takes_each_pair_of_different_layers_once(grid_store):
+    configs = build_configs(
+        grid_store, fusions=[(("gpt2", None), ("gpt2", None))], layers=[6, 1, 4]
+    )
+    assert [c.label for c in configs] == [
+        "gpt2/ctx20+gpt2/ctx20/1x6",
+        "gpt2/ctx20+gpt2/ctx20/1x4",
+        "gpt2/ctx20+gpt2/ctx20/4x6",
+    ]
+    assert self_fusion_notices(configs) == [
+        "fusion of gpt2/ctx20 with itself: only its 3 pair(s) of different layers are "
+        "evaluated (AxB with A < B; AxA adds nothing and BxA repeats AxB)"
+    ]
+    with pytest.raises(InputError, match=r"fuses gpt2/ctx20 with itself, .* selects 4: give"):
+        build_configs(grid_store, fusions=[(("gpt2", None), ("gpt2", None))], layers=[4])
+    with pytest.raises(InputError, match="fusion of gpt2/ctx20 layer 4 with itself"):
+        parse_config("gpt2/ctx20+gpt2/ctx20/4x4", grid_store)
+    # two different sets: every pair, 3x3 and 4x3 included
+    mixed = build_configs(grid_store, fusions=[(("gpt2", None), ("wavlm", ["tr3"]))], layers=[3, 4])
+    assert len(mixed) == 4 and not self_fusion_notices(mixed)
 
 
 def test_build_configs_errors(grid_store):
