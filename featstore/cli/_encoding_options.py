@@ -27,7 +27,11 @@ TrWinOption = Annotated[
 ]
 LayersOption = Annotated[
     str,
-    typer.Option("--layers", help="auto (5 evenly spaced depths), all, or a list such as 1,4,6."),
+    typer.Option(
+        "--layers",
+        help="auto (5 evenly spaced depths), all, or a list such as 1,4,6; a model or "
+        "fusion side's own @LAYERS wins.",
+    ),
 ]
 PcaOption = Annotated[
     int | None, typer.Option("--pca", help="PCA components (0 = no PCA). [default: 250]")

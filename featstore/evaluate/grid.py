@@ -249,14 +249,17 @@ def run_grid(
     store
         Store path (workers of a ``scheduler`` must see it at the same path).
     models
-        ``(name, windows or None)``: each model at each of its windows and layers.
+        :class:`~featstore.evaluate.configs.ModelRequest` ``(name, windows, layers)`` or
+        ``(name, windows)`` (``None``: the defaults): each model at each of its windows
+        and layers.
     fusions
-        ``((A, windows), (B, windows))``: every layer pair of A and B at each window
-        (see :func:`featstore.evaluate.configs.build_configs`).
+        ``(A, B)`` requests: every layer pair of A and B at each window, each side with
+        its own layers if it has some (see :func:`featstore.evaluate.configs.build_configs`).
     windows
         Window names applying by kind (``ctx200`` to text, ``tr6`` to audio).
     layers
-        ``"auto"`` (five evenly spaced depths), ``"all"`` or a list of layer labels.
+        ``"auto"`` (five evenly spaced depths), ``"all"`` or a list of layer labels, for
+        every model and fusion side without layers of its own.
     settings
         Encoding settings; ``settings.method`` is the fusion method. With a negative
         delay the gap is raised to ``-min(delays)`` (``resolved_gap``): the run stores

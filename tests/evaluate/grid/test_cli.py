@@ -149,6 +149,25 @@ def test_a_set_fused_with_itself_says_which_pairs_it_evaluates(grid_store):
     assert list(ds.config.values) == ["gpt2/ctx20+gpt2/ctx20/3x4"]
 
 
+def test_fusion_sides_select_their_own_layers(grid_store):
+    # wavlm has layers 0..4, so one --layers 6 for both sides fails
+    _assert_one_line_error(
+        _invoke("grid", "-s", grid_store, "--fusion", "gpt2+wavlm:tr3", "--layers", "6", *FAST),
+        "no layer 6",
+    )
+    result = _invoke(
+        "grid", "-s", grid_store, "--fusion", "gpt2@6+wavlm:tr3@0,2", "--run", "sides", *FAST
+    )
+    assert result.exit_code == 0, result.output
+    ds = xr.open_zarr(str(grid_store), group="results/sides", consolidated=False)
+    assert list(ds.config.values) == ["gpt2/ctx20+wavlm/tr3/6x0", "gpt2/ctx20+wavlm/tr3/6x2"]
+    assert ds.attrs["request"]["fusions"] == [[["gpt2", None, [6]], ["wavlm", ["tr3"], [0, 2]]]]
+    _assert_one_line_error(
+        _invoke("grid", "-s", grid_store, "--fusion", "gpt2@x+wavlm", *FAST),
+        "'gpt2@x': the layers after @ 'x'",
+    )
+
+
 def test_option_parsing():
     assert parse_alphas("1,10") == (1.0, 10.0)
     np.testing.assert_allclose(parse_alphas("logspace:-2:8:21"), np.logspace(-2, 8, 21))
