@@ -27,7 +27,11 @@ TrWinOption = Annotated[
 ]
 LayersOption = Annotated[
     str,
-    typer.Option("--layers", help="auto (5 evenly spaced depths), all, or a list such as 1,4,6."),
+    typer.Option(
+        "--layers",
+        help="auto (5 evenly spaced depths), all, or a list such as 1,4,6; a model or "
+        "fusion side's own @LAYERS wins.",
+    ),
 ]
 PcaOption = Annotated[
     int | None, typer.Option("--pca", help="PCA components (0 = no PCA). [default: 250]")
@@ -51,7 +55,11 @@ TestFracOption = Annotated[
 ]
 GapOption = Annotated[
     int | None,
-    typer.Option("--gap", help="TRs dropped between train and test and between CV folds."),
+    typer.Option(
+        "--gap",
+        help="TRs dropped between train and test and between CV folds; raised to "
+        "-min(delays) for negative delays. [default: 0]",
+    ),
 ]
 AlphasOption = Annotated[
     str | None,

@@ -46,12 +46,18 @@ def grid(
     model: Annotated[
         list[str] | None,
         typer.Option(
-            "--model", "-m", help="NAME or NAME:WINDOWS (gpt2:ctx200, wavlm:tr1,2,3,6); repeatable."
+            "--model",
+            "-m",
+            help="NAME[:WINDOWS][@LAYERS] (gpt2:ctx200, wavlm:tr1,2,3,6, wavlm@3,9); repeatable.",
         ),
     ] = None,
     fusion: Annotated[
         list[str] | None,
-        typer.Option("--fusion", help="A+B or A:WINDOWS+B:WINDOWS (gpt2+wavlm); repeatable."),
+        typer.Option(
+            "--fusion",
+            help="A+B, each side NAME[:WINDOWS][@LAYERS] (gpt2+wavlm, gpt2@4,9+spectral@0); "
+            "repeatable.",
+        ),
     ] = None,
     ctx: CtxOption = None,
     tr_win: TrWinOption = None,
@@ -109,7 +115,9 @@ def grid(
     `NAME` takes the `--ctx` windows if it is a text model, the `--tr-win` windows if it
     is an audio one, else every stored window. `--fusion A+B` fuses every layer pair of
     A and B (`--layers` restricts both sides) at each window: the text side keeps its
-    ctx window and the audio side takes each `--tr-win`.
+    ctx window and the audio side takes each `--tr-win`. `@LAYERS` after a model or a
+    fusion side selects that side's own layers instead of `--layers` (`spectral@0`).
+    A set fused with itself takes each pair of different layers once (4x9).
 
     Examples:
 
@@ -118,6 +126,8 @@ def grid(
         evaluate grid -s stores/21styear.zarr --fusion gpt2+wavlm --tr-win 6
 
         evaluate grid -s stores/21styear.zarr --fusion gpt2+wavlm --method banded --layers 9
+
+        evaluate grid -s stores/21styear.zarr --fusion gpt2:ctx200@4,9+spectral:tr1@0
 
         evaluate grid -s stores/21styear.zarr --model whisper-base --alpha 1000 --workers 2 --threads-per-worker 1
 
@@ -182,8 +192,11 @@ def grid(
     for message in attrs.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
     if not quiet:
-        best = summ.best_layers(summ.summary_table(store, [run_id]))
-        console.print(_summary_rich(best, title="best layer per model and window"))
+        table = summ.summary_table(store, [run_id])
+        console.print(
+            _summary_rich(summ.best_layers(table), title="best layer per model and window")
+        )
+        _print_excluded(table)
 
 
 def _fmt(value: float) -> str:
@@ -212,6 +225,14 @@ def _summary_rich(
     if limit and len(table) > limit:
         out.caption = f"{limit} of {len(table)} rows; use --csv for all"
     return out
+
+
+def _print_excluded(table: pd.DataFrame) -> None:
+    """One line per config left out of the tables because it has no result."""
+    excluded = table[table["excluded"] != ""]
+    for _, row in excluded.iterrows():
+        where = f"results/{row['run']}/{row['config']}"
+        err_console.print(f"[yellow]excluded:[/] {where}: {row['excluded']}", highlight=False)
 
 
 def summary(
@@ -244,11 +265,13 @@ def summary(
     table = summ.summary_table(store, run)
     if table.empty:
         raise InputError(f"no complete evaluation run in {store}; run `evaluate grid` first")
-    shown = table.sort_values("mean", ascending=False) if all_configs else summ.best_layers(table)
+    usable = table[table["excluded"] == ""]
+    shown = usable.sort_values("mean", ascending=False) if all_configs else summ.best_layers(table)
     title = "every config" if all_configs else "best layer per model and window"
     console.print(
         _summary_rich(shown, title=title, show_run=table["run"].nunique() > 1, limit=None)
     )
+    _print_excluded(table)
     if csv is not None:
         summ.write_summary_csv(table, csv)
         console.print(f"wrote {csv} ({len(table)} rows)")

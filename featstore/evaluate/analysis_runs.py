@@ -252,7 +252,10 @@ def load_inputs(
     if feature.n_tr != fmri.n_tr:
         raise InputError(inputs.tr_mismatch_message(fmri.n_tr, feature.group, feature.n_tr))
     train_index, test_index = chronological_split(
-        fmri.n_tr, trim=settings.resolved_trim, test_frac=settings.test_frac, gap=settings.gap
+        fmri.n_tr,
+        trim=settings.resolved_trim,
+        test_frac=settings.test_frac,
+        gap=settings.resolved_gap,
     )
     return AnalysisInputs(
         store=location,

@@ -114,7 +114,7 @@ def run_held_out_trs(run_attrs: Mapping[str, Any], n_tr: int) -> np.ndarray:
 def settings_held_out_trs(settings: EncodingSettings, n_tr: int) -> np.ndarray:
     """The test TRs the evaluator uses with ``settings`` on a run of ``n_tr`` TRs."""
     _, test = chronological_split(
-        n_tr, trim=settings.resolved_trim, test_frac=settings.test_frac, gap=settings.gap
+        n_tr, trim=settings.resolved_trim, test_frac=settings.test_frac, gap=settings.resolved_gap
     )
     return test
 

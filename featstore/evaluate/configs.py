@@ -20,6 +20,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -74,6 +75,17 @@ class Config:
             raise InputError(
                 f"fusion method {self.method!r} is not one of {', '.join(FUSION_METHODS)}"
             )
+        if self.b is not None and self.a == self.b:
+            a = self.a
+            raise InputError(
+                f"fusion of {a.name}/{a.window} layer {a.layer} with itself: expected two "
+                "different feature layers (the same layer twice adds nothing to the model)"
+            )
+
+    @property
+    def is_self_fusion(self) -> bool:
+        """Whether this config fuses two layers of one feature set (same key and window)."""
+        return self.b is not None and (self.a.key, self.a.window) == (self.b.key, self.b.window)
 
     @property
     def is_fusion(self) -> bool:
@@ -113,17 +125,20 @@ def auto_layers(n_layers: int) -> list[int]:
 LayerSpec = str | Sequence[int]
 
 
-def parse_layers(text: str) -> LayerSpec:
-    """``"auto"``, ``"all"`` or a comma list (``"1,4,6"`` → ``[1, 4, 6]``)."""
+def parse_layers(text: str, option: str = "--layers") -> LayerSpec:
+    """``"auto"``, ``"all"`` or a comma list (``"1,4,6"`` → ``[1, 4, 6]``).
+
+    ``option`` names where the text came from in error messages.
+    """
     text = str(text).strip().lower()
     if text in ("auto", "all"):
         return text
     try:
         layers = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise InputError(f"--layers {text!r}: expected auto, all or a list such as 1,4,6") from None
+        raise InputError(f"{option} {text!r}: expected auto, all or a list such as 1,4,6") from None
     if not layers:
-        raise InputError("--layers is empty: expected auto, all or a list such as 1,4,6")
+        raise InputError(f"{option} is empty: expected auto, all or a list such as 1,4,6")
     return layers
 
 
@@ -298,19 +313,35 @@ def parse_windows(text: str) -> list[str]:
     return windows
 
 
-ModelRequest = tuple[str, list[str] | None]
+class ModelRequest(NamedTuple):
+    """A model as asked for: its name, and its own windows and layers (``None``: the
+    grid's ``windows`` and ``layers``). Plain ``(name, windows)`` tuples work too."""
+
+    name: str
+    windows: list[str] | None = None
+    layers: LayerSpec | None = None
 
 
 def parse_model_request(text: str) -> ModelRequest:
-    """``"wavlm:tr1,2,3,6"`` → ``('wavlm', ['tr1', 'tr2', 'tr3', 'tr6'])``; ``"gpt2"`` → ``('gpt2', None)``."""
-    name, sep, windows = str(text).strip().partition(":")
+    """``NAME[:WINDOWS][@LAYERS]``: ``"wavlm:tr1,2,3,6"`` → windows tr1, tr2, tr3, tr6;
+    ``"spectral@0"`` → layer 0; ``"gpt2"`` → neither (the grid's defaults)."""
+    head, at, layers = str(text).strip().partition("@")
+    name, sep, windows = head.partition(":")
     if not name:
-        raise InputError(f"--model {text!r}: expected NAME or NAME:WINDOWS such as wavlm:tr1,2,6")
-    return name, parse_windows(windows) if sep else None
+        raise InputError(
+            f"--model {text!r}: expected NAME, NAME:WINDOWS or NAME:WINDOWS@LAYERS such as "
+            "wavlm:tr1,2,6@3,9"
+        )
+    return ModelRequest(
+        name,
+        parse_windows(windows) if sep else None,
+        parse_layers(layers, option=f"{text!r}: the layers after @") if at else None,
+    )
 
 
 def parse_fusion_request(text: str) -> tuple[ModelRequest, ModelRequest]:
-    """``"gpt2+wavlm"`` or ``"gpt2:ctx200+wavlm:tr6"`` → the two model requests."""
+    """``"gpt2+wavlm"``, ``"gpt2:ctx200+wavlm:tr6"`` or ``"gpt2@4,9+spectral@0"`` → the two
+    model requests (each side ``NAME[:WINDOWS][@LAYERS]``)."""
     if str(text).count("+") != 1:
         raise InputError(
             f"--fusion {text!r}: expected A+B such as gpt2+wavlm or gpt2:ctx200+wavlm:tr6"
@@ -322,6 +353,15 @@ def parse_fusion_request(text: str) -> tuple[ModelRequest, ModelRequest]:
             "gpt2+wavlm"
         )
     return parse_model_request(left), parse_model_request(right)
+
+
+def _request(request: ModelRequest | tuple) -> ModelRequest:
+    """A :class:`ModelRequest` from one or a plain ``(name, windows[, layers])`` tuple."""
+    return ModelRequest(*request)
+
+
+def _or(own: LayerSpec | None, default: LayerSpec | None) -> LayerSpec | None:
+    return default if own is None else own
 
 
 def _windows_for(
@@ -353,10 +393,13 @@ def build_configs(
     store
         Store path.
     models
-        ``(name, windows or None)`` per model: ``None`` takes the ``windows`` of the
-        model's window kind (ctx for text, tr for audio), else every stored window.
+        :class:`ModelRequest` ``(name, windows, layers)`` per model (or ``(name,
+        windows)``): windows ``None`` takes the ``windows`` of the model's window kind
+        (ctx for text, tr for audio), else every stored window; layers ``None`` takes
+        ``layers``.
     fusions
-        ``(A, B)`` model requests; windows resolve as for ``models``. When both sides
+        ``(A, B)`` model requests; windows and layers resolve per side as for
+        ``models``, so each side may have its own layers. When both sides
         have the same window kind, equal windows are paired (tr6 with tr6); otherwise
         every A window meets every B window (the text side keeps its ctx window while
         the audio side takes each tr window).
@@ -364,7 +407,9 @@ def build_configs(
         Window names (``ctx200``, ``tr6``) applying by kind.
     layers
         ``auto``, ``all`` or a list of layer labels, for each side of a fusion; fusion
-        takes every pair of the selected layers.
+        takes every pair of the selected layers. A feature set fused with itself (same
+        key and window on both sides) takes each pair of different layers once
+        (``4x9``, not ``4x4`` or ``9x4``); none is an :class:`InputError`.
     method
         Fusion method, ``concat`` or ``banded``.
     """
@@ -374,12 +419,13 @@ def build_configs(
         parse_window(window)
     catalog = StoreCatalog(store)
     configs: list[Config] = []
-    for name, explicit in models:
+    for name, explicit, own_layers in map(_request, models):
         key = catalog.resolve_key(name)
         for window in _windows_for(catalog, key, explicit, windows):
-            for layer in select_layers(layers, catalog.info(key, window)):
+            for layer in select_layers(_or(own_layers, layers), catalog.info(key, window)):
                 configs.append(Config(FeatureLayer(key, window, layer)))
-    for (name_a, explicit_a), (name_b, explicit_b) in fusions:
+    for side_a, side_b in fusions:
+        (name_a, explicit_a, own_a), (name_b, explicit_b, own_b) = map(_request, (side_a, side_b))
         key_a, key_b = catalog.resolve_key(name_a), catalog.resolve_key(name_b)
         windows_a = _windows_for(catalog, key_a, explicit_a, windows)
         windows_b = _windows_for(catalog, key_b, explicit_b, windows)
@@ -395,9 +441,23 @@ def build_configs(
         else:
             pairs = list(itertools.product(windows_a, windows_b))
         for window_a, window_b in pairs:
-            layers_a = select_layers(layers, catalog.info(key_a, window_a))
-            layers_b = select_layers(layers, catalog.info(key_b, window_b))
-            for layer_a, layer_b in itertools.product(layers_a, layers_b):
+            layers_a = select_layers(_or(own_a, layers), catalog.info(key_a, window_a))
+            layers_b = select_layers(_or(own_b, layers), catalog.info(key_b, window_b))
+            layer_pairs = list(itertools.product(layers_a, layers_b))
+            if (key_a, window_a) == (key_b, window_b):
+                # a set fused with itself: each pair of different layers once (4x9, not 9x4)
+                layer_pairs = list(
+                    dict.fromkeys((min(p), max(p)) for p in layer_pairs if p[0] != p[1])
+                )
+                if not layer_pairs:
+                    group = f"{display_name(key_a)}/{window_a}"
+                    selected = ", ".join(map(str, dict.fromkeys(layers_a + layers_b)))
+                    raise InputError(
+                        f"--fusion {name_a}+{name_b} fuses {group} with itself, which needs "
+                        f"two different layers; selected: {selected}; give at least two, "
+                        f"e.g. --layers 4,9"
+                    )
+            for layer_a, layer_b in layer_pairs:
                 configs.append(
                     Config(
                         FeatureLayer(key_a, window_a, layer_a),
@@ -408,3 +468,17 @@ def build_configs(
     if not configs:
         raise InputError("nothing to evaluate: give --model and/or --fusion")
     return list(dict.fromkeys(configs))
+
+
+def self_fusion_notices(configs: Sequence[Config]) -> list[str]:
+    """One line per feature set a grid fuses with itself: only pairs of different layers."""
+    counts: dict[str, int] = {}
+    for config in configs:
+        if config.is_self_fusion:
+            group = f"{config.a.name}/{config.a.window}"
+            counts[group] = counts.get(group, 0) + 1
+    return [
+        f"fusion of {group} with itself: only its {n} pair(s) of different layers are "
+        "evaluated (AxB with A < B; AxA adds nothing and BxA repeats AxB)"
+        for group, n in counts.items()
+    ]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import GroupExistsError, InputError
@@ -39,9 +39,11 @@ from featstore.evaluate.configs import (
     StoreCatalog,
     build_configs,
     parse_config,
+    self_fusion_notices,
 )
 from featstore.evaluate.pipeline import EncodingResult, encode
 from featstore.evaluate.results import (
+    EXCLUDED_ATTR,
     RunLayout,
     RunStage,
     auto_run_id,
@@ -97,6 +99,7 @@ def run_config(
         settings_for(config, settings),
         return_predictions=return_predictions,
         partition=config.is_fusion if partition is None else bool(partition) and config.is_fusion,
+        names=[f"{part.group} layer {part.layer}" for part in config.parts],
     )
 
 
@@ -250,16 +253,21 @@ def run_grid(
     store
         Store path (workers of a ``scheduler`` must see it at the same path).
     models
-        ``(name, windows or None)``: each model at each of its windows and layers.
+        :class:`~featstore.evaluate.configs.ModelRequest` ``(name, windows, layers)`` or
+        ``(name, windows)`` (``None``: the defaults): each model at each of its windows
+        and layers.
     fusions
-        ``((A, windows), (B, windows))``: every layer pair of A and B at each window
-        (see :func:`featstore.evaluate.configs.build_configs`).
+        ``(A, B)`` requests: every layer pair of A and B at each window, each side with
+        its own layers if it has some (see :func:`featstore.evaluate.configs.build_configs`).
     windows
         Window names applying by kind (``ctx200`` to text, ``tr6`` to audio).
     layers
-        ``"auto"`` (five evenly spaced depths), ``"all"`` or a list of layer labels.
+        ``"auto"`` (five evenly spaced depths), ``"all"`` or a list of layer labels, for
+        every model and fusion side without layers of its own.
     settings
-        Encoding settings; ``settings.method`` is the fusion method.
+        Encoding settings; ``settings.method`` is the fusion method. With a negative
+        delay the gap is raised to ``-min(delays)`` (``resolved_gap``): the run stores
+        the raised gap in its settings and says so first in its warnings.
     partition
         Variance partitioning (unique / shared) for fusion configs.
     run_id
@@ -277,6 +285,9 @@ def run_grid(
         reused (``n_computed``, ``n_resumed``, ``n_reused``).
     """
     settings = settings or EncodingSettings()
+    # the run stores (and hashes) the gap it uses: negative delays raise it
+    notices = [settings.gap_notice] if settings.gap_notice else []
+    settings = dataclasses.replace(settings, gap=settings.resolved_gap)
     location = inputs.store_location(store)
     configs = build_configs(
         location,
@@ -286,6 +297,7 @@ def run_grid(
         layers=layers,
         method=settings.method,
     )
+    notices += self_fusion_notices(configs)
     catalog = StoreCatalog(location)
     fmri = inputs.inspect_fmri(location)
     infos = {part.group: catalog.info(part.key, part.window) for c in configs for part in c.parts}
@@ -326,6 +338,7 @@ def run_grid(
                 client=client,
                 progress=progress,
                 finish={
+                    "notices": notices,
                     "provenance": provenance,
                     "fmri": fmri,
                     "infos": infos,
@@ -422,6 +435,7 @@ def _run_staged(
         request=finish["request"],
         execution=finish["execution"],
         counts=counts,
+        notices=finish["notices"],
     )
     stage.finalize(config_coords(layout, finish["fmri"], finish["infos"]), attrs)
 
@@ -438,11 +452,17 @@ def _run_attrs(
     request: Mapping[str, Any],
     execution: Mapping[str, Any],
     counts: Mapping[str, int],
+    notices: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Attrs of a results group: settings, provenance, split, warnings and counts."""
+    """Attrs of a results group: settings, provenance, split, warnings and counts.
+
+    ``notices`` (run-level warnings, e.g. a raised gap) come first in ``warnings``.
+    """
     per_config = {
         c.label: list(m["warnings"]) for c, m in zip(configs, metas, strict=True) if m["warnings"]
     }
+    # why a config has no result at all comes before the many edge-alpha warnings
+    first = {w for m in metas if m.get("excluded") for w in m["warnings"]}
     return {
         "run_id": run_id,
         "settings": {**settings, "partition": bool(partition)},
@@ -457,26 +477,33 @@ def _run_attrs(
         },
         "train_range": list(metas[0]["train"]),
         "test_range": list(metas[0]["test"]),
-        "warnings": run_warnings(per_config),
+        "warnings": [*notices, *run_warnings(per_config, first=first)],
         "config_warnings": per_config,
+        EXCLUDED_ATTR: {
+            c.label: m["excluded"] for c, m in zip(configs, metas, strict=True) if m.get("excluded")
+        },
         **counts,
     }
 
 
 def run_warnings(
-    per_config: Mapping[str, Sequence[str]], limit: int = MAX_RUN_WARNINGS
+    per_config: Mapping[str, Sequence[str]],
+    limit: int = MAX_RUN_WARNINGS,
+    *,
+    first: Collection[str] = (),
 ) -> list[str]:
     """The warnings of a run: each distinct message once, most frequent first.
 
     ``encode``'s warnings (constant ROIs, alphas at a grid edge) often repeat across
     configs; each is listed once with how many configs gave it, and past ``limit``
-    distinct messages one line points to the per-config list.
+    distinct messages one line points to the per-config list. Messages in ``first``
+    (why a config was excluded) come before all others.
     """
     seen: dict[str, list[str]] = {}
     for label, messages in per_config.items():
         for message in messages:
             seen.setdefault(message, []).append(label)
-    ranked = sorted(seen.items(), key=lambda item: -len(item[1]))
+    ranked = sorted(seen.items(), key=lambda item: (item[0] not in first, -len(item[1])))
     lines = []
     for message, labels in ranked[:limit]:
         where = labels[0] if len(labels) == 1 else f"{len(labels)} configs, e.g. {labels[0]}"

@@ -129,7 +129,11 @@ def run_lowlevel(
         for k, part in enumerate(inputs.layers):
             features = inputs.read(part)
             residual = residualize(
-                features, control, inputs.train_index, n_folds=settings.cv, gap=settings.gap
+                features,
+                control,
+                inputs.train_index,
+                n_folds=settings.cv,
+                gap=settings.resolved_gap,
             )
             fits[:, k] = residual.alpha, residual.explained_train, residual.explained_test
             label = Config(part).label

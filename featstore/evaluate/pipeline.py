@@ -57,7 +57,10 @@ class EncodingResult:
     cv_score : float64 array of shape (n_subjects, n_rois) or None
         Mean validation R² of the chosen alpha (None with a fixed alpha).
     warnings : list of str
-        Constant ROIs, alphas piling up at a grid edge.
+        Constant ROIs, alphas piling up at a grid edge, a constant feature set.
+    excluded : str or None
+        Why the model has no result at all (r, alpha, partition NaN everywhere): a feature
+        set constant over the train TRs. ``None`` for a usable model.
     """
 
     r: np.ndarray
@@ -73,6 +76,7 @@ class EncodingResult:
     observed: np.ndarray | None = None
     bold_mean: np.ndarray | None = None
     bold_scale: np.ndarray | None = None
+    excluded: str | None = None
 
     def predictions_in_bold_units(self) -> np.ndarray:
         """Test predictions in the BOLD's own units, float64: (n_subjects, n_test, n_rois)."""
@@ -246,6 +250,27 @@ def _constant_warning(constant: np.ndarray) -> list[str]:
     ]
 
 
+def _constant_feature_set(
+    features: Sequence[np.ndarray], train_index: np.ndarray, names: Sequence[str]
+) -> str | None:
+    """Why a model cannot be fitted: a feature set with zero variance in every dim over
+    the train TRs (an all-zero layer), else None.
+
+    Such a set gives the ridge nothing to learn from: alone, its predictions are constant
+    and r is undefined; in a fusion, the model is the other set alone under a fusion
+    label, with a meaningless variance partition.
+    """
+    for k, feature in enumerate(features):
+        train = np.asarray(feature[train_index], dtype=np.float64)
+        if constant_columns(train.mean(axis=0), train.std(axis=0)).all():
+            side = f" (side {'ab'[k]} of the fusion)" if len(features) > 1 else ""
+            return (
+                f"{names[k]}{side} is constant over the {len(train_index)} train TRs "
+                "(zero variance in every dim)"
+            )
+    return None
+
+
 def encode(
     features: Sequence[np.ndarray],
     bold: np.ndarray,
@@ -254,10 +279,12 @@ def encode(
     return_predictions: bool = False,
     partition: bool = False,
     n_threads: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> EncodingResult:
     """Fit and test one encoding model for every subject and ROI at once.
 
-    Trim the edges, split chronologically (test = last part, ``gap`` TRs between),
+    Trim the edges, split chronologically (test = last part, ``resolved_gap`` TRs between:
+    ``gap``, raised for negative delays, with a warning),
     z-score features and BOLD with train statistics, fit PCA on the train rows, build
     the FIR delays on the whole timeline, choose alpha per subject and ROI by contiguous
     K-fold CV on the train part (mean validation R²), refit on the whole train part and
@@ -278,6 +305,12 @@ def encode(
         With two feature sets, also fit each alone and return the variance partition.
     n_threads : int or None
         BLAS threads for the duration (None: unchanged).
+    names : sequence of str, optional
+        What to call each feature set in messages (default ``features[k]``).
+
+    A feature set constant over the train TRs (e.g. an all-zero layer) cannot be learnt
+    from: r, alpha and the partition are NaN for every subject and ROI, ``excluded``
+    says why and a warning names the set (see ``_constant_feature_set``).
 
     Returns
     -------
@@ -287,10 +320,14 @@ def encode(
     features = _check_inputs(features, bold)
     if partition and len(features) != 2:
         raise InputError(f"variance partitioning needs 2 feature sets, got {len(features)}")
+    names = list(names) if names is not None else [f"features[{k}]" for k in range(len(features))]
+    if len(names) != len(features):
+        raise InputError(f"names: expected one per feature set ({len(features)}), got {len(names)}")
     n_subjects, n_tr, n_rois = bold.shape
     trim = settings.resolved_trim
+    gap = settings.resolved_gap  # negative delays: no train row sees test stimulus
     train_index, test_index = chronological_split(
-        n_tr, trim=trim, test_frac=settings.test_frac, gap=settings.gap
+        n_tr, trim=trim, test_frac=settings.test_frac, gap=gap
     )
     longest = max(abs(d) for d in settings.delays)
     if len(test_index) <= longest or len(test_index) < 3:
@@ -300,9 +337,7 @@ def encode(
             f"({longest}) and at least 3"
         )
     folds = (
-        contiguous_folds(len(train_index), settings.cv, settings.gap)
-        if settings.cross_validated
-        else None
+        contiguous_folds(len(train_index), settings.cv, gap) if settings.cross_validated else None
     )
     banded = settings.method == "banded" and len(features) > 1
     if banded and 0 < settings.pca < len(features):
@@ -352,6 +387,10 @@ def encode(
                 "shared": r2_a + r2_b - r2_joint,
             }
 
+    excluded = _constant_feature_set(features, train_index, names)
+    if excluded is not None:
+        # a fit without information: no r, alpha or partition, and no edge statistics
+        constant = np.ones_like(constant)
     r = pearson_by_column(Y_test, joint.predictions)
     r[constant] = np.nan
     alpha = joint.alpha.copy()
@@ -369,6 +408,14 @@ def encode(
         for values in partition_out.values():
             values[constant] = np.nan
         partition_out = {k: v.reshape(n_subjects, n_rois) for k, v in partition_out.items()}
+    warnings = [settings.gap_notice] if settings.gap_notice else []
+    if excluded is None:
+        warnings += _constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings
+    else:
+        warnings += [
+            f"{excluded}: r = NaN for every subject and ROI; the config is excluded from "
+            "summaries and reports"
+        ]
     by_subject = {}
     if return_predictions:
         # The very arrays r came from, (test, subject * roi) viewed as (subject, test, roi).
@@ -387,9 +434,10 @@ def encode(
         test_index=test_index,
         train_index=train_index,
         n_edge_alpha=n_edge,
-        warnings=_constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings,
+        warnings=warnings,
         cv_score=cv_score,
         observed=by_subject.get("observed"),
         bold_mean=by_subject.get("bold_mean"),
         bold_scale=by_subject.get("bold_scale"),
+        excluded=excluded,
     )

@@ -21,6 +21,9 @@ Layout of ``results/<run_id>`` (dims ``config``, ``subject``, ``roi``, ``band``)
   ``config_hash``; ``subject``, ``roi``, ``roi_name``,
   ``hemisphere`` copied from ``fmri``.
 
+The attr ``excluded`` maps each config without any result (a feature layer constant
+over the train TRs: r NaN throughout) to the reason.
+
 A config's hash covers the encoding settings, the provenance of its features and the
 fMRI fingerprint; any complete run holding the same hash is copied, not recomputed.
 """
@@ -67,6 +70,9 @@ _META_BYTES = 8192
 # configs per chunk of the final arrays: one read serves many configs of a summary
 _CONFIG_CHUNK = 64
 FLOAT = "float32"
+# Run attr: label -> why the config has no result (a constant feature set); such configs
+# are NaN throughout and left out of summaries and reports.
+EXCLUDED_ATTR = "excluded"
 # Keys of a run's settings attr that belong to the grid, not to EncodingSettings.
 _GRID_SETTINGS = ("partition",)
 
@@ -133,6 +139,7 @@ def pack_result(result: Any, config: Config, *, partition: bool) -> dict[str, An
     )
     packed[_META_VAR] = {
         "warnings": [str(w) for w in result.warnings],
+        "excluded": result.excluded,
         "train": _index_range(result.train_index),
         "test": _index_range(result.test_index),
     }
@@ -366,6 +373,7 @@ def copy_result(source: xr.Dataset, index: int, *, variables: Sequence[str]) -> 
     packed[EDGE_ALPHA_VAR] = np.asarray(ds[EDGE_ALPHA_VAR].values, dtype=np.int32)
     packed[_META_VAR] = {
         "warnings": list(attrs.get("config_warnings", {}).get(label, [])),
+        "excluded": attrs.get(EXCLUDED_ATTR, {}).get(label),
         "train": list(attrs.get("train_range", [0, 0, 0])),
         "test": list(attrs.get("test_range", [0, 0, 0])),
     }

@@ -59,6 +59,7 @@ class EncodingSettings:
     gap : int
         TRs dropped between train and test and on both sides of every CV validation block,
         against the leak of BOLD autocorrelation and of the FIR window across a boundary.
+        Raised to ``-min(delays)`` for negative delays (see ``resolved_gap``).
     pca : int
         PCA components fitted on the train part (``0`` keeps the z-scored features).
         With ``method="banded"`` the components are split between the spaces.
@@ -133,6 +134,29 @@ class EncodingSettings:
     def resolved_trim(self) -> int:
         """TRs dropped at each edge: ``trim``, or ``max(|delays|)`` when it is ``None``."""
         return self.trim if self.trim is not None else max(abs(d) for d in self.delays)
+
+    @property
+    def resolved_gap(self) -> int:
+        """The gap used: ``gap``, raised to ``-min(delays)`` when a delay is negative.
+
+        With a delay ``d < 0``, design row ``t`` holds the stimulus of TR ``t - d``, a later
+        TR: the last ``-d`` train rows would hold the stimulus of the first test TRs (and
+        of each CV validation block). A gap of ``-min(delays)`` keeps every train row's
+        stimulus inside the train part.
+        """
+        return max(self.gap, -min(self.delays))
+
+    @property
+    def gap_notice(self) -> str | None:
+        """What to tell the user when ``resolved_gap`` differs from ``gap``, else None."""
+        if self.resolved_gap == self.gap:
+            return None
+        return (
+            f"delay {min(self.delays)} makes train row t hold the stimulus of TR "
+            f"t+{-min(self.delays)}: --gap raised from {self.gap} to {self.resolved_gap} TRs "
+            "(gap >= -min(delays)) so that no train row holds the stimulus of a test TR or "
+            "of a CV validation block"
+        )
 
     @property
     def cross_validated(self) -> bool:

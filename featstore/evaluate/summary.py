@@ -3,12 +3,15 @@
 Scores follow the reference study: a subject's score is its mean r over ROIs; a
 config's ``mean`` and ``std`` are taken across subjects (``std`` with ddof = 0, as
 ``numpy.std``), and ``median``, ``min``, ``max`` of the same per-subject scores.
-ROIs whose r is NaN (constant bold) are left out of the means.
+ROIs whose r is NaN (constant bold) are left out of the means. A config with no finite
+r at all (a constant feature layer, see :func:`excluded_configs`) is *excluded*: its row
+keeps NaN statistics and the reason, and it is never a best layer.
 
 CSV formats (compatible with the reference study's files):
 
 * ``summary.csv``: ``log, layer, mean, std, median, min, max, model, window, kind,
-  method, best`` — one row per config; ``log`` is ``results/<run>/<config label>``.
+  method, best, excluded`` — one row per config; ``log`` is ``results/<run>/<config
+  label>``; ``excluded`` is empty, or why the config has no result.
 * ``roi.csv``: ``log, config, roi, roi_name, hemisphere, r`` — one row per config and
   ROI; ``r`` is the mean across subjects.
 """
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from featstore.evaluate.results import complete_runs, open_run
+from featstore.evaluate.results import EXCLUDED_ATTR, complete_runs, open_run
 from featstore.outputs import writing_file
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath
@@ -40,6 +43,7 @@ SUMMARY_COLUMNS = (
     "kind",
     "method",
     "best",
+    "excluded",
 )
 ROI_COLUMNS = ("log", "config", "roi", "roi_name", "hemisphere", "r")
 
@@ -56,6 +60,27 @@ def nanmean(values: np.ndarray, axis: int) -> np.ndarray:
 def subject_scores(ds: xr.Dataset) -> np.ndarray:
     """Per-subject mean r over ROIs, shape (config, subject)."""
     return nanmean(np.asarray(ds["r"].values, dtype=np.float64), axis=2)
+
+
+#: The reason shown for a config without any finite r whose run does not say why.
+NO_FINITE_R = "r is NaN for every subject and ROI"
+
+
+def excluded_configs(ds: xr.Dataset, reasons: dict[str, str] | None = None) -> dict[str, str]:
+    """The configs of a results dataset without any finite r, each with the reason.
+
+    ``reasons`` (label → reason) defaults to the run's ``excluded`` attr (a constant
+    feature layer, written by the grid); a config it does not name gets
+    :data:`NO_FINITE_R`.
+    """
+    reasons = dict(ds.attrs.get(EXCLUDED_ATTR) or {}) if reasons is None else reasons
+    usable = np.isfinite(subject_scores(ds)).any(axis=1)
+    labels = [str(x) for x in ds[S.CONFIG_DIM].values]
+    return {
+        label: reasons.get(label, NO_FINITE_R)
+        for label, ok in zip(labels, usable, strict=True)
+        if not ok
+    }
 
 
 def _coord(ds: xr.Dataset, name: str, default) -> list:
@@ -78,6 +103,7 @@ def run_summary(ds: xr.Dataset) -> pd.DataFrame:
     kind = [str(x) for x in _coord(ds, "kind", "")]
     method = [str(x) for x in _coord(ds, "method", "single")]
     n_layers = [int(x) for x in _coord(ds, "n_layers", -1)]
+    excluded = excluded_configs(ds)
     finite = np.isfinite(scores)
     rows = []
     for i, label in enumerate(labels):
@@ -96,6 +122,7 @@ def run_summary(ds: xr.Dataset) -> pd.DataFrame:
                 "n_layers": n_layers[i],
                 "n_subjects": int(per_subject.size),
                 **_stats(per_subject),
+                "excluded": excluded.get(label, ""),
             }
         )
     return pd.DataFrame(rows)
@@ -118,8 +145,9 @@ def summary_table(store: StorePath, run_ids: Sequence[str] | None = None) -> pd.
 
     Columns: ``run``, ``config``, ``log``, ``model``, ``window``, ``layer``, ``kind``,
     ``method``, ``n_layers``, ``n_subjects``, ``mean``, ``std``, ``median``, ``min``,
-    ``max`` and ``best`` (the best layer, by mean, of each run × model × window ×
-    method).
+    ``max``, ``excluded`` (empty, or why the config has no result) and ``best`` (the
+    best layer, by mean, of each run × model × window × method; never an excluded
+    config).
     """
     runs = list(run_ids) if run_ids else complete_runs(store)
     frames = [run_summary(open_run(store, run_id)) for run_id in runs]
@@ -128,8 +156,8 @@ def summary_table(store: StorePath, run_ids: Sequence[str] | None = None) -> pd.
         return pd.DataFrame(columns=["run", "config", *SUMMARY_COLUMNS])
     table = pd.concat(frames, ignore_index=True)
     keys = ["run", "model", "window", "method"]
-    ranked = table["mean"].fillna(-np.inf)
-    best_index = ranked.groupby([table[k] for k in keys], sort=False).idxmax()
+    usable = table[table["excluded"] == ""]
+    best_index = usable["mean"].groupby([usable[k] for k in keys], sort=False).idxmax()
     table["best"] = table.index.isin(best_index.to_numpy())
     return table
 

@@ -10,6 +10,7 @@ numbers are not comparable.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import html
 import json
@@ -32,9 +33,11 @@ from featstore.evaluate.ceiling import (
     noise_ceiling_for,
     run_held_out_trs,
 )
+from featstore.evaluate.results import EXCLUDED_ATTR
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
 from featstore.evaluate.significance import compare_configs, load_stats
 from featstore.evaluate.stats import check_fdr_level
+from featstore.evaluate.summary import excluded_configs
 from featstore.outputs import output_directory, writing_file
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
 from featstore.report import tables
@@ -275,7 +278,26 @@ def _section(
     alpha: float,
     brain_maps: bool,
 ) -> None:
+    excluded = _excluded(result_set)
+    labels = [str(c) for c in result_set.results[S.CONFIG_DIM].values]
+    result_set = dataclasses.replace(
+        result_set,
+        results=result_set.results.isel(
+            {S.CONFIG_DIM: [i for i, label in enumerate(labels) if label not in excluded]}
+        ),
+    )
     results = result_set.results
+    page.add(f"<h2>{_esc(heading)}</h2>")
+    page.add(
+        f'<p class="meta">Runs: {_esc(", ".join(result_set.runs))} · '
+        f"{results.sizes[S.CONFIG_DIM]} configs"
+        + (f" ({len(excluded)} more excluded)" if excluded else "")
+        + f" · {results.sizes[S.SUBJECT_DIM]} subjects · {results.sizes[S.ROI_DIM]} ROIs<br>"
+        f"Settings: {_esc(_settings_line(result_set.settings))}</p>"
+    )
+    _excluded_part(page, excluded)
+    if not results.sizes[S.CONFIG_DIM]:
+        return
     newest = result_set.runs[-1]
     n_tr = store_n_tr(store)
     ceiling = noise_ceiling_for(store, run_held_out_trs(result_set.run_attrs[newest], n_tr))
@@ -283,12 +305,6 @@ def _section(
     frame = tables.config_table(results, ceiling=ceiling)
     usable = _usable_groups(results, groups)
     section = _Section(page, result_set, frame, ceiling, stats, usable, alpha, top)
-    page.add(f"<h2>{_esc(heading)}</h2>")
-    page.add(
-        f'<p class="meta">Runs: {_esc(", ".join(result_set.runs))} · {len(frame)} configs · '
-        f"{results.sizes[S.SUBJECT_DIM]} subjects · {results.sizes[S.ROI_DIM]} ROIs<br>"
-        f"Settings: {_esc(_settings_line(result_set.settings))}</p>"
-    )
     _summary_part(section)
     _models_part(section)
     if brain_maps and _has_hcp_names(results):
@@ -304,6 +320,25 @@ def _section(
         )
     _significance_part(section)
     _provenance_part(section)
+
+
+def _excluded(result_set: tables.ResultSet) -> dict[str, str]:
+    """The configs of a result set without any finite r, with the reason (the runs'
+    ``excluded`` attrs, newest run last so that it wins)."""
+    reasons: dict[str, str] = {}
+    for run_id in result_set.runs:
+        reasons.update(result_set.run_attrs[run_id].get(EXCLUDED_ATTR) or {})
+    return excluded_configs(result_set.results, reasons)
+
+
+def _excluded_part(page: _Page, excluded: Mapping[str, str]) -> None:
+    if not excluded:
+        return
+    page.add(
+        f'<p class="note">Excluded: {len(excluded)} config(s) without any result, left out '
+        "of every table and figure below.</p>"
+    )
+    page.add(_table(pd.DataFrame({"config": list(excluded), "reason": list(excluded.values())})))
 
 
 def _summary_part(section: _Section) -> None:

@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from featstore.errors import InputError
 from featstore.evaluate import EncodingSettings, encode
+from featstore.evaluate.split import contiguous_folds
 from tests.evaluate.conftest import N_ROI, N_SUBJECT, N_TR, gapped_kfold, naive_delays
 
 ALPHAS = tuple(np.logspace(-2, 5, 8))
@@ -150,6 +151,66 @@ def test_constant_rois_get_nan_and_one_warning(problem):
         "2 constant ROIs (zero variance in the train or test part) get r = NaN: "
         "subject 1: ROI 2; subject 2: ROI 4"
     )
+
+
+@pytest.mark.parametrize("method", ["concat", "banded"])
+def test_a_constant_feature_set_gives_nan_everywhere_and_names_it(problem, method):
+    feature_a, feature_b, bold = problem
+    flat = np.zeros_like(feature_b)  # an all-zero layer
+    flat[-3:] = 1.0  # varies over the last (test) TRs only: still nothing to learn from
+    settings = EncodingSettings(pca=4, alphas=ALPHAS, method=method)
+    single = encode([flat], bold, settings, names=["features/byo/tr1 layer 2"])
+    fused = encode([feature_a, flat], bold, settings, partition=True, names=["text", "flat"])
+    for result in (single, fused):
+        assert np.isnan(result.r).all() and np.isnan(result.alpha).all()
+        assert not result.n_edge_alpha.any() and np.isnan(result.cv_score).all()
+        assert len(result.warnings) == 1 and result.warnings[0].startswith(result.excluded)
+    assert single.excluded == (
+        "features/byo/tr1 layer 2 is constant over the 23 train TRs (zero variance in every dim)"
+    )
+    assert fused.excluded.startswith("flat (side b of the fusion) is constant")
+    assert all(np.isnan(v).all() for v in fused.partition.values())
+    if method == "banded":
+        assert np.isnan(fused.band_alphas).all()
+    usable = encode([feature_a, feature_b], bold, settings, partition=True)
+    assert usable.excluded is None and np.isfinite(usable.r).all()
+
+
+@pytest.mark.parametrize(
+    "delays",
+    [(-3, -2, -1, 0, 1), (-2, -1, 0, 1)],  # --delays -3,…,1 and --fir-window 4 --fir-offset -2
+)
+def test_negative_delays_never_put_test_stimulus_in_train_rows(problem, delays, monkeypatch):
+    from featstore.evaluate import pipeline
+
+    feature_a, _, bold = problem
+    calls = []
+
+    def recorded(*args):
+        calls.append(contiguous_folds(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(pipeline, "contiguous_folds", recorded)
+    settings = EncodingSettings(pca=4, alphas=ALPHAS, delays=delays)
+    result = encode([feature_a], bold, settings)
+    [folds] = calls
+
+    def stimulus_of(rows):  # the TRs whose stimulus design rows ``rows`` hold
+        return {int(t) - d for t in rows for d in delays}
+
+    assert not stimulus_of(result.train_index) & set(result.test_index.tolist())
+    for fit, validation in folds:
+        train, held_out = result.train_index[fit], result.train_index[validation]
+        before = train[train < held_out[0]]  # negative delays look forward in time
+        assert not stimulus_of(before) & set(held_out.tolist())
+    assert result.test_index[0] - result.train_index[-1] - 1 == -min(delays)
+    assert result.warnings[0] == (
+        f"delay {min(delays)} makes train row t hold the stimulus of TR t+{-min(delays)}: "
+        f"--gap raised from 0 to {-min(delays)} TRs (gap >= -min(delays)) so that no train "
+        "row holds the stimulus of a test TR or of a CV validation block"
+    )
+    wide = encode([feature_a], bold, EncodingSettings(pca=4, alphas=ALPHAS, delays=delays, gap=5))
+    assert wide.test_index[0] - wide.train_index[-1] - 1 == 5 and not wide.warnings
 
 
 def test_alphas_at_the_grid_edge_are_reported(problem):

@@ -91,6 +91,27 @@ def test_custom_atlas_report_leaves_out_brain_maps_and_hcp_groups(tmp_path):
     assert ">Top 20 ROIs<" in page and "parcel" in page
 
 
+def test_configs_without_any_r_are_listed_as_excluded_without_numpy_warnings(tmp_path):
+    from featstore import store as fs
+    from tests.plot.synthetic import N_TR, fmri_dataset, results_dataset
+
+    results = results_dataset()
+    labels = list(results["config"].values)
+    # an older run that does not say why; a newer one names the constant layer
+    for label in ("wavlm/tr6/layer1", "gpt2/ctx200+wavlm/tr6/4x6"):
+        results["r"][labels.index(label)] = np.nan
+    results.attrs["excluded"] = {"gpt2/ctx200+wavlm/tr6/4x6": "wavlm/tr6 layer 6 is constant"}
+    store = tmp_path / "s.zarr"
+    fs.create_store(store, dataset="synthetic", tr_seconds=1.5, n_tr=N_TR)
+    fs.write_group(store, "fmri", fmri_dataset())
+    fs.write_group(store, "results/run-a", results)
+    page = build_report(store, tmp_path / "out", top=5).read_text(encoding="utf-8")
+    assert "Excluded: 2 config(s)" in page and "(2 more excluded)" in page
+    assert "<td>wavlm/tr6/layer1</td>\n      <td>r is NaN for every subject and ROI</td>" in page
+    assert "<td>wavlm/tr6 layer 6 is constant</td>" in page
+    assert ">Brain maps<" in page and ">Fusion<" in page
+
+
 def _chromium(*args: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run(

@@ -63,6 +63,111 @@ def test_grid_summary_roi_runs(grid_store, tmp_path):
     assert result.exit_code == 0 and "cli" in result.stdout and "complete" in result.stdout
 
 
+def test_a_constant_feature_layer_is_warned_about_and_excluded(grid_store, tmp_path):
+    values = np.random.default_rng(3).standard_normal((3, N_TR, 5)).astype(np.float32)
+    values[1] = 0.0  # an all-zero layer, as a 1-TR story gives
+    attrs = {"model_id": "byo", "revision": "test", "modality": "audio", "pooling": "mean"}
+    fs.write_feature_set(
+        grid_store, "byo", "tr3", values, attrs={**attrs, "stimulus_sha256": "a" * 64}
+    )
+    result = _invoke(
+        "grid", "-s", grid_store, "--model", "byo", "--fusion", "wavlm:tr3+byo:tr3",
+        "--layers", "1,2", "--run", "flat", *FAST[:-1],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # the reason comes first among the run's warnings, naming the layer (and the fusion side)
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warned[0].startswith(
+        "warning: features/byo/tr3 layer 1 (side b of the fusion) is constant"
+    )
+    assert warned[1].startswith("warning: features/byo/tr3 layer 1 is constant over the")
+    assert warned[1].endswith("(byo/tr3/layer1)")
+    ds = xr.open_zarr(str(grid_store), group="results/flat", consolidated=False)
+    excluded = ["byo/tr3/layer1", "wavlm/tr3+byo/tr3/1x1", "wavlm/tr3+byo/tr3/2x1"]
+    assert sorted(ds.attrs["excluded"]) == sorted(excluded)
+    assert np.isnan(ds.r.sel(config=excluded).values).all()
+    assert np.isnan(ds.alpha.sel(config="byo/tr3/layer1").values).all()  # not the grid's top
+    assert np.isfinite(ds.r.sel(config="byo/tr3/layer2").values).all()
+
+    for command in (
+        ["summary", "-s", grid_store, "--csv", tmp_path / "s.csv"],
+        ["summary", "-s", grid_store, "--all"],
+    ):
+        result = _invoke(*command)
+        assert result.exit_code == 0, result.output
+        assert "nan" not in result.stdout and "1x1" not in result.stdout
+        assert result.stderr.count("excluded: results/flat/") == 3
+    summary = pd.read_csv(tmp_path / "s.csv", keep_default_na=False).set_index("log")
+    assert summary.loc["results/flat/byo/tr3/layer1", "excluded"].startswith(
+        "features/byo/tr3 layer 1 is constant over the"
+    )
+    assert summary.loc["results/flat/byo/tr3/layer2", "excluded"] == ""
+    assert summary.loc["results/flat/byo/tr3/layer2", "best"]
+    assert not summary.loc["results/flat/byo/tr3/layer1", "best"]
+
+    # the report lists them as excluded, without any numpy warning (warnings are errors)
+    result = _invoke("report", "-s", grid_store, "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Excluded: 3 config(s)" in page
+    assert "<td>features/byo/tr3 layer 1 is constant over the" in page
+
+
+def test_negative_delays_raise_the_gap_and_say_so(grid_store):
+    fast = ["--pca", "6", "--alphas", "0.1,10,1000", "--cv", "3", "--quiet"]
+    result = _invoke(
+        "grid", "-s", grid_store, "--model", "wavlm:tr3", "--layers", "3",
+        "--fir-window", "3", "--fir-offset", "-2", "--run", "ahead", *fast,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(
+        "warning: delay -2 makes train row t hold the stimulus of TR t+2"
+    )
+    ds = xr.open_zarr(str(grid_store), group="results/ahead", consolidated=False)
+    # the gap used is the one stored: the run reproduces from its settings
+    assert ds.attrs["settings"]["gap"] == 2 and ds.attrs["settings"]["delays"] == [-2, -1, 0]
+    train_stop, test_start = ds.attrs["train_range"][1], ds.attrs["test_range"][0]
+    assert test_start - train_stop == 2
+    assert ds.attrs["warnings"][0].startswith("delay -2 makes train row t")
+    # the same grid with the gap given explicitly reuses every config, without the notice
+    result = _invoke(
+        "grid", "-s", grid_store, "--model", "wavlm:tr3", "--layers", "3",
+        "--delays", "-2,-1,0", "--gap", "2", "--run", "explicit", *fast,
+    )  # fmt: skip
+    assert result.exit_code == 0 and "1 reused" in result.stdout and "delay -2" not in result.stderr
+
+
+def test_a_set_fused_with_itself_says_which_pairs_it_evaluates(grid_store):
+    result = _invoke(
+        "grid", "-s", grid_store, "--fusion", "gpt2+gpt2", "--layers", "3,4", "--run", "self",
+        *FAST[:-1],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "results/self: 1 configs" in result.stdout
+    assert "warning: fusion of gpt2/ctx20 with itself: only its 1 pair(s)" in result.stderr
+    ds = xr.open_zarr(str(grid_store), group="results/self", consolidated=False)
+    assert list(ds.config.values) == ["gpt2/ctx20+gpt2/ctx20/3x4"]
+
+
+def test_fusion_sides_select_their_own_layers(grid_store):
+    # wavlm has layers 0..4, so one --layers 6 for both sides fails
+    _assert_one_line_error(
+        _invoke("grid", "-s", grid_store, "--fusion", "gpt2+wavlm:tr3", "--layers", "6", *FAST),
+        "no layer 6",
+    )
+    result = _invoke(
+        "grid", "-s", grid_store, "--fusion", "gpt2@6+wavlm:tr3@0,2", "--run", "sides", *FAST
+    )
+    assert result.exit_code == 0, result.output
+    ds = xr.open_zarr(str(grid_store), group="results/sides", consolidated=False)
+    assert list(ds.config.values) == ["gpt2/ctx20+wavlm/tr3/6x0", "gpt2/ctx20+wavlm/tr3/6x2"]
+    assert ds.attrs["request"]["fusions"] == [[["gpt2", None, [6]], ["wavlm", ["tr3"], [0, 2]]]]
+    _assert_one_line_error(
+        _invoke("grid", "-s", grid_store, "--fusion", "gpt2@x+wavlm", *FAST),
+        "'gpt2@x': the layers after @ 'x'",
+    )
+
+
 def test_option_parsing():
     assert parse_alphas("1,10") == (1.0, 10.0)
     np.testing.assert_allclose(parse_alphas("logspace:-2:8:21"), np.logspace(-2, 8, 21))
@@ -101,6 +206,7 @@ def _nan_bold(ds):
         (["--model", "gpt2", "--pca", "6", "--test-frac", "0.03"], ["test part"]),
         (["--model", "gpt2", "--method", "sum"], ["--method 'sum'"]),
         (["--model", "gpt2", "--workers", "2", "--scheduler", "tcp://x:1"], ["not both"]),
+        (["--fusion", "gpt2+gpt2", "--layers", "4"], ["--fusion gpt2+gpt2 fuses gpt2/ctx20 with itself", "--layers 4,9"]),
     ],
 )  # fmt: skip
 def test_bad_options_exit_2_with_one_line(grid_store, args, fragments):

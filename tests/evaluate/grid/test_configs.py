@@ -15,6 +15,7 @@ from featstore.evaluate.configs import (
     parse_model_request,
     parse_windows,
     select_layers,
+    self_fusion_notices,
 )
 from tests.evaluate.grid.conftest import AUDIO_KEY, TEXT_KEY
 
@@ -105,11 +106,22 @@ def test_parsers():
     assert parse_windows("ctx200,tr1,2") == ["ctx200", "tr1", "tr2"]
     with pytest.raises(InputError, match="ctxN or trN"):
         parse_windows("6")
-    assert parse_model_request("wavlm:tr1,6") == ("wavlm", ["tr1", "tr6"])
-    assert parse_model_request("gpt2") == ("gpt2", None)
-    assert parse_fusion_request("gpt2:ctx200+wavlm") == (("gpt2", ["ctx200"]), ("wavlm", None))
+    assert parse_model_request("wavlm:tr1,6") == ("wavlm", ["tr1", "tr6"], None)
+    assert parse_model_request("gpt2") == ("gpt2", None, None)
+    assert parse_model_request("gpt2@4,9").layers == [4, 9]
+    assert parse_model_request("wavlm:tr6@all") == ("wavlm", ["tr6"], "all")
+    assert parse_fusion_request("gpt2:ctx200+wavlm") == (
+        ("gpt2", ["ctx200"], None),
+        ("wavlm", None, None),
+    )
+    assert parse_fusion_request("f:ctx32@1,4+spectral:tr1@0") == (
+        ("f", ["ctx32"], [1, 4]),
+        ("spectral", ["tr1"], [0]),
+    )
     with pytest.raises(InputError, match="A\\+B"):
         parse_fusion_request("gpt2")
+    with pytest.raises(InputError, match="'gpt2@x': the layers after @ 'x': expected auto, all"):
+        parse_model_request("gpt2@x")
 
 
 def test_build_configs_windows_by_kind(grid_store):
@@ -140,12 +152,59 @@ def test_fusion_every_layer_pair_at_each_window(grid_store):
     assert all(c.method == CONCAT for c in configs)
     # same-kind sides pair equal windows only
     same = build_configs(
-        grid_store, fusions=[(("wavlm", None), ("wavlm", None))], layers=[1], method=BANDED
+        grid_store, fusions=[(("wavlm", None), ("wavlm", None))], layers=[1, 3], method=BANDED
     )
     assert [c.label for c in same] == [
-        "wavlm/tr2+wavlm/tr2/1x1/banded",
-        "wavlm/tr3+wavlm/tr3/1x1/banded",
+        "wavlm/tr2+wavlm/tr2/1x3/banded",
+        "wavlm/tr3+wavlm/tr3/1x3/banded",
     ]
+
+
+def test_a_set_fused_with_itself_takes_each_pair_of_different_layers_once(grid_store):
+    configs = build_configs(
+        grid_store, fusions=[(("gpt2", None), ("gpt2", None))], layers=[6, 1, 4]
+    )
+    assert [c.label for c in configs] == [
+        "gpt2/ctx20+gpt2/ctx20/1x6",
+        "gpt2/ctx20+gpt2/ctx20/4x6",
+        "gpt2/ctx20+gpt2/ctx20/1x4",
+    ]
+    assert self_fusion_notices(configs) == [
+        "fusion of gpt2/ctx20 with itself: only its 3 pair(s) of different layers are "
+        "evaluated (AxB with A < B; AxA adds nothing and BxA repeats AxB)"
+    ]
+    with pytest.raises(InputError, match=r"fuses gpt2/ctx20 with itself, .* selected: 4; give"):
+        build_configs(grid_store, fusions=[(("gpt2", None), ("gpt2", None))], layers=[4])
+    with pytest.raises(InputError, match="fusion of gpt2/ctx20 layer 4 with itself"):
+        parse_config("gpt2/ctx20+gpt2/ctx20/4x4", grid_store)
+    # two different sets: every pair, 3x3 and 4x3 included
+    mixed = build_configs(grid_store, fusions=[(("gpt2", None), ("wavlm", ["tr3"]))], layers=[3, 4])
+    assert len(mixed) == 4 and not self_fusion_notices(mixed)
+
+
+def test_each_side_of_a_fusion_may_select_its_own_layers(grid_store):
+    # wavlm has layers 0..4: one --layers 6 for both sides fails, per-side lists do not
+    with pytest.raises(InputError, match="no layer 6"):
+        build_configs(grid_store, fusions=[(("gpt2", None), ("wavlm", ["tr3"]))], layers=[6])
+    request = parse_fusion_request("gpt2@6+wavlm:tr3@1,2")
+    configs = build_configs(grid_store, fusions=[request], layers=[5])
+    assert [c.label for c in configs] == ["gpt2/ctx20+wavlm/tr3/6x1", "gpt2/ctx20+wavlm/tr3/6x2"]
+    # a side without its own layers takes --layers; models may select theirs too
+    configs = build_configs(
+        grid_store,
+        models=[parse_model_request("wavlm:tr3@0")],
+        fusions=[parse_fusion_request("gpt2+wavlm:tr3@4")],
+        layers=[1, 2],
+    )
+    assert [c.label for c in configs] == [
+        "wavlm/tr3/layer0",
+        "gpt2/ctx20+wavlm/tr3/1x4",
+        "gpt2/ctx20+wavlm/tr3/2x4",
+    ]
+    # a set fused with itself at two layers given per side, in either order
+    for text in ("gpt2@4+gpt2@2", "gpt2@2+gpt2@4"):
+        configs = build_configs(grid_store, fusions=[parse_fusion_request(text)])
+        assert [c.label for c in configs] == ["gpt2/ctx20+gpt2/ctx20/2x4"]
 
 
 def test_build_configs_errors(grid_store):
