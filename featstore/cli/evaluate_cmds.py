@@ -265,12 +265,17 @@ def summary(
 def roi(
     store: StoreOption,
     run: Annotated[
-        str | None, typer.Option("--run", help="Run id. [default: the newest complete run]")
+        str | None,
+        typer.Option(
+            "--run",
+            help="Run id. [default: the newest complete run holding --config, else the newest]",
+        ),
     ] = None,
     config: Annotated[
         str | None,
         typer.Option(
-            "--config", help="Config label, e.g. wavlm/tr6/layer9. [default: the run's best config]"
+            "--config",
+            help="Config label, e.g. wavlm/tr6/layer9 or wavlm/9. [default: the run's best config]",
         ),
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many ROIs to show.")] = 20,
@@ -290,23 +295,17 @@ def roi(
         evaluate roi -s stores/21styear.zarr --config wavlm/tr6/9 --csv results/roi.csv
     """
     from featstore.evaluate import summary as summ
-    from featstore.evaluate.configs import parse_config
-    from featstore.evaluate.results import open_run
+    from featstore.evaluate.results import find_run, open_run
 
-    ds = open_run(store, run)
-    labels = [str(x) for x in ds["config"].values]
-    if config is None:
+    run_id, labels = find_run(store, [config] if config else [], run)
+    ds = open_run(store, run_id)
+    if labels:
+        label = labels[0]
+    else:
         scores = summ.run_summary(ds)
         label = str(
             scores.sort_values("mean", ascending=False, na_position="last")["config"].iloc[0]
         )
-    else:
-        label = config if config in labels else parse_config(config, store).label
-        if label not in labels:
-            raise InputError(
-                f"config {label!r} is not in results/{ds.attrs.get('run_id')}; it has {len(labels)} configs, "
-                f"e.g. {', '.join(labels[:3])}"
-            )
     table = summ.roi_table(ds, [label]).sort_values("r", ascending=False, na_position="last")
     out = Table(title=f"{label}: top {min(top, len(table))} ROIs (mean r across subjects)")
     for column in ("rank", "roi", "name", "hemisphere", "r"):
