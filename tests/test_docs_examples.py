@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 from featstore import store as fs
 from featstore.evaluate.grid import run_grid
@@ -57,3 +58,11 @@ def test_results_example_selects_models_on_a_lazily_opened_group(study_store):
     assert list(namespace["fused"].config.values) == ["gpt2/ctx200+wavlm/tr6/9x9"]
     assert namespace["wavlm"].shape[0] == 1 and namespace["fused"].shape[0] == 1
 
+
+def test_store_spec_example_refuses_an_incomplete_group(study_store):
+    block = python_block("store-spec.md", 'attrs.get("complete")')
+    exec(block, {})  # a complete group passes
+    group = zarr.open_group(str(study_store), path="features/gpt2/ctx200", mode="r+")
+    group.attrs["complete"] = False  # as a killed writer leaves it
+    with pytest.raises(RuntimeError, match="features/gpt2/ctx200 is incomplete"):
+        exec(block, {})
