@@ -183,35 +183,41 @@ def grid(
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
     if not quiet:
         best = summ.best_layers(summ.summary_table(store, [run_id]))
-        console.print(_summary_rich(best, title="best layer per model and window"))
+        _print_summary(best, title="best layer per model and window")
 
 
 def _fmt(value: float) -> str:
     return "nan" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
-def _summary_rich(
-    table: pd.DataFrame, *, title: str, show_run: bool = False, limit: int | None = 20
-) -> Table:
-    # compact: fits 80 columns; the CSV has every column (kind, n_layers, log …)
+def _summary_rich(table: pd.DataFrame, *, title: str, limit: int | None = 20) -> Table:
+    # fits 80 columns: numbers and layers are never wrapped or cut (a long model name
+    # folds instead); the CSV has every column (run, kind, n_layers, log …)
     from featstore.evaluate.configs import BANDED
 
-    out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    text_columns = (["run"] if show_run else []) + ["model", "window"]
-    for column in text_columns:
-        out.add_column(column, overflow="fold")
+    out = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    out.add_column("model", overflow="fold")
+    out.add_column("window", no_wrap=True)
     for column in ("layer", "mean", "std", "median", "min", "max"):
-        out.add_column(column, justify="right")
+        out.add_column(column, justify="right", no_wrap=True)
     rows = table.head(limit) if limit else table
     for _, row in rows.iterrows():
         model = row["model"] + (" banded" if row["method"] == BANDED else "")
-        cells = [row["run"]] if show_run else []
-        cells += [model, row["window"], str(row["layer"])]
+        cells = [model, row["window"], str(row["layer"])]
         cells += [_fmt(row[k]) for k in ("mean", "std", "median", "min", "max")]
         out.add_row(*cells)
     if limit and len(table) > limit:
         out.caption = f"{limit} of {len(table)} rows; use --csv for all"
     return out
+
+
+def _print_summary(table: pd.DataFrame, *, title: str, limit: int | None = 20) -> None:
+    """One table per run; with several runs, each under its run id (whole: `--run` takes it)."""
+    runs = list(dict.fromkeys(table["run"]))
+    for run_id in runs:
+        if len(runs) > 1:
+            console.print(f"run {run_id}", style="bold", highlight=False, soft_wrap=True)
+        console.print(_summary_rich(table[table["run"] == run_id], title=title, limit=limit))
 
 
 def summary(
@@ -246,9 +252,7 @@ def summary(
         raise InputError(f"no complete evaluation run in {store}; run `evaluate grid` first")
     shown = table.sort_values("mean", ascending=False) if all_configs else summ.best_layers(table)
     title = "every config" if all_configs else "best layer per model and window"
-    console.print(
-        _summary_rich(shown, title=title, show_run=table["run"].nunique() > 1, limit=None)
-    )
+    _print_summary(shown, title=title, limit=None)
     if csv is not None:
         summ.write_summary_csv(table, csv)
         console.print(f"wrote {csv} ({len(table)} rows)")
@@ -330,9 +334,17 @@ def runs(store: StoreOption) -> None:
     if not infos:
         console.print(f"no evaluation runs in {store}")
         return
-    out = Table()
-    for column in ("run", "state", "created", "configs", "settings", "computed / resumed / reused"):
-        out.add_column(column)
+    # run ids are printed whole (`--run` takes them); settings wrap instead
+    out = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="configs: total (computed/resumed/reused); created: UTC",
+    )
+    out.add_column("run", no_wrap=True)
+    out.add_column("state", no_wrap=True)
+    out.add_column("created", no_wrap=True)
+    out.add_column("configs", no_wrap=True, justify="right")
+    out.add_column("settings", overflow="fold")
     for info in infos:
         settings = info.attrs.get("settings", {})
         if info.complete:
@@ -341,8 +353,11 @@ def runs(store: StoreOption) -> None:
                 if settings.get("alpha") is not None
                 else f"CV {settings.get('cv')} folds"
             )
-            described = f"pca={settings.get('pca')} delays={settings.get('delays')} {fit}"
-            counts = f"{info.attrs.get('n_computed')} / {info.attrs.get('n_resumed')} / {info.attrs.get('n_reused')}"
+            delays = ",".join(str(d) for d in settings.get("delays") or [])
+            described = f"pca={settings.get('pca')} delays={delays} {fit}"
+            counts = "/".join(
+                str(info.attrs.get(k)) for k in ("n_computed", "n_resumed", "n_reused")
+            )
             state = "complete"
         else:
             described, counts, state = (
@@ -350,7 +365,9 @@ def runs(store: StoreOption) -> None:
                 "",
                 f"[yellow]interrupted[/] ({info.n_done}/{info.n_configs})",
             )
-        out.add_row(info.run_id, state, info.created, str(info.n_configs), described, counts)
+        created = info.created[:16].replace("T", " ")  # minutes are enough to tell runs apart
+        configs = f"{info.n_configs} ({counts})" if counts else str(info.n_configs)
+        out.add_row(info.run_id, state, created, configs, described)
     console.print(out)
 
 

@@ -340,11 +340,15 @@ def significance(
     from featstore.evaluate.results import find_run
     from featstore.evaluate.significance import export_stats_csv, run_significance, stats_group
     from featstore.evaluate.stats import check_fdr_level
+    from featstore.extract.common import progress_columns
 
     check_fdr_level(alpha)  # before the permutations, not after
     run, config = find_run(store, config or [], run)
 
-    with Progress(console=console, disable=not progress_enabled(quiet), transient=True) as bar:
+    columns = progress_columns()
+    with Progress(
+        *columns, console=console, disable=not progress_enabled(quiet), transient=True
+    ) as bar:
         task = bar.add_task("permutation tests", total=len(config) if config else None)
         result = run_significance(
             store,
