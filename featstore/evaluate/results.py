@@ -16,7 +16,8 @@ Layout of ``results/<run_id>`` (dims ``config``, ``subject``, ``roi``, ``band``)
 * ``n_edge_alpha`` (config, subject) int32: ROIs whose CV alpha is at an edge of the
   alpha grid;
 * coordinates along ``config``: the canonical label, ``feature``, ``model`` (the
-  config's model name, ``gpt2+wavlm`` for a fusion), ``window``, ``layer``, ``partner``, ``partner_model``, ``partner_window``,
+  config's model name, ``gpt2+wavlm`` for a fusion), ``window``, ``layer``, ``partner``,
+  ``partner_model``, ``partner_window``,
   ``partner_layer`` (-1 when single), ``method``, ``kind``, ``n_layers``,
   ``config_hash``; ``subject``, ``roi``, ``roi_name``,
   ``hemisphere`` copied from ``fmri``.
