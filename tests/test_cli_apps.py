@@ -32,3 +32,27 @@ def test_version_of_both_apps():
     ):
         result = CliRunner().invoke(app, ["--version"])
         assert result.exit_code == 0 and result.stdout.strip() == banner, result.output
+
+
+def _commands(command, path):
+    """Every command and group under ``command`` (a click command), with its path."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, [*path, name])
+
+
+def test_every_command_and_group_help_shows_an_example():
+    from typer.main import get_command
+
+    seen = []
+    for app, name in ((featstore_app, "featstore"), (evaluate_app, "evaluate")):
+        for path, _ in _commands(get_command(app), [name]):
+            result = CliRunner().invoke(app, [*path[1:], "--help"], env={"COLUMNS": "120"})
+            assert result.exit_code == 0, result.output
+            help_text = result.output
+            assert "Example" in help_text, " ".join(path)
+            usage = " ".join(path)
+            after = help_text[help_text.index("Example") :]
+            assert usage in after, f"{usage}: the example does not run {usage!r}"
+            seen.append(usage)
+    assert {"evaluate", "featstore dataset", "featstore features", "evaluate plot"} <= set(seen)

@@ -9,7 +9,12 @@ import typer
 
 from featstore.cli._common import StoreOption, console, new_app
 
-app = new_app("Import datasets (word alignment, story audio, fMRI) into a store.")
+app = new_app(
+    "Import datasets (word alignment, story audio, fMRI) into a store.\n\n"
+    "Example:\n\n"
+    "    featstore dataset import --align align.csv --audio story.wav --fmri bold.npz --tr 1.5 "
+    "--store stores/story.zarr"
+)
 
 
 @app.command("import")

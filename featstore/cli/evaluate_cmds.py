@@ -193,9 +193,7 @@ def grid(
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
     if not quiet:
         table = summ.summary_table(store, [run_id])
-        console.print(
-            _summary_rich(summ.best_layers(table), title="best layer per model and window")
-        )
+        _print_summary(summ.best_layers(table), title="best layer per model and window")
         _print_excluded(table)
 
 
@@ -203,23 +201,20 @@ def _fmt(value: float) -> str:
     return "nan" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
-def _summary_rich(
-    table: pd.DataFrame, *, title: str, show_run: bool = False, limit: int | None = 20
-) -> Table:
-    # compact: fits 80 columns; the CSV has every column (kind, n_layers, log …)
+def _summary_rich(table: pd.DataFrame, *, title: str, limit: int | None = 20) -> Table:
+    # fits 80 columns: numbers and layers are never wrapped or cut (a long model name
+    # folds instead); the CSV has every column (run, kind, n_layers, log …)
     from featstore.evaluate.configs import BANDED
 
-    out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    text_columns = (["run"] if show_run else []) + ["model", "window"]
-    for column in text_columns:
-        out.add_column(column, overflow="fold")
+    out = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    out.add_column("model", overflow="fold")
+    out.add_column("window", no_wrap=True)
     for column in ("layer", "mean", "std", "median", "min", "max"):
-        out.add_column(column, justify="right")
+        out.add_column(column, justify="right", no_wrap=True)
     rows = table.head(limit) if limit else table
     for _, row in rows.iterrows():
         model = row["model"] + (" banded" if row["method"] == BANDED else "")
-        cells = [row["run"]] if show_run else []
-        cells += [model, row["window"], str(row["layer"])]
+        cells = [model, row["window"], str(row["layer"])]
         cells += [_fmt(row[k]) for k in ("mean", "std", "median", "min", "max")]
         out.add_row(*cells)
     if limit and len(table) > limit:
@@ -233,6 +228,15 @@ def _print_excluded(table: pd.DataFrame) -> None:
     for _, row in excluded.iterrows():
         where = f"results/{row['run']}/{row['config']}"
         err_console.print(f"[yellow]excluded:[/] {where}: {row['excluded']}", highlight=False)
+
+
+def _print_summary(table: pd.DataFrame, *, title: str, limit: int | None = 20) -> None:
+    """One table per run; with several runs, each under its run id (whole: `--run` takes it)."""
+    runs = list(dict.fromkeys(table["run"]))
+    for run_id in runs:
+        if len(runs) > 1:
+            console.print(f"run {run_id}", style="bold", highlight=False, soft_wrap=True)
+        console.print(_summary_rich(table[table["run"] == run_id], title=title, limit=limit))
 
 
 def summary(
@@ -268,9 +272,7 @@ def summary(
     usable = table[table["excluded"] == ""]
     shown = usable.sort_values("mean", ascending=False) if all_configs else summ.best_layers(table)
     title = "every config" if all_configs else "best layer per model and window"
-    console.print(
-        _summary_rich(shown, title=title, show_run=table["run"].nunique() > 1, limit=None)
-    )
+    _print_summary(shown, title=title, limit=None)
     _print_excluded(table)
     if csv is not None:
         summ.write_summary_csv(table, csv)
@@ -288,12 +290,17 @@ def summary(
 def roi(
     store: StoreOption,
     run: Annotated[
-        str | None, typer.Option("--run", help="Run id. [default: the newest complete run]")
+        str | None,
+        typer.Option(
+            "--run",
+            help="Run id. [default: the newest complete run holding --config, else the newest]",
+        ),
     ] = None,
     config: Annotated[
         str | None,
         typer.Option(
-            "--config", help="Config label, e.g. wavlm/tr6/layer9. [default: the run's best config]"
+            "--config",
+            help="Config label, e.g. wavlm/tr6/layer9 or wavlm/9. [default: the run's best config]",
         ),
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many ROIs to show.")] = 20,
@@ -313,23 +320,17 @@ def roi(
         evaluate roi -s stores/21styear.zarr --config wavlm/tr6/9 --csv results/roi.csv
     """
     from featstore.evaluate import summary as summ
-    from featstore.evaluate.configs import parse_config
-    from featstore.evaluate.results import open_run
+    from featstore.evaluate.results import find_run, open_run
 
-    ds = open_run(store, run)
-    labels = [str(x) for x in ds["config"].values]
-    if config is None:
+    run_id, labels = find_run(store, [config] if config else [], run)
+    ds = open_run(store, run_id)
+    if labels:
+        label = labels[0]
+    else:
         scores = summ.run_summary(ds)
         label = str(
             scores.sort_values("mean", ascending=False, na_position="last")["config"].iloc[0]
         )
-    else:
-        label = config if config in labels else parse_config(config, store).label
-        if label not in labels:
-            raise InputError(
-                f"config {label!r} is not in results/{ds.attrs.get('run_id')}; it has {len(labels)} configs, "
-                f"e.g. {', '.join(labels[:3])}"
-            )
     table = summ.roi_table(ds, [label]).sort_values("r", ascending=False, na_position="last")
     out = Table(title=f"{label}: top {min(top, len(table))} ROIs (mean r across subjects)")
     for column in ("rank", "roi", "name", "hemisphere", "r"):
@@ -354,9 +355,17 @@ def runs(store: StoreOption) -> None:
     if not infos:
         console.print(f"no evaluation runs in {store}")
         return
-    out = Table()
-    for column in ("run", "state", "created", "configs", "settings", "computed / resumed / reused"):
-        out.add_column(column)
+    # run ids are printed whole (`--run` takes them); settings wrap instead
+    out = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="configs: total (computed/resumed/reused); created: UTC",
+    )
+    out.add_column("run", no_wrap=True)
+    out.add_column("state", no_wrap=True)
+    out.add_column("created", no_wrap=True)
+    out.add_column("configs", no_wrap=True, justify="right")
+    out.add_column("settings", overflow="fold")
     for info in infos:
         settings = info.attrs.get("settings", {})
         if info.complete:
@@ -365,8 +374,11 @@ def runs(store: StoreOption) -> None:
                 if settings.get("alpha") is not None
                 else f"CV {settings.get('cv')} folds"
             )
-            described = f"pca={settings.get('pca')} delays={settings.get('delays')} {fit}"
-            counts = f"{info.attrs.get('n_computed')} / {info.attrs.get('n_resumed')} / {info.attrs.get('n_reused')}"
+            delays = ",".join(str(d) for d in settings.get("delays") or [])
+            described = f"pca={settings.get('pca')} delays={delays} {fit}"
+            counts = "/".join(
+                str(info.attrs.get(k)) for k in ("n_computed", "n_resumed", "n_reused")
+            )
             state = "complete"
         else:
             described, counts, state = (
@@ -374,7 +386,9 @@ def runs(store: StoreOption) -> None:
                 "",
                 f"[yellow]interrupted[/] ({info.n_done}/{info.n_configs})",
             )
-        out.add_row(info.run_id, state, info.created, str(info.n_configs), described, counts)
+        created = info.created[:16].replace("T", " ")  # minutes are enough to tell runs apart
+        configs = f"{info.n_configs} ({counts})" if counts else str(info.n_configs)
+        out.add_row(info.run_id, state, created, configs, described)
     console.print(out)
 
 

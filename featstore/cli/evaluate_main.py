@@ -9,7 +9,13 @@ from featstore.cli._common import new_app, version_option
 
 app = new_app(
     "**evaluate** — PCA + FIR ridge encoding models straight from a featstore store.\n\n"
-    "Every command reads features and fMRI from the store and writes results back to it."
+    "Every command reads features and fMRI from the store and writes results back to it.\n\n"
+    "Examples:\n\n"
+    "    evaluate grid -s stores/21styear.zarr --model gpt2 --ctx 200 --model wavlm --tr-win 1,2,3,6\n\n"
+    "    evaluate summary -s stores/21styear.zarr --csv summary.csv\n\n"
+    "    evaluate roi -s stores/21styear.zarr --config wavlm/tr6/9 --top 20\n\n"
+    "    evaluate report -s stores/21styear.zarr --out report/\n\n"
+    "Run `featstore --help` for stores, dataset import and feature extraction."
 )
 
 VersionOption = version_option(f"evaluate (featstore {__version__})")

@@ -9,7 +9,12 @@ import typer
 
 from featstore.cli._common import StoreOption, console, new_app
 
-app = new_app("Manage feature sets that were not extracted by featstore.")
+app = new_app(
+    "Manage feature sets that were not extracted by featstore.\n\n"
+    "Example:\n\n"
+    "    featstore features import --store stores/21styear.zarr --name my-lm --window ctx200 "
+    "--modality text layer0.npy layer1.npy"
+)
 
 
 @app.command("import")

@@ -23,7 +23,9 @@ plot_app = new_app(
 RunOption = Annotated[
     str | None,
     typer.Option(
-        "--run", "-r", help="Run id (results/<run>); default: the newest run holding the config."
+        "--run",
+        "-r",
+        help="Run id (results/<run>). [default: the newest complete run holding the config(s)]",
     ),
 ]
 GroupsOption = Annotated[
@@ -37,21 +39,14 @@ GroupsOption = Annotated[
 ]
 
 
-def _locate(result_sets, config: str):
-    """The run holding ``config`` (the newest one) and its result set, among ``result_sets``."""
-    for result_set in reversed(result_sets):
-        labels = [str(c) for c in result_set.results["config"].values]
-        if config in labels:
-            return str(result_set.results["run"].values[labels.index(config)]), result_set
-    runs = ", ".join(r for s in result_sets for r in s.runs)
-    raise InputError(f"config {config!r} is in no complete run (runs: {runs})")
-
-
 def _find_config(store: Path, config: str, run_id: str | None):
-    """The run holding ``config`` (``run_id`` or the newest one) and its result set."""
+    """The run holding ``config`` (``run_id``, else the newest one), its canonical label
+    and the run's result set."""
+    from featstore.evaluate.results import find_run
     from featstore.report.tables import load_result_sets
 
-    return _locate(load_result_sets(store, [run_id] if run_id else None), config)
+    run_id, (label,) = find_run(store, [config], run_id)
+    return run_id, label, load_result_sets(store, [run_id])[0]
 
 
 def report(
@@ -117,7 +112,7 @@ def plot_brain_cmd(
     from featstore.plot.brain import plot_brain
     from featstore.store import store_n_tr
 
-    run_id, result_set = _find_config(store, config, run)
+    run_id, config, result_set = _find_config(store, config, run)
     r = result_set.results["r"].sel(config=config)
     label = "r"
     if normalized:
@@ -163,7 +158,7 @@ def plot_roi_top_cmd(
     from featstore.report.tables import roi_table
     from featstore.store import store_n_tr
 
-    run_id, result_set = _find_config(store, config, run)
+    run_id, config, result_set = _find_config(store, config, run)
     index = run_held_out_trs(result_set.run_attrs[run_id], store_n_tr(store))
     ceiling = noise_ceiling_for(store, index)
     stats = load_stats(store, run_id)
@@ -213,26 +208,27 @@ def stats(
 
     Example: `evaluate stats --store S --compare gpt2/ctx200+wavlm/tr6/9x9 wavlm/tr6/layer9`
     """
+    from featstore.evaluate.results import locate_configs
     from featstore.evaluate.roi_groups import roi_groups
     from featstore.evaluate.significance import compare_configs
     from featstore.report.tables import combine_runs, load_result_sets
 
-    config_a, config_b = compare
     if alternative not in ("two-sided", "greater", "less"):
         raise InputError(f"--alternative {alternative!r}: expected two-sided, greater or less")
-    result_sets = load_result_sets(store, [run] if run else None)
-    run_a, set_a = _locate(result_sets, config_a)
-    run_b, set_b = _locate(result_sets, config_b)
-    results = set_a.results
-    if set_a is not set_b:
-        console.print(
-            f"[yellow]note:[/] {run_a} and {run_b} were evaluated with different settings; "
-            "their r values are not strictly comparable"
-        )
+    (run_a, config_a), (run_b, config_b) = locate_configs(store, compare, run)
+    result_sets = load_result_sets(store, list(dict.fromkeys((run_a, run_b))))
+    set_of = {run_id: result_set for result_set in result_sets for run_id in result_set.runs}
+    results = set_of[run_a].results
+    if run_a != run_b:
+        if set_of[run_a] is not set_of[run_b]:
+            console.print(
+                f"[yellow]note:[/] {run_a} and {run_b} were evaluated with different settings; "
+                "their r values are not strictly comparable"
+            )
         results = combine_runs(
             {
-                run_a: set_a.results.sel(config=[config_a]),
-                run_b: set_b.results.sel(config=[config_b]),
+                run_a: set_of[run_a].results.sel(config=[config_a]),
+                run_b: set_of[run_b].results.sel(config=[config_b]),
             }
         )
     frame = compare_configs(
@@ -312,11 +308,11 @@ def ceiling(
 
 def significance(
     store: StoreOption,
-    run: Annotated[str, typer.Option("--run", "-r", help="Run id.")],
+    run: RunOption = None,
     config: Annotated[
         list[str] | None,
         typer.Option(
-            "--config", "-c", help="Configs to test (repeatable; default: all configs of the run)."
+            "--config", "-c", help="Configs to test (repeatable). [default: all configs of the run]"
         ),
     ] = None,
     n_perm: Annotated[
@@ -341,12 +337,18 @@ def significance(
     """
     from rich.progress import Progress
 
+    from featstore.evaluate.results import find_run
     from featstore.evaluate.significance import export_stats_csv, run_significance, stats_group
     from featstore.evaluate.stats import check_fdr_level
+    from featstore.extract.common import progress_columns
 
     check_fdr_level(alpha)  # before the permutations, not after
+    run, config = find_run(store, config or [], run)
 
-    with Progress(console=console, disable=not progress_enabled(quiet), transient=True) as bar:
+    columns = progress_columns()
+    with Progress(
+        *columns, console=console, disable=not progress_enabled(quiet), transient=True
+    ) as bar:
         task = bar.add_task("permutation tests", total=len(config) if config else None)
         result = run_significance(
             store,

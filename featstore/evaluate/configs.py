@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -96,6 +96,12 @@ class Config:
     def parts(self) -> tuple[FeatureLayer, ...]:
         """The feature layers, in the order they are given to the encoder."""
         return (self.a,) if self.b is None else (self.a, self.b)
+
+    @property
+    def model(self) -> str:
+        """The config's model name, the ``model`` coordinate: ``wavlm``, or ``gpt2+wavlm``
+        for a fusion (the name summaries and CSV files show)."""
+        return self.a.name if self.b is None else f"{self.a.name}+{self.b.name}"
 
     @property
     def label(self) -> str:
@@ -184,6 +190,11 @@ def _ranges(layers: Sequence[int]) -> str:
     return ", ".join(map(str, layers))
 
 
+def candidate_keys(name: str) -> list[str]:
+    """The feature keys a typed model name may mean: its alias's key first, then itself."""
+    return [aliases()[name].key, name] if name in aliases() else [name]
+
+
 class StoreCatalog:
     """The complete feature sets of a store, looked up by model name and window."""
 
@@ -219,9 +230,7 @@ class StoreCatalog:
 
     def resolve_key(self, name: str) -> str:
         """Feature key of what a user typed: an alias, a display name or a key."""
-        candidates = [name]
-        if name in aliases():
-            candidates.insert(0, aliases()[name].key)
+        candidates = candidate_keys(name)
         for key in candidates:
             if any(k == key for k, _ in self.sets):
                 return key
@@ -261,15 +270,58 @@ class StoreCatalog:
 _LAYER = r"(?:layer)?(\d+)"
 
 
-def parse_config(label: str, store: StorePath | StoreCatalog) -> Config:
-    """Parse a config label, canonical or short, against what the store holds.
+@dataclass(frozen=True)
+class _Side:
+    """One side of a typed label: a name, a window (None: any) and a layer."""
 
-    Accepts ``wavlm/tr6/layer9``, ``wavlm/tr6/9``, ``wavlm/9`` (the only stored
-    window), ``gpt2/ctx200+wavlm/tr6/9x9`` and ``gpt2+wavlm/tr6/9x9`` (A's window
-    resolved as its only stored window), each optionally ending in ``/banded`` or
-    ``/concat``.
+    name: str
+    window: str | None
+    layer: int
+
+    def matches(self, part: FeatureLayer | None) -> bool:
+        return (
+            part is not None
+            and part.key in candidate_keys(self.name)
+            and self.window in (None, part.window)
+            and self.layer == part.layer
+        )
+
+    def __str__(self) -> str:
+        name = display_name(candidate_keys(self.name)[0])
+        return f"{name}/{self.window}" if self.window else name
+
+
+@dataclass(frozen=True)
+class LabelPattern:
+    """A typed config label, canonical or short, before it is matched (see :func:`parse_label`)."""
+
+    a: _Side
+    b: _Side | None
+    method: str
+
+    def matches(self, config: Config) -> bool:
+        """Whether ``config`` is one the typed label can mean."""
+        if self.b is None:
+            return config.b is None and self.a.matches(config.a)
+        return (
+            self.method == config.method and self.a.matches(config.a) and self.b.matches(config.b)
+        )
+
+    def __str__(self) -> str:
+        """The label with names as in canonical labels (``wavlm/tr6/layer9``, ``wavlm/layer9``)."""
+        if self.b is None:
+            return f"{self.a}/layer{self.a.layer}"
+        suffix = f"/{BANDED}" if self.method == BANDED else ""
+        return f"{self.a}+{self.b}/{self.a.layer}x{self.b.layer}{suffix}"
+
+
+def parse_label(label: str) -> LabelPattern:
+    """The parts of a typed config label, canonical or short (checked against nothing).
+
+    Accepts ``wavlm/tr6/layer9``, ``wavlm/tr6/9``, ``wavlm/9`` (any window),
+    ``gpt2/ctx200+wavlm/tr6/9x9`` and ``gpt2+wavlm/tr6/9x9``, each fusion optionally
+    ending in ``/banded`` or ``/concat`` (the default).
     """
-    catalog = store if isinstance(store, StoreCatalog) else StoreCatalog(store)
     text = str(label).strip().strip("/")
     method = None
     for name in FUSION_METHODS:
@@ -283,13 +335,45 @@ def parse_config(label: str, store: StorePath | StoreCatalog) -> Config:
             raise InputError(
                 f"cannot parse fusion config {label!r}: expected e.g. gpt2/ctx200+wavlm/tr6/9x9"
             )
-        a = catalog.feature_layer(a_match.group(1), a_match.group(2), int(match.group(3)))
-        b = catalog.feature_layer(match.group(1), match.group(2), int(match.group(4)))
-        return Config(a, b, method or CONCAT)
+        a = _Side(a_match.group(1), a_match.group(2), int(match.group(3)))
+        b = _Side(match.group(1), match.group(2), int(match.group(4)))
+        return LabelPattern(a, b, method or CONCAT)
     match = re.fullmatch(rf"([^/]+)(?:/([^/]+))?/{_LAYER}", text)
     if not match or method is not None:
         raise InputError(f"cannot parse config {label!r}: expected e.g. wavlm/tr6/layer9")
-    return Config(catalog.feature_layer(match.group(1), match.group(2), int(match.group(3))))
+    return LabelPattern(_Side(match.group(1), match.group(2), int(match.group(3))), None, SINGLE)
+
+
+def parse_config(label: str, store: StorePath | StoreCatalog) -> Config:
+    """Parse a config label, canonical or short, against the feature sets the store holds.
+
+    Short forms as in :func:`parse_label`; a window left out must be the model's only
+    stored window.
+    """
+    catalog = store if isinstance(store, StoreCatalog) else StoreCatalog(store)
+    pattern = parse_label(label)
+    parts = [
+        catalog.feature_layer(side.name, side.window, side.layer)
+        for side in (pattern.a, pattern.b)
+        if side is not None
+    ]
+    return Config(*parts, method=pattern.method)
+
+
+def match_label(typed: str, configs: Mapping[str, Config]) -> str | None:
+    """The label among ``configs`` (label → config, e.g. a run's) that ``typed`` names.
+
+    ``typed`` is a label, canonical or short (:func:`parse_label`); a window left out
+    matches any window. Returns None when no config matches; raises
+    :class:`InputError` listing the choices when several do.
+    """
+    if typed in configs:
+        return typed
+    pattern = parse_label(typed)
+    hits = [label for label, config in configs.items() if pattern.matches(config)]
+    if len(hits) > 1:
+        raise InputError(f"config {typed!r} is ambiguous: {', '.join(hits[:8])}; say which window")
+    return hits[0] if hits else None
 
 
 def parse_windows(text: str) -> list[str]:

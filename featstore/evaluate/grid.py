@@ -219,16 +219,11 @@ def _progress(enabled: bool):
     if not enabled:
         return contextlib.nullcontext(None)
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import Progress
 
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    from featstore.extract.common import progress_columns
+
+    return Progress(*progress_columns(), console=Console(stderr=True), transient=True)
 
 
 def run_grid(

@@ -15,8 +15,9 @@ Layout of ``results/<run_id>`` (dims ``config``, ``subject``, ``roi``, ``band``)
   partitioning is off and for single configs);
 * ``n_edge_alpha`` (config, subject) int32: ROIs whose CV alpha is at an edge of the
   alpha grid;
-* coordinates along ``config``: the canonical label, ``feature``, ``model``,
-  ``window``, ``layer``, ``partner``, ``partner_model``, ``partner_window``,
+* coordinates along ``config``: the canonical label, ``feature``, ``model`` (the
+  config's model name, ``gpt2+wavlm`` for a fusion), ``window``, ``layer``, ``partner``,
+  ``partner_model``, ``partner_window``,
   ``partner_layer`` (-1 when single), ``method``, ``kind``, ``n_layers``,
   ``config_hash``; ``subject``, ``roi``, ``roi_name``,
   ``hemisphere`` copied from ``fmri``.
@@ -42,7 +43,14 @@ import xarray as xr
 import zarr
 
 from featstore.errors import InputError
-from featstore.evaluate.configs import Config, n_blocks, stored_layers
+from featstore.evaluate.configs import (
+    Config,
+    FeatureLayer,
+    match_label,
+    n_blocks,
+    parse_label,
+    stored_layers,
+)
 from featstore.evaluate.inputs import FmriInfo
 from featstore.evaluate.settings import EncodingSettings
 from featstore.store import _schema as S
@@ -308,7 +316,7 @@ def config_coords(
     coords: dict[str, Any] = {
         S.CONFIG_DIM: np.asarray([c.label for c in configs], dtype=object),
         "feature": column(c.a.key for c in configs),
-        "model": column(c.a.name for c in configs),
+        "model": column(c.model for c in configs),
         "window": column(c.a.window for c in configs),
         "layer": column((c.a.layer for c in configs), np.int64),
         "partner": column(c.b.key if c.b else "" for c in configs),
@@ -380,20 +388,129 @@ def copy_result(source: xr.Dataset, index: int, *, variables: Sequence[str]) -> 
     return packed
 
 
+def runs_newest_first(store: StorePath) -> list[str]:
+    """Ids of the complete encoding runs, newest (``created`` attr, then id) first."""
+    created = {
+        r: str(group_attrs(store, result_group(r)).get("created", "")) for r in complete_runs(store)
+    }
+    return sorted(created, key=lambda r: (created[r], r), reverse=True)
+
+
 def open_run(store: StorePath, run_id: str | None = None) -> xr.Dataset:
-    """A complete run (the newest one when ``run_id`` is None)."""
-    runs = complete_runs(store)
+    """A complete run (the newest one when ``run_id`` is None), fusion model names as
+    :func:`fusion_model_names` gives them."""
+    runs = runs_newest_first(store)
     if run_id is None:
         if not runs:
             raise InputError(f"no complete evaluation run in {store}; run `evaluate grid` first")
-        run_id = max(
-            runs, key=lambda r: str(group_attrs(store, result_group(r)).get("created", ""))
-        )
+        run_id = runs[0]
     elif run_id not in runs:
         raise InputError(
-            f"no complete run {run_id!r} in {store}; complete runs: {', '.join(runs) or 'none'}"
+            f"no complete run {run_id!r} in {store}; complete runs: "
+            f"{', '.join(sorted(runs)) or 'none'}"
         )
-    return open_group(store, result_group(run_id))
+    return fusion_model_names(open_group(store, result_group(run_id)))
+
+
+def fusion_model_names(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the ``model`` coordinate of fusion configs as ``A+B``.
+
+    Runs written by featstore 0.1 named a fusion config after its side A alone; runs
+    since then store ``A+B``, as summaries and CSV files show it.
+    """
+    if "model" not in ds.coords or "partner_model" not in ds.coords:
+        return ds
+    model = np.asarray(ds["model"].values, dtype=object)
+    partner = np.asarray(ds["partner_model"].values, dtype=object)
+    old = np.array([bool(p) and "+" not in str(m) for m, p in zip(model, partner, strict=True)])
+    if not old.any():
+        return ds
+    named = [f"{m}+{p}" if o else str(m) for m, p, o in zip(model, partner, old, strict=True)]
+    return ds.assign_coords(model=(S.CONFIG_DIM, np.asarray(named, dtype=object)))
+
+
+def run_configs(ds: xr.Dataset) -> dict[str, Config]:
+    """The configs of a results dataset by label, rebuilt from its config coordinates."""
+    labels = [str(c) for c in ds[S.CONFIG_DIM].values]
+    coords = {
+        name: ds[name].values
+        for name in ("feature", "window", "layer", "partner", "partner_window", "partner_layer")
+    }
+    methods = ds["method"].values
+    configs = {}
+    for i, label in enumerate(labels):
+        a = FeatureLayer(
+            str(coords["feature"][i]), str(coords["window"][i]), int(coords["layer"][i])
+        )
+        b = None
+        if coords["partner"][i]:
+            b = FeatureLayer(
+                str(coords["partner"][i]),
+                str(coords["partner_window"][i]),
+                int(coords["partner_layer"][i]),
+            )
+        configs[label] = Config(a, b, str(methods[i]))
+    return configs
+
+
+def locate_configs(
+    store: StorePath, typed: Sequence[str], run_id: str | None = None
+) -> list[tuple[str, str]]:
+    """``(run id, canonical label)`` of each typed config label (canonical or short).
+
+    The rule of every command that reads configs from results: the run ``run_id`` when
+    given; else the newest complete run holding every config asked for; else each config
+    from the newest complete run holding it. Raises :class:`InputError` for a label
+    that no run (or not ``run_id``) holds, or that names several configs of one run.
+    """
+    if run_id is not None:
+        open_run(store, run_id)  # the error for a run that is not there
+    runs = [run_id] if run_id is not None else runs_newest_first(store)
+    if not runs:
+        raise InputError(f"no complete evaluation run in {store}; run `evaluate grid` first")
+    found: dict[str, dict[str, str]] = {}
+    for run in runs:
+        configs = run_configs(open_group(store, result_group(run)))
+        labels = {t: match_label(t, configs) for t in typed}
+        found[run] = {t: label for t, label in labels.items() if label is not None}
+        if len(found[run]) == len(typed):
+            return [(run, found[run][t]) for t in typed]
+    located = []
+    for text in typed:
+        holder = next((run for run in runs if text in found[run]), None)
+        if holder is None:
+            shown = str(parse_label(text))  # the names and form of canonical labels
+            if run_id is not None:
+                raise InputError(f"config {shown!r} is not in results/{run_id} of {store}")
+            raise InputError(
+                f"config {shown!r} is in no complete run of {store} (runs: {', '.join(runs)})"
+            )
+        located.append((holder, found[holder][text]))
+    return located
+
+
+def find_run(
+    store: StorePath, typed: Sequence[str] = (), run_id: str | None = None
+) -> tuple[str, list[str]]:
+    """The one run a command reads ``typed`` configs from, and their canonical labels.
+
+    Same rule as :func:`locate_configs`; with no config asked, ``run_id`` or the newest
+    complete run. Raises :class:`InputError` when no single run holds them all.
+    """
+    if not typed:
+        if run_id is not None:
+            open_run(store, run_id)  # the error for a run that is not there
+            return run_id, []
+        runs = runs_newest_first(store)
+        if not runs:
+            raise InputError(f"no complete evaluation run in {store}; run `evaluate grid` first")
+        return runs[0], []
+    located = locate_configs(store, typed, run_id)
+    runs = list(dict.fromkeys(run for run, _ in located))
+    if len(runs) > 1:
+        where = ", ".join(f"{label} ({run})" for run, label in located)
+        raise InputError(f"no complete run holds all of {where}; give --run")
+    return runs[0], [label for _, label in located]
 
 
 def run_settings(run_attrs: Mapping[str, Any]) -> EncodingSettings:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from featstore.evaluate.results import EXCLUDED_ATTR, complete_runs, open_run
+from featstore.evaluate.results import EXCLUDED_ATTR, complete_runs, fusion_model_names, open_run
 from featstore.outputs import writing_file
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath
@@ -91,6 +91,7 @@ def _coord(ds: xr.Dataset, name: str, default) -> list:
 
 def run_summary(ds: xr.Dataset) -> pd.DataFrame:
     """One row per config of a results dataset with its across-subject statistics."""
+    ds = fusion_model_names(ds)
     run_id = str(ds.attrs.get("run_id", ""))
     scores = subject_scores(ds)
     labels = [str(x) for x in ds[S.CONFIG_DIM].values]
@@ -114,7 +115,7 @@ def run_summary(ds: xr.Dataset) -> pd.DataFrame:
                 "run": run_id,
                 "config": label,
                 "log": f"{S.RESULTS}/{run_id}/{label}",
-                "model": f"{model[i]}+{partner[i]}" if fused else model[i],
+                "model": model[i],
                 "window": f"{window[i]}+{partner_window[i]}" if fused else window[i],
                 "layer": f"{layer[i]}x{partner_layer[i]}" if fused else layer[i],
                 "kind": kind[i],

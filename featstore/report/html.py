@@ -501,19 +501,7 @@ def _fusion_part(section: _Section) -> None:
     fusion = frame[frame["kind"] == "fusion"]
     if not fusion.empty:
         page.add("<h3>Fusion</h3>")
-        pairs = list(
-            dict.fromkeys(
-                f"{m}/{w}+{pm}/{pw}" + ("/banded" if me == "banded" else "")
-                for m, w, pm, pw, me in zip(
-                    fusion["model"],
-                    fusion["window"],
-                    fusion["partner_model"],
-                    fusion["partner_window"],
-                    fusion["method"],
-                    strict=True,
-                )
-            )
-        )
+        pairs = list(dict.fromkeys(tables.fusion_pairs(fusion)))
         for pair in pairs:
             page.figure(
                 compare.plot_fusion_heatmap(results, pair=pair),
@@ -621,11 +609,11 @@ def _fusion_comparisons(
         ].idxmax()
     ]
     for _, row in best_fusions.iterrows():
-        for model, window in (
-            (row["model"], row["window"]),
-            (row["partner_model"], row["partner_window"]),
+        for key, window in (
+            (row["feature"], row["window"]),
+            (row["partner"], row["partner_window"]),
         ):
-            candidates = singles[(singles["model"] == model) & (singles["window"] == window)]
+            candidates = singles[(singles["feature"] == key) & (singles["window"] == window)]
             if candidates.empty:
                 continue
             single = candidates.loc[candidates["mean"].idxmax(), "config"]

@@ -21,7 +21,8 @@ import xarray as xr
 from featstore.errors import InputError
 from featstore.evaluate import roi_groups
 from featstore.evaluate.ceiling import DEFAULT_CEILING_THRESHOLD, normalized_r
-from featstore.evaluate.results import complete_runs
+from featstore.evaluate.configs import display_name
+from featstore.evaluate.results import complete_runs, fusion_model_names
 from featstore.evaluate.roi_groups import roi_group_indices
 from featstore.evaluate.summary import subject_scores
 from featstore.store import _schema as S
@@ -131,7 +132,7 @@ def load_result_sets(store: StorePath, run_ids: Sequence[str] | None = None) -> 
         groups.setdefault(_settings_key(attrs[run_id].get("settings", {})), []).append(run_id)
     sets = []
     for runs in groups.values():
-        datasets = {r: open_group(store, result_group(r)).load() for r in runs}
+        datasets = {r: fusion_model_names(open_group(store, result_group(r))).load() for r in runs}
         sets.append(
             ResultSet(
                 runs=runs,
@@ -143,11 +144,6 @@ def load_result_sets(store: StorePath, run_ids: Sequence[str] | None = None) -> 
     return sets
 
 
-def family(model: str, partner_model: str = "") -> str:
-    """A config's model family: the model, or ``"A+B"`` for a fusion."""
-    return f"{model}+{partner_model}" if partner_model else str(model)
-
-
 def config_table(
     results: xr.Dataset,
     *,
@@ -156,11 +152,13 @@ def config_table(
 ) -> pd.DataFrame:
     """One row per config: its coordinates and the summary of per-subject mean r.
 
-    Columns: ``config``, the config fields, ``family``, ``depth`` (layer / n_layers),
+    Columns: ``config``, the config fields (``model`` is ``A+B`` for a fusion),
+    ``family`` (the same as ``model``), ``depth`` (layer / n_layers),
     ``mean``, ``std`` (across subjects, ddof=0), ``median``, ``min``, ``max``,
     ``n_subjects``, and with a noise ceiling ``mean_normalized`` (per-subject mean over
     ROIs of r / ceiling, ROIs with ceiling below the threshold left out, then averaged).
     """
+    results = fusion_model_names(results)
     scores = subject_scores(results)
     frame = pd.DataFrame({"config": [str(c) for c in results[S.CONFIG_DIM].values]})
     for name in CONFIG_FIELDS:
@@ -168,10 +166,8 @@ def config_table(
             frame[name] = results[name].values
     if "run" in results.coords:
         frame["run"] = results["run"].values
-    frame["family"] = [
-        family(m, p)
-        for m, p in zip(frame["model"], frame.get("partner_model", [""] * len(frame)), strict=True)
-    ]
+    # a config's model family: the model, ``A+B`` for a fusion
+    frame["family"] = frame["model"]
     n_layers = frame["n_layers"].where(frame["n_layers"] > 0) if "n_layers" in frame else np.nan
     frame["depth"] = frame["layer"] / n_layers
     with np.errstate(invalid="ignore"):
@@ -305,6 +301,15 @@ def roi_group_table(
     return pd.DataFrame(rows)
 
 
+def fusion_pairs(fusion: pd.DataFrame) -> pd.Series:
+    """``"{A}/{winA}+{B}/{winB}"`` (plus ``"/banded"``) of each fusion row of a config table:
+    the label of a config without its layers."""
+    names = fusion["feature"].map(display_name) + "/" + fusion["window"]
+    partners = fusion["partner"].map(display_name) + "/" + fusion["partner_window"]
+    suffix = np.where(fusion["method"] == "banded", "/banded", "")
+    return names + "+" + partners + suffix
+
+
 def fusion_grid(results: xr.Dataset, pair: str | None = None) -> tuple[str, pd.DataFrame]:
     """Mean r (over subjects of the whole-brain mean) of every layer pair of one fusion.
 
@@ -323,17 +328,7 @@ def fusion_grid(results: xr.Dataset, pair: str | None = None) -> tuple[str, pd.D
     fusion = table[table["kind"] == "fusion"].copy()
     if fusion.empty:
         raise InputError("the results hold no fusion config")
-    suffix = np.where(fusion["method"] == "banded", "/banded", "")
-    fusion["pair"] = (
-        fusion["model"]
-        + "/"
-        + fusion["window"]
-        + "+"
-        + fusion["partner_model"]
-        + "/"
-        + fusion["partner_window"]
-        + suffix
-    )
+    fusion["pair"] = fusion_pairs(fusion)
     pairs = list(dict.fromkeys(fusion["pair"]))
     pair = pairs[0] if pair is None else pair
     if pair not in pairs:

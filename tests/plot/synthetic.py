@@ -71,7 +71,7 @@ def _config_rows():
             {
                 "config": f"{name_a}/{win_a}+{name_b}/{win_b}/{layer_a}x{layer_b}",
                 "feature": key_a,
-                "model": name_a,
+                "model": f"{name_a}+{name_b}",
                 "window": win_a,
                 "layer": layer_a,
                 "partner": key_b,

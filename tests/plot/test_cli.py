@@ -155,3 +155,29 @@ def test_report_command_and_one_line_errors(results_store, tmp_path):
         0.05,
     )
     assert result.exit_code == 2 and "run `evaluate significance` first" in result.output
+
+
+def test_short_labels_in_stats_and_plots_use_the_newest_run_holding_them(results_store, tmp_path):
+    """The synthetic store holds results but no features: labels resolve against runs."""
+    from tests.plot.synthetic import results_dataset
+
+    newer = results_dataset(seed=3).sel(config=["gpt2/ctx200/layer4", "wavlm/tr1/layer9"])
+    newer.attrs = {**newer.attrs, "run_id": "grid-newer", "created": "2999-01-01T00:00:00+00:00"}
+    fs.write_group(results_store, "results/grid-newer", newer)
+    result = invoke("stats", "--store", results_store, "--compare", "gpt2+wavlm/9x9", "wavlm/tr6/9")
+    assert result.exit_code == 0, result.output
+    title = " ".join(result.stdout.split())
+    assert "A = gpt2/ctx200+wavlm/tr6/9x9 (grid-test) vs B = wavlm/tr6/layer9 (grid-test)" in title
+    # gpt2/4 is in both runs: the newer one, and the same for the plots
+    result = invoke("stats", "--store", results_store, "--compare", "gpt2/4", "wavlm/tr1/9")
+    assert result.exit_code == 0, result.output
+    assert "gpt2/ctx200/layer4 (grid-newer) vs B = wavlm/tr1/layer9 (grid-newer)" in " ".join(
+        result.stdout.split()
+    )
+    result = invoke("plot", "roi-top", "--store", results_store, "--config", "gpt2/4", "--top", 3)
+    assert result.exit_code == 0, result.output
+    assert "gpt2/ctx200/layer4 (grid-newer)" in " ".join(result.stdout.split())
+    out = tmp_path / "brain.png"
+    result = invoke("plot", "brain", "--store", results_store, "--config", "whisper-base/2",
+                    "--out", out)  # fmt: skip
+    assert result.exit_code == 0 and out.stat().st_size > 20_000, result.output

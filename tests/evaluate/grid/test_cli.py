@@ -56,7 +56,8 @@ def test_grid_summary_roi_runs(grid_store, tmp_path):
     one = pd.read_csv(tmp_path / "one.csv")
     assert set(one["config"]) == {"gpt2/ctx20/layer4"} and len(one) == N_ROI
     _assert_one_line_error(
-        _invoke("roi", "-s", grid_store, "--config", "wavlm/tr2/1"), "wavlm/tr2/layer1", "not in"
+        _invoke("roi", "-s", grid_store, "--config", "wavlm/tr2/1"),
+        "config 'wavlm/tr2/layer1' is in no complete run",
     )
 
     result = _invoke("runs", "-s", grid_store)
@@ -238,4 +239,43 @@ def test_nan_features_name_group_and_layer(tmp_path):
     _assert_one_line_error(
         _invoke("grid", "-s", store, "--model", "gpt2", "--layers", "1,2", *FAST),
         "features/gpt2/ctx20 layer 2 has NaN/inf at 3 TR(s) (first: TR 40)",
+    )
+
+
+def test_short_labels_and_the_default_run_in_every_command(grid_store, tmp_path):
+    """One resolver and one rule: a typed label (short or not) is read from the newest
+    complete run holding it, in `roi`, `plot` and `significance` alike (`stats`: in
+    tests/plot/test_cli.py, whose store has the HCP-MMP ROIs of the built-in groups)."""
+    for args in (["--model", "gpt2", "--layers", "3,4", "--run", "run1"],
+                 ["--model", "wavlm:tr2,3", "--layers", "3", "--run", "run2"]):  # fmt: skip
+        assert _invoke("grid", "-s", grid_store, *args, *FAST).exit_code == 0
+    result = _invoke("roi", "-s", grid_store, "--top", "2")  # no config: the newest run
+    assert result.exit_code == 0 and "wavlm/tr3/layer3" in result.stdout, result.output
+    result = _invoke("roi", "-s", grid_store, "--config", "gpt2/4", "--top", "2")
+    assert result.exit_code == 0 and "gpt2/ctx20/layer4" in result.stdout, result.output
+    result = _invoke(
+        "roi", "-s", grid_store, "--run", "run2", "--config", f"{AUDIO_KEY}/tr3/3", "--top", "2"
+    )
+    assert result.exit_code == 0 and "wavlm/tr3/layer3" in result.stdout, result.output
+    result = _invoke("plot", "roi-top", "-s", grid_store, "--config", "gpt2/4", "--top", "3")
+    assert result.exit_code == 0, result.output
+    assert "gpt2/ctx20/layer4 (run1)" in " ".join(result.stdout.split())
+    result = _invoke(
+        "significance", "-s", grid_store, "-c", "gpt2/4", "--n-perm", "19", "--block", "2", "-q"
+    )
+    assert result.exit_code == 0, result.output
+    stats = xr.open_zarr(str(grid_store), group="results/run1/stats", consolidated=False)
+    assert list(stats.config.values) == ["gpt2/ctx20/layer4"]
+
+    _assert_one_line_error(
+        _invoke("roi", "-s", grid_store, "--config", "wavlm/3"),
+        "'wavlm/3' is ambiguous: wavlm/tr2/layer3, wavlm/tr3/layer3",
+    )
+    _assert_one_line_error(
+        _invoke("plot", "roi-top", "-s", grid_store, "--run", "run2", "--config", "gpt2/4"),
+        "config 'gpt2/layer4' is not in results/run2",
+    )
+    _assert_one_line_error(
+        _invoke("significance", "-s", grid_store, "-c", "gpt2/4", "-c", "wavlm/tr3/3"),
+        "no complete run holds all of gpt2/ctx20/layer4 (run1), wavlm/tr3/layer3 (run2)",
     )

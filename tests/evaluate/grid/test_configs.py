@@ -9,6 +9,7 @@ from featstore.evaluate.configs import (
     StoreCatalog,
     auto_layers,
     build_configs,
+    match_label,
     parse_config,
     parse_fusion_request,
     parse_layers,
@@ -86,6 +87,34 @@ def test_ambiguous_or_unknown_names_list_choices(grid_store):
         parse_config("wavlm/tr6/1", grid_store)
     with pytest.raises(InputError, match="cannot parse"):
         parse_config("wavlm", grid_store)
+
+
+def test_typed_labels_match_the_configs_of_a_run():
+    audio6, audio1 = FeatureLayer(AUDIO_KEY, "tr6", 9), FeatureLayer(AUDIO_KEY, "tr1", 9)
+    text = FeatureLayer(TEXT_KEY, "ctx200", 4)
+    configs = [
+        Config(audio6),
+        Config(text),
+        Config(text, audio6, CONCAT),
+        Config(text, audio6, BANDED),
+    ]
+    run = {c.label: c for c in configs}
+    for typed, label in [
+        ("wavlm/tr6/layer9", "wavlm/tr6/layer9"),
+        ("wavlm/9", "wavlm/tr6/layer9"),  # the only window of wavlm in the run
+        (f"{AUDIO_KEY}/tr6/9", "wavlm/tr6/layer9"),
+        ("gpt2/4", "gpt2/ctx200/layer4"),
+        ("gpt2+wavlm/tr6/4x9", "gpt2/ctx200+wavlm/tr6/4x9"),
+        ("gpt2+wavlm/4x9/banded", "gpt2/ctx200+wavlm/tr6/4x9/banded"),
+    ]:
+        assert match_label(typed, run) == label, typed
+    for absent in ("wavlm/tr1/9", "wavlm/8", "gpt2/ctx200/layer9", "wavlm+gpt2/9x4", "hubert/9"):
+        assert match_label(absent, run) is None, absent
+    run[Config(audio1).label] = Config(audio1)
+    with pytest.raises(InputError, match="'wavlm/9' is ambiguous: wavlm/tr6/layer9, wavlm/tr1"):
+        match_label("wavlm/9", run)
+    with pytest.raises(InputError, match="cannot parse"):
+        match_label("wavlm", run)
 
 
 def test_select_layers(grid_store):

@@ -108,6 +108,8 @@ def test_results_layout(grid_store, settings):
         "text",
     )
     assert int(single.partner_layer) == -1 and str(single.method.values) == "single"
+    # a fusion config is named after both models, as in the summary and the CSV
+    assert (str(fused.model.values), str(fused.feature.values)) == ("gpt2+wavlm", TEXT_KEY)
     assert (str(fused.partner.values), str(fused.partner_model.values)) == (AUDIO_KEY, "wavlm")
     assert (str(fused.partner_window.values), int(fused.partner_layer)) == ("tr2", 4)
     assert (str(fused.method.values), str(fused.kind.values)) == ("banded", "fusion")

@@ -108,3 +108,27 @@ def test_store_without_runs(grid_store):
     assert summary_table(grid_store).empty
     with pytest.raises(InputError, match="no complete evaluation run"):
         open_run(grid_store)
+
+
+def test_runs_of_featstore_0_1_read_with_fusion_names(run_store, tmp_path):
+    """0.1 stored a fusion's side A alone in ``model``; readers still show ``A+B``."""
+    import zarr
+
+    from featstore.report.tables import config_table, load_result_sets
+
+    store = tmp_path / "old.zarr"
+    shutil.copytree(run_store, store)
+    model = zarr.open_array(str(store), path="results/one/model", mode="r+")
+    partner = zarr.open_array(str(store), path="results/one/partner_model", mode="r")[:]
+    old = np.asarray([str(m).split("+")[0] for m in model[:]], dtype=object)
+    model[:] = old
+    assert list(old[partner != ""]) == ["gpt2"] * 4
+    fused = "gpt2/ctx20+wavlm/tr3/4x3"
+    for ds in (open_run(store, "one"), load_result_sets(store)[0].results):
+        assert str(ds.model.sel(config=fused).values) == "gpt2+wavlm"
+        assert str(ds.model.sel(config="gpt2/ctx20/layer4").values) == "gpt2"
+    table = summary_table(store)
+    assert table.set_index("config").loc[fused, "model"] == "gpt2+wavlm"
+    raw = xr.open_zarr(str(store), group="results/one", consolidated=False)
+    frame = config_table(raw).set_index("config")
+    assert frame.loc[fused, "model"] == frame.loc[fused, "family"] == "gpt2+wavlm"
