@@ -20,9 +20,9 @@ from featstore.datasets._files import existing_file
 from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import stimulus_identity
 from featstore.store import _schema as S
-from featstore.store.features import write_feature_set
+from featstore.store.features import window_mismatch, write_feature_set
 from featstore.store.groups import StorePath, group_exists, now_iso, store_n_tr
-from featstore.store.paths import check_key, feature_group
+from featstore.store.paths import check_key, feature_group, parse_window
 from featstore.store.staging import group_lock
 
 _HASH_BLOCK = 1 << 20
@@ -179,6 +179,8 @@ def import_features(
     group = feature_group(name, window)
     if modality not in S.MODALITIES:
         raise InputError(f"--modality {modality!r}: expected one of {', '.join(S.MODALITIES)}")
+    if parse_window(window)[0] != S.MODALITY_WINDOW_KIND[modality]:
+        raise InputError(window_mismatch(f"feature set {group!r}", modality, window))
     if not files:
         raise InputError("no feature files given")
     if group_exists(store, group) and not overwrite:

@@ -89,6 +89,15 @@ def feature_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     return encoding
 
 
+def window_mismatch(what: str, modality: str, window: str) -> str:
+    """The message for a window of the wrong kind for ``modality`` (``ctx200`` for audio)."""
+    kind = S.MODALITY_WINDOW_KIND[modality]
+    return (
+        f"{what}: window {window!r} does not fit modality {modality!r}, whose windows are "
+        f"{kind}N ({S.WINDOW_KINDS[kind]}), e.g. {kind}{6 if kind == 'tr' else 200}"
+    )
+
+
 def _check_attrs(attrs: Mapping[str, Any], window: str, group: str) -> None:
     filled_here = ("layers", "featstore_version", S.COMPLETE_ATTR)
     missing = [a for a in S.FEATURE_ATTRS if a not in attrs and a not in filled_here]
@@ -99,6 +108,9 @@ def _check_attrs(attrs: Mapping[str, Any], window: str, group: str) -> None:
             f"feature set {group!r} has modality {attrs['modality']!r}; expected one of {S.MODALITIES}"
         )
     kind, size = parse_window(window)
+    expected = S.MODALITY_WINDOW_KIND[attrs["modality"]]
+    if kind != expected:
+        raise InputError(window_mismatch(group, attrs["modality"], window))
     window_attr = "ctx_words" if kind == "ctx" else "tr_win"
     if int(attrs.get(window_attr, size)) != size:
         raise InputError(

@@ -140,13 +140,20 @@ def test_bad_files_leave_store_unchanged(store, tmp_path):
         ({"name": "../evil"}, "invalid feature key '../evil'"),
         ({"window": "200"}, "invalid window '200'"),
         ({"modality": "video"}, "--modality 'video'"),
+        (
+            {"modality": "audio"},
+            "window 'ctx5' does not fit modality 'audio', whose windows are trN",
+        ),
+        ({"window": "tr6"}, "window 'tr6' does not fit modality 'text', whose windows are ctxN"),
     ],
 )
 def test_bad_names(store, tmp_path, kwargs, message):
     files = _save_layers(tmp_path, _layers())
     args = {"name": "ok", "window": "ctx5", "modality": "text", "files": files, **kwargs}
+    before = tree_hash(store)
     with pytest.raises(InputError, match=message):
         import_features(store, **args)
+    assert tree_hash(store) == before
 
 
 def test_needs_a_stimulus(empty_store, tmp_path):
