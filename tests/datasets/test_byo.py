@@ -7,6 +7,7 @@ import xarray as xr
 from featstore import store as fs
 from featstore.datasets import import_dataset, import_features, open_stimulus
 from featstore.errors import GroupExistsError, InputError
+from featstore.evaluate.configs import select_layers
 from tests.datasets.conftest import N_TR, TR, tree_hash
 
 N_LAYER, DIM = 3, 11
@@ -45,7 +46,7 @@ def test_one_file_per_layer(store, tmp_path):
     assert ds.attrs["model_id"] == "imported:my-lm" and ds.attrs["revision"] == digest
     assert ds.attrs["pooling"] == "imported" and ds.attrs["ctx_words"] == 200
     assert ds.attrs["stimulus_sha256"] == open_stimulus(store).attrs["stimulus_sha256"]
-    assert ds.attrs["layers"] == [0, 1, 2]
+    assert ds.attrs["layers"] == [1, 2, 3]
     (info,) = fs.list_feature_sets(store)
     assert (info.key, info.window, info.modality, info.n_layers, info.dim) == (
         "my-lm",
@@ -55,6 +56,29 @@ def test_one_file_per_layer(store, tmp_path):
         DIM,
     )
     assert fs.validate(store) == []
+
+
+def test_default_grid_evaluates_every_imported_layer(store, tmp_path):
+    # an imported set has no embedding layer: layer n is the n-th file, and auto (which
+    # skips 0, the embeddings of extracted sets) takes them all
+    files = _save_layers(tmp_path, _layers())
+    import_features(store, name="my-lm", window="ctx200", modality="text", files=files)
+    (info,) = fs.list_feature_sets(store)
+    assert select_layers("auto", info) == [1, 2, 3]
+    ds = fs.open_feature_set(store, "my-lm", "ctx200", layers=[1])
+    np.testing.assert_array_equal(ds.hidden.values[0], np.load(files[0]).astype("f4"))
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [([0, 1], "--layers names 2 layer"), ([0, 1, 1], "distinct"), ([-1, 0, 1], ">= 0")],
+)
+def test_bad_layer_labels(store, tmp_path, layers, message):
+    files = _save_layers(tmp_path, _layers())
+    before = tree_hash(store)
+    with pytest.raises(InputError, match=message):
+        import_features(store, name="x", window="ctx5", modality="text", files=files, layers=layers)
+    assert tree_hash(store) == before
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".npz"])

@@ -151,8 +151,12 @@ def test_features_import(inputs):
     ]
     result = _invoke(*args, *files)
     assert result.exit_code == 0, result.output
-    assert "wrote features/mine/tr2 from 2 file(s)" in result.stdout
+    assert "wrote features/mine/tr2 from 2 file(s): layers 1, 2" in result.stdout
     assert fs.open_feature_set(store, "mine", "tr2").hidden.shape == (2, 7, 13)
+    named = _invoke(*args, "--name", "named", "--layers", "0,6", *files)
+    assert named.exit_code == 0 and "layers 0, 6" in named.stdout, named.output
+    assert fs.open_feature_set(store, "named", "tr2").attrs["layers"] == [0, 6]
+    _assert_one_line_error(_invoke(*args, "--name", "n2", "--layers", "auto", *files), "--layers")
     before = tree_hash(store)
     _assert_one_line_error(_invoke(*args, *files), "features/mine/tr2", "--overwrite")
     np.save(inputs["dir"] / "short.npy", np.zeros((5, 13)))
