@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import StoreOption, console, new_app
+from featstore.cli._common import StoreOption, console, new_app, printing_warnings
 from featstore.errors import InputError
 
 app = new_app("Manage feature sets that were not extracted by featstore.")
@@ -67,21 +67,22 @@ def import_(
         labels = parse_layers(layers)
         if isinstance(labels, str):
             raise InputError(f"--layers {layers!r}: expected layer labels such as 0,1,2")
-    group = import_features(
-        store,
-        name=name,
-        window=window,
-        modality=modality,
-        files=files,
-        overwrite=overwrite,
-        layers=labels,
-    )
-    stored = [int(x) for x in open_feature_set(store, name, window).layer.values]
-    console.print(
-        f"wrote {group} from {len(files)} file(s): layers {', '.join(map(str, stored))}",
-        highlight=False,
-        markup=False,
-    )
+    with printing_warnings():
+        group = import_features(
+            store,
+            name=name,
+            window=window,
+            modality=modality,
+            files=files,
+            overwrite=overwrite,
+            layers=labels,
+        )
+        stored = [int(x) for x in open_feature_set(store, name, window).layer.values]
+        console.print(
+            f"wrote {group} from {len(files)} file(s): layers {', '.join(map(str, stored))}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def register(root: typer.Typer) -> None:

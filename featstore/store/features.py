@@ -5,6 +5,7 @@ A feature set is chunked one layer per chunk, so reading one layer is one read.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ import xarray as xr
 import zarr
 
 from featstore import __version__
-from featstore.errors import GroupNotFoundError, InputError
+from featstore.errors import FeatstoreWarning, GroupNotFoundError, InputError
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -23,6 +24,7 @@ from featstore.store.groups import (
     group_attrs,
     open_group,
     open_root,
+    reading_data,
     reading_metadata,
     store_n_tr,
     write_group,
@@ -157,7 +159,39 @@ def write_feature_set(
         extra_vars=extra_vars,
     )
     write_group(store, group, ds, overwrite=overwrite, encoding=feature_encoding(ds))
+    constant = constant_layers(store, group)
+    if constant:
+        message = constant_layers_message(group, constant, ds.sizes[S.LAYER_DIM], n_tr)
+        warnings.warn(message, FeatstoreWarning, stacklevel=2)
     return group
+
+
+def constant_layers(store: StorePath, group: str) -> list[int]:
+    """Labels of the layers of a feature set whose every dim is constant over the TRs.
+
+    Such a layer (all zero, say: a one-TR story, or an export that failed) carries no
+    signal: z-scored it is all zero and an encoding model's r is NaN. Reads the stored
+    ``hidden`` one layer (one chunk) at a time.
+    """
+    hidden = open_group(store, group, require_complete=False)[S.HIDDEN_VAR]
+    flat = (hidden.max(S.TR_DIM) == hidden.min(S.TR_DIM)).all(S.DIM_DIM)
+    with reading_data(store, group):
+        values = flat.compute(scheduler="threads").values
+    return [
+        int(label)
+        for label, constant in zip(hidden[S.LAYER_DIM].values, values, strict=True)
+        if constant
+    ]
+
+
+def constant_layers_message(group: str, layers: Sequence[int], n_layers: int, n_tr: int) -> str:
+    """The warning naming the constant layers of ``group`` (of ``n_layers``)."""
+    many = len(layers) > 1
+    return (
+        f"feature set {group}: layer{'s' if many else ''} {', '.join(map(str, layers))} "
+        f"(of {n_layers}) {'are' if many else 'is'} constant over all {n_tr} TRs (e.g. all "
+        f"zero): no signal, and evaluating {'them' if many else 'it'} gives r = NaN"
+    )
 
 
 def open_feature_set(

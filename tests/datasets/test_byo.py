@@ -6,7 +6,7 @@ import xarray as xr
 
 from featstore import store as fs
 from featstore.datasets import import_dataset, import_features, open_stimulus
-from featstore.errors import GroupExistsError, InputError
+from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
 from featstore.evaluate.configs import select_layers
 from tests.datasets.conftest import N_TR, TR, tree_hash
 
@@ -67,6 +67,17 @@ def test_default_grid_evaluates_every_imported_layer(store, tmp_path):
     assert select_layers("auto", info) == [1, 2, 3]
     ds = fs.open_feature_set(store, "my-lm", "ctx200", layers=[1])
     np.testing.assert_array_equal(ds.hidden.values[0], np.load(files[0]).astype("f4"))
+
+
+def test_a_constant_layer_is_imported_with_a_warning_naming_it(store, tmp_path):
+    hidden = _layers()
+    hidden[1] = 0.0  # the second file: label 2
+    hidden[2, :, 4] = 3.0  # one constant dim leaves the layer usable
+    files = _save_layers(tmp_path, hidden)
+    with pytest.warns(FeatstoreWarning, match=r"my-lm/ctx5: layer 2 \(of 3\) is constant") as got:
+        import_features(store, name="my-lm", window="ctx5", modality="text", files=files)
+    assert len(got) == 1
+    np.testing.assert_array_equal(fs.open_feature_set(store, "my-lm", "ctx5").hidden[1], 0)
 
 
 @pytest.mark.parametrize(

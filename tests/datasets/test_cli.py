@@ -157,6 +157,12 @@ def test_features_import(inputs):
     assert named.exit_code == 0 and "layers 0, 6" in named.stdout, named.output
     assert fs.open_feature_set(store, "named", "tr2").attrs["layers"] == [0, 6]
     _assert_one_line_error(_invoke(*args, "--name", "n2", "--layers", "auto", *files), "--layers")
+    np.save(inputs["dir"] / "zeros.npy", np.zeros((7, 13)))
+    zeros = _invoke(*args, "--name", "zeros", files[0], inputs["dir"] / "zeros.npy")
+    assert zeros.exit_code == 0 and "wrote features/zeros/tr2" in zeros.stdout, zeros.output
+    warning = "warning: feature set features/zeros/tr2: layer 2 (of 2) is constant over all 7 TRs"
+    (line,) = zeros.stderr.strip().splitlines()
+    assert line.startswith(warning) and "Traceback" not in zeros.output
     before = tree_hash(store)
     _assert_one_line_error(_invoke(*args, *files), "features/mine/tr2", "--overwrite")
     np.save(inputs["dir"] / "short.npy", np.zeros((5, 13)))
