@@ -57,6 +57,14 @@ def _provenance(info: GroupInfo) -> str:
     return ""
 
 
+def _group_cell(info: GroupInfo) -> str:
+    """The group path, and for a feature set extracted under an alias, the alias too:
+    plain xarray needs the key, featstore's commands take either."""
+    alias = info.attrs.get("model_alias") if info.kind == "features" else None
+    key = info.path.split("/")[1] if info.kind == "features" else None
+    return f"{info.path}\n(alias {alias})" if alias and alias != key else info.path
+
+
 def ls(
     store: Annotated[Path, typer.Argument(help="Store path, e.g. stores/21styear.zarr.")],
 ) -> None:
@@ -76,22 +84,29 @@ def ls(
         table.add_column(column, overflow="fold")
     for info in fs.list_groups(store):
         table.add_row(
-            info.path, _shape(info), _provenance(info), "yes" if info.complete else "[red]no[/]"
+            _group_cell(info),
+            _shape(info),
+            _provenance(info),
+            "yes" if info.complete else "[red]no[/]",
         )
     console.print(table)
 
 
 def info(
     store: Annotated[Path, typer.Argument(help="Store path.")],
-    group: Annotated[str, typer.Argument(help="Group path, e.g. features/gpt2/ctx200.")],
+    group: Annotated[
+        str, typer.Argument(help="Group path, e.g. features/gpt2/ctx200 (key or alias).")
+    ],
 ) -> None:
     """Show one group: its xarray summary and all its attrs.
+
+    A feature group may name the model alias instead of the key (`features/minilm/ctx32`).
 
     Example: `featstore info stores/21styear.zarr features/gpt2/ctx200`
     """
     from featstore import store as fs
 
-    ds = fs.open_group(store, group, require_complete=False)
+    ds = fs.open_group(store, fs.resolve_feature_group(store, group), require_complete=False)
     attrs = dict(ds.attrs)
     ds.attrs = {}
     console.print(ds)

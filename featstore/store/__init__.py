@@ -10,6 +10,8 @@ from featstore.store.features import (
     feature_set_attrs,
     list_feature_sets,
     open_feature_set,
+    resolve_feature_group,
+    resolve_feature_key,
     write_feature_set,
 )
 from featstore.store.groups import (
@@ -63,6 +65,8 @@ __all__ = [
     "open_root",
     "parse_window",
     "reading_data",
+    "resolve_feature_group",
+    "resolve_feature_key",
     "result_group",
     "root_attrs",
     "settings_hash",

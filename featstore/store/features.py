@@ -194,11 +194,36 @@ def constant_layers_message(group: str, layers: Sequence[int], n_layers: int, n_
     )
 
 
+def resolve_feature_key(store: StorePath, name: str) -> str:
+    """The feature key ``name`` stands for: itself if the store has it, else the key of the
+    feature sets extracted under the model alias ``name`` (``minilm`` →
+    ``sentence-transformers--all-MiniLM-L6-v2``), else ``name`` unchanged."""
+    keys = child_names(store, S.FEATURES)
+    if name in keys:
+        return name
+    for key in keys:
+        for window in child_names(store, f"{S.FEATURES}/{key}"):
+            if group_attrs(store, f"{S.FEATURES}/{key}/{window}").get("model_alias") == name:
+                return key
+    return name
+
+
+def resolve_feature_group(store: StorePath, group: str) -> str:
+    """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged."""
+    parts = str(group).strip("/").split("/")
+    if len(parts) >= 2 and parts[0] == S.FEATURES:
+        parts[1] = resolve_feature_key(store, parts[1])
+    return "/".join(parts)
+
+
 def open_feature_set(
     store: StorePath, key: str, window: str, *, layers: Sequence[int] | None = None
 ) -> xr.Dataset:
-    """Open a complete feature set lazily; optionally select ``layers`` by label."""
-    group = feature_group(key, window)
+    """Open a complete feature set lazily; optionally select ``layers`` by label.
+
+    ``key`` is the feature key or the model alias it was extracted under.
+    """
+    group = feature_group(resolve_feature_key(store, key), window)
     ds = open_group(store, group)
     if layers is not None:
         wanted = [int(x) for x in layers]
@@ -258,8 +283,8 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
 
 
 def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]:
-    """Attrs of a feature set (raises :class:`GroupNotFoundError` naming it if absent)."""
-    group = feature_group(key, window)
+    """Attrs of a feature set, by key or alias (:class:`GroupNotFoundError` naming it if absent)."""
+    group = feature_group(resolve_feature_key(store, key), window)
     try:
         return group_attrs(store, group)
     except GroupNotFoundError:
