@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +10,8 @@ from featstore import store as fs
 from featstore.cli._encoding_options import encoding_settings, parse_alphas
 from featstore.cli.evaluate_main import app
 from featstore.errors import InputError
+from featstore.evaluate.results import complete_runs
+from featstore.evaluate.summary import summary_table
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_ROI, N_TR, build_store
 
 FAST = ["--pca", "6", "--delays", "1,2,3", "--alphas", "0.1,10,1000", "--cv", "3", "--quiet"]
@@ -133,3 +137,23 @@ def test_nan_features_name_group_and_layer(tmp_path):
         _invoke("grid", "-s", store, "--model", "gpt2", "--layers", "1,2", *FAST),
         "features/gpt2/ctx20 layer 2 has NaN/inf at 3 TR(s) (first: TR 40)",
     )
+
+
+def test_an_identical_grid_reuses_its_run_instead_of_duplicating_summary_rows(grid_store):
+    args = ["grid", "-s", grid_store, "--model", "wavlm:tr3", "--layers", "2,3", *FAST]
+    first = _invoke(*args)
+    assert first.exit_code == 0, first.output
+    before = complete_runs(grid_store)
+    run_id = re.search(r"results/(\S+): 2 configs", first.stdout).group(1)
+    rows = len(summary_table(grid_store))
+    again = _invoke(*args, "--layers", "3,2")  # the same configs, in another order
+    assert again.exit_code == 0, again.output
+    line = again.stderr.strip().splitlines()[0]  # then the run's own warnings, as the first time
+    assert line.startswith(f"warning: results/{run_id} already holds this grid")
+    assert "--run NAME" in line and f"results/{run_id}: 2 configs" in again.stdout
+    assert complete_runs(grid_store) == before
+    assert len(summary_table(grid_store)) == rows
+    # another config set, or an explicit --run, still makes a new run
+    assert _invoke(*args, "--layers", "3").exit_code == 0
+    assert _invoke(*args, "--run", "copy").exit_code == 0
+    assert len(summary_table(grid_store)) == rows + 3
