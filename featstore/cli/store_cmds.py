@@ -68,11 +68,13 @@ def _group_cell(info: GroupInfo) -> str:
 def ls(
     store: Annotated[Path, typer.Argument(help="Store path, e.g. stores/21styear.zarr.")],
 ) -> None:
-    """List a store's groups with shapes and provenance (`featstore info` shows everything).
+    """List a store's groups with shapes and provenance (`featstore info` shows everything),
+    and writes staged in the store that are running or were interrupted (resumable).
 
     Example: `featstore ls stores/21styear.zarr`
     """
     from featstore import store as fs
+    from featstore.store.staging import list_staged
 
     attrs = fs.root_attrs(store)
     console.print(
@@ -82,13 +84,23 @@ def ls(
     table = Table(show_lines=False, pad_edge=False)
     for column in ("group", "contents", "provenance", "ok"):
         table.add_column(column, overflow="fold")
+    listed = set()
     for info in fs.list_groups(store):
+        listed.add(info.path)
         table.add_row(
             _group_cell(info),
             _shape(info),
             _provenance(info),
             "yes" if info.complete else "[red]no[/]",
         )
+    for staged in list_staged(store):
+        if staged.group not in listed:  # a write under way, or interrupted: resumable
+            table.add_row(
+                staged.group,
+                f"staged: {staged.blocks_done}/{staged.n_blocks} blocks",
+                "being written or interrupted: rerun the same command to resume",
+                "[red]no[/]",
+            )
     console.print(table)
 
 
