@@ -42,3 +42,7 @@ class GroupLockedError(StoreError):
 
 class ModelError(FeatstoreError):
     """A model cannot be resolved, loaded or run."""
+
+
+class FeatstoreWarning(UserWarning):
+    """Something worked but the user should know (the CLI prints it as ``warning: …``)."""

@@ -20,3 +20,33 @@ def test_readme_opens_with_demo_and_test_commands():
 def test_ci_runs_the_readme_test_command():
     _, tests = _readme_commands()
     assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_python_example_runs(tmp_path):
+    # the README's plain-xarray example must name real groups: a feature set extracted as
+    # `wavlm` is stored under its key, microsoft--wavlm-base-plus
+    import numpy as np
+    import xarray as xr
+
+    from featstore import store as fs
+
+    store = tmp_path / "21styear.zarr"
+    fs.create_store(store, dataset="21styear", tr_seconds=1.5, n_tr=37)
+    hidden = np.random.default_rng(0).standard_normal((13, 37, 8)).astype("f4")
+    attrs = {
+        "model_id": "microsoft/wavlm-base-plus",
+        "model_alias": "wavlm",
+        "revision": "main",
+        "modality": "audio",
+        "pooling": "mean",
+        "stimulus_sha256": "0" * 64,
+    }
+    fs.write_feature_set(store, "microsoft--wavlm-base-plus", "tr6", hidden, attrs=attrs)
+    r = xr.Dataset({"r": (("config", "subject", "roi"), np.zeros((2, 3, 5), "f4"))})
+    fs.write_group(store, "results/grid-1", r)
+    (example,) = re.findall(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), re.S)
+    example = example.replace("stores/21styear.zarr", str(store)).replace("<run>", "grid-1")
+    namespace: dict = {}
+    exec(example, namespace)
+    np.testing.assert_array_equal(namespace["hidden"].values, hidden)
+    assert namespace["r"].dims == ("config", "subject", "roi")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +15,7 @@ import typer
 import typer.core
 from rich.console import Console
 
-from featstore.errors import FeatstoreError
+from featstore.errors import FeatstoreError, FeatstoreWarning
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -123,3 +126,17 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress ba
 def progress_enabled(quiet: bool) -> bool:
     """Show progress bars unless --quiet or output is not a terminal (CI logs)."""
     return not quiet and (sys.stderr.isatty() or bool(os.environ.get("FEATSTORE_PROGRESS")))
+
+
+@contextlib.contextmanager
+def printing_warnings() -> Iterator[None]:
+    """Print the library's :class:`FeatstoreWarning` notices as ``warning: …`` lines on
+    stderr once the block has finished (instead of Python's two-line warning format)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FeatstoreWarning)
+        yield
+    for item in caught:
+        if issubclass(item.category, FeatstoreWarning):
+            err_console.print(f"[yellow]warning:[/] {item.message}", highlight=False)
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)

@@ -243,7 +243,10 @@ def similarity(
     ] = "spearman",
     figure: Annotated[
         Path | None,
-        typer.Option("--figure", help="Where to save the figure. [default: <run>.png here]"),
+        typer.Option(
+            "--figure",
+            help="Save the figure here. [default: none; `evaluate report` draws it too]",
+        ),
     ] = None,
     pca: PcaOption = None,
     fir_window: FirWindowOption = None,
@@ -265,7 +268,8 @@ def similarity(
     On one chronological split: linear CKA and RSA on the test TRs, SVCCA and orthogonal
     Procrustes fitted on train and scored on test, and the ridge encoding model's test r
     (same options as `evaluate grid`). Writes `results/<run>` (score(metric, layer,
-    subject)) and a figure of the layer profiles and of how the metrics agree.
+    subject)) and, with `--figure`, a figure of the layer profiles and of how the metrics
+    agree (`evaluate report` shows it too).
 
     Examples:
 
@@ -326,9 +330,9 @@ def similarity(
         m: int(ds["layer"].values[int(np.nanargmax(means.sel(metric=m).values))]) for m in metrics
     }
     console.print("best layer: " + ", ".join(f"{m} {layer}" for m, layer in best.items()))
-    path = figure or Path(f"{run_id}.png")
-    plot_similarity(ds, title=f"{_label(ds)} ({group} ROIs)", output_file=path)
-    console.print(f"figure: {path}", soft_wrap=True, highlight=False)
+    if figure is not None:
+        plot_similarity(ds, title=f"{_label(ds)} ({group} ROIs)", output_file=figure)
+        console.print(f"figure: {figure}", soft_wrap=True, highlight=False)
     for message in ds.attrs.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
 

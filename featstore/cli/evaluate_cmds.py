@@ -15,6 +15,7 @@ from featstore.cli._common import (
     StoreOption,
     console,
     err_console,
+    printing_warnings,
     progress_enabled,
 )
 from featstore.cli._encoding_options import (
@@ -168,20 +169,21 @@ def grid(
         cv=cv,
         dtype=dtype,
     )
-    run_id = run_grid(
-        store,
-        models=[parse_model_request(m) for m in model or []],
-        fusions=[parse_fusion_request(f) for f in fusion or []],
-        windows=requested_windows(ctx, tr_win),
-        layers=parse_layers(layers),
-        settings=settings,
-        partition=partition,
-        run_id=run,
-        workers=workers,
-        threads_per_worker=threads_per_worker,
-        scheduler=scheduler,
-        progress=progress_enabled(quiet),
-    )
+    with printing_warnings():
+        run_id = run_grid(
+            store,
+            models=[parse_model_request(m) for m in model or []],
+            fusions=[parse_fusion_request(f) for f in fusion or []],
+            windows=requested_windows(ctx, tr_win),
+            layers=parse_layers(layers),
+            settings=settings,
+            partition=partition,
+            run_id=run,
+            workers=workers,
+            threads_per_worker=threads_per_worker,
+            scheduler=scheduler,
+            progress=progress_enabled(quiet),
+        )
     ds = open_run(store, run_id)
     attrs = ds.attrs
     console.print(

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import QuietOption, StoreOption, console, progress_enabled
+from featstore.cli._common import (
+    QuietOption,
+    StoreOption,
+    console,
+    printing_warnings,
+    progress_enabled,
+)
 from featstore.errors import InputError
 
 
@@ -159,25 +165,27 @@ def extract(
         "threads": threads,
         "block_words": block_words,
     }
-    groups = run_extract(
-        store,
-        model,
-        ctx=ctx,
-        tr_wins=parse_tr_wins(tr_win),
-        weights=weights,
-        dtype=dtype,
-        overwrite=overwrite,
-        progress=progress_enabled(quiet),
-        **{name: value for name, value in optional.items() if value is not None},
-    )
-    for group in groups:
-        ds = fs.open_group(store, group)
-        shapes = ", ".join(
-            f"{name}({', '.join(f'{d}={n}' for d, n in ds[name].sizes.items())}) {ds[name].dtype}"
-            for name in sorted(ds.data_vars)
-            if ds[name].ndim >= 2
+    with printing_warnings():
+        groups = run_extract(
+            store,
+            model,
+            ctx=ctx,
+            tr_wins=parse_tr_wins(tr_win),
+            weights=weights,
+            dtype=dtype,
+            overwrite=overwrite,
+            progress=progress_enabled(quiet),
+            **{name: value for name, value in optional.items() if value is not None},
         )
-        console.print(f"wrote {group}: {shapes}", highlight=False, soft_wrap=True)
+        for group in groups:
+            ds = fs.open_group(store, group)
+            shapes = ", ".join(
+                f"{name}({', '.join(f'{d}={n}' for d, n in ds[name].sizes.items())}) "
+                f"{ds[name].dtype}"
+                for name in sorted(ds.data_vars)
+                if ds[name].ndim >= 2
+            )
+            console.print(f"wrote {group}: {shapes}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import StoreOption, console, new_app
+from featstore.cli._common import StoreOption, console, new_app, printing_warnings
+from featstore.errors import InputError
 
 app = new_app(
     "Manage feature sets that were not extracted by featstore.\n\n"
@@ -37,6 +38,14 @@ def import_(
             "(layer, tr, dim)."
         ),
     ],
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            "--layers",
+            help="Layer labels of the files, in order, e.g. 0,1,2 when the first is an "
+            "embedding layer. [default: 1..N]",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing feature set.")
     ] = False,
@@ -44,18 +53,41 @@ def import_(
     """Store features computed elsewhere so the evaluator can use them like any other.
 
     The TR axis must match the store's n_tr; provenance records model_id
-    `imported:NAME` and the sha256 of the files as revision.
+    `imported:NAME` and the sha256 of the files as revision. Layers are labelled 1..N
+    in file order (an imported set has no embedding layer 0), so `--layers auto`
+    evaluates them all; `--layers` names them otherwise.
 
-    Example:
+    Examples:
 
-        featstore features import --store stores/21styear.zarr --name my-lm --window ctx200 --modality text layer0.npy layer1.npy layer2.npy
+        featstore features import --store stores/21styear.zarr --name my-lm --window ctx200 --modality text layer1.npy layer2.npy layer3.npy
+
+        featstore features import -s S --name my-speech --window tr6 --modality audio --layers 0,4,8 all_layers.npy
     """
     from featstore.datasets.byo import import_features
+    from featstore.evaluate.configs import parse_layers
+    from featstore.store import open_feature_set
 
-    group = import_features(
-        store, name=name, window=window, modality=modality, files=files, overwrite=overwrite
-    )
-    console.print(f"wrote {group} from {len(files)} file(s)", highlight=False, markup=False)
+    labels = None
+    if layers is not None:
+        labels = parse_layers(layers)
+        if isinstance(labels, str):
+            raise InputError(f"--layers {layers!r}: expected layer labels such as 0,1,2")
+    with printing_warnings():
+        group = import_features(
+            store,
+            name=name,
+            window=window,
+            modality=modality,
+            files=files,
+            overwrite=overwrite,
+            layers=labels,
+        )
+        stored = [int(x) for x in open_feature_set(store, name, window).layer.values]
+        console.print(
+            f"wrote {group} from {len(files)} file(s): layers {', '.join(map(str, stored))}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def register(root: typer.Typer) -> None:

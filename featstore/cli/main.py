@@ -9,6 +9,7 @@ from featstore.cli import (
     extract_cmds,
     features_cmds,
     models_cmds,
+    remove_cmds,
     store_cmds,
 )
 from featstore.cli._common import new_app, version_option
@@ -35,6 +36,7 @@ extract_cmds.register(app)
 features_cmds.register(app)
 models_cmds.register(app)
 demo_cmds.register(app)
+remove_cmds.register(app)
 
 
 def run() -> None:

@@ -57,14 +57,24 @@ def _provenance(info: GroupInfo) -> str:
     return ""
 
 
+def _group_cell(info: GroupInfo) -> str:
+    """The group path, and for a feature set extracted under an alias, the alias too:
+    plain xarray needs the key, featstore's commands take either."""
+    alias = info.attrs.get("model_alias") if info.kind == "features" else None
+    key = info.path.split("/")[1] if info.kind == "features" else None
+    return f"{info.path}\n(alias {alias})" if alias and alias != key else info.path
+
+
 def ls(
     store: Annotated[Path, typer.Argument(help="Store path, e.g. stores/21styear.zarr.")],
 ) -> None:
-    """List a store's groups with shapes and provenance (`featstore info` shows everything).
+    """List a store's groups with shapes and provenance (`featstore info` shows everything),
+    and writes staged in the store that are running or were interrupted (resumable).
 
     Example: `featstore ls stores/21styear.zarr`
     """
     from featstore import store as fs
+    from featstore.store.staging import list_staged
 
     attrs = fs.root_attrs(store)
     console.print(
@@ -74,24 +84,41 @@ def ls(
     table = Table(show_lines=False, pad_edge=False)
     for column in ("group", "contents", "provenance", "ok"):
         table.add_column(column, overflow="fold")
+    listed = set()
     for info in fs.list_groups(store):
+        listed.add(info.path)
         table.add_row(
-            info.path, _shape(info), _provenance(info), "yes" if info.complete else "[red]no[/]"
+            _group_cell(info),
+            _shape(info),
+            _provenance(info),
+            "yes" if info.complete else "[red]no[/]",
         )
+    for staged in list_staged(store):
+        if staged.group not in listed:  # a write under way, or interrupted: resumable
+            table.add_row(
+                staged.group,
+                f"staged: {staged.blocks_done}/{staged.n_blocks} blocks",
+                "being written or interrupted: rerun the same command to resume",
+                "[red]no[/]",
+            )
     console.print(table)
 
 
 def info(
     store: Annotated[Path, typer.Argument(help="Store path.")],
-    group: Annotated[str, typer.Argument(help="Group path, e.g. features/gpt2/ctx200.")],
+    group: Annotated[
+        str, typer.Argument(help="Group path, e.g. features/gpt2/ctx200 (key or alias).")
+    ],
 ) -> None:
     """Show one group: its xarray summary and all its attrs.
+
+    A feature group may name the model alias instead of the key (`features/minilm/ctx32`).
 
     Example: `featstore info stores/21styear.zarr features/gpt2/ctx200`
     """
     from featstore import store as fs
 
-    ds = fs.open_group(store, group, require_complete=False)
+    ds = fs.open_group(store, fs.resolve_feature_group(store, group), require_complete=False)
     attrs = dict(ds.attrs)
     ds.attrs = {}
     console.print(ds)

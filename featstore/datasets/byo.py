@@ -20,9 +20,9 @@ from featstore.datasets._files import existing_file
 from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import stimulus_identity
 from featstore.store import _schema as S
-from featstore.store.features import write_feature_set
+from featstore.store.features import window_mismatch, write_feature_set
 from featstore.store.groups import StorePath, group_exists, now_iso, store_n_tr
-from featstore.store.paths import check_key, feature_group
+from featstore.store.paths import check_key, feature_group, parse_window
 from featstore.store.staging import group_lock
 
 _HASH_BLOCK = 1 << 20
@@ -129,6 +129,20 @@ def _read_layers(files: list[Path], n_tr: int) -> da.Array:
     return da.stack(layers)
 
 
+def _layer_labels(layers: Sequence[int] | None, n_layers: int) -> list[int]:
+    """``layers`` checked against ``n_layers``, or the default labels ``1..n_layers``."""
+    if layers is None:
+        return list(range(1, n_layers + 1))
+    labels = [int(x) for x in layers]
+    if len(labels) != n_layers:
+        raise InputError(f"--layers names {len(labels)} layer(s) but the files hold {n_layers}")
+    if len(set(labels)) != len(labels) or min(labels) < 0:
+        raise InputError(
+            f"--layers {','.join(map(str, labels))}: expected distinct labels >= 0, one per layer"
+        )
+    return labels
+
+
 def import_features(
     store: StorePath,
     *,
@@ -152,14 +166,17 @@ def import_features(
     modality
         ``text``, ``audio``, ``multimodal`` or ``lowlevel``.
     files
-        Either one ``.npy``/``.npz`` per layer, each ``(tr, dim)``, in layer order
-        (0, 1, …), or a single ``.npy``/``.npz`` holding ``(layer, tr, dim)``. The TR
-        axis must have the store's ``n_tr`` entries. float16 stays float16; other
-        numbers are stored as float32.
+        Either one ``.npy``/``.npz`` per layer, each ``(tr, dim)``, in layer order,
+        or a single ``.npy``/``.npz`` holding ``(layer, tr, dim)``. The TR axis must
+        have the store's ``n_tr`` entries. float16 stays float16; other numbers are
+        stored as float32.
     overwrite
         Replace an existing feature set of that name and window.
     layers
-        Layer labels (default 0..n-1).
+        Layer labels, distinct integers >= 0, one per layer. Default ``1..n``: an
+        imported set has no embedding layer (label 0 in extracted sets, which
+        ``--layers auto`` skips), so every imported layer counts as a block and the
+        n-th file (or slice) is layer n.
 
     Returns
     -------
@@ -179,6 +196,8 @@ def import_features(
     group = feature_group(name, window)
     if modality not in S.MODALITIES:
         raise InputError(f"--modality {modality!r}: expected one of {', '.join(S.MODALITIES)}")
+    if parse_window(window)[0] != S.MODALITY_WINDOW_KIND[modality]:
+        raise InputError(window_mismatch(f"feature set {group!r}", modality, window))
     if not files:
         raise InputError("no feature files given")
     if group_exists(store, group) and not overwrite:
@@ -190,6 +209,7 @@ def import_features(
     stimulus = stimulus_identity(store)
     n_tr = store_n_tr(store)
     hidden = _read_layers(paths, n_tr)
+    labels = _layer_labels(layers, hidden.shape[0])
     attrs = {
         "model_id": f"imported:{name}",
         "revision": _files_sha256(paths),
@@ -201,5 +221,5 @@ def import_features(
     }
     with group_lock(store, group):
         return write_feature_set(
-            store, name, window, hidden, attrs=attrs, layers=layers, overwrite=overwrite
+            store, name, window, hidden, attrs=attrs, layers=labels, overwrite=overwrite
         )

@@ -108,10 +108,17 @@ def _target_path(store: StorePath) -> Path:
 
 
 def _is_featstore_store(path: Path) -> bool:
+    """Whether ``path`` is a featstore store this featstore may replace.
+
+    A store of a newer schema raises :class:`SchemaVersionError`, as every other command
+    does: its groups (features, results) are not ours to judge, let alone delete.
+    """
     try:
         open_root(path)
-    except SchemaVersionError:
-        return True
+    except SchemaVersionError as exc:
+        raise SchemaVersionError(
+            f"{exc}; refusing to replace it even with --overwrite (choose another --store path)"
+        ) from None
     except StoreError:
         return False
     return True

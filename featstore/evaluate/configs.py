@@ -26,6 +26,7 @@ import numpy as np
 
 from featstore.errors import FeatstoreError, IncompleteGroupError, InputError
 from featstore.extract.registry import aliases, find_alias_for_key
+from featstore.store import _schema as S
 from featstore.store.features import FeatureSetInfo, list_feature_sets
 from featstore.store.groups import StorePath
 from featstore.store.paths import feature_group, parse_window
@@ -452,10 +453,21 @@ def _windows_for(
     catalog: StoreCatalog, key: str, explicit: list[str] | None, requested: Sequence[str]
 ) -> list[str]:
     """Windows of ``key`` to evaluate: explicit ones, else the requested ones of the kinds
-    the key has, else every stored window of the key."""
+    the key has (or its modality takes), else every stored window of the key.
+
+    A requested window of the kind the key's modality takes is never swapped for another
+    stored window (an audio set stored as ctx200 by mistake is not evaluated for tr1):
+    :meth:`StoreCatalog.info` names what is stored instead.
+    """
     if explicit is None:
-        kinds = {parse_window(w)[0] for w in catalog.windows(key)}
-        explicit = [w for w in requested if parse_window(w)[0] in kinds] or catalog.windows(key)
+        stored = catalog.windows(key)
+        kinds = {parse_window(w)[0] for w in stored}
+        kinds |= {
+            S.MODALITY_WINDOW_KIND[modality]
+            for w in stored
+            if (modality := catalog.info(key, w).modality) in S.MODALITY_WINDOW_KIND
+        }
+        explicit = [w for w in requested if parse_window(w)[0] in kinds] or stored
     for window in explicit:
         catalog.info(key, window)
     return list(dict.fromkeys(explicit))

@@ -27,10 +27,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from featstore.errors import GroupExistsError, InputError
+from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
 from featstore.evaluate import inputs
 from featstore.evaluate.configs import (
     Config,
@@ -47,6 +48,7 @@ from featstore.evaluate.results import (
     RunLayout,
     RunStage,
     auto_run_id,
+    complete_runs,
     config_coords,
     config_hash,
     copy_result,
@@ -57,7 +59,7 @@ from featstore.evaluate.results import (
 )
 from featstore.evaluate.settings import EncodingSettings
 from featstore.evaluate.threads import blas_threads
-from featstore.store.groups import StorePath, is_complete
+from featstore.store.groups import StorePath, is_complete, open_group
 from featstore.store.paths import result_group
 from featstore.store.staging import discard_stage, group_lock
 
@@ -267,7 +269,9 @@ def run_grid(
         Variance partitioning (unique / shared) for fusion configs.
     run_id
         Name of the run; ``None`` resumes an unfinished run with the same configs and
-        settings, else makes ``grid-YYYYmmdd-HHMMSS``.
+        settings, else returns a complete run holding exactly these configs (same
+        settings, features and fMRI) with a :class:`FeatstoreWarning`, else makes
+        ``grid-YYYYmmdd-HHMMSS``.
     workers, threads_per_worker, scheduler
         Where tasks run (see the module docstring).
     progress
@@ -306,7 +310,17 @@ def run_grid(
     )
     layout = RunLayout(tuple(configs), hashes, fmri.n_subjects, fmri.n_roi)
     if run_id is None:
-        run_id = find_resumable_run(location, layout) or auto_run_id(location)
+        run_id = find_resumable_run(location, layout)
+        if run_id is None and (same := _identical_run(location, hashes)) is not None:
+            warnings.warn(
+                f"results/{same} already holds this grid (the same configs, settings, "
+                "features and fMRI); reusing it instead of adding a copy to the summary "
+                "(pass --run NAME for another run)",
+                FeatstoreWarning,
+                stacklevel=2,
+            )
+            return same
+        run_id = run_id or auto_run_id(location)
     group = result_group(run_id)
     if is_complete(location, group):
         with group_lock(location, group):
@@ -359,6 +373,17 @@ def run_grid(
                     stage.stage.discard()
             raise
     return run_id
+
+
+def _identical_run(store: StorePath, hashes: Sequence[str]) -> str | None:
+    """The newest complete run holding exactly the configs of ``hashes`` (in any order)."""
+    wanted = sorted(hashes)
+    matches = []
+    for run_id in complete_runs(store):
+        ds = open_group(store, result_group(run_id))
+        if "config_hash" in ds.coords and sorted(map(str, ds["config_hash"].values)) == wanted:
+            matches.append((str(ds.attrs.get("created", "")), run_id))
+    return max(matches)[1] if matches else None
 
 
 def _run_staged(

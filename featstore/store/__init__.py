@@ -10,6 +10,8 @@ from featstore.store.features import (
     feature_set_attrs,
     list_feature_sets,
     open_feature_set,
+    resolve_feature_group,
+    resolve_feature_key,
     write_feature_set,
 )
 from featstore.store.groups import (
@@ -36,7 +38,15 @@ from featstore.store.paths import (
     result_group,
     window_name,
 )
-from featstore.store.staging import BlockStage, StagedArray, group_lock, settings_hash
+from featstore.store.remove import remove_feature_sets, remove_run
+from featstore.store.staging import (
+    BlockStage,
+    StagedArray,
+    StagedGroup,
+    group_lock,
+    list_staged,
+    settings_hash,
+)
 from featstore.store.validate import Problem, validate
 
 __all__ = [
@@ -46,6 +56,7 @@ __all__ = [
     "GroupInfo",
     "Problem",
     "StagedArray",
+    "StagedGroup",
     "array_compressors",
     "create_store",
     "delete_group",
@@ -57,12 +68,17 @@ __all__ = [
     "is_complete",
     "list_feature_sets",
     "list_groups",
+    "list_staged",
     "model_key",
     "open_feature_set",
     "open_group",
     "open_root",
     "parse_window",
     "reading_data",
+    "remove_feature_sets",
+    "remove_run",
+    "resolve_feature_group",
+    "resolve_feature_key",
     "result_group",
     "root_attrs",
     "settings_hash",

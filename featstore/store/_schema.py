@@ -66,6 +66,9 @@ FEATURE_ATTRS = (
     COMPLETE_ATTR,
 )
 MODALITIES = ("text", "audio", "multimodal", "lowlevel")
+# The window kind each modality is stored under: text per word with ctxN words of context;
+# the others per TR with trN TRs of audio (word rate, which has no audio window, as tr1).
+MODALITY_WINDOW_KIND = {"text": "ctx", "audio": "tr", "multimodal": "tr", "lowlevel": "tr"}
 FEATURE_DTYPES = ("float32", "float16")
 
 # results/<run_id>
@@ -103,4 +106,7 @@ ANALYSIS_ATTRS = (ANALYSIS_ATTR, "settings", "features", "fmri", "created", COMP
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WINDOW_RE = re.compile(r"^(ctx|tr)([1-9][0-9]*)$")
 _RUN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-WINDOW_KINDS = {"ctx": "words of context (text)", "tr": "TRs of audio (audio, multimodal)"}
+WINDOW_KINDS = {
+    "ctx": "words of context (text)",
+    "tr": "TRs of audio (audio, multimodal, lowlevel)",
+}

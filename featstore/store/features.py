@@ -5,6 +5,7 @@ A feature set is chunked one layer per chunk, so reading one layer is one read.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ import xarray as xr
 import zarr
 
 from featstore import __version__
-from featstore.errors import GroupNotFoundError, InputError
+from featstore.errors import FeatstoreWarning, GroupNotFoundError, InputError
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -23,6 +24,7 @@ from featstore.store.groups import (
     group_attrs,
     open_group,
     open_root,
+    reading_data,
     reading_metadata,
     store_n_tr,
     write_group,
@@ -89,6 +91,15 @@ def feature_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     return encoding
 
 
+def window_mismatch(what: str, modality: str, window: str) -> str:
+    """The message for a window of the wrong kind for ``modality`` (``ctx200`` for audio)."""
+    kind = S.MODALITY_WINDOW_KIND[modality]
+    return (
+        f"{what}: window {window!r} does not fit modality {modality!r}, whose windows are "
+        f"{kind}N ({S.WINDOW_KINDS[kind]}), e.g. {kind}{6 if kind == 'tr' else 200}"
+    )
+
+
 def _check_attrs(attrs: Mapping[str, Any], window: str, group: str) -> None:
     filled_here = ("layers", "featstore_version", S.COMPLETE_ATTR)
     missing = [a for a in S.FEATURE_ATTRS if a not in attrs and a not in filled_here]
@@ -99,6 +110,9 @@ def _check_attrs(attrs: Mapping[str, Any], window: str, group: str) -> None:
             f"feature set {group!r} has modality {attrs['modality']!r}; expected one of {S.MODALITIES}"
         )
     kind, size = parse_window(window)
+    expected = S.MODALITY_WINDOW_KIND[attrs["modality"]]
+    if kind != expected:
+        raise InputError(window_mismatch(group, attrs["modality"], window))
     window_attr = "ctx_words" if kind == "ctx" else "tr_win"
     if int(attrs.get(window_attr, size)) != size:
         raise InputError(
@@ -145,14 +159,71 @@ def write_feature_set(
         extra_vars=extra_vars,
     )
     write_group(store, group, ds, overwrite=overwrite, encoding=feature_encoding(ds))
+    constant = constant_layers(store, group)
+    if constant:
+        message = constant_layers_message(group, constant, ds.sizes[S.LAYER_DIM], n_tr)
+        warnings.warn(message, FeatstoreWarning, stacklevel=2)
     return group
+
+
+def constant_layers(store: StorePath, group: str) -> list[int]:
+    """Labels of the layers of a feature set whose every dim is constant over the TRs.
+
+    Such a layer (all zero, say: a one-TR story, or an export that failed) carries no
+    signal: z-scored it is all zero and an encoding model's r is NaN. Reads the stored
+    ``hidden`` one layer (one chunk) at a time.
+    """
+    hidden = open_group(store, group, require_complete=False)[S.HIDDEN_VAR]
+    flat = (hidden.max(S.TR_DIM) == hidden.min(S.TR_DIM)).all(S.DIM_DIM)
+    with reading_data(store, group):
+        values = flat.compute(scheduler="threads").values
+    return [
+        int(label)
+        for label, constant in zip(hidden[S.LAYER_DIM].values, values, strict=True)
+        if constant
+    ]
+
+
+def constant_layers_message(group: str, layers: Sequence[int], n_layers: int, n_tr: int) -> str:
+    """The warning naming the constant layers of ``group`` (of ``n_layers``)."""
+    many = len(layers) > 1
+    return (
+        f"feature set {group}: layer{'s' if many else ''} {', '.join(map(str, layers))} "
+        f"(of {n_layers}) {'are' if many else 'is'} constant over all {n_tr} TRs (e.g. all "
+        f"zero): no signal, and evaluating {'them' if many else 'it'} gives r = NaN"
+    )
+
+
+def resolve_feature_key(store: StorePath, name: str) -> str:
+    """The feature key ``name`` stands for: itself if the store has it, else the key of the
+    feature sets extracted under the model alias ``name`` (``minilm`` →
+    ``sentence-transformers--all-MiniLM-L6-v2``), else ``name`` unchanged."""
+    keys = child_names(store, S.FEATURES)
+    if name in keys:
+        return name
+    for key in keys:
+        for window in child_names(store, f"{S.FEATURES}/{key}"):
+            if group_attrs(store, f"{S.FEATURES}/{key}/{window}").get("model_alias") == name:
+                return key
+    return name
+
+
+def resolve_feature_group(store: StorePath, group: str) -> str:
+    """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged."""
+    parts = str(group).strip("/").split("/")
+    if len(parts) >= 2 and parts[0] == S.FEATURES:
+        parts[1] = resolve_feature_key(store, parts[1])
+    return "/".join(parts)
 
 
 def open_feature_set(
     store: StorePath, key: str, window: str, *, layers: Sequence[int] | None = None
 ) -> xr.Dataset:
-    """Open a complete feature set lazily; optionally select ``layers`` by label."""
-    group = feature_group(key, window)
+    """Open a complete feature set lazily; optionally select ``layers`` by label.
+
+    ``key`` is the feature key or the model alias it was extracted under.
+    """
+    group = feature_group(resolve_feature_key(store, key), window)
     ds = open_group(store, group)
     if layers is not None:
         wanted = [int(x) for x in layers]
@@ -212,8 +283,8 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
 
 
 def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]:
-    """Attrs of a feature set (raises :class:`GroupNotFoundError` naming it if absent)."""
-    group = feature_group(key, window)
+    """Attrs of a feature set, by key or alias (:class:`GroupNotFoundError` naming it if absent)."""
+    group = feature_group(resolve_feature_key(store, key), window)
     try:
         return group_attrs(store, group)
     except GroupNotFoundError:

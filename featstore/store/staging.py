@@ -33,6 +33,7 @@ from featstore.store.groups import (
     _local_path,
     array_compressors,
     open_root,
+    reading_metadata,
     to_json_safe,
     write_failure,
     writing,
@@ -204,6 +205,39 @@ def discard_stage(store: StorePath, group: str) -> bool:
             del root[path]
             return True
     return False
+
+
+@dataclass(frozen=True)
+class StagedGroup:
+    """A group whose resumable write is staged in ``_work/`` (running or interrupted)."""
+
+    group: str
+    blocks_done: int
+    n_blocks: int
+
+
+def list_staged(store: StorePath) -> list[StagedGroup]:
+    """Every staged feature set and run, with how many of its blocks are written."""
+    found = []
+    root = open_root(store)
+    for top, depth in ((S.FEATURES, 2), (S.RESULTS, 1)):
+        base = f"{S.WORK}/{top}"
+        paths = [base]
+        with reading_metadata(store, base):
+            for _ in range(depth):
+                paths = [
+                    f"{path}/{name}"
+                    for path in paths
+                    if path in root and isinstance(root[path], zarr.Group)
+                    for name in sorted(root[path].group_keys())
+                ]
+            for path in paths:
+                node = root[path]
+                if isinstance(node, zarr.Group) and _DONE in node:
+                    done = np.asarray(node[_DONE][:])
+                    group = path.removeprefix(f"{S.WORK}/")
+                    found.append(StagedGroup(group, int(np.count_nonzero(done)), int(done.size)))
+    return found
 
 
 def _acquire(path: Path, group: str) -> TextIO:

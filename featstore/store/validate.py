@@ -75,6 +75,15 @@ def _check_group(info: GroupInfo, n_tr: int | None) -> list[Problem]:
                 problems.append(
                     Problem(info.path, attr, f"is {info.attrs.get(attr)!r}, expected {size}")
                 )
+            expected = S.MODALITY_WINDOW_KIND.get(info.attrs.get("modality"), kind)
+            if kind != expected:
+                problems.append(
+                    Problem(
+                        info.path,
+                        "modality",
+                        f"{info.attrs['modality']!r} takes {expected}N windows, not {window!r}",
+                    )
+                )
         if info.attrs.get("modality") not in S.MODALITIES and "modality" in info.attrs:
             problems.append(
                 Problem(info.path, "modality", f"{info.attrs['modality']!r} not in {S.MODALITIES}")

@@ -6,7 +6,8 @@ import xarray as xr
 
 from featstore import store as fs
 from featstore.datasets import import_dataset, import_features, open_stimulus
-from featstore.errors import GroupExistsError, InputError
+from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
+from featstore.evaluate.configs import select_layers
 from tests.datasets.conftest import N_TR, TR, tree_hash
 
 N_LAYER, DIM = 3, 11
@@ -45,7 +46,7 @@ def test_one_file_per_layer(store, tmp_path):
     assert ds.attrs["model_id"] == "imported:my-lm" and ds.attrs["revision"] == digest
     assert ds.attrs["pooling"] == "imported" and ds.attrs["ctx_words"] == 200
     assert ds.attrs["stimulus_sha256"] == open_stimulus(store).attrs["stimulus_sha256"]
-    assert ds.attrs["layers"] == [0, 1, 2]
+    assert ds.attrs["layers"] == [1, 2, 3]
     (info,) = fs.list_feature_sets(store)
     assert (info.key, info.window, info.modality, info.n_layers, info.dim) == (
         "my-lm",
@@ -55,6 +56,40 @@ def test_one_file_per_layer(store, tmp_path):
         DIM,
     )
     assert fs.validate(store) == []
+
+
+def test_default_grid_evaluates_every_imported_layer(store, tmp_path):
+    # an imported set has no embedding layer: layer n is the n-th file, and auto (which
+    # skips 0, the embeddings of extracted sets) takes them all
+    files = _save_layers(tmp_path, _layers())
+    import_features(store, name="my-lm", window="ctx200", modality="text", files=files)
+    (info,) = fs.list_feature_sets(store)
+    assert select_layers("auto", info) == [1, 2, 3]
+    ds = fs.open_feature_set(store, "my-lm", "ctx200", layers=[1])
+    np.testing.assert_array_equal(ds.hidden.values[0], np.load(files[0]).astype("f4"))
+
+
+def test_a_constant_layer_is_imported_with_a_warning_naming_it(store, tmp_path):
+    hidden = _layers()
+    hidden[1] = 0.0  # the second file: label 2
+    hidden[2, :, 4] = 3.0  # one constant dim leaves the layer usable
+    files = _save_layers(tmp_path, hidden)
+    with pytest.warns(FeatstoreWarning, match=r"my-lm/ctx5: layer 2 \(of 3\) is constant") as got:
+        import_features(store, name="my-lm", window="ctx5", modality="text", files=files)
+    assert len(got) == 1
+    np.testing.assert_array_equal(fs.open_feature_set(store, "my-lm", "ctx5").hidden[1], 0)
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [([0, 1], "--layers names 2 layer"), ([0, 1, 1], "distinct"), ([-1, 0, 1], ">= 0")],
+)
+def test_bad_layer_labels(store, tmp_path, layers, message):
+    files = _save_layers(tmp_path, _layers())
+    before = tree_hash(store)
+    with pytest.raises(InputError, match=message):
+        import_features(store, name="x", window="ctx5", modality="text", files=files, layers=layers)
+    assert tree_hash(store) == before
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".npz"])
@@ -140,13 +175,20 @@ def test_bad_files_leave_store_unchanged(store, tmp_path):
         ({"name": "../evil"}, "invalid feature key '../evil'"),
         ({"window": "200"}, "invalid window '200'"),
         ({"modality": "video"}, "--modality 'video'"),
+        (
+            {"modality": "audio"},
+            "window 'ctx5' does not fit modality 'audio', whose windows are trN",
+        ),
+        ({"window": "tr6"}, "window 'tr6' does not fit modality 'text', whose windows are ctxN"),
     ],
 )
 def test_bad_names(store, tmp_path, kwargs, message):
     files = _save_layers(tmp_path, _layers())
     args = {"name": "ok", "window": "ctx5", "modality": "text", "files": files, **kwargs}
+    before = tree_hash(store)
     with pytest.raises(InputError, match=message):
         import_features(store, **args)
+    assert tree_hash(store) == before
 
 
 def test_needs_a_stimulus(empty_store, tmp_path):

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import zarr
 from typer.testing import CliRunner
 
 from featstore import store as fs
@@ -116,6 +117,18 @@ def test_existing_store_needs_overwrite(inputs):
     assert result.exit_code == 0 and fs.group_exists(store, "fmri")
 
 
+def test_overwrite_refuses_a_store_of_a_newer_schema(inputs):
+    store = inputs["dir"] / "s.zarr"
+    assert _invoke(*_base(inputs, store), "--fmri", inputs["fmri"]).exit_code == 0
+    root = zarr.open_group(str(store), mode="r+")
+    root.attrs["featstore_schema"] = 2  # written by a newer featstore
+    before = tree_hash(store)
+    result = _invoke(*_base(inputs, store), "--overwrite")
+    _assert_one_line_error(result, store, "schema version 2", "refusing to replace it")
+    assert tree_hash(store) == before
+    assert [p.name for p in inputs["dir"].iterdir() if p.name.startswith(".")] == []
+
+
 def test_features_import(inputs):
     store = inputs["dir"] / "s.zarr"
     assert _invoke(*_base(inputs, store)).exit_code == 0
@@ -138,8 +151,18 @@ def test_features_import(inputs):
     ]
     result = _invoke(*args, *files)
     assert result.exit_code == 0, result.output
-    assert "wrote features/mine/tr2 from 2 file(s)" in result.stdout
+    assert "wrote features/mine/tr2 from 2 file(s): layers 1, 2" in result.stdout
     assert fs.open_feature_set(store, "mine", "tr2").hidden.shape == (2, 7, 13)
+    named = _invoke(*args, "--name", "named", "--layers", "0,6", *files)
+    assert named.exit_code == 0 and "layers 0, 6" in named.stdout, named.output
+    assert fs.open_feature_set(store, "named", "tr2").attrs["layers"] == [0, 6]
+    _assert_one_line_error(_invoke(*args, "--name", "n2", "--layers", "auto", *files), "--layers")
+    np.save(inputs["dir"] / "zeros.npy", np.zeros((7, 13)))
+    zeros = _invoke(*args, "--name", "zeros", files[0], inputs["dir"] / "zeros.npy")
+    assert zeros.exit_code == 0 and "wrote features/zeros/tr2" in zeros.stdout, zeros.output
+    warning = "warning: feature set features/zeros/tr2: layer 2 (of 2) is constant over all 7 TRs"
+    (line,) = zeros.stderr.strip().splitlines()
+    assert line.startswith(warning) and "Traceback" not in zeros.output
     before = tree_hash(store)
     _assert_one_line_error(_invoke(*args, *files), "features/mine/tr2", "--overwrite")
     np.save(inputs["dir"] / "short.npy", np.zeros((5, 13)))

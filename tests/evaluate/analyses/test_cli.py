@@ -120,6 +120,18 @@ def test_bad_options_exit_2_with_one_line(analyses_store, args, fragment):
     _one_line_error(_invoke(*args, "-s", analyses_store, "--quiet"), fragment)
 
 
+def test_similarity_writes_a_figure_only_where_asked(analyses_store, tmp_path, monkeypatch):
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = _invoke(
+        "similarity", "-s", analyses_store, "--model", "gpt2", "--metric", "cka", "--run", "nofig",
+        "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert list(here.iterdir()) == [] and "figure:" not in result.stdout
+
+
 def test_existing_run_is_refused_before_computing(analyses_store):
     first = _invoke("rsa", "-s", analyses_store, "--model", "gpt2", "--n-perm", "0", "--run", "x")
     assert first.exit_code == 0, first.output

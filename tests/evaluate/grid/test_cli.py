@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,9 @@ from typer.testing import CliRunner
 from featstore import store as fs
 from featstore.cli._encoding_options import encoding_settings, parse_alphas
 from featstore.cli.evaluate_main import app
-from featstore.errors import InputError
+from featstore.errors import FeatstoreWarning, InputError
+from featstore.evaluate.results import complete_runs
+from featstore.evaluate.summary import summary_table
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_ROI, N_TR, build_store
 
 FAST = ["--pca", "6", "--delays", "1,2,3", "--alphas", "0.1,10,1000", "--cv", "3", "--quiet"]
@@ -68,9 +72,10 @@ def test_a_constant_feature_layer_is_warned_about_and_excluded(grid_store, tmp_p
     values = np.random.default_rng(3).standard_normal((3, N_TR, 5)).astype(np.float32)
     values[1] = 0.0  # an all-zero layer, as a 1-TR story gives
     attrs = {"model_id": "byo", "revision": "test", "modality": "audio", "pooling": "mean"}
-    fs.write_feature_set(
-        grid_store, "byo", "tr3", values, attrs={**attrs, "stimulus_sha256": "a" * 64}
-    )
+    with pytest.warns(FeatstoreWarning, match="layer 1 \\(of 3\\) is constant"):  # at writing
+        fs.write_feature_set(
+            grid_store, "byo", "tr3", values, attrs={**attrs, "stimulus_sha256": "a" * 64}
+        )
     result = _invoke(
         "grid", "-s", grid_store, "--model", "byo", "--fusion", "wavlm:tr3+byo:tr3",
         "--layers", "1,2", "--run", "flat", *FAST[:-1],
@@ -279,3 +284,23 @@ def test_short_labels_and_the_default_run_in_every_command(grid_store, tmp_path)
         _invoke("significance", "-s", grid_store, "-c", "gpt2/4", "-c", "wavlm/tr3/3"),
         "no complete run holds all of gpt2/ctx20/layer4 (run1), wavlm/tr3/layer3 (run2)",
     )
+
+
+def test_an_identical_grid_reuses_its_run_instead_of_duplicating_summary_rows(grid_store):
+    args = ["grid", "-s", grid_store, "--model", "wavlm:tr3", "--layers", "2,3", *FAST]
+    first = _invoke(*args)
+    assert first.exit_code == 0, first.output
+    before = complete_runs(grid_store)
+    run_id = re.search(r"results/(\S+): 2 configs", first.stdout).group(1)
+    rows = len(summary_table(grid_store))
+    again = _invoke(*args, "--layers", "3,2")  # the same configs, in another order
+    assert again.exit_code == 0, again.output
+    line = again.stderr.strip().splitlines()[0]  # then the run's own warnings, as the first time
+    assert line.startswith(f"warning: results/{run_id} already holds this grid")
+    assert "--run NAME" in line and f"results/{run_id}: 2 configs" in again.stdout
+    assert complete_runs(grid_store) == before
+    assert len(summary_table(grid_store)) == rows
+    # another config set, or an explicit --run, still makes a new run
+    assert _invoke(*args, "--layers", "3").exit_code == 0
+    assert _invoke(*args, "--run", "copy").exit_code == 0
+    assert len(summary_table(grid_store)) == rows + 3

@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 
+from featstore import store as fs
 from featstore.errors import InputError
 from featstore.evaluate.configs import (
     BANDED,
@@ -18,6 +20,7 @@ from featstore.evaluate.configs import (
     select_layers,
     self_fusion_notices,
 )
+from featstore.store.features import feature_dataset
 from tests.evaluate.grid.conftest import AUDIO_KEY, TEXT_KEY
 
 
@@ -164,6 +167,20 @@ def test_build_configs_windows_by_kind(grid_store):
     # no window of the model's kind requested: every stored window
     configs = build_configs(grid_store, models=[("wavlm", None)], windows=["ctx20"], layers=[3])
     assert [c.label for c in configs] == ["wavlm/tr2/layer3", "wavlm/tr3/layer3"]
+
+
+def test_a_requested_window_is_never_swapped_for_another(empty_store, feature_attrs):
+    # an audio set stored under a text window (imports before 0.2 allowed it): asking
+    # for tr1 must not evaluate ctx200 instead
+    hidden = np.random.default_rng(0).standard_normal((2, 37, 3)).astype("f4")
+    ds = feature_dataset(hidden, attrs={**feature_attrs, "ctx_words": 200})
+    fs.write_group(empty_store, "features/odd/ctx200", ds)
+    (problem,) = fs.validate(empty_store)
+    assert "'audio' takes trN windows, not 'ctx200'" in str(problem)
+    with pytest.raises(InputError, match=r"no feature set odd/tr1 .*present: odd \(ctx200\)"):
+        build_configs(empty_store, models=[("odd", None)], windows=["tr1"])
+    configs = build_configs(empty_store, models=[("odd", None)], windows=["ctx200"])
+    assert {c.a.window for c in configs} == {"ctx200"}
 
 
 def test_fusion_every_layer_pair_at_each_window(grid_store):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from featstore import store as fs
+from featstore.cli.main import app
 from featstore.errors import GroupExistsError, InputError
 from featstore.extract import lowlevel as ll
 from featstore.extract.run import extract
@@ -137,3 +139,17 @@ def test_wordrate_end_to_end(make_store):
     extract(store, "wordrate", overwrite=True)
     with pytest.raises(InputError, match="takes no --tr-win"):
         extract(store, "wordrate", tr_wins=[2])
+
+
+def test_silent_audio_warns_of_a_constant_envelope_through_the_cli(make_store):
+    # silence: the envelope is the same log floor at every TR, which no encoding model
+    # can use; the command succeeds and prints one warning line naming the feature set
+    store = make_store(np.zeros(round(8.9 * 16_000), np.float32), name="silent")
+    result = CliRunner().invoke(
+        app, ["extract", "--model", "envelope", "--tr-win", "2", "-s", str(store), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote features/envelope/tr2" in result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("warning: feature set features/envelope/tr2: layer 0 (of 1) is constant")
+    assert "Traceback" not in result.output and "FeatstoreWarning" not in result.output

@@ -5,12 +5,12 @@ import pytest
 import xarray as xr
 
 from featstore import store as fs
-from featstore.errors import GroupExistsError, InputError
+from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
 from featstore.extract import text as text_module
 from featstore.extract.registry import resolve_model
 from featstore.extract.text import extract_text, read_stimulus_words
 
-from .conftest import N_TR
+from .conftest import N_TR, STORY, write_stimulus_store
 
 
 def _open(store, group):
@@ -205,3 +205,15 @@ def test_bfloat16_arithmetic_tracks_float32(story_store, tiny_gpt2):
     assert half.attrs["settings"]["precision"] == "bfloat16"
     with pytest.raises(InputError, match="--precision float16 needs a GPU"):
         extract_text(story_store, spec, ctx=4, precision="float16", device="cpu", overwrite=True)
+
+
+def test_a_one_tr_story_warns_that_every_layer_is_constant(tmp_path, tiny_gpt2):
+    # the story starts after the only TR: every layer of hidden is zero, which no
+    # encoding model can use; the extraction succeeds but says so, naming the layers
+    store = write_stimulus_store(tmp_path / "one-tr.zarr", STORY, n_tr=1)
+    spec = resolve_model(tiny_gpt2)
+    with pytest.warns(
+        FeatstoreWarning, match=r"ctx8: layers 0, 1, 2 \(of 3\) are constant over all 1 TRs"
+    ):
+        (group,) = extract_text(store, spec, ctx=8, block_words=16)
+    assert fs.is_complete(store, group)
