@@ -17,6 +17,11 @@ __version__ = "0.1.0"
 
 #: Public name -> module that defines it (imported when the name is first used).
 _LAZY = {
+    "Run": "featstore.api",
+    "Store": "featstore.api",
+    "create_store": "featstore.api",
+    "import_dataset": "featstore.api",
+    "open_store": "featstore.api",
     "EncodingModel": "featstore.evaluate.estimator",
     "EncodingSettings": "featstore.evaluate.settings",
     "EncodingResult": "featstore.evaluate.pipeline",

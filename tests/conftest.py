@@ -34,3 +34,22 @@ def feature_attrs():
         "pooling": "mean",
         "stimulus_sha256": "0" * 64,
     }
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory):
+    """`featstore demo --no-whisper` run once per test session: (store, report, output).
+
+    Tests that write into the store copy it first (``shutil.copytree``).
+    """
+    from typer.testing import CliRunner
+
+    from featstore.cli.main import app
+
+    root = tmp_path_factory.mktemp("demo")
+    store, report = root / "demo.zarr", root / "report"
+    result = CliRunner().invoke(
+        app, ["demo", "--no-whisper", "--quiet", "--store", str(store), "--report", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    return store, report, result.output

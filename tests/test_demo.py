@@ -1,25 +1,11 @@
 """`featstore demo` end to end (without whisper): the planted answer must come out."""
 
 import numpy as np
-import pytest
 import xarray as xr
-from typer.testing import CliRunner
 
 from featstore import demo
-from featstore.cli.main import app
 from featstore.evaluate.summary import best_layers, summary_table
 from featstore.store import validate
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    store, report = root / "demo.zarr", root / "report"
-    result = CliRunner().invoke(
-        app, ["demo", "--no-whisper", "--quiet", "--store", str(store), "--report", str(report)]
-    )
-    assert result.exit_code == 0, result.output
-    return store, report, result.output
 
 
 def _roi_names(ds):

@@ -11,6 +11,10 @@ def _readme_commands() -> list[str]:
     return re.findall(r"```bash\n(.+?)\n```", text, flags=re.S)[:2]
 
 
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
 def test_readme_opens_with_demo_and_test_commands():
     demo, tests = _readme_commands()
     assert "pip install torch==2.13.0" in demo and demo.endswith("featstore demo")
@@ -44,9 +48,34 @@ def test_readme_python_example_runs(tmp_path):
     fs.write_feature_set(store, "microsoft--wavlm-base-plus", "tr6", hidden, attrs=attrs)
     r = xr.Dataset({"r": (("config", "subject", "roi"), np.zeros((2, 3, 5), "f4"))})
     fs.write_group(store, "results/grid-1", r)
-    (example,) = re.findall(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), re.S)
+    example = _python_blocks()[0]  # the plain-xarray one, under "A study in six commands"
     example = example.replace("stores/21styear.zarr", str(store)).replace("<run>", "grid-1")
     namespace: dict = {}
     exec(example, namespace)
     np.testing.assert_array_equal(namespace["hidden"].values, hidden)
     assert namespace["r"].dims == ("config", "subject", "roi")
+
+
+def test_readme_api_example_runs_verbatim(demo_store, tmp_path, monkeypatch, capsys):
+    """The "In Python" section, as written, on a copy of the demo's store."""
+    import shutil
+
+    import numpy as np
+
+    import featstore as fs
+
+    store, _, _ = demo_store
+    shutil.copytree(store, tmp_path / "stores" / "demo.zarr")
+    monkeypatch.chdir(tmp_path)
+    example = _python_blocks()[1]
+    assert example.startswith("import featstore as fs")
+    namespace: dict = {}
+    exec(example, namespace)
+    run, model = namespace["run"], namespace["model"]
+    assert isinstance(namespace["store"], fs.Store) and isinstance(run, fs.Run)
+    assert run.configs == ["minilm/ctx16/layer2", "minilm/ctx16/layer4", "spectral/tr1/layer0"]
+    assert run.r.dims == ("config", "subject", "roi")
+    assert (tmp_path / "stores" / "demo-api-report" / "index.html").is_file()
+    assert model.coef_.shape[:2] == (360, 4) and np.isfinite(model.alpha_).all()
+    printed = capsys.readouterr().out
+    assert "('config', 'subject', 'roi')" in printed and "minilm/ctx16/layer4" in printed

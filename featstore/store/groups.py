@@ -31,35 +31,25 @@ from featstore.errors import (
     GroupNotFoundError,
     IncompleteGroupError,
     InputError,
-    SchemaVersionError,
     StoreError,
 )
 from featstore.store import _schema as S
-
-StorePath = str | os.PathLike
+from featstore.store.root import (  # noqa: F401 - re-exported: callers import them from here
+    _UNREADABLE_METADATA,
+    _ZARR_JSON,
+    StorePath,
+    _first_line,
+    _local_path,
+    open_root,
+    root_attrs,
+    store_n_tr,
+    store_tr_seconds,
+)
 
 
 def now_iso() -> str:
     """UTC time stamp for ``created`` attrs."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _local_path(store: StorePath) -> Path | None:
-    text = os.fspath(store)
-    if "://" in text and not text.startswith("file://"):
-        return None
-    return Path(text.removeprefix("file://"))
-
-
-# What zarr raises on metadata it cannot use: unparsable JSON and zarr's own errors are
-# ValueErrors; JSON of the wrong shape surfaces as TypeError, KeyError or AttributeError.
-_UNREADABLE_METADATA = (ValueError, TypeError, KeyError, AttributeError)
-_ZARR_JSON = "zarr.json"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def group_key(group: str) -> str:
@@ -251,65 +241,6 @@ def create_store(
         work = root.create_group(S.WORK)
         for name in (S.FEATURES, S.RESULTS):
             work.create_group(name)
-
-
-def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
-    """Open a store's root group after checking it is a featstore store we can read."""
-    local = _local_path(store)
-    if local is not None and not local.exists():
-        raise StoreError(f"no store at {local}")
-    try:
-        root = zarr.open_group(os.fspath(store), mode=mode, zarr_format=S.ZARR_FORMAT)
-    except (FileNotFoundError, NotADirectoryError, *_UNREADABLE_METADATA) as exc:
-        raise StoreError(
-            f"{os.fspath(store)} is not a readable Zarr v3 store ({_first_line(exc)})"
-        ) from exc
-    except OSError as exc:
-        raise StoreError(f"cannot open store {os.fspath(store)}: {exc.strerror}") from exc
-    version = root.attrs.get(S.SCHEMA_ATTR)
-    if version is None:
-        raise StoreError(
-            f"{os.fspath(store)} is a Zarr store but not a featstore store "
-            f"(root attr {S.SCHEMA_ATTR!r} is missing)"
-        )
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise StoreError(
-            f"{os.fspath(store)}: root attr {S.SCHEMA_ATTR} is {version!r}; expected a "
-            "positive integer (the store is damaged)"
-        )
-    if version > S.SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{os.fspath(store)} has featstore schema version {version!r}, but this featstore "
-            f"({__version__}) reads version {S.SCHEMA_VERSION}; upgrade featstore to read it"
-        )
-    return root
-
-
-def root_attrs(store: StorePath) -> dict[str, Any]:
-    """The root attrs of a store (schema checked)."""
-    return dict(open_root(store).attrs)
-
-
-def store_n_tr(store: StorePath) -> int:
-    """The store's ``n_tr`` root attr, checked to be a positive integer."""
-    n_tr = root_attrs(store).get("n_tr")
-    if isinstance(n_tr, bool) or not isinstance(n_tr, int) or n_tr < 1:
-        raise StoreError(
-            f"{os.fspath(store)}: root attr n_tr is {n_tr!r}; expected the positive number "
-            "of fMRI TRs (the store is damaged: `featstore validate` lists what is wrong)"
-        )
-    return n_tr
-
-
-def store_tr_seconds(store: StorePath) -> float:
-    """The store's ``tr_seconds`` root attr, checked to be a positive number."""
-    tr = root_attrs(store).get("tr_seconds")
-    if isinstance(tr, bool) or not isinstance(tr, (int, float)) or not 0 < tr < float("inf"):
-        raise StoreError(
-            f"{os.fspath(store)}: root attr tr_seconds is {tr!r}; expected the repetition "
-            "time in seconds (the store is damaged: `featstore validate` lists what is wrong)"
-        )
-    return float(tr)
 
 
 def _node(store: StorePath, group: str) -> zarr.Group | zarr.Array | None:

@@ -1,0 +1,374 @@
+"""The Python API: one :class:`Store` object per store, one :class:`Run` per evaluation run.
+
+A notebook does what the command line does, with the same functions underneath::
+
+    import featstore as fs
+
+    store = fs.open_store("stores/demo.zarr")
+    store.extract("minilm", ctx=32)
+    run = store.grid(models=["minilm:ctx32", "spectral:tr1"], settings=fs.EncodingSettings(pca=100))
+    run.r            # xarray DataArray (config, subject, roi)
+    run.summary()    # pandas DataFrame, the CLI's summary table
+    store.report("report/")
+
+The store is opened (and its schema checked) once; every method passes the same
+:class:`Store` object down, which is a path-like :class:`~featstore.store.root.StoreHandle`.
+Heavy modules (model code, dask, matplotlib) are imported by the methods that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featstore.store.root import StoreHandle, StorePath
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+    from featstore.evaluate.settings import EncodingSettings
+    from featstore.store.listing import GroupInfo
+
+__all__ = ["Run", "Store", "create_store", "import_dataset", "open_store"]
+
+
+def _model_request(request: Any) -> Any:
+    """A model request from ``"NAME[:WINDOWS][@LAYERS]"`` or a tuple (as ``--model``)."""
+    from featstore.evaluate.configs import ModelRequest, parse_model_request
+
+    if isinstance(request, str):
+        return parse_model_request(request)
+    return ModelRequest(*request)
+
+
+def _fusion_request(request: Any) -> tuple[Any, Any]:
+    """A fusion request from ``"A+B"`` or a pair of model requests (as ``--fusion``)."""
+    from featstore.evaluate.configs import parse_fusion_request
+
+    if isinstance(request, str):
+        return parse_fusion_request(request)
+    left, right = request
+    return _model_request(left), _model_request(right)
+
+
+class Run:
+    """One complete evaluation run of a store: ``results/<run_id>``.
+
+    Parameters
+    ----------
+    store : Store
+    run_id : str
+
+    Examples
+    --------
+    >>> run = store.run()                                   # doctest: +SKIP
+    >>> run.r.sel(config="minilm/ctx32/layer4").mean("subject")  # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def __repr__(self) -> str:
+        return f"Run({self.store.location!r}, {self.run_id!r})"
+
+    @property
+    def dataset(self) -> xr.Dataset:
+        """The run's group, opened lazily: ``r``, ``alpha`` … over (config, subject, roi)."""
+        from featstore.evaluate.results import open_run
+
+        return open_run(self.store, self.run_id)
+
+    @property
+    def r(self) -> xr.DataArray:
+        """Test-set Pearson r, (config, subject, roi)."""
+        return self.dataset["r"]
+
+    @property
+    def alpha(self) -> xr.DataArray:
+        """Chosen ridge alpha, (config, subject, roi)."""
+        return self.dataset["alpha"]
+
+    @property
+    def configs(self) -> list[str]:
+        """The run's config labels, in order."""
+        return [str(label) for label in self.dataset["config"].values]
+
+    @property
+    def settings(self) -> EncodingSettings:
+        """The encoding settings the run was evaluated with."""
+        from featstore.evaluate.results import run_settings
+
+        return run_settings(self.dataset.attrs)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per config: mean, std, median, min, max of the subject-mean r (the CLI's
+        ``evaluate summary``)."""
+        from featstore.evaluate.summary import summary_table
+
+        return summary_table(self.store, [self.run_id])
+
+    def roi_table(self, configs: Sequence[str] | None = None) -> pd.DataFrame:
+        """Subject-mean r per config and ROI, with ROI names (``evaluate roi``)."""
+        from featstore.evaluate.summary import roi_table
+
+        return roi_table(self.dataset, configs)
+
+    def significance(self, configs: Sequence[str] | None = None, **options: Any) -> xr.Dataset:
+        """Permutation tests of the run's configs (``evaluate significance``), stored beside
+        the run; options as :func:`featstore.evaluate.significance.run_significance`."""
+        from featstore.evaluate.significance import run_significance
+
+        return run_significance(self.store, self.run_id, configs, **options)
+
+
+class Store(StoreHandle):
+    """A featstore store, opened once: extract into it, evaluate from it, report on it.
+
+    Parameters
+    ----------
+    location : str or os.PathLike
+        The store's directory (or fsspec URL). Use :func:`open_store`, which also checks
+        the store can be read.
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> store = fs.open_store("stores/demo.zarr")           # doctest: +SKIP
+    >>> store.extract("minilm", ctx=32)                     # doctest: +SKIP
+    >>> run = store.grid(models=["minilm:ctx32@4"])         # doctest: +SKIP
+    >>> run.summary()[["config", "mean"]]                   # doctest: +SKIP
+    """
+
+    def __repr__(self) -> str:
+        return f"Store({self.location!r})"
+
+    # --- reading ------------------------------------------------------------------------
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The root attrs: schema version, dataset, ``tr_seconds``, ``n_tr`` …"""
+        return dict(self.root().attrs)
+
+    @property
+    def fmri(self) -> xr.Dataset:
+        """The ``fmri`` group, lazily: ``bold`` (subject, tr, roi) with ROI names."""
+        from featstore.store import _schema as S
+        from featstore.store.groups import open_group
+
+        return open_group(self, S.FMRI)
+
+    @property
+    def stimulus(self) -> xr.Dataset:
+        """The ``stimulus`` group, lazily: words, onsets, TR index, audio."""
+        from featstore.store import _schema as S
+        from featstore.store.groups import open_group
+
+        return open_group(self, S.STIMULUS)
+
+    def features(
+        self, model: str, window: str, *, layers: Sequence[int] | None = None
+    ) -> xr.Dataset:
+        """A feature set, lazily: ``hidden`` (layer, tr, dim). ``model`` is its key or the
+        alias it was extracted under (``minilm``); ``window`` ``ctx32`` or ``tr6``."""
+        from featstore.store.features import open_feature_set
+
+        return open_feature_set(self, model, window, layers=layers)
+
+    def ls(self) -> list[GroupInfo]:
+        """Every group of the store with its kind and variables (``featstore ls``)."""
+        from featstore.store.listing import list_groups
+
+        return list_groups(self)
+
+    def validate(self) -> list[Any]:
+        """Problems found against the schema (empty: the store is valid)."""
+        from featstore.store.validate import validate
+
+        return validate(self)
+
+    # --- extraction ---------------------------------------------------------------------
+
+    def extract(
+        self,
+        model: str,
+        *,
+        ctx: int | None = None,
+        tr_win: int | Sequence[int] | None = None,
+        **options: Any,
+    ) -> list[str]:
+        """Extract every layer of ``model`` into the store (``featstore extract``).
+
+        Parameters
+        ----------
+        model : str
+            Alias (``gpt2``, ``wavlm``, ``spectral``), Hugging Face id or local directory.
+        ctx : int, optional
+            Words of context (text models).
+        tr_win : int or sequence of int, optional
+            Audio windows in TRs (audio and multimodal models, ``spectral``).
+        **options
+            ``batch_size``, ``device``, ``precision``, ``pool``, ``stride``, ``revision``,
+            ``overwrite``, ``progress`` … as :func:`featstore.extract.run.extract`.
+
+        Returns
+        -------
+        list of str
+            The groups written (``features/<key>/<window>``).
+        """
+        from featstore.extract.run import extract
+
+        windows = [tr_win] if isinstance(tr_win, int) else tr_win
+        return extract(self, model, ctx=ctx, tr_wins=windows, **options)
+
+    def import_features(
+        self,
+        name: str,
+        files: Sequence[StorePath],
+        *,
+        window: str,
+        modality: str,
+        layers: Sequence[int] | None = None,
+        overwrite: bool = False,
+    ) -> str:
+        """Store features computed elsewhere (``featstore features import``); returns the
+        group written."""
+        from featstore.datasets.byo import import_features
+
+        return import_features(
+            self,
+            name=name,
+            window=window,
+            modality=modality,
+            files=files,
+            layers=layers,
+            overwrite=overwrite,
+        )
+
+    # --- evaluation ---------------------------------------------------------------------
+
+    def grid(
+        self,
+        models: Sequence[Any] = (),
+        fusions: Sequence[Any] = (),
+        *,
+        settings: EncodingSettings | None = None,
+        **options: Any,
+    ) -> Run:
+        """Evaluate every model x window x layer (and fusion) config (``evaluate grid``).
+
+        Parameters
+        ----------
+        models : sequence of str or tuple
+            ``"NAME[:WINDOWS][@LAYERS]"`` as ``--model`` (``"wavlm:tr1,6@3,9"``), or
+            ``(name, windows, layers)`` tuples.
+        fusions : sequence of str or pair
+            ``"A+B"`` as ``--fusion`` (``"gpt2:ctx200+wavlm:tr6"``), or pairs of requests.
+        settings : EncodingSettings, optional
+            The encoding model (default: ``EncodingSettings()``).
+        **options
+            ``windows``, ``layers``, ``partition``, ``run_id``, ``workers``,
+            ``threads_per_worker``, ``scheduler``, ``progress`` as
+            :func:`featstore.evaluate.grid.run_grid`.
+
+        Returns
+        -------
+        Run
+        """
+        from featstore.evaluate.grid import run_grid
+
+        run_id = run_grid(
+            self,
+            models=[_model_request(m) for m in models],
+            fusions=[_fusion_request(f) for f in fusions],
+            settings=settings,
+            **options,
+        )
+        return Run(self, run_id)
+
+    def runs(self) -> list[str]:
+        """Ids of the complete runs."""
+        from featstore.evaluate.results import complete_runs
+
+        return complete_runs(self)
+
+    def run(self, run_id: str | None = None) -> Run:
+        """A complete run (the newest when ``run_id`` is None)."""
+        from featstore.evaluate.results import open_run
+
+        return Run(self, str(open_run(self, run_id).attrs.get("run_id", run_id)))
+
+    def summary(self, runs: Sequence[str] | None = None) -> pd.DataFrame:
+        """The summary table of the given runs (every complete run by default)."""
+        from featstore.evaluate.summary import summary_table
+
+        return summary_table(self, runs)
+
+    # --- reporting ----------------------------------------------------------------------
+
+    def report(self, out_dir: StorePath, **options: Any) -> Path:
+        """Write the HTML report (``evaluate report``); returns the path of ``index.html``.
+
+        Options as :func:`featstore.report.html.build_report` (``runs``, ``top``,
+        ``alpha``, ``brain_maps`` …).
+        """
+        from featstore.report.html import build_report
+
+        return build_report(self, out_dir, **options)
+
+
+def open_store(location: StorePath) -> Store:
+    """Open an existing store, checking it is a featstore store this version reads.
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> store = fs.open_store("stores/demo.zarr")   # doctest: +SKIP
+    >>> store.attrs["n_tr"]                         # doctest: +SKIP
+    206
+    """
+    store = Store(location)
+    store.root()
+    return store
+
+
+def create_store(
+    location: StorePath,
+    *,
+    dataset: str,
+    tr_seconds: float,
+    n_tr: int,
+    overwrite: bool = False,
+) -> Store:
+    """Create an empty store (root attrs only) and open it.
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> store = fs.create_store("stores/new.zarr", dataset="mine", tr_seconds=1.5,
+    ...                         n_tr=300)                  # doctest: +SKIP
+    """
+    from featstore.store.groups import create_store as create
+
+    create(location, dataset=dataset, tr_seconds=tr_seconds, n_tr=n_tr, overwrite=overwrite)
+    return open_store(location)
+
+
+def import_dataset(location: StorePath, **options: Any) -> Store:
+    """Import a story (alignment, audio, optionally fMRI) into a new store and open it
+    (``featstore dataset import``); options as
+    :func:`featstore.datasets.importer.import_dataset`.
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> store = fs.import_dataset("stores/story.zarr", align="story_align.csv",
+    ...                           audio="story.wav", fmri="bold.npz", tr=1.5)  # doctest: +SKIP
+    """
+    from featstore.datasets.importer import import_dataset as run_import
+
+    run_import(os.fspath(location), **options)
+    return open_store(location)

@@ -1,0 +1,165 @@
+"""A store's root: opened and schema-checked once, by path or through a :class:`StoreHandle`.
+
+Every function of :mod:`featstore.store` takes a store as a path (``str`` or
+``os.PathLike``). A :class:`StoreHandle` is such a path that also keeps the store's root
+group once it has been opened and checked, so the functions it is passed to open the store
+once instead of on every call (as xarray's ``ZarrStore`` is opened once and passed around).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import zarr
+
+from featstore import __version__
+from featstore.errors import SchemaVersionError, StoreError
+from featstore.store import _schema as S
+
+StorePath = str | os.PathLike
+
+
+def _local_path(store: StorePath) -> Path | None:
+    text = os.fspath(store)
+    if "://" in text and not text.startswith("file://"):
+        return None
+    return Path(text.removeprefix("file://"))
+
+
+# What zarr raises on metadata it cannot use: unparsable JSON and zarr's own errors are
+# ValueErrors; JSON of the wrong shape surfaces as TypeError, KeyError or AttributeError.
+_UNREADABLE_METADATA = (ValueError, TypeError, KeyError, AttributeError)
+_ZARR_JSON = "zarr.json"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _open_checked_root(store: StorePath, mode: str) -> zarr.Group:
+    """Open a store's root group and check it is a featstore store this version reads."""
+    local = _local_path(store)
+    if local is not None and not local.exists():
+        raise StoreError(f"no store at {local}")
+    try:
+        root = zarr.open_group(os.fspath(store), mode=mode, zarr_format=S.ZARR_FORMAT)
+    except (FileNotFoundError, NotADirectoryError, *_UNREADABLE_METADATA) as exc:
+        raise StoreError(
+            f"{os.fspath(store)} is not a readable Zarr v3 store ({_first_line(exc)})"
+        ) from exc
+    except OSError as exc:
+        raise StoreError(f"cannot open store {os.fspath(store)}: {exc.strerror}") from exc
+    version = root.attrs.get(S.SCHEMA_ATTR)
+    if version is None:
+        raise StoreError(
+            f"{os.fspath(store)} is a Zarr store but not a featstore store "
+            f"(root attr {S.SCHEMA_ATTR!r} is missing)"
+        )
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise StoreError(
+            f"{os.fspath(store)}: root attr {S.SCHEMA_ATTR} is {version!r}; expected a "
+            "positive integer (the store is damaged)"
+        )
+    if version > S.SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{os.fspath(store)} has featstore schema version {version!r}, but this featstore "
+            f"({__version__}) reads version {S.SCHEMA_VERSION}; upgrade featstore to read it"
+        )
+    return root
+
+
+def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
+    """Open a store's root group after checking it is a featstore store we can read.
+
+    A :class:`StoreHandle` hands out the root it opened the first time (per mode).
+    """
+    if isinstance(store, StoreHandle):
+        return store.root(mode)
+    return _open_checked_root(store, mode)
+
+
+class StoreHandle(os.PathLike):
+    """A featstore store opened once: a path-like that keeps its checked root group.
+
+    Pass it wherever a store path is taken; functions given a handle reuse its root
+    instead of opening and checking the store again.
+
+    Parameters
+    ----------
+    location : str or os.PathLike
+        Local directory or fsspec URL of the store.
+
+    Examples
+    --------
+    >>> import os
+    >>> from featstore.store.root import StoreHandle
+    >>> handle = StoreHandle("stores/demo.zarr")
+    >>> os.fspath(handle)
+    'stores/demo.zarr'
+    """
+
+    def __init__(self, location: StorePath) -> None:
+        self._location = os.fspath(location)
+        self._roots: dict[str, zarr.Group] = {}
+
+    def __fspath__(self) -> str:
+        return self._location
+
+    def __str__(self) -> str:
+        return self._location
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._location!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StoreHandle):
+            return self._location == other._location
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._location)
+
+    @property
+    def location(self) -> str:
+        """Where the store is (the path or URL it was opened with)."""
+        return self._location
+
+    def root(self, mode: str = "r") -> zarr.Group:
+        """The root group, opened and schema-checked on first use (``"r"`` or ``"r+"``)."""
+        if mode not in self._roots:
+            self._roots[mode] = _open_checked_root(self._location, mode)
+        return self._roots[mode]
+
+    def refresh(self) -> None:
+        """Forget the opened root (after another process rewrote the root attrs)."""
+        self._roots.clear()
+
+
+def root_attrs(store: StorePath) -> dict[str, Any]:
+    """The root attrs of a store (schema checked)."""
+    return dict(open_root(store).attrs)
+
+
+def store_n_tr(store: StorePath) -> int:
+    """The store's ``n_tr`` root attr, checked to be a positive integer."""
+    n_tr = root_attrs(store).get("n_tr")
+    if isinstance(n_tr, bool) or not isinstance(n_tr, int) or n_tr < 1:
+        raise StoreError(
+            f"{os.fspath(store)}: root attr n_tr is {n_tr!r}; expected the positive number "
+            "of fMRI TRs (the store is damaged: `featstore validate` lists what is wrong)"
+        )
+    return n_tr
+
+
+def store_tr_seconds(store: StorePath) -> float:
+    """The store's ``tr_seconds`` root attr, checked to be a positive number."""
+    tr = root_attrs(store).get("tr_seconds")
+    if isinstance(tr, bool) or not isinstance(tr, (int, float)) or not 0 < tr < float("inf"):
+        raise StoreError(
+            f"{os.fspath(store)}: root attr tr_seconds is {tr!r}; expected the repetition "
+            "time in seconds (the store is damaged: `featstore validate` lists what is wrong)"
+        )
+    return float(tr)
