@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -117,9 +116,18 @@ def version_option(banner: str) -> Any:
     ]
 
 
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress (a bar on a terminal, else a log line every "
+        "FEATSTORE_PROGRESS_INTERVAL seconds, default 10).",
+    ),
+]
 
 
 def progress_enabled(quiet: bool) -> bool:
-    """Show progress bars unless --quiet or output is not a terminal (CI logs)."""
-    return not quiet and (sys.stderr.isatty() or bool(os.environ.get("FEATSTORE_PROGRESS")))
+    """Progress unless --quiet: a bar on a terminal, log lines elsewhere (see
+    :mod:`featstore.progress`)."""
+    return not quiet

@@ -55,6 +55,7 @@ from featstore.evaluate.results import (
 )
 from featstore.evaluate.settings import EncodingSettings
 from featstore.evaluate.threads import blas_threads
+from featstore.progress import progress_bar
 from featstore.store.groups import StorePath, is_complete
 from featstore.store.paths import result_group
 from featstore.store.staging import discard_stage, group_lock
@@ -206,22 +207,6 @@ def connect(scheduler: str):
             f"--scheduler {scheduler!r}: cannot connect ({reason}); expected the address of "
             "a running dask scheduler, e.g. tcp://10.0.0.5:8786"
         ) from None
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
 
 
 def run_grid(
@@ -381,13 +366,13 @@ def _run_staged(
         for i in pending
         if hashes[i] not in reusable
     ]
-    with _progress(progress and bool(jobs)) as bar:
-        task = bar.add_task(f"{run_id}: configs", total=len(jobs)) if bar else None
+    with progress_bar(
+        f"grid {run_id}", len(jobs), enabled=progress and bool(jobs), unit="configs", transient=True
+    ) as advance:
 
         def on_result(index: int, packed: dict[str, Any]) -> None:
             stage.write(index, packed)
-            if bar is not None:
-                bar.advance(task)
+            advance(1)
 
         if jobs and (client is not None or workers > 1):
             _run_distributed(

@@ -15,7 +15,7 @@ import html
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from featstore.evaluate.significance import compare_configs, load_stats
 from featstore.evaluate.stats import check_fdr_level
 from featstore.outputs import output_directory, writing_file
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
+from featstore.progress import progress_bar
 from featstore.report import tables
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, root_attrs, store_n_tr
@@ -80,6 +81,7 @@ class _Page:
     dpi: int
     parts: list[str] = field(default_factory=list)
     n_figures: int = 0
+    on_figure: Callable[[int], None] = lambda n: None
 
     def add(self, fragment: str) -> None:
         self.parts.append(fragment)
@@ -101,6 +103,7 @@ class _Page:
             source = f"data:image/png;base64,{data}"
         else:
             source = path.relative_to(self.out_dir).as_posix()
+        self.on_figure(1)
         self.add(
             f'<figure><img src="{html.escape(source)}" alt="{html.escape(alt)}">'
             f"<figcaption><b>Figure {self.n_figures}.</b> {caption}</figcaption></figure>"
@@ -620,6 +623,7 @@ def build_report(
     brain_maps: bool = True,
     embed: bool = False,
     dpi: int = 100,
+    progress: bool = False,
 ) -> Path:
     """Write the HTML report of a store's results; return the path of ``index.html``.
 
@@ -645,6 +649,8 @@ def build_report(
     embed : bool
         Embed the figures in ``index.html`` (base64) instead of writing PNG files.
     dpi : int
+    progress : bool
+        Report the figures drawn so far (see :mod:`featstore.progress`).
 
     Returns
     -------
@@ -656,20 +662,21 @@ def build_report(
     out = output_directory(out_dir, "--out")
     groups = dict(BUILTIN_ROI_GROUPS if groups is None else groups)
     result_sets = encoding_result_sets(store, runs)
-    page = _Page(out, embed=embed, dpi=dpi)
-    for i, result_set in enumerate(result_sets):
-        heading = "Results" if len(result_sets) == 1 else f"Results, settings {i + 1}"
-        _section(
-            page,
-            store,
-            result_set,
-            heading=heading,
-            top=top,
-            groups=groups,
-            alpha=alpha,
-            brain_maps=brain_maps,
-        )
-    add_analysis_sections(page, store, runs)
+    with progress_bar("report", None, enabled=progress, unit="figures") as advance:
+        page = _Page(out, embed=embed, dpi=dpi, on_figure=advance)
+        for i, result_set in enumerate(result_sets):
+            heading = "Results" if len(result_sets) == 1 else f"Results, settings {i + 1}"
+            _section(
+                page,
+                store,
+                result_set,
+                heading=heading,
+                top=top,
+                groups=groups,
+                alpha=alpha,
+                brain_maps=brain_maps,
+            )
+        add_analysis_sections(page, store, runs)
     attrs = root_attrs(store)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     head = (
