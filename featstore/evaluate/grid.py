@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import GroupExistsError, InputError
@@ -162,17 +165,24 @@ def _run_distributed(
     from distributed import Client, LocalCluster, as_completed
 
     with contextlib.ExitStack() as stack:
-        if client is None:
+        own_cluster = client is None
+        if own_cluster:
             # each worker evaluates one config at a time with its share of the cores
             n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
             env = {name: str(n_threads) for name in _BLAS_ENV}
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            with (
+                dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
+                _sigint_blocked_for_children(),
+            ):
                 cluster = stack.enter_context(
                     LocalCluster(
                         n_workers=workers,
                         threads_per_worker=1,
                         processes=True,
                         dashboard_address=None,
+                        # the scheduler's HTTP server would take port 8787, and warn
+                        # when another cluster holds it: any free port
+                        scheduler_kwargs={"dashboard_address": ":0"},
                     )
                 )
             client = stack.enter_context(Client(cluster))
@@ -187,8 +197,56 @@ def _run_distributed(
                 on_result(futures[future], future.result())
                 future.release()
         except BaseException:
+            # the error (or Ctrl-C) is what the user needs; the teardown of the cluster
+            # that follows logs warnings and tracebacks of its closed connections
+            stack.enter_context(_silenced("distributed"))
+            if own_cluster:
+                with contextlib.suppress(Exception):
+                    client.run(_silence_distributed_logs)
             client.cancel(list(futures))
             raise
+
+
+def _silence_distributed_logs() -> None:
+    """Run on each worker of a cluster about to be closed: its shutdown is not news."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def _sigint_blocked_for_children() -> Iterator[None]:
+    """Worker processes started inside never see SIGINT; this process still does.
+
+    Ctrl-C in a terminal reaches the whole process group: each worker would print its
+    own ``KeyboardInterrupt`` traceback while this process, which owns them, stops the
+    cluster anyway. SIGINT is blocked (not ignored) here while the cluster starts: the
+    threads it starts and the workers they spawn inherit the blocked mask, and a Ctrl-C
+    pressed meanwhile stays pending and interrupts this thread once unblocked.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # multiprocessing starts its resource tracker from the first thread that spawns a
+    # process and unblocks SIGINT in that thread afterwards: start it now, unblocked
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _silenced(name: str) -> Iterator[None]:
+    """Logger ``name`` and its children drop every record inside."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def connect(scheduler: str):
