@@ -35,7 +35,7 @@ from featstore.evaluate.ceiling import (
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
 from featstore.evaluate.significance import compare_configs, load_stats
 from featstore.evaluate.stats import check_fdr_level
-from featstore.outputs import output_directory, writing_file
+from featstore.outputs import check_output_directory, output_directory, writing_file
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
 from featstore.progress import progress_bar
 from featstore.report import tables
@@ -659,9 +659,11 @@ def build_report(
     from featstore.report.analyses import add_analysis_sections, encoding_result_sets
 
     check_fdr_level(alpha)
-    out = output_directory(out_dir, "--out")
+    check_output_directory(out_dir, "--out")
     groups = dict(BUILTIN_ROI_GROUPS if groups is None else groups)
+    # a store with nothing to report is refused before --out is created
     result_sets = encoding_result_sets(store, runs)
+    out = output_directory(out_dir, "--out")
     with progress_bar("report", None, enabled=progress, unit="figures") as advance:
         page = _Page(out, embed=embed, dpi=dpi, on_figure=advance)
         for i, result_set in enumerate(result_sets):

@@ -155,3 +155,12 @@ def test_report_command_and_one_line_errors(results_store, tmp_path):
         0.05,
     )
     assert result.exit_code == 2 and "run `evaluate significance` first" in result.output
+
+
+@pytest.mark.parametrize("runs", [[], ["--run", "no-such-run"]])
+def test_report_with_nothing_to_report_creates_no_folder(empty_store, tmp_path, runs):
+    out = tmp_path / "report"
+    result = invoke("report", "--store", empty_store, "--out", out, *runs)
+    assert result.exit_code == 2
+    assert "error: no complete" in result.output
+    assert not out.exists()
