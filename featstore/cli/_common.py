@@ -25,6 +25,15 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+RESUME_HINT = "rerun the same command to resume"
+
+
+def interrupted(hint: str = RESUME_HINT) -> typer.Exit:
+    """Print ``interrupted; hint`` as one line on stderr and return the exit (130) to raise."""
+    err_console.print(f"interrupted; {hint}", highlight=False, markup=False)
+    return typer.Exit(code=130)
+
+
 # The click that typer runs on: typer >= 0.29 vendors its own copy (typer._click), older
 # releases use click itself; typer.BadParameter lives in that click's exceptions module.
 _click_errors = sys.modules[typer.BadParameter.__module__]
@@ -65,8 +74,7 @@ class FeatstoreGroup(typer.core.TyperGroup):
         except UsageError as exc:
             raise fail(_usage_line(exc)) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted; rerun the same command to resume")
-            raise typer.Exit(code=130) from None
+            raise interrupted() from None
 
 
 def new_app(help_text: str, **kwargs: Any) -> typer.Typer:
