@@ -8,24 +8,8 @@ from typing import Annotated
 import typer
 
 from featstore.cli._common import QuietOption, StoreOption, console, progress_enabled
+from featstore.cli._encoding_options import parse_window_sizes
 from featstore.errors import InputError
-
-
-def parse_tr_wins(text: str | None) -> list[int] | None:
-    """``"1,2,3,6"`` → ``[1, 2, 3, 6]`` (positive, distinct, in the order given)."""
-    if text is None:
-        return None
-    wins = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise InputError(
-                f"--tr-win {text!r}: {part!r} is not a positive whole number of TRs; "
-                "expected e.g. 1,2,3,6"
-            )
-        if int(part) not in wins:
-            wins.append(int(part))
-    return wins
 
 
 def extract(
@@ -163,7 +147,7 @@ def extract(
         store,
         model,
         ctx=ctx,
-        tr_wins=parse_tr_wins(tr_win),
+        tr_wins=parse_window_sizes(tr_win, "--tr-win"),
         weights=weights,
         dtype=dtype,
         overwrite=overwrite,
