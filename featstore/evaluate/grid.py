@@ -92,6 +92,7 @@ def run_config(
     if isinstance(config, str):
         config = parse_config(config, store)
     bold = inputs.load_bold(store)
+    subject_names, roi_names = inputs.fmri_names(store)
     features = [inputs.read_layer(store, part, bold.shape[1]) for part in config.parts]
     return encode(
         features,
@@ -99,6 +100,8 @@ def run_config(
         settings_for(config, settings),
         return_predictions=return_predictions,
         partition=config.is_fusion if partition is None else bool(partition) and config.is_fusion,
+        subject_names=subject_names,
+        roi_names=roi_names,
     )
 
 

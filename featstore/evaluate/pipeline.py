@@ -208,15 +208,25 @@ def _edge_counts(
     return n_edge, warnings
 
 
-def _constant_warning(constant: np.ndarray) -> list[str]:
-    """One warning naming the constant ROIs of each subject (constant: (S, V) bool)."""
+def _constant_warning(
+    constant: np.ndarray,
+    subject_names: Sequence[str] | None = None,
+    roi_names: Sequence[str] | None = None,
+) -> list[str]:
+    """One warning naming the constant ROIs of each subject (constant: (S, V) bool).
+
+    With names, a subject reads ``subject 'sub-02'`` and a ROI ``5 (L_V1)``, as in the
+    other messages about the bold; without, their indices.
+    """
     if not constant.any():
         return []
     parts = []
     for subject in np.flatnonzero(constant.any(axis=1)):
         rois = np.flatnonzero(constant[subject])
-        listed = ", ".join(str(v) for v in rois[:10]) + (" …" if len(rois) > 10 else "")
-        parts.append(f"subject {subject}: ROI{'s' if len(rois) > 1 else ''} {listed}")
+        named = [f"{v} ({roi_names[v]})" if roi_names is not None else str(v) for v in rois[:10]]
+        listed = ", ".join(named) + (" …" if len(rois) > 10 else "")
+        who = repr(str(subject_names[subject])) if subject_names is not None else str(subject)
+        parts.append(f"subject {who}: ROI{'s' if len(rois) > 1 else ''} {listed}")
     return [
         f"{int(constant.sum())} constant ROIs (zero variance in the train or test part) "
         f"get r = NaN: {'; '.join(parts)}"
@@ -231,6 +241,8 @@ def encode(
     return_predictions: bool = False,
     partition: bool = False,
     n_threads: int | None = None,
+    subject_names: Sequence[str] | None = None,
+    roi_names: Sequence[str] | None = None,
 ) -> EncodingResult:
     """Fit and test one encoding model for every subject and ROI at once.
 
@@ -254,6 +266,8 @@ def encode(
         With two feature sets, also fit each alone and return the variance partition.
     n_threads : int or None
         BLAS threads for the duration (None: unchanged).
+    subject_names, roi_names : sequences of str, optional
+        Names of the subjects and ROIs of ``bold``, for warnings (default: indices).
 
     Returns
     -------
@@ -362,6 +376,7 @@ def encode(
         test_index=test_index,
         train_index=train_index,
         n_edge_alpha=n_edge,
-        warnings=_constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings,
+        warnings=_constant_warning(constant.reshape(n_subjects, n_rois), subject_names, roi_names)
+        + edge_warnings,
         cv_score=cv_score,
     )
