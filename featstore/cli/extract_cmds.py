@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import QuietOption, StoreOption, console, progress_enabled
+from featstore.cli._common import (
+    QuietOption,
+    StoreOption,
+    console,
+    err_console,
+    progress_enabled,
+)
 from featstore.cli._encoding_options import parse_window_sizes
 from featstore.errors import InputError
 
@@ -125,6 +131,7 @@ def extract(
         featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
     """
     from featstore import store as fs
+    from featstore.extract.registry import resolve_model
     from featstore.extract.run import extract as run_extract
 
     if to_tr != "lanczos" and (lanczos_window is not None or lanczos_cutoff is not None):
@@ -143,6 +150,9 @@ def extract(
         "threads": threads,
         "block_words": block_words,
     }
+    note = resolve_model(model).note
+    if note and weights is None:
+        err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     groups = run_extract(
         store,
         model,
