@@ -246,6 +246,6 @@ def run_demo(
         from featstore.report.html import build_report
 
         started = time.perf_counter()
-        report = build_report(store, report_dir)
+        report = build_report(store, report_dir, progress=progress)
         step("report", started)
     return DemoResult(store, run_id, report, whisper_dir is not None, planted, timings)

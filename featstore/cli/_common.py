@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -27,6 +26,15 @@ def fail(message: str) -> typer.Exit:
     """Print ``error: message`` as one line on stderr and return the exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     return typer.Exit(code=2)
+
+
+RESUME_HINT = "rerun the same command to resume"
+
+
+def interrupted(hint: str = RESUME_HINT) -> typer.Exit:
+    """Print ``interrupted; hint`` as one line on stderr and return the exit (130) to raise."""
+    err_console.print(f"interrupted; {hint}", highlight=False, markup=False)
+    return typer.Exit(code=130)
 
 
 # The click that typer runs on: typer >= 0.29 vendors its own copy (typer._click), older
@@ -69,8 +77,7 @@ class FeatstoreGroup(typer.core.TyperGroup):
         except UsageError as exc:
             raise fail(_usage_line(exc)) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted; rerun the same command to resume")
-            raise typer.Exit(code=130) from None
+            raise interrupted() from None
 
 
 def new_app(help_text: str, **kwargs: Any) -> typer.Typer:
@@ -120,12 +127,21 @@ def version_option(banner: str) -> Any:
     ]
 
 
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress (a bar on a terminal, else a log line every "
+        "FEATSTORE_PROGRESS_INTERVAL seconds, default 10).",
+    ),
+]
 
 
 def progress_enabled(quiet: bool) -> bool:
-    """Show progress bars unless --quiet or output is not a terminal (CI logs)."""
-    return not quiet and (sys.stderr.isatty() or bool(os.environ.get("FEATSTORE_PROGRESS")))
+    """Progress unless --quiet: a bar on a terminal, log lines elsewhere (see
+    :mod:`featstore.progress`)."""
+    return not quiet
 
 
 @contextlib.contextmanager

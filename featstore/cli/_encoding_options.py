@@ -155,14 +155,33 @@ def encoding_settings(
     return EncodingSettings(**values)
 
 
+# what a window size counts, and an example, per option
+_WINDOW_SIZES = {"--ctx": ("words of context", "200 or 50,200"), "--tr-win": ("TRs", "1,2,3,6")}
+
+
+def parse_window_sizes(text: str | None, option: str) -> list[int] | None:
+    """``"1,2,3,6"`` → ``[1, 2, 3, 6]`` (positive, distinct, in the order given) for
+    ``option`` (``--ctx`` or ``--tr-win``); ``tr6`` / ``ctx200`` are read as 6 / 200."""
+    if text is None:
+        return None
+    unit, example = _WINDOW_SIZES[option]
+    prefix = option.removeprefix("--").replace("-win", "")
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().removeprefix(prefix)
+        if not part.isdigit() or int(part) < 1:
+            raise InputError(
+                f"{option} {text!r}: {part!r} is not a positive whole number of {unit}; "
+                f"expected e.g. {example}"
+            )
+        if int(part) not in sizes:
+            sizes.append(int(part))
+    return sizes
+
+
 def requested_windows(ctx: str | None, tr_win: str | None) -> list[str]:
     """Window names from ``--ctx`` and ``--tr-win`` (``"200"`` → ``ctx200``; ``"1,6"`` →
     ``tr1``, ``tr6``)."""
-    from featstore.evaluate.configs import parse_windows
-
-    windows = []
-    if ctx:
-        windows += parse_windows("ctx" + ctx.strip().removeprefix("ctx"))
-    if tr_win:
-        windows += parse_windows("tr" + tr_win.strip().removeprefix("tr"))
+    windows = [f"ctx{n}" for n in parse_window_sizes(ctx, "--ctx") or []]
+    windows += [f"tr{n}" for n in parse_window_sizes(tr_win, "--tr-win") or []]
     return windows

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import StoreOption, console, new_app
+from featstore.cli._common import StoreOption, console, interrupted, new_app
 
 app = new_app(
     "Import datasets (word alignment, story audio, fMRI) into a store.\n\n"
@@ -101,21 +101,27 @@ def import_(
     """
     from featstore.datasets.importer import import_dataset
 
-    report = import_dataset(
-        store,
-        align=align,
-        audio=audio,
-        fmri=fmri,
-        tr=tr,
-        dataset=dataset,
-        stim_onset=stim_onset,
-        tr_assign=tr_assign,
-        allow_pickle=allow_pickle,
-        roi_names=roi_names,
-        trim_to_shortest=trim_to_shortest,
-        tr_tolerance=tr_tolerance,
-        overwrite=overwrite,
-    )
+    try:
+        report = import_dataset(
+            store,
+            align=align,
+            audio=audio,
+            fmri=fmri,
+            tr=tr,
+            dataset=dataset,
+            stim_onset=stim_onset,
+            tr_assign=tr_assign,
+            allow_pickle=allow_pickle,
+            roi_names=roi_names,
+            trim_to_shortest=trim_to_shortest,
+            tr_tolerance=tr_tolerance,
+            overwrite=overwrite,
+        )
+    except KeyboardInterrupt:
+        # nothing to resume: the new store is renamed into place only once complete
+        raise interrupted(
+            "nothing was written (an import is all or nothing): rerun the import"
+        ) from None
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
 

@@ -11,27 +11,12 @@ from featstore.cli._common import (
     QuietOption,
     StoreOption,
     console,
+    err_console,
     printing_warnings,
     progress_enabled,
 )
+from featstore.cli._encoding_options import parse_window_sizes
 from featstore.errors import InputError
-
-
-def parse_tr_wins(text: str | None) -> list[int] | None:
-    """``"1,2,3,6"`` → ``[1, 2, 3, 6]`` (positive, distinct, in the order given)."""
-    if text is None:
-        return None
-    wins = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise InputError(
-                f"--tr-win {text!r}: {part!r} is not a positive whole number of TRs; "
-                "expected e.g. 1,2,3,6"
-            )
-        if int(part) not in wins:
-            wins.append(int(part))
-    return wins
 
 
 def extract(
@@ -147,6 +132,7 @@ def extract(
         featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
     """
     from featstore import store as fs
+    from featstore.extract.registry import resolve_model
     from featstore.extract.run import extract as run_extract
 
     if to_tr != "lanczos" and (lanczos_window is not None or lanczos_cutoff is not None):
@@ -165,12 +151,15 @@ def extract(
         "threads": threads,
         "block_words": block_words,
     }
+    note = resolve_model(model).note
+    if note and weights is None:
+        err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     with printing_warnings():
         groups = run_extract(
             store,
             model,
             ctx=ctx,
-            tr_wins=parse_tr_wins(tr_win),
+            tr_wins=parse_window_sizes(tr_win, "--tr-win"),
             weights=weights,
             dtype=dtype,
             overwrite=overwrite,

@@ -64,6 +64,7 @@ def report(
     embed: Annotated[
         bool, typer.Option(help="Embed figures in index.html (one self-contained file).")
     ] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Write an HTML report of every complete run: summary, figures, settings, provenance.
 
@@ -81,6 +82,7 @@ def report(
         alpha=alpha,
         brain_maps=brain,
         embed=embed,
+        progress=progress_enabled(quiet),
     )
     console.print(f"report written: {index}")
 
@@ -335,21 +337,21 @@ def significance(
 
     Example: `evaluate significance --store S --run RUN --config wavlm/tr6/layer9 --n-perm 10000`
     """
-    from rich.progress import Progress
-
     from featstore.evaluate.results import find_run
     from featstore.evaluate.significance import export_stats_csv, run_significance, stats_group
     from featstore.evaluate.stats import check_fdr_level
-    from featstore.extract.common import progress_columns
+    from featstore.progress import progress_bar
 
     check_fdr_level(alpha)  # before the permutations, not after
     run, config = find_run(store, config or [], run)
 
-    columns = progress_columns()
-    with Progress(
-        *columns, console=console, disable=not progress_enabled(quiet), transient=True
-    ) as bar:
-        task = bar.add_task("permutation tests", total=len(config) if config else None)
+    with progress_bar(
+        "permutation tests",
+        len(config) if config else None,
+        enabled=progress_enabled(quiet),
+        unit="configs",
+        transient=True,
+    ) as advance:
         result = run_significance(
             store,
             run,
@@ -358,7 +360,7 @@ def significance(
             method=method,
             block=block,
             seed=seed,
-            on_config=lambda _: bar.advance(task),
+            on_config=lambda _: advance(1),
         )
     table = Table(title=f"{stats_group(run)}: ROIs with FDR q < {alpha:g}")
     for column in ("config", "significant ROIs", "draws"):

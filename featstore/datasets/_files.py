@@ -15,6 +15,12 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+def plain_value(value: object) -> str:
+    """A value as a user reads it in a message: ``nan``, ``1e+20``, ``7``, not numpy's
+    ``np.float32(nan)``."""
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
 def existing_file(path: str | os.PathLike, what: str) -> Path:
     """``path`` as a :class:`Path` if it is a readable regular file, else :class:`InputError`."""
     file = Path(path)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from featstore.datasets._files import existing_file, file_sha256
+from featstore.datasets._files import existing_file, file_sha256, plain_value
 from featstore.errors import InputError
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -160,14 +160,14 @@ def _check_finite(path: Path, subject: str, original: np.ndarray, bold: np.ndarr
         raise InputError(
             f"fmri {path}: subject {subject!r} has {int(bad.sum())} NaN/inf value(s) "
             f"(after conversion to float32); first at TR {tr}, ROI {roi} "
-            f"(value {original[tr, roi]!r})"
+            f"(value {plain_value(original[tr, roi])})"
         )
     huge = np.abs(bold) > MAX_ABS_BOLD
     if huge.any():
         tr, roi = (int(i[0]) for i in np.nonzero(huge))
         raise InputError(
             f"fmri {path}: subject {subject!r} has {int(huge.sum())} value(s) beyond "
-            f"±{MAX_ABS_BOLD:g}; first at TR {tr}, ROI {roi} (value {original[tr, roi]!r}); "
+            f"±{MAX_ABS_BOLD:g}; first at TR {tr}, ROI {roi} (value {plain_value(original[tr, roi])}); "
             "such values overflow float32 statistics: rescale the data"
         )
 

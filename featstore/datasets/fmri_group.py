@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from featstore.datasets._files import plain_value
 from featstore.datasets.atlas import CUSTOM_ATLAS, default_rois
 from featstore.errors import GroupExistsError, InputError
 from featstore.store import _schema as S
@@ -45,7 +46,7 @@ def _check_bold(bold: np.ndarray, subjects: Sequence[str]) -> np.ndarray:
         s, t, r = (int(i[0]) for i in np.nonzero(bad))
         raise InputError(
             f"bold of subject {names[s]!r} has {int(bad[s].sum())} NaN/inf value(s) (after "
-            f"conversion to float32); first at TR {t}, ROI {r} (value {array[s, t, r]!r})"
+            f"conversion to float32); first at TR {t}, ROI {r} (value {plain_value(array[s, t, r])})"
         )
     return bold32
 

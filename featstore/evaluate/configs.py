@@ -208,10 +208,14 @@ class StoreCatalog:
     def _absent(self, what: str, incomplete: list[FeatureSetInfo]) -> FeatstoreError:
         """The error for a feature set that is not there, or there but unfinished."""
         if incomplete:
+            info = incomplete[0]
+            if info.model_id.startswith("imported:"):  # features import is all or nothing
+                how = "import", "re-import it (`featstore features import ... --overwrite`)"
+            else:
+                how = "extraction", "rerun the extraction to resume it"
             return IncompleteGroupError(
-                f"feature set {incomplete[0].group} in {self.store} is incomplete (its "
-                "extraction was interrupted or is still running); rerun the extraction to "
-                "resume it"
+                f"feature set {info.group} in {self.store} is incomplete (its {how[0]} was "
+                f"interrupted or is still running); {how[1]}"
             )
         return InputError(f"no feature set {what} in {self.store}; present: {self.present()}")
 

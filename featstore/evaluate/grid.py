@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
+import signal
+import threading
 import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
@@ -59,6 +62,7 @@ from featstore.evaluate.results import (
 )
 from featstore.evaluate.settings import EncodingSettings
 from featstore.evaluate.threads import blas_threads
+from featstore.progress import progress_bar
 from featstore.store.groups import StorePath, is_complete, open_group
 from featstore.store.paths import result_group
 from featstore.store.staging import discard_stage, group_lock
@@ -94,6 +98,7 @@ def run_config(
     if isinstance(config, str):
         config = parse_config(config, store)
     bold = inputs.load_bold(store)
+    subject_names, roi_names = inputs.fmri_names(store)
     features = [inputs.read_layer(store, part, bold.shape[1]) for part in config.parts]
     return encode(
         features,
@@ -102,6 +107,8 @@ def run_config(
         return_predictions=return_predictions,
         partition=config.is_fusion if partition is None else bool(partition) and config.is_fusion,
         names=[f"{part.group} layer {part.layer}" for part in config.parts],
+        subject_names=subject_names,
+        roi_names=roi_names,
     )
 
 
@@ -168,11 +175,15 @@ def _run_distributed(
     from distributed import Client, LocalCluster, as_completed
 
     with contextlib.ExitStack() as stack:
-        if client is None:
+        own_cluster = client is None
+        if own_cluster:
             # each worker evaluates one config at a time with its share of the cores
             n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
             env = {name: str(n_threads) for name in _BLAS_ENV}
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            with (
+                dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
+                _sigint_blocked_for_children(),
+            ):
                 cluster = stack.enter_context(
                     LocalCluster(
                         n_workers=workers,
@@ -195,8 +206,56 @@ def _run_distributed(
                 on_result(futures[future], future.result())
                 future.release()
         except BaseException:
+            # the error (or Ctrl-C) is what the user needs; the teardown of the cluster
+            # that follows logs warnings and tracebacks of its closed connections
+            stack.enter_context(_silenced("distributed"))
+            if own_cluster:
+                with contextlib.suppress(Exception):
+                    client.run(_silence_distributed_logs)
             client.cancel(list(futures))
             raise
+
+
+def _silence_distributed_logs() -> None:
+    """Run on each worker of a cluster about to be closed: its shutdown is not news."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def _sigint_blocked_for_children() -> Iterator[None]:
+    """Worker processes started inside never see SIGINT; this process still does.
+
+    Ctrl-C in a terminal reaches the whole process group: each worker would print its
+    own ``KeyboardInterrupt`` traceback while this process, which owns them, stops the
+    cluster anyway. SIGINT is blocked (not ignored) here while the cluster starts: the
+    threads it starts and the workers they spawn inherit the blocked mask, and a Ctrl-C
+    pressed meanwhile stays pending and interrupts this thread once unblocked.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # multiprocessing starts its resource tracker from the first thread that spawns a
+    # process and unblocks SIGINT in that thread afterwards: start it now, unblocked
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _silenced(name: str) -> Iterator[None]:
+    """Logger ``name`` and its children drop every record inside."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def connect(scheduler: str):
@@ -215,17 +274,6 @@ def connect(scheduler: str):
             f"--scheduler {scheduler!r}: cannot connect ({reason}); expected the address of "
             "a running dask scheduler, e.g. tcp://10.0.0.5:8786"
         ) from None
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from featstore.extract.common import progress_columns
-
-    return Progress(*progress_columns(), console=Console(stderr=True), transient=True)
 
 
 def run_grid(
@@ -418,13 +466,13 @@ def _run_staged(
         for i in pending
         if hashes[i] not in reusable
     ]
-    with _progress(progress and bool(jobs)) as bar:
-        task = bar.add_task(f"{run_id}: configs", total=len(jobs)) if bar else None
+    with progress_bar(
+        f"grid {run_id}", len(jobs), enabled=progress and bool(jobs), unit="configs", transient=True
+    ) as advance:
 
         def on_result(index: int, packed: dict[str, Any]) -> None:
             stage.write(index, packed)
-            if bar is not None:
-                bar.advance(task)
+            advance(1)
 
         if jobs and (client is not None or workers > 1):
             _run_distributed(

@@ -116,7 +116,7 @@ def _roi_name_values(ds) -> np.ndarray:
 
 
 _bold_lock = threading.Lock()
-_bold_cache: dict[tuple[str, str], np.ndarray] = {}
+_bold_cache: dict[tuple[str, str], tuple[np.ndarray, list[str], list[str]]] = {}
 
 
 def _bold_token(store: StorePath) -> str:
@@ -131,6 +131,17 @@ def load_bold(store: StorePath) -> np.ndarray:
     array is read-only: every caller shares it, so a caller that wrote into it would
     change what the next config is evaluated against.
     """
+    return _load_fmri(store)[0]
+
+
+def fmri_names(store: StorePath) -> tuple[list[str], list[str]]:
+    """The subject names and ROI names (index as text where unnamed) of a store's bold,
+    read with it (see :func:`load_bold`)."""
+    _, subjects, roi_names = _load_fmri(store)
+    return subjects, roi_names
+
+
+def _load_fmri(store: StorePath) -> tuple[np.ndarray, list[str], list[str]]:
     location = store_location(store)
     cache_key = (location, _bold_token(location))
     with _bold_lock:
@@ -139,11 +150,12 @@ def load_bold(store: StorePath) -> np.ndarray:
             with reading_data(location, S.FMRI):
                 bold = np.ascontiguousarray(read_array(ds[S.BOLD_VAR]))
             roi_names = _roi_name_values(ds)
-            for index, subject in enumerate(ds[S.SUBJECT_DIM].values):
-                check_bold_finite(bold[index], str(subject), roi_names)
+            subjects = [str(s) for s in ds[S.SUBJECT_DIM].values]
+            for index, subject in enumerate(subjects):
+                check_bold_finite(bold[index], subject, roi_names)
             bold.flags.writeable = False
             _bold_cache.clear()
-            _bold_cache[cache_key] = bold
+            _bold_cache[cache_key] = (bold, subjects, [str(n) for n in roi_names])
         return _bold_cache[cache_key]
 
 

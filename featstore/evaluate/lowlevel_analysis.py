@@ -101,7 +101,7 @@ def run_lowlevel(
     str
         The run id.
     """
-    from featstore.extract.common import progress_bar
+    from featstore.progress import progress_bar
 
     if not controls:
         raise InputError("--control: give at least one control, e.g. spectral,wordrate")

@@ -235,15 +235,25 @@ def _edge_counts(
     return n_edge, warnings
 
 
-def _constant_warning(constant: np.ndarray) -> list[str]:
-    """One warning naming the constant ROIs of each subject (constant: (S, V) bool)."""
+def _constant_warning(
+    constant: np.ndarray,
+    subject_names: Sequence[str] | None = None,
+    roi_names: Sequence[str] | None = None,
+) -> list[str]:
+    """One warning naming the constant ROIs of each subject (constant: (S, V) bool).
+
+    With names, a subject reads ``subject 'sub-02'`` and a ROI ``5 (L_V1)``, as in the
+    other messages about the bold; without, their indices.
+    """
     if not constant.any():
         return []
     parts = []
     for subject in np.flatnonzero(constant.any(axis=1)):
         rois = np.flatnonzero(constant[subject])
-        listed = ", ".join(str(v) for v in rois[:10]) + (" …" if len(rois) > 10 else "")
-        parts.append(f"subject {subject}: ROI{'s' if len(rois) > 1 else ''} {listed}")
+        named = [f"{v} ({roi_names[v]})" if roi_names is not None else str(v) for v in rois[:10]]
+        listed = ", ".join(named) + (" …" if len(rois) > 10 else "")
+        who = repr(str(subject_names[subject])) if subject_names is not None else str(subject)
+        parts.append(f"subject {who}: ROI{'s' if len(rois) > 1 else ''} {listed}")
     return [
         f"{int(constant.sum())} constant ROIs (zero variance in the train or test part) "
         f"get r = NaN: {'; '.join(parts)}"
@@ -280,6 +290,8 @@ def encode(
     partition: bool = False,
     n_threads: int | None = None,
     names: Sequence[str] | None = None,
+    subject_names: Sequence[str] | None = None,
+    roi_names: Sequence[str] | None = None,
 ) -> EncodingResult:
     """Fit and test one encoding model for every subject and ROI at once.
 
@@ -307,6 +319,8 @@ def encode(
         BLAS threads for the duration (None: unchanged).
     names : sequence of str, optional
         What to call each feature set in messages (default ``features[k]``).
+    subject_names, roi_names : sequences of str, optional
+        Names of the subjects and ROIs of ``bold``, for warnings (default: indices).
 
     A feature set constant over the train TRs (e.g. an all-zero layer) cannot be learnt
     from: r, alpha and the partition are NaN for every subject and ROI, ``excluded``
@@ -410,7 +424,8 @@ def encode(
         partition_out = {k: v.reshape(n_subjects, n_rois) for k, v in partition_out.items()}
     warnings = [settings.gap_notice] if settings.gap_notice else []
     if excluded is None:
-        warnings += _constant_warning(constant.reshape(n_subjects, n_rois)) + edge_warnings
+        constant_rois = constant.reshape(n_subjects, n_rois)
+        warnings += _constant_warning(constant_rois, subject_names, roi_names) + edge_warnings
     else:
         warnings += [
             f"{excluded}: r = NaN for every subject and ROI; the config is excluded from "

@@ -150,7 +150,7 @@ def run_rsa(
     str
         The run id.
     """
-    from featstore.extract.common import progress_bar
+    from featstore.progress import progress_bar
 
     if compare not in rsa.COMPARISONS:
         raise InputError(f"--compare {compare!r}: expected one of {', '.join(rsa.COMPARISONS)}")

@@ -103,7 +103,7 @@ def run_similarity(
     str
         The run id.
     """
-    from featstore.extract.common import progress_bar
+    from featstore.progress import progress_bar
 
     metrics = parse_metrics(metrics)
     if rsa_distance not in rsa.DISTANCES or rsa_compare not in rsa.COMPARISONS:

@@ -69,9 +69,20 @@ class WindowGrid:
             raise InputError(f"n_tr must be >= 1, got {self.n_tr}")
 
     def length(self, tr_win: int) -> int:
-        """Samples in a window of ``tr_win`` TRs: ``round(tr_win·TR·sr)``."""
+        """Samples in a window of ``tr_win`` TRs: ``round(tr_win·TR·sr)``.
+
+        A window may span the whole story (``n_tr`` TRs), not more: what a longer one
+        adds is zero padding only, and its label (``tr200``) would claim otherwise.
+        """
         if not isinstance(tr_win, (int, np.integer)) or tr_win < 1:
-            raise InputError(f"--tr-win must be a positive integer, got {tr_win!r}")
+            raise InputError(
+                f"--tr-win {tr_win!r}: expected a positive whole number of TRs, e.g. 1,2,3,6"
+            )
+        if tr_win > self.n_tr:
+            raise InputError(
+                f"--tr-win {tr_win}: longer than the story ({self.n_tr} TRs of "
+                f"{self.tr_seconds:g} s); expected at most {self.n_tr}"
+            )
         return round_half_up(tr_win * exact_seconds(self.tr_seconds) * self.sample_rate)
 
     @cached_property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from featstore import __version__
@@ -207,48 +207,3 @@ def load_pretrained(loader: Any, spec: ModelSpec, revision: str | None, **kwargs
             )
     except Exception as exc:  # any failure to load is reported as one ModelError line
         raise load_error(spec, exc) from exc
-
-
-# the description is cut (…) beyond this, so count and times fit 80 columns
-_DESCRIPTION_WIDTH = 30
-
-
-def progress_columns() -> tuple[Any, ...]:
-    """Columns of featstore's progress bars: description, bar, done/total, elapsed, ETA.
-
-    In a narrow terminal the bar shrinks and a long description is cut with "…"; the
-    count and the times are never cut (they were, to ``447/…``, at 80 columns).
-    """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.table import Column
-
-    return (
-        TextColumn(
-            "[progress.description]{task.description}",
-            table_column=Column(no_wrap=True, overflow="ellipsis", max_width=_DESCRIPTION_WIDTH),
-        ),
-        BarColumn(),
-        MofNCompleteColumn(table_column=Column(no_wrap=True)),
-        TimeElapsedColumn(table_column=Column(no_wrap=True)),
-        TimeRemainingColumn(table_column=Column(no_wrap=True)),
-    )
-
-
-@contextlib.contextmanager
-def progress_bar(description: str, total: int, *, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields ``advance(n)`` (a no-op when disabled)."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(*progress_columns(), console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)

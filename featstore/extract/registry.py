@@ -6,6 +6,7 @@ directory) into a :class:`ModelSpec`. Nothing here loads weights.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ class ModelSpec:
         Load offline (packaged models).
     alias
         The alias this spec came from, or ``None``.
+    note
+        What a user should be told about where the model comes from (a local copy used
+        in place of the Hub's), or ``""``.
     """
 
     name: str
@@ -54,6 +58,7 @@ class ModelSpec:
     local_files_only: bool = False
     alias: str | None = None
     description: str = ""
+    note: str = ""
 
 
 def _minilm_path() -> str:
@@ -187,14 +192,48 @@ def _spec_from_family(name: str, model_id: str, family: str, n_layers: int | Non
     )
 
 
+# alias → folder of featstore's cache where featstore converts that model (see
+# featstore.extract.ct2_whisper.demo_whisper_dir)
+_CONVERTED = {"whisper-base": "whisper-base-ct2-hf"}
+
+
+def converted_copy(alias: str) -> Path | None:
+    """The newest finished local conversion of ``alias`` in featstore's cache, or None."""
+    if alias not in _CONVERTED:
+        return None
+    from featstore.extract.ct2_whisper import CONVERSION_FILE, cache_dir
+
+    records = (cache_dir() / _CONVERTED[alias]).glob(f"*/{CONVERSION_FILE}")
+    finished = [r for r in records if (r.parent / "config.json").is_file()]
+    if not finished:
+        return None
+    return max(finished, key=lambda r: r.stat().st_mtime).parent
+
+
 def resolve_model(name: str) -> ModelSpec:
     """Resolve an alias, a local model directory or a Hugging Face id.
 
-    Raises :class:`ModelError` naming the model when it is none of these.
+    An alias that featstore has converted into its cache (``whisper-base``, by the demo)
+    resolves to that local copy, which works offline; its feature key stays the alias's
+    and ``note`` says which directory is used. The Hub id (``openai/whisper-base``)
+    still means the Hub's copy. Raises :class:`ModelError` naming the model when it is
+    none of these.
     """
     table = aliases()
     if name in table:
-        return table[name]
+        spec = table[name]
+        local = converted_copy(name)
+        if local is None:
+            return spec
+        return dataclasses.replace(
+            spec,
+            model_id=str(local),
+            local_files_only=True,
+            note=(
+                f"{name}: using the copy featstore converted in {local} (offline); "
+                f"--model {spec.model_id} loads the Hugging Face Hub's"
+            ),
+        )
     path = Path(name).expanduser()
     if path.is_dir():
         config = path / "config.json"

@@ -56,6 +56,11 @@ def extract(
             raise InputError(
                 f"{model} is a text model: give --ctx N (words of context), not --tr-win"
             )
+        if isinstance(ctx, bool) or not isinstance(ctx, int) or ctx < 1:
+            raise InputError(
+                f"--ctx {ctx!r}: expected a positive whole number of words (the word and "
+                "its context), e.g. 200"
+            )
         kwargs = {"ctx": ctx}
     else:
         if ctx is not None:

@@ -20,7 +20,6 @@ from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import (
     check_dtype,
     check_precision,
-    progress_bar,
     provenance_attrs,
     resolve_device,
     stimulus_identity,
@@ -36,6 +35,7 @@ from featstore.extract.resample import (
     words_to_trs,
 )
 from featstore.extract.text_model import POOLINGS, TextModel, load_text_model, word_vectors
+from featstore.progress import progress_bar
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
 from featstore.store.groups import (
@@ -314,7 +314,7 @@ def _run_blocks(
     pending = stage.pending_blocks()
     total = sum(int(words.is_input[stage.block_slice(i)].sum()) for i in pending)
     name = stage.group.split("/", 1)[-1]
-    with progress_bar(f"extract {name}", total, enabled=progress) as advance:
+    with progress_bar(f"extract {name}", total, enabled=progress, unit="words") as advance:
         for index in pending:
             span = stage.block_slice(index)
             keep = words.is_input[span]

@@ -28,13 +28,13 @@ from featstore.extract.audio_windows import AudioStream, WindowBatch, WindowGrid
 from featstore.extract.common import (
     check_dtype,
     check_precision,
-    progress_bar,
     provenance_attrs,
     resolved_revision,
     stimulus_identity,
     torch_threads,
 )
 from featstore.extract.registry import ModelSpec
+from featstore.progress import progress_bar
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
 from featstore.store.groups import (
@@ -265,8 +265,8 @@ def run_windows(
         first = stages[plan.tr_wins[0]]
         sizes = {i: len(range(grid.n_tr)[first.block_slice(i)]) for i in range(first.n_blocks)}
         total = sum(sizes[i] for blocks in pending.values() for i in blocks)
-        label = f"{plan.spec.name} tr{','.join(map(str, plan.tr_wins))}"
-        with progress_bar(label, total, enabled=progress) as advance:
+        label = f"extract {plan.spec.name} tr{','.join(map(str, plan.tr_wins))}"
+        with progress_bar(label, total, enabled=progress, unit="TRs") as advance:
             for index in sorted(set().union(*pending.values())):
                 wins = [w for w in plan.tr_wins if index in pending[w]]
                 trs = range(grid.n_tr)[first.block_slice(index)]

@@ -16,7 +16,7 @@ import html
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +38,9 @@ from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
 from featstore.evaluate.significance import compare_configs, load_stats
 from featstore.evaluate.stats import check_fdr_level
 from featstore.evaluate.summary import excluded_configs
-from featstore.outputs import output_directory, writing_file
+from featstore.outputs import check_output_directory, output_directory, writing_file
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
+from featstore.progress import progress_bar
 from featstore.report import tables
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, root_attrs, store_n_tr
@@ -83,6 +84,7 @@ class _Page:
     dpi: int
     parts: list[str] = field(default_factory=list)
     n_figures: int = 0
+    on_figure: Callable[[int], None] = lambda n: None
 
     def add(self, fragment: str) -> None:
         self.parts.append(fragment)
@@ -104,6 +106,7 @@ class _Page:
             source = f"data:image/png;base64,{data}"
         else:
             source = path.relative_to(self.out_dir).as_posix()
+        self.on_figure(1)
         self.add(
             f'<figure><img src="{html.escape(source)}" alt="{html.escape(alt)}">'
             f"<figcaption><b>Figure {self.n_figures}.</b> {caption}</figcaption></figure>"
@@ -643,6 +646,7 @@ def build_report(
     brain_maps: bool = True,
     embed: bool = False,
     dpi: int = 100,
+    progress: bool = False,
 ) -> Path:
     """Write the HTML report of a store's results; return the path of ``index.html``.
 
@@ -668,6 +672,8 @@ def build_report(
     embed : bool
         Embed the figures in ``index.html`` (base64) instead of writing PNG files.
     dpi : int
+    progress : bool
+        Report the figures drawn so far (see :mod:`featstore.progress`).
 
     Returns
     -------
@@ -676,23 +682,26 @@ def build_report(
     from featstore.report.analyses import add_analysis_sections, encoding_result_sets
 
     check_fdr_level(alpha)
-    out = output_directory(out_dir, "--out")
+    check_output_directory(out_dir, "--out")
     groups = dict(BUILTIN_ROI_GROUPS if groups is None else groups)
+    # a store with nothing to report is refused before --out is created
     result_sets = encoding_result_sets(store, runs)
-    page = _Page(out, embed=embed, dpi=dpi)
-    for i, result_set in enumerate(result_sets):
-        heading = "Results" if len(result_sets) == 1 else f"Results, settings {i + 1}"
-        _section(
-            page,
-            store,
-            result_set,
-            heading=heading,
-            top=top,
-            groups=groups,
-            alpha=alpha,
-            brain_maps=brain_maps,
-        )
-    add_analysis_sections(page, store, runs)
+    out = output_directory(out_dir, "--out")
+    with progress_bar("report", None, enabled=progress, unit="figures") as advance:
+        page = _Page(out, embed=embed, dpi=dpi, on_figure=advance)
+        for i, result_set in enumerate(result_sets):
+            heading = "Results" if len(result_sets) == 1 else f"Results, settings {i + 1}"
+            _section(
+                page,
+                store,
+                result_set,
+                heading=heading,
+                top=top,
+                groups=groups,
+                alpha=alpha,
+                brain_maps=brain_maps,
+            )
+        add_analysis_sections(page, store, runs)
     attrs = root_attrs(store)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     head = (

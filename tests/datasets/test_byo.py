@@ -195,3 +195,21 @@ def test_needs_a_stimulus(empty_store, tmp_path):
     files = _save_layers(tmp_path, _layers(n_tr=37))
     with pytest.raises(InputError, match="no complete stimulus group"):
         import_features(empty_store, name="x", window="tr1", modality="audio", files=files)
+
+
+def test_an_incomplete_imported_set_says_to_re_import_it(store, tmp_path):
+    from featstore.errors import IncompleteGroupError
+    from featstore.evaluate.configs import StoreCatalog
+
+    files = _save_layers(tmp_path, _layers())
+    import_features(store, name="my-lm", window="ctx200", modality="text", files=files)
+    fs.update_group_attrs(store, "features/my-lm/ctx200", {"complete": False})  # killed
+    with pytest.raises(IncompleteGroupError, match=r"its import was interrupted") as error:
+        StoreCatalog(store).info("my-lm", "ctx200")
+    assert "re-import it (`featstore features import ... --overwrite`)" in str(error.value)
+    assert "extraction" not in str(error.value)
+    # what the message says works
+    import_features(
+        store, name="my-lm", window="ctx200", modality="text", files=files, overwrite=True
+    )
+    assert StoreCatalog(store).info("my-lm", "ctx200").complete

@@ -190,3 +190,31 @@ def test_features_import(inputs):
 def test_help_has_an_example(group):
     result = _invoke(group, "import", "--help")
     assert result.exit_code == 0 and f"featstore {group} import" in result.stdout
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_ctrl_c_during_import_says_nothing_was_written(inputs, monkeypatch, overwrite):
+    """Import is all or nothing: Ctrl-C leaves no store (or the old one) and no staging,
+    and the message says to rerun the import, not that it resumes."""
+    from featstore.datasets import importer
+
+    store = inputs["dir"] / "story.zarr"
+    if overwrite:
+        assert _invoke(*_base(inputs, store), "--dataset", "old").exit_code == 0
+    before = tree_hash(store)  # {} where there is no store
+    real_write_group = importer.write_group
+
+    def interrupted_write(path, group, *args, **kwargs):
+        real_write_group(path, group, *args, **kwargs)
+        if group == "fmri":  # the staged store is complete: only the rename is left
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(importer, "write_group", interrupted_write)
+    args = ["--overwrite"] if overwrite else []
+    result = _invoke(*_base(inputs, store), "--fmri", inputs["fmri"], *args)
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip().splitlines() == [
+        "interrupted; nothing was written (an import is all or nothing): rerun the import"
+    ]
+    assert tree_hash(store) == before
+    assert [p.name for p in inputs["dir"].iterdir() if p.name.startswith(".")] == []

@@ -275,7 +275,9 @@ def test_write_fmri_adds_and_replaces(inputs):
         )
     bad = bold.copy()
     bad[1, 2, 3] = np.inf
-    with pytest.raises(InputError, match=r"subject 'b' has 1 NaN/inf .* TR 2, ROI 3"):
+    with pytest.raises(
+        InputError, match=r"subject 'b' has 1 NaN/inf .* TR 2, ROI 3 \(value inf\)$"
+    ):
         write_fmri(store, bad, ["a", "b"], overwrite=True)
     assert tree_hash(store) == before
     write_fmri(store, bold[:1], ["only"], roi_names=list("wxyz"), atlas="mine", overwrite=True)

@@ -151,6 +151,15 @@ def test_constant_rois_get_nan_and_one_warning(problem):
         "2 constant ROIs (zero variance in the train or test part) get r = NaN: "
         "subject 1: ROI 2; subject 2: ROI 4"
     )
+    named = encode(
+        [feature_a],
+        bold,
+        EncodingSettings(pca=4, alphas=ALPHAS),
+        subject_names=["s-a", "s-b", "s-c"],
+        roi_names=[f"roi{v}" for v in range(N_ROI)],
+    )
+    assert named.warnings[0].endswith("subject 's-b': ROI 2 (roi2); subject 's-c': ROI 4 (roi4)")
+    np.testing.assert_array_equal(named.r, result.r)  # names change the message only
 
 
 @pytest.mark.parametrize("method", ["concat", "banded"])

@@ -181,3 +181,12 @@ def test_short_labels_in_stats_and_plots_use_the_newest_run_holding_them(results
     result = invoke("plot", "brain", "--store", results_store, "--config", "whisper-base/2",
                     "--out", out)  # fmt: skip
     assert result.exit_code == 0 and out.stat().st_size > 20_000, result.output
+
+
+@pytest.mark.parametrize("runs", [[], ["--run", "no-such-run"]])
+def test_report_with_nothing_to_report_creates_no_folder(empty_store, tmp_path, runs):
+    out = tmp_path / "report"
+    result = invoke("report", "--store", empty_store, "--out", out, *runs)
+    assert result.exit_code == 2
+    assert "error: no complete" in result.output
+    assert not out.exists()

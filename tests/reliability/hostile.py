@@ -1140,7 +1140,7 @@ for _option, _value, _culprit in [
     ("--method", "magic", "--method"),
     ("--workers", "-1", "--workers"),
     ("--threads-per-worker", "0", "--threads-per-worker"),
-    ("--tr-win", "0", "'tr0'"),
+    ("--tr-win", "0", "--tr-win '0'"),
     ("--layers", "99", "99"),
     ("--layers", "two", "--layers"),
     ("--run", "../escape", "../escape"),

@@ -213,6 +213,8 @@ def _nan_bold(ds):
         (["--model", "gpt2", "--method", "sum"], ["--method 'sum'"]),
         (["--model", "gpt2", "--workers", "2", "--scheduler", "tcp://x:1"], ["not both"]),
         (["--fusion", "gpt2+gpt2", "--layers", "4"], ["--fusion gpt2+gpt2 fuses gpt2/ctx20 with itself", "--layers 4,9"]),
+        (["--model", "wavlm", "--tr-win", "0"], ["--tr-win '0'", "positive whole number of TRs", "e.g. 1,2,3,6"]),
+        (["--model", "gpt2", "--ctx", "20,0"], ["--ctx '20,0'", "positive whole number of words", "e.g. 200"]),
     ],
 )  # fmt: skip
 def test_bad_options_exit_2_with_one_line(grid_store, args, fragments):

@@ -304,7 +304,8 @@ def test_constant_roi_gives_nan_and_one_warning(grid_store, settings):
     assert np.isnan(r[:, 1, 6]).all()
     assert np.isfinite(np.delete(r.reshape(2, -1), 1 * N_ROI + 6, axis=1)).all()
     constant = [w for w in ds.attrs["warnings"] if "constant" in w]
-    assert len(constant) == 1 and "subject 1: ROI 6" in constant[0]
+    # named as in the store's fmri coords: subject 'sub-02', ROI 6 named V2
+    assert len(constant) == 1 and "subject 'sub-02': ROI 6 (V2)" in constant[0]
     assert constant[0].endswith("(2 configs, e.g. wavlm/tr3/layer2)")
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from featstore.cli import _common
 from featstore.cli.evaluate_cmds import _summary_rich
 from featstore.cli.evaluate_main import app
-from featstore.extract.common import progress_columns
+from featstore.progress import progress_columns
 
 WIDTH = 80
 FAST = ["--pca", "6", "--delays", "1,2,3", "--alphas", "0.1,10,1000", "--cv", "3", "--quiet"]

@@ -178,3 +178,39 @@ def test_clap_and_whisper_store_their_layer_attrs(tiny_models, make_store):
 def test_unloadable_model_is_one_model_error():
     with pytest.raises(ModelError, match="cannot load model 'nobody/wav2vec2-missing'"):
         load_audio_encoder(resolve_model("nobody/wav2vec2-missing"), device="cpu")
+
+
+def test_whisper_base_alias_finds_the_locally_converted_copy(
+    tiny_models, make_store, tmp_path, monkeypatch
+):
+    """Offline, ``--model whisper-base`` uses the copy featstore converted into its cache
+    (as the demo does), says which directory, and keeps the alias's feature key."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from featstore.cli.main import app
+    from featstore.extract.ct2_whisper import CONVERSION_FILE
+
+    monkeypatch.setenv("FEATSTORE_CACHE", str(tmp_path / "cache"))
+    assert resolve_model("whisper-base").model_id == "openai/whisper-base"  # none converted
+    base = tmp_path / "cache" / "whisper-base-ct2-hf"
+    unfinished = base / "0000aaaa"  # a conversion killed before its record was written
+    shutil.copytree(tiny_models["whisper"], unfinished)
+    assert resolve_model("whisper-base").model_id == "openai/whisper-base"
+    local = base / "1234abcd"
+    shutil.copytree(tiny_models["whisper"], local)
+    (local / CONVERSION_FILE).write_text("{}")
+
+    spec = resolve_model("whisper-base")
+    assert spec.model_id == str(local) and spec.local_files_only
+    assert spec.key == "openai--whisper-base" and spec.alias == "whisper-base"
+    assert resolve_model("openai/whisper-base").model_id == "openai/whisper-base"
+
+    store = make_store()
+    args = ["extract", "--model", "whisper-base", "--tr-win", "2", "--store", store, "--quiet"]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert f"note: whisper-base: using the copy featstore converted in {local}" in result.stderr
+    ds = fs.open_feature_set(store, "openai--whisper-base", "tr2")
+    assert ds.attrs["model_id"] == str(local) and ds["hidden"].shape == (3, 20, 24)

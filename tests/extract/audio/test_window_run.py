@@ -72,6 +72,16 @@ def test_values_attrs_and_stage_cleanup(make_store):
     assert fs.validate(store) == []
 
 
+def test_a_window_longer_than_the_story_is_refused(make_store):
+    store = make_store()
+    assert plan_windows(store, SPEC, [N_TR]).tr_wins == (N_TR,)  # the whole story: allowed
+    with pytest.raises(
+        InputError,
+        match=rf"^--tr-win {N_TR + 1}: longer than the story \({N_TR} TRs of 0.5 s\); expected at most {N_TR}$",
+    ):
+        plan_windows(store, SPEC, [1, N_TR + 1])
+
+
 def test_float16_storage_with_progress_bar(make_store):
     store = make_store()
     plan = plan_windows(store, SPEC, [2], dtype="float16")

@@ -13,7 +13,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from featstore import store as fs
-from featstore.cli.extract_cmds import parse_tr_wins
+from featstore.cli._encoding_options import parse_window_sizes
 from featstore.cli.main import app
 from featstore.errors import InputError
 from featstore.extract.registry import resolve_model
@@ -24,13 +24,15 @@ from .conftest import STORY, write_stimulus_store
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_parse_tr_wins():
-    assert parse_tr_wins("1,2,3,6") == [1, 2, 3, 6]
-    assert parse_tr_wins(" 6, 1,6") == [6, 1]
-    assert parse_tr_wins(None) is None
+def test_parse_window_sizes():
+    assert parse_window_sizes("1,2,3,6", "--tr-win") == [1, 2, 3, 6]
+    assert parse_window_sizes(" 6, 1,6", "--tr-win") == [6, 1]
+    assert parse_window_sizes("tr1,tr6", "--tr-win") == [1, 6]
+    assert parse_window_sizes("ctx200", "--ctx") == [200]
+    assert parse_window_sizes(None, "--tr-win") is None
     for bad in ("1,x", "0", "1,,2", "-1"):
         with pytest.raises(InputError, match="--tr-win"):
-            parse_tr_wins(bad)
+            parse_window_sizes(bad, "--tr-win")
 
 
 def test_extract_prints_the_groups_written(story_store, tiny_bert):
@@ -53,6 +55,7 @@ def test_extract_prints_the_groups_written(story_store, tiny_bert):
     [
         (["--ctx", "5", "--tr-win", "2"], "give --ctx N"),
         (["--tr-win", "1,x"], "--tr-win '1,x'"),
+        (["--ctx", "0"], "--ctx 0: expected a positive whole number of words"),
         (["--ctx", "5", "--pool", "max"], "--pool 'max'"),
         (["--ctx", "5", "--dtype", "float64"], "--dtype 'float64'"),
         (["--ctx", "5", "--precision", "int8"], "--precision 'int8'"),

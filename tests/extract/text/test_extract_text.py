@@ -1,5 +1,7 @@
 """extract_text end to end on a small story store."""
 
+import logging
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -87,10 +89,14 @@ def test_existing_feature_set_needs_overwrite(story_store, tiny_bert):
     assert fs.group_attrs(story_store, "features/tiny-bert/ctx3")["pooling"] == "mean"
 
 
-def test_float16_storage_with_a_progress_bar(story_store, tiny_roberta, capsys):
+def test_float16_storage_with_progress_lines(story_store, tiny_roberta, caplog):
+    caplog.set_level(logging.INFO, logger="featstore")
     spec = resolve_model(tiny_roberta)
     extract_text(story_store, spec, ctx=4, dtype="float16", progress=True)
-    assert "extract tiny-roberta/ctx4" in capsys.readouterr().err
+    # stderr is no terminal under pytest: progress is logged, first and last line
+    lines = [r.getMessage() for r in caplog.records if r.name == "featstore.progress"]
+    assert lines[0].startswith("extract tiny-roberta/ctx4: 0/")
+    assert "words (100 %)" in lines[-1]
     half = _open(story_store, "features/tiny-roberta/ctx4")
     assert half["hidden"].dtype == np.float16 and half["word_hidden"].dtype == np.float16
     extract_text(story_store, spec, ctx=4, overwrite=True)

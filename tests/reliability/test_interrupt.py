@@ -1,0 +1,65 @@
+"""Ctrl-C on a grid with worker processes: one line, no traceback, and a rerun resumes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from featstore.evaluate.results import list_runs
+from tests.evaluate.grid.conftest import build_store
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).parents[2]
+
+
+def _grid(store: Path) -> subprocess.Popen:
+    argv = ["grid", "-s", str(store), "--fusion", "gpt2:ctx20+wavlm:tr2,3", "--model", "gpt2"]
+    argv += ["--layers", "all", "--pca", "6", "--cv", "5", "--run", "ctrl-c", "--quiet"]
+    argv += ["--alphas", ",".join(f"1e{k}" for k in range(-3, 9))]
+    argv += ["--workers", "2", "--threads-per-worker", "1"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "featstore.cli.evaluate_main", *argv],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+
+
+def _configs_done(store: Path) -> int:
+    try:
+        runs = {run.run_id: run for run in list_runs(store)}
+    except Exception:  # the stage may be half-created at this instant
+        return 0
+    return runs["ctrl-c"].n_done if "ctrl-c" in runs else 0
+
+
+def test_ctrl_c_on_a_grid_with_workers_prints_one_line_and_resumes(tmp_path):
+    store = tmp_path / "s.zarr"
+    build_store(store)
+    process = _grid(store)
+    deadline = time.monotonic() + 240
+    while _configs_done(store) == 0 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, process.communicate()
+    # a terminal's Ctrl-C: SIGINT to the whole foreground process group, workers included
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["interrupted; rerun the same command to resume"], err
+
+    rerun = _grid(store)
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    resumed = re.search(r"(\d+) resumed", out)
+    assert resumed and int(resumed.group(1)) > 0, out
