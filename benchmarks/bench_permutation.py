@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from featstore.evaluate.stats import block_orders, permutation_test
+from featstore.evaluate.metrics.stats import block_orders, permutation_test
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Measures, for ``--n-items`` TRs (2249 in the reference study):
 
-- building a correlation-distance RDM: ``featstore.evaluate.rsa.rdm`` (float32, row
+- building a correlation-distance RDM: ``featstore.evaluate.metrics.rsa.rdm`` (float32, row
   blocks) vs ``scipy.spatial.distance.pdist`` (float64) vs the square ``1 - np.corrcoef``;
 - Kendall's tau-a between two RDMs: featstore's vectorised merge count vs scipy's tau-b;
 - a layer-wise permutation test (13 layers, ``--subjects`` subjects), plain and partial, with
@@ -23,7 +23,7 @@ import numpy as np
 from scipy.spatial.distance import pdist
 from scipy.stats import kendalltau
 
-from featstore.evaluate import rsa
+from featstore.evaluate.metrics import rsa
 
 
 def measure(func, *args, **kwargs):

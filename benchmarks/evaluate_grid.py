@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from featstore.evaluate import EncodingSettings, encode  # noqa: E402
-from featstore.evaluate.split import chronological_split, contiguous_folds  # noqa: E402
+from featstore.evaluate.encoding.split import chronological_split, contiguous_folds  # noqa: E402
 
 N_LATENT = 16
 

@@ -22,10 +22,10 @@ _LAZY = {
     "create_store": "featstore.api",
     "import_dataset": "featstore.api",
     "open_store": "featstore.api",
-    "EncodingModel": "featstore.evaluate.estimator",
-    "EncodingSettings": "featstore.evaluate.settings",
-    "EncodingResult": "featstore.evaluate.pipeline",
-    "encode": "featstore.evaluate.pipeline",
+    "EncodingModel": "featstore.evaluate.encoding.estimator",
+    "EncodingSettings": "featstore.evaluate.encoding.settings",
+    "EncodingResult": "featstore.evaluate.encoding.pipeline",
+    "encode": "featstore.evaluate.encoding.pipeline",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

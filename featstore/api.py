@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-    from featstore.evaluate.settings import EncodingSettings
+    from featstore.evaluate.encoding.settings import EncodingSettings
     from featstore.store.listing import GroupInfo
 
 __all__ = ["Run", "Store", "create_store", "import_dataset", "open_store"]
@@ -37,7 +37,7 @@ __all__ = ["Run", "Store", "create_store", "import_dataset", "open_store"]
 
 def _model_request(request: Any) -> Any:
     """A model request from ``"NAME[:WINDOWS][@LAYERS]"`` or a tuple (as ``--model``)."""
-    from featstore.evaluate.configs import ModelRequest, parse_model_request
+    from featstore.evaluate.runs.configs import ModelRequest, parse_model_request
 
     if isinstance(request, str):
         return parse_model_request(request)
@@ -46,7 +46,7 @@ def _model_request(request: Any) -> Any:
 
 def _fusion_request(request: Any) -> tuple[Any, Any]:
     """A fusion request from ``"A+B"`` or a pair of model requests (as ``--fusion``)."""
-    from featstore.evaluate.configs import parse_fusion_request
+    from featstore.evaluate.runs.configs import parse_fusion_request
 
     if isinstance(request, str):
         return parse_fusion_request(request)
@@ -78,7 +78,7 @@ class Run:
     @property
     def dataset(self) -> xr.Dataset:
         """The run's group, opened lazily: ``r``, ``alpha`` … over (config, subject, roi)."""
-        from featstore.evaluate.results import open_run
+        from featstore.evaluate.runs.results import open_run
 
         return open_run(self.store, self.run_id)
 
@@ -100,27 +100,27 @@ class Run:
     @property
     def settings(self) -> EncodingSettings:
         """The encoding settings the run was evaluated with."""
-        from featstore.evaluate.results import run_settings
+        from featstore.evaluate.runs.results import run_settings
 
         return run_settings(self.dataset.attrs)
 
     def summary(self) -> pd.DataFrame:
         """One row per config: mean, std, median, min, max of the subject-mean r (the CLI's
         ``evaluate summary``)."""
-        from featstore.evaluate.summary import summary_table
+        from featstore.evaluate.runs.summary import summary_table
 
         return summary_table(self.store, [self.run_id])
 
     def roi_table(self, configs: Sequence[str] | None = None) -> pd.DataFrame:
         """Subject-mean r per config and ROI, with ROI names (``evaluate roi``)."""
-        from featstore.evaluate.summary import roi_table
+        from featstore.evaluate.runs.summary import roi_table
 
         return roi_table(self.dataset, configs)
 
     def significance(self, configs: Sequence[str] | None = None, **options: Any) -> xr.Dataset:
         """Permutation tests of the run's configs (``evaluate significance``), stored beside
-        the run; options as :func:`featstore.evaluate.significance.run_significance`."""
-        from featstore.evaluate.significance import run_significance
+        the run; options as :func:`featstore.evaluate.runs.significance.run_significance`."""
+        from featstore.evaluate.runs.significance import run_significance
 
         return run_significance(self.store, self.run_id, configs, **options)
 
@@ -272,13 +272,13 @@ class Store(StoreHandle):
         **options
             ``windows``, ``layers``, ``partition``, ``run_id``, ``workers``,
             ``threads_per_worker``, ``scheduler``, ``progress`` as
-            :func:`featstore.evaluate.grid.run_grid`.
+            :func:`featstore.evaluate.runs.grid.run_grid`.
 
         Returns
         -------
         Run
         """
-        from featstore.evaluate.grid import run_grid
+        from featstore.evaluate.runs.grid import run_grid
 
         run_id = run_grid(
             self,
@@ -291,19 +291,19 @@ class Store(StoreHandle):
 
     def runs(self) -> list[str]:
         """Ids of the complete runs."""
-        from featstore.evaluate.results import complete_runs
+        from featstore.evaluate.runs.results import complete_runs
 
         return complete_runs(self)
 
     def run(self, run_id: str | None = None) -> Run:
         """A complete run (the newest when ``run_id`` is None)."""
-        from featstore.evaluate.results import open_run
+        from featstore.evaluate.runs.results import open_run
 
         return Run(self, str(open_run(self, run_id).attrs.get("run_id", run_id)))
 
     def summary(self, runs: Sequence[str] | None = None) -> pd.DataFrame:
         """The summary table of the given runs (every complete run by default)."""
-        from featstore.evaluate.summary import summary_table
+        from featstore.evaluate.runs.summary import summary_table
 
         return summary_table(self, runs)
 

@@ -125,15 +125,15 @@ def lowlevel_run_id(model: str) -> str:
 
 def best_configs(store: Path, run_id: str) -> list[str]:
     """The best layer of each model and window of a run (by the across-subject mean r)."""
-    from featstore.evaluate.summary import best_layers, summary_table
+    from featstore.evaluate.runs.summary import best_layers, summary_table
 
     return [str(label) for label in best_layers(summary_table(store, [run_id]))["config"]]
 
 
 def test_planted(store: Path, run_id: str, configs: list[str]) -> None:
     """Noise ceiling on the run's test TRs, and block-permutation tests of ``configs``."""
-    from featstore.evaluate.ceiling import write_noise_ceiling
-    from featstore.evaluate.significance import run_significance
+    from featstore.evaluate.runs.ceiling import write_noise_ceiling
+    from featstore.evaluate.runs.significance import run_significance
 
     write_noise_ceiling(store, run_id=run_id)
     run_significance(
@@ -152,8 +152,8 @@ def run_demo(
     """Run the demo end to end (overwriting the demo store); see the module docstring."""
     from featstore.datasets import import_dataset
     from featstore.datasets.demo import demo_story_paths
-    from featstore.evaluate.grid import run_grid
-    from featstore.evaluate.lowlevel_analysis import run_lowlevel
+    from featstore.evaluate.analyses.lowlevel import run_lowlevel
+    from featstore.evaluate.runs.grid import run_grid
     from featstore.extract.run import extract
 
     store = Path(store)

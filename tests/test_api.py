@@ -9,9 +9,9 @@ import pytest
 
 import featstore as fs
 from featstore.errors import StoreError
-from featstore.evaluate.grid import run_grid
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.summary import summary_table
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.runs.grid import run_grid
+from featstore.evaluate.runs.summary import summary_table
 from featstore.store import root as store_root
 from tests.plot.synthetic import AUDIO_KEY, make_grid_store
 

@@ -4,7 +4,7 @@ import numpy as np
 import xarray as xr
 
 from featstore import demo
-from featstore.evaluate.summary import best_layers, summary_table
+from featstore.evaluate.runs.summary import best_layers, summary_table
 from featstore.store import validate
 
 

@@ -12,8 +12,8 @@ import pytest
 import zarr
 
 from featstore import store as fs
-from featstore.evaluate.grid import run_grid
-from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.runs.grid import run_grid
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_TR, TEXT_KEY, build_store
 
 ROOT = Path(__file__).resolve().parents[1]

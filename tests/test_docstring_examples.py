@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 #: Modules whose public docstrings carry runnable examples.
-MODULES_WITH_EXAMPLES = ["featstore.evaluate.estimator"]
+MODULES_WITH_EXAMPLES = ["featstore.evaluate.encoding.estimator"]
 
 
 @pytest.mark.parametrize("name", MODULES_WITH_EXAMPLES)

@@ -2,7 +2,7 @@
 
 ``evaluate grid`` and the analyses (``rsa``, ``similarity``, ``lowlevel``) take the same
 window, layer, split, PCA, delay and ridge options, with the same names, help and
-defaults, and turn them into :class:`~featstore.evaluate.settings.EncodingSettings`
+defaults, and turn them into :class:`~featstore.evaluate.encoding.settings.EncodingSettings`
 the same way. This module imports nothing heavy: ``evaluate --help`` reads it, and the
 evaluator is imported only when a command runs.
 """
@@ -17,7 +17,7 @@ import typer
 from featstore.errors import InputError
 
 if TYPE_CHECKING:
-    from featstore.evaluate.settings import EncodingSettings
+    from featstore.evaluate.encoding.settings import EncodingSettings
 
 CtxOption = Annotated[
     str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
@@ -127,7 +127,7 @@ def encoding_settings(
 
     Commands without the ridge or fusion options (``evaluate rsa``) leave them out.
     """
-    from featstore.evaluate.settings import EncodingSettings, delays_from_fir
+    from featstore.evaluate.encoding.settings import EncodingSettings, delays_from_fir
 
     values: dict[str, Any] = {}
     if delays is not None and (fir_window is not None or fir_offset is not None):

@@ -71,7 +71,7 @@ def _fmt(value: float, digits: int = 3) -> str:
 
 def _label(ds: xr.Dataset) -> str:
     """``wavlm/tr2`` for ``features/microsoft--wavlm-base-plus/tr2``: short table titles."""
-    from featstore.evaluate.configs import display_name
+    from featstore.evaluate.runs.configs import display_name
     from featstore.store.paths import split_feature_group
 
     key, window = split_feature_group(ds.attrs["request"]["feature_group"])
@@ -156,9 +156,9 @@ def rsa(
 
         evaluate rsa -s S --model wavlm --tr-win 6 --distance euclidean --compare kendall --segment 5 --n-perm 100
     """
-    from featstore.evaluate.analysis_runs import open_analysis, split_names
-    from featstore.evaluate.configs import parse_layers
-    from featstore.evaluate.rsa_analysis import run_rsa
+    from featstore.evaluate.analyses.rsa import run_rsa
+    from featstore.evaluate.analyses.runner import open_analysis, split_names
+    from featstore.evaluate.runs.configs import parse_layers
 
     settings = encoding_settings(
         pca=pca,
@@ -279,9 +279,9 @@ def similarity(
     """
     import numpy as np
 
-    from featstore.evaluate.analysis_runs import open_analysis, split_names
-    from featstore.evaluate.configs import parse_layers
-    from featstore.evaluate.similarity_analysis import run_similarity
+    from featstore.evaluate.analyses.runner import open_analysis, split_names
+    from featstore.evaluate.analyses.similarity import run_similarity
+    from featstore.evaluate.runs.configs import parse_layers
     from featstore.plot.analyses import plot_similarity
 
     settings = encoding_settings(
@@ -389,9 +389,9 @@ def lowlevel(
     """
     import numpy as np
 
-    from featstore.evaluate.analysis_runs import open_analysis, split_names
-    from featstore.evaluate.configs import parse_layers
-    from featstore.evaluate.lowlevel_analysis import run_lowlevel
+    from featstore.evaluate.analyses.lowlevel import run_lowlevel
+    from featstore.evaluate.analyses.runner import open_analysis, split_names
+    from featstore.evaluate.runs.configs import parse_layers
 
     settings = encoding_settings(
         pca=pca,

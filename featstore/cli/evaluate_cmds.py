@@ -134,16 +134,16 @@ def grid(
 
         evaluate grid -s /shared/21styear.zarr --model wavlm --scheduler tcp://10.0.0.5:8786
     """
-    from featstore.evaluate import summary as summ
-    from featstore.evaluate.configs import (
+    from featstore.evaluate.runs import summary as summ
+    from featstore.evaluate.runs.configs import (
         BANDED,
         CONCAT,
         parse_fusion_request,
         parse_layers,
         parse_model_request,
     )
-    from featstore.evaluate.grid import run_grid
-    from featstore.evaluate.results import open_run
+    from featstore.evaluate.runs.grid import run_grid
+    from featstore.evaluate.runs.results import open_run
 
     if method not in (CONCAT, BANDED):
         raise InputError(f"--method {method!r}: expected concat or banded")
@@ -206,7 +206,7 @@ def _fmt(value: float) -> str:
 def _summary_rich(table: pd.DataFrame, *, title: str, limit: int | None = 20) -> Table:
     # fits 80 columns: numbers and layers are never wrapped or cut (a long model name
     # folds instead); the CSV has every column (run, kind, n_layers, log …)
-    from featstore.evaluate.configs import BANDED
+    from featstore.evaluate.runs.configs import BANDED
 
     out = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     out.add_column("model", overflow="fold")
@@ -265,8 +265,8 @@ def summary(
 
         evaluate summary -s stores/21styear.zarr --run grid-20250101-120000 --csv results/summary.csv --roi-csv results/roi.csv
     """
-    from featstore.evaluate import summary as summ
-    from featstore.evaluate.results import open_run
+    from featstore.evaluate.runs import summary as summ
+    from featstore.evaluate.runs.results import open_run
 
     table = summ.summary_table(store, run)
     if table.empty:
@@ -321,8 +321,8 @@ def roi(
 
         evaluate roi -s stores/21styear.zarr --config wavlm/tr6/9 --csv results/roi.csv
     """
-    from featstore.evaluate import summary as summ
-    from featstore.evaluate.results import find_run, open_run
+    from featstore.evaluate.runs import summary as summ
+    from featstore.evaluate.runs.results import find_run, open_run
 
     run_id, labels = find_run(store, [config] if config else [], run)
     ds = open_run(store, run_id)
@@ -351,7 +351,7 @@ def runs(store: StoreOption) -> None:
 
     Example: `evaluate runs -s stores/21styear.zarr`
     """
-    from featstore.evaluate.results import list_runs
+    from featstore.evaluate.runs.results import list_runs
 
     infos = list_runs(store)
     if not infos:

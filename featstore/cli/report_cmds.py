@@ -42,7 +42,7 @@ GroupsOption = Annotated[
 def _find_config(store: Path, config: str, run_id: str | None):
     """The run holding ``config`` (``run_id``, else the newest one), its canonical label
     and the run's result set."""
-    from featstore.evaluate.results import find_run
+    from featstore.evaluate.runs.results import find_run
     from featstore.report.tables import load_result_sets
 
     run_id, (label,) = find_run(store, [config], run_id)
@@ -109,8 +109,9 @@ def plot_brain_cmd(
 
     Example: `evaluate plot brain --store S --run RUN --config wavlm/tr6/layer9 --out wavlm.png --mask-fdr 0.05`
     """
-    from featstore.evaluate.ceiling import noise_ceiling_for, normalized_r, run_held_out_trs
-    from featstore.evaluate.significance import load_stats, significance_mask
+    from featstore.evaluate.metrics.noise_ceiling import normalized_r
+    from featstore.evaluate.runs.ceiling import noise_ceiling_for, run_held_out_trs
+    from featstore.evaluate.runs.significance import load_stats, significance_mask
     from featstore.plot.brain import plot_brain
     from featstore.store import store_n_tr
 
@@ -155,8 +156,8 @@ def plot_roi_top_cmd(
 
     Example: `evaluate plot roi-top --store S --config whisper-base/tr6/layer2 --top 20 --out top.png`
     """
-    from featstore.evaluate.ceiling import noise_ceiling_for, run_held_out_trs
-    from featstore.evaluate.significance import load_stats
+    from featstore.evaluate.runs.ceiling import noise_ceiling_for, run_held_out_trs
+    from featstore.evaluate.runs.significance import load_stats
     from featstore.report.tables import roi_table
     from featstore.store import store_n_tr
 
@@ -210,9 +211,9 @@ def stats(
 
     Example: `evaluate stats --store S --compare gpt2/ctx200+wavlm/tr6/9x9 wavlm/tr6/layer9`
     """
-    from featstore.evaluate.results import locate_configs
     from featstore.evaluate.roi_groups import roi_groups
-    from featstore.evaluate.significance import compare_configs
+    from featstore.evaluate.runs.results import locate_configs
+    from featstore.evaluate.runs.significance import compare_configs
     from featstore.report.tables import combine_runs, load_result_sets
 
     if alternative not in ("two-sided", "greater", "less"):
@@ -295,8 +296,8 @@ def ceiling(
     """
     import numpy as np
 
-    from featstore.evaluate.ceiling import NOISE_CEILING_GROUP, write_noise_ceiling
-    from featstore.evaluate.settings import EncodingSettings
+    from featstore.evaluate.encoding.settings import EncodingSettings
+    from featstore.evaluate.runs.ceiling import NOISE_CEILING_GROUP, write_noise_ceiling
 
     settings = EncodingSettings(test_frac=test_frac, trim=trim, gap=gap)
     ds = write_noise_ceiling(store, run_id=run, settings=settings)
@@ -337,9 +338,9 @@ def significance(
 
     Example: `evaluate significance --store S --run RUN --config wavlm/tr6/layer9 --n-perm 10000`
     """
-    from featstore.evaluate.results import find_run
-    from featstore.evaluate.significance import export_stats_csv, run_significance, stats_group
-    from featstore.evaluate.stats import check_fdr_level
+    from featstore.evaluate.metrics.stats import check_fdr_level
+    from featstore.evaluate.runs.results import find_run
+    from featstore.evaluate.runs.significance import export_stats_csv, run_significance, stats_group
     from featstore.progress import progress_bar
 
     check_fdr_level(alpha)  # before the permutations, not after

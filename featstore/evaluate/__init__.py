@@ -3,8 +3,8 @@
 Pure numerics only: nothing here imports model code (torch, transformers).
 """
 
-from featstore.evaluate.pipeline import EncodingResult, encode
-from featstore.evaluate.settings import EncodingSettings, delays_from_fir
-from featstore.evaluate.threads import blas_threads
+from featstore.evaluate.encoding.pipeline import EncodingResult, encode
+from featstore.evaluate.encoding.settings import EncodingSettings, delays_from_fir
+from featstore.evaluate.encoding.threads import blas_threads
 
 __all__ = ["EncodingResult", "EncodingSettings", "blas_threads", "delays_from_fir", "encode"]

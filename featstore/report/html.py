@@ -9,15 +9,12 @@ numbers are not comparable.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as _dt
-import html
 import json
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,116 +24,23 @@ import xarray as xr
 
 from featstore import __version__
 from featstore.errors import InputError
-from featstore.evaluate.ceiling import (
-    DEFAULT_CEILING_THRESHOLD,
-    ESTIMATOR,
-    noise_ceiling_for,
-    run_held_out_trs,
-)
-from featstore.evaluate.results import EXCLUDED_ATTR
+from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD
+from featstore.evaluate.metrics.stats import check_fdr_level
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
-from featstore.evaluate.significance import compare_configs, load_stats
-from featstore.evaluate.stats import check_fdr_level
-from featstore.evaluate.summary import excluded_configs
+from featstore.evaluate.runs.ceiling import ESTIMATOR, noise_ceiling_for, run_held_out_trs
+from featstore.evaluate.runs.results import EXCLUDED_ATTR
+from featstore.evaluate.runs.significance import compare_configs, load_stats
+from featstore.evaluate.runs.summary import excluded_configs
 from featstore.outputs import check_output_directory, output_directory, writing_file
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
 from featstore.progress import progress_bar
 from featstore.report import tables
+from featstore.report.page import _CSS, _IMAGE_CHECK, _esc, _p_format, _Page, _table
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, root_attrs, store_n_tr
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1200px; color: #222; line-height: 1.45; padding: 0 1em; }
-h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-h3 { margin-top: 1.6em; }
-figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: .9em; color: #444; max-width: 900px; }
-table.tbl { border-collapse: collapse; font-size: .85em; margin: .8em 0; }
-table.tbl th, table.tbl td { border: 1px solid #ddd; padding: .25em .55em; text-align: right; }
-table.tbl th { background: #f3f3f3; } table.tbl td:first-child { text-align: left; }
-.note { color: #555; font-size: .9em; } code, pre { background: #f6f6f6; }
-pre { padding: .6em; overflow-x: auto; font-size: .8em; }
-details { margin: .5em 0; } .meta { font-size: .9em; color: #333; }
-"""
-
-# Sets data-images on <body> once the page has loaded: "ok" when every image decoded,
-# else "failed:<n>". Lets a headless browser (and the test) check the figures load.
-_IMAGE_CHECK = """
-window.addEventListener("load", function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
-  document.body.setAttribute("data-images", bad.length ? "failed:" + bad.length : "ok");
-  document.body.setAttribute("data-image-count", String(imgs.length));
-});
-"""
-
-
-@dataclass
-class _Page:
-    """Figures and HTML fragments of the report, numbered in order."""
-
-    out_dir: Path
-    embed: bool
-    dpi: int
-    parts: list[str] = field(default_factory=list)
-    n_figures: int = 0
-    on_figure: Callable[[int], None] = lambda n: None
-
-    def add(self, fragment: str) -> None:
-        self.parts.append(fragment)
-
-    def figure(
-        self, figure: Figure, name: str, caption: str, *, alt: str, tight: bool = True
-    ) -> None:
-        """Save ``figure`` and add it with a numbered caption (``tight=False`` for brain
-        maps: their layout is fixed, and a tight bounding box costs a second draw)."""
-        self.n_figures += 1
-        path = self.out_dir / "figures" / f"{self.n_figures:02d}-{_slug(name)}.png"
-        with writing_file(path, "report figure"):
-            figure.savefig(
-                path, dpi=self.dpi, bbox_inches="tight" if tight else None, facecolor="white"
-            )
-        if self.embed:
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            path.unlink()
-            source = f"data:image/png;base64,{data}"
-        else:
-            source = path.relative_to(self.out_dir).as_posix()
-        self.on_figure(1)
-        self.add(
-            f'<figure><img src="{html.escape(source)}" alt="{html.escape(alt)}">'
-            f"<figcaption><b>Figure {self.n_figures}.</b> {caption}</figcaption></figure>"
-        )
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "figure"
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _table(frame: pd.DataFrame, *, digits: int = 3) -> str:
-    """An HTML table of ``frame`` (floats rounded, text escaped)."""
-    return frame.to_html(
-        index=False,
-        classes="tbl",
-        border=0,
-        na_rep="–",
-        float_format=lambda x: f"{x:.{digits}f}",
-        escape=True,
-    )
-
-
-def _p_format(value: float) -> str:
-    if not np.isfinite(value):
-        return "–"
-    return f"{value:.2e}" if value < 1e-3 else f"{value:.4f}"
+    pass
 
 
 def _best_label(row: pd.Series) -> str:

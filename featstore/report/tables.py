@@ -20,11 +20,11 @@ import xarray as xr
 
 from featstore.errors import InputError
 from featstore.evaluate import roi_groups
-from featstore.evaluate.ceiling import DEFAULT_CEILING_THRESHOLD, normalized_r
-from featstore.evaluate.configs import display_name
-from featstore.evaluate.results import complete_runs, fusion_model_names
+from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD, normalized_r
 from featstore.evaluate.roi_groups import roi_group_indices
-from featstore.evaluate.summary import subject_scores
+from featstore.evaluate.runs.configs import display_name
+from featstore.evaluate.runs.results import complete_runs, fusion_model_names
+from featstore.evaluate.runs.summary import subject_scores
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_attrs, open_group
 from featstore.store.paths import result_group

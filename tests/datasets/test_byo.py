@@ -7,7 +7,7 @@ import xarray as xr
 from featstore import store as fs
 from featstore.datasets import import_dataset, import_features, open_stimulus
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
-from featstore.evaluate.configs import select_layers
+from featstore.evaluate.runs.configs import select_layers
 from tests.datasets.conftest import N_TR, TR, tree_hash
 
 N_LAYER, DIM = 3, 11
@@ -199,7 +199,7 @@ def test_needs_a_stimulus(empty_store, tmp_path):
 
 def test_an_incomplete_imported_set_says_to_re_import_it(store, tmp_path):
     from featstore.errors import IncompleteGroupError
-    from featstore.evaluate.configs import StoreCatalog
+    from featstore.evaluate.runs.configs import StoreCatalog
 
     files = _save_layers(tmp_path, _layers())
     import_features(store, name="my-lm", window="ctx200", modality="text", files=files)

@@ -5,8 +5,8 @@ import pytest
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
-from featstore.evaluate.banded import alpha_grid, banded_ridge_cv, banded_ridge_cv_scores
-from featstore.evaluate.ridge import ridge_weights
+from featstore.evaluate.encoding.banded import alpha_grid, banded_ridge_cv, banded_ridge_cv_scores
+from featstore.evaluate.encoding.ridge import ridge_weights
 from tests.evaluate.conftest import gapped_kfold
 
 ALPHAS = np.logspace(-1, 3, 5)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from featstore.evaluate.delays import make_delays
+from featstore.evaluate.encoding.delays import make_delays
 from tests.evaluate.conftest import N_DIM, N_TR, naive_delays
 
 

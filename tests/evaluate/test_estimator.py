@@ -14,8 +14,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import featstore
 from featstore.errors import InputError
 from featstore.evaluate import EncodingSettings, encode
-from featstore.evaluate.estimator import EncodingModel
-from featstore.evaluate.scoring import pearson_by_column
+from featstore.evaluate.encoding.estimator import EncodingModel
+from featstore.evaluate.encoding.scoring import pearson_by_column
 from tests.evaluate.conftest import N_ROI, N_SUBJECT, naive_delays
 
 ALPHAS = tuple(np.logspace(-2, 5, 8))

@@ -8,7 +8,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
 from featstore.errors import InputError
-from featstore.evaluate import lowlevel_impact as li
+from featstore.evaluate.encoding import residualize as li
 
 T, D, C = 37, 11, 3
 

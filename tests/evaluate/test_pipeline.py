@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from featstore.errors import InputError
 from featstore.evaluate import EncodingSettings, encode
-from featstore.evaluate.split import contiguous_folds
+from featstore.evaluate.encoding.split import contiguous_folds
 from tests.evaluate.conftest import N_ROI, N_SUBJECT, N_TR, gapped_kfold, naive_delays
 
 ALPHAS = tuple(np.logspace(-2, 5, 8))
@@ -190,7 +190,7 @@ def test_a_constant_feature_set_gives_nan_everywhere_and_names_it(problem, metho
     [(-3, -2, -1, 0, 1), (-2, -1, 0, 1)],  # --delays -3,…,1 and --fir-window 4 --fir-offset -2
 )
 def test_negative_delays_never_put_test_stimulus_in_train_rows(problem, delays, monkeypatch):
-    from featstore.evaluate import pipeline
+    from featstore.evaluate.encoding import pipeline
 
     feature_a, _, bold = problem
     calls = []

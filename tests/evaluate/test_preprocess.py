@@ -4,7 +4,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from featstore.errors import InputError
-from featstore.evaluate.preprocess import apply_pca, fit_pca, zscore_train
+from featstore.evaluate.encoding.preprocess import apply_pca, fit_pca, zscore_train
 from tests.evaluate.conftest import N_DIM, N_TR
 
 

@@ -5,8 +5,8 @@ from himalaya.scoring import r2_score as himalaya_r2
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
-from featstore.evaluate import ridge as ridge_module
-from featstore.evaluate.ridge import (
+from featstore.evaluate.encoding import ridge as ridge_module
+from featstore.evaluate.encoding.ridge import (
     best_alpha_index,
     factorize,
     near_ties,

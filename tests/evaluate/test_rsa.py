@@ -8,7 +8,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import kendalltau, pearsonr, rankdata, spearmanr
 
 from featstore.errors import InputError
-from featstore.evaluate import rsa
+from featstore.evaluate.metrics import rsa
 
 T, D, V = 37, 11, 5
 

@@ -2,7 +2,7 @@ import numpy as np
 from scipy.stats import pearsonr
 from sklearn.metrics import r2_score
 
-from featstore.evaluate.scoring import pearson_by_column, r2_by_column
+from featstore.evaluate.encoding.scoring import pearson_by_column, r2_by_column
 from tests.evaluate.conftest import N_ROI, N_TR
 
 

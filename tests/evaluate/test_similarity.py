@@ -8,7 +8,7 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.stats import ortho_group
 
 from featstore.errors import InputError
-from featstore.evaluate import rsa, similarity
+from featstore.evaluate.metrics import rsa, similarity
 
 T, D, V = 37, 11, 5
 

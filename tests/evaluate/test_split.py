@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from featstore.errors import InputError
-from featstore.evaluate.split import chronological_split, contiguous_folds
+from featstore.evaluate.encoding.split import chronological_split, contiguous_folds
 from tests.evaluate.conftest import gapped_kfold
 
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from featstore import store as fs
 from featstore.cli.evaluate_main import app
-from featstore.evaluate import significance
+from featstore.evaluate.runs import significance
 from tests.evaluate.stats.test_significance import fake_predictor
 
 runner = CliRunner()

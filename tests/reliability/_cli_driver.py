@@ -21,7 +21,7 @@ def main() -> None:
         import featstore.extract.window_run
         from featstore.cli.main import app
     else:
-        import featstore.evaluate.grid  # noqa: F401
+        import featstore.evaluate.runs.grid  # noqa: F401
         from featstore.cli.evaluate_main import app
     print("ready", flush=True)
     sys.stdin.readline()

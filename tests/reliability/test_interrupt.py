@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from featstore.evaluate.results import list_runs
+from featstore.evaluate.runs.results import list_runs
 from tests.evaluate.grid.conftest import build_store
 
 pytestmark = pytest.mark.slow

@@ -21,8 +21,8 @@ import xarray as xr
 
 from featstore import store as fs
 from featstore.datasets.simulate import PlantedSource, simulate_bold
+from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS
-from featstore.evaluate.settings import EncodingSettings
 
 N_SUBJECTS, N_TR = 6, 600
 AUDITORY = list(BUILTIN_ROI_GROUPS["auditory"])

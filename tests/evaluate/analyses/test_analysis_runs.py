@@ -10,9 +10,9 @@ import xarray as xr
 
 from featstore import store as fs
 from featstore.errors import GroupExistsError, InputError
-from featstore.evaluate import analysis_runs as ar
-from featstore.evaluate.configs import StoreCatalog
-from featstore.evaluate.results import complete_runs
+from featstore.evaluate.analyses import runner as ar
+from featstore.evaluate.runs.configs import StoreCatalog
+from featstore.evaluate.runs.results import complete_runs
 
 from .conftest import AUDITORY, LANGUAGE, ROI_NAMES
 

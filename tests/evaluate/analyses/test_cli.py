@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from featstore import store as fs
 from featstore.cli.evaluate_main import app
 from featstore.cli.main import app as featstore_app
-from featstore.evaluate.analysis_runs import analysis_runs
-from featstore.evaluate.grid import run_grid
-from featstore.evaluate.results import complete_runs
+from featstore.evaluate.analyses.runner import analysis_runs
+from featstore.evaluate.runs.grid import run_grid
+from featstore.evaluate.runs.results import complete_runs
 
 FAST = ["--pca", "0", "--alphas", "1,10,100,1000", "--cv", "3", "--quiet"]
 SPLIT = ["--pca", "0", "--quiet"]

@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 
 from featstore.errors import InputError
-from featstore.evaluate.analysis_runs import load_inputs, open_analysis
-from featstore.evaluate.grid import run_config
-from featstore.evaluate.lowlevel_impact import percent_drop, residualize
-from featstore.evaluate.pipeline import encode
-from featstore.evaluate.stats import paired_wilcoxon
+from featstore.evaluate.analyses.runner import load_inputs, open_analysis
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.encoding.residualize import percent_drop, residualize
+from featstore.evaluate.metrics.stats import paired_wilcoxon
+from featstore.evaluate.runs.grid import run_config
 
 from .conftest import AUDITORY, LANGUAGE, N_SUBJECTS, ROI_NAMES
 
 
 @pytest.fixture
 def lowlevel_run(analyses_store, settings):
-    from featstore.evaluate.lowlevel_analysis import run_lowlevel
+    from featstore.evaluate.analyses.lowlevel import run_lowlevel
 
     run_id = run_lowlevel(analyses_store, "wavlm", ["spectral"], layers="all", settings=settings)
     return analyses_store, open_analysis(analyses_store, run_id, "lowlevel")
@@ -74,7 +74,7 @@ def test_values_are_encode_of_the_original_and_residual_features(lowlevel_run, s
 
 
 def test_bad_controls_are_named(analyses_store, settings):
-    from featstore.evaluate.lowlevel_analysis import run_lowlevel
+    from featstore.evaluate.analyses.lowlevel import run_lowlevel
 
     with pytest.raises(InputError, match="a model cannot be its own control"):
         run_lowlevel(analyses_store, "wavlm", ["wavlm/tr2/0"], settings=settings)

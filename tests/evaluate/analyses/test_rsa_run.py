@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from featstore.errors import InputError
-from featstore.evaluate import rsa
-from featstore.evaluate.analysis_runs import load_inputs, open_analysis, select_roi_groups
-from featstore.evaluate.rsa_analysis import run_rsa
+from featstore.evaluate.analyses.rsa import run_rsa
+from featstore.evaluate.analyses.runner import load_inputs, open_analysis, select_roi_groups
+from featstore.evaluate.metrics import rsa
 
 from .conftest import N_SUBJECTS, N_TR, PLANTED_TEXT_LAYER
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from featstore.errors import InputError
-from featstore.evaluate.analysis_runs import load_inputs, open_analysis, select_roi_groups
-from featstore.evaluate.grid import run_config
-from featstore.evaluate.similarity import similarity_scores
-from featstore.evaluate.similarity_analysis import ALL_METRICS, run_similarity
+from featstore.evaluate.analyses.runner import load_inputs, open_analysis, select_roi_groups
+from featstore.evaluate.analyses.similarity import ALL_METRICS, run_similarity
+from featstore.evaluate.metrics.similarity import similarity_scores
+from featstore.evaluate.runs.grid import run_config
 
 from .conftest import N_SUBJECTS, PLANTED_TEXT_LAYER
 

@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 
 from featstore import store as fs
-from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.encoding.settings import EncodingSettings
 
 N_SUBJECTS, N_TR, N_ROI = 3, 80, 7
 TEXT_KEY, AUDIO_KEY = "gpt2", "microsoft--wavlm-base-plus"

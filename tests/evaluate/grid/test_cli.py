@@ -10,8 +10,8 @@ from featstore import store as fs
 from featstore.cli._encoding_options import encoding_settings, parse_alphas
 from featstore.cli.evaluate_main import app
 from featstore.errors import FeatstoreWarning, InputError
-from featstore.evaluate.results import complete_runs
-from featstore.evaluate.summary import summary_table
+from featstore.evaluate.runs.results import complete_runs
+from featstore.evaluate.runs.summary import summary_table
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_ROI, N_TR, build_store
 
 FAST = ["--pca", "6", "--delays", "1,2,3", "--alphas", "0.1,10,1000", "--cv", "3", "--quiet"]

@@ -3,7 +3,7 @@ import pytest
 
 from featstore import store as fs
 from featstore.errors import InputError
-from featstore.evaluate.configs import (
+from featstore.evaluate.runs.configs import (
     BANDED,
     CONCAT,
     Config,

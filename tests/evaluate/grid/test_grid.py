@@ -16,10 +16,10 @@ import xarray as xr
 
 from featstore import store as fs
 from featstore.errors import GroupExistsError
-from featstore.evaluate.configs import parse_config
-from featstore.evaluate.grid import QUIET_SCHEDULER, run_config, run_grid, run_warnings
-from featstore.evaluate.pipeline import encode
-from featstore.evaluate.results import list_runs
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.runs.configs import parse_config
+from featstore.evaluate.runs.grid import QUIET_SCHEDULER, run_config, run_grid, run_warnings
+from featstore.evaluate.runs.results import list_runs
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_ROI, N_SUBJECTS, TEXT_KEY
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -136,7 +136,7 @@ def test_results_layout(grid_store, settings):
 def test_identical_configs_are_reused_not_recomputed(grid_store, settings, monkeypatch):
     first = run_grid(grid_store, models=[("wavlm", ["tr3"])], layers=[1, 3], settings=settings)
     computed = []
-    import featstore.evaluate.grid as grid_module
+    import featstore.evaluate.runs.grid as grid_module
 
     original = grid_module._evaluate
 
@@ -172,8 +172,8 @@ def test_identical_configs_are_reused_not_recomputed(grid_store, settings, monke
 
 _KILLED_GRID = """
 import sys, time
-import featstore.evaluate.grid as grid
-from featstore.evaluate.settings import EncodingSettings
+import featstore.evaluate.runs.grid as grid
+from featstore.evaluate.encoding.settings import EncodingSettings
 
 original = grid._evaluate
 
@@ -314,9 +314,9 @@ def test_evaluation_never_imports_model_code(grid_store):
         """
         import sys
         from featstore.cli.evaluate_main import app
-        from featstore.evaluate.grid import run_grid
-        from featstore.evaluate.settings import EncodingSettings
-        from featstore.evaluate.summary import summary_table
+        from featstore.evaluate.runs.grid import run_grid
+        from featstore.evaluate.encoding.settings import EncodingSettings
+        from featstore.evaluate.runs.summary import summary_table
         run_grid(
             sys.argv[1],
             models=[("wavlm", ["tr3"])],
@@ -355,7 +355,7 @@ def test_run_warnings_list_each_message_once():
 
 
 def test_the_cached_bold_is_read_only(grid_store):
-    from featstore.evaluate.inputs import load_bold
+    from featstore.evaluate.runs.inputs import load_bold
 
     bold = load_bold(grid_store)
     with pytest.raises(ValueError, match="read-only"):

@@ -6,10 +6,10 @@ import pytest
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate.grid import run_grid
-from featstore.evaluate.results import open_run
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.summary import (
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.runs.grid import run_grid
+from featstore.evaluate.runs.results import open_run
+from featstore.evaluate.runs.summary import (
     ROI_COLUMNS,
     SUMMARY_COLUMNS,
     nanmean,

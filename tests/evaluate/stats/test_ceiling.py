@@ -8,18 +8,17 @@ import xarray as xr
 
 from featstore import store as fs
 from featstore.errors import InputError
-from featstore.evaluate.ceiling import (
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.split import chronological_split
+from featstore.evaluate.metrics.noise_ceiling import loso_isc, normalized_r
+from featstore.evaluate.runs.ceiling import (
     NOISE_CEILING_GROUP,
-    loso_isc,
     noise_ceiling_for,
-    normalized_r,
     run_held_out_trs,
     settings_held_out_trs,
     write_noise_ceiling,
 )
-from featstore.evaluate.results import run_settings
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.split import chronological_split
+from featstore.evaluate.runs.results import run_settings
 from tests.plot.synthetic import N_TR, SETTINGS, planted_roi_mask
 
 

@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from featstore.cli.evaluate_main import app
-from featstore.evaluate.grid import run_grid
+from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.significance import load_stats
+from featstore.evaluate.runs.grid import run_grid
+from featstore.evaluate.runs.significance import load_stats
 from featstore.report.html import build_report
 from featstore.store import open_group
 from tests.plot.synthetic import make_grid_store

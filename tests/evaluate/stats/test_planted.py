@@ -8,9 +8,9 @@ import numpy as np
 from featstore.datasets.atlas import hcp_mmp_rois
 from featstore.datasets.simulate import PlantedSource, simulate_bold
 from featstore.evaluate import EncodingSettings, encode
-from featstore.evaluate.ceiling import loso_isc
+from featstore.evaluate.metrics.noise_ceiling import loso_isc
+from featstore.evaluate.metrics.stats import fdr_bh, permutation_test
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS
-from featstore.evaluate.stats import fdr_bh, permutation_test
 
 
 def test_planted_rois_are_significant_and_noise_rois_are_not():

@@ -8,8 +8,9 @@ import pytest
 
 from featstore import store as fs
 from featstore.errors import InputError
+from featstore.evaluate.metrics.stats import fdr_bh, paired_wilcoxon, permutation_test
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
-from featstore.evaluate.significance import (
+from featstore.evaluate.runs.significance import (
     compare_configs,
     export_stats_csv,
     load_stats,
@@ -17,7 +18,6 @@ from featstore.evaluate.significance import (
     significance_mask,
     stats_group,
 )
-from featstore.evaluate.stats import fdr_bh, paired_wilcoxon, permutation_test
 from tests.plot.synthetic import N_SUBJECTS, planted_roi_mask
 
 N_TEST = 31

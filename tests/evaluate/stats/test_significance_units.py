@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from featstore.evaluate.grid import run_grid
-from featstore.evaluate.pipeline import encode
-from featstore.evaluate.scoring import pearson_by_column
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.significance import run_significance
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.encoding.scoring import pearson_by_column
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.runs.grid import run_grid
+from featstore.evaluate.runs.significance import run_significance
 from featstore.store import open_group, write_group
 from tests.plot.synthetic import make_grid_store
 

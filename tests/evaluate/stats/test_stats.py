@@ -10,7 +10,7 @@ from scipy.stats import rankdata, wilcoxon
 from statsmodels.stats.multitest import multipletests
 
 from featstore.errors import InputError
-from featstore.evaluate.stats import (
+from featstore.evaluate.metrics.stats import (
     circular_shifts,
     fdr_bh,
     paired_wilcoxon,

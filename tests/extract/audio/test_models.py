@@ -156,7 +156,7 @@ def test_extract_end_to_end_batched_equals_single(tiny_models, make_store):
 
 @pytest.mark.parametrize(("family", "tr_win", "limit"), [("whisper", 61, 30), ("clap", 21, 10)])
 def test_windows_beyond_the_model_input_are_refused(tiny_models, make_store, family, tr_win, limit):
-    store = make_store()
+    store = make_store(n_tr=tr_win)  # a story as long as the window: the model's limit is hit
     with pytest.raises(InputError, match=f"takes at most {limit} s"):
         extract(store, tiny_models[family], tr_wins=[tr_win])
     assert not fs.group_exists(store, f"features/{family}/tr{tr_win}")

@@ -28,10 +28,12 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate.results import run_settings
-from featstore.evaluate.scoring import pearson_by_column
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.split import chronological_split
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.split import chronological_split
+from featstore.evaluate.metrics.noise_ceiling import (
+    loso_isc,
+)
+from featstore.evaluate.runs.results import run_settings
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -45,63 +47,13 @@ from featstore.store.paths import result_group
 
 NOISE_CEILING_GROUP = f"{S.FMRI}/{S.NOISE_CEILING_VAR}"
 ESTIMATOR = "loso-isc"
-DEFAULT_CEILING_THRESHOLD = 0.1
-
-
-def loso_isc(bold: np.ndarray) -> np.ndarray:
-    """Leave-one-subject-out inter-subject correlation per subject and ROI.
-
-    Parameters
-    ----------
-    bold : ndarray, shape (n_subject, n_time, n_roi)
-        Responses on the test TRs.
-
-    Returns
-    -------
-    ndarray, shape (n_subject, n_roi)
-        r between each subject and the mean of the others (NaN for constant series).
-    """
-    bold = np.asarray(bold, dtype=np.float64)
-    if bold.ndim != 3:
-        raise InputError(f"bold must be (subject, time, roi), got shape {bold.shape}")
-    n_subject = bold.shape[0]
-    if n_subject < 3:
-        raise InputError(
-            f"the leave-one-subject-out noise ceiling needs at least 3 subjects, got {n_subject}"
-        )
-    others = (bold.sum(axis=0, keepdims=True) - bold) / (n_subject - 1)
-    n_time, n_roi = bold.shape[1], bold.shape[2]
-    # (subject, time, roi) → (time, subject·roi): one column per subject and ROI
-    columns = pearson_by_column(
-        bold.transpose(1, 0, 2).reshape(n_time, -1), others.transpose(1, 0, 2).reshape(n_time, -1)
-    )
-    return columns.reshape(n_subject, n_roi)
-
-
-def normalized_r(
-    r: np.ndarray | xr.DataArray,
-    ceiling: np.ndarray | xr.DataArray,
-    *,
-    threshold: float = DEFAULT_CEILING_THRESHOLD,
-) -> np.ndarray | xr.DataArray:
-    """``r / ceiling``, NaN where the ceiling is below ``threshold`` (unstable ratio).
-
-    Broadcasts like numpy / xarray (e.g. r (config, subject, roi) over ceiling (roi)).
-    """
-    valid = ceiling >= threshold
-    denominator = (
-        xr.where(valid, ceiling, np.nan)
-        if isinstance(ceiling, xr.DataArray)
-        else (np.where(valid, ceiling, np.nan))
-    )
-    return r / denominator
 
 
 def run_held_out_trs(run_attrs: Mapping[str, Any], n_tr: int) -> np.ndarray:
     """The test TRs of an evaluation run, from its attrs.
 
     ``test_range`` ``[start, stop, n]`` when the run recorded it, else the evaluator's
-    split (:func:`featstore.evaluate.split.chronological_split`) of its ``settings``.
+    split (:func:`featstore.evaluate.encoding.split.chronological_split`) of its ``settings``.
     """
     recorded = run_attrs.get("test_range")
     if recorded:

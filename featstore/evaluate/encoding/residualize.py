@@ -5,9 +5,9 @@ from a low-level control (power spectrum, envelope, word rate, or any stored fea
 to the model's features on the train TRs, subtract its prediction on all TRs, evaluate the
 residual features with the same encoding pipeline, and report the percentage drop
 ``100 · (r_orig − r_resid) / r_orig`` per ROI or ROI group, tested across subjects with a
-one-sided Wilcoxon signed-rank test (:func:`featstore.evaluate.stats.paired_wilcoxon`).
+one-sided Wilcoxon signed-rank test (:func:`featstore.evaluate.metrics.stats.paired_wilcoxon`).
 
-The map is the evaluator's own ridge (:mod:`featstore.evaluate.ridge`): one
+The map is the evaluator's own ridge (:mod:`featstore.evaluate.encoding.ridge`): one
 decomposition per cross-validation fold serves every penalty and every model dimension.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from featstore.errors import InputError
-from featstore.evaluate.preprocess import zscore_train
-from featstore.evaluate.ridge import best_alpha_index, ridge_cv_scores, ridge_weights
-from featstore.evaluate.split import contiguous_folds
+from featstore.evaluate.encoding.preprocess import zscore_train
+from featstore.evaluate.encoding.ridge import best_alpha_index, ridge_cv_scores, ridge_weights
+from featstore.evaluate.encoding.split import contiguous_folds
 
 # ridge penalties tried for the control → model map (controls are z-scored on train, so
 # the penalty is relative to the number of train TRs)

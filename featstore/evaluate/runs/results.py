@@ -43,7 +43,8 @@ import xarray as xr
 import zarr
 
 from featstore.errors import InputError
-from featstore.evaluate.configs import (
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.runs.configs import (
     Config,
     FeatureLayer,
     match_label,
@@ -51,8 +52,7 @@ from featstore.evaluate.configs import (
     parse_label,
     stored_layers,
 )
-from featstore.evaluate.inputs import FmriInfo
-from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.runs.inputs import FmriInfo
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -339,7 +339,7 @@ def complete_runs(store: StorePath) -> list[str]:
 
     Groups of the other analyses (``evaluate rsa``, ``similarity``, ``lowlevel``) share
     ``results/`` but have another layout; their attr ``analysis`` leaves them out here
-    (see :mod:`featstore.evaluate.analysis_runs`).
+    (see :mod:`featstore.evaluate.analyses.runner`).
     """
     runs = []
     for run_id in child_names(store, S.RESULTS):

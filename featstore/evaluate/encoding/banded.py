@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from featstore.evaluate.ridge import (
+from featstore.evaluate.encoding.ridge import (
     TARGET_BATCH,
     Fold,
     best_alpha_index,

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.linalg import orthogonal_procrustes
 
 from featstore.errors import InputError
-from featstore.evaluate import rsa
+from featstore.evaluate.metrics import rsa
 
 METRICS = ("cka", "rsa", "cca", "procrustes")
 

@@ -29,9 +29,14 @@ import pandas as pd
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate.results import run_settings
+from featstore.evaluate.metrics.stats import (
+    check_fdr_level,
+    fdr_bh,
+    paired_wilcoxon,
+    permutation_test,
+)
 from featstore.evaluate.roi_groups import roi_group_indices, roi_labels
-from featstore.evaluate.stats import check_fdr_level, fdr_bh, paired_wilcoxon, permutation_test
+from featstore.evaluate.runs.results import run_settings
 from featstore.outputs import writing_file
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_attrs, group_exists, open_group, write_group
@@ -67,7 +72,7 @@ def store_predictor(store: StorePath, run_id: str) -> Predictor:
     arrays the run's r was computed from — so the permutation test's observed r is the
     run's r.
     """
-    from featstore.evaluate.grid import run_config
+    from featstore.evaluate.runs.grid import run_config
 
     settings = run_settings(group_attrs(store, result_group(run_id)))
 
@@ -100,7 +105,7 @@ def run_significance(
     configs : sequence of str, optional
         Config labels to test (default: every config of the run).
     n_perm, method, block, seed
-        See :func:`featstore.evaluate.stats.permutation_test`.
+        See :func:`featstore.evaluate.metrics.stats.permutation_test`.
     predict : callable, optional
         ``predict(config) -> (predictions, observed)``; default recomputes the
         predictions from the store (:func:`store_predictor`).

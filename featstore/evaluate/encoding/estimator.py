@@ -2,8 +2,8 @@
 
 Standardise → PCA → FIR delays → ridge with a cross-validated alpha per target, fitted on
 the rows given to ``fit`` only, with the same functions the grid uses
-(:class:`~featstore.evaluate.design.FeatureTransform`,
-:func:`~featstore.evaluate.delays.make_delays`, :func:`~featstore.evaluate.ridge.ridge_cv`).
+(:class:`~featstore.evaluate.encoding.design.FeatureTransform`,
+:func:`~featstore.evaluate.encoding.delays.make_delays`, :func:`~featstore.evaluate.encoding.ridge.ridge_cv`).
 Rows are time points in order: ``groups`` (story or run labels) restarts the delays at each
 group and makes the CV folds whole groups.
 """
@@ -17,12 +17,12 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from featstore.errors import InputError
-from featstore.evaluate.delays import make_delays
-from featstore.evaluate.design import FeatureTransform
-from featstore.evaluate.preprocess import fit_zscore
-from featstore.evaluate.ridge import ridge_cv, ridge_weights
-from featstore.evaluate.settings import DEFAULT_ALPHAS, EncodingSettings
-from featstore.evaluate.split import contiguous_folds
+from featstore.evaluate.encoding.delays import make_delays
+from featstore.evaluate.encoding.design import FeatureTransform
+from featstore.evaluate.encoding.preprocess import fit_zscore
+from featstore.evaluate.encoding.ridge import ridge_cv, ridge_weights
+from featstore.evaluate.encoding.settings import DEFAULT_ALPHAS, EncodingSettings
+from featstore.evaluate.encoding.split import contiguous_folds
 
 __all__ = ["EncodingModel"]
 
@@ -67,7 +67,7 @@ class EncodingModel(MultiOutputMixin, RegressorMixin, BaseEstimator):
     and chooses each target's alpha by cross-validation (mean validation R²) before
     refitting on every row. ``predict`` applies the fitted transform to new rows (their own
     timeline: delays restart at their first row and at every change of ``groups``). Same
-    numerics as ``evaluate grid`` (:func:`featstore.evaluate.pipeline.encode`).
+    numerics as ``evaluate grid`` (:func:`featstore.evaluate.encoding.pipeline.encode`).
 
     Parameters
     ----------
@@ -104,7 +104,7 @@ class EncodingModel(MultiOutputMixin, RegressorMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from featstore.evaluate.estimator import EncodingModel
+    >>> from featstore.evaluate.encoding.estimator import EncodingModel
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((200, 8))
     >>> Y = np.roll(X[:, :3], 2, axis=0) + 0.1 * rng.standard_normal((200, 3))

@@ -3,8 +3,8 @@
 For every selected layer of one feature set: residualize the layer on the controls (the
 stored ``spectral``, ``envelope``, ``wordrate`` features or any stored layer,
 concatenated; the map is learnt on the train TRs only,
-:func:`featstore.evaluate.lowlevel_impact.residualize`), evaluate the original and the
-residual features with the same encoding model (:func:`featstore.evaluate.pipeline.encode`),
+:func:`featstore.evaluate.encoding.residualize.residualize`), evaluate the original and the
+residual features with the same encoding model (:func:`featstore.evaluate.encoding.pipeline.encode`),
 and compare:
 
 * per ROI: ``drop = 100 · (r_orig − r_resid) / r_orig`` of the subject-mean r (NaN where
@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate.analysis_runs import (
+from featstore.evaluate.analyses.runner import (
     check_run_id,
     group_members,
     load_inputs,
@@ -42,12 +42,12 @@ from featstore.evaluate.analysis_runs import (
     select_roi_groups,
     write_analysis,
 )
-from featstore.evaluate.configs import Config, LayerSpec
-from featstore.evaluate.grid import run_warnings
-from featstore.evaluate.lowlevel_impact import percent_drop, residualize
-from featstore.evaluate.pipeline import encode
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.stats import fdr_bh, paired_wilcoxon
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.encoding.residualize import percent_drop, residualize
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.metrics.stats import fdr_bh, paired_wilcoxon
+from featstore.evaluate.runs.configs import Config, LayerSpec
+from featstore.evaluate.runs.grid import run_warnings
 from featstore.store import _schema as S
 
 

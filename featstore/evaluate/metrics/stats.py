@@ -9,7 +9,7 @@
 * :func:`paired_wilcoxon` — two configs compared across subjects (paired Wilcoxon
   signed-rank) with effect sizes: median difference and matched-pairs rank-biserial r.
 
-Everything here is plain numpy/scipy on arrays; :mod:`featstore.evaluate.significance`
+Everything here is plain numpy/scipy on arrays; :mod:`featstore.evaluate.runs.significance`
 reads the store and writes the p-values back.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import false_discovery_control
 
 from featstore.errors import InputError
-from featstore.evaluate.scoring import pearson_by_column
+from featstore.evaluate.encoding.scoring import pearson_by_column
 
 PERMUTATION_METHODS = ("block", "circular")
 ALTERNATIVES = ("two-sided", "greater", "less")
@@ -336,7 +336,7 @@ def paired_wilcoxon(
         The subject axis.
     alternative : {"two-sided", "greater", "less"}
         ``"greater"`` tests whether a tends to exceed b (e.g. the r of the original
-        features over that of the residual ones in :mod:`featstore.evaluate.lowlevel_impact`).
+        features over that of the residual ones in :mod:`featstore.evaluate.encoding.residualize`).
 
     Returns
     -------

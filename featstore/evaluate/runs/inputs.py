@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from featstore.errors import InputError
-from featstore.evaluate.configs import FeatureLayer
+from featstore.evaluate.runs.configs import FeatureLayer
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_attrs, open_group, reading_data
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from featstore.evaluate.delays import make_delays
-from featstore.evaluate.preprocess import apply_pca, fit_pca, fit_zscore
+from featstore.evaluate.encoding.delays import make_delays
+from featstore.evaluate.encoding.preprocess import apply_pca, fit_pca, fit_zscore
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """Encoding grids as a dask graph: one task per config, features read lazily inside it.
 
-A task gets the store location, a :class:`~featstore.evaluate.configs.Config` and the
+A task gets the store location, a :class:`~featstore.evaluate.runs.configs.Config` and the
 settings — never arrays. It reads its feature layer(s) from the store (one chunk per
-layer) and the bold once per worker process (:func:`featstore.evaluate.inputs.load_bold`),
+layer) and the bold once per worker process (:func:`featstore.evaluate.runs.inputs.load_bold`),
 so peak memory is bounded by the tasks in flight, not by the size of the grid. Results
 come back to the calling process, which stages each one as it completes
-(:mod:`featstore.evaluate.results`): a killed grid resumes, and configs any complete run
+(:mod:`featstore.evaluate.runs.results`): a killed grid resumes, and configs any complete run
 already holds (same settings, features and fMRI) are copied instead of recomputed.
 
 Schedulers:
@@ -35,8 +35,11 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
-from featstore.evaluate import inputs
-from featstore.evaluate.configs import (
+from featstore.evaluate.encoding.pipeline import EncodingResult, encode
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.threads import blas_threads
+from featstore.evaluate.runs import inputs
+from featstore.evaluate.runs.configs import (
     Config,
     LayerSpec,
     ModelRequest,
@@ -45,8 +48,7 @@ from featstore.evaluate.configs import (
     parse_config,
     self_fusion_notices,
 )
-from featstore.evaluate.pipeline import EncodingResult, encode
-from featstore.evaluate.results import (
+from featstore.evaluate.runs.results import (
     EXCLUDED_ATTR,
     RunLayout,
     RunStage,
@@ -60,8 +62,6 @@ from featstore.evaluate.results import (
     open_run,
     pack_result,
 )
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.threads import blas_threads
 from featstore.progress import progress_bar
 from featstore.store.groups import StorePath, is_complete, open_group
 from featstore.store.paths import result_group
@@ -92,7 +92,7 @@ def run_config(
     """Evaluate one config (an object or a label such as ``wavlm/tr6/layer9``).
 
     Reads the config's feature layer(s) and the bold from the store and calls
-    :func:`featstore.evaluate.pipeline.encode`. ``partition`` (variance partitioning)
+    :func:`featstore.evaluate.encoding.pipeline.encode`. ``partition`` (variance partitioning)
     defaults to on for fusion configs.
     """
     if isinstance(config, str):
@@ -298,12 +298,12 @@ def run_grid(
     store
         Store path (workers of a ``scheduler`` must see it at the same path).
     models
-        :class:`~featstore.evaluate.configs.ModelRequest` ``(name, windows, layers)`` or
+        :class:`~featstore.evaluate.runs.configs.ModelRequest` ``(name, windows, layers)`` or
         ``(name, windows)`` (``None``: the defaults): each model at each of its windows
         and layers.
     fusions
         ``(A, B)`` requests: every layer pair of A and B at each window, each side with
-        its own layers if it has some (see :func:`featstore.evaluate.configs.build_configs`).
+        its own layers if it has some (see :func:`featstore.evaluate.runs.configs.build_configs`).
     windows
         Window names applying by kind (``ctx200`` to text, ``tr6`` to audio).
     layers

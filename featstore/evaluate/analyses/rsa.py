@@ -4,7 +4,7 @@ Items are TRs (the test part, or every TR after trimming), optionally averaged o
 segments of consecutive TRs. Each layer's representation of a TR is the encoding design
 (z-score, PCA fitted on train, FIR delays: :func:`analysis_runs.layer_design`); each ROI
 group's pattern is its ROIs' BOLD, z-scored with train statistics. Condensed RDMs are
-compared with :func:`featstore.evaluate.rsa.rsa_layers`: one RSA value per layer and
+compared with :func:`featstore.evaluate.metrics.rsa.rsa_layers`: one RSA value per layer and
 subject, the subject mean tested by permuting blocks of items (the same permutations for
 every layer and group), optionally partialling out another model's RDM.
 
@@ -28,8 +28,7 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate import rsa
-from featstore.evaluate.analysis_runs import (
+from featstore.evaluate.analyses.runner import (
     AnalysisInputs,
     check_run_id,
     group_members,
@@ -38,8 +37,9 @@ from featstore.evaluate.analysis_runs import (
     select_roi_groups,
     write_analysis,
 )
-from featstore.evaluate.configs import Config, LayerSpec
-from featstore.evaluate.settings import EncodingSettings
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.metrics import rsa
+from featstore.evaluate.runs.configs import Config, LayerSpec
 from featstore.store import _schema as S
 
 SUBSETS = ("all", "test")

@@ -2,7 +2,7 @@
 
 ``evaluate rsa``, ``evaluate similarity`` and ``evaluate lowlevel`` each write one group
 ``results/<run_id>`` (ids ``rsa-YYYYmmdd-HHMMSS`` … by default) whose attr ``analysis``
-names the kind, so encoding-run listings (:func:`featstore.evaluate.results.complete_runs`)
+names the kind, so encoding-run listings (:func:`featstore.evaluate.runs.results.complete_runs`)
 leave them out. Every group is written with :func:`featstore.store.write_group` (complete
 flag last) under the group's lock, and its attrs name its inputs: ``features`` (the
 provenance of every feature set read), ``fmri`` (fingerprint and sizes), ``settings`` and
@@ -25,8 +25,13 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import GroupExistsError, InputError
-from featstore.evaluate import inputs
-from featstore.evaluate.configs import (
+from featstore.evaluate.encoding.design import design_matrix
+from featstore.evaluate.encoding.preprocess import zscore_train
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.split import chronological_split
+from featstore.evaluate.roi_groups import roi_group_indices, roi_groups, roi_labels
+from featstore.evaluate.runs import inputs
+from featstore.evaluate.runs.configs import (
     FeatureLayer,
     LayerSpec,
     StoreCatalog,
@@ -35,12 +40,7 @@ from featstore.evaluate.configs import (
     parse_model_request,
     stored_layers,
 )
-from featstore.evaluate.design import design_matrix
-from featstore.evaluate.preprocess import zscore_train
-from featstore.evaluate.results import auto_run_id
-from featstore.evaluate.roi_groups import roi_group_indices, roi_groups, roi_labels
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.split import chronological_split
+from featstore.evaluate.runs.results import auto_run_id
 from featstore.store import _schema as S
 from featstore.store.features import FeatureSetInfo
 from featstore.store.groups import (

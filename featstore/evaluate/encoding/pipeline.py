@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from featstore.errors import InputError
-from featstore.evaluate.banded import banded_ridge_cv
-from featstore.evaluate.design import design_matrix, split_components
-from featstore.evaluate.preprocess import constant_columns
-from featstore.evaluate.ridge import factorize, predict_with_alphas, ridge_cv
-from featstore.evaluate.scoring import pearson_by_column, r2_by_column
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.split import chronological_split, contiguous_folds
-from featstore.evaluate.threads import blas_threads
+from featstore.evaluate.encoding.banded import banded_ridge_cv
+from featstore.evaluate.encoding.design import design_matrix, split_components
+from featstore.evaluate.encoding.preprocess import constant_columns
+from featstore.evaluate.encoding.ridge import factorize, predict_with_alphas, ridge_cv
+from featstore.evaluate.encoding.scoring import pearson_by_column, r2_by_column
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.split import chronological_split, contiguous_folds
+from featstore.evaluate.encoding.threads import blas_threads
 
 #: Share of ROI fits whose alpha sits at one edge of the grid above which a warning says so.
 EDGE_WARNING_FRACTION = 0.10

@@ -25,7 +25,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from featstore.evaluate.results import EXCLUDED_ATTR, complete_runs, fusion_model_names, open_run
+from featstore.evaluate.runs.results import (
+    EXCLUDED_ATTR,
+    complete_runs,
+    fusion_model_names,
+    open_run,
+)
 from featstore.outputs import writing_file
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath

@@ -6,8 +6,8 @@ train/test split (the encoding settings'):
 * ``cka`` (linear CKA) and ``rsa`` (RDM comparison) on the test TRs;
 * ``cca`` (SVCCA: mean held-out correlation of the leading canonical pairs) and
   ``procrustes`` (held-out cosine after the orthogonal map) fitted on the train TRs and
-  scored on the test TRs (:func:`featstore.evaluate.similarity.similarity_scores`);
-* ``encoding``: the ridge encoding model itself (:func:`featstore.evaluate.pipeline.encode`
+  scored on the test TRs (:func:`featstore.evaluate.metrics.similarity.similarity_scores`);
+* ``encoding``: the ridge encoding model itself (:func:`featstore.evaluate.encoding.pipeline.encode`
   with the same settings), its test r averaged over the ROIs.
 
 The model side of the first four is the encoding design of the layer (z-score, PCA on
@@ -28,19 +28,19 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate import rsa
-from featstore.evaluate.analysis_runs import (
+from featstore.evaluate.analyses.runner import (
     check_run_id,
     group_members,
     load_inputs,
     select_roi_groups,
     write_analysis,
 )
-from featstore.evaluate.configs import Config, LayerSpec
-from featstore.evaluate.grid import run_warnings
-from featstore.evaluate.pipeline import encode
-from featstore.evaluate.settings import EncodingSettings
-from featstore.evaluate.similarity import METRICS, similarity_scores
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.metrics import rsa
+from featstore.evaluate.metrics.similarity import METRICS, similarity_scores
+from featstore.evaluate.runs.configs import Config, LayerSpec
+from featstore.evaluate.runs.grid import run_warnings
 from featstore.store import _schema as S
 
 ENCODING = "encoding"
