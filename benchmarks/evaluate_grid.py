@@ -120,13 +120,18 @@ def _split(settings: EncodingSettings, n_tr: int):
 
 
 def _textbook_design(features, train, settings):
-    """sklearn StandardScaler per space, PCA (exact solver) on train rows, zero-filled delays."""
+    """sklearn StandardScaler per space, PCA (exact solver) on train rows, zero-filled delays.
+
+    No PCA when it would keep every axis (``--small``: 64 dims, PCA 250), as featstore.
+    """
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
     features = [np.asarray(f, dtype=np.float64) for f in features]  # float32 would stay float32
     scaled = np.hstack([StandardScaler().fit(f[train]).transform(f) for f in features])
-    components = PCA(settings.pca, svd_solver="full").fit(scaled[train]).transform(scaled)
+    components = scaled
+    if 0 < settings.pca < scaled.shape[1]:  # as featstore: every axis kept is a rotation
+        components = PCA(settings.pca, svd_solver="full").fit(scaled[train]).transform(scaled)
     blocks = []
     for delay in settings.delays:
         block = np.zeros_like(components)
