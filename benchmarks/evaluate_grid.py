@@ -8,7 +8,16 @@ the default settings (test 20 %, PCA 250, delays 1-4, 21 alphas, 5 contiguous fo
 * (a) the naive way per subject: sklearn StandardScaler + PCA + delays, then sklearn
   ``Ridge`` for every alpha and fold with R² per ROI, the best alpha per ROI, a refit;
 * (b) himalaya ``RidgeCV`` per subject (same preprocessing, folds, alphas and R² score);
-* (c) himalaya ``RidgeCV`` given every subject's ROIs stacked as targets.
+* (c) himalaya ``RidgeCV`` given every subject's ROIs stacked as targets;
+* (d) a plain per-subject loop of himalaya's ``solve_ridge_cv_svd`` (same alphas, folds,
+  R² score), then the test predictions from its coefficients.
+
+himalaya runs in float32 and in float64 (``--himalaya-dtypes``): both ratios are printed.
+Each row says which BLAS (threadpoolctl) and how many threads its process used.
+``--backends numpy,torch:cpu,torch:cuda`` adds featstore rows on other array backends.
+``--small`` is the small problem of issue 15: 8 subjects x 600 TRs x 360 ROIs, 64-dim
+features x 4 delays (no PCA: 64 < 250), 2 models x 4 layers (8 single configs) and all 16
+layer pairs of the fusion, 15 alphas, 5 contiguous folds; every contestant runs it whole.
 
 Every contestant runs in its own process (its own peak RSS) on data regenerated from the
 same seed. The per-subject contestants run on ``--contestant-subjects`` subjects and the
@@ -21,6 +30,7 @@ Examples
 python benchmarks/evaluate_grid.py                     # full size (takes a while)
 python benchmarks/evaluate_grid.py --quick             # small, a few seconds
 python benchmarks/evaluate_grid.py --subjects 8 --contestant-subjects 1
+python benchmarks/evaluate_grid.py --small --skip naive,himalaya_per_subject,himalaya_stacked
 """
 
 from __future__ import annotations
@@ -79,12 +89,26 @@ def make_problem(args: argparse.Namespace) -> tuple[list[tuple[str, list[np.ndar
     ]
     if args.models >= 2:
         middle = args.layers // 2
-        configs.append((f"model0+model1/layer{middle}", [features[0, middle], features[1, middle]]))
+        pairs = (
+            [(a, b) for a in range(args.layers) for b in range(args.layers)]
+            if args.fusion_pairs == "all"
+            else [(middle, middle)]
+        )
+        configs += [
+            (f"model0+model1/layer{a}x{b}", [features[0, a], features[1, b]]) for a, b in pairs
+        ]
     return configs, bold
 
 
 def settings_for(args: argparse.Namespace, dtype: str = "float32") -> EncodingSettings:
-    return EncodingSettings(pca=args.pca, dtype=dtype)
+    alphas = np.logspace(-2, 8, args.n_alphas) if args.n_alphas else EncodingSettings().alphas
+    return EncodingSettings(pca=args.pca, dtype=dtype, alphas=tuple(alphas))
+
+
+def n_fusion_configs(args: argparse.Namespace) -> int:
+    if args.models < 2:
+        return 0
+    return args.layers**2 if args.fusion_pairs == "all" else 1
 
 
 # --------------------------------------------------------------------------- contestants
@@ -96,13 +120,18 @@ def _split(settings: EncodingSettings, n_tr: int):
 
 
 def _textbook_design(features, train, settings):
-    """sklearn StandardScaler per space, PCA (exact solver) on train rows, zero-filled delays."""
+    """sklearn StandardScaler per space, PCA (exact solver) on train rows, zero-filled delays.
+
+    No PCA when it would keep every axis (``--small``: 64 dims, PCA 250), as featstore.
+    """
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
     features = [np.asarray(f, dtype=np.float64) for f in features]  # float32 would stay float32
     scaled = np.hstack([StandardScaler().fit(f[train]).transform(f) for f in features])
-    components = PCA(settings.pca, svd_solver="full").fit(scaled[train]).transform(scaled)
+    components = scaled
+    if 0 < settings.pca < scaled.shape[1]:  # as featstore: every axis kept is a rotation
+        components = PCA(settings.pca, svd_solver="full").fit(scaled[train]).transform(scaled)
     blocks = []
     for delay in settings.delays:
         block = np.zeros_like(components)
@@ -124,9 +153,13 @@ def _pearson(y, pred):
 
 
 def run_featstore(configs, bold, settings, threads, args):
+    backend, _, device = args.backend.partition(":")
     rs = []
     for _, features in configs:
-        rs.append(encode(features, bold, settings, n_threads=threads).r)
+        result = encode(
+            features, bold, settings, n_threads=threads, backend=backend, device=device or None
+        )
+        rs.append(result.r)
     return np.stack(rs)
 
 
@@ -201,12 +234,48 @@ def run_himalaya_stacked(configs, bold, settings, threads, args):
     return np.stack(out)
 
 
+def run_himalaya_svd_loop(configs, bold, settings, threads, args):
+    from himalaya.ridge import solve_ridge_cv_svd
+    from himalaya.scoring import r2_score
+
+    train, test, folds = _split(settings, bold.shape[1])
+    alphas = np.asarray(settings.alphas, dtype=args.himalaya_dtype)
+    out = []
+    for _, features in configs:
+        X = _textbook_design(features, train, settings).astype(args.himalaya_dtype)
+        per_subject = []
+        for subject in range(bold.shape[0]):
+            Y = _zscored_bold(bold[subject].astype(np.float64), train).astype(args.himalaya_dtype)
+            _, coefs, _ = solve_ridge_cv_svd(
+                X[train], Y[train], alphas, cv=folds, score_func=r2_score, warn=False
+            )
+            per_subject.append(_pearson(Y[test], X[test] @ coefs))
+        out.append(np.stack(per_subject))
+    return np.stack(out)
+
+
 CONTESTANTS = {
     "featstore": run_featstore,
     "naive": run_naive,
     "himalaya_per_subject": run_himalaya_per_subject,
     "himalaya_stacked": run_himalaya_stacked,
+    "himalaya_svd_loop": run_himalaya_svd_loop,
 }
+
+
+def blas_description() -> str:
+    """Which BLAS / OpenMP libraries this process uses and with how many threads."""
+    from threadpoolctl import threadpool_info
+
+    parts = [
+        f"{info['internal_api']} {info.get('version') or ''} x{info['num_threads']}".replace(
+            "  ", " "
+        )
+        for info in threadpool_info()
+    ]
+    if "torch" in sys.modules:
+        parts.append(f"torch x{sys.modules['torch'].get_num_threads()}")
+    return ", ".join(parts)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -222,7 +291,12 @@ def child(args: argparse.Namespace) -> None:
     settings = settings_for(args, args.dtype)
     data_mib = _rss_mib("VmRSS")
     peak_reset = _reset_peak_rss()
+    if args.run == "featstore" and args.backend.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads):
+        blas = blas_description()
         start = time.perf_counter()
         r = CONTESTANTS[args.run](configs, bold, settings, args.threads, args)
         wall = time.perf_counter() - start
@@ -232,7 +306,7 @@ def child(args: argparse.Namespace) -> None:
         if peak_reset
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
-    figures = {"wall": wall, "peak_mib": peak_mib, "data_mib": data_mib}
+    figures = {"wall": wall, "peak_mib": peak_mib, "data_mib": data_mib, "blas": blas}
     (Path(args.out) / "figures.json").write_text(json.dumps(figures))
 
 
@@ -257,13 +331,16 @@ def _reset_peak_rss() -> bool:
 
 
 # --------------------------------------------------------------------------- the driver
-def spawn(args, run, *, dtype="float32", threads=1, n_subjects=0, n_configs=0):
+def spawn(
+    args, run, *, dtype="float32", threads=1, n_subjects=0, n_configs=0,
+    himalaya_dtype="float64", backend="numpy",
+):  # fmt: skip
     out = tempfile.mkdtemp(prefix="featstore-bench-")
     command = [
         sys.executable, __file__, "--run", run, "--out", out, "--dtype", dtype,
         "--threads", str(threads), "--n-subjects", str(n_subjects),
-        "--n-configs", str(n_configs), "--himalaya-dtype", args.himalaya_dtype,
-        *size_options(args),
+        "--n-configs", str(n_configs), "--himalaya-dtype", himalaya_dtype,
+        "--backend", backend, *size_options(args),
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     try:
@@ -279,7 +356,8 @@ def size_options(args):
     return [
         "--subjects", str(args.subjects), "--trs", str(args.trs), "--rois", str(args.rois),
         "--dim", str(args.dim), "--layers", str(args.layers), "--models", str(args.models),
-        "--pca", str(args.pca), "--seed", str(args.seed),
+        "--pca", str(args.pca), "--seed", str(args.seed), "--n-alphas", str(args.n_alphas),
+        "--fusion-pairs", args.fusion_pairs,
     ]  # fmt: skip
 
 
@@ -293,7 +371,10 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--models", type=int, default=2)
     parser.add_argument("--pca", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-alphas", type=int, default=0, help="alphas logspace(-2, 8, N)")
+    parser.add_argument("--fusion-pairs", choices=("middle", "all"), default="middle")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--small", action="store_true", help="issue 15's small problem")
     parser.add_argument(
         "--contestant-subjects",
         type=int,
@@ -304,14 +385,20 @@ def parse(argv=None) -> argparse.Namespace:
         "--contestant-configs", type=int, default=1, help="configs run by the contestants (scaled)"
     )
     parser.add_argument(
-        "--himalaya-dtype",
-        default="float64",
-        help="dtype given to himalaya (sklearn preprocessing gives float64)",
+        "--himalaya-dtypes",
+        default="float32,float64",
+        help="dtypes given to himalaya, one row each (sklearn preprocessing gives float64)",
+    )
+    parser.add_argument(
+        "--backends",
+        default="numpy",
+        help="featstore array backends, one row each: numpy, torch:cpu, torch:cuda",
     )
     parser.add_argument(
         "--skip",
         default="",
-        help="comma list among naive,himalaya_per_subject,himalaya_stacked,reference,threads2",
+        help="comma list among naive,himalaya_per_subject,himalaya_stacked,"
+        "himalaya_svd_loop,reference,threads2",
     )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     # internal: one contestant in a child process
@@ -321,9 +408,15 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--n-subjects", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--n-configs", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--himalaya-dtype", default="float64", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="numpy", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)  # fmt: skip
     if args.quick:
         args.subjects, args.trs, args.rois, args.dim, args.pca = 4, 400, 40, 96, 40
+    if args.small:
+        args.subjects, args.trs, args.rois, args.dim, args.layers = 8, 600, 360, 64, 4
+        args.n_alphas, args.fusion_pairs = 15, "all"
+        args.contestant_subjects, args.contestant_configs = 8, 24
     return args
 
 
@@ -333,20 +426,23 @@ def main(argv=None) -> None:
         child(args)
         return
     skip = set(filter(None, args.skip.split(",")))
-    n_configs = args.models * args.layers + (1 if args.models >= 2 else 0)
+    n_configs = args.models * args.layers + n_fusion_configs(args)
     print(
         f"problem: {args.subjects} subjects x {args.trs} TRs x {args.rois} ROIs, features "
         f"{args.dim}-wide, {n_configs} configs ({args.models} models x {args.layers} layers"
-        f"{' + 1 fusion pair' if args.models >= 2 else ''}); settings: {settings_for(args)}"
+        f" + {n_fusion_configs(args)} fusion pair(s)); settings: {settings_for(args)}"
     )
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
-    rows = []  # (label, measured wall, scaled wall, peak MiB, r, (n_subjects, n_configs))
-    ours = spawn(args, "featstore", threads=1)
-    rows.append(("featstore float32, 1 thread", ours, 1.0, (0, 0)))
+    rows = []  # (label, figures, scale, (n_subjects, n_configs))
+    backends = [b for b in args.backends.split(",") if b]
+    ours = spawn(args, "featstore", threads=1, backend=backends[0])
+    rows.append((f"featstore float32 {backends[0]}, 1 thread", ours, 1.0, (0, 0)))
+    for backend in backends[1:]:
+        figures = spawn(args, "featstore", threads=1, backend=backend)
+        rows.append((f"featstore float32 {backend}, 1 thread", figures, 1.0, (0, 0)))
     if "threads2" not in skip:
-        rows.append(
-            ("featstore float32, 2 threads", spawn(args, "featstore", threads=2), 1.0, (0, 0))
-        )
+        figures = spawn(args, "featstore", threads=2, backend=backends[0])
+        rows.append((f"featstore float32 {backends[0]}, 2 threads", figures, 1.0, (0, 0)))
     reference = None
     if "reference" not in skip:
         reference = spawn(args, "featstore", dtype="float64", threads=1)
@@ -357,14 +453,18 @@ def main(argv=None) -> None:
         ("naive", "(a) naive sklearn, per subject", k_subj),
         ("himalaya_per_subject", "(b) himalaya RidgeCV, per subject", k_subj),
         ("himalaya_stacked", "(c) himalaya RidgeCV, subjects stacked", args.subjects),
+        ("himalaya_svd_loop", "(d) himalaya solve_ridge_cv_svd loop", k_subj),
     ):
         if name in skip:
             continue
-        figures = spawn(args, name, n_subjects=n_subj, n_configs=k_conf)
-        scale = (args.subjects / n_subj) * (n_configs / k_conf)
-        rows.append((label, figures, scale, (n_subj, k_conf)))
+        dtypes = ["float64"] if name == "naive" else args.himalaya_dtypes.split(",")
+        for dtype in dtypes:
+            figures = spawn(args, name, n_subjects=n_subj, n_configs=k_conf, himalaya_dtype=dtype)
+            scale = (args.subjects / n_subj) * (n_configs / k_conf)
+            tag = "" if name == "naive" else f" {dtype}"
+            rows.append((label + tag, figures, scale, (n_subj, k_conf)))
 
-    print(f"\n{'contestant':42s} {'wall s':>9s} {'whole grid s':>13s} {'peak RSS MiB':>13s} "
+    print(f"\n{'contestant':48s} {'wall s':>9s} {'whole grid s':>13s} {'peak RSS MiB':>13s} "
           f"{'x slower':>9s} {'max|r - r64|':>13s}")  # fmt: skip
     print(
         f"(peak RSS: the whole process, data included: {ours['data_mib']:.0f} MiB after making it)"
@@ -379,15 +479,19 @@ def main(argv=None) -> None:
             diff = float(np.nanmax(np.abs(figures["r"] - r64)))
         note = f"  ran {n_subj} subj x {k} config(s), scaled x{scale:g}" if n_subj else ""
         print(
-            f"{label:42s} {figures['wall']:9.1f} {whole:13.1f} {figures['peak_mib']:13.0f} "
+            f"{label:48s} {figures['wall']:9.1f} {whole:13.1f} {figures['peak_mib']:13.0f} "
             f"{whole / base:9.2f} {diff:13.2e}{note}"
         )
+        print(f"{'':48s} BLAS/threads: {figures['blas']}")
         report.append(
             {"contestant": label, "wall_s": figures["wall"], "whole_grid_s": whole,
              "peak_rss_mib": figures["peak_mib"], "ratio": whole / base, "max_abs_dr": diff,
-             "scale": scale}
+             "scale": scale, "blas": figures["blas"]}
         )  # fmt: skip
-    print("\ntargets: >= 25x vs (a), >= 15x vs (b), >= 2x vs (c); r within 1e-4 of float64")
+    print(
+        "\ntargets: >= 25x vs (a), >= 15x vs (b), >= 2x vs (c) and (d) (both himalaya dtypes); "
+        "r within 1e-4 of float64"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "rows": report}, indent=1))
 

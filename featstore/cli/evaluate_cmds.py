@@ -97,6 +97,19 @@ def grid(
             "--scheduler", help="Address of an existing dask scheduler, e.g. tcp://10.0.0.5:8786."
         ),
     ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="Array library of the PCA, alpha sweep and predictions: numpy or torch.",
+        ),
+    ] = "numpy",
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device", help="cpu, cuda or cuda:N (cuda needs --backend torch). [default: cpu]"
+        ),
+    ] = None,
     run: Annotated[
         str | None,
         typer.Option(
@@ -133,6 +146,8 @@ def grid(
         evaluate grid -s stores/21styear.zarr --model whisper-base --alpha 1000 --workers 2 --threads-per-worker 1
 
         evaluate grid -s /shared/21styear.zarr --model wavlm --scheduler tcp://10.0.0.5:8786
+
+        evaluate grid -s stores/21styear.zarr --fusion gpt2+wavlm --backend torch --device cuda
     """
     from featstore.evaluate.runs import summary as summ
     from featstore.evaluate.runs.configs import (
@@ -183,6 +198,8 @@ def grid(
             threads_per_worker=threads_per_worker,
             scheduler=scheduler,
             progress=progress_enabled(quiet),
+            backend=backend,
+            device=device,
         )
     ds = open_run(store, run_id)
     attrs = ds.attrs

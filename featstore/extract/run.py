@@ -41,7 +41,7 @@ def extract(
     (``spectral``, ``envelope``) or neither (``wordrate``). Other options
     (``batch_size``, ``device``, ``dtype``, ``precision``, ``revision``, ``overwrite``, ``progress``,
     ``threads``, and the text-only ``pool``, ``stride``, ``to_tr``, ``lanczos_window``,
-    ``lanczos_cutoff``, ``block_words``) go
+    ``lanczos_cutoff``, ``block_words``, and Whisper's ``pad_to_30s``) go
     to the extractor.
 
     ``weights`` loads the model from a local directory (an offline copy, or one made by
@@ -72,6 +72,9 @@ def extract(
         kwargs = {"tr_wins": list(tr_wins or [])}
         if spec.extractor != LOWLEVEL and not tr_wins:
             raise InputError(f"{model} needs --tr-win N[,N...] (audio window in TRs)")
+    if options.get("pad_to_30s") is not None and spec.extractor != WHISPER:
+        raise InputError(f"pad_to_30s: only Whisper pads its input to 30 s, not {model}")
+    options = {k: v for k, v in options.items() if not (k == "pad_to_30s" and v is None)}
     if spec.extractor == LOWLEVEL:
         precision = options.pop("precision", None)
         if precision not in (None, "float32"):

@@ -14,12 +14,21 @@ extractor and model, not assumed.
 Layers: 0 = conv front end + positional embedding (the encoder's input to its first
 block), 1..L = the encoder blocks as transformers reports them (the last includes the
 encoder's final layer norm). The decoder is not used.
+
+``pad_to_30s=False`` (opt-in) runs the encoder on the window's own frames only: the
+log-mel frames of the window (computed exactly as for the padded input, then cut), the
+conv front end, the first positional embeddings, the blocks. A 1.5-s window then costs
+~1/20 of the padded pass; the features differ because attention no longer sees the
+padding frames (``benchmarks/whisper_unpadded.py`` measures the per-layer agreement and
+the speed ratio on real speech; ``docs/performance.md`` has the figures).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,14 +49,41 @@ def covered_frames(n_samples: int, samples_per_frame: int, max_frames: int) -> i
     return min(math.ceil(n_samples / samples_per_frame), max_frames)
 
 
+def unpadded_hidden_states(encoder, mel: Any, n_frames: int) -> tuple:
+    """Hidden states of the encoder run on the first ``n_frames`` encoder frames only.
+
+    ``mel``: log-mel input (batch, n_mels, >= 2 * n_frames frames). Same layers as
+    transformers' ``output_hidden_states`` (the last one after the final layer norm),
+    with the positional embeddings cut to ``n_frames``.
+    """
+    from torch.nn import functional
+
+    mel = mel[..., : n_frames * encoder.conv1.stride[0] * encoder.conv2.stride[0]]
+    hidden = functional.gelu(encoder.conv1(mel))
+    hidden = functional.gelu(encoder.conv2(hidden)).permute(0, 2, 1)
+    hidden = hidden + encoder.embed_positions.weight[: hidden.shape[1]]
+    states = [hidden]
+    for layer in encoder.layers:
+        hidden = layer(hidden, None)
+        hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        states.append(hidden)
+    states[-1] = encoder.layer_norm(states[-1])
+    return tuple(states)
+
+
 def load_whisper_encoder(
     spec: ModelSpec,
     *,
     device: str | None = None,
     revision: str | None = None,
     precision: str = "float32",
+    pad_to_30s: bool = True,
 ) -> WindowEncoder:
-    """Load a Whisper model's encoder and feature extractor as a :class:`WindowEncoder`."""
+    """Load a Whisper model's encoder and feature extractor as a :class:`WindowEncoder`.
+
+    ``pad_to_30s=False`` runs the encoder on the window's frames only (see the module
+    docstring); the default keeps Whisper's 30-s input.
+    """
     import torch
     from transformers import WhisperFeatureExtractor, WhisperModel
 
@@ -68,12 +104,16 @@ def load_whisper_encoder(
             list(windows), sampling_rate=sample_rate, return_tensors="pt", device=device
         )
         n_valid = covered_frames(windows.shape[1], samples_per_frame, max_frames)
+        mel = inputs["input_features"].to(device)
         with torch.inference_mode():
             with compute_precision(precision, device):  # the model only, not the mel input
-                out = encoder(inputs["input_features"].to(device), output_hidden_states=True)
+                if pad_to_30s:
+                    states = encoder(mel, output_hidden_states=True).hidden_states
+                else:
+                    states = unpadded_hidden_states(encoder, mel, n_valid)
             # pooled in float32, outside autocast
             valid = torch.full((windows.shape[0],), n_valid, device=device)
-            return masked_mean(out.hidden_states, frame_mask(valid, max_frames))
+            return masked_mean(states, frame_mask(valid, states[0].shape[1]))
 
     n_blocks = int(encoder.config.encoder_layers)
     return WindowEncoder(
@@ -89,6 +129,7 @@ def load_whisper_encoder(
             "encoder_only": True,
             "samples_per_frame": samples_per_frame,
             "n_mel_frames": int(extractor.nb_max_frames),
+            "padded_to_30s": bool(pad_to_30s),
         },
         model=encoder,
         revision=revision,
@@ -109,16 +150,19 @@ def extract_whisper(
     overwrite: bool = False,
     progress: bool = False,
     threads: int | None = None,
+    pad_to_30s: bool = True,
 ) -> list[str]:
     """Extract every encoder layer of a Whisper model for each window in ``tr_wins``.
 
     Writes ``features/<key>/tr<w>`` per window and returns the groups written.
+    ``pad_to_30s=False`` runs the encoder on each window's frames only (faster, not
+    identical: see the module docstring); the choice is stored in the attrs.
     Example: ``extract_whisper("s.zarr", resolve_model("whisper-base"), tr_wins=[6])``.
     """
     return extract_model_windows(
         store,
         spec,
-        load_whisper_encoder,
+        functools.partial(load_whisper_encoder, pad_to_30s=pad_to_30s),
         tr_wins=tr_wins,
         batch_size=batch_size,
         device=device,

@@ -12,9 +12,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from featstore.evaluate.encoding.backend import NUMPY, Backend
 from featstore.evaluate.encoding.ridge import (
     TARGET_BATCH,
     Fold,
@@ -70,6 +72,7 @@ def banded_ridge_cv_scores(
     *,
     dtype: str = "float64",
     target_batch: int = TARGET_BATCH,
+    backend: Backend = NUMPY,
 ) -> np.ndarray:
     """Cross-validated R² of every alpha tuple (``alpha_grid`` order) for every column.
 
@@ -81,17 +84,26 @@ def banded_ridge_cv_scores(
     alphas : sequence of float
         Grid searched for each space.
     folds : sequence of (train, validation) row-index arrays
+    backend : Backend
+        Where to compute; the designs and ``Y`` are moved there once.
 
     Returns
     -------
     float64 array of shape (n_alphas ** n_spaces, n_targets)
     """
-    X = np.concatenate([np.asarray(x, dtype=np.float64) for x in Xs], axis=1)
+    X = backend.concat([backend.asarray(x, "float64") for x in Xs], axis=1)
+    Y = backend.asarray(Y, dtype)
     grid = alpha_grid(alphas, len(Xs))
-    scores = np.empty((len(grid), np.shape(Y)[1]))
-    for group in _ratio_groups(grid, [np.shape(x)[1] for x in Xs]):
+    scores = np.empty((len(grid), Y.shape[1]))
+    for group in _ratio_groups(grid, [x.shape[1] for x in Xs]):
         scores[group.positions] = ridge_cv_scores(
-            X * group.scale, Y, group.first_alphas, folds, dtype=dtype, target_batch=target_batch
+            X * backend.asarray(group.scale, "float64"),
+            Y,
+            group.first_alphas,
+            folds,
+            dtype=dtype,
+            target_batch=target_batch,
+            backend=backend,
         )
     return scores
 
@@ -124,6 +136,7 @@ def banded_ridge_cv(
     X_tests: Sequence[np.ndarray] | None = None,
     dtype: str = "float64",
     target_batch: int = TARGET_BATCH,
+    backend: Backend = NUMPY,
 ) -> BandedCVResult:
     """Choose one alpha per space and target column by CV, refit, predict the test rows.
 
@@ -137,16 +150,25 @@ def banded_ridge_cv(
     folds : sequence of (train, validation) row-index arrays
     X_tests : sequence of arrays of shape (n_test, n_features_k), optional
     dtype : {"float64", "float32"}
+    backend : Backend
+        Where to compute; the designs and ``Y`` are moved there once.
 
     Returns
     -------
     BandedCVResult
     """
-    widths = [np.shape(x)[1] for x in Xs]
-    X = np.concatenate([np.asarray(x, dtype=np.float64) for x in Xs], axis=1)
+    widths = [x.shape[1] for x in Xs]
+    X = backend.concat([backend.asarray(x, "float64") for x in Xs], axis=1)
+    Y = backend.asarray(Y)  # its own dtype: near ties are re-scored from it in float64
+
+    def scaled(design: Any, group: _RatioGroup) -> Any:
+        return design * backend.asarray(group.scale, "float64")
+
     grid = alpha_grid(alphas, len(Xs))
     groups = _ratio_groups(grid, widths)
-    scores = banded_ridge_cv_scores(Xs, Y, alphas, folds, dtype=dtype, target_batch=target_batch)
+    scores = banded_ridge_cv_scores(
+        Xs, Y, alphas, folds, dtype=dtype, target_batch=target_batch, backend=backend
+    )
     n_rescored = 0
     if np.dtype(dtype) != np.float64:
         tied = np.flatnonzero(near_ties(scores))
@@ -154,18 +176,23 @@ def banded_ridge_cv(
             # Only the ratio groups holding a contender of a tied column are re-scored: the
             # others score below the best by more than the float32 error.
             in_play = contenders(scores[:, tied])
-            Y_tied = np.asarray(Y)[:, tied]
+            Y_tied = Y[:, backend.index(tied)]
             for group in groups:
                 if in_play[group.positions].any():
                     scores[np.ix_(group.positions, tied)] = ridge_cv_scores(
-                        X * group.scale, Y_tied, group.first_alphas, folds, dtype="float64"
+                        scaled(X, group),
+                        Y_tied,
+                        group.first_alphas,
+                        folds,
+                        dtype="float64",
+                        backend=backend,
                     )
             n_rescored = len(tied)
     index = best_alpha_index(scores)
     predictions = None
     if X_tests is not None:
-        X_test = np.concatenate([np.asarray(x, dtype=np.float64) for x in X_tests], axis=1)
-        predictions = np.empty((X_test.shape[0], np.shape(Y)[1]), dtype=np.dtype(dtype))
+        X_test = backend.concat([backend.asarray(x, "float64") for x in X_tests], axis=1)
+        predictions = np.empty((X_test.shape[0], Y.shape[1]), dtype=np.dtype(dtype))
         group_of = np.empty(len(grid), dtype=np.int64)
         for g, group in enumerate(groups):
             group_of[group.positions] = g
@@ -173,9 +200,9 @@ def banded_ridge_cv(
             group = groups[g]
             columns = np.flatnonzero(group_of[index] == g)
             predictions[:, columns] = predict_with_alphas(
-                factorize(X * group.scale),
-                X_test * group.scale,
-                np.asarray(Y)[:, columns],
+                factorize(scaled(X, group), backend=backend),
+                scaled(X_test, group),
+                Y[:, backend.index(columns)],
                 grid[index[columns], 0],
                 dtype,
                 target_batch,

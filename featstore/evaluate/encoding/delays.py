@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import Any
 
-import numpy as np
+from featstore.evaluate.encoding.backend import NUMPY, Backend
 
 
 def make_delays(
-    features: np.ndarray, delays: Sequence[int], segment_starts: Sequence[int] | None = None
-) -> np.ndarray:
+    features: Any,
+    delays: Sequence[int],
+    segment_starts: Sequence[int] | None = None,
+    *,
+    backend: Backend = NUMPY,
+) -> Any:
     """Concatenate delayed copies of ``features`` along the feature axis.
 
     Parameters
@@ -26,18 +31,23 @@ def make_delays(
         First rows of consecutive segments (stories, runs) stacked in ``features``: the
         delays restart at each one, as if each segment were its own run, so no row sees
         the stimulus of another segment.
+    backend : Backend
+        Array library of ``features`` (numpy by default) and of the result.
 
     Returns
     -------
     array of shape (n_tr, n_features * len(delays))
         Blocks in the order of ``delays`` (``[x(t-1) | x(t-2) | …]``).
     """
-    features = np.asarray(features)
+    features = backend.asarray(features)
     if segment_starts is not None:
         bounds = [*sorted({0, *(int(start) for start in segment_starts)}), len(features)]
-        return np.concatenate([make_delays(features[a:b], delays) for a, b in pairwise(bounds)])
+        return backend.concat(
+            [make_delays(features[a:b], delays, backend=backend) for a, b in pairwise(bounds)],
+            axis=0,
+        )
     n_tr, n_features = features.shape
-    out = np.zeros((n_tr, n_features * len(delays)), dtype=features.dtype)
+    out = backend.zeros_like_rows(features, (n_tr, n_features * len(delays)))
     for k, delay in enumerate(delays):
         block = out[:, k * n_features : (k + 1) * n_features]
         if abs(delay) >= n_tr:

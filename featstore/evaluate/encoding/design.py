@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from featstore.evaluate.encoding.backend import NUMPY, Backend
 from featstore.evaluate.encoding.delays import make_delays
 from featstore.evaluate.encoding.preprocess import apply_pca, fit_pca, fit_zscore
 
@@ -22,28 +24,32 @@ class FeatureTransform:
     pca_mean : float64 array of shape (n_features,) or None
     components : float64 array of shape (n_components, n_features) or None
         ``None``: no PCA (``n_components`` 0, or at least the joint width).
+    backend : Backend
+        Where the statistics live and the transform runs (numpy by default).
     """
 
-    means: list[np.ndarray]
-    scales: list[np.ndarray]
-    pca_mean: np.ndarray | None
-    components: np.ndarray | None
+    means: list[Any]
+    scales: list[Any]
+    pca_mean: Any | None
+    components: Any | None
+    backend: Backend = field(default=NUMPY, compare=False)
 
     @classmethod
-    def fit(cls, train_rows: Sequence[np.ndarray], n_components: int) -> FeatureTransform:
+    def fit(
+        cls, train_rows: Sequence[Any], n_components: int, *, backend: Backend = NUMPY
+    ) -> FeatureTransform:
         """Fit on the train rows of each space (arrays of shape (n_train, n_features_k))."""
-        stats = [fit_zscore(rows) for rows in train_rows]
+        train_rows = [backend.asarray(rows, "float64") for rows in train_rows]
+        stats = [fit_zscore(rows, backend=backend) for rows in train_rows]
         means, scales = [m for m, _ in stats], [s for _, s in stats]
-        zscored = np.concatenate(
-            [
-                (np.asarray(rows, dtype=np.float64) - m) / s
-                for rows, m, s in zip(train_rows, means, scales, strict=True)
-            ],
+        zscored = backend.concat(
+            [(rows - m) / s for rows, m, s in zip(train_rows, means, scales, strict=True)],
             axis=1,
         )
         if 0 < n_components < zscored.shape[1]:
-            return cls(means, scales, *fit_pca(zscored, n_components))
-        return cls(means, scales, None, None)
+            pca = fit_pca(zscored, n_components, backend=backend)
+            return cls(means, scales, *pca, backend=backend)
+        return cls(means, scales, None, None, backend=backend)
 
     @property
     def n_outputs(self) -> int:
@@ -52,11 +58,12 @@ class FeatureTransform:
             return self.components.shape[0]
         return sum(len(mean) for mean in self.means)
 
-    def transform(self, features: Sequence[np.ndarray]) -> np.ndarray:
+    def transform(self, features: Sequence[Any]) -> Any:
         """Z-scored, concatenated (and projected) rows: float64 (n_rows, n_outputs)."""
-        zscored = np.concatenate(
+        xp = self.backend
+        zscored = xp.concat(
             [
-                (np.asarray(x, dtype=np.float64) - m) / s
+                (xp.asarray(x, "float64") - m) / s
                 for x, m, s in zip(features, self.means, self.scales, strict=True)
             ],
             axis=1,
@@ -71,7 +78,9 @@ def design_matrix(
     train_index: np.ndarray,
     n_components: int,
     delays: Sequence[int],
-) -> np.ndarray:
+    *,
+    backend: Backend = NUMPY,
+) -> Any:
     """Delayed (joint) principal components of one or more feature spaces, whole run.
 
     Each space is z-scored with the statistics of its train rows, the spaces are
@@ -89,13 +98,17 @@ def design_matrix(
         Rows used to fit the z-scoring and the PCA.
     n_components : int
     delays : sequence of int
+    backend : Backend
+        Where to compute: the features are moved there once and the design stays there.
 
     Returns
     -------
-    float64 array of shape (n_tr, n_kept * len(delays))
+    float64 array of shape (n_tr, n_kept * len(delays)), of ``backend``
     """
-    transform = FeatureTransform.fit([np.asarray(x)[train_index] for x in features], n_components)
-    return make_delays(transform.transform(features), delays)
+    features = [backend.asarray(x) for x in features]
+    rows = backend.index(np.asarray(train_index))
+    transform = FeatureTransform.fit([x[rows] for x in features], n_components, backend=backend)
+    return make_delays(transform.transform(features), delays, backend=backend)
 
 
 def split_components(n_components: int, n_spaces: int) -> list[int]:

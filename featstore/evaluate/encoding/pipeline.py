@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from featstore.errors import InputError
+from featstore.evaluate.encoding.backend import Backend, get_backend
 from featstore.evaluate.encoding.banded import banded_ridge_cv
 from featstore.evaluate.encoding.design import design_matrix, split_components
 from featstore.evaluate.encoding.preprocess import constant_columns
@@ -166,31 +167,48 @@ def _targets(
 
 
 def _fit(
-    X_trains: list[np.ndarray],
-    X_tests: list[np.ndarray],
-    Y_train: np.ndarray,
+    X_trains: list,
+    X_tests: list,
+    Y_train,
     settings: EncodingSettings,
     folds: list[tuple[np.ndarray, np.ndarray]] | None,
+    backend: Backend,
 ) -> _Fit:
-    """Ridge (one design) or banded ridge (several) with CV or the fixed alpha."""
+    """Ridge (one design) or banded ridge (several) with CV or the fixed alpha.
+
+    Designs and ``Y_train`` are arrays of ``backend``; the results are numpy arrays.
+    """
     n_targets = Y_train.shape[1]
     if settings.alpha is not None:
-        X_train, X_test = np.concatenate(X_trains, axis=1), np.concatenate(X_tests, axis=1)
+        X_train = backend.concat(X_trains, axis=1)
+        X_test = backend.concat(X_tests, axis=1)
         alpha = np.full(n_targets, settings.alpha)
         predictions = predict_with_alphas(
-            factorize(X_train), X_test, Y_train, alpha, settings.dtype
+            factorize(X_train, backend=backend), X_test, Y_train, alpha, settings.dtype
         )
         band = np.full((n_targets, len(X_trains)), settings.alpha) if len(X_trains) > 1 else None
         return _Fit(predictions, np.full(n_targets, np.nan) if band is not None else alpha, band)
     if len(X_trains) > 1:
         banded = banded_ridge_cv(
-            X_trains, Y_train, settings.alphas, folds, X_tests=X_tests, dtype=settings.dtype
+            X_trains,
+            Y_train,
+            settings.alphas,
+            folds,
+            X_tests=X_tests,
+            dtype=settings.dtype,
+            backend=backend,
         )
         return _Fit(
             banded.predictions, np.full(n_targets, np.nan), banded.band_alphas, banded.cv_score
         )
     result = ridge_cv(
-        X_trains[0], Y_train, settings.alphas, folds, X_test=X_tests[0], dtype=settings.dtype
+        X_trains[0],
+        Y_train,
+        settings.alphas,
+        folds,
+        X_test=X_tests[0],
+        dtype=settings.dtype,
+        backend=backend,
     )
     return _Fit(result.predictions, result.alpha, None, result.cv_score)
 
@@ -292,6 +310,8 @@ def encode(
     names: Sequence[str] | None = None,
     subject_names: Sequence[str] | None = None,
     roi_names: Sequence[str] | None = None,
+    backend: str | Backend = "numpy",
+    device: str | None = None,
 ) -> EncodingResult:
     """Fit and test one encoding model for every subject and ROI at once.
 
@@ -316,11 +336,16 @@ def encode(
     partition : bool
         With two feature sets, also fit each alone and return the variance partition.
     n_threads : int or None
-        BLAS threads for the duration (None: unchanged).
+        BLAS (and torch CPU) threads for the duration (None: unchanged).
     names : sequence of str, optional
         What to call each feature set in messages (default ``features[k]``).
     subject_names, roi_names : sequences of str, optional
         Names of the subjects and ROIs of ``bold``, for warnings (default: indices).
+    backend, device : str
+        Where the PCA, the alpha sweep, the refit and the predictions run: ``"numpy"``
+        (CPU) or ``"torch"`` on ``device`` ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (see
+        :mod:`featstore.evaluate.encoding.backend`). The features and the BOLD of the config are
+        moved to the device once; r agrees with numpy's to ~1e-5 in float32.
 
     A feature set constant over the train TRs (e.g. an all-zero layer) cannot be learnt
     from: r, alpha and the partition are NaN for every subject and ROI, ``excluded``
@@ -337,6 +362,8 @@ def encode(
     names = list(names) if names is not None else [f"features[{k}]" for k in range(len(features))]
     if len(names) != len(features):
         raise InputError(f"names: expected one per feature set ({len(features)}), got {len(names)}")
+    if not isinstance(backend, Backend):
+        backend = get_backend(backend, device)
     n_subjects, n_tr, n_rois = bold.shape
     trim = settings.resolved_trim
     gap = settings.resolved_gap  # negative delays: no train row sees test stimulus
@@ -360,39 +387,41 @@ def encode(
             f"per feature space ({len(features)})"
         )
 
-    with blas_threads(n_threads):
+    with blas_threads(n_threads), backend.threads(n_threads):
         Y_train, Y_test, mean, scale, constant = _targets(
             bold, train_index, test_index, settings.dtype
         )
+        # the targets go to the device once per config, shared by every fit below
+        Y_device = backend.asarray(Y_train, settings.dtype)
+        train_rows, test_rows = backend.index(train_index), backend.index(test_index)
 
-        def fit_designs(designs: list[np.ndarray]) -> _Fit:
+        def design(spaces: list[np.ndarray], n_components: int):
+            return design_matrix(
+                spaces, train_index, n_components, settings.delays, backend=backend
+            )
+
+        def fit_designs(designs: list) -> _Fit:
             return _fit(
-                [x[train_index] for x in designs],
-                [x[test_index] for x in designs],
-                Y_train,
+                [x[train_rows] for x in designs],
+                [x[test_rows] for x in designs],
+                Y_device,
                 settings,
                 folds,
+                backend,
             )
 
         if banded:
             per_space = split_components(settings.pca, len(features))
-            spaces = [
-                design_matrix([x], train_index, n, settings.delays)
-                for x, n in zip(features, per_space, strict=True)
-            ]
+            spaces = [design([x], n) for x, n in zip(features, per_space, strict=True)]
             joint = fit_designs(spaces)
         else:
             spaces = None
-            joint = fit_designs(
-                [design_matrix(features, train_index, settings.pca, settings.delays)]
-            )
+            joint = fit_designs([design(features, settings.pca)])
 
         partition_out = None
         if partition:
             if spaces is None:
-                spaces = [
-                    design_matrix([x], train_index, settings.pca, settings.delays) for x in features
-                ]
+                spaces = [design([x], settings.pca) for x in features]
             r2_joint = r2_by_column(Y_test, joint.predictions)
             r2_a, r2_b = (r2_by_column(Y_test, fit_designs([x]).predictions) for x in spaces)
             partition_out = {

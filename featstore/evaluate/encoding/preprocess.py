@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from featstore.errors import InputError
+from featstore.evaluate.encoding.backend import NUMPY, Backend
 
 
 def constant_columns(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -13,17 +16,16 @@ def constant_columns(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     The mean of n copies of a value is not always that value in floating point, which
     leaves a standard deviation of a few ulps instead of 0 (sklearn guards the same way).
     """
-    return std <= 1e-12 * np.abs(mean)
+    return std <= 1e-12 * abs(mean)
 
 
-def fit_zscore(train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit_zscore(train_rows: Any, *, backend: Backend = NUMPY) -> tuple[Any, Any]:
     """Mean and scale of each column (``ddof=0``; constant columns get scale 1).
 
     Same as sklearn's ``StandardScaler``: a constant column becomes zeros, not NaN.
+    Arrays of ``backend`` (numpy by default), float64.
     """
-    train_rows = np.asarray(train_rows, dtype=np.float64)
-    mean = train_rows.mean(axis=0)
-    scale = train_rows.std(axis=0)
+    mean, scale = backend.mean_std(backend.asarray(train_rows, "float64"))
     scale[constant_columns(mean, scale)] = 1.0
     return mean, scale
 
@@ -45,7 +47,7 @@ def zscore_train(values: np.ndarray, train_index: np.ndarray) -> np.ndarray:
     return (np.asarray(values, dtype=np.float64) - mean) / scale
 
 
-def fit_pca(train_rows: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+def fit_pca(train_rows: Any, n_components: int, *, backend: Backend = NUMPY) -> tuple[Any, Any]:
     """Principal axes of the train rows (float64).
 
     Parameters
@@ -53,6 +55,8 @@ def fit_pca(train_rows: np.ndarray, n_components: int) -> tuple[np.ndarray, np.n
     train_rows : array of shape (n_train, n_features)
     n_components : int
         At most ``min(n_train, n_features)`` (as sklearn's PCA).
+    backend : Backend
+        Where to compute; the results are arrays of that backend.
 
     Returns
     -------
@@ -61,27 +65,33 @@ def fit_pca(train_rows: np.ndarray, n_components: int) -> tuple[np.ndarray, np.n
         Orthonormal rows by decreasing variance; the sign makes each row's largest
         absolute loading positive (sklearn's convention).
     """
-    train_rows = np.asarray(train_rows, dtype=np.float64)
+    train_rows = backend.asarray(train_rows, "float64")
     n_train, n_features = train_rows.shape
     if not 1 <= n_components <= min(n_train, n_features):
         raise InputError(
             f"--pca {n_components} components: expected between 1 and "
             f"min(train TRs, feature dims) = min({n_train}, {n_features})"
         )
-    mean = train_rows.mean(axis=0)
+    mean = train_rows.mean(0)
     centered = train_rows - mean
     if n_train >= n_features:
         # The feature covariance is small (D x D): its eigenvectors are the axes.
-        _, eigvecs = np.linalg.eigh(centered.T @ centered)
-        components = eigvecs[:, ::-1][:, :n_components].T
+        _, eigvecs = backend.eigh(centered.T @ centered)
+        components = backend.flip_columns(eigvecs)[:, :n_components].T
     else:
-        _, _, vt = np.linalg.svd(centered, full_matrices=False)
+        _, _, vt = backend.svd(centered)
         components = vt[:n_components]
-    largest = np.argmax(np.abs(components), axis=1)
-    signs = np.sign(components[np.arange(n_components), largest])
+    largest = abs(components).argmax(1)
+    leading = components[backend.index(np.arange(n_components)), largest]
+    signs = np.sign(leading) if backend.is_numpy else leading.sign()
     return mean, components * signs[:, None]
 
 
-def apply_pca(values: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
-    """Project rows of ``values`` on the axes of ``fit_pca``: ``(values - mean) @ components.T``."""
-    return (np.asarray(values, dtype=np.float64) - mean) @ components.T
+def apply_pca(values: Any, mean: Any, components: Any) -> Any:
+    """Project rows of ``values`` on the axes of ``fit_pca``: ``(values - mean) @ components.T``.
+
+    ``values`` is taken as an array of the backend of ``mean`` and ``components``.
+    """
+    if isinstance(mean, np.ndarray):
+        values = np.asarray(values, dtype=np.float64)
+    return (values - mean) @ components.T

@@ -14,9 +14,12 @@ float32 rounding.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from featstore.evaluate.encoding.backend import NUMPY, Backend
 
 #: Columns of the targets per matrix product (bounds memory: alphas x rows x batch).
 TARGET_BATCH = 1024
@@ -41,35 +44,41 @@ class RidgeFactor:
         ``s²``, float64, negative rounding errors clipped to 0.
     basis : array of shape (n_features, rank)
     right : array of shape (rank, n_samples)
+    backend : Backend
+        Where the arrays live (numpy arrays or torch tensors of one device).
     """
 
-    eigvals: np.ndarray
-    basis: np.ndarray
-    right: np.ndarray
+    eigvals: Any
+    basis: Any
+    right: Any
+    backend: Backend = field(default=NUMPY, compare=False)
 
-    def inverse(self, alphas: np.ndarray) -> np.ndarray:
+    def inverse(self, alphas: np.ndarray) -> Any:
         """``1 / (eigvals + alpha)`` for each alpha: array of shape (n_alphas, rank)."""
-        return 1.0 / (self.eigvals[None, :] + np.asarray(alphas, dtype=np.float64)[:, None])
+        alphas = self.backend.asarray(alphas, "float64")
+        return 1.0 / (self.eigvals[None, :] + alphas[:, None])
 
 
-def factorize(X: np.ndarray) -> RidgeFactor:
+def factorize(X: Any, *, backend: Backend = NUMPY) -> RidgeFactor:
     """Eigendecomposition of the smaller Gram matrix of ``X`` (float64).
 
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
+    backend : Backend
+        Where to compute (``X`` is moved there if it is not).
 
     Returns
     -------
     RidgeFactor
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = backend.asarray(X, "float64")
     n_samples, n_features = X.shape
     if n_features <= n_samples:
-        eigvals, eigvecs = np.linalg.eigh(X.T @ X)
-        return RidgeFactor(np.clip(eigvals, 0.0, None), eigvecs, (X @ eigvecs).T)
-    eigvals, eigvecs = np.linalg.eigh(X @ X.T)
-    return RidgeFactor(np.clip(eigvals, 0.0, None), X.T @ eigvecs, eigvecs.T)
+        eigvals, eigvecs = backend.eigh(X.T @ X)
+        return RidgeFactor(backend.clip_min(eigvals, 0.0), eigvecs, (X @ eigvecs).T, backend)
+    eigvals, eigvecs = backend.eigh(X @ X.T)
+    return RidgeFactor(backend.clip_min(eigvals, 0.0), X.T @ eigvecs, eigvecs.T, backend)
 
 
 def ridge_weights(X: np.ndarray, Y: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
@@ -107,45 +116,46 @@ def _batches(n_columns: int, batch: int) -> list[slice]:
 
 def _fold_r2(
     factor: RidgeFactor,
-    X_val: np.ndarray,
-    Y_fit: np.ndarray,
-    Y_val: np.ndarray,
+    X_val: Any,
+    Y_fit: Any,
+    Y_val: Any,
     alphas: np.ndarray,
     dtype: np.dtype,
     target_batch: int,
-) -> np.ndarray:
+) -> Any:
     """Validation R² of every alpha and column for one fold: (n_alphas, n_targets)."""
+    xp = factor.backend
     n_alphas, n_val = len(alphas), X_val.shape[0]
     # Stacking the alphas makes one tall product per target batch (BLAS-friendly).
-    projected = (X_val @ factor.basis).astype(dtype)
-    left = (projected[None, :, :] * factor.inverse(alphas).astype(dtype)[:, None, :]).reshape(
-        n_alphas * n_val, -1
-    )
-    right = factor.right.astype(dtype)
-    scores = np.empty((n_alphas, Y_fit.shape[1]))
+    projected = xp.cast(X_val @ factor.basis, dtype)
+    inverse = xp.cast(factor.inverse(alphas), dtype)
+    left = (projected[None, :, :] * inverse[:, None, :]).reshape(n_alphas * n_val, -1)
+    right = xp.cast(factor.right, dtype)
+    scores = xp.empty((n_alphas, Y_fit.shape[1]), "float64")
     for columns in _batches(Y_fit.shape[1], target_batch):
         y_val = Y_val[:, columns]
         residual = (left @ (right @ Y_fit[:, columns])).reshape(n_alphas, n_val, -1)
         residual -= y_val
-        np.square(residual, out=residual)
-        sse = residual.sum(axis=1, dtype=np.float64)
-        centered = y_val - y_val.mean(axis=0, dtype=np.float64)
-        sst = np.einsum("ij,ij->j", centered, centered)
+        sse = xp.sum(xp.square_(residual), axis=1, dtype="float64")
+        y_val = xp.cast(y_val, "float64")
+        centered = y_val - y_val.mean(0)
+        sst = xp.sum(centered * centered, axis=0)
         # A constant validation block has no R²: 0 for every alpha (as himalaya's r2_score).
         with np.errstate(divide="ignore", invalid="ignore"):
-            scores[:, columns] = np.where(sst > 0, 1.0 - sse / sst, 0.0)
+            scores[:, columns] = xp.where(sst > 0, 1.0 - sse / sst, 0.0)
     return scores
 
 
 def ridge_cv_scores(
-    X: np.ndarray,
-    Y: np.ndarray,
+    X: Any,
+    Y: Any,
     alphas: Sequence[float],
     folds: Sequence[Fold],
     *,
     dtype: str = "float64",
     target_batch: int = TARGET_BATCH,
     factors: Sequence[RidgeFactor] | None = None,
+    backend: Backend = NUMPY,
 ) -> np.ndarray:
     """Cross-validated R² of every alpha for every target column.
 
@@ -165,20 +175,24 @@ def ridge_cv_scores(
         Target columns per product.
     factors : sequence of RidgeFactor, optional
         ``factorize(X[train])`` of each fold, when already computed.
+    backend : Backend
+        Where to compute; ``X`` and ``Y`` are moved there once (pass them there already
+        to share the move between calls).
 
     Returns
     -------
-    float64 array of shape (n_alphas, n_targets)
+    float64 numpy array of shape (n_alphas, n_targets)
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = backend.asarray(X, "float64")
     dtype = np.dtype(dtype)
-    Y = np.asarray(Y, dtype=dtype)
+    Y = backend.asarray(Y, dtype)
     alphas = np.asarray(alphas, dtype=np.float64)
-    total = np.zeros((len(alphas), Y.shape[1]))
+    total = backend.zeros((len(alphas), Y.shape[1]), "float64")
     for k, (train, val) in enumerate(folds):
-        factor = factors[k] if factors is not None else factorize(X[train])
+        train, val = backend.index(train), backend.index(val)
+        factor = factors[k] if factors is not None else factorize(X[train], backend=backend)
         total += _fold_r2(factor, X[val], Y[train], Y[val], alphas, dtype, target_batch)
-    return total / len(folds)
+    return backend.to_numpy(total / len(folds))
 
 
 def best_alpha_index(scores: np.ndarray) -> np.ndarray:
@@ -218,8 +232,8 @@ def contenders(scores: np.ndarray, tolerance: float | None = None) -> np.ndarray
 
 def predict_with_alphas(
     factor: RidgeFactor,
-    X_eval: np.ndarray,
-    Y_fit: np.ndarray,
+    X_eval: Any,
+    Y_fit: Any,
     alphas: np.ndarray,
     dtype: str | np.dtype,
     target_batch: int = TARGET_BATCH,
@@ -229,7 +243,7 @@ def predict_with_alphas(
     Parameters
     ----------
     factor : RidgeFactor
-        ``factorize(X_fit)``.
+        ``factorize(X_fit)`` (its backend is where the products run).
     X_eval : array of shape (n_eval, n_features)
     Y_fit : array of shape (n_fit, n_targets)
     alphas : array of shape (n_targets,)
@@ -238,19 +252,22 @@ def predict_with_alphas(
 
     Returns
     -------
-    array of shape (n_eval, n_targets)
+    numpy array of shape (n_eval, n_targets)
     """
+    xp = factor.backend
     dtype = np.dtype(dtype)
-    left = np.asarray(X_eval, dtype=np.float64) @ factor.basis
-    right = factor.right.astype(dtype)
-    out = np.empty((left.shape[0], Y_fit.shape[1]), dtype=dtype)
+    alphas = np.asarray(alphas, dtype=np.float64)
+    left = xp.asarray(X_eval, "float64") @ factor.basis
+    right = xp.cast(factor.right, dtype)
+    Y_fit = xp.asarray(Y_fit, dtype)
+    out = xp.empty((left.shape[0], Y_fit.shape[1]), dtype)
     for value in np.unique(alphas):
         columns = np.flatnonzero(alphas == value)
-        scaled_left = (left * factor.inverse([value])[0]).astype(dtype)
+        scaled_left = xp.cast(left * factor.inverse([value])[0], dtype)
         for part in _batches(len(columns), target_batch):
-            chosen = columns[part]
-            out[:, chosen] = scaled_left @ (right @ np.asarray(Y_fit[:, chosen], dtype=dtype))
-    return out
+            chosen = xp.index(columns[part])
+            out[:, chosen] = scaled_left @ (right @ Y_fit[:, chosen])
+    return xp.to_numpy(out)
 
 
 @dataclass(frozen=True)
@@ -288,6 +305,7 @@ def ridge_cv(
     X_test: np.ndarray | None = None,
     dtype: str = "float64",
     target_batch: int = TARGET_BATCH,
+    backend: Backend = NUMPY,
 ) -> RidgeCVResult:
     """Choose alpha per target column by CV, refit on all rows, predict ``X_test``.
 
@@ -302,30 +320,49 @@ def ridge_cv(
     X_test : array of shape (n_test, n_features), optional
     dtype : {"float64", "float32"}
         Precision of the products with the targets.
+    backend : Backend
+        Where to compute (see :mod:`featstore.evaluate.encoding.backend`); ``X`` and ``Y`` are
+        moved there once. Scores and predictions come back as numpy arrays.
 
     Returns
     -------
     RidgeCVResult
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = backend.asarray(X, "float64")
+    Y = backend.asarray(Y)  # its own dtype: near ties are re-scored from it in float64
     alphas = np.asarray(alphas, dtype=np.float64)
-    factors = [factorize(X[train]) for train, _ in folds]
+    factors = [factorize(X[backend.index(train)], backend=backend) for train, _ in folds]
     scores = ridge_cv_scores(
-        X, Y, alphas, folds, dtype=dtype, target_batch=target_batch, factors=factors
+        X,
+        Y,
+        alphas,
+        folds,
+        dtype=dtype,
+        target_batch=target_batch,
+        factors=factors,
+        backend=backend,
     )
     n_rescored = 0
     if np.dtype(dtype) != np.float64:
         tied = np.flatnonzero(near_ties(scores))
         if len(tied):
-            scores[:, tied] = ridge_cv_scores(
-                X, np.asarray(Y)[:, tied], alphas, folds, dtype="float64", factors=factors
+            # only the alphas that may win one of the tied columns need float64
+            in_play = np.flatnonzero(contenders(scores[:, tied]))
+            scores[np.ix_(in_play, tied)] = ridge_cv_scores(
+                X,
+                Y[:, backend.index(tied)],
+                alphas[in_play],
+                folds,
+                dtype="float64",
+                factors=factors,
+                backend=backend,
             )
             n_rescored = len(tied)
     index = best_alpha_index(scores)
     predictions = None
     if X_test is not None:
         predictions = predict_with_alphas(
-            factorize(X), X_test, Y, alphas[index], dtype, target_batch
+            factorize(X, backend=backend), X_test, Y, alphas[index], dtype, target_batch
         )
     return RidgeCVResult(
         alpha_index=index,

@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from featstore import store as fs
-from featstore.errors import GroupExistsError
+from featstore.errors import GroupExistsError, InputError
 from featstore.evaluate.encoding.pipeline import encode
 from featstore.evaluate.runs.configs import parse_config
 from featstore.evaluate.runs.grid import QUIET_SCHEDULER, run_config, run_grid, run_warnings
@@ -277,9 +277,28 @@ def test_local_cluster_of_worker_processes(grid_store, settings):
         "workers": 2,
         "threads_per_worker": 1,
         "scheduler": None,
+        "backend": "numpy",
+        "device": "cpu",
     }
     for name in ("r", "alpha", "n_edge_alpha"):
         _same(threaded[name], processes[name])
+
+
+def test_torch_backend_grid_matches_numpy_and_is_recorded(grid_store, settings):
+    request = {"models": [("wavlm", ["tr3"])], "fusions": [(("gpt2", None), ("wavlm", ["tr3"]))]}
+    request["layers"] = [3]
+    numpy_run = _open(grid_store, run_grid(grid_store, settings=settings, **request))
+    other = grid_store.parent / "torch.zarr"
+    shutil.copytree(grid_store, other)
+    fs.delete_group(other, f"results/{numpy_run.attrs['run_id']}")
+    torch_run = _open(
+        other, run_grid(other, settings=settings, backend="torch", device="cpu", **request)
+    )
+    assert torch_run.attrs["execution"]["backend"] == "torch"
+    assert torch_run.attrs["n_computed"] == numpy_run.attrs["n_computed"] > 1
+    np.testing.assert_allclose(torch_run["r"].values, numpy_run["r"].values, atol=1e-4)
+    with pytest.raises(InputError, match="numpy runs on the CPU only"):
+        run_grid(grid_store, settings=settings, device="cuda", **request)
 
 
 def test_run_config_accepts_labels_and_returns_predictions(grid_store, settings):

@@ -14,7 +14,11 @@ from featstore.extract.audio import load_audio_encoder
 from featstore.extract.clap import load_clap_encoder, resample
 from featstore.extract.registry import resolve_model
 from featstore.extract.run import extract
-from featstore.extract.whisper import covered_frames, load_whisper_encoder
+from featstore.extract.whisper import (
+    covered_frames,
+    load_whisper_encoder,
+    unpadded_hidden_states,
+)
 
 from .conftest import SR
 
@@ -101,6 +105,38 @@ def test_whisper_pools_exactly_the_real_audio_frames(tiny_models):
     assert np.abs(pooled - everything).max() > 1e-2  # the padding would have changed it
 
 
+def test_whisper_unpadded_pass_is_the_encoder_on_the_window_frames(tiny_models):
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    path = tiny_models["whisper"]
+    batch = windows(2, 12_345)
+    n_real = math.ceil(12_345 / 320)
+    mel = WhisperFeatureExtractor.from_pretrained(path)(
+        list(batch), sampling_rate=SR, return_tensors="pt"
+    )["input_features"]
+    encoder = WhisperModel.from_pretrained(path).eval().encoder
+    with torch.inference_mode():
+        # on all 1500 frames, the layer-by-layer pass is transformers' own
+        full = encoder(mel, output_hidden_states=True).hidden_states
+        for ours, theirs in zip(unpadded_hidden_states(encoder, mel, 1500), full, strict=True):
+            torch.testing.assert_close(ours, theirs)
+        # on the window's frames: transformers' encoder built for that many positions
+        config = WhisperConfig.from_pretrained(path, max_source_positions=n_real)
+        short = WhisperEncoder(config).eval()
+        state = {k: v[:n_real] if k == "embed_positions.weight" else v
+                 for k, v in encoder.state_dict().items()}  # fmt: skip
+        short.load_state_dict(state)
+        reference = short(mel[..., : 2 * n_real], output_hidden_states=True).hidden_states
+    expected = np.stack([h.mean(dim=1).numpy() for h in reference])
+    fast = load_whisper_encoder(resolve_model(path), device="cpu", pad_to_30s=False)
+    assert fast.settings["padded_to_30s"] is False
+    pooled = fast.encode(batch)
+    np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-6)
+    padded = load_whisper_encoder(resolve_model(path), device="cpu").encode(batch)
+    assert np.abs(pooled - padded).max() > 1e-4  # attention no longer sees the padding
+
+
 def test_clap_unfused_path_and_layers(tiny_models):
     from transformers import ClapAudioModelWithProjection, ClapFeatureExtractor
 
@@ -173,6 +209,11 @@ def test_clap_and_whisper_store_their_layer_attrs(tiny_models, make_store):
     whisper = fs.open_feature_set(store, "whisper", "tr2")
     assert whisper["hidden"].shape == (3, 20, 24)
     assert "never the 30 s padding" in whisper.attrs["pooling"]
+    assert whisper.attrs["settings"]["padded_to_30s"] is True
+    extract(store, tiny_models["whisper"], tr_wins=[3], pad_to_30s=False)
+    assert fs.open_feature_set(store, "whisper", "tr3").attrs["settings"]["padded_to_30s"] is False
+    with pytest.raises(InputError, match="only Whisper pads its input"):
+        extract(store, tiny_models["clap"], tr_wins=[3], pad_to_30s=False)
 
 
 def test_unloadable_model_is_one_model_error():
