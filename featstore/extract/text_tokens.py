@@ -14,9 +14,9 @@ characters it covers:
   ordinary text (``split_special_tokens``), never as a control token.
 
 A fast tokenizer reports the characters of each token (``offset_mapping``). A slow one
-(sentencepiece or Python BPE without ``tokenizer.json``) does not: there, the tokens'
-words are counted in the text that the tokens before them spell
-(``convert_tokens_to_string``), which a tokenizer that keeps whitespace reproduces.
+(sentencepiece or Python BPE without ``tokenizer.json``) does not: there, the text up to
+each word is tokenized too, and the tokens it shares with the whole window are the tokens
+up to that word.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from featstore.errors import ModelError
 
 
 @dataclass
@@ -51,11 +49,12 @@ class TokenizedWindow:
         return len(self.input_ids) - len(owned)
 
 
-def _word_starts(words: Sequence[str]) -> list[int]:
-    """Start of the region each word owns in ``" ".join(words)``: the space before it."""
-    starts, position = [], 0
+def _word_starts(words: Sequence[str], lead: str) -> list[int]:
+    """Start of the region each word owns in ``lead + " ".join(words)``: the space before
+    it (the whole lead for the first word)."""
+    starts, position = [], len(lead)
     for j, word in enumerate(words):
-        starts.append(max(0, position - 1) if j else 0)
+        starts.append(position - 1 if j else 0)
         position += len(word) + 1
     return starts
 
@@ -71,65 +70,89 @@ def _fast_word_tokens(encoding, b: int, starts: list[int]) -> list[list[int]]:
         # space merged into the word at ``begin``
         first = bisect.bisect_right(starts, begin) - 1
         last = bisect.bisect_right(starts, max(begin, end - 1)) - 1
-        for word in range(first, last + 1):
+        for word in range(max(first, 0), last + 1):
             word_tokens[word].append(k)
     return word_tokens
 
 
-def _slow_word_tokens(tokenizer, ids: list[int], special: list[int], n_words: int, text: str):
-    """Words of each token of a slow tokenizer, from the words its prefix spells."""
-    pieces = tokenizer.convert_ids_to_tokens(ids)
-    word_tokens: list[list[int]] = [[] for _ in range(n_words)]
-    spelled: list[str] = []
-    pending: list[int] = []  # whitespace-only tokens: they belong to the next word
-    for k, piece in enumerate(pieces):
-        if special[k]:
-            continue
-        spelled.append(piece)
-        n_now = len(tokenizer.convert_tokens_to_string(spelled).split())
-        n_own = len(tokenizer.convert_tokens_to_string([piece]).split())
-        if n_own == 0:
-            pending.append(k)
-            continue
-        for word in range(max(0, n_now - n_own), min(n_now, n_words)):
-            word_tokens[word].extend([*pending, k] if word == n_now - n_own else [k])
-        pending = []
-    n_spelled = len(tokenizer.convert_tokens_to_string(spelled).split())
-    if n_spelled != n_words:
-        raise ModelError(
-            f"the slow tokenizer {type(tokenizer).__name__} spells the window {text[:40]!r}… "
-            f"as {n_spelled} words, not {n_words}; its tokens cannot be matched to words "
-            "(a fast tokenizer, tokenizer.json, can)"
-        )
-    return [sorted(set(tokens)) for tokens in word_tokens]
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
-def tokenize_windows(tokenizer, windows: Sequence[Sequence[str]]) -> list[TokenizedWindow]:
-    """Tokenize each window's words as running text and find each word's tokens."""
-    texts = [" ".join(words) for words in windows]
-    options = {"add_special_tokens": True, "return_special_tokens_mask": True}
+def _slow_word_tokens(tokenizer, words: Sequence[str], lead: str, ids, special) -> list[list[int]]:
+    """Tokens of each word for a tokenizer without offsets, from the window's prefixes.
+
+    The tokens of the text up to word ``j`` that the whole text shares (their common
+    prefix) end at word ``j``; a token that differs (merged across the space) belongs to
+    both words around it.
+    """
+    positions = [k for k, flag in enumerate(special) if not flag]
+    core = [ids[k] for k in positions]
+    prefixes = [lead + " ".join(words[: j + 1]) for j in range(len(words))]
+    encoded = tokenizer(prefixes, add_special_tokens=False)["input_ids"]
+    word_tokens, done = [], 0
+    for prefix_ids in encoded:
+        shared = _common_prefix(prefix_ids, core)
+        # the first token that differs spans the space after this word: it is both words'
+        stop = min(shared + 1 if shared < len(prefix_ids) else shared, len(core))
+        word_tokens.append([positions[k] for k in range(done, stop)])
+        done = shared
+    return word_tokens
+
+
+def tokenize_windows(
+    tokenizer, windows: Sequence[Sequence[str]], *, lead: str = ""
+) -> list[TokenizedWindow]:
+    """Tokenize each window's words as running text and find each word's tokens.
+
+    ``lead`` is put before the first word: ``" "`` for tokenizers that read the start of
+    a text unlike a word after a space (byte-level BPE without a prefix space, Gemma), so
+    the first word of a window is tokenized as it is everywhere else in the story.
+    """
+    texts = [lead + " ".join(words) for words in windows]
+    options = {
+        "add_special_tokens": True,
+        "return_special_tokens_mask": True,
+        "split_special_tokens": True,
+    }
     if tokenizer.is_fast:
-        encoding = tokenizer(
-            texts, return_offsets_mapping=True, split_special_tokens=True, **options
-        )
+        encoding = tokenizer(texts, return_offsets_mapping=True, **options)
         return [
             TokenizedWindow(
                 list(encoding["input_ids"][b]),
-                _fast_word_tokens(encoding, b, _word_starts(words)),
+                _fast_word_tokens(encoding, b, _word_starts(words, lead)),
             )
             for b, words in enumerate(windows)
         ]
-    encoding = tokenizer(texts, split_special_tokens=True, **options)
+    encoding = tokenizer(texts, **options)
     return [
         TokenizedWindow(
             list(encoding["input_ids"][b]),
             _slow_word_tokens(
                 tokenizer,
-                list(encoding["input_ids"][b]),
+                words,
+                lead,
+                encoding["input_ids"][b],
                 encoding["special_tokens_mask"][b],
-                len(words),
-                texts[b],
             ),
         )
         for b, words in enumerate(windows)
     ]
+
+
+def reads_start_as_a_word(tokenizer) -> bool:
+    """Whether the tokenizer reads the first word of a text as it reads a word after a
+    space (sentencepiece's dummy prefix, WordPiece); if not, windows get a leading space.
+
+    Probed on a made-up word: its tokens at the start of a text are compared with its
+    tokens after another word and a space.
+    """
+    probe = "ltwa"
+    alone = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    after = tokenizer(f"ltwa {probe}", add_special_tokens=False)["input_ids"]
+    return after[len(after) - len(alone) :] == alone

@@ -9,7 +9,6 @@ word is split can depend on the words around it and on special tokens.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,26 +46,6 @@ def plan_windows(targets: Sequence[int], ctx: int, stride: int | None = None) ->
         else:
             runs.append([int(target)])
     return [Window(max(0, run[0] - ctx + 1), run[-1] + 1, tuple(run)) for run in runs]
-
-
-def byte_level_without_prefix_space(tokenizer) -> bool:
-    """Whether a fast tokenizer is byte-level BPE that glues pre-split words together.
-
-    GPT-2 / RoBERTa tokenizers need ``add_prefix_space=True`` for pre-split input,
-    otherwise word 2 of ``["the", "cat"]`` is tokenized as ``cat`` glued to ``the``.
-    """
-
-    def walk(node) -> bool:
-        if isinstance(node, dict):
-            if node.get("type") == "ByteLevel" and not node.get("add_prefix_space", False):
-                return True
-            return any(walk(value) for value in node.values())
-        if isinstance(node, list):
-            return any(walk(value) for value in node)
-        return False
-
-    state = json.loads(tokenizer.backend_tokenizer.to_str())
-    return walk(state.get("pre_tokenizer"))
 
 
 @dataclass
@@ -117,6 +96,7 @@ def encode_windows(
     max_tokens: int,
     pool: str,
     pad_id: int,
+    lead: str = "",
 ) -> EncodedWindows:
     """Tokenize windows as running text, truncate from the left, pad on the right.
 
@@ -124,17 +104,18 @@ def encode_windows(
     (:func:`featstore.extract.text_tokens.tokenize_windows`). Right padding keeps every
     real token at positions ``0..n-1`` in every model (causal models never attend to
     later pads; bidirectional ones mask them), so a padded batch computes what each
-    window computes alone.
+    window computes alone. ``lead`` goes before each window's text (see
+    :func:`~featstore.extract.text_tokens.tokenize_windows`).
     """
     texts = [list(words[w.start : w.stop]) for w in windows]
     tokenized, dropped = [], []
     for window, text, encoded in zip(
-        windows, texts, tokenize_windows(tokenizer, texts), strict=True
+        windows, texts, tokenize_windows(tokenizer, texts, lead=lead), strict=True
     ):
         drop = 0
         if len(encoded.input_ids) > max_tokens:
             drop = _words_to_drop(encoded, len(window.targets), max_tokens)
-            encoded = tokenize_windows(tokenizer, [text[drop:]])[0]
+            encoded = tokenize_windows(tokenizer, [text[drop:]], lead=lead)[0]
             if len(encoded.input_ids) > max_tokens:
                 raise ModelError(
                     f"a window still has {len(encoded.input_ids)} tokens after dropping {drop} "
