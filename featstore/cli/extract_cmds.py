@@ -116,6 +116,36 @@ def extract(
             "padding (~9x faster at 1.5 s; features differ: see docs/performance.md).",
         ),
     ] = False,
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            "--layers",
+            help="Text: layers to store, `all` (default), `auto` (the evenly spaced depths "
+            "evaluation picks) or labels such as 0,8,16,24,32 (0 = embeddings).",
+        ),
+    ] = None,
+    device_map: Annotated[
+        str | None,
+        typer.Option(
+            "--device-map",
+            help="Text: spread a model too large for one device with Accelerate, e.g. `auto` "
+            "(GPUs, then CPU memory, then --offload-folder on disk).",
+        ),
+    ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            help="Text, with --device-map: memory per device, e.g. 0=20GiB,cpu=30GiB.",
+        ),
+    ] = None,
+    offload_folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--offload-folder",
+            help="Text, with --device-map: where layers that fit in no memory are kept.",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing feature set.")
     ] = False,
@@ -138,10 +168,15 @@ def extract(
         featstore extract --model wavlm --tr-win 6 --precision bfloat16 --store S
 
         featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
+
+        featstore extract --model Qwen/Qwen2.5-0.5B --ctx 200 --precision bfloat16 --store S
+
+        featstore extract --model meta-llama/Llama-2-13b-hf --ctx 200 --device-map auto --offload-folder off --layers auto -s S
     """
     from featstore import store as fs
     from featstore.extract.registry import resolve_model
     from featstore.extract.run import extract as run_extract
+    from featstore.extract.text_model import parse_max_memory
 
     if to_tr != "lanczos" and (lanczos_window is not None or lanczos_cutoff is not None):
         raise InputError("--lanczos-window and --lanczos-cutoff go with --to-tr lanczos")
@@ -159,6 +194,10 @@ def extract(
         "threads": threads,
         "block_words": block_words,
         "pad_to_30s": False if whisper_unpadded else None,
+        "layers": layers,
+        "device_map": device_map,
+        "max_memory": parse_max_memory(max_memory),
+        "offload_folder": None if offload_folder is None else str(offload_folder),
     }
     note = resolve_model(model).note
     if note and weights is None:

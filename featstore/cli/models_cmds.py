@@ -27,7 +27,7 @@ def models(ctx: typer.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from featstore.extract.registry import aliases
+    from featstore.extract.registry import KNOWN_TEXT_FAMILIES, aliases
 
     table = Table()
     for column in ("alias", "modality", "layers"):
@@ -41,6 +41,12 @@ def models(ctx: typer.Context) -> None:
     console.print(
         "Any Hugging Face id or local directory of these families works too: "
         "`featstore extract --model microsoft/wavlm-large ...`"
+    )
+    console.print(
+        f"Text families tested: {', '.join(KNOWN_TEXT_FAMILIES)}. Any other language model "
+        "transformers loads (with hidden states) works with a notice: "
+        "`featstore extract --model Qwen/Qwen2.5-0.5B --ctx 200 ...`",
+        soft_wrap=True,
     )
 
 

@@ -147,16 +147,27 @@ def aliases() -> dict[str, ModelSpec]:
     return {spec.name: spec for spec in specs}
 
 
-# model_type in config.json → (modality, extractor, family)
+# Text families tested with featstore (tiny random models in tests/extract/text); any
+# other language model transformers loads is extracted the same generic way, with a notice.
+KNOWN_TEXT_FAMILIES = (
+    "gpt2",
+    "bert",
+    "roberta",
+    "distilbert",
+    "gpt_neo",
+    "gpt_neox",
+    "llama",
+    "opt",
+    "qwen2",
+    "mistral",
+    "gemma",
+    "phi",
+    "t5",
+)
+
+# model_type in config.json → (modality, extractor); every other model_type is text
 _MODEL_TYPES: dict[str, tuple[str, str]] = {
-    "gpt2": ("text", TEXT),
-    "bert": ("text", TEXT),
-    "roberta": ("text", TEXT),
-    "distilbert": ("text", TEXT),
-    "gpt_neo": ("text", TEXT),
-    "gpt_neox": ("text", TEXT),
-    "llama": ("text", TEXT),
-    "opt": ("text", TEXT),
+    **{family: ("text", TEXT) for family in KNOWN_TEXT_FAMILIES},
     "wav2vec2": ("audio", AUDIO),
     "wavlm": ("audio", AUDIO),
     "hubert": ("audio", AUDIO),
@@ -179,7 +190,7 @@ _ID_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 
 
 def _spec_from_family(name: str, model_id: str, family: str, n_layers: int | None) -> ModelSpec:
-    modality, extractor = _MODEL_TYPES[family]
+    modality, extractor = _MODEL_TYPES.get(family, ("text", TEXT))
     return ModelSpec(
         name=name,
         model_id=model_id,
@@ -210,14 +221,44 @@ def converted_copy(alias: str) -> Path | None:
     return max(finished, key=lambda r: r.stat().st_mtime).parent
 
 
+def _stored_layers(config: dict) -> int | None:
+    """Embeddings + blocks, from a config (``num_layers``: T5's encoder)."""
+    keys = ("num_hidden_layers", "num_layers", "n_layer", "encoder_layers")
+    n_blocks = next((config[k] for k in keys if isinstance(config.get(k), int)), None)
+    return None if n_blocks is None else n_blocks + 1
+
+
+def _spec_from_config(name: str, model_id: str, config: dict, where: str) -> ModelSpec:
+    family = config.get("model_type") or ""
+    if not family:
+        raise ModelError(f"{where} has no model_type; is it a transformers model?")
+    return _spec_from_family(name, model_id, family, _stored_layers(config))
+
+
+def _hub_config(name: str) -> dict:
+    """The ``config.json`` of a Hub model (downloaded alone, or from the cache)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name).to_dict()
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"unknown model {name!r}: not an alias ({', '.join(aliases())}), a local model "
+            f"directory, or a Hugging Face model whose config can be read ({first})"
+        ) from exc
+
+
 def resolve_model(name: str) -> ModelSpec:
     """Resolve an alias, a local model directory or a Hugging Face id.
 
     An alias that featstore has converted into its cache (``whisper-base``, by the demo)
     resolves to that local copy, which works offline; its feature key stays the alias's
     and ``note`` says which directory is used. The Hub id (``openai/whisper-base``)
-    still means the Hub's copy. Raises :class:`ModelError` naming the model when it is
-    none of these.
+    still means the Hub's copy. A Hub id whose family shows in its name (``gpt2``, ``wavlm`` …) resolves offline;
+    any other is looked up by its ``config.json``. A model type outside the known
+    families is a text model, extracted the generic way (see ``KNOWN_TEXT_FAMILIES``).
+    Raises :class:`ModelError` naming the model when it is none of these.
     """
     table = aliases()
     if name in table:
@@ -243,23 +284,15 @@ def resolve_model(name: str) -> ModelSpec:
             cfg = json.loads(config.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelError(f"cannot read {config}: {exc}") from exc
-        family = cfg.get("model_type", "")
-        if family not in _MODEL_TYPES:
-            raise ModelError(
-                f"{path}: model_type {family!r} is not supported; supported: {sorted(_MODEL_TYPES)}"
-            )
-        n_layers = cfg.get("num_hidden_layers") or cfg.get("encoder_layers") or cfg.get("n_layer")
-        return _spec_from_family(
-            name, str(path), family, None if n_layers is None else n_layers + 1
-        )
+        return _spec_from_config(name, str(path), cfg, str(path))
     if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?", name):
         for pattern, family in _ID_PATTERNS:
             if pattern.search(name):
                 return _spec_from_family(name, name, family, None)
+        return _spec_from_config(name, name, _hub_config(name), name)
     raise ModelError(
         f"unknown model {name!r}: not an alias ({', '.join(table)}), a local model directory, "
-        "or a Hugging Face id of a supported family (gpt2, bert, roberta, wav2vec2, wavlm, "
-        "hubert, whisper, clap)"
+        "or a Hugging Face id (org/name)"
     )
 
 

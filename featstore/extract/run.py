@@ -22,7 +22,18 @@ _EXTRACTORS = {
 }
 
 # options only the text extractor takes
-_TEXT_ONLY = ("pool", "stride", "to_tr", "lanczos_window", "lanczos_cutoff", "block_words")
+_TEXT_ONLY = (
+    "pool",
+    "stride",
+    "to_tr",
+    "lanczos_window",
+    "lanczos_cutoff",
+    "block_words",
+    "layers",
+    "device_map",
+    "max_memory",
+    "offload_folder",
+)
 
 
 def extract(
@@ -41,8 +52,8 @@ def extract(
     (``spectral``, ``envelope``) or neither (``wordrate``). Other options
     (``batch_size``, ``device``, ``dtype``, ``precision``, ``revision``, ``overwrite``, ``progress``,
     ``threads``, and the text-only ``pool``, ``stride``, ``to_tr``, ``lanczos_window``,
-    ``lanczos_cutoff``, ``block_words``, and Whisper's ``pad_to_30s``) go
-    to the extractor.
+    ``lanczos_cutoff``, ``block_words``, ``layers``, ``device_map``, ``max_memory``,
+    ``offload_folder``, and Whisper's ``pad_to_30s``) go to the extractor.
 
     ``weights`` loads the model from a local directory (an offline copy, or one made by
     ``featstore models import-ct2``) while keeping the feature key of ``model``, so

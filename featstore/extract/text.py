@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,14 @@ from featstore.extract.resample import (
     tr_membership,
     words_to_trs,
 )
-from featstore.extract.text_model import POOLINGS, TextModel, load_text_model, word_vectors
+from featstore.extract.text_model import (
+    POOLINGS,
+    LoadOptions,
+    TextModel,
+    check_layers,
+    load_text_model,
+    word_vectors,
+)
 from featstore.progress import progress_bar
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
@@ -162,6 +170,10 @@ def extract_text(
     lanczos_window: int = LANCZOS_WINDOW,
     lanczos_cutoff: float = LANCZOS_CUTOFF,
     block_words: int | None = None,
+    layers: str | Sequence[int] | None = None,
+    device_map: str | None = None,
+    max_memory: dict[str, str] | None = None,
+    offload_folder: str | None = None,
 ) -> list[str]:
     """Extract every layer of a text model into ``features/<key>/ctx<ctx>``.
 
@@ -185,8 +197,9 @@ def extract_text(
     dtype
         Storage dtype, ``float32`` or ``float16``.
     precision
-        Arithmetic of the forward pass: ``float32`` (default, exact), or ``bfloat16`` /
-        ``float16`` through torch's autocast (faster on GPUs and on CPUs with native
+        Dtype of the weights and arithmetic of the forward pass: ``float32`` (default,
+        exact), or ``bfloat16`` / ``float16`` (weights loaded in that dtype, half the
+        memory, and run under torch's autocast; faster on GPUs and on CPUs with native
         bfloat16; features differ from float32 by about 1 %). Part of the resume key.
     revision
         Model revision to load (recorded).
@@ -203,6 +216,12 @@ def extract_text(
         Nyquist frequency (defaults 3 and 1.0, as in Huth et al. 2016).
     block_words
         Words per resumable block (default: bounded by memory, at most 256).
+    layers
+        Layers to store: ``None``/``"all"`` (every layer), ``"auto"`` (the evenly spaced
+        depths the evaluator's ``--layers auto`` picks) or labels (0 = embeddings).
+    device_map, max_memory, offload_folder
+        Place a model too large for one device with Accelerate (``device_map="auto"``):
+        see :class:`featstore.extract.text_model.LoadOptions`. Not part of the resume key.
 
     Returns
     -------
@@ -211,6 +230,8 @@ def extract_text(
     """
     lanczos = (lanczos_window, float(lanczos_cutoff))
     _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words, lanczos)
+    if device_map is None and (max_memory or offload_folder):
+        raise InputError("--max-memory and --offload-folder go with --device-map (e.g. auto)")
     device = resolve_device(device)
     check_precision(precision, device)
     stimulus = stimulus_identity(store)
@@ -226,13 +247,17 @@ def extract_text(
             )
         words = read_stimulus_words(store)
         with torch_threads(threads):
-            text_model = load_text_model(spec, revision=revision, device=device)
-            text_model = dataclasses.replace(text_model, precision=precision)
+            placement = LoadOptions(precision, device_map, max_memory, offload_folder)
+            text_model = load_text_model(spec, revision=revision, device=device, options=placement)
+            text_model = dataclasses.replace(
+                text_model, layers=_pick_layers(layers, text_model, spec.model_id)
+            )
             itemsize = np.dtype(dtype).itemsize
             block = block_words or default_block_words(
-                text_model.n_layers, text_model.dim, itemsize, stride
+                len(text_model.layers), text_model.dim, itemsize, stride
             )
             numbers = {
+                "layers": list(text_model.layers),
                 "ctx": ctx,
                 "pool": pool,
                 "stride": stride,
@@ -258,6 +283,8 @@ def extract_text(
             "block_words": block,
             "max_tokens": text_model.max_tokens,
             "device": text_model.device,
+            "layers": list(text_model.layers),
+            "device_map": device_map,
         }
         attrs = provenance_attrs(
             spec,
@@ -279,9 +306,22 @@ def extract_text(
     return [group]
 
 
+def _pick_layers(layers, text_model: TextModel, model_id: str) -> tuple[int, ...]:
+    """The layer labels to store: all, ``auto`` (evenly spaced depths) or a list."""
+    from featstore.evaluate.runs.configs import auto_layers, parse_layers
+
+    if isinstance(layers, str):
+        layers = parse_layers(layers)
+    if layers is None or layers == "all":
+        return tuple(range(text_model.n_layers))
+    if layers == "auto":
+        return tuple(auto_layers(text_model.n_layers - 1))
+    return check_layers(layers, text_model.n_layers, model_id)
+
+
 def _open_stage(store, group, spec, text_model: TextModel, words, stimulus, numbers) -> BlockStage:
     n_words = len(words.words)
-    shape = (text_model.n_layers, n_words, text_model.dim)
+    shape = (len(text_model.layers), n_words, text_model.dim)
     # everything that changes the numbers; batch size, device and threads do not
     settings = {
         "model_id": spec.model_id,
@@ -329,7 +369,7 @@ def _run_blocks(
                 on_batch=advance,
             )
             n = span.stop - span.start
-            hidden = np.zeros((text_model.n_layers, n, text_model.dim), np.float32)
+            hidden = np.zeros((len(text_model.layers), n, text_model.dim), np.float32)
             hidden[:, keep] = result.values
             context = np.zeros(n, np.int32)
             context[keep] = result.context_words
@@ -373,6 +413,7 @@ def _finalize(store, spec, window, stage, words, n_tr, dtype, resample, attrs) -
         window,
         hidden,
         attrs={**attrs, **counts},
+        layers=attrs["settings"]["layers"],
         word_hidden=word_hidden,
         has_words=has_words,
         extra_vars={CONTEXT_WORDS_VAR: ((S.WORD_DIM,), context)},

@@ -1,7 +1,9 @@
-"""A text model and its fast tokenizer, and word vectors of every layer from word windows."""
+"""A language model and its tokenizer, and word vectors of every layer from word windows."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +18,13 @@ from featstore.extract.common import (
     quiet_loading,
     resolved_revision,
 )
-from featstore.extract.registry import ModelSpec
-from featstore.extract.text_windows import (
-    byte_level_without_prefix_space,
-    encode_windows,
-    plan_windows,
-)
+from featstore.extract.registry import KNOWN_TEXT_FAMILIES, ModelSpec
+from featstore.extract.text_tokens import reads_start_as_a_word
+from featstore.extract.text_windows import encode_windows, plan_windows
 
 POOLINGS = ("last", "mean")
+
+logger = logging.getLogger(__name__)
 
 # Models whose position ids start after the padding index (RoBERTa and its kin), so
 # they take ``padding_idx + 1`` fewer tokens than they have position embeddings.
@@ -37,11 +38,16 @@ class TextModel:
     Attributes
     ----------
     n_layers
-        Number of hidden states returned (embeddings + blocks).
+        Number of hidden states the model returns (embeddings + blocks).
     dim
         Width of each hidden state.
     max_tokens
         Most tokens one window may have (special tokens included).
+    layers
+        Labels of the hidden states kept (0 = embeddings), all by default.
+    lead
+        Text put before each window (``" "`` where the tokenizer would read the first
+        word unlike a word after a space).
     precision
         Arithmetic of the forward pass (:data:`featstore.extract.common.PRECISIONS`).
     """
@@ -55,6 +61,12 @@ class TextModel:
     max_tokens: int
     pad_id: int
     precision: str = "float32"
+    layers: tuple[int, ...] = ()
+    lead: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            self.layers = tuple(range(self.n_layers))
 
 
 def max_model_tokens(config: Any, tokenizer: Any) -> int:
@@ -73,50 +85,216 @@ def max_model_tokens(config: Any, tokenizer: Any) -> int:
     return min(limits) if limits else 1_000_000
 
 
-def load_text_model(spec: ModelSpec, *, revision: str | None, device: str) -> TextModel:
-    """Load a model and its fast tokenizer with ``from_pretrained``.
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to place a model: precision of its weights, device, offloading, layers to keep.
 
-    Byte-level BPE tokenizers (GPT-2, RoBERTa) are loaded with
-    ``add_prefix_space=True`` so that pre-split words stay separate words.
-    Raises :class:`ModelError` when the model cannot be loaded or has no fast tokenizer.
+    Attributes
+    ----------
+    precision
+        Dtype the weights are loaded in (``float32``, ``bfloat16``, ``float16``): half
+        widths halve the memory a model takes.
+    device_map
+        ``None`` (the whole model on ``device``) or an Accelerate device map such as
+        ``auto``: layers spread over GPUs, then CPU memory, then ``offload_folder`` on
+        disk, each moved onto the GPU (or read from disk) only while it runs.
+    max_memory
+        With ``device_map``: the most memory per device, ``{"0": "20GiB", "cpu": "8GiB"}``.
+    offload_folder
+        With ``device_map``: where layers that fit nowhere in memory are kept.
+    layers
+        Labels of the hidden states to keep (``None``: all of them).
+    """
+
+    precision: str = "float32"
+    device_map: str | None = None
+    max_memory: dict[str, str] | None = None
+    offload_folder: str | None = None
+    layers: tuple[int, ...] | None = None
+
+
+def load_text_model(
+    spec: ModelSpec,
+    *,
+    revision: str | None,
+    device: str,
+    options: LoadOptions | None = None,
+) -> TextModel:
+    """Load a language model (or the encoder of an encoder-decoder) and its tokenizer.
+
+    Any model ``transformers`` loads as a base model works; see :func:`load_base_model`.
+    Tokenizers that read the start of a text unlike a word after a space (byte-level BPE
+    of GPT-2, RoBERTa, Qwen; Gemma) get a space before each window, so that every word,
+    the first of a window included, is read as a word after a space. Raises :class:`ModelError` when the model cannot be loaded or
+    returns no hidden states, and :class:`InputError` for layers it does not have.
     """
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    options = {"revision": revision, "local_files_only": spec.local_files_only}
-    try:
-        with quiet_loading():
-            tokenizer = AutoTokenizer.from_pretrained(spec.model_id, **options)
-            if tokenizer.is_fast and byte_level_without_prefix_space(tokenizer):
-                tokenizer = AutoTokenizer.from_pretrained(
-                    spec.model_id, add_prefix_space=True, **options
-                )
-            model = AutoModel.from_pretrained(spec.model_id, **options)
-    except load_errors() as exc:
-        raise load_error(spec, exc) from exc
-    if not tokenizer.is_fast:
-        raise ModelError(
-            f"{spec.model_id}: no fast tokenizer (tokenizer.json); word_ids() needs one"
+    options = options or LoadOptions()
+    if spec.family not in KNOWN_TEXT_FAMILIES:
+        logger.warning(
+            "%s: model type %r is not among the tested text families; extracting it the "
+            "generic way (AutoModel, hidden states of every layer)",
+            spec.model_id,
+            spec.family,
         )
-    model.eval().to(device)
+    tokenizer = load_tokenizer(spec, revision)
+    model = load_base_model(spec, revision, device, options)
+    if options.device_map is None:
+        model.to(device)
+    device = _input_device(model, device)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:  # GPT-2 has no pad token; right pads are never attended to
         pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    probe = tokenizer([["the"]], is_split_into_words=True, return_tensors="pt")
+    probe = tokenizer(["the"], return_tensors="pt")
     with torch.inference_mode():
-        states = model(**{k: v.to(device) for k, v in probe.items()}, output_hidden_states=True)
+        states = model(
+            input_ids=probe["input_ids"].to(device),
+            attention_mask=probe["attention_mask"].to(device),
+            output_hidden_states=True,
+        )
     if getattr(states, "hidden_states", None) is None:
-        raise ModelError(f"{spec.model_id}: the model returns no hidden states")
+        raise ModelError(
+            f"{spec.model_id}: the model ({type(model).__name__}) returns no hidden states, "
+            "so it has no layers to extract"
+        )
+    n_layers = len(states.hidden_states)
     return TextModel(
         tokenizer=tokenizer,
         model=model,
         device=device,
         revision=resolved_revision(model, revision),
-        n_layers=len(states.hidden_states),
+        n_layers=n_layers,
         dim=int(states.hidden_states[-1].shape[-1]),
         max_tokens=max_model_tokens(model.config, tokenizer),
         pad_id=int(pad_id),
+        precision=options.precision,
+        layers=check_layers(options.layers, n_layers, spec.model_id),
+        lead="" if reads_start_as_a_word(tokenizer) else " ",
     )
+
+
+def check_layers(layers: Sequence[int] | None, n_layers: int, model_id: str) -> tuple[int, ...]:
+    """Sorted, distinct layer labels, all of them in ``0..n_layers-1`` (``None``: all)."""
+    if layers is None:
+        return tuple(range(n_layers))
+    wanted = sorted({int(x) for x in layers})
+    absent = [x for x in wanted if not 0 <= x < n_layers]
+    if not wanted or absent:
+        raise InputError(
+            f"--layers {','.join(map(str, layers))}: {model_id} has layers 0..{n_layers - 1} "
+            "(0 = embeddings)"
+        )
+    return tuple(wanted)
+
+
+def load_tokenizer(spec: ModelSpec, revision: str | None) -> Any:
+    """The model's tokenizer: ``tokenizer.json`` when there is one, else its slow one."""
+    from transformers import AutoTokenizer
+
+    try:
+        with quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(
+                spec.model_id, revision=revision, local_files_only=spec.local_files_only
+            )
+    except load_errors() as exc:
+        raise load_error(spec, exc) from exc
+    return tokenizer
+
+
+def load_base_model(spec: ModelSpec, revision: str | None, device: str, options: LoadOptions):
+    """The base model (no head) in eval mode, its weights in ``options.precision``.
+
+    ``AutoModel`` first; a model type registered only with a head
+    (``AutoModelForCausalLM`` / ``AutoModelForMaskedLM``) is loaded with it and its
+    ``base_model`` kept. Encoder-decoder models (T5, Flan-T5, BART) load their encoder
+    alone: ``T5EncoderModel`` where transformers has such a class, else the encoder
+    of the whole model.
+    """
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    kwargs: dict[str, Any] = {
+        "revision": revision,
+        "local_files_only": spec.local_files_only,
+        "dtype": getattr(torch, options.precision),  # never the checkpoint's own ("auto")
+    }
+    if options.device_map is not None:
+        check_accelerate()
+        kwargs.update(device_map=options.device_map, offload_folder=options.offload_folder)
+        if options.max_memory:
+            kwargs["max_memory"] = {_device_key(k): v for k, v in options.max_memory.items()}
+    try:
+        with quiet_loading(report=False):  # a causal LM's unused lm_head is expected
+            config = AutoConfig.from_pretrained(
+                spec.model_id, revision=revision, local_files_only=spec.local_files_only
+            )
+            if getattr(config, "is_encoder_decoder", False):
+                name = MODEL_MAPPING_NAMES.get(config.model_type)
+                encoder = isinstance(name, str) and getattr(
+                    transformers, name.replace("Model", "EncoderModel"), None
+                )
+                if encoder:
+                    model = encoder.from_pretrained(spec.model_id, **kwargs)
+                else:
+                    model = AutoModel.from_pretrained(spec.model_id, **kwargs).get_encoder()
+            elif type(config) in AutoModel._model_mapping:
+                model = AutoModel.from_pretrained(spec.model_id, **kwargs)
+            else:
+                heads = (AutoModelForCausalLM, AutoModelForMaskedLM)
+                head = next((h for h in heads if type(config) in h._model_mapping), AutoModel)
+                model = head.from_pretrained(spec.model_id, **kwargs).base_model
+    except load_errors() as exc:
+        raise load_error(spec, exc) from exc
+    return model.eval()
+
+
+def check_accelerate() -> None:
+    """``device_map`` needs Accelerate; say how to install it when it is missing."""
+    from transformers.utils import is_accelerate_available
+
+    if not is_accelerate_available():
+        raise ModelError(
+            "--device-map needs the accelerate package: pip install 'featstore[big]' "
+            "(or pip install accelerate)"
+        )
+
+
+def parse_max_memory(text: str | None) -> dict[str, str] | None:
+    """``"0=20GiB,cpu=30GiB"`` → ``{"0": "20GiB", "cpu": "30GiB"}`` (Accelerate's sizes)."""
+    if text is None:
+        return None
+    limits = {}
+    for part in text.split(","):
+        device, _, size = part.strip().partition("=")
+        if not (
+            re.fullmatch(r"\d+|cpu|disk|mps", device.strip())
+            and re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B)?", size.strip(), re.I)
+        ):
+            raise InputError(
+                f"--max-memory {text!r}: {part.strip()!r} is not DEVICE=SIZE; expected e.g. "
+                "0=20GiB,cpu=30GiB (GPU number or cpu, then a size)"
+            )
+        limits[device.strip()] = size.strip()
+    return limits
+
+
+def _device_key(name: str) -> int | str:
+    """``"0"`` → GPU 0, ``"cpu"``/``"disk"`` as they are (keys of ``max_memory``)."""
+    return int(name) if str(name).isdigit() else str(name)
+
+
+def _input_device(model: Any, device: str) -> str:
+    """Where inputs go: the device of the embeddings (the first device of a device map)."""
+    device_map = getattr(model, "hf_device_map", None)
+    if not device_map:
+        return device
+    first = next(iter(device_map.values()))
+    if first in ("cpu", "disk"):
+        return "cpu"
+    return f"cuda:{first}" if isinstance(first, int) else str(first)
 
 
 @dataclass
@@ -126,7 +304,8 @@ class WordVectors:
     Attributes
     ----------
     values
-        ``(layer, target, dim)`` float32; zeros for a word that produced no token.
+        ``(layer, target, dim)`` float32, the layers of ``TextModel.layers``; zeros for a
+        word that produced no token.
     context_words
         ``(target,)`` words the vector saw, the word itself included (0: no token).
     truncated
@@ -177,7 +356,8 @@ def word_vectors(
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
     slot_of = {int(t): k for k, t in enumerate(targets)}
-    values = np.zeros((text_model.n_layers, len(slot_of), text_model.dim), np.float32)
+    layers = list(text_model.layers)
+    values = np.zeros((len(layers), len(slot_of), text_model.dim), np.float32)
     context_words = np.zeros(len(slot_of), np.int64)
     truncated = np.zeros(len(slot_of), bool)
     windows = plan_windows(list(slot_of), ctx, stride)
@@ -190,6 +370,7 @@ def word_vectors(
             max_tokens=text_model.max_tokens,
             pool=pool,
             pad_id=text_model.pad_id,
+            lead=text_model.lead,
         )
         rows, cols, segments, slots, counts = [], [], [], [], []
         for b, window in enumerate(batch):
@@ -213,7 +394,8 @@ def word_vectors(
                 )
             # pooled in float32, outside autocast
             index = torch.tensor(segments, dtype=torch.long, device=device)
-            gathered = torch.stack([h[rows, cols] for h in output.hidden_states]).float()
+            states = output.hidden_states
+            gathered = torch.stack([states[k][rows, cols].to(device) for k in layers]).float()
             pooled = torch.zeros(
                 (gathered.shape[0], len(slots), gathered.shape[-1]), device=device
             ).index_add_(1, index, gathered)

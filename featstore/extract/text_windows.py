@@ -2,18 +2,18 @@
 
 Word positions here count the *input* words (missing words already left out). A
 window is the half-open word range ``[start, stop)``; its targets are its last words.
-Target tokens are found through the fast tokenizer's ``word_ids()`` of the window
-itself, never by tokenizing words on their own: how a word is split can depend on
-the tokenizer's handling of the words around it and of special tokens.
+Target tokens are found by their characters in the window's own text
+(:mod:`featstore.extract.text_tokens`), never by tokenizing words on their own: how a
+word is split can depend on the words around it and on special tokens.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from featstore.errors import InputError, ModelError
+from featstore.extract.text_tokens import TokenizedWindow, tokenize_windows
 
 
 @dataclass(frozen=True)
@@ -48,26 +48,6 @@ def plan_windows(targets: Sequence[int], ctx: int, stride: int | None = None) ->
     return [Window(max(0, run[0] - ctx + 1), run[-1] + 1, tuple(run)) for run in runs]
 
 
-def byte_level_without_prefix_space(tokenizer) -> bool:
-    """Whether a fast tokenizer is byte-level BPE that glues pre-split words together.
-
-    GPT-2 / RoBERTa tokenizers need ``add_prefix_space=True`` for pre-split input,
-    otherwise word 2 of ``["the", "cat"]`` is tokenized as ``cat`` glued to ``the``.
-    """
-
-    def walk(node) -> bool:
-        if isinstance(node, dict):
-            if node.get("type") == "ByteLevel" and not node.get("add_prefix_space", False):
-                return True
-            return any(walk(value) for value in node.values())
-        if isinstance(node, list):
-            return any(walk(value) for value in node)
-        return False
-
-    state = json.loads(tokenizer.backend_tokenizer.to_str())
-    return walk(state.get("pre_tokenizer"))
-
-
 @dataclass
 class EncodedWindows:
     """A padded batch of windows and where their targets' tokens are.
@@ -89,19 +69,16 @@ class EncodedWindows:
     dropped: list[int]
 
 
-def _words_to_drop(word_ids: Sequence[int | None], n_words: int, n_targets: int, limit: int) -> int:
+def _words_to_drop(tokenized: TokenizedWindow, n_targets: int, limit: int) -> int:
     """Fewest earliest words to drop so the window's tokens fit in ``limit``."""
-    per_word = [0] * n_words
-    n_special = 0
-    for word in word_ids:
-        if word is None:
-            n_special += 1
-        else:
-            per_word[word] += 1
-    total = n_special + sum(per_word)
+    total = len(tokenized.input_ids)
+    n_words = len(tokenized.word_tokens)
+    seen: set[int] = set()
     drop = 0
     while total > limit and drop < n_words - n_targets:
-        total -= per_word[drop]
+        fresh = set(tokenized.word_tokens[drop]) - seen
+        total -= len(fresh)
+        seen |= fresh
         drop += 1
     if total > limit:
         raise InputError(
@@ -119,45 +96,46 @@ def encode_windows(
     max_tokens: int,
     pool: str,
     pad_id: int,
+    lead: str = "",
 ) -> EncodedWindows:
-    """Tokenize windows as pre-split words, truncate from the left, pad on the right.
+    """Tokenize windows as running text, truncate from the left, pad on the right.
 
-    Right padding keeps every real token at positions ``0..n-1`` in every model
-    (causal models never attend to later pads; bidirectional ones mask them), so a
-    padded batch computes what each window computes alone.
+    Each word's tokens are found by their characters in the window's text
+    (:func:`featstore.extract.text_tokens.tokenize_windows`). Right padding keeps every
+    real token at positions ``0..n-1`` in every model (causal models never attend to
+    later pads; bidirectional ones mask them), so a padded batch computes what each
+    window computes alone. ``lead`` goes before each window's text (see
+    :func:`~featstore.extract.text_tokens.tokenize_windows`).
     """
     texts = [list(words[w.start : w.stop]) for w in windows]
-    encoding = tokenizer(texts, is_split_into_words=True, add_special_tokens=True)
-    if not encoding.is_fast:
-        raise ModelError("a fast tokenizer is required (its word_ids locate each word's tokens)")
-    all_ids, all_word_ids, dropped = [], [], []
-    for i, window in enumerate(windows):
-        ids, word_ids = encoding["input_ids"][i], encoding.word_ids(i)
+    tokenized, dropped = [], []
+    for window, text, encoded in zip(
+        windows, texts, tokenize_windows(tokenizer, texts, lead=lead), strict=True
+    ):
         drop = 0
-        if len(ids) > max_tokens:
-            drop = _words_to_drop(word_ids, len(texts[i]), len(window.targets), max_tokens)
-            again = tokenizer([texts[i][drop:]], is_split_into_words=True, add_special_tokens=True)
-            ids, word_ids = again["input_ids"][0], again.word_ids(0)
-            if len(ids) > max_tokens:
+        if len(encoded.input_ids) > max_tokens:
+            drop = _words_to_drop(encoded, len(window.targets), max_tokens)
+            encoded = tokenize_windows(tokenizer, [text[drop:]], lead=lead)[0]
+            if len(encoded.input_ids) > max_tokens:
                 raise ModelError(
-                    f"a window still has {len(ids)} tokens after dropping {drop} words "
-                    f"(limit {max_tokens}); the tokenizer splits words depending on context"
+                    f"a window still has {len(encoded.input_ids)} tokens after dropping {drop} "
+                    f"words (limit {max_tokens}); the tokenizer splits words depending on context"
                 )
-        all_ids.append(list(ids))
-        all_word_ids.append(word_ids)
+        tokenized.append(encoded)
         dropped.append(drop)
-    width = max(len(ids) for ids in all_ids)
+    width = max(len(t.input_ids) for t in tokenized)
     target_tokens = []
-    for window, word_ids, drop in zip(windows, all_word_ids, dropped, strict=True):
+    for window, encoded, drop in zip(windows, tokenized, dropped, strict=True):
         per_target = []
         for target in window.targets:
-            position = target - window.start - drop
-            tokens = [k for k, word in enumerate(word_ids) if word == position]
-            per_target.append(tokens[-1:] if pool == "last" else tokens)
+            tokens = encoded.word_tokens[target - window.start - drop]
+            per_target.append(tokens[-1:] if pool == "last" else list(tokens))
         target_tokens.append(per_target)
     return EncodedWindows(
-        input_ids=[ids + [pad_id] * (width - len(ids)) for ids in all_ids],
-        attention_mask=[[1] * len(ids) + [0] * (width - len(ids)) for ids in all_ids],
+        input_ids=[t.input_ids + [pad_id] * (width - len(t.input_ids)) for t in tokenized],
+        attention_mask=[
+            [1] * len(t.input_ids) + [0] * (width - len(t.input_ids)) for t in tokenized
+        ],
         target_tokens=target_tokens,
         dropped=dropped,
     )

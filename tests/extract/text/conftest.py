@@ -185,3 +185,27 @@ def load_model():
         return cache[path]
 
     return load
+
+
+LM_FAMILIES = ["tiny-qwen2", "tiny-mistral", "tiny-gemma", "tiny-phi", "tiny-t5"]
+
+
+@pytest.fixture(scope="session")
+def tiny_lms(tmp_path_factory):
+    """Build a tiny random model of a family (``tests/extract/text/tiny_lms.py``), once."""
+    from .tiny_lms import BUILDERS
+
+    built = {}
+
+    def build(name):
+        if name not in built:
+            built[name] = BUILDERS[name](tmp_path_factory.mktemp("lms") / name)
+        return built[name]
+
+    return build
+
+
+@pytest.fixture(params=LM_FAMILIES)
+def tiny_lm(request, tiny_lms):
+    """Each tiny language model beyond GPT-2/BERT/RoBERTa in turn (a directory path)."""
+    return tiny_lms(request.param)

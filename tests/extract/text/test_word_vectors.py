@@ -11,15 +11,31 @@ from .conftest import STORY
 TOL = 1e-5
 
 
+def target_tokens(tokenizer, window, lead=""):
+    """The reference: the tokens of the window's text (specials included) that the text
+    without its last word does not have are the last word's."""
+    text = lead + " ".join(window)
+    ids = tokenizer(text, split_special_tokens=True)["input_ids"]
+    core = tokenizer(text, add_special_tokens=False)["input_ids"]
+    before = tokenizer(lead + " ".join(window[:-1]), add_special_tokens=False)["input_ids"]
+    before = before if len(window) > 1 else []  # a lead space is the first word's
+    shared = next(
+        (k for k, (a, b) in enumerate(zip(before, core, strict=False)) if a != b), len(before)
+    )
+    start = next(k for k in range(len(ids)) if ids[k : k + len(core)] == core)
+    return ids, list(range(start + min(shared, len(core)), start + len(core)))
+
+
 def one_window(text_model, words, target, ctx, pool):
     """The reference: the window of ``ctx`` words ending at ``target``, alone, unpadded."""
     import torch
 
     window = words[max(0, target - ctx + 1) : target + 1]
-    encoding = text_model.tokenizer([window], is_split_into_words=True, return_tensors="pt")
-    tokens = [k for k, w in enumerate(encoding.word_ids(0)) if w == len(window) - 1]
+    ids, tokens = target_tokens(text_model.tokenizer, window, text_model.lead)
     with torch.inference_mode():
-        states = text_model.model(**encoding, output_hidden_states=True).hidden_states
+        states = text_model.model(
+            input_ids=torch.tensor([ids]), output_hidden_states=True
+        ).hidden_states
     picked = torch.stack(states)[:, 0, tokens]
     return (picked[:, -1] if pool == "last" else picked.mean(dim=1)).numpy()
 
