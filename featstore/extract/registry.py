@@ -232,7 +232,21 @@ def _spec_from_config(name: str, model_id: str, config: dict, where: str) -> Mod
     family = config.get("model_type") or ""
     if not family:
         raise ModelError(f"{where} has no model_type; is it a transformers model?")
+    if family not in _MODEL_TYPES and not _transformers_knows(family):
+        import transformers
+
+        raise ModelError(
+            f"{where}: model_type {family!r} is not a model type transformers "
+            f"{transformers.__version__} knows; check the config, or upgrade transformers"
+        )
     return _spec_from_family(name, model_id, family, _stored_layers(config))
+
+
+def _transformers_knows(model_type: str) -> bool:
+    """Whether transformers has a config class for ``model_type`` (so AutoModel can load it)."""
+    from transformers import CONFIG_MAPPING
+
+    return model_type in CONFIG_MAPPING
 
 
 def _hub_config(name: str) -> dict:

@@ -479,11 +479,13 @@ def locate_configs(
     for text in typed:
         holder = next((run for run in runs if text in found[run]), None)
         if holder is None:
-            shown = str(parse_label(text))  # the names and form of canonical labels
+            # as typed, and in the names and form of canonical labels when they differ
+            canonical = str(parse_label(text))
+            shown = repr(text) + (f" ({canonical})" if canonical != text else "")
             if run_id is not None:
-                raise InputError(f"config {shown!r} is not in results/{run_id} of {store}")
+                raise InputError(f"config {shown} is not in results/{run_id} of {store}")
             raise InputError(
-                f"config {shown!r} is in no complete run of {store} (runs: {', '.join(runs)})"
+                f"config {shown} is in no complete run of {store} (runs: {', '.join(runs)})"
             )
         located.append((holder, found[holder][text]))
     return located

@@ -61,7 +61,7 @@ def test_grid_summary_roi_runs(grid_store, tmp_path):
     assert set(one["config"]) == {"gpt2/ctx20/layer4"} and len(one) == N_ROI
     _assert_one_line_error(
         _invoke("roi", "-s", grid_store, "--config", "wavlm/tr2/1"),
-        "config 'wavlm/tr2/layer1' is in no complete run",
+        "config 'wavlm/tr2/1' (wavlm/tr2/layer1) is in no complete run",
     )
 
     result = _invoke("runs", "-s", grid_store)
@@ -280,7 +280,7 @@ def test_short_labels_and_the_default_run_in_every_command(grid_store, tmp_path)
     )
     _assert_one_line_error(
         _invoke("plot", "roi-top", "-s", grid_store, "--run", "run2", "--config", "gpt2/4"),
-        "config 'gpt2/layer4' is not in results/run2",
+        "config 'gpt2/4' (gpt2/layer4) is not in results/run2",
     )
     _assert_one_line_error(
         _invoke("significance", "-s", grid_store, "-c", "gpt2/4", "-c", "wavlm/tr3/3"),
