@@ -260,3 +260,17 @@ def test_score_layers_metric_selection_and_errors(pair):
         alignment.score_layers(x, y)
     with pytest.raises(InputError, match="no layer"):
         alignment.score_layers([], y)
+
+
+def test_docs_example_runs_and_prints_what_it_says():
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "alignment-metrics.md").read_text()
+    (block,) = re.findall(r"```python\n(.+?)```", doc, flags=re.S)
+    namespace: dict = {}
+    exec(block, namespace)
+    assert namespace["table"].scores.shape == (6, 9)
+    assert (namespace["table"].scores.argmax(axis=0) == 3).all()
+    assert round(namespace["agreement"].kendall_w, 2) == 0.90
+    assert namespace["agreement"].spearman.shape == (9, 9)
