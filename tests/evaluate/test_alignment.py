@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 
 from featstore.errors import InputError
 from featstore.evaluate.metrics import alignment
+from featstore.evaluate.metrics.similarity import fit_procrustes
 
 N, D, V = 23, 7, 5
 
@@ -163,6 +164,17 @@ def test_procrustes_matches_scipy_disparity(pair):
     # scipy standardises both sides and scales: disparity = 1 - (Σ singular values)²
     disparity = scipy_procrustes(x, y_padded)[2]
     assert alignment.procrustes(x, y) == pytest.approx(np.sqrt(1 - disparity), rel=1e-10)
+    assert alignment.procrustes(x, y) == pytest.approx(fit_procrustes(x, y).score, rel=1e-10)
+    # wider than the items: the item-space SVD still gives the rotation's score
+    wide = np.random.default_rng(6).standard_normal((N, 40))
+    assert alignment.procrustes(wide, y) == pytest.approx(fit_procrustes(wide, y).score)
+
+
+def test_linear_cka_item_and_feature_space_forms_agree(pair):
+    x, y = pair
+    wide = np.hstack([x, np.random.default_rng(7).standard_normal((N, 30))])
+    value = alignment.ALIGNMENT_METRICS["cka-linear"](wide, y)  # N < D + V: item space
+    assert value == pytest.approx(kernel_cka(wide @ wide.T, y @ y.T), rel=1e-12)
 
 
 @pytest.mark.parametrize("k", [1, 3, 6])

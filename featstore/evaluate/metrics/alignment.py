@@ -43,7 +43,6 @@ from featstore.errors import InputError
 from featstore.evaluate.metrics import rsa
 from featstore.evaluate.metrics.similarity import (
     _check_pair,
-    fit_procrustes,
     fit_svcca,
     linear_cka,
 )
@@ -152,8 +151,20 @@ def pwcca(
 
 
 def procrustes(x: np.ndarray, y: np.ndarray) -> float:
-    """Orthogonal Procrustes similarity (:func:`~.similarity.fit_procrustes`'s ``score``)."""
-    return fit_procrustes(x, y).score
+    """Orthogonal Procrustes similarity ``||x̃ᵀỹ||_* / (||x̃||_F ||ỹ||_F)`` of the centred sides.
+
+    The value of :func:`~.similarity.fit_procrustes`'s ``score`` without forming the
+    ``d × d`` rotation: with ``x̃ = U S Vᵀ`` (thin SVD), ``x̃ᵀỹ`` has the singular values of
+    ``S Uᵀ ỹ``, at most ``n_items`` of them (a 768-wide layer over 15 words: 1 ms, not 3 s).
+    """
+    x, y = _check_pair(x, y)
+    xc, yc = x - x.mean(axis=0), y - y.mean(axis=0)
+    norms = np.linalg.norm(xc) * np.linalg.norm(yc)
+    if norms == 0.0:
+        raise InputError("Procrustes is undefined when one side is constant")
+    u, s, _ = np.linalg.svd(xc, full_matrices=False)
+    nuclear_norm = np.linalg.svd((s[:, None] * u.T) @ yc, compute_uv=False).sum()
+    return float(nuclear_norm / norms)
 
 
 def default_k(n_items: int) -> int:
