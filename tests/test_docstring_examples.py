@@ -8,7 +8,11 @@ import importlib
 import pytest
 
 #: Modules whose public docstrings carry runnable examples.
-MODULES_WITH_EXAMPLES = ["featstore.evaluate.encoding.estimator"]
+MODULES_WITH_EXAMPLES = [
+    "featstore.evaluate.encoding.estimator",
+    "featstore.evaluate.metrics.alignment",
+    "featstore.evaluate.metrics.agreement",
+]
 
 
 @pytest.mark.parametrize("name", MODULES_WITH_EXAMPLES)

@@ -17,6 +17,7 @@ from featstore.store.paths import model_key
 
 # Extractor names; ``featstore.extract.run`` maps each to the function that runs it.
 TEXT, AUDIO, WHISPER, CLAP, LOWLEVEL = "text", "audio", "whisper", "clap", "lowlevel"
+AUDIO_LLM = "audio_llm"
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class ModelSpec:
     modality
         ``text``, ``audio``, ``multimodal`` or ``lowlevel``.
     extractor
-        One of ``text``, ``audio``, ``whisper``, ``clap``, ``lowlevel``.
+        One of ``text``, ``audio``, ``whisper``, ``clap``, ``audio_llm``, ``lowlevel``.
     family
         Model family (``gpt2``, ``bert``, ``wavlm`` …), for docs and listings.
     n_layers
@@ -140,6 +141,15 @@ def aliases() -> dict[str, ModelSpec]:
             6,
             "CLAP HTS-AT audio encoder (unfused)",
         ),
+        _alias(
+            "qwen2-audio",
+            "Qwen/Qwen2-Audio-7B",
+            "multimodal",
+            AUDIO_LLM,
+            "qwen2_audio",
+            33,
+            "Qwen2-Audio 7B: language-model layers over the audio tokens",
+        ),
         _alias("spectral", "spectral", "lowlevel", LOWLEVEL, "spectral", 1, "log-mel energies"),
         _alias("envelope", "envelope", "lowlevel", LOWLEVEL, "envelope", 1, "RMS energy"),
         _alias("wordrate", "wordrate", "lowlevel", LOWLEVEL, "wordrate", 1, "words per TR"),
@@ -174,6 +184,7 @@ _MODEL_TYPES: dict[str, tuple[str, str]] = {
     "data2vec-audio": ("audio", AUDIO),
     "whisper": ("multimodal", WHISPER),
     "clap": ("multimodal", CLAP),
+    "qwen2_audio": ("multimodal", AUDIO_LLM),
 }
 
 # Hub ids whose family is clear from the name (so no download is needed to resolve them)
@@ -186,6 +197,7 @@ _ID_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"hubert", re.I), "hubert"),
     (re.compile(r"whisper", re.I), "whisper"),
     (re.compile(r"clap", re.I), "clap"),
+    (re.compile(r"qwen2[-_]audio", re.I), "qwen2_audio"),
 ]
 
 
@@ -222,7 +234,9 @@ def converted_copy(alias: str) -> Path | None:
 
 
 def _stored_layers(config: dict) -> int | None:
-    """Embeddings + blocks, from a config (``num_layers``: T5's encoder)."""
+    """Embeddings + blocks, from a config (``num_layers``: T5's encoder; an audio LLM's
+    language model in ``text_config``)."""
+    config = config.get("text_config") or config
     keys = ("num_hidden_layers", "num_layers", "n_layer", "encoder_layers")
     n_blocks = next((config[k] for k in keys if isinstance(config.get(k), int)), None)
     return None if n_blocks is None else n_blocks + 1

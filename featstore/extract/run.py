@@ -8,7 +8,15 @@ from importlib import import_module
 from pathlib import Path
 
 from featstore.errors import InputError
-from featstore.extract.registry import AUDIO, CLAP, LOWLEVEL, TEXT, WHISPER, resolve_model
+from featstore.extract.registry import (
+    AUDIO,
+    AUDIO_LLM,
+    CLAP,
+    LOWLEVEL,
+    TEXT,
+    WHISPER,
+    resolve_model,
+)
 from featstore.store.groups import StorePath
 
 # extractor name → "module:function"; each function takes (store, spec, **options)
@@ -19,6 +27,7 @@ _EXTRACTORS = {
     WHISPER: "featstore.extract.whisper:extract_whisper",
     CLAP: "featstore.extract.clap:extract_clap",
     LOWLEVEL: "featstore.extract.lowlevel:extract_lowlevel",
+    AUDIO_LLM: "featstore.extract.audio_llm:extract_audio_llm",
 }
 
 # options only the text extractor takes

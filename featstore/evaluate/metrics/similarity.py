@@ -45,9 +45,15 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     x, y = _check_pair(x, y)
     x = x - x.mean(axis=0)
     y = y - y.mean(axis=0)
-    # feature-space form: d × d products instead of n × n kernels
-    cross = np.linalg.norm(y.T @ x) ** 2
-    denominator = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    # the smaller of the feature-space (d × d) and item-space (n × n) products: few words
+    # against wide layers is the item-space form, thousands of TRs the feature-space one
+    if x.shape[0] < x.shape[1] + y.shape[1]:
+        kx, ky = x @ x.T, y @ y.T
+        cross = np.sum(kx * ky)
+        denominator = np.linalg.norm(kx) * np.linalg.norm(ky)
+    else:
+        cross = np.linalg.norm(y.T @ x) ** 2
+        denominator = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     if denominator == 0.0:
         raise InputError("linear CKA is undefined when one side is constant")
     return float(cross / denominator)
