@@ -14,6 +14,7 @@ import typer
 import typer.core
 from rich.console import Console
 
+from featstore.cli._flags import as_flags
 from featstore.errors import FeatstoreError, FeatstoreWarning
 
 console = Console()
@@ -23,8 +24,11 @@ DEFAULT_STORE_DIR = Path("stores")
 
 
 def fail(message: str) -> typer.Exit:
-    """Print ``error: message`` as one line on stderr and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    """Print ``error: message`` as one line on stderr and return the exit to raise.
+
+    The parameters the message names are written as flags (:func:`as_flags`).
+    """
+    err_console.print(f"[bold red]error:[/] {as_flags(message)}", markup=True, highlight=False)
     return typer.Exit(code=2)
 
 
@@ -144,6 +148,11 @@ def progress_enabled(quiet: bool) -> bool:
     return not quiet
 
 
+def print_warning(message: str) -> None:
+    """Print ``warning: message`` on stderr, the parameters it names written as flags."""
+    err_console.print(f"[yellow]warning:[/] {as_flags(message)}", highlight=False)
+
+
 @contextlib.contextmanager
 def printing_warnings() -> Iterator[None]:
     """Print the library's :class:`FeatstoreWarning` notices as ``warning: …`` lines on
@@ -153,6 +162,6 @@ def printing_warnings() -> Iterator[None]:
         yield
     for item in caught:
         if issubclass(item.category, FeatstoreWarning):
-            err_console.print(f"[yellow]warning:[/] {item.message}", highlight=False)
+            print_warning(str(item.message))
         else:
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)

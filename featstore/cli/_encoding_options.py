@@ -3,21 +3,24 @@
 ``evaluate grid`` and the analyses (``rsa``, ``similarity``, ``lowlevel``) take the same
 window, layer, split, PCA, delay and ridge options, with the same names, help and
 defaults, and turn them into :class:`~featstore.evaluate.encoding.settings.EncodingSettings`
-the same way. This module imports nothing heavy: ``evaluate --help`` reads it, and the
-evaluator is imported only when a command runs.
+the same way. The settings' options are generated from the dataclass's fields (their help
+and defaults live there, in one place) by :func:`encoding_options`. This module imports
+nothing heavy: ``evaluate --help`` reads it, and the evaluator runs only when a command does.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from featstore.errors import InputError
-
-if TYPE_CHECKING:
-    from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.settings import FIR_HELP, EncodingSettings, delays_from_fir
 
 CtxOption = Annotated[
     str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
@@ -33,49 +36,66 @@ LayersOption = Annotated[
         "fusion side's own @LAYERS wins.",
     ),
 ]
-PcaOption = Annotated[
-    int | None, typer.Option("--pca", help="PCA components (0 = no PCA). [default: 250]")
-]
-FirWindowOption = Annotated[
-    int | None, typer.Option("--fir-window", help="Number of FIR delays. [default: 4]")
-]
-FirOffsetOption = Annotated[
-    int | None, typer.Option("--fir-offset", help="First FIR delay in TRs. [default: 1]")
-]
-DelaysOption = Annotated[
-    str | None, typer.Option("--delays", help="Explicit delays in TRs, e.g. 1,2,3,4,5,6,7,8.")
-]
-TrimOption = Annotated[
-    int | None,
-    typer.Option("--trim", help="TRs dropped at each edge. [default: the largest delay]"),
-]
-TestFracOption = Annotated[
-    float | None,
-    typer.Option("--test-frac", help="Fraction of TRs in the final test part. [default: 0.2]"),
-]
-GapOption = Annotated[
-    int | None,
-    typer.Option(
-        "--gap",
-        help="TRs dropped between train and test and between CV folds; raised to "
-        "-min(delays) for negative delays. [default: 0]",
-    ),
-]
-AlphasOption = Annotated[
-    str | None,
-    typer.Option("--alphas", help="Ridge alphas for CV: 1,10,100 or logspace:-2:8:21."),
-]
-AlphaOption = Annotated[
-    float | None,
-    typer.Option("--alpha", help="One fixed alpha, no CV (the reference protocol)."),
-]
-CvOption = Annotated[
-    int | None, typer.Option("--cv", help="Contiguous CV folds on the train part. [default: 5]")
-]
-DtypeOption = Annotated[
-    str | None,
-    typer.Option("--dtype", help="float32 or float64 arithmetic. [default: float32]"),
-]
+
+#: The settings' options, by what they set: the design of a layer (split, PCA, delays),
+#: the ridge fit, and the fusion of two feature spaces; in the order ``--help`` lists them.
+DESIGN_OPTIONS = ("pca", "fir_window", "fir_offset", "delays", "trim", "test_frac", "gap")
+RIDGE_OPTIONS = ("alphas", "alpha", "cv", "dtype")
+FUSION_OPTIONS = ("method",)
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _option_parameter(name: str) -> inspect.Parameter:
+    """A keyword parameter ``name: Annotated[T | None, typer.Option(...)] = None`` whose help
+    and ``[default: …]`` come from the settings (a field, or an argument of
+    :func:`delays_from_fir`); sequences are given as text (``1,2,3``)."""
+    if name in FIR_HELP:
+        help_text = FIR_HELP[name]
+        default = inspect.signature(delays_from_fir).parameters[name].default
+        kind, shown = type(default), default
+    else:
+        setting = {f.name: f for f in fields(EncodingSettings)}[name]
+        help_text, default = setting.metadata["help"], setting.default
+        kind = setting.metadata.get("kind", str if isinstance(default, tuple) else type(default))
+        shown = setting.metadata.get("shown_default", default)
+    if shown is not None:
+        help_text = f"{help_text} [default: {shown}]"
+    flag = "--" + name.replace("_", "-")
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=None,
+        annotation=Annotated[kind | None, typer.Option(flag, help=help_text)],
+    )
+
+
+def encoding_options(*names: str) -> Callable[[Command], Command]:
+    """Give a command the encoding settings' options ``names`` in place of its ``settings``.
+
+    The command declares ``settings: EncodingSettings``; the decorated command takes one
+    option per name instead (``--pca``, ``--fir-window`` …; see :data:`DESIGN_OPTIONS`,
+    :data:`RIDGE_OPTIONS`, :data:`FUSION_OPTIONS`) and calls the command with the
+    settings built from them by :func:`encoding_settings` (options not given keep the
+    settings' defaults).
+    """
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        parameters = list(signature.parameters.values())
+        at = [p.name for p in parameters].index("settings")
+        parameters[at : at + 1] = [_option_parameter(name) for name in names]
+
+        @functools.wraps(command)
+        def with_settings(*args: Any, **kwargs: Any) -> Any:
+            options = {name: kwargs.pop(name, None) for name in names}
+            return command(*args, settings=encoding_settings(**options), **kwargs)
+
+        with_settings.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        with_settings.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_settings  # type: ignore[return-value]
+
+    return decorate
 
 
 def parse_alphas(text: str) -> tuple[float, ...]:
@@ -108,50 +128,20 @@ def _int_list(text: str, option: str) -> list[int]:
     return values
 
 
-def encoding_settings(
-    *,
-    method: str | None = None,
-    pca: int | None = None,
-    fir_window: int | None = None,
-    fir_offset: int | None = None,
-    delays: str | None = None,
-    trim: int | None = None,
-    test_frac: float | None = None,
-    gap: int | None = None,
-    alphas: str | None = None,
-    alpha: float | None = None,
-    cv: int | None = None,
-    dtype: str | None = None,
-) -> EncodingSettings:
-    """Encoding settings from the options; options not given keep their defaults.
-
-    Commands without the ridge or fusion options (``evaluate rsa``) leave them out.
-    """
-    from featstore.evaluate.encoding.settings import EncodingSettings, delays_from_fir
-
-    values: dict[str, Any] = {}
-    if delays is not None and (fir_window is not None or fir_offset is not None):
+def encoding_settings(**options: Any) -> EncodingSettings:
+    """Encoding settings from the options' values; options not given (``None``) keep their
+    defaults. ``delays`` and ``alphas`` are text (``1,2,3``), ``fir_window`` /
+    ``fir_offset`` build the delays (:func:`delays_from_fir`)."""
+    values = {name: value for name, value in options.items() if value is not None}
+    fir = {name: values.pop(name) for name in FIR_HELP if name in values}
+    if "delays" in values and fir:
         raise InputError("give --delays or --fir-window/--fir-offset, not both")
-    if delays is not None:
-        values["delays"] = tuple(_int_list(delays, "--delays"))
-    elif fir_window is not None or fir_offset is not None:
-        values["delays"] = delays_from_fir(
-            4 if fir_window is None else fir_window, 1 if fir_offset is None else fir_offset
-        )
-    if alphas is not None:
-        values["alphas"] = parse_alphas(alphas)
-    for name, value in (
-        ("method", method),
-        ("pca", pca),
-        ("trim", trim),
-        ("test_frac", test_frac),
-        ("gap", gap),
-        ("alpha", alpha),
-        ("cv", cv),
-        ("dtype", dtype),
-    ):
-        if value is not None:
-            values[name] = value
+    if "delays" in values:
+        values["delays"] = tuple(_int_list(values["delays"], "--delays"))
+    elif fir:
+        values["delays"] = delays_from_fir(**fir)
+    if "alphas" in values:
+        values["alphas"] = parse_alphas(values["alphas"])
     return EncodingSettings(**values)
 
 

@@ -19,26 +19,19 @@ from featstore.cli._common import (
     StoreOption,
     console,
     err_console,
+    print_warning,
     progress_enabled,
 )
 from featstore.cli._encoding_options import (
-    AlphaOption,
-    AlphasOption,
+    DESIGN_OPTIONS,
+    RIDGE_OPTIONS,
     CtxOption,
-    CvOption,
-    DelaysOption,
-    DtypeOption,
-    FirOffsetOption,
-    FirWindowOption,
-    GapOption,
     LayersOption,
-    PcaOption,
-    TestFracOption,
-    TrimOption,
     TrWinOption,
-    encoding_settings,
+    encoding_options,
     requested_windows,
 )
+from featstore.evaluate.encoding.settings import EncodingSettings
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -82,6 +75,7 @@ def _p(value: float) -> str:
     return "–" if not math.isfinite(value) else (f"{value:.1e}" if value < 1e-3 else f"{value:.3f}")
 
 
+@encoding_options(*DESIGN_OPTIONS)
 def rsa(
     store: StoreOption,
     model: ModelOption,
@@ -131,13 +125,7 @@ def rsa(
     segment: Annotated[
         int, typer.Option("--segment", help="Average the items over segments of this many TRs.")
     ] = 1,
-    pca: PcaOption = None,
-    fir_window: FirWindowOption = None,
-    fir_offset: FirOffsetOption = None,
-    delays: DelaysOption = None,
-    trim: TrimOption = None,
-    test_frac: TestFracOption = None,
-    gap: GapOption = None,
+    settings: EncodingSettings = EncodingSettings(),
     run: RunOption = None,
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
@@ -160,15 +148,6 @@ def rsa(
     from featstore.evaluate.analyses.runner import open_analysis, split_names
     from featstore.evaluate.runs.configs import parse_layers
 
-    settings = encoding_settings(
-        pca=pca,
-        fir_window=fir_window,
-        fir_offset=fir_offset,
-        delays=delays,
-        trim=trim,
-        test_frac=test_frac,
-        gap=gap,
-    )
     run_id = run_rsa(
         store,
         model,
@@ -220,6 +199,7 @@ def rsa(
         console.print(table)
 
 
+@encoding_options(*DESIGN_OPTIONS, *RIDGE_OPTIONS)
 def similarity(
     store: StoreOption,
     model: ModelOption,
@@ -248,17 +228,7 @@ def similarity(
             help="Save the figure here. [default: none; `evaluate report` draws it too]",
         ),
     ] = None,
-    pca: PcaOption = None,
-    fir_window: FirWindowOption = None,
-    fir_offset: FirOffsetOption = None,
-    delays: DelaysOption = None,
-    trim: TrimOption = None,
-    test_frac: TestFracOption = None,
-    gap: GapOption = None,
-    alphas: AlphasOption = None,
-    alpha: AlphaOption = None,
-    cv: CvOption = None,
-    dtype: DtypeOption = None,
+    settings: EncodingSettings = EncodingSettings(),
     run: RunOption = None,
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
@@ -284,19 +254,6 @@ def similarity(
     from featstore.evaluate.runs.configs import parse_layers
     from featstore.plot.analyses import plot_similarity
 
-    settings = encoding_settings(
-        pca=pca,
-        fir_window=fir_window,
-        fir_offset=fir_offset,
-        delays=delays,
-        trim=trim,
-        test_frac=test_frac,
-        gap=gap,
-        alphas=alphas,
-        alpha=alpha,
-        cv=cv,
-        dtype=dtype,
-    )
     run_id = run_similarity(
         store,
         model,
@@ -334,9 +291,10 @@ def similarity(
         plot_similarity(ds, title=f"{_label(ds)} ({group} ROIs)", output_file=figure)
         console.print(f"figure: {figure}", soft_wrap=True, highlight=False)
     for message in ds.attrs.get("warnings", []):
-        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        print_warning(message)
 
 
+@encoding_options(*DESIGN_OPTIONS, *RIDGE_OPTIONS)
 def lowlevel(
     store: StoreOption,
     model: ModelOption,
@@ -359,17 +317,7 @@ def lowlevel(
         ),
     ] = None,
     roi_groups_file: RoiGroupsFileOption = None,
-    pca: PcaOption = None,
-    fir_window: FirWindowOption = None,
-    fir_offset: FirOffsetOption = None,
-    delays: DelaysOption = None,
-    trim: TrimOption = None,
-    test_frac: TestFracOption = None,
-    gap: GapOption = None,
-    alphas: AlphasOption = None,
-    alpha: AlphaOption = None,
-    cv: CvOption = None,
-    dtype: DtypeOption = None,
+    settings: EncodingSettings = EncodingSettings(),
     run: RunOption = None,
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
@@ -393,19 +341,6 @@ def lowlevel(
     from featstore.evaluate.analyses.runner import open_analysis, split_names
     from featstore.evaluate.runs.configs import parse_layers
 
-    settings = encoding_settings(
-        pca=pca,
-        fir_window=fir_window,
-        fir_offset=fir_offset,
-        delays=delays,
-        trim=trim,
-        test_frac=test_frac,
-        gap=gap,
-        alphas=alphas,
-        alpha=alpha,
-        cv=cv,
-        dtype=dtype,
-    )
     run_id = run_lowlevel(
         store,
         model,
@@ -455,7 +390,7 @@ def lowlevel(
             )
     console.print(table)
     for message in ds.attrs.get("warnings", []):
-        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        print_warning(message)
 
 
 def register(app: typer.Typer) -> None:

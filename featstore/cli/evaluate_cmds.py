@@ -15,33 +15,28 @@ from featstore.cli._common import (
     StoreOption,
     console,
     err_console,
+    print_warning,
     printing_warnings,
     progress_enabled,
 )
 from featstore.cli._encoding_options import (
-    AlphaOption,
-    AlphasOption,
+    DESIGN_OPTIONS,
+    FUSION_OPTIONS,
+    RIDGE_OPTIONS,
     CtxOption,
-    CvOption,
-    DelaysOption,
-    DtypeOption,
-    FirOffsetOption,
-    FirWindowOption,
-    GapOption,
     LayersOption,
-    PcaOption,
-    TestFracOption,
-    TrimOption,
     TrWinOption,
-    encoding_settings,
+    encoding_options,
     requested_windows,
 )
 from featstore.errors import InputError
+from featstore.evaluate.encoding.settings import EncodingSettings
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
+@encoding_options(*DESIGN_OPTIONS, *RIDGE_OPTIONS, *FUSION_OPTIONS)
 def grid(
     store: StoreOption,
     model: Annotated[
@@ -62,25 +57,12 @@ def grid(
     ] = None,
     ctx: CtxOption = None,
     tr_win: TrWinOption = None,
-    method: Annotated[
-        str, typer.Option("--method", help="Fusion method: concat or banded.")
-    ] = "concat",
     layers: LayersOption = "auto",
     partition: Annotated[
         bool,
         typer.Option("--partition/--no-partition", help="Variance partitioning of fusion pairs."),
     ] = True,
-    pca: PcaOption = None,
-    fir_window: FirWindowOption = None,
-    fir_offset: FirOffsetOption = None,
-    delays: DelaysOption = None,
-    trim: TrimOption = None,
-    test_frac: TestFracOption = None,
-    gap: GapOption = None,
-    alphas: AlphasOption = None,
-    alpha: AlphaOption = None,
-    cv: CvOption = None,
-    dtype: DtypeOption = None,
+    settings: EncodingSettings = EncodingSettings(),
     workers: Annotated[
         int,
         typer.Option(
@@ -151,8 +133,6 @@ def grid(
     """
     from featstore.evaluate.runs import summary as summ
     from featstore.evaluate.runs.configs import (
-        BANDED,
-        CONCAT,
         parse_fusion_request,
         parse_layers,
         parse_model_request,
@@ -160,8 +140,6 @@ def grid(
     from featstore.evaluate.runs.grid import run_grid
     from featstore.evaluate.runs.results import open_run
 
-    if method not in (CONCAT, BANDED):
-        raise InputError(f"--method {method!r}: expected concat or banded")
     if scheduler and workers > 1:
         raise InputError(
             "give --workers (a local cluster) or --scheduler (an existing one), not both"
@@ -170,20 +148,6 @@ def grid(
         raise InputError(
             f"--workers {workers} --threads-per-worker {threads_per_worker}: expected >= 0 and >= 1"
         )
-    settings = encoding_settings(
-        method=method,
-        pca=pca,
-        fir_window=fir_window,
-        fir_offset=fir_offset,
-        delays=delays,
-        trim=trim,
-        test_frac=test_frac,
-        gap=gap,
-        alphas=alphas,
-        alpha=alpha,
-        cv=cv,
-        dtype=dtype,
-    )
     with printing_warnings():
         run_id = run_grid(
             store,
@@ -209,7 +173,7 @@ def grid(
         "from earlier runs)"
     )
     for message in attrs.get("warnings", []):
-        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        print_warning(message)
     if not quiet:
         table = summ.summary_table(store, [run_id])
         _print_summary(summ.best_layers(table), title="best layer per model and window")

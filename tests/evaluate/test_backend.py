@@ -39,11 +39,11 @@ def _data(rng, n_features):
 
 def test_backend_names_and_devices_are_checked():
     assert get_backend("numpy") is NUMPY
-    with pytest.raises(InputError, match="--backend 'jax'"):
+    with pytest.raises(InputError, match="backend='jax'"):
         get_backend("jax")
     with pytest.raises(InputError, match="numpy runs on the CPU only"):
         get_backend("numpy", "cuda")
-    with pytest.raises(InputError, match="--device 'tpu'"):
+    with pytest.raises(InputError, match="device='tpu'"):
         get_backend("torch", "tpu")
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA device"):

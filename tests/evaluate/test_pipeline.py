@@ -215,7 +215,7 @@ def test_negative_delays_never_put_test_stimulus_in_train_rows(problem, delays, 
     assert result.test_index[0] - result.train_index[-1] - 1 == -min(delays)
     assert result.warnings[0] == (
         f"delay {min(delays)} makes train row t hold the stimulus of TR t+{-min(delays)}: "
-        f"--gap raised from 0 to {-min(delays)} TRs (gap >= -min(delays)) so that no train "
+        f"`gap` raised from 0 to {-min(delays)} TRs (gap >= -min(delays)) so that no train "
         "row holds the stimulus of a test TR or of a CV validation block"
     )
     wide = encode([feature_a], bold, EncodingSettings(pca=4, alphas=ALPHAS, delays=delays, gap=5))
@@ -290,11 +290,11 @@ def test_non_finite_input_names_subject_and_roi(problem):
 def test_too_many_components_and_too_short_test_part(problem, rng):
     feature_a, feature_b, bold = problem
     wide = rng.standard_normal((feature_a.shape[0], 30))
-    with pytest.raises(InputError, match=r"--pca 25 components.*min\(23, 30\)"):
+    with pytest.raises(InputError, match=r"pca=25 components.*min\(23, 30\)"):
         encode([wide], bold, EncodingSettings(pca=25))
     with pytest.raises(InputError, match=r"test part has 3 TRs.*largest delay \(4\)"):
         encode([feature_a], bold, EncodingSettings(pca=4, test_frac=0.1))
-    with pytest.raises(InputError, match="--pca 1 with --method banded"):
+    with pytest.raises(InputError, match="pca=1 with method='banded'"):
         encode([feature_a, feature_b], bold, EncodingSettings(pca=1, method="banded"))
     with pytest.raises(InputError, match="variance partitioning needs 2 feature sets"):
         encode([feature_a], bold, EncodingSettings(pca=4), partition=True)

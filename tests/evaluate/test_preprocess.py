@@ -33,5 +33,5 @@ def test_pca_matches_sklearn_up_to_sign(rng, n_train, n_components):
 
 
 def test_pca_too_many_components_names_the_values(rng):
-    with pytest.raises(InputError, match=r"--pca 12 components.*min\(20, 11\)"):
+    with pytest.raises(InputError, match=r"pca=12 components.*min\(20, 11\)"):
         fit_pca(rng.standard_normal((20, N_DIM)), 12)

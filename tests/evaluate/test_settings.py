@@ -38,29 +38,32 @@ def test_trim_default_covers_negative_delays():
 def test_fir_helper():
     assert delays_from_fir(8, 1) == tuple(range(1, 9))
     assert delays_from_fir(3, 0) == (0, 1, 2)
-    with pytest.raises(InputError, match="--fir-window 0"):
+    with pytest.raises(InputError, match="fir_window=0"):
         delays_from_fir(0, 1)
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "message", "cli_message"),
     [
-        ({"test_frac": 1.0}, "--test-frac 1.0"),
-        ({"gap": -1}, "--gap -1"),
-        ({"pca": -2}, "--pca -2"),
-        ({"delays": ()}, "--delays"),
-        ({"delays": (1, 1)}, "distinct"),
-        ({"alphas": (1.0, -1.0)}, "-1.0 is not a positive"),
-        ({"cv": 1}, "--cv 1"),
-        ({"alpha": 0.0}, "--alpha 0.0"),
-        ({"method": "stack"}, "--method 'stack'"),
-        ({"dtype": "float16"}, "--dtype 'float16'"),
-        ({"trim": -1}, "--trim -1"),
+        ({"test_frac": 1.0}, "test_frac=1.0", "--test-frac 1.0"),
+        ({"gap": -1}, "gap=-1", "--gap -1"),
+        ({"pca": -2}, "pca=-2", "--pca -2"),
+        ({"delays": ()}, "`delays`", "--delays"),
+        ({"delays": (1, 1)}, "distinct", "--delays [1, 1]: expected distinct"),
+        ({"alphas": (1.0, -1.0)}, "-1.0 is not a positive", "--alphas: -1.0 is not"),
+        ({"cv": 1}, "cv=1", "--cv 1"),
+        ({"alpha": 0.0}, "alpha=0.0", "--alpha 0.0"),
+        ({"method": "stack"}, "method='stack'", "--method 'stack'"),
+        ({"dtype": "float16"}, "dtype='float16'", "--dtype 'float16'"),
+        ({"trim": -1}, "trim=-1", "--trim -1: expected 0 or more TRs"),
     ],
 )
-def test_bad_values_name_the_option(kwargs, message):
-    with pytest.raises(InputError, match=message):
+def test_bad_values_name_the_parameter_and_the_cli_its_flag(kwargs, message, cli_message):
+    from featstore.cli._flags import as_flags
+
+    with pytest.raises(InputError, match=message) as raised:
         EncodingSettings(**kwargs)
+    assert as_flags(str(raised.value)).startswith(cli_message)
 
 
 def test_unknown_keys_are_refused():

@@ -25,9 +25,9 @@ def test_split_rounds_like_sklearn():
 
 
 def test_split_errors_name_the_values():
-    with pytest.raises(InputError, match="--trim 20 drops all 37 TRs"):
+    with pytest.raises(InputError, match="trim=20 drops all 37 TRs"):
         chronological_split(37, trim=20, test_frac=0.2, gap=0)
-    with pytest.raises(InputError, match="--gap 30"):
+    with pytest.raises(InputError, match="gap=30"):
         chronological_split(37, trim=0, test_frac=0.2, gap=30)
 
 
@@ -54,7 +54,7 @@ def test_contiguous_folds_match_sklearn_kfold_with_gap(n, k, gap):
 
 
 def test_folds_errors_name_the_values():
-    with pytest.raises(InputError, match="--cv 5 folds of 9 train TRs"):
+    with pytest.raises(InputError, match="cv=5 folds of 9 train TRs"):
         contiguous_folds(9, 5)
-    with pytest.raises(InputError, match="--cv 2 with --gap 5"):
+    with pytest.raises(InputError, match="cv=2 with gap=5"):
         contiguous_folds(6, 2, gap=5)

@@ -21,5 +21,5 @@ def test_pins_blas_threads_inside_the_block_only():
 
 
 def test_refuses_zero_threads():
-    with pytest.raises(InputError, match="--threads 0"), blas_threads(0):
+    with pytest.raises(InputError, match="n_threads=0"), blas_threads(0):
         pass

@@ -29,24 +29,25 @@ Layout of ``results/<run_id>`` (attr ``analysis = "lowlevel"``), dims ``layer``,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
-import xarray as xr
 
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import (
-    check_run_id,
+    Analysis,
+    AnalysisInputs,
     group_members,
-    load_inputs,
     resolve_feature_layer,
+    run_analysis,
     select_roi_groups,
-    write_analysis,
 )
 from featstore.evaluate.encoding.pipeline import encode
 from featstore.evaluate.encoding.residualize import percent_drop, residualize
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.metrics.stats import fdr_bh, paired_wilcoxon
-from featstore.evaluate.runs.configs import Config, LayerSpec
+from featstore.evaluate.runs.configs import Config, FeatureLayer, LayerSpec
 from featstore.evaluate.runs.grid import run_warnings
 from featstore.store import _schema as S
 
@@ -57,6 +58,124 @@ def _drop_and_test(r_orig: np.ndarray, r_resid: np.ndarray) -> tuple[np.ndarray,
         drop = percent_drop(np.nanmean(r_orig, axis=0), np.nanmean(r_resid, axis=0))
     test = paired_wilcoxon(r_orig, r_resid, axis=0, alternative="greater")
     return drop, np.asarray(test.p_value, dtype=np.float64)
+
+
+@dataclass
+class _LowLevel(Analysis):
+    """Each layer against its residual on the controls (options as :func:`run_lowlevel`)."""
+
+    kind: ClassVar[str] = "lowlevel"
+    controls: list[str]
+    roi_groups: Sequence[str] | None
+    roi_groups_file: Any
+    parts: list[FeatureLayer] = field(default_factory=list)
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    n_folds: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.controls:
+            raise InputError("`controls`: give at least one control, e.g. spectral,wordrate")
+
+    def prepare(self, inputs: AnalysisInputs) -> int:
+        self.parts = [
+            resolve_feature_layer(inputs.catalog, c) for c in dict.fromkeys(self.controls)
+        ]
+        clash = [p for p in self.parts if p.group == inputs.feature.group]
+        if clash:
+            raise InputError(
+                f"control {Config(clash[0]).label} is a layer of the analysed feature set; "
+                "a model cannot be its own control"
+            )
+        # on a custom atlas no built-in group may resolve: per-ROI results only
+        self.groups = select_roi_groups(
+            inputs.roi_names,
+            inputs.hemispheres,
+            self.roi_groups or None,
+            self.roi_groups_file,
+            required=False,
+        )
+        self.n_folds = inputs.settings.cv
+        return len(inputs.layers)
+
+    def compute(self, inputs, advance):
+        control = np.concatenate([inputs.read(p) for p in self.parts], axis=1)
+        settings = inputs.settings
+        n_layers, n_subjects, n_roi = len(inputs.layers), inputs.fmri.n_subjects, inputs.fmri.n_roi
+        r_orig = np.empty((n_layers, n_subjects, n_roi))
+        r_resid = np.empty_like(r_orig)
+        fits = np.empty((3, n_layers))
+        for k, part in enumerate(inputs.layers):
+            features = inputs.read(part)
+            residual = residualize(
+                features,
+                control,
+                inputs.train_index,
+                n_folds=settings.cv,
+                gap=settings.resolved_gap,
+            )
+            fits[:, k] = residual.alpha, residual.explained_train, residual.explained_test
+            label = Config(part).label
+            for out, values, what in (
+                (r_orig, features, label),
+                (r_resid, residual.features, f"{label} residual"),
+            ):
+                result = encode([values], inputs.bold, settings)
+                out[k] = result.r
+                self.warnings[what] = list(result.warnings)
+            advance(1)
+        return self._variables(inputs, r_orig, r_resid, fits)
+
+    def _variables(self, inputs, r_orig, r_resid, fits):
+        n_layers = len(inputs.layers)
+        tested = [_drop_and_test(r_orig[k], r_resid[k]) for k in range(n_layers)]
+        drop, p = zip(*tested, strict=True)
+        layer_subject_roi = (S.LAYER_DIM, S.SUBJECT_DIM, S.ROI_DIM)
+        data_vars = {
+            "r_orig": (layer_subject_roi, r_orig.astype(np.float32)),
+            "r_resid": (layer_subject_roi, r_resid.astype(np.float32)),
+            "drop": ((S.LAYER_DIM, S.ROI_DIM), np.stack(drop)),
+            "p": ((S.LAYER_DIM, S.ROI_DIM), np.stack(p)),
+            "q": ((S.LAYER_DIM, S.ROI_DIM), fdr_bh(np.stack(p), axis=1)),
+            "control_alpha": ((S.LAYER_DIM,), fits[0]),
+            "explained_train": ((S.LAYER_DIM,), fits[1]),
+            "explained_test": ((S.LAYER_DIM,), fits[2]),
+        }
+        coords = {
+            name: inputs.fmri.coords[name]
+            for name in (S.ROI_DIM, S.ROI_NAME_COORD, S.HEMISPHERE_COORD)
+        }
+        groups = self.groups
+        if groups:
+            group_orig = np.stack(
+                [np.nanmean(r_orig[..., i], axis=-1) for i in groups.values()], -1
+            )
+            group_resid = np.stack(
+                [np.nanmean(r_resid[..., i], axis=-1) for i in groups.values()], -1
+            )
+            tested = [_drop_and_test(group_orig[k], group_resid[k]) for k in range(n_layers)]
+            dims = (S.LAYER_DIM, S.SUBJECT_DIM, S.ROI_GROUP_DIM)
+            data_vars.update(
+                group_r_orig=(dims, group_orig.astype(np.float32)),
+                group_r_resid=(dims, group_resid.astype(np.float32)),
+                group_drop=((S.LAYER_DIM, S.ROI_GROUP_DIM), np.stack([t[0] for t in tested])),
+                group_p=((S.LAYER_DIM, S.ROI_GROUP_DIM), np.stack([t[1] for t in tested])),
+            )
+            coords[S.ROI_GROUP_DIM] = np.asarray(list(groups), dtype=object)
+        return data_vars, coords
+
+    def settings(self):
+        return {"control_folds": self.n_folds}
+
+    def provenance(self):
+        return self.parts, {"controls": list(self.controls)}
+
+    def attrs(self, inputs):
+        return {
+            "controls": [Config(p).label for p in self.parts],
+            "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, self.groups),
+            "warnings": run_warnings(self.warnings),
+        }
 
 
 def run_lowlevel(
@@ -101,91 +220,14 @@ def run_lowlevel(
     str
         The run id.
     """
-    from featstore.progress import progress_bar
-
-    if not controls:
-        raise InputError("--control: give at least one control, e.g. spectral,wordrate")
-    check_run_id(store, run_id, overwrite)
-    inputs = load_inputs(store, model, windows=windows, layers=layers, settings=settings)
-    parts = [resolve_feature_layer(inputs.catalog, c) for c in dict.fromkeys(controls)]
-    clash = [p for p in parts if p.group == inputs.feature.group]
-    if clash:
-        raise InputError(
-            f"control {Config(clash[0]).label} is a layer of the analysed feature set; "
-            "a model cannot be its own control"
-        )
-    control = np.concatenate([inputs.read(p) for p in parts], axis=1)
-    # on a custom atlas no built-in group may resolve: per-ROI results only
-    groups = select_roi_groups(
-        inputs.roi_names, inputs.hemispheres, roi_groups or None, roi_groups_file, required=False
+    return run_analysis(
+        store,
+        _LowLevel(list(controls), roi_groups, roi_groups_file),
+        model,
+        windows=windows,
+        layers=layers,
+        settings=settings,
+        run_id=run_id,
+        overwrite=overwrite,
+        progress=progress,
     )
-    settings = inputs.settings
-    n_layers, n_subjects, n_roi = len(inputs.layers), inputs.fmri.n_subjects, inputs.fmri.n_roi
-    r_orig = np.empty((n_layers, n_subjects, n_roi))
-    r_resid = np.empty_like(r_orig)
-    fits = np.empty((3, n_layers))
-    warnings: dict[str, list[str]] = {}
-    with progress_bar(f"lowlevel {inputs.feature.group}", n_layers, enabled=progress) as advance:
-        for k, part in enumerate(inputs.layers):
-            features = inputs.read(part)
-            residual = residualize(
-                features,
-                control,
-                inputs.train_index,
-                n_folds=settings.cv,
-                gap=settings.resolved_gap,
-            )
-            fits[:, k] = residual.alpha, residual.explained_train, residual.explained_test
-            label = Config(part).label
-            for out, values, what in (
-                (r_orig, features, label),
-                (r_resid, residual.features, f"{label} residual"),
-            ):
-                result = encode([values], inputs.bold, settings)
-                out[k] = result.r
-                warnings[what] = list(result.warnings)
-            advance(1)
-
-    drop, p = zip(*(_drop_and_test(r_orig[k], r_resid[k]) for k in range(n_layers)), strict=True)
-    layer_subject_roi = (S.LAYER_DIM, S.SUBJECT_DIM, S.ROI_DIM)
-    data_vars = {
-        "r_orig": (layer_subject_roi, r_orig.astype(np.float32)),
-        "r_resid": (layer_subject_roi, r_resid.astype(np.float32)),
-        "drop": ((S.LAYER_DIM, S.ROI_DIM), np.stack(drop)),
-        "p": ((S.LAYER_DIM, S.ROI_DIM), np.stack(p)),
-        "q": ((S.LAYER_DIM, S.ROI_DIM), fdr_bh(np.stack(p), axis=1)),
-        "control_alpha": ((S.LAYER_DIM,), fits[0]),
-        "explained_train": ((S.LAYER_DIM,), fits[1]),
-        "explained_test": ((S.LAYER_DIM,), fits[2]),
-    }
-    coords = {
-        S.LAYER_DIM: np.asarray([p.layer for p in inputs.layers], dtype=np.int64),
-        S.SUBJECT_DIM: inputs.subjects,
-        S.ROI_DIM: inputs.fmri.coords[S.ROI_DIM],
-        S.ROI_NAME_COORD: inputs.fmri.coords[S.ROI_NAME_COORD],
-        S.HEMISPHERE_COORD: inputs.fmri.coords[S.HEMISPHERE_COORD],
-    }
-    if groups:
-        group_orig = np.stack([np.nanmean(r_orig[..., i], axis=-1) for i in groups.values()], -1)
-        group_resid = np.stack([np.nanmean(r_resid[..., i], axis=-1) for i in groups.values()], -1)
-        tested = [_drop_and_test(group_orig[k], group_resid[k]) for k in range(n_layers)]
-        dims = (S.LAYER_DIM, S.SUBJECT_DIM, S.ROI_GROUP_DIM)
-        data_vars.update(
-            group_r_orig=(dims, group_orig.astype(np.float32)),
-            group_r_resid=(dims, group_resid.astype(np.float32)),
-            group_drop=((S.LAYER_DIM, S.ROI_GROUP_DIM), np.stack([t[0] for t in tested])),
-            group_p=((S.LAYER_DIM, S.ROI_GROUP_DIM), np.stack([t[1] for t in tested])),
-        )
-        coords[S.ROI_GROUP_DIM] = np.asarray(list(groups), dtype=object)
-    ds = xr.Dataset(
-        data_vars,
-        coords=coords,
-        attrs={
-            "controls": [Config(p).label for p in parts],
-            "settings": {"encoding": settings.to_dict(), "control_folds": settings.cv},
-            **inputs.common_attrs(model, layers, parts, controls=list(controls)),
-            "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, groups),
-            "warnings": run_warnings(warnings),
-        },
-    )
-    return write_analysis(store, "lowlevel", ds, run_id=run_id, overwrite=overwrite)

@@ -23,23 +23,23 @@ Layout of ``results/<run_id>`` (attr ``analysis = "rsa"``), dims ``roi_group``, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
-import xarray as xr
 
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import (
+    Analysis,
     AnalysisInputs,
-    check_run_id,
     group_members,
-    load_inputs,
     resolve_feature_layer,
+    run_analysis,
     select_roi_groups,
-    write_analysis,
 )
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.metrics import rsa
-from featstore.evaluate.runs.configs import Config, LayerSpec
+from featstore.evaluate.runs.configs import Config, FeatureLayer, LayerSpec
 from featstore.store import _schema as S
 
 SUBSETS = ("all", "test")
@@ -48,7 +48,7 @@ SUBSETS = ("all", "test")
 def rsa_items(inputs: AnalysisInputs, subset: str) -> np.ndarray:
     """TR indices of the items: the test part, or every TR left after trimming."""
     if subset not in SUBSETS:
-        raise InputError(f"--subset {subset!r}: expected one of {', '.join(SUBSETS)}")
+        raise InputError(f"subset={subset!r}: expected one of {', '.join(SUBSETS)}")
     if subset == "test":
         return inputs.test_index
     trim = inputs.settings.resolved_trim
@@ -57,12 +57,12 @@ def rsa_items(inputs: AnalysisInputs, subset: str) -> np.ndarray:
 
 def _segments(n_items: int, segment: int) -> np.ndarray | None:
     if segment < 1:
-        raise InputError(f"--segment {segment}: expected a number of TRs >= 1")
+        raise InputError(f"segment={segment}: expected a number of TRs >= 1")
     if segment == 1:
         return None
     if n_items // segment < 3:
         raise InputError(
-            f"--segment {segment} leaves {n_items // segment} segments of {n_items} TRs; "
+            f"segment={segment} leaves {n_items // segment} segments of {n_items} TRs; "
             "expected at least 3"
         )
     return np.arange(n_items) // segment
@@ -86,6 +86,135 @@ def _curves(name: str, result: rsa.LayerRSA) -> dict[str, tuple[tuple[str, ...],
         "p" + name.removeprefix("rho"): ((S.LAYER_DIM,), result.p_value),
         "p" + name.removeprefix("rho") + "_fwe": ((S.LAYER_DIM,), result.p_fwe),
     }
+
+
+@dataclass
+class _RSA(Analysis):
+    """RSA of each layer against each ROI group's BOLD (options as :func:`run_rsa`)."""
+
+    kind: ClassVar[str] = "rsa"
+    roi_groups: Sequence[str] | None
+    roi_groups_file: Any
+    partial: str | None
+    distance: str
+    compare: str
+    n_perm: int
+    block: int
+    min_lag: int
+    seed: int
+    subset: str
+    segment: int
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+    small: list[str] = field(default_factory=list)
+    control: FeatureLayer | None = None
+    items: np.ndarray | None = None
+    segments: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.compare not in rsa.COMPARISONS:
+            raise InputError(
+                f"compare={self.compare!r}: expected one of {', '.join(rsa.COMPARISONS)}"
+            )
+        if self.distance not in rsa.DISTANCES:
+            raise InputError(
+                f"distance={self.distance!r}: expected one of {', '.join(rsa.DISTANCES)}"
+            )
+        if self.partial and self.compare == "kendall":
+            raise InputError("`partial` needs compare='spearman' or 'pearson' (no partial tau-a)")
+
+    def prepare(self, inputs: AnalysisInputs) -> int:
+        groups = select_roi_groups(
+            inputs.roi_names, inputs.hemispheres, self.roi_groups or None, self.roi_groups_file
+        )
+        # a correlation across 2 ROIs is ±1: such patterns have no geometry to compare
+        small = (
+            [n for n, i in groups.items() if i.size < 3] if self.distance == "correlation" else []
+        )
+        if small and (self.roi_groups or len(small) == len(groups)):
+            raise InputError(
+                f"ROI group {small[0]!r} has {groups[small[0]].size} ROIs: a correlation "
+                "distance across fewer than 3 ROIs is degenerate; use distance='euclidean'"
+            )
+        self.small = small
+        self.groups = {name: index for name, index in groups.items() if name not in small}
+        self.control = resolve_feature_layer(inputs.catalog, self.partial) if self.partial else None
+        self.items = rsa_items(inputs, self.subset)
+        self.segments = _segments(self.items.size, self.segment)
+        n_groups = len(self.groups)
+        return len(inputs.layers) + (self.control is not None) + n_groups * inputs.fmri.n_subjects
+
+    def _rdm(self, rows: np.ndarray) -> np.ndarray:
+        return _item_rdm(rows[self.items], self.segments, self.distance, self.compare)
+
+    def compute(self, inputs, advance):
+        model_rdms = []
+        for part in inputs.layers:
+            model_rdms.append(self._rdm(inputs.design(part)))
+            advance(1)
+        model_rdms = np.stack(model_rdms)
+        control_rdm = None
+        if self.control is not None:
+            control_rdm = self._rdm(inputs.design(self.control))
+            advance(1)
+        options = {
+            "method": self.compare,
+            "n_perm": self.n_perm,
+            "block": self.block,
+            "seed": self.seed,
+            "min_lag": self.min_lag,
+        }
+        per_group = []
+        for index in self.groups.values():
+            brain = []
+            for subject in range(inputs.fmri.n_subjects):
+                brain.append(self._rdm(inputs.bold_zscored(subject, index)))
+                advance(1)
+            brain = np.stack(brain)
+            variables = _curves("rho", rsa.rsa_layers(model_rdms, brain, **options))
+            if control_rdm is not None:
+                partial_result = rsa.rsa_layers(
+                    model_rdms, brain, control_rdms=control_rdm, **options
+                )
+                variables.update(_curves("rho_partial", partial_result))
+            per_group.append(variables)
+        data_vars = {
+            name: (
+                (S.ROI_GROUP_DIM, *per_group[0][name][0]),
+                np.stack([variables[name][1] for variables in per_group]),
+            )
+            for name in per_group[0]
+        }
+        coords = {
+            S.ROI_GROUP_DIM: np.asarray(list(self.groups), dtype=object),
+            "n_rois": (S.ROI_GROUP_DIM, np.asarray([i.size for i in self.groups.values()])),
+        }
+        return data_vars, coords
+
+    def settings(self):
+        return {
+            "distance": self.distance,
+            "compare": self.compare,
+            "n_perm": int(self.n_perm),
+            "block": int(self.block),
+            "min_lag": int(self.min_lag),
+            "seed": int(self.seed),
+            "subset": self.subset,
+            "segment": int(self.segment),
+        }
+
+    def provenance(self):
+        control = self.control
+        return ([control] if control else []), {
+            "partial": Config(control).label if control else None
+        }
+
+    def attrs(self, inputs):
+        n_items = self.items.size if self.segments is None else int(self.segments[-1]) + 1
+        return {
+            "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, self.groups),
+            "skipped_roi_groups": self.small,
+            "n_items": n_items,
+        }
 
 
 def run_rsa(
@@ -150,103 +279,27 @@ def run_rsa(
     str
         The run id.
     """
-    from featstore.progress import progress_bar
-
-    if compare not in rsa.COMPARISONS:
-        raise InputError(f"--compare {compare!r}: expected one of {', '.join(rsa.COMPARISONS)}")
-    if distance not in rsa.DISTANCES:
-        raise InputError(f"--distance {distance!r}: expected one of {', '.join(rsa.DISTANCES)}")
-    if partial and compare == "kendall":
-        raise InputError("--partial needs --compare spearman or pearson (no partial tau-a)")
-    min_lag = block if min_lag is None else min_lag
-    check_run_id(store, run_id, overwrite)
-    inputs = load_inputs(store, model, windows=windows, layers=layers, settings=settings)
-    groups = select_roi_groups(
-        inputs.roi_names, inputs.hemispheres, roi_groups or None, roi_groups_file
+    analysis = _RSA(
+        roi_groups,
+        roi_groups_file,
+        partial,
+        distance,
+        compare,
+        n_perm,
+        block,
+        block if min_lag is None else min_lag,
+        seed,
+        subset,
+        segment,
     )
-    # a correlation across 2 ROIs is ±1: such patterns have no geometry to compare
-    small = [n for n, i in groups.items() if i.size < 3] if distance == "correlation" else []
-    if small and (roi_groups or len(small) == len(groups)):
-        raise InputError(
-            f"ROI group {small[0]!r} has {groups[small[0]].size} ROIs: a correlation "
-            "distance across fewer than 3 ROIs is degenerate; use --distance euclidean"
-        )
-    groups = {name: index for name, index in groups.items() if name not in small}
-    control = resolve_feature_layer(inputs.catalog, partial) if partial else None
-    items = rsa_items(inputs, subset)
-    segments = _segments(items.size, segment)
-    n_items = items.size if segments is None else int(segments[-1]) + 1
-
-    steps = len(inputs.layers) + (control is not None) + len(groups) * inputs.fmri.n_subjects
-    with progress_bar(f"rsa {inputs.feature.group}", steps, enabled=progress) as advance:
-        model_rdms = []
-        for part in inputs.layers:
-            model_rdms.append(_item_rdm(inputs.design(part)[items], segments, distance, compare))
-            advance(1)
-        model_rdms = np.stack(model_rdms)
-        control_rdm = None
-        if control is not None:
-            control_rdm = _item_rdm(inputs.design(control)[items], segments, distance, compare)
-            advance(1)
-        per_group = []
-        for index in groups.values():
-            brain = []
-            for subject in range(inputs.fmri.n_subjects):
-                rows = inputs.bold_zscored(subject, index)[items]
-                brain.append(_item_rdm(rows, segments, distance, compare))
-                advance(1)
-            brain = np.stack(brain)
-            options = {
-                "method": compare,
-                "n_perm": n_perm,
-                "block": block,
-                "seed": seed,
-                "min_lag": min_lag,
-            }
-            variables = _curves("rho", rsa.rsa_layers(model_rdms, brain, **options))
-            if control_rdm is not None:
-                partial_result = rsa.rsa_layers(
-                    model_rdms, brain, control_rdms=control_rdm, **options
-                )
-                variables.update(_curves("rho_partial", partial_result))
-            per_group.append(variables)
-
-    data_vars = {
-        name: (
-            (S.ROI_GROUP_DIM, *per_group[0][name][0]),
-            np.stack([variables[name][1] for variables in per_group]),
-        )
-        for name in per_group[0]
-    }
-    ds = xr.Dataset(
-        data_vars,
-        coords={
-            S.ROI_GROUP_DIM: np.asarray(list(groups), dtype=object),
-            "n_rois": (S.ROI_GROUP_DIM, np.asarray([i.size for i in groups.values()])),
-            S.LAYER_DIM: np.asarray([p.layer for p in inputs.layers], dtype=np.int64),
-            S.SUBJECT_DIM: inputs.subjects,
-        },
-        attrs={
-            "settings": {
-                "distance": distance,
-                "compare": compare,
-                "n_perm": int(n_perm),
-                "block": int(block),
-                "min_lag": int(min_lag),
-                "seed": int(seed),
-                "subset": subset,
-                "segment": int(segment),
-                "encoding": inputs.settings.to_dict(),
-            },
-            **inputs.common_attrs(
-                model,
-                layers,
-                [control] if control else [],
-                partial=Config(control).label if control else None,
-            ),
-            "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, groups),
-            "skipped_roi_groups": small,
-            "n_items": n_items,
-        },
+    return run_analysis(
+        store,
+        analysis,
+        model,
+        windows=windows,
+        layers=layers,
+        settings=settings,
+        run_id=run_id,
+        overwrite=overwrite,
+        progress=progress,
     )
-    return write_analysis(store, "rsa", ds, run_id=run_id, overwrite=overwrite)

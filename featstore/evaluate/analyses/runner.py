@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
@@ -104,7 +105,7 @@ def check_run_id(store: StorePath, run_id: str | None, overwrite: bool) -> None:
     if run_id is not None and is_complete(store, result_group(run_id)) and not overwrite:
         raise GroupExistsError(
             f"{result_group(run_id)} already exists in {os.fspath(store)}; choose another "
-            "--run or pass --overwrite"
+            "`run_id` or pass `overwrite`"
         )
 
 
@@ -242,8 +243,8 @@ def load_inputs(
     if len(groups) != 1:
         windows_found = ", ".join(dict.fromkeys(c.a.window for c in configs))
         raise InputError(
-            f"--model {model} matches {len(groups)} feature sets ({windows_found}); give one "
-            "window with --ctx or --tr-win"
+            f"model={model!r} matches {len(groups)} feature sets ({windows_found}); give one "
+            "window with `windows`"
         )
     catalog = StoreCatalog(location)
     part = configs[0].a
@@ -318,7 +319,7 @@ def select_roi_groups(
         if unknown:
             raise InputError(
                 f"ROI group {unknown[0]!r} is not defined; known groups: {', '.join(groups)} "
-                "(add yours with --roi-groups-file)"
+                "(add yours with `roi_groups_file`)"
             )
         return {
             name: roi_group_indices(roi_names, hemispheres, groups[name], group_name=name)
@@ -333,7 +334,7 @@ def select_roi_groups(
     if not usable and required:
         raise InputError(
             "no ROI group matches the ROI names of fmri (the built-in groups use HCP-MMP1.0 "
-            "names); define groups with --roi-groups-file"
+            "names); define groups with `roi_groups_file`"
         )
     return usable
 
@@ -344,3 +345,84 @@ def group_members(
     """``{"auditory": ["L_A1", …]}``: the ROIs each group resolved to, for the attrs."""
     labels = roi_labels(names, hemispheres)
     return {group: [labels[int(i)] for i in index] for group, index in groups.items()}
+
+
+Variables = dict[str, tuple[tuple[str, ...], np.ndarray]]
+
+
+class Analysis(ABC):
+    """What one analysis adds to the skeleton that :func:`run_analysis` runs.
+
+    The skeleton: check the run id, read the inputs, compute with a progress bar, build
+    the dataset (``layer`` and ``subject`` coords, the common attrs) and write it. An
+    analysis checks its own options when constructed and supplies the rest.
+    """
+
+    #: The attr ``analysis`` of its groups and the prefix of its run ids.
+    kind: ClassVar[str]
+
+    def prepare(self, inputs: AnalysisInputs) -> int:
+        """Resolve what depends on the data (ROI groups, controls …); return the number of
+        progress steps (one per layer unless overridden)."""
+        return len(inputs.layers)
+
+    @abstractmethod
+    def compute(
+        self, inputs: AnalysisInputs, advance: Callable[[int], None]
+    ) -> tuple[Variables, dict[str, Any]]:
+        """The data variables and the coords beyond ``layer`` and ``subject``."""
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """The analysis's own settings (the attr ``settings`` adds the encoding ones)."""
+
+    def provenance(self) -> tuple[list[FeatureLayer], dict[str, Any]]:
+        """Other stored layers read (their sets' provenance is kept) and what the request
+        adds beyond the model and its layers."""
+        return [], {}
+
+    def attrs(self, inputs: AnalysisInputs) -> dict[str, Any]:
+        """Attrs beyond the settings and :meth:`AnalysisInputs.common_attrs`."""
+        return {}
+
+
+def run_analysis(
+    store: StorePath,
+    analysis: Analysis,
+    model: str,
+    *,
+    windows: Sequence[str] = (),
+    layers: LayerSpec | None = "auto",
+    settings: EncodingSettings | None = None,
+    run_id: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> str:
+    """Run ``analysis`` on one model's layers and write ``results/<run_id>``; return the id.
+
+    ``model``, ``windows`` and ``layers`` select the feature set and its layers
+    (:func:`load_inputs`); ``run_id`` defaults to ``<kind>-YYYYmmdd-HHMMSS``.
+    """
+    from featstore.progress import progress_bar
+
+    check_run_id(store, run_id, overwrite)
+    inputs = load_inputs(store, model, windows=windows, layers=layers, settings=settings)
+    steps = analysis.prepare(inputs)
+    title = f"{analysis.kind} {inputs.feature.group}"
+    with progress_bar(title, steps, enabled=progress) as advance:
+        data_vars, coords = analysis.compute(inputs, advance)
+    extra, request = analysis.provenance()
+    ds = xr.Dataset(
+        data_vars,
+        coords={
+            S.LAYER_DIM: np.asarray([p.layer for p in inputs.layers], dtype=np.int64),
+            S.SUBJECT_DIM: inputs.subjects,
+            **coords,
+        },
+        attrs={
+            "settings": {**analysis.settings(), "encoding": inputs.settings.to_dict()},
+            **inputs.common_attrs(model, layers, extra, **request),
+            **analysis.attrs(inputs),
+        },
+    )
+    return write_analysis(store, analysis.kind, ds, run_id=run_id, overwrite=overwrite)

@@ -23,17 +23,18 @@ layer, subject) float32; attrs ``settings``, ``request``, ``features``, ``fmri``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
-import xarray as xr
 
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import (
-    check_run_id,
+    Analysis,
+    AnalysisInputs,
     group_members,
-    load_inputs,
+    run_analysis,
     select_roi_groups,
-    write_analysis,
 )
 from featstore.evaluate.encoding.pipeline import encode
 from featstore.evaluate.encoding.settings import EncodingSettings
@@ -54,9 +55,85 @@ def parse_metrics(values: Sequence[str]) -> list[str]:
     unknown = [m for m in metrics if m not in ALL_METRICS]
     if unknown or not metrics:
         raise InputError(
-            f"--metric {unknown[0] if unknown else ''!r}: expected any of {', '.join(ALL_METRICS)}"
+            f"metrics={unknown[0] if unknown else ''!r}: expected any of {', '.join(ALL_METRICS)}"
         )
     return metrics
+
+
+@dataclass
+class _Similarity(Analysis):
+    """Every metric for every layer and subject (options as :func:`run_similarity`)."""
+
+    kind: ClassVar[str] = "similarity"
+    metrics: list[str]
+    roi_group: str | None
+    roi_groups_file: Any
+    rsa_distance: str
+    rsa_compare: str
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.metrics = parse_metrics(self.metrics)
+        if self.rsa_distance not in rsa.DISTANCES or self.rsa_compare not in rsa.COMPARISONS:
+            raise InputError(
+                f"rsa_distance={self.rsa_distance!r} / rsa_compare={self.rsa_compare!r}: "
+                f"expected one of {', '.join(rsa.DISTANCES)} / {', '.join(rsa.COMPARISONS)}"
+            )
+
+    def prepare(self, inputs: AnalysisInputs) -> int:
+        if self.roi_group:
+            self.groups = select_roi_groups(
+                inputs.roi_names, inputs.hemispheres, [self.roi_group], self.roi_groups_file
+            )
+        else:
+            self.groups = {ALL_ROIS: np.arange(inputs.fmri.n_roi)}
+        return len(inputs.layers)
+
+    def compute(self, inputs, advance):
+        metrics = self.metrics
+        rois = self.groups[self.roi_group or ALL_ROIS]
+        geometric = [m for m in metrics if m != ENCODING]
+        n_subjects = inputs.fmri.n_subjects
+        brain = [inputs.bold_zscored(s, rois) for s in range(n_subjects)] if geometric else []
+        score = np.full((len(metrics), len(inputs.layers), n_subjects), np.nan, dtype=np.float32)
+        for k, part in enumerate(inputs.layers):
+            if ENCODING in metrics:
+                result = encode([inputs.read(part)], inputs.bold[:, :, rois], inputs.settings)
+                # ROIs constant in a subject have r = NaN and are left out of its mean
+                score[metrics.index(ENCODING), k] = np.nanmean(result.r, axis=1)
+                self.warnings[Config(part).label] = list(result.warnings)
+            if geometric:
+                design = inputs.design(part)
+                for subject in range(n_subjects):
+                    values = similarity_scores(
+                        design,
+                        brain[subject],
+                        inputs.train_index,
+                        inputs.test_index,
+                        geometric,
+                        rsa_distance=self.rsa_distance,
+                        rsa_compare=self.rsa_compare,
+                    )
+                    for metric, value in values.items():
+                        score[metrics.index(metric), k, subject] = value
+            advance(1)
+        data_vars = {"score": ((S.METRIC_DIM, S.LAYER_DIM, S.SUBJECT_DIM), score)}
+        return data_vars, {S.METRIC_DIM: np.asarray(metrics, dtype=object)}
+
+    def settings(self):
+        return {"rsa_distance": self.rsa_distance, "rsa_compare": self.rsa_compare}
+
+    def provenance(self):
+        return [], {"metrics": self.metrics}
+
+    def attrs(self, inputs):
+        group = self.roi_group or ALL_ROIS
+        return {
+            "roi_group": group,
+            "rois": group_members(inputs.roi_names, inputs.hemispheres, self.groups)[group],
+            "warnings": run_warnings(self.warnings),
+        }
 
 
 def run_similarity(
@@ -103,73 +180,15 @@ def run_similarity(
     str
         The run id.
     """
-    from featstore.progress import progress_bar
-
-    metrics = parse_metrics(metrics)
-    if rsa_distance not in rsa.DISTANCES or rsa_compare not in rsa.COMPARISONS:
-        raise InputError(
-            f"--distance {rsa_distance!r} / --compare {rsa_compare!r}: expected one of "
-            f"{', '.join(rsa.DISTANCES)} / {', '.join(rsa.COMPARISONS)}"
-        )
-    check_run_id(store, run_id, overwrite)
-    inputs = load_inputs(store, model, windows=windows, layers=layers, settings=settings)
-    if roi_group:
-        groups = select_roi_groups(
-            inputs.roi_names, inputs.hemispheres, [roi_group], roi_groups_file
-        )
-        rois = groups[roi_group]
-    else:
-        groups = {ALL_ROIS: np.arange(inputs.fmri.n_roi)}
-        rois = groups[ALL_ROIS]
-    geometric = [m for m in metrics if m != ENCODING]
-    n_subjects = inputs.fmri.n_subjects
-    brain = [inputs.bold_zscored(s, rois) for s in range(n_subjects)] if geometric else []
-    score = np.full((len(metrics), len(inputs.layers), n_subjects), np.nan, dtype=np.float32)
-    warnings: dict[str, list[str]] = {}
-    with progress_bar(
-        f"similarity {inputs.feature.group}", len(inputs.layers), enabled=progress
-    ) as advance:
-        for k, part in enumerate(inputs.layers):
-            if ENCODING in metrics:
-                result = encode([inputs.read(part)], inputs.bold[:, :, rois], inputs.settings)
-                # ROIs constant in a subject have r = NaN and are left out of its mean
-                score[metrics.index(ENCODING), k] = np.nanmean(result.r, axis=1)
-                warnings[Config(part).label] = list(result.warnings)
-            if geometric:
-                design = inputs.design(part)
-                for subject in range(n_subjects):
-                    values = similarity_scores(
-                        design,
-                        brain[subject],
-                        inputs.train_index,
-                        inputs.test_index,
-                        geometric,
-                        rsa_distance=rsa_distance,
-                        rsa_compare=rsa_compare,
-                    )
-                    for metric, value in values.items():
-                        score[metrics.index(metric), k, subject] = value
-            advance(1)
-
-    ds = xr.Dataset(
-        {"score": ((S.METRIC_DIM, S.LAYER_DIM, S.SUBJECT_DIM), score)},
-        coords={
-            S.METRIC_DIM: np.asarray(metrics, dtype=object),
-            S.LAYER_DIM: np.asarray([p.layer for p in inputs.layers], dtype=np.int64),
-            S.SUBJECT_DIM: inputs.subjects,
-        },
-        attrs={
-            "settings": {
-                "rsa_distance": rsa_distance,
-                "rsa_compare": rsa_compare,
-                "encoding": inputs.settings.to_dict(),
-            },
-            **inputs.common_attrs(model, layers, metrics=metrics),
-            "roi_group": roi_group or ALL_ROIS,
-            "rois": group_members(inputs.roi_names, inputs.hemispheres, groups)[
-                roi_group or ALL_ROIS
-            ],
-            "warnings": run_warnings(warnings),
-        },
+    analysis = _Similarity(list(metrics), roi_group, roi_groups_file, rsa_distance, rsa_compare)
+    return run_analysis(
+        store,
+        analysis,
+        model,
+        windows=windows,
+        layers=layers,
+        settings=settings,
+        run_id=run_id,
+        overwrite=overwrite,
+        progress=progress,
     )
-    return write_analysis(store, "similarity", ds, run_id=run_id, overwrite=overwrite)

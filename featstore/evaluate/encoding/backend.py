@@ -179,18 +179,18 @@ def get_backend(name: str = "numpy", device: str | None = None) -> Backend:
     """
     device = device or "cpu"
     if name not in BACKENDS:
-        raise InputError(f"--backend {name!r}: expected one of {', '.join(BACKENDS)}")
+        raise InputError(f"backend={name!r}: expected one of {', '.join(BACKENDS)}")
     if name == "numpy":
         if device != "cpu":
             raise InputError(
-                f"--device {device!r} with --backend numpy: numpy runs on the CPU only; "
-                "use --backend torch for a GPU"
+                f"device={device!r} with backend='numpy': numpy runs on the CPU only; "
+                "use backend='torch' for a GPU"
             )
         return NUMPY
     if device != "cpu" and not device.startswith("cuda"):
-        raise InputError(f"--device {device!r}: expected cpu, cuda or cuda:N")
+        raise InputError(f"device={device!r}: expected cpu, cuda or cuda:N")
     import torch
 
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: no CUDA device is available here; use --device cpu")
+        raise InputError(f"device={device!r}: no CUDA device is available here; use device='cpu'")
     return Backend("torch", device, torch)

@@ -248,7 +248,7 @@ def _edge_counts(
             warnings.append(
                 f"the chosen alpha is the {edge} of the grid ({value:g}) for {count} of "
                 f"{n_fits}{what} subject x ROI fits ({100 * count / n_fits:.1f} %); the grid is "
-                f"too narrow: {hint} to --alphas"
+                f"too narrow: {hint} to `alphas`"
             )
     return n_edge, warnings
 
@@ -373,8 +373,8 @@ def encode(
     longest = max(abs(d) for d in settings.delays)
     if len(test_index) <= longest or len(test_index) < 3:
         raise InputError(
-            f"the test part has {len(test_index)} TRs ({n_tr} TRs, --trim {trim}, "
-            f"--test-frac {settings.test_frac}); expected more than the largest delay "
+            f"the test part has {len(test_index)} TRs ({n_tr} TRs, trim={trim}, "
+            f"test_frac={settings.test_frac}); expected more than the largest delay "
             f"({longest}) and at least 3"
         )
     folds = (
@@ -383,7 +383,7 @@ def encode(
     banded = settings.method == "banded" and len(features) > 1
     if banded and 0 < settings.pca < len(features):
         raise InputError(
-            f"--pca {settings.pca} with --method banded: expected at least one component "
+            f"pca={settings.pca} with method='banded': expected at least one component "
             f"per feature space ({len(features)})"
         )
 

@@ -69,7 +69,7 @@ def fit_pca(train_rows: Any, n_components: int, *, backend: Backend = NUMPY) -> 
     n_train, n_features = train_rows.shape
     if not 1 <= n_components <= min(n_train, n_features):
         raise InputError(
-            f"--pca {n_components} components: expected between 1 and "
+            f"pca={n_components} components: expected between 1 and "
             f"min(train TRs, feature dims) = min({n_train}, {n_features})"
         )
     mean = train_rows.mean(0)

@@ -8,7 +8,7 @@ The defaults reproduce the reference study's pipeline (test = last 20 %, PCA 250
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -40,8 +40,30 @@ def delays_from_fir(fir_window: int = 4, fir_offset: int = 1) -> tuple[int, ...]
         ``(fir_offset, …, fir_offset + fir_window - 1)``; ``(1, 2, 3, 4)`` by default.
     """
     if int(fir_window) < 1:
-        raise InputError(f"--fir-window {fir_window}: expected at least 1 delay")
+        raise InputError(f"fir_window={fir_window}: expected at least 1 delay")
     return tuple(range(int(fir_offset), int(fir_offset) + int(fir_window)))
+
+
+#: Help of the FIR options that build ``delays`` (:func:`delays_from_fir`), as the CLI
+#: shows them beside the fields' own help.
+FIR_HELP = {"fir_window": "Number of FIR delays.", "fir_offset": "First FIR delay in TRs."}
+
+_DEFAULT = object()
+
+
+def _meta(help: str, kind: type | None = None, shown_default: Any = _DEFAULT) -> dict[str, Any]:
+    """Field metadata read by the CLI's option group (``featstore.cli._encoding_options``).
+
+    ``help`` is one sentence; ``kind`` the scalar type when the default (``None``) does not
+    tell it; ``shown_default`` what ``[default: …]`` says (``None``: no default shown, the
+    field's own default otherwise).
+    """
+    meta: dict[str, Any] = {"help": help}
+    if kind is not None:
+        meta["kind"] = kind
+    if shown_default is not _DEFAULT:
+        meta["shown_default"] = shown_default
+    return meta
 
 
 @dataclass(frozen=True)
@@ -78,16 +100,34 @@ class EncodingSettings:
         ``"float32"`` (fast) or ``"float64"`` (exact mode) for the products with the targets.
     """
 
-    trim: int | None = None
-    test_frac: float = 0.2
-    gap: int = 0
-    pca: int = 250
-    delays: tuple[int, ...] = (1, 2, 3, 4)
-    alphas: tuple[float, ...] = DEFAULT_ALPHAS
-    cv: int = 5
-    alpha: float | None = None
-    method: str = "concat"
-    dtype: str = "float32"
+    trim: int | None = field(
+        default=None,
+        metadata=_meta("TRs dropped at each edge.", int, shown_default="the largest delay"),
+    )
+    test_frac: float = field(default=0.2, metadata=_meta("Fraction of TRs in the final test part."))
+    gap: int = field(
+        default=0,
+        metadata=_meta(
+            "TRs dropped between train and test and between CV folds; raised to "
+            "-min(delays) for negative delays."
+        ),
+    )
+    pca: int = field(default=250, metadata=_meta("PCA components (0 = no PCA)."))
+    delays: tuple[int, ...] = field(
+        default=delays_from_fir(),
+        metadata=_meta("Explicit delays in TRs, e.g. 1,2,3,4,5,6,7,8.", shown_default=None),
+    )
+    alphas: tuple[float, ...] = field(
+        default=DEFAULT_ALPHAS,
+        metadata=_meta("Ridge alphas for CV: 1,10,100 or logspace:-2:8:21.", shown_default=None),
+    )
+    cv: int = field(default=5, metadata=_meta("Contiguous CV folds on the train part."))
+    alpha: float | None = field(
+        default=None,
+        metadata=_meta("One fixed alpha, no CV (the reference protocol).", float, None),
+    )
+    method: str = field(default="concat", metadata=_meta("Fusion method: concat or banded."))
+    dtype: str = field(default="float32", metadata=_meta("float32 or float64 arithmetic."))
 
     def __post_init__(self) -> None:
         # Normalise sequences so that equal settings compare (and hash) equal.
@@ -102,33 +142,33 @@ class EncodingSettings:
 
     def _check(self) -> None:
         if self.trim is not None and self.trim < 0:
-            raise InputError(f"--trim {self.trim}: expected 0 or more TRs")
+            raise InputError(f"trim={self.trim}: expected 0 or more TRs")
         if not (0.0 < self.test_frac < 1.0):
-            raise InputError(f"--test-frac {self.test_frac}: expected a fraction in (0, 1)")
+            raise InputError(f"test_frac={self.test_frac}: expected a fraction in (0, 1)")
         if self.gap < 0:
-            raise InputError(f"--gap {self.gap}: expected 0 or more TRs")
+            raise InputError(f"gap={self.gap}: expected 0 or more TRs")
         if self.pca < 0:
-            raise InputError(f"--pca {self.pca}: expected 0 (no PCA) or a number of components")
+            raise InputError(f"pca={self.pca}: expected 0 (no PCA) or a number of components")
         if not self.delays:
-            raise InputError("--delays: expected at least one delay")
+            raise InputError("`delays`: expected at least one delay")
         if len(set(self.delays)) != len(self.delays):
-            raise InputError(f"--delays {list(self.delays)}: expected distinct delays")
+            raise InputError(f"delays={list(self.delays)}: expected distinct delays")
         if self.alpha is None:
             if not self.alphas:
-                raise InputError("--alphas: expected at least one alpha")
+                raise InputError("`alphas`: expected at least one alpha")
             bad = [a for a in self.alphas if not (a > 0 and math.isfinite(a))]
             if bad:
-                raise InputError(f"--alphas: {bad[0]} is not a positive finite number")
+                raise InputError(f"`alphas`: {bad[0]} is not a positive finite number")
             if len(set(self.alphas)) != len(self.alphas):
-                raise InputError("--alphas: expected distinct values")
+                raise InputError("`alphas`: expected distinct values")
             if self.cv < 2:
-                raise InputError(f"--cv {self.cv}: expected at least 2 folds")
+                raise InputError(f"cv={self.cv}: expected at least 2 folds")
         elif not (self.alpha > 0 and math.isfinite(self.alpha)):
-            raise InputError(f"--alpha {self.alpha}: expected a positive finite number")
+            raise InputError(f"alpha={self.alpha}: expected a positive finite number")
         if self.method not in METHODS:
-            raise InputError(f"--method {self.method!r}: expected one of {', '.join(METHODS)}")
+            raise InputError(f"method={self.method!r}: expected one of {', '.join(METHODS)}")
         if self.dtype not in DTYPES:
-            raise InputError(f"--dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
+            raise InputError(f"dtype={self.dtype!r}: expected one of {', '.join(DTYPES)}")
 
     @property
     def resolved_trim(self) -> int:
@@ -153,7 +193,7 @@ class EncodingSettings:
             return None
         return (
             f"delay {min(self.delays)} makes train row t hold the stimulus of TR "
-            f"t+{-min(self.delays)}: --gap raised from {self.gap} to {self.resolved_gap} TRs "
+            f"t+{-min(self.delays)}: `gap` raised from {self.gap} to {self.resolved_gap} TRs "
             "(gap >= -min(delays)) so that no train row holds the stimulus of a test TR or "
             "of a CV validation block"
         )

@@ -34,14 +34,14 @@ def chronological_split(
     """
     n_kept = n_tr - 2 * trim
     if n_kept <= 0:
-        raise InputError(f"--trim {trim} drops all {n_tr} TRs (twice {trim} edge TRs)")
+        raise InputError(f"trim={trim} drops all {n_tr} TRs (twice {trim} edge TRs)")
     # round() first: 0.2 * 1000 is 200.00000000000003 in floating point
     n_test = math.ceil(round(test_frac * n_kept, 9))
     n_train = n_kept - n_test - gap
     if n_train <= 0:
         raise InputError(
             f"no train TRs left: {n_kept} TRs after trimming {trim} at each edge, "
-            f"{n_test} for testing (--test-frac {test_frac}) and --gap {gap}"
+            f"{n_test} for testing (test_frac={test_frac}) and gap={gap}"
         )
     kept = np.arange(trim, n_tr - trim, dtype=np.int64)
     return kept[:n_train], kept[n_kept - n_test :]
@@ -70,11 +70,11 @@ def contiguous_folds(
     list of (train, validation) int64 position arrays, in time order
     """
     if n_folds < 2:
-        raise InputError(f"--cv {n_folds}: expected at least 2 folds")
+        raise InputError(f"cv={n_folds}: expected at least 2 folds")
     smallest = n_samples // n_folds
     if smallest < 2:
         raise InputError(
-            f"--cv {n_folds} folds of {n_samples} train TRs leave validation blocks of "
+            f"cv={n_folds} folds of {n_samples} train TRs leave validation blocks of "
             f"{smallest} TRs; expected at least 2 TRs per block"
         )
     positions = np.arange(n_samples, dtype=np.int64)
@@ -84,7 +84,7 @@ def contiguous_folds(
         train = np.concatenate([positions[: max(start - gap, 0)], positions[stop + gap :]])
         if len(train) < 2:
             raise InputError(
-                f"--cv {n_folds} with --gap {gap} leaves {len(train)} training TRs in a fold "
+                f"cv={n_folds} with gap={gap} leaves {len(train)} training TRs in a fold "
                 f"of {n_samples} train TRs; expected at least 2"
             )
         folds.append((train, block))

@@ -19,7 +19,7 @@ def blas_threads(n_threads: int | None) -> Iterator[None]:
         yield
         return
     if int(n_threads) < 1:
-        raise InputError(f"--threads {n_threads}: expected at least 1 thread")
+        raise InputError(f"n_threads={n_threads}: expected at least 1 thread")
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=int(n_threads)):

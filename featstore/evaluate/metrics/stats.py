@@ -245,7 +245,7 @@ def permutation_test(
 def check_fdr_level(alpha: float) -> float:
     """``alpha`` if it is an FDR level strictly between 0 and 1, else :class:`InputError`."""
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise InputError(f"--alpha {alpha!r}: expected an FDR level between 0 and 1, e.g. 0.05")
+        raise InputError(f"alpha={alpha!r}: expected an FDR level between 0 and 1, e.g. 0.05")
     return float(alpha)
 
 

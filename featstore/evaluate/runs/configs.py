@@ -132,7 +132,7 @@ def auto_layers(n_layers: int) -> list[int]:
 LayerSpec = str | Sequence[int]
 
 
-def parse_layers(text: str, option: str = "--layers") -> LayerSpec:
+def parse_layers(text: str, option: str = "`layers`") -> LayerSpec:
     """``"auto"``, ``"all"`` or a comma list (``"1,4,6"`` → ``[1, 4, 6]``).
 
     ``option`` names where the text came from in error messages.
@@ -418,7 +418,7 @@ def parse_model_request(text: str) -> ModelRequest:
     name, sep, windows = head.partition(":")
     if not name:
         raise InputError(
-            f"--model {text!r}: expected NAME, NAME:WINDOWS or NAME:WINDOWS@LAYERS such as "
+            f"model={text!r}: expected NAME, NAME:WINDOWS or NAME:WINDOWS@LAYERS such as "
             "wavlm:tr1,2,6@3,9"
         )
     return ModelRequest(
@@ -433,12 +433,12 @@ def parse_fusion_request(text: str) -> tuple[ModelRequest, ModelRequest]:
     model requests (each side ``NAME[:WINDOWS][@LAYERS]``)."""
     if str(text).count("+") != 1:
         raise InputError(
-            f"--fusion {text!r}: expected A+B such as gpt2+wavlm or gpt2:ctx200+wavlm:tr6"
+            f"fusions={text!r}: expected A+B such as gpt2+wavlm or gpt2:ctx200+wavlm:tr6"
         )
     left, right = str(text).split("+")
     if not left.strip() or not right.strip():
         raise InputError(
-            f"--fusion {text!r}: a model is missing on one side of '+'; expected A+B such as "
+            f"fusions={text!r}: a model is missing on one side of '+'; expected A+B such as "
             "gpt2+wavlm"
         )
     return parse_model_request(left), parse_model_request(right)
@@ -514,7 +514,7 @@ def build_configs(
         Fusion method, ``concat`` or ``banded``.
     """
     if method not in FUSION_METHODS:
-        raise InputError(f"--method {method!r}: expected one of {', '.join(FUSION_METHODS)}")
+        raise InputError(f"method={method!r}: expected one of {', '.join(FUSION_METHODS)}")
     for window in windows:
         parse_window(window)
     catalog = StoreCatalog(store)
@@ -553,9 +553,9 @@ def build_configs(
                     group = f"{display_name(key_a)}/{window_a}"
                     selected = ", ".join(map(str, dict.fromkeys(layers_a + layers_b)))
                     raise InputError(
-                        f"--fusion {name_a}+{name_b} fuses {group} with itself, which needs "
+                        f"fusions={name_a}+{name_b} fuses {group} with itself, which needs "
                         f"two different layers; selected: {selected}; give at least two, "
-                        f"e.g. --layers 4,9"
+                        f"e.g. layers=4,9"
                     )
             for layer_a, layer_b in layer_pairs:
                 configs.append(
@@ -566,7 +566,7 @@ def build_configs(
                     )
                 )
     if not configs:
-        raise InputError("nothing to evaluate: give --model and/or --fusion")
+        raise InputError("nothing to evaluate: give `models` and/or `fusions`")
     return list(dict.fromkeys(configs))
 
 

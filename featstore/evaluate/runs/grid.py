@@ -283,7 +283,7 @@ def connect(scheduler: str):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
-            f"--scheduler {scheduler!r}: cannot connect ({reason}); expected the address of "
+            f"scheduler={scheduler!r}: cannot connect ({reason}); expected the address of "
             "a running dask scheduler, e.g. tcp://10.0.0.5:8786"
         ) from None
 
@@ -382,7 +382,7 @@ def run_grid(
             warnings.warn(
                 f"results/{same} already holds this grid (the same configs, settings, "
                 "features and fMRI); reusing it instead of adding a copy to the summary "
-                "(pass --run NAME for another run)",
+                "(pass run_id=NAME for another run)",
                 FeatstoreWarning,
                 stacklevel=2,
             )
@@ -393,7 +393,7 @@ def run_grid(
         with group_lock(location, group):
             discard_stage(location, group)  # left by a run killed after its last write
         raise GroupExistsError(
-            f"{group} already exists in {location}; choose another --run (configs already "
+            f"{group} already exists in {location}; choose another `run_id` (configs already "
             "computed there are reused, not recomputed)"
         )
     with contextlib.ExitStack() as stack:

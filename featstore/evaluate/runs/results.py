@@ -511,7 +511,7 @@ def find_run(
     runs = list(dict.fromkeys(run for run, _ in located))
     if len(runs) > 1:
         where = ", ".join(f"{label} ({run})" for run, label in located)
-        raise InputError(f"no complete run holds all of {where}; give --run")
+        raise InputError(f"no complete run holds all of {where}; give `run_id`")
     return runs[0], [label for _, label in located]
 
 

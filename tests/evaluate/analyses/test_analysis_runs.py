@@ -44,7 +44,7 @@ def test_write_refuses_an_existing_id_unless_overwrite(analyses_store):
     ar.write_analysis(analyses_store, "rsa", _toy("rsa"), run_id="mine", overwrite=False)
     with pytest.raises(GroupExistsError, match="results/mine already exists"):
         ar.write_analysis(analyses_store, "rsa", _toy("rsa"), run_id="mine", overwrite=False)
-    with pytest.raises(GroupExistsError, match="--overwrite"):
+    with pytest.raises(GroupExistsError, match="`overwrite`"):
         ar.check_run_id(analyses_store, "mine", overwrite=False)
     ar.write_analysis(
         analyses_store, "similarity", _toy("similarity"), run_id="mine", overwrite=True

@@ -86,10 +86,10 @@ def test_partial_rsa_given_the_planted_layer_removes_it(analyses_store, settings
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"compare": "kendall", "partial": "spectral"}, "--partial needs --compare spearman"),
-        ({"distance": "manhattan"}, "--distance 'manhattan'"),
-        ({"subset": "train"}, "--subset 'train'"),
-        ({"segment": 500}, "--segment 500 leaves 1 segments"),
+        ({"compare": "kendall", "partial": "spectral"}, "`partial` needs compare='spearman'"),
+        ({"distance": "manhattan"}, "distance='manhattan'"),
+        ({"subset": "train"}, "subset='train'"),
+        ({"segment": 500}, "segment=500 leaves 1 segments"),
         ({"roi_groups": ["middle-frontal"]}, "'middle-frontal': 55b match no ROI"),
     ],
 )

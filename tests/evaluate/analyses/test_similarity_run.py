@@ -63,5 +63,5 @@ def test_whole_brain_default_and_bad_metrics(analyses_store, settings):
     ds = open_analysis(analyses_store, run_id)
     assert ds.attrs["roi_group"] == "all" and len(ds.attrs["rois"]) == 14
     assert list(ds["metric"].values) == ["cka"]
-    with pytest.raises(InputError, match="--metric 'mutual-information'"):
+    with pytest.raises(InputError, match="metrics='mutual-information'"):
         run_similarity(analyses_store, "gpt2", metrics=["cka", "mutual-information"])

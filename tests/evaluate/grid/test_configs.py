@@ -132,7 +132,7 @@ def test_select_layers(grid_store):
 def test_parsers():
     assert parse_layers("auto") == "auto" and parse_layers("ALL") == "all"
     assert parse_layers("1, 4,6") == [1, 4, 6]
-    with pytest.raises(InputError, match="--layers"):
+    with pytest.raises(InputError, match="`layers`"):
         parse_layers("1,x")
     assert parse_windows("tr1,2,3,6") == ["tr1", "tr2", "tr3", "tr6"]
     assert parse_windows("ctx200,tr1,2") == ["ctx200", "tr1", "tr2"]
@@ -256,7 +256,7 @@ def test_each_side_of_a_fusion_may_select_its_own_layers(grid_store):
 def test_build_configs_errors(grid_store):
     with pytest.raises(InputError, match="nothing to evaluate"):
         build_configs(grid_store)
-    with pytest.raises(InputError, match="--method"):
+    with pytest.raises(InputError, match="method="):
         build_configs(grid_store, models=[("gpt2", None)], method="sum")
     with pytest.raises(InputError, match="no common window"):
         build_configs(grid_store, fusions=[(("wavlm", ["tr2"]), ("wavlm", ["tr3"]))])
