@@ -24,7 +24,6 @@ KIND_COLORS = {
     "lowlevel": "#8C8C8C",
     "fusion": "#8172B3",
 }
-KIND_ORDER = ("text", "audio", "multimodal", "lowlevel", "fusion")
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -1,7 +1,7 @@
 """Comparison figures from evaluation results: models, windows, layers, ROIs, fusion.
 
 Every function takes a results dataset (``results/<run_id>`` opened with xarray, or runs
-combined with :func:`featstore.report.tables.combine_runs`), draws into ``axes`` or a new
+combined with :func:`featstore.evaluate.runs.tables.combine_runs`), draws into ``axes`` or a new
 pyplot-free figure, saves to ``output_file`` when given and returns the figure. The
 whole-brain score of a config is the reference study's: the per-subject mean of r over
 ROIs; error bars are its standard deviation across subjects.
@@ -17,8 +17,9 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.plot._figure import KIND_COLORS, KIND_ORDER, figure_and_axes, finish
-from featstore.report import tables
+from featstore.evaluate.runs import tables
+from featstore.evaluate.runs.tables import KIND_ORDER
+from featstore.plot._figure import KIND_COLORS, figure_and_axes, finish
 from featstore.store.paths import parse_window
 
 if TYPE_CHECKING:

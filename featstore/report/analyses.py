@@ -18,9 +18,9 @@ import xarray as xr
 
 from featstore.evaluate.analyses.runner import analysis_runs, open_analysis
 from featstore.evaluate.runs.results import complete_runs
+from featstore.evaluate.runs.tables import ResultSet, load_result_sets
 from featstore.report.page import _esc, _Page, _table
 from featstore.report.page import _p_format as _p
-from featstore.report.tables import ResultSet, load_result_sets
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath
 

@@ -27,6 +27,7 @@ from featstore.errors import InputError
 from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD
 from featstore.evaluate.metrics.stats import check_fdr_level
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
+from featstore.evaluate.runs import tables
 from featstore.evaluate.runs.ceiling import ESTIMATOR, noise_ceiling_for, run_held_out_trs
 from featstore.evaluate.runs.results import EXCLUDED_ATTR
 from featstore.evaluate.runs.significance import compare_configs, load_stats
@@ -34,7 +35,6 @@ from featstore.evaluate.runs.summary import excluded_configs
 from featstore.outputs import check_output_directory, output_directory, writing_file
 from featstore.plot.atlas import GLASSER_CITATION, GLASSER_SHORT
 from featstore.progress import progress_bar
-from featstore.report import tables
 from featstore.report.page import _CSS, _IMAGE_CHECK, _esc, _p_format, _Page, _table
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, root_attrs, store_n_tr

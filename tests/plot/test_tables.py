@@ -8,7 +8,7 @@ import pytest
 from featstore import store as fs
 from featstore.errors import InputError
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
-from featstore.report import tables
+from featstore.evaluate.runs import tables
 from tests.plot.synthetic import SETTINGS, results_dataset
 
 

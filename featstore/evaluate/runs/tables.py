@@ -42,6 +42,8 @@ CONFIG_FIELDS = (
     "kind",
     "n_layers",
 )
+#: The kinds of configs, in the order tables and figures show them.
+KIND_ORDER = (*S.MODALITIES, "fusion")
 _OPTIONAL_VARS = ("unique_a", "unique_b", "shared")
 # Settings that do not change single configs (the fusion method), left out when
 # deciding whether runs can be compared side by side.
@@ -194,8 +196,6 @@ def best_configs(table: pd.DataFrame, by: Sequence[str] = ("family", "window")) 
 
 def sort_by_kind(table: pd.DataFrame) -> pd.DataFrame:
     """Rows ordered text, audio, multimodal, lowlevel, fusion; best first within a kind."""
-    from featstore.plot._figure import KIND_ORDER
-
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
     keys = table["kind"].map(lambda k: rank.get(k, len(rank)))
     return (
