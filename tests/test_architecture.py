@@ -105,5 +105,18 @@ def test_no_import_cycle_in_the_package():
     assert _cycles(graph) == []
 
 
+def test_the_figures_never_import_the_report_that_draws_them():
+    modules = _modules()
+    plot = [name for name in modules if name.startswith("featstore.plot")]
+    imported = set().union(*(_imports(name, modules[name], modules) for name in plot))
+    assert {name for name in imported if name.startswith("featstore.report")} == set()
+    report = [name for name in modules if name.startswith("featstore.report")]
+    assert any(
+        target.startswith("featstore.plot")
+        for name in report
+        for target in _imports(name, modules[name], modules)
+    )
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -43,7 +43,7 @@ def _find_config(store: Path, config: str, run_id: str | None):
     """The run holding ``config`` (``run_id``, else the newest one), its canonical label
     and the run's result set."""
     from featstore.evaluate.runs.results import find_run
-    from featstore.report.tables import load_result_sets
+    from featstore.evaluate.runs.tables import load_result_sets
 
     run_id, (label,) = find_run(store, [config], run_id)
     return run_id, label, load_result_sets(store, [run_id])[0]
@@ -158,7 +158,7 @@ def plot_roi_top_cmd(
     """
     from featstore.evaluate.runs.ceiling import noise_ceiling_for, run_held_out_trs
     from featstore.evaluate.runs.significance import load_stats
-    from featstore.report.tables import roi_table
+    from featstore.evaluate.runs.tables import roi_table
     from featstore.store import store_n_tr
 
     run_id, config, result_set = _find_config(store, config, run)
@@ -214,7 +214,7 @@ def stats(
     from featstore.evaluate.roi_groups import roi_groups
     from featstore.evaluate.runs.results import locate_configs
     from featstore.evaluate.runs.significance import compare_configs
-    from featstore.report.tables import combine_runs, load_result_sets
+    from featstore.evaluate.runs.tables import combine_runs, load_result_sets
 
     if alternative not in ("two-sided", "greater", "less"):
         raise InputError(f"--alternative {alternative!r}: expected two-sided, greater or less")

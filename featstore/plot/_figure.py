@@ -9,7 +9,9 @@ and still displays inline when returned as the last value of a notebook cell.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from featstore.outputs import writing_file
 
@@ -24,7 +26,6 @@ KIND_COLORS = {
     "lowlevel": "#8C8C8C",
     "fusion": "#8172B3",
 }
-KIND_ORDER = ("text", "audio", "multimodal", "lowlevel", "fusion")
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -58,3 +59,43 @@ def finish(
         with writing_file(output_file, "output file") as path:
             figure.savefig(path, dpi=dpi, bbox_inches="tight" if tight else None, facecolor="white")
     return figure
+
+
+def line_colors(n: int) -> list:
+    """``n`` colors of the tab10 palette, cycled: one per line or bar series."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"].colors
+    return [palette[i % len(palette)] for i in range(max(n, 1))]
+
+
+def style_axes(ax: Axes, title: str | None, **title_style: Any) -> None:
+    """``title`` (when given) with ``title_style``; no top and right spines."""
+    if title:
+        ax.set_title(title, **title_style)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def finish_axes(
+    figure: Figure,
+    ax: Axes,
+    output_file: str | os.PathLike | None,
+    *,
+    title: str | None,
+    new: bool,
+    **title_style: Any,
+) -> Figure:
+    """The common end of a one-axes plot: :func:`style_axes`, a tight layout when the
+    figure is ``new`` (not the caller's), then :func:`finish`."""
+    style_axes(ax, title, **title_style)
+    if new:
+        figure.tight_layout()
+    return finish(figure, output_file)
+
+
+def grouped_bar_positions(n_ticks: int, n_bars: int) -> tuple[float, list[np.ndarray]]:
+    """Width and x positions of ``n_bars`` bars side by side at each of ``n_ticks`` ticks
+    (tick ``k`` at x = ``k``), the group 0.8 wide."""
+    width = 0.8 / max(n_bars, 1)
+    ticks = np.arange(n_ticks)
+    return width, [ticks + (i - (n_bars - 1) / 2) * width for i in range(n_bars)]

@@ -20,8 +20,15 @@ import xarray as xr
 
 from featstore.errors import InputError
 from featstore.evaluate.roi_groups import roi_labels
-from featstore.plot._figure import figure_and_axes, finish, new_figure
-from featstore.plot.compare import _line_colors
+from featstore.plot._figure import (
+    figure_and_axes,
+    finish,
+    finish_axes,
+    grouped_bar_positions,
+    line_colors,
+    new_figure,
+    style_axes,
+)
 from featstore.store import _schema as S
 
 if TYPE_CHECKING:
@@ -35,12 +42,6 @@ MARK_P = 0.05
 def _sem(values: xr.DataArray) -> np.ndarray:
     n = values.count(S.SUBJECT_DIM)
     return (values.std(S.SUBJECT_DIM, ddof=1) / np.sqrt(n)).fillna(0).values
-
-
-def _style(ax: Axes, title: str | None) -> None:
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
 
 
 def plot_rsa_curves(
@@ -64,7 +65,7 @@ def plot_rsa_curves(
     figure, ax = figure_and_axes(axes, 6.0, 3.8)
     layers = ds[S.LAYER_DIM].values
     groups = [str(g) for g in ds[S.ROI_GROUP_DIM].values]
-    for color, group in zip(_line_colors(len(groups)), groups, strict=False):
+    for color, group in zip(line_colors(len(groups)), groups, strict=False):
         rho = ds[name].sel({S.ROI_GROUP_DIM: group})
         mean = rho.mean(S.SUBJECT_DIM).values
         sem = _sem(rho)
@@ -86,10 +87,7 @@ def plot_rsa_curves(
     ax.set_ylabel(f"{'partial ' if partial else ''}RSA ({compare}, ± s.e.m.)")
     ax.set_xticks(layers)
     ax.legend(frameon=False, fontsize=7)
-    _style(ax, title)
-    if axes is None:
-        figure.tight_layout()
-    return finish(figure, output_file)
+    return finish_axes(figure, ax, output_file, title=title, new=axes is None, fontsize=10)
 
 
 def metric_agreement(ds: xr.Dataset) -> xr.DataArray:
@@ -120,7 +118,7 @@ def plot_similarity(
     agree = layers.size >= 3 and len(metrics) > 1
     figure = new_figure(10.0 if agree else 6.0, 3.8)
     ax = figure.add_subplot(1, 2 if agree else 1, 1)
-    for color, metric in zip(_line_colors(len(metrics)), metrics, strict=False):
+    for color, metric in zip(line_colors(len(metrics)), metrics, strict=False):
         values = means.sel({S.METRIC_DIM: metric}).values
         span = np.nanmax(values) - np.nanmin(values)
         scaled = (values - np.nanmin(values)) / span if span > 0 else np.zeros_like(values)
@@ -129,7 +127,7 @@ def plot_similarity(
     ax.set_ylabel("subject-mean score, min–max scaled")
     ax.set_xticks(layers)
     ax.legend(frameon=False, fontsize=7)
-    _style(ax, "Layer profiles")
+    style_axes(ax, "Layer profiles", fontsize=10)
     if agree:
         matrix = metric_agreement(ds).values
         ax2 = figure.add_subplot(1, 2, 2)
@@ -171,10 +169,9 @@ def plot_lowlevel_drop(
         region_dim = S.ROI_DIM
     layers = ds[S.LAYER_DIM].values
     figure, ax = figure_and_axes(axes, max(6.0, 0.9 * len(names) + 2.0), 3.8)
-    width = 0.8 / max(len(layers), 1)
-    for i, (color, layer) in enumerate(zip(_line_colors(len(layers)), layers, strict=False)):
+    width, positions = grouped_bar_positions(len(names), len(layers))
+    for color, layer, x in zip(line_colors(len(layers)), layers, positions, strict=False):
         values = drop.sel({S.LAYER_DIM: layer}).values
-        x = np.arange(len(names)) + (i - (len(layers) - 1) / 2) * width
         ax.bar(x, np.nan_to_num(values), width=width, color=color, label=f"layer {layer}")
         marked = p.sel({S.LAYER_DIM: layer}).values < MARK_P
         for xi, value in zip(x[marked], np.nan_to_num(values[marked]), strict=True):
@@ -186,7 +183,4 @@ def plot_lowlevel_drop(
     ax.axhline(100, color="gray", linewidth=0.6, linestyle=":")
     ax.set_ylabel("% drop of the subject-mean r")
     ax.legend(frameon=False, fontsize=7, ncol=min(len(layers), 5))
-    _style(ax, title)
-    if axes is None:
-        figure.tight_layout()
-    return finish(figure, output_file)
+    return finish_axes(figure, ax, output_file, title=title, new=axes is None, fontsize=10)

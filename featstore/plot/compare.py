@@ -1,7 +1,7 @@
 """Comparison figures from evaluation results: models, windows, layers, ROIs, fusion.
 
 Every function takes a results dataset (``results/<run_id>`` opened with xarray, or runs
-combined with :func:`featstore.report.tables.combine_runs`), draws into ``axes`` or a new
+combined with :func:`featstore.evaluate.runs.tables.combine_runs`), draws into ``axes`` or a new
 pyplot-free figure, saves to ``output_file`` when given and returns the figure. The
 whole-brain score of a config is the reference study's: the per-subject mean of r over
 ROIs; error bars are its standard deviation across subjects.
@@ -17,8 +17,16 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.plot._figure import KIND_COLORS, KIND_ORDER, figure_and_axes, finish
-from featstore.report import tables
+from featstore.evaluate.runs import tables
+from featstore.evaluate.runs.tables import KIND_ORDER
+from featstore.plot._figure import (
+    KIND_COLORS,
+    figure_and_axes,
+    finish,
+    finish_axes,
+    grouped_bar_positions,
+    line_colors,
+)
 from featstore.store.paths import parse_window
 
 if TYPE_CHECKING:
@@ -95,12 +103,7 @@ def plot_best_layers(
     ax.set_ylabel("mean r over ROIs (± std across subjects)")
     ax.axhline(0, color="black", linewidth=0.6)
     _kind_legend(ax, best["kind"])
-    if title:
-        ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    if axes is None:
-        figure.tight_layout()
-    return finish(figure, output_file)
+    return finish_axes(figure, ax, output_file, title=title, new=axes is None)
 
 
 def _window_size(window: str) -> int:
@@ -136,7 +139,7 @@ def plot_window_trends(
     figure, ax = figure_and_axes(axes, 6.0, 4.0)
     sizes = sorted({_window_size(w) for w in best["window"]})
     position = {size: i for i, size in enumerate(sizes)}
-    cycle = _line_colors(len(best["family"].unique()))
+    cycle = line_colors(len(best["family"].unique()))
     for color, (name, rows) in zip(cycle, best.groupby("family", sort=False), strict=False):
         rows = rows.assign(size=[_window_size(w) for w in rows["window"]]).sort_values("size")
         xs = [position[s] for s in rows["size"]]
@@ -163,19 +166,7 @@ def plot_window_trends(
     ax.set_xlabel(f"window ({unit})")
     ax.set_ylabel("best-layer mean r (± std across subjects)")
     ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    if axes is None:
-        figure.tight_layout()
-    return finish(figure, output_file)
-
-
-def _line_colors(n: int) -> list:
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"].colors
-    return [palette[i % len(palette)] for i in range(max(n, 1))]
+    return finish_axes(figure, ax, output_file, title=title, new=axes is None)
 
 
 def plot_layer_profiles(
@@ -199,7 +190,7 @@ def plot_layer_profiles(
         raise InputError("no single-feature configs to plot")
     figure, ax = figure_and_axes(axes, 6.5, 4.2)
     groups = list(table.groupby(["family", "window"], sort=False))
-    for color, ((name, window), rows) in zip(_line_colors(len(groups)), groups, strict=False):
+    for color, ((name, window), rows) in zip(line_colors(len(groups)), groups, strict=False):
         rows = rows.sort_values("depth")
         sem = rows["std"].fillna(0) / np.sqrt(rows["n_subjects"].clip(lower=1))
         ax.plot(
@@ -222,12 +213,7 @@ def plot_layer_profiles(
     ax.set_ylabel("mean r over ROIs (± s.e.m.)")
     ax.set_xlim(-0.02, 1.02)
     ax.legend(frameon=False, fontsize=7, ncol=2)
-    if title:
-        ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    if axes is None:
-        figure.tight_layout()
-    return finish(figure, output_file)
+    return finish_axes(figure, ax, output_file, title=title, new=axes is None)
 
 
 def plot_roi_top(
@@ -278,12 +264,9 @@ def plot_roi_top(
         ax.legend(frameon=False, fontsize=8, loc="lower right")
     ax.set_yticks(y, frame["label"], fontsize=8)
     ax.set_xlabel("mean r across subjects (± std)")
-    ax.set_title(title or f"Top {len(frame)} ROIs: {config}", fontsize=10)
     ax.axvline(0, color="black", linewidth=0.6)
-    ax.spines[["top", "right"]].set_visible(False)
-    if axes is None:
-        figure.tight_layout()
-    return finish(figure, output_file)
+    title = title or f"Top {len(frame)} ROIs: {config}"
+    return finish_axes(figure, ax, output_file, title=title, new=axes is None, fontsize=10)
 
 
 def plot_fusion_heatmap(
@@ -351,11 +334,10 @@ def plot_roi_groups(
     value = "mean_normalized" if normalized else "mean"
     group_names = list(groups)
     figure, ax = figure_and_axes(axes, max(6.0, 1.1 * len(group_names) + 2.0), 4.2)
-    width = 0.8 / max(len(configs), 1)
-    colors = _line_colors(len(configs))
-    for i, config in enumerate(configs):
+    width, positions = grouped_bar_positions(len(group_names), len(configs))
+    colors = line_colors(len(configs))
+    for i, (config, x) in enumerate(zip(configs, positions, strict=True)):
         rows = frame[frame["config"] == config].set_index("group").loc[group_names]
-        x = np.arange(len(group_names)) + (i - (len(configs) - 1) / 2) * width
         ax.bar(
             x,
             rows[value],
@@ -374,9 +356,4 @@ def plot_roi_groups(
     ax.set_ylabel("mean r / noise ceiling" if normalized else "mean r over the group's ROIs")
     ax.axhline(0, color="black", linewidth=0.6)
     ax.legend(frameon=False, fontsize=7)
-    if title:
-        ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    if axes is None:
-        figure.tight_layout()
-    return finish(figure, output_file)
+    return finish_axes(figure, ax, output_file, title=title, new=axes is None)

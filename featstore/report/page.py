@@ -1,70 +1,80 @@
-"""The report page being built: its parts in order, figures saved or embedded, and the
-small HTML helpers (escaping, tables, p-values) every section uses."""
+"""The report page being built: figures saved or embedded, sections rendered from the
+jinja2 templates in ``templates/`` (autoescaped: every value from a store, a run name
+or a ROI name included, is escaped), and the table and p-value formats they share."""
 
 from __future__ import annotations
 
 import base64
-import html
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from featstore.outputs import writing_file
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1200px; color: #222; line-height: 1.45; padding: 0 1em; }
-h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
-h3 { margin-top: 1.6em; }
-figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: .9em; color: #444; max-width: 900px; }
-table.tbl { border-collapse: collapse; font-size: .85em; margin: .8em 0; }
-table.tbl th, table.tbl td { border: 1px solid #ddd; padding: .25em .55em; text-align: right; }
-table.tbl th { background: #f3f3f3; } table.tbl td:first-child { text-align: left; }
-.note { color: #555; font-size: .9em; } code, pre { background: #f6f6f6; }
-pre { padding: .6em; overflow-x: auto; font-size: .8em; }
-details { margin: .5em 0; } .meta { font-size: .9em; color: #333; }
-"""
 
-# Sets data-images on <body> once the page has loaded: "ok" when every image decoded,
-# else "failed:<n>". Lets a headless browser (and the test) check the figures load.
-_IMAGE_CHECK = """
-window.addEventListener("load", function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
-  document.body.setAttribute("data-images", bad.length ? "failed:" + bad.length : "ok");
-  document.body.setAttribute("data-image-count", String(imgs.length));
-});
-"""
+def _oneline(text: Markup) -> Markup:
+    """``text`` with every run of white space one space: a caption on one line."""
+    return Markup(re.sub(r"\s+", " ", str(text)).strip())
+
+
+def _pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str, sort_keys=True)
+
+
+@cache
+def environment() -> Environment:
+    """The templates' environment: package data of :mod:`featstore.report`, autoescaped."""
+    env = Environment(
+        loader=PackageLoader("featstore.report"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["oneline"] = _oneline
+    env.filters["pretty_json"] = _pretty_json
+    return env
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """A saved figure as the templates show it: its number, ``src`` and ``alt`` text."""
+
+    number: int
+    source: str
+    alt: str
 
 
 @dataclass
 class _Page:
-    """Figures and HTML fragments of the report, numbered in order."""
+    """The rendered sections of the report and its figures, numbered in order."""
 
     out_dir: Path
     embed: bool
     dpi: int
-    parts: list[str] = field(default_factory=list)
+    sections: list[Markup] = field(default_factory=list)
     n_figures: int = 0
     on_figure: Callable[[int], None] = lambda n: None
 
-    def add(self, fragment: str) -> None:
-        self.parts.append(fragment)
+    def render(self, template: str, **context: Any) -> None:
+        """Add a section: ``template`` rendered with ``context``."""
+        self.sections.append(Markup(environment().get_template(template).render(**context)))
 
-    def figure(
-        self, figure: Figure, name: str, caption: str, *, alt: str, tight: bool = True
-    ) -> None:
-        """Save ``figure`` and add it with a numbered caption (``tight=False`` for brain
-        maps: their layout is fixed, and a tight bounding box costs a second draw)."""
+    def figure(self, figure: Figure, name: str, *, alt: str, tight: bool = True) -> _Figure:
+        """Save ``figure`` under the next number (``tight=False`` for brain maps: their
+        layout is fixed, and a tight bounding box costs a second draw)."""
         self.n_figures += 1
         path = self.out_dir / "figures" / f"{self.n_figures:02d}-{_slug(name)}.png"
         with writing_file(path, "report figure"):
@@ -78,29 +88,24 @@ class _Page:
         else:
             source = path.relative_to(self.out_dir).as_posix()
         self.on_figure(1)
-        self.add(
-            f'<figure><img src="{html.escape(source)}" alt="{html.escape(alt)}">'
-            f"<figcaption><b>Figure {self.n_figures}.</b> {caption}</figcaption></figure>"
-        )
+        return _Figure(self.n_figures, source, alt)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "figure"
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _table(frame: pd.DataFrame, *, digits: int = 3) -> str:
-    """An HTML table of ``frame`` (floats rounded, text escaped)."""
-    return frame.to_html(
-        index=False,
-        classes="tbl",
-        border=0,
-        na_rep="–",
-        float_format=lambda x: f"{x:.{digits}f}",
-        escape=True,
+def _table(frame: pd.DataFrame, *, digits: int = 3) -> Markup:
+    """An HTML table of ``frame`` (floats rounded, text escaped by pandas)."""
+    return Markup(
+        frame.to_html(
+            index=False,
+            classes="tbl",
+            border=0,
+            na_rep="–",
+            float_format=lambda x: f"{x:.{digits}f}",
+            escape=True,
+        )
     )
 
 

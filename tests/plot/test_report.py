@@ -154,3 +154,26 @@ def test_report_renders_in_headless_chromium_with_every_image(report, tmp_path):
     page = report.read_text(encoding="utf-8")
     broken.write_text(page.replace(_images(page)[0], "figures/missing.png"), encoding="utf-8")
     assert 'data-images="failed:1"' in _loaded_images(broken)
+
+
+def test_names_from_the_store_are_escaped_in_the_page(tmp_path):
+    from featstore import store as fs
+    from tests.plot.synthetic import N_TR, fmri_dataset, results_dataset
+
+    hostile = "<script>alert(1)</script>"
+    names = np.array([hostile] + [f"parcel{i}" for i in range(1, 40)], dtype=object)
+    custom = {"roi_name": ("roi", names), "hemisphere": ("roi", np.array([""] * 40, dtype=object))}
+    results = results_dataset().isel(roi=slice(0, 40)).assign_coords(custom)
+    results.attrs["note"] = hostile
+    store = tmp_path / "hostile.zarr"
+    fs.create_store(store, dataset=hostile, tr_seconds=1.5, n_tr=N_TR)
+    fs.write_group(store, "fmri", fmri_dataset().isel(roi=slice(0, 40)).assign_coords(custom))
+    fs.write_group(store, "results/run-a", results)
+    index = build_report(store, tmp_path / "out", top=40, groups={hostile: [hostile]})
+    page = index.read_text(encoding="utf-8")
+    assert page.count("<script>") == 1  # the page's own image check
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    # title, heading, ROI tables, the ROI-group caption, the run's provenance
+    assert page.count(escaped) >= 6
+    assert f"<title>featstore report: {escaped}</title>" in page
+    assert f"{escaped} = {escaped}" in page

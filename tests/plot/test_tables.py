@@ -8,7 +8,7 @@ import pytest
 from featstore import store as fs
 from featstore.errors import InputError
 from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS, roi_group_indices
-from featstore.report import tables
+from featstore.evaluate.runs import tables
 from tests.plot.synthetic import SETTINGS, results_dataset
 
 
@@ -63,6 +63,9 @@ def test_roi_group_table_and_fusion_grid(results):
     row = frame[(frame["group"] == "late-language") & (frame["config"] == configs[1])].iloc[0]
     scores = results["r"].sel(config=configs[1]).values[:, index].mean(axis=1)
     assert row["mean"] == pytest.approx(scores.mean(), rel=1e-5) and row["n_rois"] == 10
+    ceiling = results[["roi_name", "hemisphere"]].assign(ceiling=("roi", np.full(360, 0.05)))
+    below = tables.roi_group_table(results, configs, BUILTIN_ROI_GROUPS, ceiling=ceiling)
+    assert below["mean_normalized"].isna().all()  # every ROI under the ceiling threshold
     pair, grid = tables.fusion_grid(results)
     assert pair == "gpt2/ctx200+wavlm/tr6"
     assert list(grid.index) == [4, 9] and list(grid.columns) == [6, 9]

@@ -114,7 +114,7 @@ def test_runs_of_featstore_0_1_read_with_fusion_names(run_store, tmp_path):
     """0.1 stored a fusion's side A alone in ``model``; readers still show ``A+B``."""
     import zarr
 
-    from featstore.report.tables import config_table, load_result_sets
+    from featstore.evaluate.runs.tables import config_table, load_result_sets
 
     store = tmp_path / "old.zarr"
     shutil.copytree(run_store, store)

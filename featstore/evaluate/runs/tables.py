@@ -24,7 +24,7 @@ from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD, 
 from featstore.evaluate.roi_groups import roi_group_indices
 from featstore.evaluate.runs.configs import display_name
 from featstore.evaluate.runs.results import complete_runs, fusion_model_names
-from featstore.evaluate.runs.summary import subject_scores
+from featstore.evaluate.runs.summary import nanmean, subject_scores
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_attrs, open_group
 from featstore.store.paths import result_group
@@ -42,6 +42,8 @@ CONFIG_FIELDS = (
     "kind",
     "n_layers",
 )
+#: The kinds of configs, in the order tables and figures show them.
+KIND_ORDER = (*S.MODALITIES, "fusion")
 _OPTIONAL_VARS = ("unique_a", "unique_b", "shared")
 # Settings that do not change single configs (the fusion method), left out when
 # deciding whether runs can be compared side by side.
@@ -194,8 +196,6 @@ def best_configs(table: pd.DataFrame, by: Sequence[str] = ("family", "window")) 
 
 def sort_by_kind(table: pd.DataFrame) -> pd.DataFrame:
     """Rows ordered text, audio, multimodal, lowlevel, fusion; best first within a kind."""
-    from featstore.plot._figure import KIND_ORDER
-
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
     keys = table["kind"].map(lambda k: rank.get(k, len(rank)))
     return (
@@ -296,7 +296,8 @@ def roi_group_table(
                 "std": float(np.nanstd(scores[i])),
             }
             if normalized is not None:
-                row["mean_normalized"] = float(np.nanmean(normalized[i]))
+                # NaN, without a warning, for a group whose every ROI is below the threshold
+                row["mean_normalized"] = float(nanmean(normalized[i], axis=0))
             rows.append(row)
     return pd.DataFrame(rows)
 
