@@ -51,6 +51,6 @@ def _eeg_store_once(tmp_path_factory):
 @pytest.fixture
 def eeg_store(_eeg_store_once, tmp_path):
     """A private copy of the synthetic store with its EEG imported (FIF)."""
-    target = tmp_path / "eeg.zarr"
+    target = tmp_path / "imported" / "eeg.zarr"
     shutil.copytree(_eeg_store_once, target)
     return target
