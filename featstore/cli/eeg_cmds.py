@@ -77,6 +77,77 @@ def trf(
         console.print(line, highlight=False, markup=False)
 
 
+def similarity_eeg(
+    store: StoreOption,
+    model: ModelOption,
+    epochs: Annotated[
+        str, typer.Option("--epochs", help="Epoch around each word onset, START:STOP in ms.")
+    ] = "-100:800",
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="Baseline START:STOP in ms, or 'none'.")
+    ] = "-100:0",
+    reject: Annotated[
+        float | None,
+        typer.Option("--reject", help="Drop epochs with a channel's peak-to-peak above this (V)."),
+    ] = None,
+    window: Annotated[float, typer.Option("--window", help="Window length in ms.")] = 50.0,
+    step: Annotated[float, typer.Option("--step", help="Window step in ms.")] = 25.0,
+    within: Annotated[
+        str,
+        typer.Option(
+            "--within",
+            help="RDMs over the words of each sentence (sentence: ends at . ! ? …) or all words.",
+        ),
+    ] = "sentence",
+    metrics: Annotated[
+        str, typer.Option("--metrics", help="Comma-separated metric names, or all.")
+    ] = "all",
+    n_perm: Annotated[int, typer.Option("--n-perm", help="Permutations of the words.")] = 100,
+    perm_block: Annotated[
+        int, typer.Option("--perm-block", help="Words per permuted block (--within all).")
+    ] = 10,
+    cluster: Annotated[
+        bool, typer.Option("--cluster", help="Also cluster-mass p-values over time.")
+    ] = False,
+    run: RunOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Time-resolved representational alignment: layer × time maps of every metric.
+
+    Word-locked epochs (baseline-corrected, optionally amplitude-rejected), sliding
+    windows, one score per subject, layer, metric and window; p by permuting words
+    (within sentences, or in blocks), FDR over time points.
+
+    Example:
+
+        evaluate similarity-eeg --store stores/eeg.zarr --model minilm:ctx32 --epochs -100:800 --window 50 --step 25 --within sentence --metrics all
+    """
+    from featstore.evaluate.eeg.epochs import parse_ms_range
+    from featstore.evaluate.eeg.similarity_run import (
+        SimilarityTimeSettings,
+        run_similarity_eeg,
+        similarity_summary,
+    )
+
+    settings = SimilarityTimeSettings(
+        epochs_ms=parse_ms_range(epochs, "--epochs"),
+        baseline_ms=None if baseline == "none" else parse_ms_range(baseline, "--baseline"),
+        reject=reject,
+        window_ms=window,
+        step_ms=step,
+        within=within,
+        metrics=tuple(m.strip() for m in metrics.split(",")),
+        n_perm=n_perm,
+        perm_block=perm_block,
+        cluster=cluster,
+    )
+    run_id = run_similarity_eeg(store, model, settings, run_id=run, overwrite=overwrite)
+    console.print(f"results/{run_id}", highlight=False, markup=False)
+    for line in similarity_summary(store, run_id):
+        console.print(line, highlight=False, markup=False)
+
+
 def register(root: typer.Typer) -> None:
     """Add ``evaluate trf`` and ``evaluate similarity-eeg`` to ``root``."""
     root.command("trf")(trf)
+    root.command("similarity-eeg")(similarity_eeg)
