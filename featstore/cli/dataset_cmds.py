@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from featstore.cli._common import StoreOption, console, interrupted, new_app
+from featstore.cli.eeg_import_cmds import import_eeg
 
 app = new_app(
     "Import datasets (word alignment, story audio, fMRI) into a store.\n\n"
@@ -124,6 +125,9 @@ def import_(
         ) from None
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
+
+
+app.command("import-eeg")(import_eeg)
 
 
 def register(root: typer.Typer) -> None:

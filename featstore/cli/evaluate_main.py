@@ -4,7 +4,7 @@ analyses beyond encoding r (RSA, similarity metrics, low-level impact)."""
 from __future__ import annotations
 
 from featstore import __version__
-from featstore.cli import analysis_cmds, evaluate_cmds, report_cmds
+from featstore.cli import analysis_cmds, eeg_cmds, evaluate_cmds, report_cmds
 from featstore.cli._common import new_app, version_option
 
 app = new_app(
@@ -29,6 +29,7 @@ def main(version: VersionOption = False) -> None:
 evaluate_cmds.register(app)
 report_cmds.register(app)
 analysis_cmds.register(app)
+eeg_cmds.register(app)
 
 
 def run() -> None:

@@ -47,6 +47,15 @@ HEMISPHERE_COORD = "hemisphere"
 FMRI_ATTRS = ("atlas", "source")
 NOISE_CEILING_VAR = "noise_ceiling"
 
+# eeg (featstore dataset import-eeg): continuous EEG/MEG on the story clock, in volts/tesla
+EEG = "eeg"
+TIME_DIM = "time"
+CHANNEL_DIM = "channel"
+EEG_DATA_VAR = "data"
+EEG_DIMS = (SUBJECT_DIM, TIME_DIM, CHANNEL_DIM)
+EEG_ATTRS = ("sfreq", "onsets", "filter", "source")
+LAG_DIM = "lag"
+
 # features/<key>/<window>
 LAYER_DIM = "layer"
 DIM_DIM = "dim"
@@ -99,6 +108,11 @@ ANALYSIS_VARS = {
         "p": (LAYER_DIM, ROI_DIM),
         "q": (LAYER_DIM, ROI_DIM),
     },
+    "trf": {
+        "r": (LAYER_DIM, SUBJECT_DIM, CHANNEL_DIM),
+        "alpha": (LAYER_DIM, SUBJECT_DIM, CHANNEL_DIM),
+    },
+    "similarity_time": {"score": (METRIC_DIM, LAYER_DIM, TIME_DIM, SUBJECT_DIM)},
 }
 ANALYSIS_ATTRS = (ANALYSIS_ATTR, "settings", "features", "fmri", "created", COMPLETE_ATTR)
 

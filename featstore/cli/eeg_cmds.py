@@ -1,0 +1,153 @@
+"""``evaluate trf`` and ``evaluate similarity-eeg``: EEG/MEG analyses of word features.
+
+Both read the store's ``eeg`` group (``featstore dataset import-eeg``) and one feature
+set's per-word states, write one group ``results/<run>`` and print a short summary.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from featstore.cli._common import StoreOption, console
+
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Feature set with per-word states: NAME[:WINDOW][@LAYERS], e.g. minilm:ctx32@2,4.",
+    ),
+]
+RunOption = Annotated[
+    str | None,
+    typer.Option("--run", help="Id of the results group. [default: <analysis>-YYYYmmdd-HHMMSS]"),
+]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing results group of that id.")
+]
+
+
+def trf(
+    store: StoreOption,
+    model: ModelOption,
+    lags: Annotated[
+        str, typer.Option("--lags", help="Lags in ms, START:STOP (MNE's tmin:tmax).")
+    ] = "-100:600",
+    alphas: Annotated[
+        str,
+        typer.Option("--alphas", help="Ridge alphas: LOW:HIGH:COUNT (log-spaced) or a list."),
+    ] = "1e-2:1e6:9",
+    pca: Annotated[
+        int,
+        typer.Option("--pca", help="PCA components of the word vectors (0: none, z-scored)."),
+    ] = 10,
+    test_frac: Annotated[
+        float, typer.Option("--test-frac", help="Held-out fraction at the end of the story.")
+    ] = 0.2,
+    cv: Annotated[int, typer.Option("--cv", help="Contiguous CV folds for alpha.")] = 5,
+    run: RunOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Temporal response functions: word impulses of each layer → every EEG channel.
+
+    Alpha per channel by CV over contiguous blocks of the train part (a gap of the
+    longest lag around each block), z-scoring and PCA fitted on the train part only;
+    r on the held-out end of the story. Writes r, alpha (layer, subject, channel) and the
+    lag profile (layer, subject, lag, channel).
+
+    Example:
+
+        evaluate trf --store stores/eeg.zarr --model minilm:ctx32 --lags -100:600
+    """
+    from featstore.evaluate.eeg.epochs import parse_ms_range
+    from featstore.evaluate.eeg.trf_run import TRFSettings, alphas_from_text, run_trf, trf_summary
+
+    settings = TRFSettings(
+        lags_ms=parse_ms_range(lags, "--lags"),
+        alphas=alphas_from_text(alphas),
+        pca=pca or None,
+        test_frac=test_frac,
+        cv=cv,
+    )
+    run_id = run_trf(store, model, settings, run_id=run, overwrite=overwrite)
+    console.print(f"results/{run_id}", highlight=False, markup=False)
+    for line in trf_summary(store, run_id):
+        console.print(line, highlight=False, markup=False)
+
+
+def similarity_eeg(
+    store: StoreOption,
+    model: ModelOption,
+    epochs: Annotated[
+        str, typer.Option("--epochs", help="Epoch around each word onset, START:STOP in ms.")
+    ] = "-100:800",
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="Baseline START:STOP in ms, or 'none'.")
+    ] = "-100:0",
+    reject: Annotated[
+        float | None,
+        typer.Option("--reject", help="Drop epochs with a channel's peak-to-peak above this (V)."),
+    ] = None,
+    window: Annotated[float, typer.Option("--window", help="Window length in ms.")] = 50.0,
+    step: Annotated[float, typer.Option("--step", help="Window step in ms.")] = 25.0,
+    within: Annotated[
+        str,
+        typer.Option(
+            "--within",
+            help="RDMs over the words of each sentence (sentence: ends at . ! ? …) or all words.",
+        ),
+    ] = "sentence",
+    metrics: Annotated[
+        str, typer.Option("--metrics", help="Comma-separated metric names, or all.")
+    ] = "all",
+    n_perm: Annotated[int, typer.Option("--n-perm", help="Permutations of the words.")] = 100,
+    perm_block: Annotated[
+        int, typer.Option("--perm-block", help="Words per permuted block (--within all).")
+    ] = 10,
+    cluster: Annotated[
+        bool, typer.Option("--cluster", help="Also cluster-mass p-values over time.")
+    ] = False,
+    run: RunOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Time-resolved representational alignment: layer × time maps of every metric.
+
+    Word-locked epochs (baseline-corrected, optionally amplitude-rejected), sliding
+    windows, one score per subject, layer, metric and window; p by permuting words
+    (within sentences, or in blocks), FDR over time points.
+
+    Example:
+
+        evaluate similarity-eeg --store stores/eeg.zarr --model minilm:ctx32 --epochs -100:800 --window 50 --step 25 --within sentence --metrics all
+    """
+    from featstore.evaluate.eeg.epochs import parse_ms_range
+    from featstore.evaluate.eeg.similarity_run import (
+        SimilarityTimeSettings,
+        run_similarity_eeg,
+        similarity_summary,
+    )
+
+    settings = SimilarityTimeSettings(
+        epochs_ms=parse_ms_range(epochs, "--epochs"),
+        baseline_ms=None if baseline == "none" else parse_ms_range(baseline, "--baseline"),
+        reject=reject,
+        window_ms=window,
+        step_ms=step,
+        within=within,
+        metrics=tuple(m.strip() for m in metrics.split(",")),
+        n_perm=n_perm,
+        perm_block=perm_block,
+        cluster=cluster,
+    )
+    run_id = run_similarity_eeg(store, model, settings, run_id=run, overwrite=overwrite)
+    console.print(f"results/{run_id}", highlight=False, markup=False)
+    for line in similarity_summary(store, run_id):
+        console.print(line, highlight=False, markup=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``evaluate trf`` and ``evaluate similarity-eeg`` to ``root``."""
+    root.command("trf")(trf)
+    root.command("similarity-eeg")(similarity_eeg)

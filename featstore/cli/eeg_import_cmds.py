@@ -1,0 +1,85 @@
+"""``featstore dataset import-eeg``: continuous EEG/MEG (any format MNE reads) into a store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from featstore.cli._common import StoreOption, console
+
+
+def import_eeg(
+    store: StoreOption,
+    eeg: Annotated[
+        list[str],
+        typer.Option(
+            "--eeg",
+            help="EEG/MEG file(s) or glob(s), one file per subject, any format MNE reads "
+            "(BrainVision .vhdr, EDF/BDF, FIF, EEGLAB .set); 'sub-XX' in a name names the "
+            "subject. Repeat for several patterns.",
+        ),
+    ],
+    onset_event: Annotated[
+        str,
+        typer.Option(
+            "--onset-event",
+            help="Annotation (or stim-channel event code) marking the story onset.",
+        ),
+    ] = "story_onset",
+    onset: Annotated[
+        float | None,
+        typer.Option(
+            "--onset", help="Story onset in seconds from each file's first sample (wins)."
+        ),
+    ] = None,
+    l_freq: Annotated[
+        float | None, typer.Option("--l-freq", help="High-pass edge in Hz (MNE raw.filter).")
+    ] = None,
+    h_freq: Annotated[
+        float | None, typer.Option("--h-freq", help="Low-pass edge in Hz (MNE raw.filter).")
+    ] = None,
+    resample: Annotated[
+        float | None,
+        typer.Option("--resample", help="Resample to this rate in Hz after filtering."),
+    ] = None,
+    tmin: Annotated[
+        float,
+        typer.Option("--tmin", help="Seconds before the story onset to keep (<= 0)."),
+    ] = -1.0,
+    montage: Annotated[
+        str | None,
+        typer.Option(
+            "--montage",
+            help="MNE standard montage for files without positions, e.g. standard_1020.",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing eeg group.")
+    ] = False,
+) -> None:
+    """Add every subject's continuous EEG/MEG of the story as the store's `eeg` group.
+
+    The store must hold the story (`featstore dataset import`); the EEG is cut to the
+    story's span, time 0 at the story onset. Nothing is written if any check fails.
+
+    Example:
+
+        featstore dataset import-eeg --store stores/eeg.zarr --eeg 'sub-*_task-s1_eeg.vhdr' --onset-event 'Stimulus/S  1' --l-freq 0.5 --h-freq 30 --resample 128
+    """
+    from featstore.datasets.eeg import import_eeg as run_import
+
+    report = run_import(
+        store,
+        eeg,
+        onset_event=onset_event,
+        onset=onset,
+        l_freq=l_freq,
+        h_freq=h_freq,
+        sfreq=resample,
+        tmin=tmin,
+        montage=montage,
+        overwrite=overwrite,
+    )
+    for line in report.lines():
+        console.print(line, highlight=False, markup=False)
