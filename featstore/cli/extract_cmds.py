@@ -146,6 +146,15 @@ def extract(
             help="Text, with --device-map: where layers that fit in no memory are kept.",
         ),
     ] = None,
+    words: Annotated[
+        bool,
+        typer.Option(
+            "--words",
+            help="Audio models: pool every layer over each word's span (stimulus onset.."
+            "offset) into features/<key>.words/tr1 word_hidden, for evaluate trf / "
+            "similarity-eeg (see docs/eeg.md).",
+        ),
+    ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing feature set.")
     ] = False,
@@ -166,6 +175,8 @@ def extract(
         featstore extract --model wavlm --tr-win 1,2,3,6 --store stores/21styear.zarr
 
         featstore extract --model wavlm --tr-win 6 --precision bfloat16 --store S
+
+        featstore extract --model whisper-base --words --store stores/eeg.zarr
 
         featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
 
@@ -209,6 +220,7 @@ def extract(
             ctx=ctx,
             tr_wins=parse_window_sizes(tr_win, "--tr-win"),
             weights=weights,
+            words=words,
             dtype=dtype,
             overwrite=overwrite,
             progress=progress_enabled(quiet),

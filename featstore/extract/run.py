@@ -52,6 +52,7 @@ def extract(
     ctx: int | None = None,
     tr_wins: Sequence[int] | None = None,
     weights: str | Path | None = None,
+    words: bool = False,
     **options,
 ) -> list[str]:
     """Extract every layer of ``model`` into ``store`` and return the groups written.
@@ -64,6 +65,9 @@ def extract(
     ``lanczos_cutoff``, ``block_words``, ``layers``, ``device_map``, ``max_memory``,
     ``offload_folder``, and Whisper's ``pad_to_30s``) go to the extractor.
 
+    ``words=True`` pools an audio model's frames over each word's span instead of TR
+    windows (:mod:`featstore.extract.audio_words`; no ``tr_wins``).
+
     ``weights`` loads the model from a local directory (an offline copy, or one made by
     ``featstore models import-ct2``) while keeping the feature key of ``model``, so
     ``--model whisper-base --weights DIR`` is stored as ``openai--whisper-base``.
@@ -72,6 +76,8 @@ def extract(
     if weights is not None:
         spec = with_weights(spec, weights)
     if spec.extractor == TEXT:
+        if words:
+            raise InputError(f"--words: {model} is a text model; its word_hidden comes with --ctx")
         if ctx is None or tr_wins:
             raise InputError(
                 f"{model} is a text model: give --ctx N (words of context), not --tr-win"
@@ -90,11 +96,13 @@ def extract(
             flag = "--" + text_only[0].replace("_", "-")
             raise InputError(f"{model} is a {spec.modality} model: {flag} is for text models")
         kwargs = {"tr_wins": list(tr_wins or [])}
-        if spec.extractor != LOWLEVEL and not tr_wins:
+        if spec.extractor != LOWLEVEL and not tr_wins and not words:
             raise InputError(f"{model} needs --tr-win N[,N...] (audio window in TRs)")
     if options.get("pad_to_30s") is not None and spec.extractor != WHISPER:
         raise InputError(f"pad_to_30s: only Whisper pads its input to 30 s, not {model}")
     options = {k: v for k, v in options.items() if not (k == "pad_to_30s" and v is None)}
+    if words:
+        return _extract_words(store, spec, tr_wins, options)
     if spec.extractor == LOWLEVEL:
         precision = options.pop("precision", None)
         if precision not in (None, "float32"):
@@ -102,6 +110,14 @@ def extract(
     module_name, function_name = _EXTRACTORS[spec.extractor].split(":")
     function = getattr(import_module(module_name), function_name)
     return list(function(store, spec, **kwargs, **options))
+
+
+def _extract_words(store: StorePath, spec, tr_wins, options) -> list[str]:
+    if tr_wins:
+        raise InputError(f"--words pools {spec.name} over each word's span: drop --tr-win")
+    from featstore.extract.audio_words import extract_audio_words
+
+    return extract_audio_words(store, spec, **options)
 
 
 def with_weights(spec, weights: str | Path):

@@ -192,7 +192,13 @@ def _ranges(layers: Sequence[int]) -> str:
 
 
 def candidate_keys(name: str) -> list[str]:
-    """The feature keys a typed model name may mean: its alias's key first, then itself."""
+    """The feature keys a typed model name may mean: its alias's key first, then itself.
+
+    ``ALIAS.words`` (audio features pooled per word) means the alias's key + ``.words``.
+    """
+    base, dot, suffix = name.rpartition(".")
+    if dot and suffix == "words" and base in aliases():
+        return [f"{aliases()[base].key}.words", name]
     return [aliases()[name].key, name] if name in aliases() else [name]
 
 

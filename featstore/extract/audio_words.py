@@ -1,0 +1,261 @@
+"""Audio models per word: every layer pooled over each word's own span of audio.
+
+The word rule (``WORD_RULE``, stored with the features): word ``i`` is the story audio
+``[onset_i, offset_i)`` of the stimulus group (story time, seconds), its ends rounded
+to the nearest sample; a span shorter than ``MIN_WORD_SECONDS`` is widened around its
+centre to that length (a speech CNN needs 400 samples for one frame), and samples
+outside the story are zeros. The model is run on that span **alone**, and each layer
+is averaged over the frames that cover it, with the family's own window pooling
+(``audio``: frames from the input length; ``whisper``: the ``ceil(n / 320)`` encoder
+frames of the span, never the 30-s padding; ``audio_llm``: the language model's
+audio-token positions). A word's vector is therefore exactly what
+``featstore extract --tr-win`` stores for a window equal to the word's span: one
+implementation for every family, through its :class:`~featstore.extract.window_run.WindowEncoder`.
+
+Stored as ``features/<key>.words/tr1`` (the word rate has no audio window, as ``tr1``,
+like the ``wordrate`` feature): ``word_hidden (layer, word, dim)`` in the layout text
+models use (so ``evaluate trf`` and ``evaluate similarity-eeg`` read it), ``hidden
+(layer, tr, dim)`` the mean of each TR's words, ``has_words (tr)`` and
+``word_samples (word)`` (samples the model read; 0 for a missing or blank word, which
+gets no vector and is left out of the TR mean). Words are staged in blocks of
+``BLOCK_WORDS`` (a killed run resumes); words of equal span length share a batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from importlib import import_module
+
+import numpy as np
+
+from featstore.errors import InputError, ModelError
+from featstore.extract.audio_windows import AudioStream, exact_seconds, round_half_up
+from featstore.extract.common import (
+    check_dtype,
+    check_precision,
+    provenance_attrs,
+    resolved_revision,
+    stimulus_identity,
+    torch_threads,
+)
+from featstore.extract.registry import AUDIO, AUDIO_LLM, WHISPER, ModelSpec
+from featstore.extract.resample import tr_membership, words_to_trs
+from featstore.extract.text import read_stimulus_words
+from featstore.extract.window_run import WindowEncoder, check_writable
+from featstore.progress import progress_bar
+from featstore.store import _schema as S
+from featstore.store.features import write_feature_set
+from featstore.store.groups import StorePath, group_attrs, open_group, open_root, store_n_tr
+from featstore.store.paths import feature_group, window_name
+from featstore.store.staging import BlockStage, StagedArray, group_lock
+
+#: Suffix of the feature key of word-pooled audio features (``wavlm`` → ``<key>.words``).
+WORDS_SUFFIX = ".words"
+#: Shortest span a model is run on (s); shorter words are widened around their centre.
+MIN_WORD_SECONDS = 0.1
+#: Words per resumable block.
+BLOCK_WORDS = 64
+WORD_RULE = (
+    "word i: story samples [round(onset*sr), round(offset*sr)) of the stimulus group, "
+    f"widened around its centre to {MIN_WORD_SECONDS:g} s when shorter, zero-padded outside "
+    "the story; the model runs on that span alone, pooled over the frames covering it"
+)
+WORD_SAMPLES_VAR = "word_samples"
+
+# extractor → the family's WindowEncoder loader; every family pools the same way here
+_LOADERS = {
+    AUDIO: "featstore.extract.audio:load_audio_encoder",
+    WHISPER: "featstore.extract.whisper:load_whisper_encoder",
+    AUDIO_LLM: "featstore.extract.audio_llm:load_audio_llm",
+}
+
+
+def word_spans(
+    onset: np.ndarray, offset: np.ndarray, keep: np.ndarray, sample_rate: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, stops)`` story samples of each word by ``WORD_RULE`` (0, 0 where not kept).
+
+    Raises :class:`InputError` for a kept word without finite times or ending before it starts.
+    """
+    starts = np.zeros(len(onset), np.int64)
+    stops = np.zeros(len(onset), np.int64)
+    shortest = round_half_up(exact_seconds(MIN_WORD_SECONDS) * sample_rate)
+    for i in np.flatnonzero(keep):
+        if not (np.isfinite(onset[i]) and np.isfinite(offset[i]) and offset[i] >= onset[i]):
+            raise InputError(
+                f"stimulus word {i}: onset {onset[i]!r} s, offset {offset[i]!r} s; expected "
+                "finite times with offset >= onset to pool audio over the word"
+            )
+        start = round_half_up(exact_seconds(onset[i]) * sample_rate)
+        stop = round_half_up(exact_seconds(offset[i]) * sample_rate)
+        if stop - start < shortest:
+            start = (start + stop - shortest) // 2
+            stop = start + shortest
+        starts[i], stops[i] = start, stop
+    return starts, stops
+
+
+def _encode_words(
+    encoder: WindowEncoder,
+    stream: AudioStream,
+    starts: np.ndarray,
+    stops: np.ndarray,
+    batch_size: int,
+    name: str,
+) -> np.ndarray:
+    """``(layer, word, dim)`` vectors of the words with a span; batches of equal span length."""
+    out = np.zeros((len(encoder.layer_names), len(starts), encoder.dim), np.float32)
+    lengths = stops - starts
+    for length in np.unique(lengths[lengths > 0]):
+        same = np.flatnonzero(lengths == length)
+        for first in range(0, len(same), batch_size):
+            batch = same[first : first + batch_size]
+            audio = np.stack([stream.span(int(starts[i]), int(stops[i])) for i in batch])
+            pooled = encoder.encode(audio)
+            expected = (len(encoder.layer_names), len(batch), encoder.dim)
+            if pooled.shape != expected:
+                raise ModelError(
+                    f"{name} returned features of shape {pooled.shape}, expected {expected}"
+                )
+            out[:, batch] = pooled
+    return out
+
+
+def words_group(spec: ModelSpec) -> str:
+    """``features/<key>.words/tr1``: where the word-pooled features of ``spec`` go."""
+    return feature_group(spec.key + WORDS_SUFFIX, window_name(tr_win=1))
+
+
+def extract_audio_words(
+    store: StorePath,
+    spec: ModelSpec,
+    *,
+    batch_size: int = 8,
+    device: str | None = None,
+    dtype: str = "float32",
+    precision: str = "float32",
+    revision: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    threads: int | None = None,
+    pad_to_30s: bool | None = None,
+) -> list[str]:
+    """Pool every layer of an audio model (speech SSL, Whisper, audio LLM) over each word.
+
+    Writes ``features/<key>.words/tr1`` (see the module docstring) and returns it.
+    Example: ``extract_audio_words("s.zarr", resolve_model("wavlm"))``.
+    """
+    if spec.extractor not in _LOADERS:
+        raise InputError(
+            f"--words: {spec.name} is a {spec.extractor} model; word pooling takes the audio "
+            f"families {', '.join(sorted(_LOADERS))} (text models store word_hidden already)"
+        )
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+    check_dtype(dtype)
+    check_precision(precision)
+    stimulus = stimulus_identity(store)
+    open_root(store)
+    sample_rate = int(group_attrs(store, S.STIMULUS).get("sample_rate", S.AUDIO_SAMPLE_RATE))
+    if sample_rate != S.AUDIO_SAMPLE_RATE:
+        raise InputError(
+            f"stimulus audio of {store} is at {sample_rate} Hz; expected {S.AUDIO_SAMPLE_RATE}"
+        )
+    words = read_stimulus_words(store)
+    times = open_group(store, S.STIMULUS)[["onset", "offset"]].compute()
+    starts, stops = word_spans(
+        times["onset"].values, times["offset"].values, words.is_input, sample_rate
+    )
+    group = words_group(spec)
+    check_writable(store, [group], overwrite)
+    module_name, function_name = _LOADERS[spec.extractor].split(":")
+    load: Callable[..., WindowEncoder] = getattr(import_module(module_name), function_name)
+    if pad_to_30s is not None:
+        load = functools.partial(load, pad_to_30s=pad_to_30s)
+    with torch_threads(threads), group_lock(store, group):
+        check_writable(store, [group], overwrite)  # another run may have finished it
+        encoder = load(spec, device=device, revision=revision, precision=precision)
+        settings = {
+            **encoder.settings,
+            "model_id": spec.model_id,
+            "revision": resolved_revision(encoder.model, encoder.revision),
+            "sample_rate": sample_rate,
+            "min_word_s": MIN_WORD_SECONDS,
+            "stimulus_sha256": stimulus["stimulus_sha256"],
+            "dtype": dtype,
+            "precision": precision,
+            "batch_size": batch_size,
+        }
+        shape = (len(encoder.layer_names), len(starts), encoder.dim)
+        stage = BlockStage(
+            store,
+            group,
+            {S.WORD_HIDDEN_VAR: StagedArray(shape, dtype, block_axis=1)},
+            block_size=BLOCK_WORDS,
+            settings=settings,
+        )
+        stream = AudioStream(open_root(store)[f"{S.STIMULUS}/{S.STIMULUS_AUDIO_VAR}"])
+        pending = stage.pending_blocks()
+        total = sum(int(words.is_input[stage.block_slice(i)].sum()) for i in pending)
+        with progress_bar(
+            f"extract {spec.name} words", total, enabled=progress, unit="words"
+        ) as advance:
+            for index in pending:
+                span = stage.block_slice(index)
+                block = _encode_words(
+                    encoder, stream, starts[span], stops[span], batch_size, spec.name
+                )
+                stage.write_block(index, **{S.WORD_HIDDEN_VAR: block})
+                advance(int(words.is_input[span].sum()))
+        attrs = provenance_attrs(
+            dataclasses.replace(spec, key=spec.key + WORDS_SUFFIX),
+            model=encoder.model,
+            revision=encoder.revision,
+            pooling=f"per word: {encoder.pooling}; per TR: mean of the TR's words",
+            settings=settings,
+            stimulus=stimulus,
+        )
+        attrs.update(layer_names=list(encoder.layer_names), word_rule=WORD_RULE)
+        if encoder.layer_dims is not None:
+            attrs["layer_dims"] = list(encoder.layer_dims)
+        _finalize(store, spec, stage, words, stops - starts, attrs)
+    return [group]
+
+
+def _finalize(store, spec, stage, words, word_samples, attrs) -> None:
+    """Write word_hidden, its TR means and the word spans; discard the stage."""
+    n_tr = store_n_tr(store)
+    used = word_samples > 0
+    counted, has_words = tr_membership(words.tr_index, n_tr, used)
+    word_hidden = stage.dask_arrays()[S.WORD_HIDDEN_VAR].rechunk((1, -1, -1))
+    n_layers, _, dim = word_hidden.shape
+    dtype = word_hidden.dtype
+
+    def layer_to_trs(layer):
+        values, _ = words_to_trs(layer[0], words.tr_index, n_tr, used=used)
+        return values.astype(dtype)[None]
+
+    hidden = word_hidden.map_blocks(
+        layer_to_trs, chunks=((1,) * n_layers, (n_tr,), (dim,)), dtype=dtype
+    )
+    counts = {
+        "n_words": len(words.words),
+        "n_words_used": int(counted.sum()),
+        "n_words_missing": int((~used).sum()),
+        "n_trs_without_words": int((~has_words).sum()),
+        "resumed_blocks": stage.resumed_blocks,
+    }
+    write_feature_set(
+        store,
+        spec.key + WORDS_SUFFIX,
+        window_name(tr_win=1),
+        hidden,
+        attrs={**attrs, **counts},
+        word_hidden=word_hidden,
+        has_words=has_words,
+        extra_vars={WORD_SAMPLES_VAR: ((S.WORD_DIM,), word_samples.astype(np.int64))},
+        overwrite=True,  # the lock is held and a complete group was refused above
+    )
+    stage.discard()
