@@ -24,6 +24,7 @@ from featstore.outputs import check_output_directory, output_directory, writing_
 from featstore.plot.atlas import GLASSER_CITATION
 from featstore.progress import progress_bar
 from featstore.report.analyses import add_analysis_sections
+from featstore.report.eeg import add_eeg_sections
 from featstore.report.encoding import add_encoding_section, encoding_result_sets
 from featstore.report.page import _Page, environment
 from featstore.store.groups import StorePath, root_attrs
@@ -94,6 +95,7 @@ def build_report(
                 brain_maps=brain_maps,
             )
         add_analysis_sections(page, store, runs)
+        add_eeg_sections(page, store, runs)
     attrs = root_attrs(store)
     document = (
         environment()
