@@ -12,14 +12,25 @@ from featstore.cli._common import StoreOption, console
 def import_eeg(
     store: StoreOption,
     eeg: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--eeg",
             help="EEG/MEG file(s) or glob(s), one file per subject, any format MNE reads "
             "(BrainVision .vhdr, EDF/BDF, FIF, EEGLAB .set); 'sub-XX' in a name names the "
             "subject. Repeat for several patterns.",
         ),
-    ],
+    ] = None,
+    bids: Annotated[
+        str | None,
+        typer.Option(
+            "--bids",
+            help="BIDS dataset root instead of --eeg: every subject's recording of --task, "
+            "read with mne-bids (events.tsv as annotations).",
+        ),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="With --bids: the BIDS task of the story.")
+    ] = None,
     onset_event: Annotated[
         str,
         typer.Option(
@@ -63,15 +74,21 @@ def import_eeg(
     The store must hold the story (`featstore dataset import`); the EEG is cut to the
     story's span, time 0 at the story onset. Nothing is written if any check fails.
 
-    Example:
+    Examples:
 
         featstore dataset import-eeg --store stores/eeg.zarr --eeg 'sub-*_task-s1_eeg.vhdr' --onset-event 'Stimulus/S  1' --l-freq 0.5 --h-freq 30 --resample 128
+
+        featstore dataset import-eeg --store stores/eeg.zarr --bids data/ds-eeg --task s1 --onset-event story_onset
     """
     from featstore.datasets.eeg import import_eeg as run_import
+    from featstore.datasets.eeg_bids import import_bids_eeg
+    from featstore.errors import InputError
 
-    report = run_import(
+    if (eeg is None) == (bids is None) or (bids is None) != (task is None):
+        raise InputError("give --eeg FILES, or --bids ROOT with --task NAME")
+    report = (import_bids_eeg if bids else run_import)(
         store,
-        eeg,
+        *((bids, task) if bids else (eeg,)),
         onset_event=onset_event,
         onset=onset,
         l_freq=l_freq,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,9 @@ def _prepare(
     h_freq: float | None,
     sfreq: float | None,
     montage: str | None,
+    reader: Callable[[Path], Any] = _read_raw,
 ) -> Recording:
-    raw = _read_raw(path)
+    raw = reader(path)
     onset_s = story_onset(raw, path, onset_event=onset_event, onset=onset)
     raw.pick("data", exclude=())
     if montage is not None:
@@ -262,6 +264,7 @@ def import_eeg(
     tmin: float = -1.0,
     montage: str | None = None,
     overwrite: bool = False,
+    reader: Callable[[Path], Any] = _read_raw,
 ) -> EegImportReport:
     """Read every EEG/MEG file of ``eeg`` with MNE and write the store's ``eeg`` group.
 
@@ -285,6 +288,9 @@ def import_eeg(
         positions (EDF, BrainVision); channels it lacks keep NaN positions.
     overwrite
         Replace an existing ``eeg`` group.
+    reader
+        Reads one file into a preloaded MNE Raw (default ``mne.io.read_raw``; BIDS
+        datasets pass mne-bids' reader, see :mod:`featstore.datasets.eeg_bids`).
 
     Raises
     ------
@@ -311,6 +317,7 @@ def import_eeg(
             h_freq=h_freq,
             sfreq=sfreq,
             montage=montage,
+            reader=reader,
         )
         for path in paths
     ]
