@@ -139,6 +139,47 @@ def write_feature_set(
     count must equal the store's ``n_tr``. ``attrs`` must hold the provenance attrs of
     the schema (``model_id``, ``revision``, ``modality``, ``pooling``,
     ``stimulus_sha256``); ``ctx_words`` / ``tr_win`` are filled in from ``window``.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    key : str
+        Feature key of the model (:func:`model_key`).
+    window : str
+        Window name, ``ctx<N>`` or ``tr<N>``.
+    hidden : array-like, (layer, tr, dim)
+        Hidden states per TR.
+    attrs : mapping
+        Provenance attrs (see above).
+    layers : sequence of int, optional
+        Layer labels (default: 0, 1, …).
+    word_hidden : array-like, (layer, word, dim), optional
+        Hidden states per word of a text model.
+    has_words : array-like of bool, (tr,), optional
+        Whether each TR holds at least one word.
+    extra_vars : mapping, optional
+        More variables, name -> (dims, values).
+    overwrite : bool
+        Replace an existing feature set.
+
+    Returns
+    -------
+    str
+        The group path, ``features/<key>/<window>``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
     """
     group = feature_group(key, window)
     kind, size = parse_window(window)
@@ -197,7 +238,35 @@ def constant_layers_message(group: str, layers: Sequence[int], n_layers: int, n_
 def resolve_feature_key(store: StorePath, name: str) -> str:
     """The feature key ``name`` stands for: itself if the store has it, else the key of the
     feature sets extracted under the model alias ``name`` (``minilm`` →
-    ``sentence-transformers--all-MiniLM-L6-v2``), else ``name`` unchanged."""
+    ``sentence-transformers--all-MiniLM-L6-v2``), else ``name`` unchanged.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    name : str
+        A feature key or a model alias.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
+    >>> from featstore.store import resolve_feature_key
+    >>> resolve_feature_key(store, "org--my-lm")
+    'org--my-lm'
+    """
     keys = child_names(store, S.FEATURES)
     if name in keys:
         return name
@@ -209,7 +278,28 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 
 
 def resolve_feature_group(store: StorePath, group: str) -> str:
-    """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged."""
+    """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        A group path.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store, resolve_feature_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> resolve_feature_group(store, "results/grid-1")
+    'results/grid-1'
+    """
     parts = str(group).strip("/").split("/")
     if len(parts) >= 2 and parts[0] == S.FEATURES:
         parts[1] = resolve_feature_key(store, parts[1])
@@ -222,6 +312,39 @@ def open_feature_set(
     """Open a complete feature set lazily; optionally select ``layers`` by label.
 
     ``key`` is the feature key or the model alias it was extracted under.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    key : str
+        Feature key (``gpt2``, ``microsoft--wavlm-base-plus``) or the model alias it was
+        extracted under.
+    window : str
+        Window name, ``ctx<N>`` or ``tr<N>``.
+    layers : sequence of int, optional
+        Layer labels to keep (default: all).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``hidden`` (layer, tr, dim), dask-backed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
+    >>> from featstore.store import open_feature_set
+    >>> open_feature_set(store, "org--my-lm", "ctx8", layers=[1]).hidden.shape
+    (1, 4, 3)
     """
     group = feature_group(resolve_feature_key(store, key), window)
     ds = open_group(store, group)
@@ -239,7 +362,38 @@ def open_feature_set(
 
 @dataclass(frozen=True)
 class FeatureSetInfo:
-    """What a listing knows of a feature set without reading its arrays."""
+    """What a listing knows of a feature set without reading its arrays.
+
+    Parameters
+    ----------
+    key, window, group : str
+        Where the feature set is.
+    model_id, modality : str
+        Provenance attrs.
+    n_layers, n_tr, dim : int
+        Shape of ``hidden``.
+    complete : bool
+        Whether its write finished.
+    attrs : dict
+        All its attrs.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
+    >>> from featstore.store import list_feature_sets
+    >>> info = list_feature_sets(store)[0]
+    >>> info.model_id, info.n_layers, info.n_tr, info.dim
+    ('org/my-lm', 2, 4, 3)
+    """
 
     key: str
     window: str
@@ -254,7 +408,33 @@ class FeatureSetInfo:
 
 
 def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
-    """Every feature set in the store (complete or not), sorted by key and window."""
+    """Every feature set in the store (complete or not), sorted by key and window.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    list of FeatureSetInfo
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
+    >>> from featstore.store import list_feature_sets
+    >>> [info.group for info in list_feature_sets(store)]
+    ['features/org--my-lm/ctx8']
+    """
     infos: list[FeatureSetInfo] = []
     root = open_root(store)
     for key in child_names(store, S.FEATURES):
@@ -283,7 +463,38 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
 
 
 def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]:
-    """Attrs of a feature set, by key or alias (:class:`GroupNotFoundError` naming it if absent)."""
+    """Attrs of a feature set, by key or alias (:class:`GroupNotFoundError` naming it if absent).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    key : str
+        Feature key (``gpt2``, ``microsoft--wavlm-base-plus``) or the model alias it was
+        extracted under.
+    window : str
+        Window name, ``ctx<N>`` or ``tr<N>``.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
+    >>> from featstore.store import feature_set_attrs
+    >>> feature_set_attrs(store, "org--my-lm", "ctx8")["ctx_words"]
+    8
+    """
     group = feature_group(resolve_feature_key(store, key), window)
     try:
         return group_attrs(store, group)

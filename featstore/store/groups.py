@@ -146,6 +146,31 @@ def reading_data(store: StorePath, group: str) -> Iterator[None]:
 
     Codecs fail with RuntimeError (zstd, blosc) or ValueError/TypeError; all of them
     mean the bytes on disk are not what the metadata says.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        Group path inside the store, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Inside it, a codec error reading the group's chunks raises :class:`StoreError`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import create_store, write_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(4.0))}))
+    >>> from featstore.store import open_group, reading_data
+    >>> with reading_data(store, "extra/notes"):
+    ...     open_group(store, "extra/notes").x.values.sum()
+    np.float64(6.0)
     """
     try:
         with reading_metadata(store, group):
@@ -171,6 +196,17 @@ def array_compressors() -> tuple:
     faster to read for features (docs/store-spec.md, "Compression and chunking"). The
     checksum (4 bytes a chunk) turns a flipped bit on disk into a read error instead of a
     silently wrong value.
+
+    Returns
+    -------
+    tuple of zarr codecs
+        The ``compressors`` to pass to Zarr for a numeric array.
+
+    Examples
+    --------
+    >>> from featstore.store import array_compressors
+    >>> array_compressors()
+    (ZstdCodec(level=3, checksum=True),)
     """
     from zarr.codecs import ZstdCodec
 
@@ -218,6 +254,30 @@ def create_store(
 
     Raises :class:`GroupExistsError` if something is already at ``store`` and
     ``overwrite`` is false.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    dataset : str
+        Name of the dataset (the ``dataset`` root attr).
+    tr_seconds : float
+        Repetition time of the fMRI, in seconds.
+    n_tr : int
+        Number of TRs of the story: every feature set and the BOLD have this many.
+    overwrite : bool
+        Replace what is at ``store``.
+    extra_attrs : mapping, optional
+        More root attrs (made JSON-safe).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store, root_attrs
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> root_attrs(store)["n_tr"]
+    4
     """
     local = _local_path(store)
     if local is not None and local.exists() and not overwrite:
@@ -255,12 +315,61 @@ def _node(store: StorePath, group: str) -> zarr.Group | zarr.Array | None:
 
 
 def group_exists(store: StorePath, group: str) -> bool:
-    """Whether ``group`` exists in the store (complete or not)."""
+    """Whether ``group`` exists in the store (complete or not).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        Group path inside the store, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import create_store, write_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(4.0))}))
+    >>> from featstore.store import group_exists
+    >>> group_exists(store, "extra/notes"), group_exists(store, "fmri")
+    (True, False)
+    """
     return isinstance(_node(store, group), zarr.Group)
 
 
 def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
-    """The attrs of a group, without checking it is complete."""
+    """The attrs of a group, without checking it is complete.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        Group path inside the store, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    dict
+        The group's attrs, ``complete`` included.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import create_store, write_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(4.0))}))
+    >>> from featstore.store import group_attrs
+    >>> group_attrs(store, "extra/notes")["complete"]
+    True
+    """
     node = _node(store, group)
     if node is None:
         raise GroupNotFoundError(f"group {group!r} not found in {os.fspath(store)}")
@@ -270,7 +379,31 @@ def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
 
 
 def is_complete(store: StorePath, group: str) -> bool:
-    """Whether a group exists and its ``complete`` flag is set."""
+    """Whether a group exists and its ``complete`` flag is set.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        Group path inside the store, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import create_store, write_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(4.0))}))
+    >>> from featstore.store import is_complete
+    >>> is_complete(store, "extra/notes")
+    True
+    """
     try:
         return bool(group_attrs(store, group).get(S.COMPLETE_ATTR, False))
     except GroupNotFoundError:
@@ -295,6 +428,31 @@ def write_group(
     An OS error on the way (disk full, read-only store) raises a one-line
     :class:`StoreError`, after removing what was written of the group if possible
     (it was incomplete and would only hold the space).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        Group path inside the store, e.g. ``features/gpt2/ctx200``.
+    dataset : xarray.Dataset
+        What to write; its attrs become the group's attrs.
+    overwrite : bool
+        Replace an existing group.
+    encoding : mapping, optional
+        Zarr encoding per variable, as :meth:`xarray.Dataset.to_zarr`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import create_store, write_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(4.0))}))
+    >>> from featstore.store import open_group
+    >>> open_group(store, "extra/notes").sizes["tr"]
+    4
     """
     key = group_key(group)
     open_root(store, mode="r")
@@ -389,7 +547,30 @@ def mark_complete(store: StorePath, group: str, value: bool = True) -> None:
 
 
 def update_group_attrs(store: StorePath, group: str, attrs: Mapping[str, Any]) -> None:
-    """Add or replace attrs of an existing group."""
+    """Add or replace attrs of an existing group.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        Group path inside the store, e.g. ``features/gpt2/ctx200``.
+    attrs : mapping
+        Attrs to add or replace (made JSON-safe).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import create_store, write_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(4.0))}))
+    >>> from featstore.store import group_attrs, update_group_attrs
+    >>> update_group_attrs(store, "extra/notes", {"source": "hand-made"})
+    >>> group_attrs(store, "extra/notes")["source"]
+    'hand-made'
+    """
     node = _open_for_update(store, group)
     with writing(store, f"the attrs of group {group!r}"):
         node.attrs.update(to_json_safe(dict(attrs)))
@@ -406,6 +587,34 @@ def open_group(
 
     Raises :class:`GroupNotFoundError` if the group is absent and
     :class:`IncompleteGroupError` if its write never finished.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        Group path inside the store, e.g. ``features/gpt2/ctx200``.
+    chunks : optional
+        Dask chunks, as :func:`xarray.open_zarr` (default: the stored chunks).
+    require_complete : bool
+        Refuse a group whose write never finished.
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazily loaded.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import create_store, write_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(4.0))}))
+    >>> from featstore.store import open_group
+    >>> open_group(store, "extra/notes").x.values
+    array([0., 1., 2., 3.])
     """
     attrs = group_attrs(store, group)
     if require_complete and not attrs.get(S.COMPLETE_ATTR, False):
@@ -422,7 +631,28 @@ def open_group(
 
 
 def delete_group(store: StorePath, group: str) -> None:
-    """Remove a group and everything below it (no error if absent)."""
+    """Remove a group and everything below it (no error if absent).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        Group path inside the store, e.g. ``features/gpt2/ctx200``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import create_store, write_group
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(4.0))}))
+    >>> from featstore.store import delete_group, group_exists
+    >>> delete_group(store, "extra/notes")
+    >>> group_exists(store, "extra/notes")
+    False
+    """
     key = group_key(group)
     root = open_root(store, mode="r+")
     with reading_metadata(store, key), writing(store, f"(delete) group {key!r}"):

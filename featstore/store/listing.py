@@ -23,7 +23,38 @@ class VariableInfo:
 
 @dataclass(frozen=True)
 class GroupInfo:
-    """One schema group: its path, kind, arrays and attrs."""
+    """One schema group: its path, kind, arrays and attrs.
+
+    Parameters
+    ----------
+    path : str
+        Group path.
+    kind : str
+        ``stimulus``, ``fmri``, ``features`` or ``results``.
+    complete : bool
+        Whether its write finished.
+    variables : tuple of VariableInfo
+        Name, dims, shape and dtype of each array.
+    attrs : dict
+        The group's attrs.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
+    >>> from featstore.store import list_groups
+    >>> info = list_groups(store)[0]
+    >>> info.kind, info.variable("hidden").shape
+    ('features', (2, 4, 3))
+    """
 
     path: str
     kind: str
@@ -75,5 +106,31 @@ def group_info(store: StorePath, path: str, kind: str) -> GroupInfo:
 
 
 def list_groups(store: StorePath) -> list[GroupInfo]:
-    """Every schema group with its arrays' shapes and its attrs."""
+    """Every schema group with its arrays' shapes and its attrs.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    list of GroupInfo
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
+    >>> from featstore.store import list_groups
+    >>> [(g.path, g.complete) for g in list_groups(store)]
+    [('features/org--my-lm/ctx8', True)]
+    """
     return [group_info(store, path, kind) for path, kind in group_paths(store)]

@@ -63,6 +63,36 @@ def remove_feature_sets(store: StorePath, name: str, window: str | None = None) 
     """Remove the feature set ``name``/``window`` (every window of ``name`` when None).
 
     Returns the groups removed. Results computed from them stay: a run holds its own r.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    name : str
+        Feature key or model alias.
+    window : str, optional
+        One window; every window of ``name`` when None.
+
+    Returns
+    -------
+    list of str
+        The groups removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import create_store, write_feature_set
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
+    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
+    >>> from featstore.store import remove_feature_sets
+    >>> remove_feature_sets(store, "org--my-lm")
+    ['features/org--my-lm/ctx8']
     """
     groups = feature_groups_of(store, name, window)
     removed = [group for group in groups if remove_group(store, group)]
@@ -86,7 +116,32 @@ def run_group_of(store: StorePath, run_id: str) -> str:
 
 def remove_run(store: StorePath, run_id: str) -> str:
     """Remove ``results/<run_id>`` (an encoding run or an analysis, with its stats and its
-    stage); return the group path."""
+    stage); return the group path.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    run_id : str
+        Name of the run.
+
+    Returns
+    -------
+    str
+        The group removed, ``results/<run_id>``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import remove_run, write_group
+    >>> write_group(store, "results/r1", xr.Dataset({"r": ("config", np.zeros(2))}))
+    >>> remove_run(store, "r1")
+    'results/r1'
+    """
     group = run_group_of(store, run_id)
     remove_group(store, group)
     return group

@@ -75,6 +75,28 @@ def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
     """Open a store's root group after checking it is a featstore store we can read.
 
     A :class:`StoreHandle` hands out the root it opened the first time (per mode).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    mode : {'r', 'r+'}
+        Read only, or read and write.
+
+    Returns
+    -------
+    zarr.Group
+        The root group.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.store import open_root
+    >>> open_root(store).attrs["dataset"]
+    'demo'
     """
     if isinstance(store, StoreHandle):
         return store.root(mode)
@@ -139,12 +161,53 @@ class StoreHandle(os.PathLike):
 
 
 def root_attrs(store: StorePath) -> dict[str, Any]:
-    """The root attrs of a store (schema checked)."""
+    """The root attrs of a store (schema checked).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    dict
+        ``featstore_schema``, ``dataset``, ``tr_seconds``, ``n_tr``, ``created`` …
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.store import root_attrs
+    >>> root_attrs(store)["tr_seconds"]
+    1.5
+    """
     return dict(open_root(store).attrs)
 
 
 def store_n_tr(store: StorePath) -> int:
-    """The store's ``n_tr`` root attr, checked to be a positive integer."""
+    """The store's ``n_tr`` root attr, checked to be a positive integer.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.store import store_n_tr
+    >>> store_n_tr(store)
+    4
+    """
     n_tr = root_attrs(store).get("n_tr")
     if isinstance(n_tr, bool) or not isinstance(n_tr, int) or n_tr < 1:
         raise StoreError(
@@ -155,7 +218,27 @@ def store_n_tr(store: StorePath) -> int:
 
 
 def store_tr_seconds(store: StorePath) -> float:
-    """The store's ``tr_seconds`` root attr, checked to be a positive number."""
+    """The store's ``tr_seconds`` root attr, checked to be a positive number.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.store import store_tr_seconds
+    >>> store_tr_seconds(store)
+    1.5
+    """
     tr = root_attrs(store).get("tr_seconds")
     if isinstance(tr, bool) or not isinstance(tr, (int, float)) or not 0 < tr < float("inf"):
         raise StoreError(

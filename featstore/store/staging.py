@@ -43,14 +43,47 @@ _DONE = "_block_done"
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
-    """A stable sha256 of a JSON-able settings mapping."""
+    """A stable sha256 of a JSON-able settings mapping.
+
+    Parameters
+    ----------
+    settings : mapping
+        JSON-able settings (keys in any order).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Examples
+    --------
+    >>> from featstore.store import settings_hash
+    >>> settings_hash({"pca": 250, "cv": 5}) == settings_hash({"cv": 5, "pca": 250})
+    True
+    """
     text = json.dumps(to_json_safe(dict(settings)), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class StagedArray:
-    """Shape of one staged array: ``block_axis`` is cut into blocks of ``block_size``."""
+    """Shape of one staged array: ``block_axis`` is cut into blocks of ``block_size``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the whole array.
+    dtype : str
+        Its dtype.
+    block_axis : int
+        The axis written block by block.
+
+    Examples
+    --------
+    >>> from featstore.store import StagedArray
+    >>> StagedArray((2, 10, 3), "float32", block_axis=1).chunks(4)
+    (1, 4, 3)
+    """
 
     shape: tuple[int, ...]
     dtype: str
@@ -82,6 +115,20 @@ class BlockStage:
     settings
         Everything that determines the output; a stage made with other settings is
         discarded instead of resumed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import BlockStage, StagedArray, create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> stage = BlockStage(store, "features/mine/tr1", {"hidden": StagedArray((4, 2), "float32")},
+    ...                    block_size=2, settings={"model": "mine"})
+    >>> for index in stage.pending_blocks():
+    ...     stage.write_block(index, hidden=np.ones((2, 2), "float32"))
+    >>> stage.is_done(), stage.dask_arrays()["hidden"].shape
+    (True, (4, 2))
     """
 
     def __init__(
@@ -209,7 +256,28 @@ def discard_stage(store: StorePath, group: str) -> bool:
 
 @dataclass(frozen=True)
 class StagedGroup:
-    """A group whose resumable write is staged in ``_work/`` (running or interrupted)."""
+    """A group whose resumable write is staged in ``_work/`` (running or interrupted).
+
+    Parameters
+    ----------
+    group : str
+        The final group.
+    blocks_done, n_blocks : int
+        Blocks written, of how many.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.store import BlockStage, StagedArray, create_store, list_staged
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> stage = BlockStage(store, "features/mine/tr1", {"hidden": StagedArray((4, 2), "float32")},
+    ...                    block_size=2, settings={})
+    >>> stage.write_block(0, hidden=np.ones((2, 2), "float32"))
+    >>> list_staged(store)
+    [StagedGroup(group='features/mine/tr1', blocks_done=1, n_blocks=2)]
+    """
 
     group: str
     blocks_done: int
@@ -217,7 +285,27 @@ class StagedGroup:
 
 
 def list_staged(store: StorePath) -> list[StagedGroup]:
-    """Every staged feature set and run, with how many of its blocks are written."""
+    """Every staged feature set and run, with how many of its blocks are written.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    list of StagedGroup
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.store import list_staged
+    >>> list_staged(store)
+    []
+    """
     found = []
     root = open_root(store)
     for top, depth in ((S.FEATURES, 2), (S.RESULTS, 1)):
@@ -273,6 +361,29 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
     Raises :class:`GroupLockedError` when another process holds it. The lock is an
     ``flock`` on a file under ``_work/locks``, released when the process dies; the file
     is removed when the lock is released, so a finished write leaves no trace.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+    group : str
+        The group about to be written.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Holds the lock inside the ``with`` block.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.errors import GroupLockedError
+    >>> from featstore.store import group_lock
+    >>> with group_lock(store, "features/mine/tr1"):
+    ...     pass  # write the group here
     """
     local = _local_path(store)
     if local is None:

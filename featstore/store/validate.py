@@ -13,7 +13,23 @@ from featstore.store.paths import parse_window
 
 @dataclass(frozen=True)
 class Problem:
-    """One way a store departs from the schema."""
+    """One way a store departs from the schema.
+
+    Parameters
+    ----------
+    group : str
+        The group at fault (``''`` for the root).
+    field : str
+        The attr or variable at fault.
+    message : str
+        What is wrong.
+
+    Examples
+    --------
+    >>> from featstore.store import Problem
+    >>> print(Problem("fmri", "bold", "expected dims (subject, tr, roi)"))
+    fmri: bold: expected dims (subject, tr, roi)
+    """
 
     group: str
     field: str
@@ -119,6 +135,25 @@ def validate(store: StorePath) -> list[Problem]:
 
     A store that cannot be opened or listed at all, or has a newer schema version,
     raises :class:`featstore.errors.StoreError` instead.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    list of Problem
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.store import validate
+    >>> validate(store)
+    []
     """
     root = open_root(store)
     problems = [
