@@ -44,6 +44,18 @@ class FmriSource:
         TR count of each subject as read, before any trimming.
     n_tr
         TR count after trimming (the length of the returned array).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.datasets import read_fmri
+    >>> path = tempfile.mkdtemp() + "/bold.npz"
+    >>> rng = np.random.default_rng(0)
+    >>> np.savez(path, s1=rng.standard_normal((12, 5)), s2=rng.standard_normal((10, 5)))
+    >>> source = read_fmri(path, trim_to_shortest=True)[2]
+    >>> source.kind, source.lengths, source.trimmed
+    ('npz', {'s1': 12, 's2': 10}, {'s1': 2})
     """
 
     path: Path
@@ -246,6 +258,18 @@ def read_fmri(
         arrays, arrays that are not 2-D, different ROI counts, different TR counts
         (without ``trim_to_shortest``), NaN/inf values (with the TR and ROI of the first
         and their count).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.datasets import read_fmri
+    >>> path = tempfile.mkdtemp() + "/bold.npz"
+    >>> rng = np.random.default_rng(0)
+    >>> np.savez(path, s1=rng.standard_normal((10, 5)), s2=rng.standard_normal((10, 5)))
+    >>> bold, subjects, source = read_fmri(path)
+    >>> bold.shape, bold.dtype, subjects
+    ((2, 10, 5), dtype('float32'), ['s1', 's2'])
     """
     source = Path(path)
     if source.is_dir():

@@ -157,6 +157,21 @@ def write_fmri(
         count other than the store's ``n_tr``; nothing is written then.
     GroupExistsError
         The store has an fmri group and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.datasets import write_fmri
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=20)
+    >>> bold = np.random.default_rng(0).standard_normal((2, 20, 360))  # (subject, tr, roi)
+    >>> write_fmri(store, bold, ["sub-01", "sub-02"])
+    'fmri'
+    >>> from featstore.datasets import open_fmri
+    >>> open_fmri(store).roi_name.values[:2].tolist()
+    ['V1', 'MST']
     """
     ds = fmri_dataset(
         bold, subjects, roi_names=roi_names, hemispheres=hemispheres, atlas=atlas, source=source
@@ -176,5 +191,31 @@ def write_fmri(
 
 
 def open_fmri(store: StorePath) -> xr.Dataset:
-    """Open a store's ``fmri`` group lazily (dask-backed, one subject per chunk)."""
+    """Open a store's ``fmri`` group lazily (dask-backed, one subject per chunk).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``bold`` (subject, tr, roi) float32 with coords ``roi_name`` and ``hemisphere``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.datasets import write_fmri
+    >>> from featstore.store import create_store
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=20)
+    >>> bold = np.random.default_rng(0).standard_normal((2, 20, 360))  # (subject, tr, roi)
+    >>> write_fmri(store, bold, ["sub-01", "sub-02"])
+    'fmri'
+    >>> from featstore.datasets import open_fmri
+    >>> open_fmri(store).bold.sizes
+    Frozen({'subject': 2, 'tr': 20, 'roi': 360})
+    """
     return open_group(store, S.FMRI)

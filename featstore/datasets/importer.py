@@ -43,6 +43,17 @@ class ImportReport:
 
     ``tr_mismatch`` is the fMRI TR count minus the TRs the story audio spans after
     ``stim_onset`` (``audio_n_tr``); None without fMRI.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import import_dataset
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    >>> report.dataset, report.n_words, report.n_tr, report.tr_mismatch
+    ('demo', 830, 206, None)
     """
 
     store: Path
@@ -237,6 +248,17 @@ def import_dataset(
         Any bad input, naming the file and row, subject or value; nothing is written.
     GroupExistsError
         A store exists at ``store`` and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import import_dataset
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    >>> report.n_tr, round(report.duration_s)
+    (206, 308)
     """
     target = _target_path(store)
     check_timing(tr, stim_onset, tr_assign)

@@ -76,5 +76,28 @@ def open_stimulus(store: StorePath) -> xr.Dataset:
 
     Raises :class:`featstore.errors.GroupNotFoundError` if the store has none and
     :class:`featstore.errors.IncompleteGroupError` if its write never finished.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``word``, ``word_lower``, ``onset``, ``offset``, ``tr_index`` (word) and ``audio`` (sample).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import import_dataset
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    >>> from featstore.datasets import open_stimulus
+    >>> stimulus = open_stimulus(store)
+    >>> stimulus.word.values[:3].tolist(), int(stimulus.tr_index.max())
+    (['Every', 'morning,', 'before'], 205)
     """
     return open_group(store, S.STIMULUS)
