@@ -54,6 +54,19 @@ class ImportReport:
     >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
     >>> report.dataset, report.n_words, report.n_tr, report.tr_mismatch
     ('demo', 830, 206, None)
+
+    Attributes
+    ----------
+    store : Path
+        The store written.
+    dataset : str
+        Its dataset name.
+    n_words, n_tr : int
+        Words of the alignment; TRs of the store.
+    audio_n_tr : int
+        TRs the story audio spans after ``stim_onset``.
+    tr_mismatch : int or None
+        fMRI TRs minus ``audio_n_tr`` (None without fMRI).
     """
 
     store: Path

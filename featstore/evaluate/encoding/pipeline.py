@@ -62,6 +62,21 @@ class EncodingResult:
     excluded : str or None
         Why the model has no result at all (r, alpha, partition NaN everywhere): a feature
         set constant over the train TRs. ``None`` for a usable model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.encoding import EncodingSettings, encode
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 12))  # (tr, feature): one feature set
+    >>> weights = rng.standard_normal((4, 5))
+    >>> bold = np.stack([np.roll(X[:, :4], 2, axis=0) @ weights + rng.standard_normal((200, 5))
+    ...                  for _ in range(2)])  # (subject, tr, roi): responds 2 TRs later
+    >>> result = encode([X], bold, EncodingSettings(pca=8, cv=3))
+    >>> result.r.shape, result.alpha.shape, result.test_index.size  # (subject, roi); 20 % of TRs
+    ((2, 5), (2, 5), 39)
+    >>> result.warnings
+    []
     """
 
     r: np.ndarray
@@ -354,6 +369,21 @@ def encode(
     Returns
     -------
     EncodingResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.encoding import EncodingSettings, encode
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 12))  # (tr, feature): one feature set
+    >>> weights = rng.standard_normal((4, 5))
+    >>> bold = np.stack([np.roll(X[:, :4], 2, axis=0) @ weights + rng.standard_normal((200, 5))
+    ...                  for _ in range(2)])  # (subject, tr, roi): responds 2 TRs later
+    >>> result = encode([X], bold, EncodingSettings(pca=8, cv=3))
+    >>> result.r.shape  # Pearson r on the held-out last 20 %, per subject and ROI
+    (2, 5)
+    >>> bool(result.r.mean() > 0.5)
+    True
     """
     bold = np.asarray(bold)
     features = _check_inputs(features, bold)

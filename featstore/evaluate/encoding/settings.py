@@ -38,6 +38,14 @@ def delays_from_fir(fir_window: int = 4, fir_offset: int = 1) -> tuple[int, ...]
     -------
     tuple of int
         ``(fir_offset, …, fir_offset + fir_window - 1)``; ``(1, 2, 3, 4)`` by default.
+
+    Examples
+    --------
+    >>> from featstore.evaluate.encoding import delays_from_fir
+    >>> delays_from_fir()
+    (1, 2, 3, 4)
+    >>> delays_from_fir(fir_window=3, fir_offset=2)
+    (2, 3, 4)
     """
     if int(fir_window) < 1:
         raise InputError(f"--fir-window {fir_window}: expected at least 1 delay")
@@ -76,6 +84,15 @@ class EncodingSettings:
         or ``"banded"`` (one alpha per space).
     dtype : str
         ``"float32"`` (fast) or ``"float64"`` (exact mode) for the products with the targets.
+
+    Examples
+    --------
+    >>> from featstore.evaluate.encoding import EncodingSettings
+    >>> settings = EncodingSettings(pca=100, cv=3)
+    >>> settings.delays, settings.test_frac, len(settings.alphas)
+    ((1, 2, 3, 4), 0.2, 21)
+    >>> EncodingSettings(delays=[4, 3]) == EncodingSettings(delays=(4, 3))
+    True
     """
 
     trim: int | None = None

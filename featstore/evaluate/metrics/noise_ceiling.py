@@ -28,6 +28,18 @@ def loso_isc(bold: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (n_subject, n_roi)
         r between each subject and the mean of the others (NaN for constant series).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import loso_isc
+    >>> rng = np.random.default_rng(0)
+    >>> shared = rng.standard_normal((1, 50, 4))  # what every subject's response holds
+    >>> bold = shared + rng.standard_normal((3, 50, 4))  # (subject, time, roi)
+    >>> loso_isc(bold).shape
+    (3, 4)
+    >>> np.round(loso_isc(bold)[:, 0], 2)
+    array([0.63, 0.64, 0.49])
     """
     bold = np.asarray(bold, dtype=np.float64)
     if bold.ndim != 3:
@@ -55,6 +67,27 @@ def normalized_r(
     """``r / ceiling``, NaN where the ceiling is below ``threshold`` (unstable ratio).
 
     Broadcasts like numpy / xarray (e.g. r (config, subject, roi) over ceiling (roi)).
+
+    Parameters
+    ----------
+    r : array-like or xarray.DataArray
+        Encoding r.
+    ceiling : array-like or xarray.DataArray
+        Noise ceiling, broadcastable against ``r``.
+    threshold : float
+        Smallest ceiling a ratio is computed for.
+
+    Returns
+    -------
+    array-like or xarray.DataArray
+        ``r / ceiling``, NaN below the threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import normalized_r
+    >>> normalized_r(np.array([0.2, 0.1]), np.array([0.4, 0.05]))
+    array([0.5, nan])
     """
     valid = ceiling >= threshold
     # xarray objects keep their coordinates (.where); arrays go through numpy
