@@ -59,8 +59,8 @@ class Alignment:
     >>> from featstore.datasets import read_alignment
     >>> from featstore.datasets.demo import demo_story_paths
     >>> alignment = read_alignment(demo_story_paths()[1])
-    >>> alignment.n_words, alignment.word[:3], alignment.onset[:2]
-    (830, ['Every', 'morning,', 'before'], array([0.    , 0.3635]))
+    >>> alignment.n_words, alignment.word[:2], alignment.onset[:2]
+    (830, ['Every', 'morning,'], array([0.    , 0.3635]))
     """
 
     path: Path

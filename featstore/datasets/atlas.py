@@ -105,10 +105,8 @@ def roi_names_from_file(path: str | os.PathLike, n_roi: int) -> tuple[list[str],
 
     Returns
     -------
-    names : list of str
-        Bare ROI names.
-    hemispheres : list of str
-        ``'L'``, ``'R'`` or ``''`` per ROI.
+    names, hemispheres : list of str
+        Bare ROI names; ``'L'``, ``'R'`` or ``''`` per ROI.
 
     Examples
     --------

@@ -51,8 +51,7 @@ class FmriSource:
     >>> import numpy as np
     >>> from featstore.datasets import read_fmri
     >>> path = tempfile.mkdtemp() + "/bold.npz"
-    >>> rng = np.random.default_rng(0)
-    >>> np.savez(path, s1=rng.standard_normal((12, 5)), s2=rng.standard_normal((10, 5)))
+    >>> np.savez(path, s1=np.random.rand(12, 5), s2=np.random.rand(10, 5))
     >>> source = read_fmri(path, trim_to_shortest=True)[2]
     >>> source.kind, source.lengths, source.trimmed
     ('npz', {'s1': 12, 's2': 10}, {'s1': 2})
@@ -264,12 +263,12 @@ def read_fmri(
     >>> import tempfile
     >>> import numpy as np
     >>> from featstore.datasets import read_fmri
-    >>> path = tempfile.mkdtemp() + "/bold.npz"
-    >>> rng = np.random.default_rng(0)
-    >>> np.savez(path, s1=rng.standard_normal((10, 5)), s2=rng.standard_normal((10, 5)))
-    >>> bold, subjects, source = read_fmri(path)
+    >>> folder = tempfile.mkdtemp()
+    >>> for subject in ("sub-01", "sub-02"):  # one (tr, roi) array per subject
+    ...     np.save(f"{folder}/{subject}.npy", np.random.rand(10, 5))
+    >>> bold, subjects, source = read_fmri(folder)
     >>> bold.shape, bold.dtype, subjects
-    ((2, 10, 5), dtype('float32'), ['s1', 's2'])
+    ((2, 10, 5), dtype('float32'), ['sub-01', 'sub-02'])
     """
     source = Path(path)
     if source.is_dir():

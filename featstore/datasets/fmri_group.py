@@ -160,18 +160,13 @@ def write_fmri(
 
     Examples
     --------
-    >>> import tempfile
+    >>> from featstore.datasets import example_store
     >>> import numpy as np
     >>> from featstore.datasets import write_fmri
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=20)
-    >>> bold = np.random.default_rng(0).standard_normal((2, 20, 360))  # (subject, tr, roi)
-    >>> write_fmri(store, bold, ["sub-01", "sub-02"])
+    >>> store = example_store(fmri=False)  # 120 TRs
+    >>> bold = np.random.default_rng(0).standard_normal((2, 120, 360))  # (subject, tr, roi)
+    >>> write_fmri(store, bold, ["sub-01", "sub-02"])  # HCP-MMP1.0 ROI names for 360 ROIs
     'fmri'
-    >>> from featstore.datasets import open_fmri
-    >>> open_fmri(store).roi_name.values[:2].tolist()
-    ['V1', 'MST']
     """
     ds = fmri_dataset(
         bold, subjects, roi_names=roi_names, hemispheres=hemispheres, atlas=atlas, source=source
@@ -196,26 +191,18 @@ def open_fmri(store: StorePath) -> xr.Dataset:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
 
     Returns
     -------
     xarray.Dataset
-        ``bold`` (subject, tr, roi) float32 with coords ``roi_name`` and ``hemisphere``.
+        ``bold`` (subject, tr, roi), coords ``roi_name``, ``hemisphere``.
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.datasets import write_fmri
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=20)
-    >>> bold = np.random.default_rng(0).standard_normal((2, 20, 360))  # (subject, tr, roi)
-    >>> write_fmri(store, bold, ["sub-01", "sub-02"])
-    'fmri'
+    >>> from featstore.datasets import example_store
     >>> from featstore.datasets import open_fmri
-    >>> open_fmri(store).bold.sizes
-    Frozen({'subject': 2, 'tr': 20, 'roi': 360})
+    >>> open_fmri(example_store()).roi_name.values[:2].tolist()
+    ['V1', 'MST']
     """
     return open_group(store, S.FMRI)

@@ -24,11 +24,10 @@ from featstore.store.groups import (
     group_attrs,
     open_group,
     open_root,
-    reading_data,
-    reading_metadata,
     store_n_tr,
     write_group,
 )
+from featstore.store.io_errors import reading_data, reading_metadata
 from featstore.store.paths import feature_group, parse_window
 
 ArrayLike = np.ndarray | da.Array
@@ -143,21 +142,17 @@ def write_feature_set(
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
-    key : str
-        Feature key of the model (:func:`model_key`).
-    window : str
-        Window name, ``ctx<N>`` or ``tr<N>``.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    key, window : str
+        Feature key and window name.
     hidden : array-like, (layer, tr, dim)
         Hidden states per TR.
     attrs : mapping
         Provenance attrs (see above).
     layers : sequence of int, optional
         Layer labels (default: 0, 1, …).
-    word_hidden : array-like, (layer, word, dim), optional
-        Hidden states per word of a text model.
-    has_words : array-like of bool, (tr,), optional
-        Whether each TR holds at least one word.
+    word_hidden, has_words : array-like, optional
+        Hidden states per word (layer, word, dim); whether each TR has a word.
     extra_vars : mapping, optional
         More variables, name -> (dims, values).
     overwrite : bool
@@ -166,19 +161,17 @@ def write_feature_set(
     Returns
     -------
     str
-        The group path, ``features/<key>/<window>``.
+        The group path.
 
     Examples
     --------
-    >>> import tempfile
+    >>> from featstore.datasets import example_store
     >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.store import write_feature_set
     >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
     ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 120, 4))  # (layer, tr, dim)
+    >>> write_feature_set(example_store(), "org--my-lm", "ctx8", hidden, attrs=attrs)
     'features/org--my-lm/ctx8'
     """
     group = feature_group(key, window)
@@ -243,7 +236,7 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
     name : str
         A feature key or a model alias.
 
@@ -253,19 +246,10 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
-    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
-    'features/org--my-lm/ctx8'
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import resolve_feature_key
-    >>> resolve_feature_key(store, "org--my-lm")
-    'org--my-lm'
+    >>> resolve_feature_key(example_store(), "toy-lm")
+    'toy-lm'
     """
     keys = child_names(store, S.FEATURES)
     if name in keys:
@@ -283,9 +267,9 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
     group : str
-        A group path.
+        Group path, e.g. ``features/gpt2/ctx200``.
 
     Returns
     -------
@@ -293,12 +277,10 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store, resolve_feature_group
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> resolve_feature_group(store, "results/grid-1")
-    'results/grid-1'
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import resolve_feature_group
+    >>> resolve_feature_group(example_store(), "features/toy-lm/ctx8")
+    'features/toy-lm/ctx8'
     """
     parts = str(group).strip("/").split("/")
     if len(parts) >= 2 and parts[0] == S.FEATURES:
@@ -316,14 +298,11 @@ def open_feature_set(
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
-    key : str
-        Feature key (``gpt2``, ``microsoft--wavlm-base-plus``) or the model alias it was
-        extracted under.
-    window : str
-        Window name, ``ctx<N>`` or ``tr<N>``.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    key, window : str
+        Feature key (or model alias) and window name.
     layers : sequence of int, optional
-        Layer labels to keep (default: all).
+        Layer labels to keep.
 
     Returns
     -------
@@ -332,19 +311,10 @@ def open_feature_set(
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
-    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
-    'features/org--my-lm/ctx8'
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import open_feature_set
-    >>> open_feature_set(store, "org--my-lm", "ctx8", layers=[1]).hidden.shape
-    (1, 4, 3)
+    >>> open_feature_set(example_store(), "toy-lm", "ctx8", layers=[2]).hidden.shape
+    (1, 120, 8)
     """
     group = feature_group(resolve_feature_key(store, key), window)
     ds = open_group(store, group)
@@ -364,14 +334,12 @@ def open_feature_set(
 class FeatureSetInfo:
     """What a listing knows of a feature set without reading its arrays.
 
-    Parameters
+    Attributes
     ----------
-    key, window, group : str
-        Where the feature set is.
-    model_id, modality : str
-        Provenance attrs.
+    key, window, group, model_id, modality : str
+        Where the set is and what made it.
     n_layers, n_tr, dim : int
-        Shape of ``hidden``.
+        The shape of ``hidden``.
     complete : bool
         Whether its write finished.
     attrs : dict
@@ -379,20 +347,11 @@ class FeatureSetInfo:
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
-    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
-    'features/org--my-lm/ctx8'
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import list_feature_sets
-    >>> info = list_feature_sets(store)[0]
-    >>> info.model_id, info.n_layers, info.n_tr, info.dim
-    ('org/my-lm', 2, 4, 3)
+    >>> info = list_feature_sets(example_store())[0]
+    >>> info.group, info.n_layers, info.n_tr, info.dim
+    ('features/toy-lm/ctx8', 3, 120, 8)
     """
 
     key: str
@@ -413,7 +372,7 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
 
     Returns
     -------
@@ -421,19 +380,10 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
-    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
-    'features/org--my-lm/ctx8'
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import list_feature_sets
-    >>> [info.group for info in list_feature_sets(store)]
-    ['features/org--my-lm/ctx8']
+    >>> [info.group for info in list_feature_sets(example_store())]
+    ['features/toy-lm/ctx8', 'features/toy-speech/tr1']
     """
     infos: list[FeatureSetInfo] = []
     root = open_root(store)
@@ -468,12 +418,9 @@ def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
-    key : str
-        Feature key (``gpt2``, ``microsoft--wavlm-base-plus``) or the model alias it was
-        extracted under.
-    window : str
-        Window name, ``ctx<N>`` or ``tr<N>``.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    key, window : str
+        Feature key (or model alias) and window name.
 
     Returns
     -------
@@ -481,18 +428,9 @@ def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
-    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
-    'features/org--my-lm/ctx8'
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import feature_set_attrs
-    >>> feature_set_attrs(store, "org--my-lm", "ctx8")["ctx_words"]
+    >>> feature_set_attrs(example_store(), "toy-lm", "ctx8")["ctx_words"]
     8
     """
     group = feature_group(resolve_feature_key(store, key), window)

@@ -8,7 +8,12 @@ from typing import Any
 import zarr
 
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, child_names, open_root, reading_metadata
+from featstore.store.groups import (
+    StorePath,
+    child_names,
+    open_root,
+)
+from featstore.store.io_errors import reading_metadata
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,10 @@ class VariableInfo:
 class GroupInfo:
     """One schema group: its path, kind, arrays and attrs.
 
-    Parameters
+    Attributes
     ----------
-    path : str
-        Group path.
-    kind : str
-        ``stimulus``, ``fmri``, ``features`` or ``results``.
+    path, kind : str
+        Group path; ``stimulus``, ``fmri``, ``features`` or ``results``.
     complete : bool
         Whether its write finished.
     variables : tuple of VariableInfo
@@ -40,20 +43,11 @@ class GroupInfo:
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
-    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
-    'features/org--my-lm/ctx8'
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import list_groups
-    >>> info = list_groups(store)[0]
-    >>> info.kind, info.variable("hidden").shape
-    ('features', (2, 4, 3))
+    >>> info = list_groups(example_store())[0]
+    >>> info.path, info.variable("bold").shape
+    ('fmri', (2, 120, 360))
     """
 
     path: str
@@ -111,7 +105,7 @@ def list_groups(store: StorePath) -> list[GroupInfo]:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
 
     Returns
     -------
@@ -119,18 +113,9 @@ def list_groups(store: StorePath) -> list[GroupInfo]:
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
-    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
-    'features/org--my-lm/ctx8'
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import list_groups
-    >>> [(g.path, g.complete) for g in list_groups(store)]
-    [('features/org--my-lm/ctx8', True)]
+    >>> [group.path for group in list_groups(example_store())]
+    ['fmri', 'features/toy-lm/ctx8', 'features/toy-speech/tr1']
     """
     return [group_info(store, path, kind) for path, kind in group_paths(store)]

@@ -21,15 +21,12 @@ def model_key(model_id: str) -> str:
     Returns
     -------
     str
-        The key naming the model's feature sets in ``features/<key>/``.
 
     Examples
     --------
     >>> from featstore.store import model_key
-    >>> model_key("microsoft/wavlm-base-plus")
-    'microsoft--wavlm-base-plus'
-    >>> model_key("/data/my-model/")
-    'my-model'
+    >>> model_key("microsoft/wavlm-base-plus"), model_key("/data/my-model/")
+    ('microsoft--wavlm-base-plus', 'my-model')
     """
     text = str(model_id).strip().rstrip("/")
     if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
@@ -58,12 +55,11 @@ def window_name(*, ctx: int | None = None, tr_win: int | None = None) -> str:
     ctx : int, optional
         Words of context of a text feature set.
     tr_win : int, optional
-        TRs of audio of an audio or multimodal feature set (give exactly one of the two).
+        TRs of audio of an audio feature set (give exactly one of the two).
 
     Returns
     -------
     str
-        The window's name in ``features/<key>/<window>``.
 
     Examples
     --------
@@ -85,20 +81,19 @@ def parse_window(window: str) -> tuple[str, int]:
     Parameters
     ----------
     window : str
-        A window name, ``ctx<N>`` or ``tr<N>``.
+        ``ctx<N>`` or ``tr<N>``.
 
     Returns
     -------
     kind : str
         ``'ctx'`` or ``'tr'``.
     size : int
-        Words of context or TRs of audio.
 
     Examples
     --------
     >>> from featstore.store import parse_window
-    >>> parse_window("ctx200")
-    ('ctx', 200)
+    >>> parse_window("tr6")
+    ('tr', 6)
     """
     match = S._WINDOW_RE.match(str(window))
     if not match:
@@ -113,10 +108,8 @@ def feature_group(key: str, window: str) -> str:
 
     Parameters
     ----------
-    key : str
-        Model key (:func:`model_key`).
-    window : str
-        Window name (:func:`window_name`).
+    key, window : str
+        Feature key (:func:`model_key`) and window (:func:`window_name`).
 
     Returns
     -------
@@ -156,8 +149,8 @@ def result_group(run_id: str) -> str:
     Examples
     --------
     >>> from featstore.store import result_group
-    >>> result_group("grid-20250101-120000")
-    'results/grid-20250101-120000'
+    >>> result_group("grid-1")
+    'results/grid-1'
     """
     if not S._RUN_RE.match(str(run_id)):
         raise InputError(f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-'")

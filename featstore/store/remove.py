@@ -67,11 +67,11 @@ def remove_feature_sets(store: StorePath, name: str, window: str | None = None) 
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
     name : str
         Feature key or model alias.
     window : str, optional
-        One window; every window of ``name`` when None.
+        One window (default: every window of ``name``).
 
     Returns
     -------
@@ -80,19 +80,10 @@ def remove_feature_sets(store: StorePath, name: str, window: str | None = None) 
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import create_store, write_feature_set
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
-    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
-    >>> hidden = np.random.default_rng(0).standard_normal((2, 4, 3))  # (layer, tr, dim)
-    >>> write_feature_set(store, "org--my-lm", "ctx8", hidden, attrs=attrs)
-    'features/org--my-lm/ctx8'
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import remove_feature_sets
-    >>> remove_feature_sets(store, "org--my-lm")
-    ['features/org--my-lm/ctx8']
+    >>> remove_feature_sets(example_store(), "toy-lm")
+    ['features/toy-lm/ctx8']
     """
     groups = feature_groups_of(store, name, window)
     removed = [group for group in groups if remove_group(store, group)]
@@ -121,24 +112,23 @@ def remove_run(store: StorePath, run_id: str) -> str:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
     run_id : str
         Name of the run.
 
     Returns
     -------
     str
-        The group removed, ``results/<run_id>``.
+        The group removed.
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> import numpy as np, xarray as xr
-    >>> from featstore.store import remove_run, write_group
-    >>> write_group(store, "results/r1", xr.Dataset({"r": ("config", np.zeros(2))}))
+    >>> from featstore.datasets import example_store
+    >>> import featstore as fs
+    >>> from featstore.store import remove_run
+    >>> store = fs.open_store(example_store())
+    >>> run = store.grid(models=["toy-lm:ctx8@2"], run_id="r1", progress=False,
+    ...                  settings=fs.EncodingSettings(pca=8, cv=3))
     >>> remove_run(store, "r1")
     'results/r1'
     """

@@ -79,24 +79,20 @@ def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
     mode : {'r', 'r+'}
         Read only, or read and write.
 
     Returns
     -------
     zarr.Group
-        The root group.
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import open_root
-    >>> open_root(store).attrs["dataset"]
-    'demo'
+    >>> open_root(example_store()).attrs["dataset"]
+    'example'
     """
     if isinstance(store, StoreHandle):
         return store.root(mode)
@@ -166,7 +162,7 @@ def root_attrs(store: StorePath) -> dict[str, Any]:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
 
     Returns
     -------
@@ -175,13 +171,10 @@ def root_attrs(store: StorePath) -> dict[str, Any]:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import root_attrs
-    >>> root_attrs(store)["tr_seconds"]
-    1.5
+    >>> root_attrs(example_store())["dataset"]
+    'example'
     """
     return dict(open_root(store).attrs)
 
@@ -192,7 +185,7 @@ def store_n_tr(store: StorePath) -> int:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
 
     Returns
     -------
@@ -200,13 +193,10 @@ def store_n_tr(store: StorePath) -> int:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import store_n_tr
-    >>> store_n_tr(store)
-    4
+    >>> store_n_tr(example_store())
+    120
     """
     n_tr = root_attrs(store).get("n_tr")
     if isinstance(n_tr, bool) or not isinstance(n_tr, int) or n_tr < 1:
@@ -223,7 +213,7 @@ def store_tr_seconds(store: StorePath) -> float:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
 
     Returns
     -------
@@ -231,12 +221,9 @@ def store_tr_seconds(store: StorePath) -> float:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import store_tr_seconds
-    >>> store_tr_seconds(store)
+    >>> store_tr_seconds(example_store())
     1.5
     """
     tr = root_attrs(store).get("tr_seconds")

@@ -28,16 +28,9 @@ import zarr
 
 from featstore.errors import GroupLockedError, InputError
 from featstore.store import _schema as S
-from featstore.store.groups import (
-    StorePath,
-    _local_path,
-    array_compressors,
-    open_root,
-    reading_metadata,
-    to_json_safe,
-    write_failure,
-    writing,
-)
+from featstore.store.encoding import array_compressors, to_json_safe
+from featstore.store.groups import StorePath, _local_path, open_root
+from featstore.store.io_errors import reading_metadata, write_failure, writing
 
 _DONE = "_block_done"
 
@@ -48,7 +41,7 @@ def settings_hash(settings: Mapping[str, Any]) -> str:
     Parameters
     ----------
     settings : mapping
-        JSON-able settings (keys in any order).
+        JSON-able settings.
 
     Returns
     -------
@@ -69,7 +62,7 @@ def settings_hash(settings: Mapping[str, Any]) -> str:
 class StagedArray:
     """Shape of one staged array: ``block_axis`` is cut into blocks of ``block_size``.
 
-    Parameters
+    Attributes
     ----------
     shape : tuple of int
         Shape of the whole array.
@@ -118,17 +111,15 @@ class BlockStage:
 
     Examples
     --------
-    >>> import tempfile
+    >>> from featstore.datasets import example_store
     >>> import numpy as np
-    >>> from featstore.store import BlockStage, StagedArray, create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.store import BlockStage, StagedArray, list_staged
+    >>> store = example_store()
     >>> stage = BlockStage(store, "features/mine/tr1", {"hidden": StagedArray((4, 2), "float32")},
     ...                    block_size=2, settings={"model": "mine"})
-    >>> for index in stage.pending_blocks():
-    ...     stage.write_block(index, hidden=np.ones((2, 2), "float32"))
-    >>> stage.is_done(), stage.dask_arrays()["hidden"].shape
-    (True, (4, 2))
+    >>> stage.write_block(0, hidden=np.ones((2, 2), "float32"))
+    >>> list_staged(store), stage.pending_blocks()
+    ([StagedGroup(group='features/mine/tr1', blocks_done=1, n_blocks=2)], [1])
     """
 
     def __init__(
@@ -258,7 +249,7 @@ def discard_stage(store: StorePath, group: str) -> bool:
 class StagedGroup:
     """A group whose resumable write is staged in ``_work/`` (running or interrupted).
 
-    Parameters
+    Attributes
     ----------
     group : str
         The final group.
@@ -267,16 +258,9 @@ class StagedGroup:
 
     Examples
     --------
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from featstore.store import BlockStage, StagedArray, create_store, list_staged
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> stage = BlockStage(store, "features/mine/tr1", {"hidden": StagedArray((4, 2), "float32")},
-    ...                    block_size=2, settings={})
-    >>> stage.write_block(0, hidden=np.ones((2, 2), "float32"))
-    >>> list_staged(store)
-    [StagedGroup(group='features/mine/tr1', blocks_done=1, n_blocks=2)]
+    >>> from featstore.store import StagedGroup
+    >>> StagedGroup("features/mine/tr1", blocks_done=1, n_blocks=2).group
+    'features/mine/tr1'
     """
 
     group: str
@@ -290,7 +274,7 @@ def list_staged(store: StorePath) -> list[StagedGroup]:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
 
     Returns
     -------
@@ -298,12 +282,9 @@ def list_staged(store: StorePath) -> list[StagedGroup]:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import list_staged
-    >>> list_staged(store)
+    >>> list_staged(example_store())
     []
     """
     found = []
@@ -365,24 +346,19 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
     group : str
-        The group about to be written.
+        Group path, e.g. ``features/gpt2/ctx200``.
 
     Returns
     -------
     contextlib.AbstractContextManager
-        Holds the lock inside the ``with`` block.
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
-    >>> from featstore.errors import GroupLockedError
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import group_lock
-    >>> with group_lock(store, "features/mine/tr1"):
+    >>> with group_lock(example_store(), "features/mine/tr1"):
     ...     pass  # write the group here
     """
     local = _local_path(store)

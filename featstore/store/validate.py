@@ -15,14 +15,10 @@ from featstore.store.paths import parse_window
 class Problem:
     """One way a store departs from the schema.
 
-    Parameters
+    Attributes
     ----------
-    group : str
-        The group at fault (``''`` for the root).
-    field : str
-        The attr or variable at fault.
-    message : str
-        What is wrong.
+    group, field, message : str
+        The group (``''``: the root), the attr or variable at fault, and what is wrong.
 
     Examples
     --------
@@ -139,7 +135,7 @@ def validate(store: StorePath) -> list[Problem]:
     Parameters
     ----------
     store : str, os.PathLike or Store
-        The store: a path, an fsspec URL or an opened :class:`featstore.Store`.
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
 
     Returns
     -------
@@ -147,12 +143,9 @@ def validate(store: StorePath) -> list[Problem]:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.store import create_store
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> create_store(store, dataset="demo", tr_seconds=1.5, n_tr=4)
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import validate
-    >>> validate(store)
+    >>> validate(example_store())
     []
     """
     root = open_root(store)

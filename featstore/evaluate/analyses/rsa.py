@@ -149,6 +149,13 @@ def run_rsa(
     -------
     str
         The run id.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_rsa
+    >>> run_rsa(example_store(), "toy-speech:tr1", n_perm=0, run_id="rsa")
+    'rsa'
     """
     from featstore.progress import progress_bar
 

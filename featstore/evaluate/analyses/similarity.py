@@ -102,6 +102,13 @@ def run_similarity(
     -------
     str
         The run id.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_similarity
+    >>> run_similarity(example_store(), "toy-speech:tr1", metrics=["cka", "procrustes"])
+    'similarity-...'
     """
     from featstore.progress import progress_bar
 

@@ -65,18 +65,9 @@ class EncodingResult:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from featstore.evaluate.encoding import EncodingSettings, encode
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.standard_normal((200, 12))  # (tr, feature): one feature set
-    >>> weights = rng.standard_normal((4, 5))
-    >>> bold = np.stack([np.roll(X[:, :4], 2, axis=0) @ weights + rng.standard_normal((200, 5))
-    ...                  for _ in range(2)])  # (subject, tr, roi): responds 2 TRs later
-    >>> result = encode([X], bold, EncodingSettings(pca=8, cv=3))
-    >>> result.r.shape, result.alpha.shape, result.test_index.size  # (subject, roi); 20 % of TRs
-    ((2, 5), (2, 5), 39)
-    >>> result.warnings
-    []
+    >>> import numpy as np, featstore as fs
+    >>> fs.encode([np.random.rand(99, 6)], np.random.rand(2, 99, 3), fs.EncodingSettings()).r.shape
+    (2, 3)
     """
 
     r: np.ndarray
@@ -372,18 +363,10 @@ def encode(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from featstore.evaluate.encoding import EncodingSettings, encode
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.standard_normal((200, 12))  # (tr, feature): one feature set
-    >>> weights = rng.standard_normal((4, 5))
-    >>> bold = np.stack([np.roll(X[:, :4], 2, axis=0) @ weights + rng.standard_normal((200, 5))
-    ...                  for _ in range(2)])  # (subject, tr, roi): responds 2 TRs later
-    >>> result = encode([X], bold, EncodingSettings(pca=8, cv=3))
-    >>> result.r.shape  # Pearson r on the held-out last 20 %, per subject and ROI
-    (2, 5)
-    >>> bool(result.r.mean() > 0.5)
-    True
+    >>> import numpy as np, featstore as fs
+    >>> X = np.random.default_rng(0).standard_normal((200, 12))  # bold follows 2 TRs later:
+    >>> bold = np.roll(X[:, :3], 2, axis=0) + np.random.default_rng(1).normal(size=(2, 200, 3))
+    >>> assert fs.encode([X], bold, fs.EncodingSettings(pca=8, cv=3)).r.min() > 0.3
     """
     bold = np.asarray(bold)
     features = _check_inputs(features, bold)

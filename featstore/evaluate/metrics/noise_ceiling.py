@@ -34,12 +34,9 @@ def loso_isc(bold: np.ndarray) -> np.ndarray:
     >>> import numpy as np
     >>> from featstore.evaluate.metrics import loso_isc
     >>> rng = np.random.default_rng(0)
-    >>> shared = rng.standard_normal((1, 50, 4))  # what every subject's response holds
-    >>> bold = shared + rng.standard_normal((3, 50, 4))  # (subject, time, roi)
-    >>> loso_isc(bold).shape
+    >>> bold = rng.standard_normal((1, 50, 4)) + rng.standard_normal((3, 50, 4))  # shared + own
+    >>> loso_isc(bold).shape  # (subject, roi)
     (3, 4)
-    >>> np.round(loso_isc(bold)[:, 0], 2)
-    array([0.63, 0.64, 0.49])
     """
     bold = np.asarray(bold, dtype=np.float64)
     if bold.ndim != 3:
@@ -70,17 +67,14 @@ def normalized_r(
 
     Parameters
     ----------
-    r : array-like or xarray.DataArray
-        Encoding r.
-    ceiling : array-like or xarray.DataArray
-        Noise ceiling, broadcastable against ``r``.
+    r, ceiling : array-like or xarray.DataArray
+        Encoding r and the noise ceiling, broadcastable.
     threshold : float
         Smallest ceiling a ratio is computed for.
 
     Returns
     -------
     array-like or xarray.DataArray
-        ``r / ceiling``, NaN below the threshold.
 
     Examples
     --------

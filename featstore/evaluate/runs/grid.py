@@ -349,6 +349,15 @@ def run_grid(
     str
         The run id; the group's attrs say how many configs were computed, resumed and
         reused (``n_computed``, ``n_resumed``, ``n_reused``).
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.runs import run_grid
+    >>> run_grid(example_store(), models=[("toy-speech", ["tr1"])], run_id="demo", progress=False,
+    ...          settings=fs.EncodingSettings(pca=8, cv=3))
+    'demo'
     """
     settings = settings or EncodingSettings()
     get_backend(backend, device)  # a bad backend or a missing GPU fails before any work
