@@ -6,14 +6,22 @@ evaluated lazily from it.
 
 The public objects are imported on first use, so that ``import featstore`` (and the
 command line's start-up) stays light.
+
+Notices and progress lines go to the ``featstore`` logger (one child logger per module);
+route them with :mod:`logging` as ``docs/logging.md`` shows.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 __version__ = "0.1.0"
+
+# The library convention: records go nowhere until the application routes them (the
+# command line does; a notebook calls logging.basicConfig or adds its own handler).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 #: Public name -> module that defines it (imported when the name is first used).
 _LAZY = {

@@ -323,12 +323,22 @@ class Store(StoreHandle):
 def open_store(location: StorePath) -> Store:
     """Open an existing store, checking it is a featstore store this version reads.
 
+    Parameters
+    ----------
+    location : str or os.PathLike
+        Path or fsspec URL of the store.
+
+    Returns
+    -------
+    Store
+
     Examples
     --------
     >>> import featstore as fs
-    >>> store = fs.open_store("stores/demo.zarr")   # doctest: +SKIP
-    >>> store.attrs["n_tr"]                         # doctest: +SKIP
-    206
+    >>> from featstore.datasets import example_store
+    >>> store = fs.open_store(example_store())
+    >>> store.attrs["n_tr"]
+    120
     """
     store = Store(location)
     store.root()
@@ -345,11 +355,25 @@ def create_store(
 ) -> Store:
     """Create an empty store (root attrs only) and open it.
 
+    Parameters
+    ----------
+    location : str or os.PathLike
+        Path or fsspec URL of the new store.
+    dataset, tr_seconds, n_tr, overwrite
+        As :func:`featstore.store.create_store`.
+
+    Returns
+    -------
+    Store
+
     Examples
     --------
+    >>> import tempfile
     >>> import featstore as fs
-    >>> store = fs.create_store("stores/new.zarr", dataset="mine", tr_seconds=1.5,
-    ...                         n_tr=300)                  # doctest: +SKIP
+    >>> store = fs.create_store(tempfile.mkdtemp() + "/new.zarr", dataset="mine",
+    ...                         tr_seconds=1.5, n_tr=300)
+    >>> store.attrs["n_tr"]
+    300
     """
     from featstore.store.groups import create_store as create
 
@@ -362,11 +386,27 @@ def import_dataset(location: StorePath, **options: Any) -> Store:
     (``featstore dataset import``); options as
     :func:`featstore.datasets.importer.import_dataset`.
 
+    Parameters
+    ----------
+    location : str or os.PathLike
+        Path of the new store.
+    **options
+        ``align``, ``audio``, ``tr`` (required), ``fmri``, ``dataset``, ``stim_onset`` ….
+
+    Returns
+    -------
+    Store
+
     Examples
     --------
+    >>> import tempfile
     >>> import featstore as fs
-    >>> store = fs.import_dataset("stores/story.zarr", align="story_align.csv",
-    ...                           audio="story.wav", fmri="bold.npz", tr=1.5)  # doctest: +SKIP
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = fs.import_dataset(tempfile.mkdtemp() + "/story.zarr", align=align,
+    ...                           audio=audio, tr=1.5)
+    >>> store.stimulus.sizes["word"]
+    830
     """
     from featstore.datasets.importer import import_dataset as run_import
 

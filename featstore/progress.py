@@ -8,7 +8,8 @@ until the end (or escape codes into a log). Off a terminal, progress goes instea
 
 at most one every ``FEATSTORE_PROGRESS_INTERVAL`` seconds (default 10), plus the first
 and the last. Where logging is not configured at all, featstore writes these lines to
-stderr itself; configure the ``featstore`` logger to send them elsewhere.
+stderr itself; configure the ``featstore`` logger to send them elsewhere
+(``docs/logging.md``).
 """
 
 from __future__ import annotations
@@ -210,12 +211,27 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _ensure_handler() -> None:
-    """Send featstore's INFO lines to stderr when nothing is configured to receive them."""
+    """Send featstore's INFO lines to stderr when nothing is configured to receive them.
+
+    Progress was asked for (``progress=True``), so a notebook with logging left alone
+    still shows it; the package's own :class:`logging.NullHandler` receives nothing.
+    """
     package = logging.getLogger("featstore")
-    if package.hasHandlers():
+    if _routed(package):
         return
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     package.addHandler(handler)
     if package.level == logging.NOTSET:
         package.setLevel(logging.INFO)
+
+
+def _routed(logger: logging.Logger) -> bool:
+    """Whether a handler other than a :class:`logging.NullHandler` receives ``logger``'s
+    records (on it or, while records propagate, on a parent)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import click
 import typer
 import typer.core
 from rich.console import Console
+from rich.markup import escape
 
 from featstore.cli._flags import as_flags
 from featstore.errors import FeatstoreError, FeatstoreWarning
@@ -73,7 +75,8 @@ class FeatstoreGroup(typer.core.TyperGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with logging_to_stderr():
+                return super().invoke(ctx)
         except FeatstoreError as exc:
             raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
         except NoArgsIsHelpError:
@@ -82,6 +85,38 @@ class FeatstoreGroup(typer.core.TyperGroup):
             raise fail(_usage_line(exc)) from None
         except KeyboardInterrupt:
             raise interrupted() from None
+
+
+class _StderrLines(logging.Handler):
+    """featstore's log records as the command line shows them on stderr: ``warning: …``
+    for a notice, ``HH:MM:SS …`` for a progress line off a terminal."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if record.levelno >= logging.WARNING:
+                message = as_flags(record.getMessage())  # the parameters it names, as flags
+                line = f"[yellow]{record.levelname.lower()}:[/] {escape(message)}"
+                err_console.print(line, highlight=False, emoji=False)
+            else:
+                err_console.print(self.format(record), markup=False, highlight=False, emoji=False)
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def logging_to_stderr() -> Iterator[None]:
+    """Route the ``featstore`` logger (INFO and above) to stderr while a command runs."""
+    package = logging.getLogger("featstore")
+    handler = _StderrLines()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    level = package.level
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
 
 
 def new_app(help_text: str, **kwargs: Any) -> typer.Typer:

@@ -2,7 +2,8 @@
 
 ``import_dataset`` builds a new store from a Gentle-style alignment CSV, the story
 audio and (optionally) ROI-level fMRI; ``write_fmri`` adds or replaces the fmri group
-of an existing store; ``import_features`` stores features computed elsewhere.
+of an existing store; ``import_features`` stores features computed elsewhere;
+``example_store`` writes a small simulated store for examples.
 See ``docs/datasets.md``.
 """
 
@@ -10,6 +11,7 @@ from featstore.datasets.align import Alignment, read_alignment
 from featstore.datasets.atlas import hcp_mmp_rois, roi_names_from_file
 from featstore.datasets.audio import read_audio
 from featstore.datasets.byo import import_features
+from featstore.datasets.example import example_store
 from featstore.datasets.fmri import FmriSource, read_fmri
 from featstore.datasets.fmri_group import open_fmri, write_fmri
 from featstore.datasets.importer import ImportReport, import_dataset
@@ -21,6 +23,7 @@ __all__ = [
     "FmriSource",
     "ImportReport",
     "assign_tr",
+    "example_store",
     "hcp_mmp_rois",
     "import_dataset",
     "import_features",

@@ -53,6 +53,14 @@ class Alignment:
         True where the word cell was empty.
     line
         1-based CSV line of each word, for messages.
+
+    Examples
+    --------
+    >>> from featstore.datasets import read_alignment
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> alignment = read_alignment(demo_story_paths()[1])
+    >>> alignment.n_words, alignment.word[:2], alignment.onset[:2]
+    (830, ['Every', 'morning,'], array([0.    , 0.3635]))
     """
 
     path: Path
@@ -196,6 +204,13 @@ def read_alignment(path: str | os.PathLike) -> Alignment:
         wrong column count, non-numeric, non-finite or negative time, onset after
         offset, only one of the two times given, onsets that go backwards, no words,
         no timed word.
+
+    Examples
+    --------
+    >>> from featstore.datasets import read_alignment
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> read_alignment(demo_story_paths()[1]).word_lower[:3]
+    ['every', 'morning', 'before']
     """
     file = Path(path)
     raw = read_bytes(file, "alignment")

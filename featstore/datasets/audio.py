@@ -69,6 +69,14 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     InputError
         Naming the file: missing, unreadable, corrupt, zero-length, or holding NaN/inf
         samples.
+
+    Examples
+    --------
+    >>> from featstore.datasets import read_audio
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> samples, sha256 = read_audio(demo_story_paths()[0])
+    >>> samples.dtype, round(len(samples) / 16000)
+    (dtype('float32'), 308)
     """
     file = existing_file(path, "audio")
     sha256 = file_sha256(file, "audio")

@@ -191,6 +191,21 @@ def import_features(
         an invalid name, window or modality. Nothing is written then.
     GroupExistsError
         The feature set exists and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import import_dataset
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    >>> import numpy as np
+    >>> from featstore.datasets import import_features
+    >>> path = tempfile.mkdtemp() + "/my-features.npy"
+    >>> np.save(path, np.random.default_rng(0).standard_normal((2, report.n_tr, 8)))
+    >>> import_features(store, name="my-lm", window="ctx16", modality="text", files=[path])
+    'features/my-lm/ctx16'
     """
     check_key(name)
     group = feature_group(name, window)

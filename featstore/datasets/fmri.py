@@ -44,6 +44,17 @@ class FmriSource:
         TR count of each subject as read, before any trimming.
     n_tr
         TR count after trimming (the length of the returned array).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.datasets import read_fmri
+    >>> path = tempfile.mkdtemp() + "/bold.npz"
+    >>> np.savez(path, s1=np.random.rand(12, 5), s2=np.random.rand(10, 5))
+    >>> source = read_fmri(path, trim_to_shortest=True)[2]
+    >>> source.kind, source.lengths, source.trimmed
+    ('npz', {'s1': 12, 's2': 10}, {'s1': 2})
     """
 
     path: Path
@@ -246,6 +257,18 @@ def read_fmri(
         arrays, arrays that are not 2-D, different ROI counts, different TR counts
         (without ``trim_to_shortest``), NaN/inf values (with the TR and ROI of the first
         and their count).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from featstore.datasets import read_fmri
+    >>> folder = tempfile.mkdtemp()
+    >>> for subject in ("sub-01", "sub-02"):  # one (tr, roi) array per subject
+    ...     np.save(f"{folder}/{subject}.npy", np.random.rand(10, 5))
+    >>> bold, subjects, source = read_fmri(folder)
+    >>> bold.shape, bold.dtype, subjects
+    ((2, 10, 5), dtype('float32'), ['sub-01', 'sub-02'])
     """
     source = Path(path)
     if source.is_dir():

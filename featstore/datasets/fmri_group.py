@@ -157,6 +157,16 @@ def write_fmri(
         count other than the store's ``n_tr``; nothing is written then.
     GroupExistsError
         The store has an fmri group and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> import numpy as np
+    >>> from featstore.datasets import write_fmri
+    >>> store = example_store(fmri=False)  # 120 TRs
+    >>> bold = np.random.default_rng(0).standard_normal((2, 120, 360))  # (subject, tr, roi)
+    >>> write_fmri(store, bold, ["sub-01", "sub-02"])  # HCP-MMP1.0 ROI names for 360 ROIs
+    'fmri'
     """
     ds = fmri_dataset(
         bold, subjects, roi_names=roi_names, hemispheres=hemispheres, atlas=atlas, source=source
@@ -176,5 +186,23 @@ def write_fmri(
 
 
 def open_fmri(store: StorePath) -> xr.Dataset:
-    """Open a store's ``fmri`` group lazily (dask-backed, one subject per chunk)."""
+    """Open a store's ``fmri`` group lazily (dask-backed, one subject per chunk).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``bold`` (subject, tr, roi), coords ``roi_name``, ``hemisphere``.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.datasets import open_fmri
+    >>> open_fmri(example_store()).roi_name.values[:2].tolist()
+    ['V1', 'MST']
+    """
     return open_group(store, S.FMRI)

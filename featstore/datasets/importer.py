@@ -29,9 +29,9 @@ from featstore.store.groups import (
     _local_path,
     create_store,
     open_root,
-    write_failure,
     write_group,
 )
+from featstore.store.io_errors import write_failure
 
 # A word may start this long after the last audio sample (encoder frame rounding).
 _AUDIO_END_SLACK_S = 0.05
@@ -43,6 +43,26 @@ class ImportReport:
 
     ``tr_mismatch`` is the fMRI TR count minus the TRs the story audio spans after
     ``stim_onset`` (``audio_n_tr``); None without fMRI.
+
+    Attributes
+    ----------
+    store : Path
+        The store written.
+    n_words, n_tr, audio_n_tr : int
+        Words; TRs of the store; TRs the audio spans after ``stim_onset``.
+    tr_mismatch : int or None
+        fMRI TRs minus ``audio_n_tr`` (None without fMRI).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import import_dataset
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    >>> report.n_words, report.n_tr, report.tr_mismatch
+    (830, 206, None)
     """
 
     store: Path
@@ -237,6 +257,17 @@ def import_dataset(
         Any bad input, naming the file and row, subject or value; nothing is written.
     GroupExistsError
         A store exists at ``store`` and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import import_dataset
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    >>> report.dataset, round(report.duration_s)
+    ('demo', 308)
     """
     target = _target_path(store)
     check_timing(tr, stim_onset, tr_assign)

@@ -76,5 +76,27 @@ def open_stimulus(store: StorePath) -> xr.Dataset:
 
     Raises :class:`featstore.errors.GroupNotFoundError` if the store has none and
     :class:`featstore.errors.IncompleteGroupError` if its write never finished.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``word``, ``onset``, ``offset``, ``tr_index`` (word) and ``audio`` (sample) ….
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import import_dataset
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    >>> from featstore.datasets import open_stimulus
+    >>> open_stimulus(store).word.values[:3].tolist()
+    ['Every', 'morning,', 'before']
     """
     return open_group(store, S.STIMULUS)

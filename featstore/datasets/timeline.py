@@ -77,6 +77,13 @@ def assign_tr(
     -------
     numpy.ndarray
         int64 TR indices, one per word.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.datasets import assign_tr
+    >>> assign_tr(np.array([0.2, 1.5, 1.6]), tr=1.5), assign_tr(np.array([0.2]), tr=1.5, rule="floor")
+    (array([1, 1, 2]), array([0]))
     """
     check_timing(tr, stim_onset, rule)
     position = scan_trs(np.asarray(onset, dtype=np.float64) + stim_onset, tr)
@@ -95,6 +102,27 @@ def stimulus_sha256(
     """Identity of a stimulus timeline: same audio, words, TR and TR rule → same hash.
 
     Feature sets copy it, so features extracted on another timeline can be detected.
+
+    Parameters
+    ----------
+    audio_sha256, align_sha256 : str
+        Hex sha256 of the audio and alignment files.
+    tr, stim_onset : float
+        Repetition time; seconds of scan before the story starts.
+    tr_assign : str
+        The TR rule, ``"ceil"`` or ``"floor"``.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Examples
+    --------
+    >>> from featstore.datasets import stimulus_sha256
+    >>> a = stimulus_sha256("a" * 64, "b" * 64, tr=1.5, stim_onset=0.0, tr_assign="ceil")
+    >>> a == stimulus_sha256("a" * 64, "b" * 64, tr=2.0, stim_onset=0.0, tr_assign="ceil")
+    False
     """
     text = "\n".join(
         [audio_sha256, align_sha256, repr(float(tr)), repr(float(stim_onset)), tr_assign]

@@ -47,6 +47,13 @@ class ModelSpec:
     note
         What a user should be told about where the model comes from (a local copy used
         in place of the Hub's), or ``""``.
+
+    Examples
+    --------
+    >>> from featstore.extract import resolve_model
+    >>> spec = resolve_model("wavlm")
+    >>> spec.model_id, spec.key, spec.modality
+    ('microsoft/wavlm-base-plus', 'microsoft--wavlm-base-plus', 'audio')
     """
 
     name: str
@@ -287,6 +294,22 @@ def resolve_model(name: str) -> ModelSpec:
     any other is looked up by its ``config.json``. A model type outside the known
     families is a text model, extracted the generic way (see ``KNOWN_TEXT_FAMILIES``).
     Raises :class:`ModelError` naming the model when it is none of these.
+
+    Parameters
+    ----------
+    name : str
+        A featstore alias (``gpt2``, ``wavlm``, ``spectral``), a Hugging Face id or a local
+        model directory.
+
+    Returns
+    -------
+    ModelSpec
+
+    Examples
+    --------
+    >>> from featstore.extract import resolve_model
+    >>> resolve_model("gpt2").key, resolve_model("spectral").extractor  # spectral: no weights
+    ('gpt2', 'lowlevel')
     """
     table = aliases()
     if name in table:

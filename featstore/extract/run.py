@@ -71,6 +71,40 @@ def extract(
     ``weights`` loads the model from a local directory (an offline copy, or one made by
     ``featstore models import-ct2``) while keeping the feature key of ``model``, so
     ``--model whisper-base --weights DIR`` is stored as ``openai--whisper-base``.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    model : str
+        Alias, Hugging Face id or local directory (:func:`resolve_model`).
+    ctx : int, optional
+        Words of context (text models).
+    tr_wins : sequence of int, optional
+        Audio windows in TRs (audio, multimodal and spectral models).
+    weights : str or Path, optional
+        Local directory to load the model from, keeping ``model``'s feature key.
+    **options
+        Passed to the extractor (see above).
+
+    Returns
+    -------
+    list of str
+        The feature groups written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import import_dataset
+    >>> from featstore.datasets.demo import demo_story_paths
+    >>> from featstore.extract import extract
+    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
+    >>> store = tempfile.mkdtemp() + "/demo.zarr"
+    >>> _ = import_dataset(store, align=align, audio=audio, tr=1.5)
+    >>> extract(store, "spectral", tr_wins=[1, 2], progress=False)
+    ['features/spectral/tr1', 'features/spectral/tr2']
+    >>> extract(store, "gpt2", ctx=200)  # doctest: +SKIP
+    ['features/gpt2/ctx200']
     """
     spec = resolve_model(model)
     if weights is not None:

@@ -5,6 +5,7 @@ See ``docs/store-spec.md`` for the schema.
 """
 
 from featstore.store._schema import SCHEMA_VERSION
+from featstore.store.encoding import array_compressors
 from featstore.store.features import (
     FeatureSetInfo,
     feature_set_attrs,
@@ -15,7 +16,6 @@ from featstore.store.features import (
     write_feature_set,
 )
 from featstore.store.groups import (
-    array_compressors,
     create_store,
     delete_group,
     group_attrs,
@@ -23,13 +23,13 @@ from featstore.store.groups import (
     is_complete,
     open_group,
     open_root,
-    reading_data,
     root_attrs,
     store_n_tr,
     store_tr_seconds,
     update_group_attrs,
     write_group,
 )
+from featstore.store.io_errors import reading_data
 from featstore.store.listing import GroupInfo, list_groups
 from featstore.store.paths import (
     feature_group,

@@ -24,11 +24,10 @@ from featstore.store.groups import (
     group_attrs,
     open_group,
     open_root,
-    reading_data,
-    reading_metadata,
     store_n_tr,
     write_group,
 )
+from featstore.store.io_errors import reading_data, reading_metadata
 from featstore.store.paths import feature_group, parse_window
 
 ArrayLike = np.ndarray | da.Array
@@ -139,6 +138,41 @@ def write_feature_set(
     count must equal the store's ``n_tr``. ``attrs`` must hold the provenance attrs of
     the schema (``model_id``, ``revision``, ``modality``, ``pooling``,
     ``stimulus_sha256``); ``ctx_words`` / ``tr_win`` are filled in from ``window``.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    key, window : str
+        Feature key and window name.
+    hidden : array-like, (layer, tr, dim)
+        Hidden states per TR.
+    attrs : mapping
+        Provenance attrs (see above).
+    layers : sequence of int, optional
+        Layer labels (default: 0, 1, …).
+    word_hidden, has_words : array-like, optional
+        Hidden states per word (layer, word, dim); whether each TR has a word.
+    extra_vars : mapping, optional
+        More variables, name -> (dims, values).
+    overwrite : bool
+        Replace an existing feature set.
+
+    Returns
+    -------
+    str
+        The group path.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> import numpy as np
+    >>> from featstore.store import write_feature_set
+    >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
+    ...          "pooling": "last", "stimulus_sha256": "0" * 64}
+    >>> hidden = np.random.default_rng(0).standard_normal((2, 120, 4))  # (layer, tr, dim)
+    >>> write_feature_set(example_store(), "org--my-lm", "ctx8", hidden, attrs=attrs)
+    'features/org--my-lm/ctx8'
     """
     group = feature_group(key, window)
     kind, size = parse_window(window)
@@ -197,7 +231,26 @@ def constant_layers_message(group: str, layers: Sequence[int], n_layers: int, n_
 def resolve_feature_key(store: StorePath, name: str) -> str:
     """The feature key ``name`` stands for: itself if the store has it, else the key of the
     feature sets extracted under the model alias ``name`` (``minilm`` →
-    ``sentence-transformers--all-MiniLM-L6-v2``), else ``name`` unchanged."""
+    ``sentence-transformers--all-MiniLM-L6-v2``), else ``name`` unchanged.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    name : str
+        A feature key or a model alias.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import resolve_feature_key
+    >>> resolve_feature_key(example_store(), "toy-lm")
+    'toy-lm'
+    """
     keys = child_names(store, S.FEATURES)
     if name in keys:
         return name
@@ -209,7 +262,26 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 
 
 def resolve_feature_group(store: StorePath, group: str) -> str:
-    """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged."""
+    """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import resolve_feature_group
+    >>> resolve_feature_group(example_store(), "features/toy-lm/ctx8")
+    'features/toy-lm/ctx8'
+    """
     parts = str(group).strip("/").split("/")
     if len(parts) >= 2 and parts[0] == S.FEATURES:
         parts[1] = resolve_feature_key(store, parts[1])
@@ -222,6 +294,27 @@ def open_feature_set(
     """Open a complete feature set lazily; optionally select ``layers`` by label.
 
     ``key`` is the feature key or the model alias it was extracted under.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    key, window : str
+        Feature key (or model alias) and window name.
+    layers : sequence of int, optional
+        Layer labels to keep.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``hidden`` (layer, tr, dim), dask-backed.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import open_feature_set
+    >>> open_feature_set(example_store(), "toy-lm", "ctx8", layers=[2]).hidden.shape
+    (1, 120, 8)
     """
     group = feature_group(resolve_feature_key(store, key), window)
     ds = open_group(store, group)
@@ -239,7 +332,27 @@ def open_feature_set(
 
 @dataclass(frozen=True)
 class FeatureSetInfo:
-    """What a listing knows of a feature set without reading its arrays."""
+    """What a listing knows of a feature set without reading its arrays.
+
+    Attributes
+    ----------
+    key, window, group, model_id, modality : str
+        Where the set is and what made it.
+    n_layers, n_tr, dim : int
+        The shape of ``hidden``.
+    complete : bool
+        Whether its write finished.
+    attrs : dict
+        All its attrs.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import list_feature_sets
+    >>> info = list_feature_sets(example_store())[0]
+    >>> info.group, info.n_layers, info.n_tr, info.dim
+    ('features/toy-lm/ctx8', 3, 120, 8)
+    """
 
     key: str
     window: str
@@ -254,7 +367,24 @@ class FeatureSetInfo:
 
 
 def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
-    """Every feature set in the store (complete or not), sorted by key and window."""
+    """Every feature set in the store (complete or not), sorted by key and window.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    list of FeatureSetInfo
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import list_feature_sets
+    >>> [info.group for info in list_feature_sets(example_store())]
+    ['features/toy-lm/ctx8', 'features/toy-speech/tr1']
+    """
     infos: list[FeatureSetInfo] = []
     root = open_root(store)
     for key in child_names(store, S.FEATURES):
@@ -283,7 +413,26 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
 
 
 def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]:
-    """Attrs of a feature set, by key or alias (:class:`GroupNotFoundError` naming it if absent)."""
+    """Attrs of a feature set, by key or alias (:class:`GroupNotFoundError` naming it if absent).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    key, window : str
+        Feature key (or model alias) and window name.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import feature_set_attrs
+    >>> feature_set_attrs(example_store(), "toy-lm", "ctx8")["ctx_words"]
+    8
+    """
     group = feature_group(resolve_feature_key(store, key), window)
     try:
         return group_attrs(store, group)

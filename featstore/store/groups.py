@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import errno
-import json
 import os
 import shutil
 import time
-import warnings
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import xarray as xr
 import zarr
 
@@ -31,9 +26,15 @@ from featstore.errors import (
     GroupNotFoundError,
     IncompleteGroupError,
     InputError,
-    StoreError,
 )
 from featstore.store import _schema as S
+from featstore.store.encoding import to_json_safe, with_compressors
+from featstore.store.io_errors import (
+    reading_data,
+    reading_metadata,
+    write_failure,
+    writing,
+)
 from featstore.store.root import (  # noqa: F401 - re-exported: callers import them from here
     _UNREADABLE_METADATA,
     _ZARR_JSON,
@@ -67,144 +68,6 @@ def group_key(group: str) -> str:
     return key
 
 
-def _readable_node(store: StorePath, meta: Path, key: str) -> bool:
-    try:
-        node = json.loads(meta.read_bytes())
-    except (OSError, ValueError):
-        return False
-    if not (isinstance(node, dict) and node.get("node_type") in ("group", "array")):
-        return False
-    try:
-        zarr.open(os.fspath(store), path=key, mode="r", zarr_format=S.ZARR_FORMAT)
-    except (*_UNREADABLE_METADATA, OSError):
-        return False
-    return True
-
-
-def _damaged_node(store: StorePath, key: str) -> str:
-    """The node at or just below ``key`` whose metadata zarr cannot read (local stores;
-    else ``key``), to name it in messages. Only called once something failed."""
-    local = _local_path(store)
-    if local is not None:
-        base = local / key if key else local
-        for meta in [base / _ZARR_JSON, *sorted(base.glob(f"*/{_ZARR_JSON}"))]:
-            node_key = meta.parent.relative_to(local).as_posix().removeprefix(".")
-            if meta.exists() and not _readable_node(store, meta, node_key):
-                return node_key or "/"
-    return key or "/"
-
-
-@contextlib.contextmanager
-def reading_metadata(store: StorePath, key: str) -> Iterator[None]:
-    """Turn zarr's errors on damaged metadata at or below ``key`` into a :class:`StoreError`
-    naming the node; and keep zarr quiet about stray files (``.DS_Store``, notebooks'
-    checkpoint folders), which are simply not part of the hierarchy."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*is not recognized as a component of a Zarr hierarchy"
-            )
-            yield
-    except FeatstoreError:
-        raise
-    except OSError as exc:
-        raise StoreError(
-            f"{os.fspath(store)}: cannot read {key or '/'!r} ({exc.strerror or _first_line(exc)})"
-        ) from exc
-    except _UNREADABLE_METADATA as exc:
-        where = _damaged_node(store, key)
-        raise StoreError(
-            f"{os.fspath(store)}: cannot read the metadata of {where!r} ({_first_line(exc)}); "
-            "the store is damaged there"
-        ) from exc
-
-
-def write_failure(store: StorePath, what: str, exc: OSError) -> StoreError:
-    """A one-line :class:`StoreError` for an OS error while writing ``what`` in ``store``."""
-    where = f"{what} in {os.fspath(store)}"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StoreError(f"disk full while writing {where} ({exc.strerror}); free space and rerun")
-    if exc.errno == errno.EROFS:
-        return StoreError(f"cannot write {where}: the store is on a read-only file system")
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return StoreError(f"cannot write {where}: permission denied ({exc.filename or ''})")
-    return StoreError(f"cannot write {where}: {exc.strerror or _first_line(exc)}")
-
-
-@contextlib.contextmanager
-def writing(store: StorePath, what: str) -> Iterator[None]:
-    """Report OS errors of a write (disk full, read-only store, no permission) as one line."""
-    try:
-        yield
-    except OSError as exc:
-        raise write_failure(store, what, exc) from exc
-
-
-@contextlib.contextmanager
-def reading_data(store: StorePath, group: str) -> Iterator[None]:
-    """Report a chunk that cannot be read or decoded (truncated, corrupt) as one line.
-
-    Codecs fail with RuntimeError (zstd, blosc) or ValueError/TypeError; all of them
-    mean the bytes on disk are not what the metadata says.
-    """
-    try:
-        with reading_metadata(store, group):
-            yield
-    except StoreError:
-        raise
-    except (RuntimeError, *_UNREADABLE_METADATA) as exc:
-        raise StoreError(
-            f"{os.fspath(store)}: cannot read the data of group {group!r} ({_first_line(exc)}); "
-            "a chunk file is corrupt or truncated"
-        ) from exc
-
-
-#: zstd level of every numeric array featstore writes (see array_compressors).
-ZSTD_LEVEL = 3
-
-
-def array_compressors() -> tuple:
-    """The compressor of every numeric array featstore writes: zstd, with its checksum.
-
-    The level is Zarr's own default, written out so stores do not change when that
-    default does; ``benchmarks/scale.py`` found no codec Zarr ships clearly smaller or
-    faster to read for features (docs/store-spec.md, "Compression and chunking"). The
-    checksum (4 bytes a chunk) turns a flipped bit on disk into a read error instead of a
-    silently wrong value.
-    """
-    from zarr.codecs import ZstdCodec
-
-    return (ZstdCodec(level=ZSTD_LEVEL, checksum=True),)
-
-
-def _with_compressors(
-    ds: xr.Dataset, encoding: Mapping[str, Mapping[str, Any]] | None
-) -> dict[str, dict[str, Any]]:
-    """``encoding`` plus :func:`array_compressors` for numeric variables that name none."""
-    full = {name: dict(spec) for name, spec in (encoding or {}).items()}
-    for name, variable in ds.variables.items():
-        if variable.dtype.kind in "biuf" and variable.ndim > 0:
-            full.setdefault(str(name), {}).setdefault("compressors", array_compressors())
-    return full
-
-
-def to_json_safe(value: Any) -> Any:
-    """Convert numpy scalars/arrays and tuples in attrs to plain JSON types."""
-    if isinstance(value, Mapping):
-        return {str(k): to_json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value
-
-
 def create_store(
     store: StorePath,
     *,
@@ -218,6 +81,30 @@ def create_store(
 
     Raises :class:`GroupExistsError` if something is already at ``store`` and
     ``overwrite`` is false.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    dataset : str
+        Name of the dataset.
+    tr_seconds : float
+        Repetition time, in seconds.
+    n_tr : int
+        TRs of the story: of every feature set and of the BOLD.
+    overwrite : bool
+        Replace what is at ``store``.
+    extra_attrs : mapping, optional
+        More root attrs.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import create_store, store_n_tr
+    >>> store = tempfile.mkdtemp() + "/new.zarr"
+    >>> create_store(store, dataset="mine", tr_seconds=1.5, n_tr=300)
+    >>> store_n_tr(store)
+    300
     """
     local = _local_path(store)
     if local is not None and local.exists() and not overwrite:
@@ -255,12 +142,50 @@ def _node(store: StorePath, group: str) -> zarr.Group | zarr.Array | None:
 
 
 def group_exists(store: StorePath, group: str) -> bool:
-    """Whether ``group`` exists in the store (complete or not)."""
+    """Whether ``group`` exists in the store (complete or not).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import group_exists
+    >>> group_exists(example_store(), "fmri"), group_exists(example_store(fmri=False), "fmri")
+    (True, False)
+    """
     return isinstance(_node(store, group), zarr.Group)
 
 
 def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
-    """The attrs of a group, without checking it is complete."""
+    """The attrs of a group, without checking it is complete.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import group_attrs
+    >>> group_attrs(example_store(), "fmri")["atlas"]
+    'HCP-MMP1.0'
+    """
     node = _node(store, group)
     if node is None:
         raise GroupNotFoundError(f"group {group!r} not found in {os.fspath(store)}")
@@ -270,7 +195,26 @@ def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
 
 
 def is_complete(store: StorePath, group: str) -> bool:
-    """Whether a group exists and its ``complete`` flag is set."""
+    """Whether a group exists and its ``complete`` flag is set.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import is_complete
+    >>> is_complete(example_store(), "features/toy-lm/ctx8")
+    True
+    """
     try:
         return bool(group_attrs(store, group).get(S.COMPLETE_ATTR, False))
     except GroupNotFoundError:
@@ -295,6 +239,29 @@ def write_group(
     An OS error on the way (disk full, read-only store) raises a one-line
     :class:`StoreError`, after removing what was written of the group if possible
     (it was incomplete and would only hold the space).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+    dataset : xarray.Dataset
+        Arrays and attrs of the group.
+    overwrite : bool
+        Replace an existing group.
+    encoding : mapping, optional
+        Zarr encoding per variable.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.store import open_group, write_group
+    >>> store = example_store()
+    >>> write_group(store, "extra/notes", xr.Dataset({"x": ("tr", np.arange(3.0))}))
+    >>> open_group(store, "extra/notes").x.values
+    array([0., 1., 2.])
     """
     key = group_key(group)
     open_root(store, mode="r")
@@ -319,7 +286,7 @@ def write_group(
             mode="w",
             consolidated=False,
             zarr_format=S.ZARR_FORMAT,
-            encoding=_with_compressors(ds, encoding),
+            encoding=with_compressors(ds, encoding),
         )
         mark_complete(store, key)
     except OSError as exc:
@@ -389,7 +356,26 @@ def mark_complete(store: StorePath, group: str, value: bool = True) -> None:
 
 
 def update_group_attrs(store: StorePath, group: str, attrs: Mapping[str, Any]) -> None:
-    """Add or replace attrs of an existing group."""
+    """Add or replace attrs of an existing group.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+    attrs : mapping
+        Attrs to add or replace.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import group_attrs, update_group_attrs
+    >>> store = example_store()
+    >>> update_group_attrs(store, "fmri", {"source": "simulated"})
+    >>> group_attrs(store, "fmri")["source"]
+    'simulated'
+    """
     node = _open_for_update(store, group)
     with writing(store, f"the attrs of group {group!r}"):
         node.attrs.update(to_json_safe(dict(attrs)))
@@ -406,6 +392,29 @@ def open_group(
 
     Raises :class:`GroupNotFoundError` if the group is absent and
     :class:`IncompleteGroupError` if its write never finished.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+    chunks : optional
+        Dask chunks, as :func:`xarray.open_zarr` (default: as stored).
+    require_complete : bool
+        Refuse a group whose write never finished.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dask-backed.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import open_group
+    >>> open_group(example_store(), "fmri").bold.dims
+    ('subject', 'tr', 'roi')
     """
     attrs = group_attrs(store, group)
     if require_complete and not attrs.get(S.COMPLETE_ATTR, False):
@@ -422,7 +431,24 @@ def open_group(
 
 
 def delete_group(store: StorePath, group: str) -> None:
-    """Remove a group and everything below it (no error if absent)."""
+    """Remove a group and everything below it (no error if absent).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import delete_group, group_exists
+    >>> store = example_store()
+    >>> delete_group(store, "fmri")
+    >>> group_exists(store, "fmri")
+    False
+    """
     key = group_key(group)
     root = open_root(store, mode="r+")
     with reading_metadata(store, key), writing(store, f"(delete) group {key!r}"):

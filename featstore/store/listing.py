@@ -8,7 +8,12 @@ from typing import Any
 import zarr
 
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, child_names, open_root, reading_metadata
+from featstore.store.groups import (
+    StorePath,
+    child_names,
+    open_root,
+)
+from featstore.store.io_errors import reading_metadata
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,27 @@ class VariableInfo:
 
 @dataclass(frozen=True)
 class GroupInfo:
-    """One schema group: its path, kind, arrays and attrs."""
+    """One schema group: its path, kind, arrays and attrs.
+
+    Attributes
+    ----------
+    path, kind : str
+        Group path; ``stimulus``, ``fmri``, ``features`` or ``results``.
+    complete : bool
+        Whether its write finished.
+    variables : tuple of VariableInfo
+        Name, dims, shape and dtype of each array.
+    attrs : dict
+        The group's attrs.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import list_groups
+    >>> info = list_groups(example_store())[0]
+    >>> info.path, info.variable("bold").shape
+    ('fmri', (2, 120, 360))
+    """
 
     path: str
     kind: str
@@ -75,5 +100,22 @@ def group_info(store: StorePath, path: str, kind: str) -> GroupInfo:
 
 
 def list_groups(store: StorePath) -> list[GroupInfo]:
-    """Every schema group with its arrays' shapes and its attrs."""
+    """Every schema group with its arrays' shapes and its attrs.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    list of GroupInfo
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import list_groups
+    >>> [group.path for group in list_groups(example_store())]
+    ['fmri', 'features/toy-lm/ctx8', 'features/toy-speech/tr1']
+    """
     return [group_info(store, path, kind) for path, kind in group_paths(store)]

@@ -63,6 +63,27 @@ def remove_feature_sets(store: StorePath, name: str, window: str | None = None) 
     """Remove the feature set ``name``/``window`` (every window of ``name`` when None).
 
     Returns the groups removed. Results computed from them stay: a run holds its own r.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    name : str
+        Feature key or model alias.
+    window : str, optional
+        One window (default: every window of ``name``).
+
+    Returns
+    -------
+    list of str
+        The groups removed.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import remove_feature_sets
+    >>> remove_feature_sets(example_store(), "toy-lm")
+    ['features/toy-lm/ctx8']
     """
     groups = feature_groups_of(store, name, window)
     removed = [group for group in groups if remove_group(store, group)]
@@ -86,7 +107,31 @@ def run_group_of(store: StorePath, run_id: str) -> str:
 
 def remove_run(store: StorePath, run_id: str) -> str:
     """Remove ``results/<run_id>`` (an encoding run or an analysis, with its stats and its
-    stage); return the group path."""
+    stage); return the group path.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    run_id : str
+        Name of the run.
+
+    Returns
+    -------
+    str
+        The group removed.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> import featstore as fs
+    >>> from featstore.store import remove_run
+    >>> store = fs.open_store(example_store())
+    >>> run = store.grid(models=["toy-lm:ctx8@2"], run_id="r1", progress=False,
+    ...                  settings=fs.EncodingSettings(pca=8, cv=3))
+    >>> remove_run(store, "r1")
+    'results/r1'
+    """
     group = run_group_of(store, run_id)
     remove_group(store, group)
     return group

@@ -75,6 +75,24 @@ def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
     """Open a store's root group after checking it is a featstore store we can read.
 
     A :class:`StoreHandle` hands out the root it opened the first time (per mode).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    mode : {'r', 'r+'}
+        Read only, or read and write.
+
+    Returns
+    -------
+    zarr.Group
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import open_root
+    >>> open_root(example_store()).attrs["dataset"]
+    'example'
     """
     if isinstance(store, StoreHandle):
         return store.root(mode)
@@ -139,12 +157,47 @@ class StoreHandle(os.PathLike):
 
 
 def root_attrs(store: StorePath) -> dict[str, Any]:
-    """The root attrs of a store (schema checked)."""
+    """The root attrs of a store (schema checked).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    dict
+        ``featstore_schema``, ``dataset``, ``tr_seconds``, ``n_tr``, ``created`` …
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import root_attrs
+    >>> root_attrs(example_store())["dataset"]
+    'example'
+    """
     return dict(open_root(store).attrs)
 
 
 def store_n_tr(store: StorePath) -> int:
-    """The store's ``n_tr`` root attr, checked to be a positive integer."""
+    """The store's ``n_tr`` root attr, checked to be a positive integer.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import store_n_tr
+    >>> store_n_tr(example_store())
+    120
+    """
     n_tr = root_attrs(store).get("n_tr")
     if isinstance(n_tr, bool) or not isinstance(n_tr, int) or n_tr < 1:
         raise StoreError(
@@ -155,7 +208,24 @@ def store_n_tr(store: StorePath) -> int:
 
 
 def store_tr_seconds(store: StorePath) -> float:
-    """The store's ``tr_seconds`` root attr, checked to be a positive number."""
+    """The store's ``tr_seconds`` root attr, checked to be a positive number.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import store_tr_seconds
+    >>> store_tr_seconds(example_store())
+    1.5
+    """
     tr = root_attrs(store).get("tr_seconds")
     if isinstance(tr, bool) or not isinstance(tr, (int, float)) or not 0 < tr < float("inf"):
         raise StoreError(

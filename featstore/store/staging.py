@@ -28,29 +28,55 @@ import zarr
 
 from featstore.errors import GroupLockedError, InputError
 from featstore.store import _schema as S
-from featstore.store.groups import (
-    StorePath,
-    _local_path,
-    array_compressors,
-    open_root,
-    reading_metadata,
-    to_json_safe,
-    write_failure,
-    writing,
-)
+from featstore.store.encoding import array_compressors, to_json_safe
+from featstore.store.groups import StorePath, _local_path, open_root
+from featstore.store.io_errors import reading_metadata, write_failure, writing
 
 _DONE = "_block_done"
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
-    """A stable sha256 of a JSON-able settings mapping."""
+    """A stable sha256 of a JSON-able settings mapping.
+
+    Parameters
+    ----------
+    settings : mapping
+        JSON-able settings.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Examples
+    --------
+    >>> from featstore.store import settings_hash
+    >>> settings_hash({"pca": 250, "cv": 5}) == settings_hash({"cv": 5, "pca": 250})
+    True
+    """
     text = json.dumps(to_json_safe(dict(settings)), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class StagedArray:
-    """Shape of one staged array: ``block_axis`` is cut into blocks of ``block_size``."""
+    """Shape of one staged array: ``block_axis`` is cut into blocks of ``block_size``.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Shape of the whole array.
+    dtype : str
+        Its dtype.
+    block_axis : int
+        The axis written block by block.
+
+    Examples
+    --------
+    >>> from featstore.store import StagedArray
+    >>> StagedArray((2, 10, 3), "float32", block_axis=1).chunks(4)
+    (1, 4, 3)
+    """
 
     shape: tuple[int, ...]
     dtype: str
@@ -82,6 +108,18 @@ class BlockStage:
     settings
         Everything that determines the output; a stage made with other settings is
         discarded instead of resumed.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> import numpy as np
+    >>> from featstore.store import BlockStage, StagedArray, list_staged
+    >>> store = example_store()
+    >>> stage = BlockStage(store, "features/mine/tr1", {"hidden": StagedArray((4, 2), "float32")},
+    ...                    block_size=2, settings={"model": "mine"})
+    >>> stage.write_block(0, hidden=np.ones((2, 2), "float32"))
+    >>> list_staged(store), stage.pending_blocks()
+    ([StagedGroup(group='features/mine/tr1', blocks_done=1, n_blocks=2)], [1])
     """
 
     def __init__(
@@ -209,7 +247,21 @@ def discard_stage(store: StorePath, group: str) -> bool:
 
 @dataclass(frozen=True)
 class StagedGroup:
-    """A group whose resumable write is staged in ``_work/`` (running or interrupted)."""
+    """A group whose resumable write is staged in ``_work/`` (running or interrupted).
+
+    Attributes
+    ----------
+    group : str
+        The final group.
+    blocks_done, n_blocks : int
+        Blocks written, of how many.
+
+    Examples
+    --------
+    >>> from featstore.store import StagedGroup
+    >>> StagedGroup("features/mine/tr1", blocks_done=1, n_blocks=2).group
+    'features/mine/tr1'
+    """
 
     group: str
     blocks_done: int
@@ -217,7 +269,24 @@ class StagedGroup:
 
 
 def list_staged(store: StorePath) -> list[StagedGroup]:
-    """Every staged feature set and run, with how many of its blocks are written."""
+    """Every staged feature set and run, with how many of its blocks are written.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    list of StagedGroup
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import list_staged
+    >>> list_staged(example_store())
+    []
+    """
     found = []
     root = open_root(store)
     for top, depth in ((S.FEATURES, 2), (S.RESULTS, 1)):
@@ -273,6 +342,24 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
     Raises :class:`GroupLockedError` when another process holds it. The lock is an
     ``flock`` on a file under ``_work/locks``, released when the process dies; the file
     is removed when the lock is released, so a finished write leaves no trace.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    group : str
+        Group path, e.g. ``features/gpt2/ctx200``.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import group_lock
+    >>> with group_lock(example_store(), "features/mine/tr1"):
+    ...     pass  # write the group here
     """
     local = _local_path(store)
     if local is None:

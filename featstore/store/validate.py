@@ -13,7 +13,19 @@ from featstore.store.paths import parse_window
 
 @dataclass(frozen=True)
 class Problem:
-    """One way a store departs from the schema."""
+    """One way a store departs from the schema.
+
+    Attributes
+    ----------
+    group, field, message : str
+        The group (``''``: the root), the attr or variable at fault, and what is wrong.
+
+    Examples
+    --------
+    >>> from featstore.store import Problem
+    >>> print(Problem("fmri", "bold", "expected dims (subject, tr, roi)"))
+    fmri: bold: expected dims (subject, tr, roi)
+    """
 
     group: str
     field: str
@@ -119,6 +131,22 @@ def validate(store: StorePath) -> list[Problem]:
 
     A store that cannot be opened or listed at all, or has a newer schema version,
     raises :class:`featstore.errors.StoreError` instead.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    list of Problem
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store import validate
+    >>> validate(example_store())
+    []
     """
     root = open_root(store)
     problems = [

@@ -219,6 +219,14 @@ def run_lowlevel(
     -------
     str
         The run id.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_lowlevel
+    >>> store = example_store()
+    >>> run_lowlevel(store, "toy-speech:tr1", ["toy-lm/ctx8/1"], run_id="speech-less-text")
+    'speech-less-text'
     """
     return run_analysis(
         store,

@@ -278,6 +278,13 @@ def run_rsa(
     -------
     str
         The run id.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_rsa
+    >>> run_rsa(example_store(), "toy-speech:tr1", n_perm=0, run_id="rsa")
+    'rsa'
     """
     analysis = _RSA(
         roi_groups,

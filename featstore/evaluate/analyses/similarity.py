@@ -179,6 +179,13 @@ def run_similarity(
     -------
     str
         The run id.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_similarity
+    >>> run_similarity(example_store(), "toy-speech:tr1", metrics=["cka", "procrustes"])
+    'similarity-...'
     """
     analysis = _Similarity(list(metrics), roi_group, roi_groups_file, rsa_distance, rsa_compare)
     return run_analysis(

@@ -62,6 +62,12 @@ class EncodingResult:
     excluded : str or None
         Why the model has no result at all (r, alpha, partition NaN everywhere): a feature
         set constant over the train TRs. ``None`` for a usable model.
+
+    Examples
+    --------
+    >>> import numpy as np, featstore as fs
+    >>> fs.encode([np.random.rand(99, 6)], np.random.rand(2, 99, 3), fs.EncodingSettings()).r.shape
+    (2, 3)
     """
 
     r: np.ndarray
@@ -354,6 +360,13 @@ def encode(
     Returns
     -------
     EncodingResult
+
+    Examples
+    --------
+    >>> import numpy as np, featstore as fs
+    >>> X = np.random.default_rng(0).standard_normal((200, 12))  # bold follows 2 TRs later:
+    >>> bold = np.roll(X[:, :3], 2, axis=0) + np.random.default_rng(1).normal(size=(2, 200, 3))
+    >>> assert fs.encode([X], bold, fs.EncodingSettings(pca=8, cv=3)).r.min() > 0.3
     """
     bold = np.asarray(bold)
     features = _check_inputs(features, bold)

@@ -38,6 +38,12 @@ def delays_from_fir(fir_window: int = 4, fir_offset: int = 1) -> tuple[int, ...]
     -------
     tuple of int
         ``(fir_offset, …, fir_offset + fir_window - 1)``; ``(1, 2, 3, 4)`` by default.
+
+    Examples
+    --------
+    >>> from featstore.evaluate.encoding import delays_from_fir
+    >>> delays_from_fir(), delays_from_fir(fir_window=3, fir_offset=2)
+    ((1, 2, 3, 4), (2, 3, 4))
     """
     if int(fir_window) < 1:
         raise InputError(f"fir_window={fir_window}: expected at least 1 delay")
@@ -98,6 +104,13 @@ class EncodingSettings:
         or ``"banded"`` (one alpha per space).
     dtype : str
         ``"float32"`` (fast) or ``"float64"`` (exact mode) for the products with the targets.
+
+    Examples
+    --------
+    >>> from featstore.evaluate.encoding import EncodingSettings
+    >>> settings = EncodingSettings(pca=100, cv=3)
+    >>> settings.delays, settings.test_frac, settings == EncodingSettings(cv=3, pca=100)
+    ((1, 2, 3, 4), 0.2, True)
     """
 
     trim: int | None = field(

@@ -14,6 +14,22 @@ def blas_threads(n_threads: int | None) -> Iterator[None]:
 
     Several workers of a grid each running a multi-threaded BLAS oversubscribe the cores
     and run slower than one thread each; the benchmark compares 1 and 2 threads.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        BLAS and OpenMP threads inside the block; None leaves them as they are.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.encoding import blas_threads
+    >>> with blas_threads(1):
+    ...     product = np.ones((50, 50)) @ np.ones((50, 50))
     """
     if n_threads is None:
         yield

@@ -46,6 +46,24 @@ def kendalls_w(scores: np.ndarray) -> float:
     ``W = 12 S / (m² (n³ - n) - m Σ_j T_j)`` with ``S`` the sum of squared deviations of the
     objects' rank sums from their mean and ``T_j = Σ (t³ - t)`` over rater ``j``'s ties.
     Friedman's chi² is ``m (n - 1) W``. NaN when every rater ties every object.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (m, n)
+        Scores of ``n`` objects (models or layers) by ``m`` raters (metrics); higher ranks
+        higher.
+
+    Returns
+    -------
+    float
+        W in [0, 1]: 1 when every rater ranks the objects alike, 0 for no agreement.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import kendalls_w
+    >>> kendalls_w(np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]]))
+    1.0
     """
     table = _check_table(scores)
     m, n = table.shape
@@ -108,8 +126,21 @@ def rank_agreement(scores: np.ndarray) -> RankAgreement:
     Pass ``score_layers(...).scores.T`` to compare the metrics' rankings of a model's
     layers, or a (metric, model) table of each model's best score.
 
-    Example
+    Parameters
+    ----------
+    scores : ndarray, shape (n_metrics, n_objects)
+        Each metric's score of each model or layer.
+
+    Returns
     -------
+    RankAgreement
+        ``kendall_w``, Friedman's ``chi2`` and its ``p_value``, and the pairwise
+        ``spearman`` and ``kendall`` (tau-b) matrices between metrics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import rank_agreement
     >>> table = np.array([[0.1, 0.4, 0.3], [0.2, 0.9, 0.5], [0.5, 0.6, 0.7]])
     >>> round(rank_agreement(table).kendall_w, 3)
     0.778

@@ -303,8 +303,15 @@ def score_layers(
     metrics : "all", names, or a mapping name → function
         Which metrics (see :data:`ALIGNMENT_METRICS` and :func:`resolve_metrics`).
 
-    Example
+    Returns
     -------
+    LayerAlignment
+        ``metrics`` (names) and ``scores`` of shape (n_layers, n_metrics).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import score_layers
     >>> rng = np.random.default_rng(0)
     >>> table = score_layers(rng.normal(size=(3, 12, 5)), rng.normal(size=(12, 4)))
     >>> table.scores.shape, table.metrics[0]

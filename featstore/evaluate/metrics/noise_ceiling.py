@@ -28,6 +28,15 @@ def loso_isc(bold: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (n_subject, n_roi)
         r between each subject and the mean of the others (NaN for constant series).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import loso_isc
+    >>> rng = np.random.default_rng(0)
+    >>> bold = rng.standard_normal((1, 50, 4)) + rng.standard_normal((3, 50, 4))  # shared + own
+    >>> loso_isc(bold).shape  # (subject, roi)
+    (3, 4)
     """
     bold = np.asarray(bold, dtype=np.float64)
     if bold.ndim != 3:
@@ -55,6 +64,24 @@ def normalized_r(
     """``r / ceiling``, NaN where the ceiling is below ``threshold`` (unstable ratio).
 
     Broadcasts like numpy / xarray (e.g. r (config, subject, roi) over ceiling (roi)).
+
+    Parameters
+    ----------
+    r, ceiling : array-like or xarray.DataArray
+        Encoding r and the noise ceiling, broadcastable.
+    threshold : float
+        Smallest ceiling a ratio is computed for.
+
+    Returns
+    -------
+    array-like or xarray.DataArray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import normalized_r
+    >>> normalized_r(np.array([0.2, 0.1]), np.array([0.4, 0.05]))
+    array([0.5, nan])
     """
     valid = ceiling >= threshold
     # xarray objects keep their coordinates (.where); arrays go through numpy

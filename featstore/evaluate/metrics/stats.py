@@ -183,6 +183,15 @@ def permutation_test(
     PermutationResult
         p-values ``(1 + #{null ≥ observed}) / (1 + n_draws)``: one-sided (is r larger
         than chance?), never 0. NaN where a series is constant.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import permutation_test
+    >>> observed = np.random.default_rng(0).standard_normal((2, 60, 3))  # (subject, TR, roi)
+    >>> result = permutation_test(observed + np.random.rand(2, 60, 3), observed, n_perm=200)
+    >>> result.p_subject.shape, bool((result.p_mean < 0.05).all())
+    ((2, 3), True)
     """
     predictions = np.asarray(predictions)
     observed = np.asarray(observed)
@@ -255,6 +264,25 @@ def fdr_bh(p_values: np.ndarray, *, axis: int = -1) -> np.ndarray:
     scipy's ``false_discovery_control(method="bh")`` over the non-NaN p-values of each
     slice (m = their number) — equal to statsmodels' ``multipletests(p,
     method="fdr_bh")[1]``. An ROI is significant at FDR level α when q < α.
+
+    Parameters
+    ----------
+    p_values : array-like
+        p-values, NaN where there is none.
+    axis : int
+        The axis of the family of tests (e.g. ROIs).
+
+    Returns
+    -------
+    numpy.ndarray
+        q-values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import fdr_bh
+    >>> fdr_bh(np.array([0.01, 0.04, 0.03, np.nan]))
+    array([0.03, 0.04, 0.04,  nan])
     """
     p = np.moveaxis(np.asarray(p_values, dtype=np.float64), axis, -1)
     if np.any((p < 0) | (p > 1)):
@@ -344,6 +372,14 @@ def paired_wilcoxon(
         p-values are scipy's ``wilcoxon(a, b, zero_method="wilcox")`` (exact null
         distribution for small samples without ties or zeros, normal approximation
         otherwise). Subjects with a NaN in either value are left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.metrics import paired_wilcoxon
+    >>> a = np.array([0.21, 0.18, 0.25, 0.30, 0.22, 0.19])  # mean r per subject, config A
+    >>> paired_wilcoxon(a, a - 0.02, alternative="greater").p_value  # config B always lower
+    0.015625
     """
     from scipy.stats import wilcoxon
 

@@ -30,11 +30,10 @@ import logging
 import os
 import signal
 import threading
-import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
+from featstore.errors import GroupExistsError, InputError
 from featstore.evaluate.encoding.backend import get_backend
 from featstore.evaluate.encoding.pipeline import EncodingResult, encode
 from featstore.evaluate.encoding.settings import EncodingSettings
@@ -67,6 +66,8 @@ from featstore.progress import progress_bar
 from featstore.store.groups import StorePath, is_complete, open_group
 from featstore.store.paths import result_group
 from featstore.store.staging import discard_stage, group_lock
+
+logger = logging.getLogger(__name__)
 
 # distinct warnings a run lists before pointing to the per-config ones
 MAX_RUN_WARNINGS = 5
@@ -261,13 +262,13 @@ def _sigint_blocked_for_children() -> Iterator[None]:
 @contextlib.contextmanager
 def _silenced(name: str) -> Iterator[None]:
     """Logger ``name`` and its children drop every record inside."""
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
+    silenced = logging.getLogger(name)
+    level = silenced.level
+    silenced.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        silenced.setLevel(level)
 
 
 def connect(scheduler: str):
@@ -332,7 +333,7 @@ def run_grid(
     run_id
         Name of the run; ``None`` resumes an unfinished run with the same configs and
         settings, else returns a complete run holding exactly these configs (same
-        settings, features and fMRI) with a :class:`FeatstoreWarning`, else makes
+        settings, features and fMRI) with a notice on the ``featstore`` logger, else makes
         ``grid-YYYYmmdd-HHMMSS``.
     workers, threads_per_worker, scheduler
         Where tasks run (see the module docstring).
@@ -348,6 +349,15 @@ def run_grid(
     str
         The run id; the group's attrs say how many configs were computed, resumed and
         reused (``n_computed``, ``n_resumed``, ``n_reused``).
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.runs import run_grid
+    >>> run_grid(example_store(), models=[("toy-speech", ["tr1"])], run_id="demo", progress=False,
+    ...          settings=fs.EncodingSettings(pca=8, cv=3))
+    'demo'
     """
     settings = settings or EncodingSettings()
     get_backend(backend, device)  # a bad backend or a missing GPU fails before any work
@@ -379,12 +389,11 @@ def run_grid(
     if run_id is None:
         run_id = find_resumable_run(location, layout)
         if run_id is None and (same := _identical_run(location, hashes)) is not None:
-            warnings.warn(
-                f"results/{same} already holds this grid (the same configs, settings, "
-                "features and fMRI); reusing it instead of adding a copy to the summary "
-                "(pass run_id=NAME for another run)",
-                FeatstoreWarning,
-                stacklevel=2,
+            logger.warning(
+                "results/%s already holds this grid (the same configs, settings, features "
+                "and fMRI); reusing it instead of adding a copy to the summary (pass "
+                "run_id=NAME for another run)",
+                same,
             )
             return same
         run_id = run_id or auto_run_id(location)

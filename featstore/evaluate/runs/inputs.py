@@ -19,7 +19,12 @@ import numpy as np
 from featstore.errors import InputError
 from featstore.evaluate.runs.configs import FeatureLayer
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, group_attrs, open_group, reading_data
+from featstore.store.groups import (
+    StorePath,
+    group_attrs,
+    open_group,
+)
+from featstore.store.io_errors import reading_data
 
 # provenance attrs of a feature set that identify its values (a re-extraction changes
 # ``created``; other settings change the rest)

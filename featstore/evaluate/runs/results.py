@@ -340,6 +340,26 @@ def complete_runs(store: StorePath) -> list[str]:
     Groups of the other analyses (``evaluate rsa``, ``similarity``, ``lowlevel``) share
     ``results/`` but have another layout; their attr ``analysis`` leaves them out here
     (see :mod:`featstore.evaluate.analyses.runner`).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    list of str
+        Run ids, oldest first.
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.runs import complete_runs
+    >>> store = fs.open_store(example_store())
+    >>> _ = store.grid(models=["toy-lm:ctx8"], run_id="first", progress=False)
+    >>> complete_runs(store)
+    ['first']
     """
     runs = []
     for run_id in child_names(store, S.RESULTS):
@@ -398,7 +418,29 @@ def runs_newest_first(store: StorePath) -> list[str]:
 
 def open_run(store: StorePath, run_id: str | None = None) -> xr.Dataset:
     """A complete run (the newest one when ``run_id`` is None), fusion model names as
-    :func:`fusion_model_names` gives them."""
+    :func:`fusion_model_names` gives them.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    run_id : str, optional
+        The run (default: the newest complete one).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``r``, ``alpha`` (config, subject, roi), config coords, settings in attrs.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.runs import open_run, run_grid
+    >>> store = example_store()
+    >>> _ = run_grid(store, models=[("toy-speech", ["tr1"], [2])], progress=False)
+    >>> open_run(store).r.sizes
+    Frozen({'config': 1, 'subject': 2, 'roi': 360})
+    """
     runs = runs_newest_first(store)
     if run_id is None:
         if not runs:

@@ -154,6 +154,28 @@ def summary_table(store: StorePath, run_ids: Sequence[str] | None = None) -> pd.
     ``max``, ``excluded`` (empty, or why the config has no result) and ``best`` (the
     best layer, by mean, of each run × model × window × method; never an excluded
     config).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    run_ids : sequence of str, optional
+        The runs (default: every complete run).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per config: ``mean``, ``std``, ``median``, ``min``, ``max`` of r ….
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.runs import summary_table
+    >>> store = fs.open_store(example_store())
+    >>> run = store.grid(models=["toy-speech:tr1@1,2"], progress=False)
+    >>> summary_table(store).config.tolist()
+    ['toy-speech/tr1/layer1', 'toy-speech/tr1/layer2']
     """
     runs = list(run_ids) if run_ids else complete_runs(store)
     frames = [run_summary(open_run(store, run_id)) for run_id in runs]
