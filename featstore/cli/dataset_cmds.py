@@ -24,8 +24,8 @@ def import_(
         Path,
         typer.Option(
             "--align",
-            help="Word alignment CSV as Gentle writes it: word, word_lower, onset, offset "
-            "(seconds), header optional.",
+            help="Word alignment: Gentle CSV (word, word_lower, onset, offset; header "
+            "optional) or align.json, or a Praat TextGrid with a 'words' tier.",
         ),
     ],
     audio: Annotated[

@@ -7,6 +7,7 @@ See ``docs/datasets.md``.
 """
 
 from featstore.datasets.align import Alignment, read_alignment
+from featstore.datasets.alignment_formats import read_word_alignment
 from featstore.datasets.atlas import hcp_mmp_rois, roi_names_from_file
 from featstore.datasets.audio import read_audio
 from featstore.datasets.byo import import_features
@@ -29,6 +30,7 @@ __all__ = [
     "read_alignment",
     "read_audio",
     "read_fmri",
+    "read_word_alignment",
     "roi_names_from_file",
     "stimulus_sha256",
     "write_fmri",

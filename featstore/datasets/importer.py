@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featstore.datasets.align import read_alignment
+from featstore.datasets.alignment_formats import read_word_alignment
 from featstore.datasets.atlas import roi_names_from_file
 from featstore.datasets.audio import audio_file_info, read_audio
 from featstore.datasets.fmri import read_fmri
@@ -198,7 +198,8 @@ def import_dataset(
     store
         Path of the store to create (a local directory).
     align
-        Gentle-style alignment CSV (see :func:`featstore.datasets.read_alignment`).
+        Word alignment: Gentle CSV or JSON, or a Praat TextGrid word tier (see
+        :func:`featstore.datasets.read_word_alignment`).
     audio
         Story audio, WAV, FLAC or Ogg Opus/Vorbis; stored mono at 16 kHz.
     fmri
@@ -244,7 +245,7 @@ def import_dataset(
         raise InputError(f"--tr-tolerance {tr_tolerance!r}: expected a number of TRs >= 0")
     _check_target(target, overwrite)
 
-    alignment = read_alignment(align)
+    alignment = read_word_alignment(align)
     bold = subjects = source = None
     names = hemispheres = None
     if fmri is not None:
@@ -260,7 +261,7 @@ def import_dataset(
     last = int(alignment.onset.argmax())
     if alignment.onset[last] > duration_s + _AUDIO_END_SLACK_S:
         raise InputError(
-            f"alignment {alignment.path}: line {alignment.line[last]}: word starts at "
+            f"alignment {alignment.path}: {alignment.location} {alignment.line[last]}: word starts at "
             f"{alignment.onset[last]:g} s but audio {audio} lasts {duration_s:.3f} s; "
             "are they the same story?"
         )
