@@ -18,6 +18,7 @@ from pathlib import Path
 from featstore.datasets.alignment_formats import read_word_alignment
 from featstore.datasets.atlas import roi_names_from_file
 from featstore.datasets.audio import audio_file_info, read_audio
+from featstore.datasets.brain import brain_format, read_brain_fmri
 from featstore.datasets.fmri import read_fmri
 from featstore.datasets.fmri_group import fmri_dataset, fmri_encoding
 from featstore.datasets.stimulus_group import stimulus_dataset, stimulus_encoding
@@ -181,6 +182,8 @@ def import_dataset(
     align: str | os.PathLike,
     audio: str | os.PathLike,
     fmri: str | os.PathLike | None = None,
+    parcellate: str | None = None,
+    mask: str | os.PathLike | None = None,
     tr: float,
     dataset: str | None = None,
     stim_onset: float = 0.0,
@@ -204,8 +207,15 @@ def import_dataset(
         Story audio, WAV, FLAC or Ogg Opus/Vorbis; stored mono at 16 kHz.
     fmri
         ``.npz``, directory of ``<subject>.npy``, or (with ``allow_pickle``) a pickled
-        dict; see :func:`featstore.datasets.read_fmri`. Without it, ``n_tr`` is the
-        TR count the audio spans.
+        dict; see :func:`featstore.datasets.read_fmri`. Or GIfTI / CIFTI-2 / 4-D NIfTI
+        files, a path or glob (``'sub-*_hemi-L.func.gii'``), averaged into the parcels
+        of ``parcellate``; see :func:`featstore.datasets.brain.read_brain_fmri`.
+        Without it, ``n_tr`` is the TR count the audio spans.
+    parcellate
+        Atlas for GIfTI/CIFTI/NIfTI ``fmri``: ``hcp-mmp``, a ``.label.gii``, a
+        FreeSurfer ``.annot`` or a NIfTI label image.
+    mask
+        Brain mask for NIfTI ``fmri``; without it nilearn computes one per subject.
     tr
         Repetition time in seconds.
     dataset
@@ -248,10 +258,19 @@ def import_dataset(
     alignment = read_word_alignment(align)
     bold = subjects = source = None
     names = hemispheres = None
-    if fmri is not None:
+    brain = fmri is not None and brain_format(fmri) is not None
+    if brain:
+        bold, subjects, source = read_brain_fmri(
+            fmri, parcellate=parcellate, mask=mask, trim_to_shortest=trim_to_shortest
+        )
+        names, hemispheres = source.roi_names, source.hemispheres
+    elif parcellate is not None or mask is not None:
+        raise InputError("--parcellate and --mask apply to GIfTI, CIFTI or NIfTI --fmri files")
+    elif fmri is not None:
         bold, subjects, source = read_fmri(
             fmri, allow_pickle=allow_pickle, trim_to_shortest=trim_to_shortest
         )
+    if fmri is not None:
         if roi_names is not None:
             names, hemispheres = roi_names_from_file(roi_names, bold.shape[2])
     elif roi_names is not None:
@@ -293,8 +312,10 @@ def import_dataset(
             subjects,
             roi_names=names,
             hemispheres=hemispheres,
+            atlas=source.atlas if brain else None,
             source=source.describe(),
-            extra_attrs={"lengths_as_read": source.lengths} if source.trimmed else None,
+            extra_attrs=(source.attrs if brain else {})
+            | ({"lengths_as_read": source.lengths} if source.trimmed else {}),
         )
 
     try:
