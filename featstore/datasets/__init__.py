@@ -1,7 +1,8 @@
 """Dataset import: word alignments, story audio and fMRI into a store; imported features.
 
-``import_dataset`` builds a new store from a Gentle-style alignment CSV, the story
-audio and (optionally) ROI-level fMRI; ``write_fmri`` adds or replaces the fmri group
+``import_dataset`` builds a new store from a word alignment (Gentle CSV or JSON, Praat
+TextGrid), the story audio and (optionally) ROI-level fMRI or GIfTI / CIFTI / NIfTI
+files averaged into parcels; ``write_fmri`` adds or replaces the fmri group
 of an existing store; ``import_features`` stores features computed elsewhere.
 See ``docs/datasets.md``.
 """
@@ -10,6 +11,7 @@ from featstore.datasets.align import Alignment, read_alignment
 from featstore.datasets.alignment_formats import read_word_alignment
 from featstore.datasets.atlas import hcp_mmp_rois, roi_names_from_file
 from featstore.datasets.audio import read_audio
+from featstore.datasets.brain import read_brain_fmri
 from featstore.datasets.byo import import_features
 from featstore.datasets.fmri import FmriSource, read_fmri
 from featstore.datasets.fmri_group import open_fmri, write_fmri
@@ -29,6 +31,7 @@ __all__ = [
     "open_stimulus",
     "read_alignment",
     "read_audio",
+    "read_brain_fmri",
     "read_fmri",
     "read_word_alignment",
     "roi_names_from_file",

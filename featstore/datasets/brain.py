@@ -76,14 +76,14 @@ def _parcellate(
                 f"{atlas.name} labels {labels[hemisphere].shape[0]}; are they on the same mesh?"
             )
         parcels = _parcels_of(atlas, hemisphere)
-        means, counts = parcel_means(series, labels[hemisphere], [k for _, k, _ in parcels])
+        keys = [key for _, key, _ in parcels]
+        means, counts = parcel_means(series, labels[hemisphere], keys)
         empty = [name for (_, _, name), n in zip(parcels, counts, strict=True) if n == 0]
         if empty:
             raise InputError(
                 f"fmri {file}: parcel {empty[0]!r} of atlas {atlas.name} has no finite "
                 f"vertex or voxel ({len(empty)} such parcels)"
             )
-        keys = [key for _, key, _ in parcels]
         masked += int(np.isin(labels[hemisphere], keys).sum() - counts.sum())
         columns.append(means)
     return np.concatenate(columns, axis=1), masked
@@ -183,7 +183,7 @@ def read_brain_fmri(
         items.append((subject, means))
         read.append(str(file))
     bold, subjects, lengths = stack_subjects(Path(os.fspath(pattern)), items, trim_to_shortest)
-    attrs: dict[str, Any] = {"parcellation": atlas.name, "masked_vertices": masked}
+    attrs: dict[str, Any] = {"masked_vertices": masked}
     if how:
         attrs["mask"] = how
     source = BrainSource(

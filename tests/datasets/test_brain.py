@@ -88,6 +88,9 @@ def test_gifti_pairs_hemispheres_and_averages_parcels(tmp_path, atlas_kind):
     assert source.roi_names == ["A", "B", "C", "A", "B"]
     assert source.hemispheres == ["L", "L", "L", "R", "R"]
     assert len(source.files) == 3 and source.kind == "gifti"
+    # a glob matching both hemispheres pairs each subject's files once
+    both, _, _ = read_brain_fmri(tmp_path / "sub-*.func.gii", parcellate=str(atlas))
+    np.testing.assert_array_equal(both, bold)
 
 
 def test_gifti_errors_name_the_file(tmp_path):
