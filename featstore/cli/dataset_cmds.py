@@ -24,8 +24,8 @@ def import_(
         Path,
         typer.Option(
             "--align",
-            help="Word alignment CSV as Gentle writes it: word, word_lower, onset, offset "
-            "(seconds), header optional.",
+            help="Word alignment: Gentle CSV (word, word_lower, onset, offset; header "
+            "optional) or align.json, or a Praat TextGrid with a 'words' tier.",
         ),
     ],
     audio: Annotated[
@@ -41,7 +41,25 @@ def import_(
         typer.Option(
             "--fmri",
             help="ROI fMRI: .npz (one (TR, ROI) array per subject), a directory of "
-            "<subject>.npy, or a pickled dict (needs --allow-pickle).",
+            "<subject>.npy, or a pickled dict (needs --allow-pickle); or brain files, a path "
+            "or quoted glob of .func.gii (hemi-L, right found by name), .dtseries.nii or "
+            "4-D .nii(.gz), subjects from sub-XX, averaged by --parcellate.",
+        ),
+    ] = None,
+    parcellate: Annotated[
+        str | None,
+        typer.Option(
+            "--parcellate",
+            help="Atlas for GIfTI/CIFTI/NIfTI --fmri: hcp-mmp (fs_LR 32k), a .label.gii or "
+            "lh.*.annot (both hemispheres, paired by name), or a NIfTI label image.",
+        ),
+    ] = None,
+    mask: Annotated[
+        Path | None,
+        typer.Option(
+            "--mask",
+            help="Brain mask for NIfTI --fmri (default: nilearn's compute_epi_mask per "
+            "subject, recorded in the fmri attrs).",
         ),
     ] = None,
     dataset: Annotated[
@@ -99,6 +117,8 @@ def import_(
     Example:
 
         featstore dataset import --align 21styear_align.csv --audio 21styear_audio.wav --fmri 21styear_all_sub.pkl --allow-pickle --tr 1.5 --store stores/21styear.zarr
+
+        featstore dataset import --align align.json --audio pieman.wav --fmri 'sub-*_task-pieman_space-fsaverage6_hemi-L_desc-clean.func.gii' --parcellate lh.aparc.annot --tr 1.5 --store stores/pieman.zarr
     """
     from featstore.datasets.importer import import_dataset
 
@@ -108,6 +128,8 @@ def import_(
             align=align,
             audio=audio,
             fmri=fmri,
+            parcellate=parcellate,
+            mask=mask,
             tr=tr,
             dataset=dataset,
             stim_onset=stim_onset,

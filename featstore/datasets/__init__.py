@@ -1,15 +1,18 @@
 """Dataset import: word alignments, story audio and fMRI into a store; imported features.
 
-``import_dataset`` builds a new store from a Gentle-style alignment CSV, the story
-audio and (optionally) ROI-level fMRI; ``write_fmri`` adds or replaces the fmri group
+``import_dataset`` builds a new store from a word alignment (Gentle CSV or JSON, Praat
+TextGrid), the story audio and (optionally) ROI-level fMRI or GIfTI / CIFTI / NIfTI
+files averaged into parcels; ``write_fmri`` adds or replaces the fmri group
 of an existing store; ``import_features`` stores features computed elsewhere;
 ``example_store`` writes a small simulated store for examples.
 See ``docs/datasets.md``.
 """
 
 from featstore.datasets.align import Alignment, read_alignment
+from featstore.datasets.alignment_formats import read_word_alignment
 from featstore.datasets.atlas import hcp_mmp_rois, roi_names_from_file
 from featstore.datasets.audio import read_audio
+from featstore.datasets.brain import read_brain_fmri
 from featstore.datasets.byo import import_features
 from featstore.datasets.example import example_store
 from featstore.datasets.fmri import FmriSource, read_fmri
@@ -31,7 +34,9 @@ __all__ = [
     "open_stimulus",
     "read_alignment",
     "read_audio",
+    "read_brain_fmri",
     "read_fmri",
+    "read_word_alignment",
     "roi_names_from_file",
     "stimulus_sha256",
     "write_fmri",

@@ -21,6 +21,12 @@ def plain_value(value: object) -> str:
     return repr(value.item() if hasattr(value, "item") else value)
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (or its type's name if empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def existing_file(path: str | os.PathLike, what: str) -> Path:
     """``path`` as a :class:`Path` if it is a readable regular file, else :class:`InputError`."""
     file = Path(path)

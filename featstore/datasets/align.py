@@ -32,6 +32,21 @@ _MISSING_TIME = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
 
 @dataclass(frozen=True)
+class AlignedWord:
+    """One word as a reader found it, before back-filling.
+
+    ``location`` is its 1-based line, word or interval number in the file; ``onset``
+    and ``offset`` are seconds (story clock) or None when the aligner gave none.
+    """
+
+    location: int
+    word: str
+    word_lower: str
+    onset: float | None
+    offset: float | None
+
+
+@dataclass(frozen=True)
 class Alignment:
     """The words of a story with their times (story clock, seconds).
 
@@ -52,7 +67,10 @@ class Alignment:
     word_missing
         True where the word cell was empty.
     line
-        1-based CSV line of each word, for messages.
+        1-based position of each word in its file, for messages: the CSV line, the
+        Gentle word or the TextGrid interval (``location`` says which).
+    location
+        ``"line"``, ``"word"`` or ``"interval"``: what ``line`` counts.
 
     Examples
     --------
@@ -73,6 +91,7 @@ class Alignment:
     time_filled: np.ndarray
     word_missing: np.ndarray
     line: np.ndarray
+    location: str = "line"
 
     @property
     def n_words(self) -> int:
@@ -142,12 +161,7 @@ def _parse_time(cell: str, column: str, path: Path, line: int) -> float | None:
         ) from None
     if not math.isfinite(value):
         raise InputError(f"alignment {path}: line {line}: {column} {text!r} is not finite")
-    if value < 0:
-        raise InputError(
-            f"alignment {path}: line {line}: {column} {value:g} s is negative; "
-            "times are seconds from the start of the story audio"
-        )
-    return value
+    return check_time(value, column, path, f"line {line}")
 
 
 def _rows(text: str, path: Path) -> list[tuple[int, list[str]]]:
@@ -219,10 +233,7 @@ def read_alignment(path: str | os.PathLike) -> Alignment:
     has_header = bool(rows) and len(rows[0][1]) == N_COLUMNS and _looks_like_header(rows[0][1])
     if has_header:
         rows = rows[1:]
-    if not rows:
-        raise InputError(f"alignment {file}: no words (the story is empty)")
-    words, lowers, onsets, offsets, lines = [], [], [], [], []
-    previous: tuple[float, int] | None = None
+    entries = []
     for line, fields in rows:
         if len(fields) != N_COLUMNS:
             raise InputError(
@@ -231,41 +242,94 @@ def read_alignment(path: str | os.PathLike) -> Alignment:
             )
         onset = _parse_time(fields[2], "onset", file, line)
         offset = _parse_time(fields[3], "offset", file, line)
+        entries.append(AlignedWord(line, fields[0], fields[1], onset, offset))
+    return alignment_from_words(file, raw, entries, has_header=has_header)
+
+
+def check_time(value: float, column: str, file: Path, where: str) -> float:
+    """``value`` if it is a finite, non-negative number of seconds, else :class:`InputError`
+    naming ``file`` and ``where`` (``"line 3"``, ``"word 3"``, ``"interval 3"``)."""
+    if not math.isfinite(value):
+        raise InputError(f"alignment {file}: {where}: {column} {value!r} is not finite")
+    if value < 0:
+        raise InputError(
+            f"alignment {file}: {where}: {column} {value:g} s is negative; "
+            "times are seconds from the start of the story audio"
+        )
+    return float(value)
+
+
+def alignment_from_words(
+    file: Path,
+    raw: bytes,
+    words: list[AlignedWord],
+    *,
+    has_header: bool = False,
+    location: str = "line",
+) -> Alignment:
+    """Check words read from any alignment format and back-fill their missing times.
+
+    Every reader (CSV, Gentle JSON, Praat TextGrid) ends here, so the same words give
+    the same :class:`Alignment` whatever file they came from.
+
+    Parameters
+    ----------
+    file, raw
+        The file read and its bytes (hashed into ``sha256``).
+    words
+        In story order; times already checked finite and non-negative, None = untimed.
+    has_header
+        Whether a header row was skipped (CSV only).
+    location
+        What ``AlignedWord.location`` counts, for messages: ``"line"``, ``"word"``…
+
+    Raises
+    ------
+    InputError
+        No words, only one of the two times, onset after offset, onsets that go
+        backwards, no timed word; naming ``file`` and the word's location.
+    """
+    if not words:
+        raise InputError(f"alignment {file}: no words (the story is empty)")
+    previous: tuple[float, int] | None = None
+    for entry in words:
+        where = f"{location} {entry.location}"
+        onset, offset = entry.onset, entry.offset
         if (onset is None) != (offset is None):
             given = "onset" if offset is None else "offset"
             raise InputError(
-                f"alignment {file}: line {line} has an {given} but no "
+                f"alignment {file}: {where} has an {given} but no "
                 f"{'offset' if given == 'onset' else 'onset'}; give both times or neither"
             )
         if onset is not None:
             if onset > offset:
                 raise InputError(
-                    f"alignment {file}: line {line}: onset {onset:g} s is after offset {offset:g} s"
+                    f"alignment {file}: {where}: onset {onset:g} s is after offset {offset:g} s"
                 )
             if previous is not None and onset < previous[0]:
                 raise InputError(
-                    f"alignment {file}: line {line}: onset {onset:g} s is before the onset "
-                    f"{previous[0]:g} s of line {previous[1]}; onsets must not go backwards"
+                    f"alignment {file}: {where}: onset {onset:g} s is before the onset "
+                    f"{previous[0]:g} s of {location} {previous[1]}; onsets must not go backwards"
                 )
-            previous = (onset, line)
-        word = fields[0].strip()
-        words.append(word)
-        lowers.append(fields[1].strip() or word.lower())
-        onsets.append(onset)
-        offsets.append(offset)
-        lines.append(line)
+            previous = (onset, entry.location)
     if previous is None:
-        raise InputError(f"alignment {file}: none of its {len(rows)} words has timestamps")
+        raise InputError(f"alignment {file}: none of its {len(words)} words has timestamps")
+    word_text = [entry.word.strip() for entry in words]
+    onsets = [entry.onset for entry in words]
+    offsets = [entry.offset for entry in words]
     filled = _back_fill(onsets, offsets)
     return Alignment(
         path=file,
         sha256=hashlib.sha256(raw).hexdigest(),
         has_header=has_header,
-        word=words,
-        word_lower=lowers,
+        word=word_text,
+        word_lower=[
+            e.word_lower.strip() or w.lower() for e, w in zip(words, word_text, strict=True)
+        ],
         onset=np.asarray(onsets, dtype=np.float64),
         offset=np.asarray(offsets, dtype=np.float64),
         time_filled=filled,
-        word_missing=np.array([w == "" for w in words], dtype=bool),
-        line=np.asarray(lines, dtype=np.int64),
+        word_missing=np.array([w == "" for w in word_text], dtype=bool),
+        line=np.asarray([entry.location for entry in words], dtype=np.int64),
+        location=location,
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from featstore.datasets._files import existing_file, file_sha256, plain_value
+from featstore.datasets._files import existing_file, file_sha256, first_line, plain_value
 from featstore.errors import InputError
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -73,11 +73,6 @@ class FmriSource:
         return f"{self.kind} {self.path} (sha256 {self.sha256})"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _read_npz(path: Path) -> list[tuple[str, object]]:
     try:
         # An open handle of our own: np.load leaves its file open when the zip is corrupt.
@@ -88,9 +83,9 @@ def _read_npz(path: Path) -> list[tuple[str, object]]:
             raise InputError(
                 f"fmri {path}: holds object arrays, which need unpickling; save numeric arrays"
             ) from None
-        raise InputError(f"fmri {path}: cannot read it as .npz ({_first_line(exc)})") from None
+        raise InputError(f"fmri {path}: cannot read it as .npz ({first_line(exc)})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise InputError(f"fmri {path}: cannot read it as .npz ({_first_line(exc)})") from None
+        raise InputError(f"fmri {path}: cannot read it as .npz ({first_line(exc)})") from None
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -102,9 +97,9 @@ def _read_npy(path: Path) -> np.ndarray:
             raise InputError(
                 f"fmri {path}: holds an object array, which needs unpickling; save a numeric array"
             ) from None
-        raise InputError(f"fmri {path}: cannot read it as .npy ({_first_line(exc)})") from None
+        raise InputError(f"fmri {path}: cannot read it as .npy ({first_line(exc)})") from None
     except (OSError, EOFError) as exc:
-        raise InputError(f"fmri {path}: cannot read it as .npy ({_first_line(exc)})") from None
+        raise InputError(f"fmri {path}: cannot read it as .npy ({first_line(exc)})") from None
 
 
 def _read_npy_dir(path: Path) -> tuple[list[tuple[str, object]], str]:
@@ -127,7 +122,7 @@ def _read_pickle(path: Path, allow_pickle: bool) -> list[tuple[str, object]]:
         with open(path, "rb") as handle:
             data = pickle.load(handle)
     except Exception as exc:  # unpickling can raise anything the file's code raises
-        raise InputError(f"fmri {path}: cannot unpickle it ({_first_line(exc)})") from None
+        raise InputError(f"fmri {path}: cannot unpickle it ({first_line(exc)})") from None
     if not isinstance(data, dict):
         raise InputError(
             f"fmri {path}: the pickle holds a {type(data).__name__}; expected a dict "
@@ -141,7 +136,7 @@ def _as_matrix(path: Path, subject: str, value: object) -> np.ndarray:
         array = np.asarray(value)
     except Exception as exc:  # arbitrary pickled objects
         raise InputError(
-            f"fmri {path}: subject {subject!r} is not an array ({_first_line(exc)})"
+            f"fmri {path}: subject {subject!r} is not an array ({first_line(exc)})"
         ) from None
     if array.dtype == bool or not (
         np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
@@ -183,9 +178,15 @@ def _check_finite(path: Path, subject: str, original: np.ndarray, bold: np.ndarr
         )
 
 
-def _stack(
+def stack_subjects(
     path: Path, items: list[tuple[str, object]], trim_to_shortest: bool
 ) -> tuple[np.ndarray, list[str], dict[str, int]]:
+    """Stack ``(subject, (TR, ROI) array)`` items into float32 (subject, tr, roi).
+
+    Shared by every fMRI reader (npz, npy, pickle, and parcellated brain files), so all
+    refuse duplicated subjects, ROI-count and TR-count mismatches and NaN/inf alike.
+    Returns the stack, the subjects and each subject's TR count before trimming.
+    """
     if not items:
         raise InputError(f"fmri {path}: holds no subjects")
     seen: set[str] = set()
@@ -281,7 +282,7 @@ def read_fmri(
             with open(file, "rb") as handle:
                 magic = handle.read(len(_NPY_MAGIC))
         except OSError as exc:
-            raise InputError(f"fmri {file}: cannot read it ({_first_line(exc)})") from None
+            raise InputError(f"fmri {file}: cannot read it ({first_line(exc)})") from None
         if not magic:
             raise InputError(f"fmri {file}: the file is empty")
         if magic.startswith(_ZIP_MAGIC):
@@ -298,5 +299,5 @@ def read_fmri(
                 f"fmri {file}: not an .npz archive nor a pickle (unrecognised content); expected "
                 ".npz, a directory of <subject>.npy files, or a pickled dict"
             )
-    bold, subjects, lengths = _stack(source, items, trim_to_shortest)
+    bold, subjects, lengths = stack_subjects(source, items, trim_to_shortest)
     return bold, subjects, FmriSource(source, kind, sha256, lengths, int(bold.shape[1]))

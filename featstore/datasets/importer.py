@@ -15,9 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featstore.datasets.align import read_alignment
+from featstore.datasets.alignment_formats import read_word_alignment
 from featstore.datasets.atlas import roi_names_from_file
 from featstore.datasets.audio import audio_file_info, read_audio
+from featstore.datasets.brain import brain_format, read_brain_fmri
 from featstore.datasets.fmri import read_fmri
 from featstore.datasets.fmri_group import fmri_dataset, fmri_encoding
 from featstore.datasets.stimulus_group import stimulus_dataset, stimulus_encoding
@@ -201,6 +202,8 @@ def import_dataset(
     align: str | os.PathLike,
     audio: str | os.PathLike,
     fmri: str | os.PathLike | None = None,
+    parcellate: str | None = None,
+    mask: str | os.PathLike | None = None,
     tr: float,
     dataset: str | None = None,
     stim_onset: float = 0.0,
@@ -218,13 +221,21 @@ def import_dataset(
     store
         Path of the store to create (a local directory).
     align
-        Gentle-style alignment CSV (see :func:`featstore.datasets.read_alignment`).
+        Word alignment: Gentle CSV or JSON, or a Praat TextGrid word tier (see
+        :func:`featstore.datasets.read_word_alignment`).
     audio
         Story audio, WAV, FLAC or Ogg Opus/Vorbis; stored mono at 16 kHz.
     fmri
         ``.npz``, directory of ``<subject>.npy``, or (with ``allow_pickle``) a pickled
-        dict; see :func:`featstore.datasets.read_fmri`. Without it, ``n_tr`` is the
-        TR count the audio spans.
+        dict; see :func:`featstore.datasets.read_fmri`. Or GIfTI / CIFTI-2 / 4-D NIfTI
+        files, a path or glob (``'sub-*_hemi-L.func.gii'``), averaged into the parcels
+        of ``parcellate``; see :func:`featstore.datasets.brain.read_brain_fmri`.
+        Without it, ``n_tr`` is the TR count the audio spans.
+    parcellate
+        Atlas for GIfTI/CIFTI/NIfTI ``fmri``: ``hcp-mmp``, a ``.label.gii``, a
+        FreeSurfer ``.annot`` or a NIfTI label image.
+    mask
+        Brain mask for NIfTI ``fmri``; without it nilearn computes one per subject.
     tr
         Repetition time in seconds.
     dataset
@@ -275,13 +286,22 @@ def import_dataset(
         raise InputError(f"--tr-tolerance {tr_tolerance!r}: expected a number of TRs >= 0")
     _check_target(target, overwrite)
 
-    alignment = read_alignment(align)
+    alignment = read_word_alignment(align)
     bold = subjects = source = None
     names = hemispheres = None
-    if fmri is not None:
+    brain = fmri is not None and brain_format(fmri) is not None
+    if brain:
+        bold, subjects, source = read_brain_fmri(
+            fmri, parcellate=parcellate, mask=mask, trim_to_shortest=trim_to_shortest
+        )
+        names, hemispheres = source.roi_names, source.hemispheres
+    elif parcellate is not None or mask is not None:
+        raise InputError("--parcellate and --mask apply to GIfTI, CIFTI or NIfTI --fmri files")
+    elif fmri is not None:
         bold, subjects, source = read_fmri(
             fmri, allow_pickle=allow_pickle, trim_to_shortest=trim_to_shortest
         )
+    if fmri is not None:
         if roi_names is not None:
             names, hemispheres = roi_names_from_file(roi_names, bold.shape[2])
     elif roi_names is not None:
@@ -291,7 +311,7 @@ def import_dataset(
     last = int(alignment.onset.argmax())
     if alignment.onset[last] > duration_s + _AUDIO_END_SLACK_S:
         raise InputError(
-            f"alignment {alignment.path}: line {alignment.line[last]}: word starts at "
+            f"alignment {alignment.path}: {alignment.location} {alignment.line[last]}: word starts at "
             f"{alignment.onset[last]:g} s but audio {audio} lasts {duration_s:.3f} s; "
             "are they the same story?"
         )
@@ -323,8 +343,10 @@ def import_dataset(
             subjects,
             roi_names=names,
             hemispheres=hemispheres,
+            atlas=source.atlas if brain else None,
             source=source.describe(),
-            extra_attrs={"lengths_as_read": source.lengths} if source.trimmed else None,
+            extra_attrs=(source.attrs if brain else {})
+            | ({"lengths_as_read": source.lengths} if source.trimmed else {}),
         )
 
     try:
