@@ -23,11 +23,16 @@ from featstore.store.groups import StorePath
 # and returns the list of feature groups it wrote
 _EXTRACTORS = {
     TEXT: "featstore.extract.text:extract_text",
-    AUDIO: "featstore.extract.audio:extract_audio",
-    WHISPER: "featstore.extract.whisper:extract_whisper",
-    CLAP: "featstore.extract.clap:extract_clap",
     LOWLEVEL: "featstore.extract.lowlevel:extract_lowlevel",
-    AUDIO_LLM: "featstore.extract.audio_llm:extract_audio_llm",
+}
+
+# extractor name → "module:function" loading the model as a WindowEncoder; these
+# families all run through the shared window loop (window_run.extract_model_windows)
+_WINDOW_ENCODERS = {
+    AUDIO: "featstore.extract.audio:load_audio_encoder",
+    WHISPER: "featstore.extract.whisper:load_whisper_encoder",
+    CLAP: "featstore.extract.clap:load_clap_encoder",
+    AUDIO_LLM: "featstore.extract.audio_llm:load_audio_llm",
 }
 
 # options only the text extractor takes
@@ -99,9 +104,18 @@ def extract(
         precision = options.pop("precision", None)
         if precision not in (None, "float32"):
             raise InputError(f"--precision {precision}: {spec.name} has no weights (low-level)")
-    module_name, function_name = _EXTRACTORS[spec.extractor].split(":")
-    function = getattr(import_module(module_name), function_name)
-    return list(function(store, spec, **kwargs, **options))
+    if spec.extractor in _WINDOW_ENCODERS:
+        from featstore.extract.window_run import extract_model_windows
+
+        load_encoder = _function(_WINDOW_ENCODERS[spec.extractor])
+        return extract_model_windows(store, spec, load_encoder, **kwargs, **options)
+    return list(_function(_EXTRACTORS[spec.extractor])(store, spec, **kwargs, **options))
+
+
+def _function(target: str):
+    """The function named by ``"module:function"``, its module imported on first use."""
+    module_name, function_name = target.split(":")
+    return getattr(import_module(module_name), function_name)
 
 
 def with_weights(spec, weights: str | Path):

@@ -330,11 +330,20 @@ def extract_model_windows(
     overwrite: bool = False,
     progress: bool = False,
     threads: int | None = None,
+    **load_options: Any,
 ) -> list[str]:
-    """What every model family's ``extract_*`` does: check the request before loading,
-    load the model with ``load_encoder(spec, device=, revision=, precision=)`` under the
-    requested torch threads, and run every window; returns the groups written."""
+    """Extract every layer of a model family for each window in ``tr_wins``.
+
+    Checks the request before loading, loads the model with
+    ``load_encoder(spec, device=, revision=, precision=, **load_options)`` under the
+    requested torch threads, and runs every window; writes ``features/<key>/tr<w>`` per
+    window and returns the groups written.
+    Example: ``extract_model_windows("s.zarr", resolve_model("hubert"), load_audio_encoder,
+    tr_wins=[1, 2, 3, 6])``.
+    """
     plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
     with torch_threads(threads):
-        encoder = load_encoder(spec, device=device, revision=revision, precision=precision)
+        encoder = load_encoder(
+            spec, device=device, revision=revision, precision=precision, **load_options
+        )
         return run_windows(plan, encoder, batch_size=batch_size, progress=progress)
