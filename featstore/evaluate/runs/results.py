@@ -44,15 +44,9 @@ import zarr
 
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import EncodingSettings
-from featstore.evaluate.runs.configs import (
-    Config,
-    FeatureLayer,
-    match_label,
-    n_blocks,
-    parse_label,
-    stored_layers,
-)
+from featstore.evaluate.runs.configs import Config, FeatureLayer, n_blocks, stored_layers
 from featstore.evaluate.runs.inputs import FmriInfo
+from featstore.evaluate.runs.labels import match_label, parse_label
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
