@@ -31,20 +31,18 @@ from featstore.evaluate.runs.configs import (
     build_configs,
     self_fusion_notices,
 )
-from featstore.evaluate.runs.results import (
-    EXCLUDED_ATTR,
+from featstore.evaluate.runs.results import EXCLUDED_ATTR, complete_runs, open_run
+from featstore.evaluate.runs.scheduling import connect, run_tasks
+from featstore.evaluate.runs.writing import (
     RunLayout,
     RunStage,
     auto_run_id,
-    complete_runs,
     config_coords,
     config_hash,
     copy_result,
     find_resumable_run,
     find_reusable,
-    open_run,
 )
-from featstore.evaluate.runs.scheduling import connect, run_tasks
 from featstore.progress import progress_bar
 from featstore.store.groups import StorePath, is_complete, open_group
 from featstore.store.paths import result_group

@@ -38,7 +38,7 @@ from featstore.evaluate.encoding.threads import blas_threads
 from featstore.evaluate.runs import inputs
 from featstore.evaluate.runs.configs import Config
 from featstore.evaluate.runs.labels import parse_config
-from featstore.evaluate.runs.results import pack_result
+from featstore.evaluate.runs.writing import pack_result
 from featstore.store.groups import StorePath
 
 _BLAS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -98,7 +98,7 @@ def _evaluate(
     array_backend: tuple[str, str | None],
     n_threads: int | None,
 ) -> dict[str, Any]:
-    """The task of one config: its packed result (see :func:`results.pack_result`)."""
+    """The task of one config: its packed result (see :func:`writing.pack_result`)."""
     backend, device = array_backend
     with blas_threads(n_threads):
         result = run_config(
