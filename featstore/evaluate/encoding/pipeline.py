@@ -299,6 +299,102 @@ def _constant_feature_set(
     return None
 
 
+def _nan_where(values: np.ndarray | None, constant: np.ndarray, shape: tuple[int, ...]):
+    """A copy of per-column ``values`` (None stays None), NaN in the ``constant`` columns,
+    reshaped to ``shape``."""
+    if values is None:
+        return None
+    values = np.array(values, copy=True)
+    values[constant] = np.nan
+    return values.reshape(shape)
+
+
+def _feature_names(names: Sequence[str] | None, n_sets: int) -> list[str]:
+    """What messages call each feature set: ``names``, else ``features[k]``."""
+    names = list(names) if names is not None else [f"features[{k}]" for k in range(n_sets)]
+    if len(names) != n_sets:
+        raise InputError(f"names: expected one per feature set ({n_sets}), got {len(names)}")
+    return names
+
+
+def _result_warnings(
+    settings: EncodingSettings,
+    excluded: str | None,
+    constant_rois: np.ndarray,
+    edge_warnings: list[str],
+    subject_names: Sequence[str] | None,
+    roi_names: Sequence[str] | None,
+) -> list[str]:
+    """A result's warnings: the raised gap first, then why the config is excluded, or its
+    constant ROIs and alphas at a grid edge."""
+    warnings = [settings.gap_notice] if settings.gap_notice else []
+    if excluded is None:
+        warnings += _constant_warning(constant_rois, subject_names, roi_names) + edge_warnings
+    else:
+        warnings += [
+            f"{excluded}: r = NaN for every subject and ROI; the config is excluded from "
+            "summaries and reports"
+        ]
+    return warnings
+
+
+def _split_rows(
+    n_tr: int, settings: EncodingSettings
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]] | None]:
+    """The train and test rows of ``n_tr`` TRs and the CV folds of the train part (None
+    without CV); the test part must outlast the largest delay."""
+    trim = settings.resolved_trim
+    gap = settings.resolved_gap  # negative delays: no train row sees test stimulus
+    train_index, test_index = chronological_split(
+        n_tr, trim=trim, test_frac=settings.test_frac, gap=gap
+    )
+    longest = max(abs(d) for d in settings.delays)
+    if len(test_index) <= longest or len(test_index) < 3:
+        raise InputError(
+            f"the test part has {len(test_index)} TRs ({n_tr} TRs, trim={trim}, "
+            f"test_frac={settings.test_frac}); expected more than the largest delay "
+            f"({longest}) and at least 3"
+        )
+    folds = (
+        contiguous_folds(len(train_index), settings.cv, gap) if settings.cross_validated else None
+    )
+    return train_index, test_index, folds
+
+
+def _variance_partition(
+    Y_test: np.ndarray, joint: np.ndarray, alone_a: np.ndarray, alone_b: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Unique and shared test R² of two feature sets, from the predictions of the joint
+    model and of each set alone."""
+    r2_joint = r2_by_column(Y_test, joint)
+    r2_a, r2_b = r2_by_column(Y_test, alone_a), r2_by_column(Y_test, alone_b)
+    return {
+        "unique_a": r2_joint - r2_b,
+        "unique_b": r2_joint - r2_a,
+        "shared": r2_a + r2_b - r2_joint,
+    }
+
+
+def _by_subject(
+    predictions: np.ndarray,
+    Y_test: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    shape: tuple[int, int],
+) -> dict[str, np.ndarray]:
+    """The test predictions and BOLD, and the BOLD's train mean and scale, per subject.
+
+    The very arrays r came from, (test, subject * roi) viewed as (subject, test, roi).
+    """
+    by_subject = {
+        name: values.reshape(len(values), *shape).transpose(1, 0, 2)
+        for name, values in (("predictions", predictions), ("observed", Y_test))
+    }
+    by_subject["bold_mean"] = mean.reshape(shape)
+    by_subject["bold_scale"] = scale.reshape(shape)
+    return by_subject
+
+
 def encode(
     features: Sequence[np.ndarray],
     bold: np.ndarray,
@@ -359,27 +455,11 @@ def encode(
     features = _check_inputs(features, bold)
     if partition and len(features) != 2:
         raise InputError(f"variance partitioning needs 2 feature sets, got {len(features)}")
-    names = list(names) if names is not None else [f"features[{k}]" for k in range(len(features))]
-    if len(names) != len(features):
-        raise InputError(f"names: expected one per feature set ({len(features)}), got {len(names)}")
+    names = _feature_names(names, len(features))
     if not isinstance(backend, Backend):
         backend = get_backend(backend, device)
     n_subjects, n_tr, n_rois = bold.shape
-    trim = settings.resolved_trim
-    gap = settings.resolved_gap  # negative delays: no train row sees test stimulus
-    train_index, test_index = chronological_split(
-        n_tr, trim=trim, test_frac=settings.test_frac, gap=gap
-    )
-    longest = max(abs(d) for d in settings.delays)
-    if len(test_index) <= longest or len(test_index) < 3:
-        raise InputError(
-            f"the test part has {len(test_index)} TRs ({n_tr} TRs, trim={trim}, "
-            f"test_frac={settings.test_frac}); expected more than the largest delay "
-            f"({longest}) and at least 3"
-        )
-    folds = (
-        contiguous_folds(len(train_index), settings.cv, gap) if settings.cross_validated else None
-    )
+    train_index, test_index, folds = _split_rows(n_tr, settings)
     banded = settings.method == "banded" and len(features) > 1
     if banded and 0 < settings.pca < len(features):
         raise InputError(
@@ -422,56 +502,36 @@ def encode(
         if partition:
             if spaces is None:
                 spaces = [design([x], settings.pca) for x in features]
-            r2_joint = r2_by_column(Y_test, joint.predictions)
-            r2_a, r2_b = (r2_by_column(Y_test, fit_designs([x]).predictions) for x in spaces)
-            partition_out = {
-                "unique_a": r2_joint - r2_b,
-                "unique_b": r2_joint - r2_a,
-                "shared": r2_a + r2_b - r2_joint,
-            }
+            partition_out = _variance_partition(
+                Y_test, joint.predictions, *(fit_designs([x]).predictions for x in spaces)
+            )
 
     excluded = _constant_feature_set(features, train_index, names)
     if excluded is not None:
         # a fit without information: no r, alpha or partition, and no edge statistics
         constant = np.ones_like(constant)
-    r = pearson_by_column(Y_test, joint.predictions)
-    r[constant] = np.nan
-    alpha = joint.alpha.copy()
-    alpha[constant] = np.nan
-    band_alphas = None
-    if joint.band_alphas is not None:
-        band_alphas = joint.band_alphas.copy()
-        band_alphas[constant] = np.nan
-        band_alphas = band_alphas.reshape(n_subjects, n_rois, -1)
+    shape = (n_subjects, n_rois)
+    r = _nan_where(pearson_by_column(Y_test, joint.predictions), constant, shape)
+    alpha = _nan_where(joint.alpha, constant, shape)
+    band_alphas = _nan_where(joint.band_alphas, constant, (*shape, -1))
     n_edge, edge_warnings = _edge_counts(joint, settings, ~constant, n_subjects)
-    cv_score = None
-    if joint.cv_score is not None:
-        cv_score = np.where(constant, np.nan, joint.cv_score).reshape(n_subjects, n_rois)
+    cv_score = _nan_where(joint.cv_score, constant, shape)
     if partition_out is not None:
-        for values in partition_out.values():
-            values[constant] = np.nan
-        partition_out = {k: v.reshape(n_subjects, n_rois) for k, v in partition_out.items()}
-    warnings = [settings.gap_notice] if settings.gap_notice else []
-    if excluded is None:
-        constant_rois = constant.reshape(n_subjects, n_rois)
-        warnings += _constant_warning(constant_rois, subject_names, roi_names) + edge_warnings
-    else:
-        warnings += [
-            f"{excluded}: r = NaN for every subject and ROI; the config is excluded from "
-            "summaries and reports"
-        ]
-    by_subject = {}
-    if return_predictions:
-        # The very arrays r came from, (test, subject * roi) viewed as (subject, test, roi).
-        by_subject = {
-            name: values.reshape(len(test_index), n_subjects, n_rois).transpose(1, 0, 2)
-            for name, values in (("predictions", joint.predictions), ("observed", Y_test))
-        }
-        by_subject["bold_mean"] = mean.reshape(n_subjects, n_rois)
-        by_subject["bold_scale"] = scale.reshape(n_subjects, n_rois)
+        partition_out = {k: _nan_where(v, constant, shape) for k, v in partition_out.items()}
+    warnings = _result_warnings(
+        settings,
+        excluded,
+        constant.reshape(n_subjects, n_rois),
+        edge_warnings,
+        subject_names,
+        roi_names,
+    )
+    by_subject = (
+        _by_subject(joint.predictions, Y_test, mean, scale, shape) if return_predictions else {}
+    )
     return EncodingResult(
-        r=r.reshape(n_subjects, n_rois),
-        alpha=alpha.reshape(n_subjects, n_rois),
+        r=r,
+        alpha=alpha,
         band_alphas=band_alphas,
         partition=partition_out,
         predictions=by_subject.get("predictions"),
