@@ -115,32 +115,6 @@ def _evaluate(
 OnResult = Callable[[int, dict[str, Any]], None]
 
 
-def run_tasks(
-    jobs: Sequence[tuple[int, tuple]],
-    *,
-    workers: int,
-    n_threads: int | None,
-    client: Any,
-    run_id: str,
-    on_result: OnResult,
-) -> None:
-    """Run the config tasks ``jobs`` (``(index, task arguments)``), calling
-    ``on_result(index, packed)`` as each completes: on ``client``'s cluster, on a local
-    cluster of ``workers`` processes, or threaded in this process (see the module
-    docstring)."""
-    if client is not None or workers > 1:
-        _run_distributed(
-            jobs,
-            workers=workers,
-            n_threads=n_threads,
-            client=client,
-            run_id=run_id,
-            on_result=on_result,
-        )
-    else:
-        _run_threaded(jobs, n_threads, on_result)
-
-
 def _run_threaded(
     jobs: Sequence[tuple[int, tuple]], n_threads: int | None, on_result: OnResult
 ) -> None:
@@ -172,7 +146,7 @@ def _discard(_: Any) -> None:
     return None
 
 
-def _run_distributed(
+def run_tasks(
     jobs: Sequence[tuple[int, tuple]],
     *,
     workers: int,
@@ -181,7 +155,15 @@ def _run_distributed(
     run_id: str,
     on_result: OnResult,
 ) -> None:
-    """A distributed cluster: ``client``'s, or a local one of ``workers`` processes."""
+    """Run the config tasks ``jobs`` (``(index, task arguments)``), calling
+    ``on_result(index, packed)`` as each completes (see the module docstring).
+
+    A distributed cluster: ``client``'s, or a local one of ``workers`` processes; with
+    neither (``workers <= 1``), dask's threaded scheduler in this process.
+    """
+    if client is None and workers <= 1:
+        _run_threaded(jobs, n_threads, on_result)
+        return
     import dask
     from distributed import Client, LocalCluster, as_completed
 
