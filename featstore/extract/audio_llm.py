@@ -64,7 +64,7 @@ def load_audio_llm(
         if not bool(audio_positions.any(dim=1).all()):
             raise ModelError(
                 f"{spec.name}: a window of {windows.shape[1]} samples gives no audio token; "
-                "use a longer --tr-win"
+                "use a longer `tr_wins`"
             )
         with torch.inference_mode():
             with compute_precision(precision, device):

@@ -79,31 +79,32 @@ def extract(
     if spec.extractor == TEXT:
         if ctx is None or tr_wins:
             raise InputError(
-                f"{model} is a text model: give --ctx N (words of context), not --tr-win"
+                f"{model} is a text model: give `ctx` N (words of context), not `tr_wins`"
             )
         if isinstance(ctx, bool) or not isinstance(ctx, int) or ctx < 1:
             raise InputError(
-                f"--ctx {ctx!r}: expected a positive whole number of words (the word and "
+                f"ctx={ctx!r}: expected a positive whole number of words (the word and "
                 "its context), e.g. 200"
             )
         kwargs = {"ctx": ctx}
     else:
         if ctx is not None:
-            raise InputError(f"{model} is a {spec.modality} model: give --tr-win, not --ctx")
+            raise InputError(f"{model} is a {spec.modality} model: give `tr_wins`, not `ctx`")
         text_only = [name for name in _TEXT_ONLY if options.get(name) is not None]
         if text_only:
-            flag = "--" + text_only[0].replace("_", "-")
-            raise InputError(f"{model} is a {spec.modality} model: {flag} is for text models")
+            raise InputError(
+                f"{model} is a {spec.modality} model: `{text_only[0]}` is for text models"
+            )
         kwargs = {"tr_wins": list(tr_wins or [])}
         if spec.extractor != LOWLEVEL and not tr_wins:
-            raise InputError(f"{model} needs --tr-win N[,N...] (audio window in TRs)")
+            raise InputError(f"{model} needs `tr_wins` N[,N...] (audio window in TRs)")
     if options.get("pad_to_30s") is not None and spec.extractor != WHISPER:
         raise InputError(f"pad_to_30s: only Whisper pads its input to 30 s, not {model}")
     options = {k: v for k, v in options.items() if not (k == "pad_to_30s" and v is None)}
     if spec.extractor == LOWLEVEL:
         precision = options.pop("precision", None)
         if precision not in (None, "float32"):
-            raise InputError(f"--precision {precision}: {spec.name} has no weights (low-level)")
+            raise InputError(f"precision={precision}: {spec.name} has no weights (low-level)")
     if spec.extractor in _WINDOW_ENCODERS:
         from featstore.extract.window_run import extract_model_windows
 
@@ -122,12 +123,12 @@ def with_weights(spec, weights: str | Path):
     """``spec`` loading from the local directory ``weights`` (key and alias unchanged)."""
     path = Path(weights).expanduser()
     if spec.extractor == LOWLEVEL:
-        raise InputError(f"--weights: {spec.name} has no weights (a low-level feature)")
+        raise InputError(f"`weights`: {spec.name} has no weights (a low-level feature)")
     if not (path / "config.json").is_file():
-        raise InputError(f"--weights {path}: no config.json there; expected a model directory")
+        raise InputError(f"weights={path}: no config.json there; expected a model directory")
     local = resolve_model(str(path))
     if local.family != spec.family:
         raise InputError(
-            f"--weights {path} holds a {local.family} model, but {spec.name} is {spec.family}"
+            f"weights={path} holds a {local.family} model, but {spec.name} is {spec.family}"
         )
     return dataclasses.replace(spec, model_id=str(path), local_files_only=True)
