@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import InputError
-from featstore.evaluate.encoding.pipeline import EncodingResult, encode
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.encoding.result import EncodingResult
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.threads import blas_threads
 from featstore.evaluate.runs import inputs
