@@ -23,7 +23,7 @@ import numpy as np
 from scipy.spatial.distance import pdist
 from scipy.stats import kendalltau
 
-from featstore.evaluate.metrics import rsa
+from featstore.evaluate.metrics import rsa, rsa_layers
 
 
 def measure(func, *args, **kwargs):
@@ -82,9 +82,9 @@ def main() -> None:
         ("partial, min_lag 10", control, 10),
     ):
         options = {"control_rdms": controls, "min_lag": min_lag}
-        setup = measure(rsa.rsa_layers, layers, subjects, **options)[0]
+        setup = measure(rsa_layers.rsa_layers, layers, subjects, **options)[0]
         seconds, peak, _ = measure(
-            rsa.rsa_layers, layers, subjects, n_perm=args.n_perm, block=10, **options
+            rsa_layers.rsa_layers, layers, subjects, n_perm=args.n_perm, block=10, **options
         )
         print(
             f"RSA ({label}, 13 layers x {args.subjects} subjects): {setup:.2f} s, then "

@@ -32,7 +32,7 @@ _LAZY = {
     "open_store": "featstore.api",
     "EncodingModel": "featstore.evaluate.encoding.estimator",
     "EncodingSettings": "featstore.evaluate.encoding.settings",
-    "EncodingResult": "featstore.evaluate.encoding.pipeline",
+    "EncodingResult": "featstore.evaluate.encoding.result",
     "encode": "featstore.evaluate.encoding.pipeline",
 }
 

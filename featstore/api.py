@@ -37,7 +37,8 @@ __all__ = ["Run", "Store", "create_store", "import_dataset", "open_store"]
 
 def _model_request(request: Any) -> Any:
     """A model request from ``"NAME[:WINDOWS][@LAYERS]"`` or a tuple (as ``--model``)."""
-    from featstore.evaluate.runs.configs import ModelRequest, parse_model_request
+    from featstore.evaluate.runs.configs import ModelRequest
+    from featstore.evaluate.runs.labels import parse_model_request
 
     if isinstance(request, str):
         return parse_model_request(request)
@@ -46,7 +47,7 @@ def _model_request(request: Any) -> Any:
 
 def _fusion_request(request: Any) -> tuple[Any, Any]:
     """A fusion request from ``"A+B"`` or a pair of model requests (as ``--fusion``)."""
-    from featstore.evaluate.runs.configs import parse_fusion_request
+    from featstore.evaluate.runs.labels import parse_fusion_request
 
     if isinstance(request, str):
         return parse_fusion_request(request)

@@ -33,7 +33,8 @@ def writing_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
     path
         The file to write.
     what
-        The option or role that named it, for the message (``"--csv"``).
+        The parameter or role that named it, for the message (``"`out_dir`"``, which
+        the CLI shows as its flag, or ``"CSV file"``).
     """
     file = Path(path)
     if file.is_dir():

@@ -56,3 +56,81 @@ def test_every_command_and_group_help_shows_an_example():
             assert usage in after, f"{usage}: the example does not run {usage!r}"
             seen.append(usage)
     assert {"evaluate", "featstore dataset", "featstore features", "evaluate plot"} <= set(seen)
+
+
+def _all_flags() -> set[str]:
+    """Every option flag of every command of both apps."""
+    import typer.main
+
+    flags: set[str] = set()
+    pending = [typer.main.get_command(featstore_app), typer.main.get_command(evaluate_app)]
+    while pending:
+        command = pending.pop()
+        pending.extend(getattr(command, "commands", {}).values())
+        for param in command.params:
+            flags.update(opt for opt in param.opts if opt.startswith("--"))
+    return flags
+
+
+def test_every_mapped_parameter_is_a_flag_of_the_cli():
+    from featstore.cli._flags import PARAMETER_FLAGS
+
+    flags = _all_flags()
+    for parameter, flag in PARAMETER_FLAGS.items():
+        assert set(flag.split(" or ")) <= flags, (parameter, flag)
+
+
+def test_library_messages_of_extraction_and_import_name_parameters():
+    """Messages raised by extract/, datasets/, store/ and outputs.py quote no CLI flag
+    (docstrings and comments may); the CLI maps the parameters they name back."""
+    import ast
+    import re
+
+    flag = re.compile(r"(?<![\w-])--[a-z]")
+    package = ROOT / "featstore"
+    files = [*package.glob("extract/*.py"), *package.glob("datasets/*.py")]
+    files += [*package.glob("store/*.py"), package / "outputs.py"]
+    quoted = []
+    for file in files:
+        tree = ast.parse(file.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and flag.search(node.value)
+            ):
+                quoted.append(f"{file.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert quoted == []
+
+
+def test_library_messages_read_as_the_cli_flags():
+    from featstore.cli._flags import as_flags
+
+    for message, cli in [
+        (
+            "tr_wins=5 is 2.5 s of audio; use tr_wins=4 or less",
+            "--tr-win 5 is 2.5 s of audio; use --tr-win 4 or less",
+        ),
+        (
+            "`max_memory` and `offload_folder` go with `device_map` (e.g. auto)",
+            "--max-memory and --offload-folder go with --device-map (e.g. auto)",
+        ),
+        (
+            "gpt2 is a text model: give `ctx` N, not `tr_wins`",
+            "gpt2 is a text model: give --ctx N, not --tr-win",
+        ),
+        (
+            "store=s.zarr: dataset import writes local stores only",
+            "--store s.zarr: dataset import writes local stores only",
+        ),
+        ("`batch_size` must be >= 1, got 0", "--batch-size must be >= 1, got 0"),
+    ]:
+        assert as_flags(message) == cli

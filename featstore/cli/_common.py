@@ -6,8 +6,9 @@ import contextlib
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 import click
@@ -152,18 +153,27 @@ StoreOption = Annotated[
 ]
 
 
-def version_option(banner: str) -> Any:
-    """A ``--version`` option (for an app's callback) that prints ``banner`` and exits."""
+def command_app(help_text: str, banner: str, command_modules: Iterable[ModuleType]) -> typer.Typer:
+    """A top-level command (``featstore``, ``evaluate``): its app, a ``--version`` option
+    printing ``banner``, and the commands each of ``command_modules`` registers."""
+    app = new_app(help_text)
 
     def show(value: bool) -> None:
         if value:
             console.print(banner)
             raise typer.Exit()
 
-    return Annotated[
-        bool,
-        typer.Option("--version", callback=show, is_eager=True, help="Print the version."),
-    ]
+    @app.callback()
+    def main(
+        version: bool = typer.Option(
+            False, "--version", callback=show, is_eager=True, help="Print the version."
+        ),
+    ) -> None:
+        pass
+
+    for module in command_modules:
+        module.register(app)
+    return app
 
 
 QuietOption = Annotated[

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from featstore import __version__
 from featstore.cli import analysis_cmds, eeg_cmds, evaluate_cmds, report_cmds
-from featstore.cli._common import new_app, version_option
+from featstore.cli._common import command_app
 
-app = new_app(
+app = command_app(
     "**evaluate** — PCA + FIR ridge encoding models straight from a featstore store.\n\n"
     "Every command reads features and fMRI from the store and writes results back to it.\n\n"
     "Examples:\n\n"
@@ -15,21 +15,10 @@ app = new_app(
     "    evaluate summary -s stores/21styear.zarr --csv summary.csv\n\n"
     "    evaluate roi -s stores/21styear.zarr --config wavlm/tr6/9 --top 20\n\n"
     "    evaluate report -s stores/21styear.zarr --out report/\n\n"
-    "Run `featstore --help` for stores, dataset import and feature extraction."
+    "Run `featstore --help` for stores, dataset import and feature extraction.",
+    f"evaluate (featstore {__version__})",
+    [evaluate_cmds, report_cmds, analysis_cmds, eeg_cmds],
 )
-
-VersionOption = version_option(f"evaluate (featstore {__version__})")
-
-
-@app.callback()
-def main(version: VersionOption = False) -> None:
-    """evaluate — encoding models from a featstore store."""
-
-
-evaluate_cmds.register(app)
-report_cmds.register(app)
-analysis_cmds.register(app)
-eeg_cmds.register(app)
 
 
 def run() -> None:

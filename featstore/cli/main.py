@@ -12,31 +12,25 @@ from featstore.cli import (
     remove_cmds,
     store_cmds,
 )
-from featstore.cli._common import new_app, version_option
+from featstore.cli._common import command_app
 
-app = new_app(
+app = command_app(
     "**featstore** — extract every layer once into one Zarr store, evaluate many.\n\n"
     "Examples:\n\n"
     "    featstore demo\n\n"
     "    featstore ls stores/21styear.zarr\n\n"
-    "Run `evaluate --help` for encoding models, summaries and reports."
+    "Run `evaluate --help` for encoding models, summaries and reports.",
+    f"featstore {__version__}",
+    [
+        store_cmds,
+        dataset_cmds,
+        extract_cmds,
+        features_cmds,
+        models_cmds,
+        demo_cmds,
+        remove_cmds,
+    ],
 )
-
-VersionOption = version_option(f"featstore {__version__}")
-
-
-@app.callback()
-def main(version: VersionOption = False) -> None:
-    """featstore — a feature store for brain-encoding research."""
-
-
-store_cmds.register(app)
-dataset_cmds.register(app)
-extract_cmds.register(app)
-features_cmds.register(app)
-models_cmds.register(app)
-demo_cmds.register(app)
-remove_cmds.register(app)
 
 
 def run() -> None:

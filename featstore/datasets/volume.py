@@ -73,8 +73,8 @@ def brain_mask(image: nib.Nifti1Image, fmri: Path, mask: Path | None) -> tuple[n
             reason = "it finds no brain voxel"
         if voxels is None or not voxels.any():
             raise InputError(
-                f"fmri {fmri}: no --mask given and nilearn cannot compute one ({reason}); "
-                "pass --mask"
+                f"fmri {fmri}: no `mask` given and nilearn cannot compute one ({reason}); "
+                "pass `mask`"
             )
         how = COMPUTED_MASK
     if not voxels.any():

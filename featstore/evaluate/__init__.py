@@ -3,7 +3,8 @@
 Pure numerics only: nothing here imports model code (torch, transformers).
 """
 
-from featstore.evaluate.encoding.pipeline import EncodingResult, encode
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.encoding.result import EncodingResult
 from featstore.evaluate.encoding.settings import EncodingSettings, delays_from_fir
 from featstore.evaluate.encoding.threads import blas_threads
 

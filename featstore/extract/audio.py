@@ -15,8 +15,6 @@ feature extractor does it (zero mean, unit variance per window when ``do_normali
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from featstore.extract.common import (
@@ -27,8 +25,7 @@ from featstore.extract.common import (
 )
 from featstore.extract.pooling import frame_mask, masked_mean
 from featstore.extract.registry import ModelSpec
-from featstore.extract.window_run import WindowEncoder, extract_model_windows
-from featstore.store.groups import StorePath
+from featstore.extract.window_run import WindowEncoder
 
 
 def load_audio_encoder(
@@ -75,39 +72,4 @@ def load_audio_encoder(
         },
         model=model,
         revision=revision,
-    )
-
-
-def extract_audio(
-    store: StorePath,
-    spec: ModelSpec,
-    *,
-    tr_wins: Sequence[int],
-    batch_size: int = 8,
-    device: str | None = None,
-    dtype: str = "float32",
-    precision: str = "float32",
-    revision: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    threads: int | None = None,
-) -> list[str]:
-    """Extract every layer of a wav2vec2-family model for each window in ``tr_wins``.
-
-    Writes ``features/<key>/tr<w>`` per window and returns the groups written.
-    Example: ``extract_audio("s.zarr", resolve_model("hubert"), tr_wins=[1, 2, 3, 6])``.
-    """
-    return extract_model_windows(
-        store,
-        spec,
-        load_audio_encoder,
-        tr_wins=tr_wins,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-        precision=precision,
-        revision=revision,
-        overwrite=overwrite,
-        progress=progress,
-        threads=threads,
     )

@@ -18,8 +18,6 @@ of audio (``--tr-win`` × TR must not exceed it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from featstore.errors import ModelError
@@ -31,8 +29,7 @@ from featstore.extract.common import (
 )
 from featstore.extract.pooling import masked_mean
 from featstore.extract.registry import ModelSpec
-from featstore.extract.window_run import WindowEncoder, extract_model_windows
-from featstore.store.groups import StorePath
+from featstore.extract.window_run import WindowEncoder
 
 #: What each window is given to read: the audio placeholder of Qwen2-Audio's processor.
 PROMPT = "<|audio_bos|><|AUDIO|><|audio_eos|>"
@@ -67,7 +64,7 @@ def load_audio_llm(
         if not bool(audio_positions.any(dim=1).all()):
             raise ModelError(
                 f"{spec.name}: a window of {windows.shape[1]} samples gives no audio token; "
-                "use a longer --tr-win"
+                "use a longer `tr_wins`"
             )
         with torch.inference_mode():
             with compute_precision(precision, device):
@@ -90,40 +87,4 @@ def load_audio_llm(
         model=model,
         revision=revision,
         max_window_s=int(processor.feature_extractor.n_samples) / sample_rate,
-    )
-
-
-def extract_audio_llm(
-    store: StorePath,
-    spec: ModelSpec,
-    *,
-    tr_wins: Sequence[int],
-    batch_size: int = 8,
-    device: str | None = None,
-    dtype: str = "float32",
-    precision: str = "float32",
-    revision: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    threads: int | None = None,
-) -> list[str]:
-    """Extract every language-model layer of an audio LLM for each window in ``tr_wins``.
-
-    Writes ``features/<key>/tr<w>`` per window (resumable, like every audio extractor)
-    and returns the groups written.
-    Example: ``extract_audio_llm("s.zarr", resolve_model("qwen2-audio"), tr_wins=[4])``.
-    """
-    return extract_model_windows(
-        store,
-        spec,
-        load_audio_llm,
-        tr_wins=tr_wins,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-        precision=precision,
-        revision=revision,
-        overwrite=overwrite,
-        progress=progress,
-        threads=threads,
     )

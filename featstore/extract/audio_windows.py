@@ -76,11 +76,11 @@ class WindowGrid:
         """
         if not isinstance(tr_win, (int, np.integer)) or tr_win < 1:
             raise InputError(
-                f"--tr-win {tr_win!r}: expected a positive whole number of TRs, e.g. 1,2,3,6"
+                f"tr_wins={tr_win!r}: expected a positive whole number of TRs, e.g. 1,2,3,6"
             )
         if tr_win > self.n_tr:
             raise InputError(
-                f"--tr-win {tr_win}: longer than the story ({self.n_tr} TRs of "
+                f"tr_wins={tr_win}: longer than the story ({self.n_tr} TRs of "
                 f"{self.tr_seconds:g} s); expected at most {self.n_tr}"
             )
         return round_half_up(tr_win * exact_seconds(self.tr_seconds) * self.sample_rate)
@@ -163,7 +163,7 @@ def block_windows(
     batch.
     """
     if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+        raise InputError(f"`batch_size` must be >= 1, got {batch_size}")
     ends = grid.ends()[trs.start : trs.stop]
     lookback = max(grid.length(w) for w in tr_wins)
     origin = int(ends[0]) - lookback

@@ -149,11 +149,11 @@ def extract_audio_words(
     """
     if spec.extractor not in _LOADERS:
         raise InputError(
-            f"--words: {spec.name} is a {spec.extractor} model; word pooling takes the audio "
+            f"`words`: {spec.name} is a {spec.extractor} model; word pooling takes the audio "
             f"families {', '.join(sorted(_LOADERS))} (text models store word_hidden already)"
         )
     if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+        raise InputError(f"batch_size={batch_size}: expected at least 1")
     check_dtype(dtype)
     check_precision(precision)
     stimulus = stimulus_identity(store)

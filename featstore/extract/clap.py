@@ -23,8 +23,6 @@ layer's true width in the ``layer_dims`` attr: slice ``hidden[layer, :, :layer_d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from featstore.errors import ModelError
@@ -36,9 +34,8 @@ from featstore.extract.common import (
 )
 from featstore.extract.pooling import stack_padded
 from featstore.extract.registry import ModelSpec
-from featstore.extract.window_run import WindowEncoder, extract_model_windows
+from featstore.extract.window_run import WindowEncoder
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath
 
 
 def resample(windows: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -127,39 +124,4 @@ def load_clap_encoder(
         revision=revision,
         layer_dims=layer_dims,
         max_window_s=float(extractor.max_length_s),
-    )
-
-
-def extract_clap(
-    store: StorePath,
-    spec: ModelSpec,
-    *,
-    tr_wins: Sequence[int],
-    batch_size: int = 8,
-    device: str | None = None,
-    dtype: str = "float32",
-    precision: str = "float32",
-    revision: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    threads: int | None = None,
-) -> list[str]:
-    """Extract CLAP audio layers (stages + projection) for each window in ``tr_wins``.
-
-    Writes ``features/<key>/tr<w>`` per window and returns the groups written.
-    Example: ``extract_clap("s.zarr", resolve_model("clap"), tr_wins=[6])``.
-    """
-    return extract_model_windows(
-        store,
-        spec,
-        load_clap_encoder,
-        tr_wins=tr_wins,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-        precision=precision,
-        revision=revision,
-        overwrite=overwrite,
-        progress=progress,
-        threads=threads,
     )

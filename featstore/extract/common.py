@@ -25,25 +25,25 @@ def resolve_device(device: str | None) -> str:
     if device in (None, "", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: no CUDA device is available here; use --device cpu")
+        raise InputError(f"device={device}: no CUDA device is available here; use device=cpu")
     if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise InputError(f"--device {device!r}: expected cpu, cuda, cuda:N, mps or auto")
+        raise InputError(f"device={device!r}: expected cpu, cuda, cuda:N, mps or auto")
     return device
 
 
 def check_dtype(dtype: str) -> str:
     """Validate the storage dtype of features."""
     if dtype not in DTYPES:
-        raise InputError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+        raise InputError(f"dtype={dtype!r}: expected one of {', '.join(DTYPES)}")
     return dtype
 
 
 def check_precision(precision: str, device: str | None = None) -> str:
     """Validate the forward pass's arithmetic; ``float16`` needs a GPU (CPUs have bfloat16)."""
     if precision not in PRECISIONS:
-        raise InputError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+        raise InputError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision == "float16" and device is not None and device.split(":")[0] == "cpu":
-        raise InputError("--precision float16 needs a GPU; on a CPU use --precision bfloat16")
+        raise InputError("precision=float16 needs a GPU; on a CPU use precision=bfloat16")
     return precision
 
 

@@ -336,11 +336,9 @@ def convert_ct2_whisper(
         Path(src) if isinstance(src, (str, os.PathLike)) and Path(src).is_dir() else parts[0].parent
     )
     out_dir = Path(out_dir).expanduser()
-    check_output_directory(out_dir, "--out")  # a bad --out fails before the conversion
+    check_output_directory(out_dir, "`out_dir`")  # a bad one fails before the conversion
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError(
-            f"{out_dir} exists and is not empty; pass overwrite (--overwrite) to replace"
-        )
+        raise InputError(f"{out_dir} exists and is not empty; pass `overwrite` to replace")
     stored = load_ct2(parts)
     if stored.spec != WHISPER_SPEC:
         raise ModelError(f"{parts[0]} holds a {stored.spec}; expected a {WHISPER_SPEC}")
@@ -354,7 +352,7 @@ def convert_ct2_whisper(
     _check_against_model(state, config, tied)
     config.dtype = dtype
     with (
-        writing_directory(out_dir, "--out"),
+        writing_directory(out_dir, "`out_dir`"),
         tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp,
     ):
         staging = Path(tmp)

@@ -209,7 +209,7 @@ def extract_lowlevel(
     """
     if spec.family == "wordrate":
         if list(tr_wins) not in ([], [1]):
-            raise InputError("wordrate counts words per TR and takes no --tr-win (stored as tr1)")
+            raise InputError("wordrate counts words per TR and takes no `tr_wins` (stored as tr1)")
         return _extract_wordrate(store, spec, dtype=dtype, overwrite=overwrite)
     plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite)
     encoder = _window_encoder(spec.family, plan.grid.sample_rate)

@@ -323,7 +323,7 @@ def resolve_model(name: str) -> ModelSpec:
             local_files_only=True,
             note=(
                 f"{name}: using the copy featstore converted in {local} (offline); "
-                f"--model {spec.model_id} loads the Hugging Face Hub's"
+                f"model={spec.model_id} loads the Hugging Face Hub's"
             ),
         )
     path = Path(name).expanduser()

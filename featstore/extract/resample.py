@@ -135,7 +135,7 @@ def lanczos_resample(
         raise InputError("tr_times must be increasing and evenly spaced (one TR apart)")
     if window < 1 or cutoff_mult <= 0:
         raise InputError(
-            f"--lanczos-window {window} and --lanczos-cutoff {cutoff_mult} must be positive"
+            f"lanczos_window={window} and lanczos_cutoff={cutoff_mult} must be positive"
         )
     tau = tr_seconds / cutoff_mult
     support = window * tau
@@ -205,7 +205,7 @@ def words_to_trs(
         ``(n_tr,)`` bool.
     """
     if method not in TO_TR_METHODS:
-        raise InputError(f"--to-tr {method!r}: expected one of {', '.join(TO_TR_METHODS)}")
+        raise InputError(f"to_tr={method!r}: expected one of {', '.join(TO_TR_METHODS)}")
     word_values = np.asarray(word_values)
     if word_values.ndim != 2 or word_values.shape[0] != np.shape(tr_index)[0]:
         raise InputError(
@@ -214,7 +214,7 @@ def words_to_trs(
     counted, has_words = tr_membership(tr_index, n_tr, used)
     if method == "lanczos":
         if word_times is None or tr_times is None:
-            raise InputError("--to-tr lanczos needs the word times and the TR times")
+            raise InputError("to_tr=lanczos needs the word times and the TR times")
         if np.shape(tr_times) != (n_tr,):
             raise InputError(f"tr_times has shape {np.shape(tr_times)}, expected ({n_tr},)")
         keep = np.ones(word_values.shape[0], bool) if used is None else np.asarray(used, bool)

@@ -23,11 +23,16 @@ from featstore.store.groups import StorePath
 # and returns the list of feature groups it wrote
 _EXTRACTORS = {
     TEXT: "featstore.extract.text:extract_text",
-    AUDIO: "featstore.extract.audio:extract_audio",
-    WHISPER: "featstore.extract.whisper:extract_whisper",
-    CLAP: "featstore.extract.clap:extract_clap",
     LOWLEVEL: "featstore.extract.lowlevel:extract_lowlevel",
-    AUDIO_LLM: "featstore.extract.audio_llm:extract_audio_llm",
+}
+
+# extractor name → "module:function" loading the model as a WindowEncoder; these
+# families all run through the shared window loop (window_run.extract_model_windows)
+_WINDOW_ENCODERS = {
+    AUDIO: "featstore.extract.audio:load_audio_encoder",
+    WHISPER: "featstore.extract.whisper:load_whisper_encoder",
+    CLAP: "featstore.extract.clap:load_clap_encoder",
+    AUDIO_LLM: "featstore.extract.audio_llm:load_audio_llm",
 }
 
 # options only the text extractor takes
@@ -111,27 +116,28 @@ def extract(
         spec = with_weights(spec, weights)
     if spec.extractor == TEXT:
         if words:
-            raise InputError(f"--words: {model} is a text model; its word_hidden comes with --ctx")
+            raise InputError(f"`words`: {model} is a text model; its word_hidden comes with `ctx`")
         if ctx is None or tr_wins:
             raise InputError(
-                f"{model} is a text model: give --ctx N (words of context), not --tr-win"
+                f"{model} is a text model: give `ctx` N (words of context), not `tr_wins`"
             )
         if isinstance(ctx, bool) or not isinstance(ctx, int) or ctx < 1:
             raise InputError(
-                f"--ctx {ctx!r}: expected a positive whole number of words (the word and "
+                f"ctx={ctx!r}: expected a positive whole number of words (the word and "
                 "its context), e.g. 200"
             )
         kwargs = {"ctx": ctx}
     else:
         if ctx is not None:
-            raise InputError(f"{model} is a {spec.modality} model: give --tr-win, not --ctx")
+            raise InputError(f"{model} is a {spec.modality} model: give `tr_wins`, not `ctx`")
         text_only = [name for name in _TEXT_ONLY if options.get(name) is not None]
         if text_only:
-            flag = "--" + text_only[0].replace("_", "-")
-            raise InputError(f"{model} is a {spec.modality} model: {flag} is for text models")
+            raise InputError(
+                f"{model} is a {spec.modality} model: `{text_only[0]}` is for text models"
+            )
         kwargs = {"tr_wins": list(tr_wins or [])}
         if spec.extractor != LOWLEVEL and not tr_wins and not words:
-            raise InputError(f"{model} needs --tr-win N[,N...] (audio window in TRs)")
+            raise InputError(f"{model} needs `tr_wins` N[,N...] (audio window in TRs)")
     if options.get("pad_to_30s") is not None and spec.extractor != WHISPER:
         raise InputError(f"pad_to_30s: only Whisper pads its input to 30 s, not {model}")
     options = {k: v for k, v in options.items() if not (k == "pad_to_30s" and v is None)}
@@ -140,15 +146,24 @@ def extract(
     if spec.extractor == LOWLEVEL:
         precision = options.pop("precision", None)
         if precision not in (None, "float32"):
-            raise InputError(f"--precision {precision}: {spec.name} has no weights (low-level)")
-    module_name, function_name = _EXTRACTORS[spec.extractor].split(":")
-    function = getattr(import_module(module_name), function_name)
-    return list(function(store, spec, **kwargs, **options))
+            raise InputError(f"precision={precision}: {spec.name} has no weights (low-level)")
+    if spec.extractor in _WINDOW_ENCODERS:
+        from featstore.extract.window_run import extract_model_windows
+
+        load_encoder = _function(_WINDOW_ENCODERS[spec.extractor])
+        return extract_model_windows(store, spec, load_encoder, **kwargs, **options)
+    return list(_function(_EXTRACTORS[spec.extractor])(store, spec, **kwargs, **options))
+
+
+def _function(target: str):
+    """The function named by ``"module:function"``, its module imported on first use."""
+    module_name, function_name = target.split(":")
+    return getattr(import_module(module_name), function_name)
 
 
 def _extract_words(store: StorePath, spec, tr_wins, options) -> list[str]:
     if tr_wins:
-        raise InputError(f"--words pools {spec.name} over each word's span: drop --tr-win")
+        raise InputError(f"`words` pools {spec.name} over each word's span: drop `tr_wins`")
     from featstore.extract.audio_words import extract_audio_words
 
     return extract_audio_words(store, spec, **options)
@@ -158,12 +173,12 @@ def with_weights(spec, weights: str | Path):
     """``spec`` loading from the local directory ``weights`` (key and alias unchanged)."""
     path = Path(weights).expanduser()
     if spec.extractor == LOWLEVEL:
-        raise InputError(f"--weights: {spec.name} has no weights (a low-level feature)")
+        raise InputError(f"`weights`: {spec.name} has no weights (a low-level feature)")
     if not (path / "config.json").is_file():
-        raise InputError(f"--weights {path}: no config.json there; expected a model directory")
+        raise InputError(f"weights={path}: no config.json there; expected a model directory")
     local = resolve_model(str(path))
     if local.family != spec.family:
         raise InputError(
-            f"--weights {path} holds a {local.family} model, but {spec.name} is {spec.family}"
+            f"weights={path} holds a {local.family} model, but {spec.name} is {spec.family}"
         )
     return dataclasses.replace(spec, model_id=str(path), local_files_only=True)

@@ -134,19 +134,19 @@ def _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words, lan
     window_name(ctx=ctx)
     check_dtype(dtype)
     if pool not in POOLINGS:
-        raise InputError(f"--pool {pool!r}: expected one of {', '.join(POOLINGS)}")
+        raise InputError(f"pool={pool!r}: expected one of {', '.join(POOLINGS)}")
     if stride is not None and (not isinstance(stride, int) or stride < 1):
-        raise InputError(f"--stride must be a positive number of words, got {stride!r}")
+        raise InputError(f"`stride` must be a positive number of words, got {stride!r}")
     if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+        raise InputError(f"`batch_size` must be >= 1, got {batch_size}")
     if to_tr not in TO_TR_METHODS:
-        raise InputError(f"--to-tr {to_tr!r}: expected one of {', '.join(TO_TR_METHODS)}")
+        raise InputError(f"to_tr={to_tr!r}: expected one of {', '.join(TO_TR_METHODS)}")
     if block_words is not None and block_words < 1:
-        raise InputError(f"--block-words must be >= 1, got {block_words}")
+        raise InputError(f"`block_words` must be >= 1, got {block_words}")
     window, cutoff = lanczos
     if not (isinstance(window, int) and window >= 1 and cutoff > 0):
         raise InputError(
-            f"--lanczos-window {window} and --lanczos-cutoff {cutoff}: expected a whole "
+            f"lanczos_window={window} and lanczos_cutoff={cutoff}: expected a whole "
             "number of lobes >= 1 and a positive multiple of the TR Nyquist frequency"
         )
 
@@ -231,7 +231,7 @@ def extract_text(
     lanczos = (lanczos_window, float(lanczos_cutoff))
     _check_options(ctx, pool, stride, batch_size, dtype, to_tr, block_words, lanczos)
     if device_map is None and (max_memory or offload_folder):
-        raise InputError("--max-memory and --offload-folder go with --device-map (e.g. auto)")
+        raise InputError("`max_memory` and `offload_folder` go with `device_map` (e.g. auto)")
     device = resolve_device(device)
     check_precision(precision, device)
     stimulus = stimulus_identity(store)
@@ -243,7 +243,7 @@ def extract_text(
             discard_stage(store, group)  # left by a run killed after its last write
             raise GroupExistsError(
                 f"feature set {group!r} already exists in {os.fspath(store)}; "
-                "pass --overwrite to replace it"
+                "pass `overwrite` to replace it"
             )
         words = read_stimulus_words(store)
         with torch_threads(threads):

@@ -182,7 +182,7 @@ def check_layers(layers: Sequence[int] | None, n_layers: int, model_id: str) -> 
     absent = [x for x in wanted if not 0 <= x < n_layers]
     if not wanted or absent:
         raise InputError(
-            f"--layers {','.join(map(str, layers))}: {model_id} has layers 0..{n_layers - 1} "
+            f"layers={','.join(map(str, layers))}: {model_id} has layers 0..{n_layers - 1} "
             "(0 = embeddings)"
         )
     return tuple(wanted)
@@ -257,7 +257,7 @@ def check_accelerate() -> None:
 
     if not is_accelerate_available():
         raise ModelError(
-            "--device-map needs the accelerate package: pip install 'featstore[big]' "
+            "`device_map` needs the accelerate package: pip install 'featstore[big]' "
             "(or pip install accelerate)"
         )
 
@@ -274,7 +274,7 @@ def parse_max_memory(text: str | None) -> dict[str, str] | None:
             and re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B)?", size.strip(), re.I)
         ):
             raise InputError(
-                f"--max-memory {text!r}: {part.strip()!r} is not DEVICE=SIZE; expected e.g. "
+                f"max_memory={text!r}: {part.strip()!r} is not DEVICE=SIZE; expected e.g. "
                 "0=20GiB,cpu=30GiB (GPU number or cpu, then a size)"
             )
         limits[device.strip()] = size.strip()
@@ -352,9 +352,9 @@ def word_vectors(
     import torch
 
     if pool not in POOLINGS:
-        raise InputError(f"--pool {pool!r}: expected one of {', '.join(POOLINGS)}")
+        raise InputError(f"pool={pool!r}: expected one of {', '.join(POOLINGS)}")
     if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+        raise InputError(f"`batch_size` must be >= 1, got {batch_size}")
     slot_of = {int(t): k for k, t in enumerate(targets)}
     layers = list(text_model.layers)
     values = np.zeros((len(layers), len(slot_of), text_model.dim), np.float32)

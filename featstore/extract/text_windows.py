@@ -35,9 +35,9 @@ def plan_windows(targets: Sequence[int], ctx: int, stride: int | None = None) ->
     and the others see up to ``stride - 1`` more words.
     """
     if ctx < 1:
-        raise InputError(f"--ctx must be >= 1 word, got {ctx}")
+        raise InputError(f"`ctx` must be >= 1 word, got {ctx}")
     if stride is not None and stride < 1:
-        raise InputError(f"--stride must be >= 1 word, got {stride}")
+        raise InputError(f"`stride` must be >= 1 word, got {stride}")
     group = stride or 1
     runs: list[list[int]] = []
     for target in targets:
@@ -83,7 +83,7 @@ def _words_to_drop(tokenized: TokenizedWindow, n_targets: int, limit: int) -> in
     if total > limit:
         raise InputError(
             f"the {n_targets} target word(s) of a window need {total} tokens but the model "
-            f"takes {limit}; use a smaller --stride"
+            f"takes {limit}; use a smaller `stride`"
         )
     return drop
 

@@ -25,9 +25,7 @@ the speed ratio on real speech; ``docs/performance.md`` has the figures).
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,8 +38,7 @@ from featstore.extract.common import (
 )
 from featstore.extract.pooling import frame_mask, masked_mean
 from featstore.extract.registry import ModelSpec
-from featstore.extract.window_run import WindowEncoder, extract_model_windows
-from featstore.store.groups import StorePath
+from featstore.extract.window_run import WindowEncoder
 
 
 def covered_frames(n_samples: int, samples_per_frame: int, max_frames: int) -> int:
@@ -134,42 +131,4 @@ def load_whisper_encoder(
         model=encoder,
         revision=revision,
         max_window_s=int(extractor.n_samples) / sample_rate,
-    )
-
-
-def extract_whisper(
-    store: StorePath,
-    spec: ModelSpec,
-    *,
-    tr_wins: Sequence[int],
-    batch_size: int = 8,
-    device: str | None = None,
-    dtype: str = "float32",
-    precision: str = "float32",
-    revision: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    threads: int | None = None,
-    pad_to_30s: bool = True,
-) -> list[str]:
-    """Extract every encoder layer of a Whisper model for each window in ``tr_wins``.
-
-    Writes ``features/<key>/tr<w>`` per window and returns the groups written.
-    ``pad_to_30s=False`` runs the encoder on each window's frames only (faster, not
-    identical: see the module docstring); the choice is stored in the attrs.
-    Example: ``extract_whisper("s.zarr", resolve_model("whisper-base"), tr_wins=[6])``.
-    """
-    return extract_model_windows(
-        store,
-        spec,
-        functools.partial(load_whisper_encoder, pad_to_30s=pad_to_30s),
-        tr_wins=tr_wins,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-        precision=precision,
-        revision=revision,
-        overwrite=overwrite,
-        progress=progress,
-        threads=threads,
     )

@@ -127,7 +127,7 @@ def check_writable(store: StorePath, groups: Sequence[str], overwrite: bool) -> 
         discard_stage(store, group)  # left by a run killed after its last write
     if done and len(done) == len(groups):
         raise GroupExistsError(
-            f"{', '.join(done)} already extracted in {store}; pass --overwrite to replace"
+            f"{', '.join(done)} already extracted in {store}; pass `overwrite` to replace"
         )
     return [group for group in groups if group not in done]
 
@@ -149,7 +149,7 @@ def plan_windows(
     check_dtype(dtype)
     check_precision(precision)
     if not tr_wins:
-        raise InputError(f"{spec.name} needs --tr-win N[,N...] (audio window in TRs)")
+        raise InputError(f"{spec.name} needs `tr_wins` N[,N...] (audio window in TRs)")
     wins = tuple(sorted({int(w) for w in tr_wins}))
     stimulus = stimulus_identity(store)
     open_root(store)  # a store we can read, before any work
@@ -223,8 +223,8 @@ def _check_limits(plan: WindowPlan, encoder: WindowEncoder) -> None:
         if seconds > encoder.max_window_s + 1e-9:
             longest = int(encoder.max_window_s // plan.grid.tr_seconds)
             raise InputError(
-                f"--tr-win {w} is {seconds:g} s of audio but {plan.spec.name} takes at most "
-                f"{encoder.max_window_s:g} s; use --tr-win {longest} or less"
+                f"tr_wins={w} is {seconds:g} s of audio but {plan.spec.name} takes at most "
+                f"{encoder.max_window_s:g} s; use tr_wins={longest} or less"
             )
 
 
@@ -237,7 +237,7 @@ def run_windows(
 ) -> list[str]:
     """Extract every window of ``plan`` with ``encoder``; return the groups written."""
     if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+        raise InputError(f"`batch_size` must be >= 1, got {batch_size}")
     _check_limits(plan, encoder)
     store, grid = plan.store, plan.grid
     block_trs = batch_size * BATCHES_PER_BLOCK
@@ -330,11 +330,20 @@ def extract_model_windows(
     overwrite: bool = False,
     progress: bool = False,
     threads: int | None = None,
+    **load_options: Any,
 ) -> list[str]:
-    """What every model family's ``extract_*`` does: check the request before loading,
-    load the model with ``load_encoder(spec, device=, revision=, precision=)`` under the
-    requested torch threads, and run every window; returns the groups written."""
+    """Extract every layer of a model family for each window in ``tr_wins``.
+
+    Checks the request before loading, loads the model with
+    ``load_encoder(spec, device=, revision=, precision=, **load_options)`` under the
+    requested torch threads, and runs every window; writes ``features/<key>/tr<w>`` per
+    window and returns the groups written.
+    Example: ``extract_model_windows("s.zarr", resolve_model("hubert"), load_audio_encoder,
+    tr_wins=[1, 2, 3, 6])``.
+    """
     plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
     with torch_threads(threads):
-        encoder = load_encoder(spec, device=device, revision=revision, precision=precision)
+        encoder = load_encoder(
+            spec, device=device, revision=revision, precision=precision, **load_options
+        )
         return run_windows(plan, encoder, batch_size=batch_size, progress=progress)

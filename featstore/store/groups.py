@@ -108,7 +108,7 @@ def create_store(
     """
     local = _local_path(store)
     if local is not None and local.exists() and not overwrite:
-        raise GroupExistsError(f"{local} already exists; pass --overwrite to replace it")
+        raise GroupExistsError(f"{local} already exists; pass `overwrite` to replace it")
     attrs = {
         S.SCHEMA_ATTR: S.SCHEMA_VERSION,
         "dataset": str(dataset),
@@ -267,7 +267,7 @@ def write_group(
     open_root(store, mode="r")
     if group_exists(store, key) and not overwrite:
         raise GroupExistsError(
-            f"group {group!r} already exists in {os.fspath(store)}; pass --overwrite to replace it"
+            f"group {group!r} already exists in {os.fspath(store)}; pass `overwrite` to replace it"
         )
     ds = dataset.copy()
     ds.attrs = to_json_safe({**ds.attrs, S.COMPLETE_ATTR: False})

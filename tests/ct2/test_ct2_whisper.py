@@ -180,7 +180,7 @@ def test_refusals(tiny_whisper, make_ct2_dir, tmp_path):
     _, config, state, _ = tiny_whisper
     directory = make_ct2_dir()
     out = convert_ct2_whisper(directory, tmp_path / "out")
-    with pytest.raises(InputError, match="not empty; pass overwrite"):
+    with pytest.raises(InputError, match="not empty; pass `overwrite`"):
         convert_ct2_whisper(directory, out)
     convert_ct2_whisper(directory, out, overwrite=True)
 

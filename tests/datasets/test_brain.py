@@ -102,9 +102,9 @@ def test_gifti_errors_name_the_file(tmp_path):
         InputError, match=r"hemisphere L has 23 vertices but atlas HCP-MMP1.0 labels 32492"
     ):
         read_brain_fmri(pattern, parcellate="hcp-mmp")
-    with pytest.raises(InputError, match=r"--parcellate yeo99: unknown atlas"):
+    with pytest.raises(InputError, match=r"parcellate=yeo99: unknown atlas"):
         read_brain_fmri(pattern, parcellate="yeo99")
-    with pytest.raises(InputError, match=r"needs --parcellate ATLAS"):
+    with pytest.raises(InputError, match=r"needs `parcellate`"):
         read_brain_fmri(pattern, parcellate=None)
     write_func_gii(tmp_path / "sub-01_task-x_hemi-R.func.gii", np.ones((N_TR - 2, N_RIGHT)))
     with pytest.raises(
@@ -207,7 +207,7 @@ def test_nifti_mask_computed_by_nilearn_or_refused(tmp_path):
     write_nifti(pattern, rng.standard_normal((*grid, N_TR)).astype(np.float32))
     with pytest.raises(
         InputError,
-        match=r"sub-01_task-x_bold.nii.gz: no --mask given and nilearn cannot compute one",
+        match=r"sub-01_task-x_bold.nii.gz: no `mask` given and nilearn cannot compute one",
     ):
         read_brain_fmri(pattern, parcellate=atlas)
     write_nifti(tmp_path / "small.nii.gz", np.ones((3, 3, 3), dtype=np.uint8))

@@ -82,7 +82,7 @@ def test_a_constant_layer_is_imported_with_a_warning_naming_it(store, tmp_path):
 
 @pytest.mark.parametrize(
     ("layers", "message"),
-    [([0, 1], "--layers names 2 layer"), ([0, 1, 1], "distinct"), ([-1, 0, 1], ">= 0")],
+    [([0, 1], "`layers` names 2 layer"), ([0, 1, 1], "distinct"), ([-1, 0, 1], ">= 0")],
 )
 def test_bad_layer_labels(store, tmp_path, layers, message):
     files = _save_layers(tmp_path, _layers())
@@ -174,7 +174,7 @@ def test_bad_files_leave_store_unchanged(store, tmp_path):
     [
         ({"name": "../evil"}, "invalid feature key '../evil'"),
         ({"window": "200"}, "invalid window '200'"),
-        ({"modality": "video"}, "--modality 'video'"),
+        ({"modality": "video"}, "modality='video'"),
         (
             {"modality": "audio"},
             "window 'ctx5' does not fit modality 'audio', whose windows are trN",

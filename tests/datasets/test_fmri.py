@@ -55,7 +55,7 @@ def test_pickle_needs_allow_pickle_and_never_runs_code(tmp_path):
 
     path = _pickle(tmp_path / "all_sub", {"s1": Exploit()})  # no extension, like the study's
     text = _fails(path, "is a pickle: unpickling runs code")
-    assert "--allow-pickle" in text
+    assert "`allow_pickle`" in text
     assert not marker.exists()
 
 
@@ -115,7 +115,7 @@ def test_finite_values_too_large_for_the_statistics(tmp_path, value):
         ),
         (
             {"a": np.zeros((N_TR, N_ROI)), "b": np.zeros((N_TR - 2, N_ROI))},
-            "subject 'a' has 7 TRs but subject 'b' has 5; pass --trim-to-shortest",
+            "subject 'a' has 7 TRs but subject 'b' has 5; pass `trim_to_shortest`",
         ),
         (
             {"a": np.array([["x"] * N_ROI] * N_TR)},

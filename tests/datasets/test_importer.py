@@ -163,7 +163,7 @@ def test_existing_store_needs_overwrite_and_stays_intact(inputs):
     store = inputs["dir"] / "s.zarr"
     _import(inputs, store)
     before = tree_hash(store)
-    with pytest.raises(GroupExistsError, match="already exists; pass --overwrite"):
+    with pytest.raises(GroupExistsError, match="already exists; pass `overwrite`"):
         _import(inputs, store, fmri=None)
     assert tree_hash(store) == before
     # a failing import with --overwrite leaves the old store as it was
@@ -220,12 +220,12 @@ def test_roi_names_hcp_and_trim(inputs):
     fmri = open_fmri(store)
     assert fmri.roi_name.values.tolist() == ["V1", "V1", "A1", "A1", "other"]
     assert fmri.hemisphere.values.tolist() == ["L", "R", "L", "R", ""]
-    with pytest.raises(InputError, match="--roi-names names the ROIs of --fmri"):
+    with pytest.raises(InputError, match="`roi_names` names the ROIs of `fmri`"):
         _import(inputs, inputs["dir"] / "x.zarr", fmri=None, roi_names=names)
     arrays = bold_arrays(n_roi=360)
     arrays["sub-03"] = arrays["sub-03"][:6]
     np.savez(inputs["fmri"], **arrays)
-    with pytest.raises(InputError, match="--trim-to-shortest"):
+    with pytest.raises(InputError, match="`trim_to_shortest`"):
         _import(inputs, inputs["dir"] / "hcp.zarr")
     report = _import(inputs, inputs["dir"] / "hcp.zarr", trim_to_shortest=True)
     assert report.trimmed == {"sub-01": 1, "sub-02": 1} and report.n_tr == 6
@@ -243,7 +243,7 @@ def test_words_after_the_audio_and_bad_options(inputs):
         _import(inputs, inputs["dir"] / "s.zarr", align=late)
     with pytest.raises(InputError, match="local stores only"):
         _import(inputs, "s3://bucket/s.zarr")
-    with pytest.raises(InputError, match="--tr-tolerance"):
+    with pytest.raises(InputError, match="tr_tolerance="):
         _import(inputs, inputs["dir"] / "s.zarr", tr_tolerance=-1)
     assert not (inputs["dir"] / "s.zarr").exists()
 

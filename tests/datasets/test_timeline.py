@@ -49,10 +49,10 @@ def test_stimulus_sha256_changes_with_each_part():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"tr": 0}, "--tr 0"),
-        ({"tr": float("nan")}, "--tr nan"),
-        ({"tr": 1.5, "stim_onset": -1.0}, "--stim-onset -1.0"),
-        ({"tr": 1.5, "rule": "round"}, "--tr-assign 'round'"),
+        ({"tr": 0}, "tr=0"),
+        ({"tr": float("nan")}, "tr=nan"),
+        ({"tr": 1.5, "stim_onset": -1.0}, "stim_onset=-1.0"),
+        ({"tr": 1.5, "rule": "round"}, "tr_assign='round'"),
     ],
 )
 def test_bad_timing(kwargs, message):

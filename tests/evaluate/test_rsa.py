@@ -8,7 +8,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import kendalltau, pearsonr, rankdata, spearmanr
 
 from featstore.errors import InputError
-from featstore.evaluate.metrics import rsa
+from featstore.evaluate.metrics import rsa, rsa_layers
 
 T, D, V = 37, 11, 5
 
@@ -80,9 +80,9 @@ def test_condensed_layout_and_permutation(rng):
         rsa.n_items_of(condensed[:-1])
     perm = rng.permutation(T)
     expected = squareform(square[perm][:, perm])
-    np.testing.assert_array_equal(rsa.permute_rdm(condensed, perm), expected)
+    np.testing.assert_array_equal(rsa_layers.permute_rdm(condensed, perm), expected)
     stacked = np.stack([condensed, 2 * condensed])
-    np.testing.assert_array_equal(rsa.permute_rdm(stacked, perm)[1], 2 * expected)
+    np.testing.assert_array_equal(rsa_layers.permute_rdm(stacked, perm)[1], 2 * expected)
 
 
 @pytest.mark.parametrize("levels", [1, 2, 4, 1000])
@@ -151,17 +151,17 @@ def test_partial_matches_residual_regression(rng, method, n_controls):
 
 
 def test_permutation_indices_are_seeded_block_permutations():
-    perms = rsa.permutation_indices(T, 6, block=5, seed=3)
+    perms = rsa_layers.permutation_indices(T, 6, block=5, seed=3)
     assert perms.shape == (6, T)
     for perm in perms:
         np.testing.assert_array_equal(np.sort(perm), np.arange(T))
         # inside a block consecutive items stay consecutive
         starts = np.flatnonzero(np.diff(perm) != 1) + 1
         assert all(perm[s] % 5 == 0 for s in starts)
-    np.testing.assert_array_equal(perms, rsa.permutation_indices(T, 6, block=5, seed=3))
-    assert not np.array_equal(perms, rsa.permutation_indices(T, 6, block=5, seed=4))
+    np.testing.assert_array_equal(perms, rsa_layers.permutation_indices(T, 6, block=5, seed=3))
+    assert not np.array_equal(perms, rsa_layers.permutation_indices(T, 6, block=5, seed=4))
     with pytest.raises(InputError, match="single block"):
-        rsa.permutation_indices(T, 2, block=T)
+        rsa_layers.permutation_indices(T, 2, block=T)
 
 
 @pytest.fixture
@@ -178,12 +178,14 @@ def layered(rng):
 def test_rsa_layers_matches_pairwise_comparisons(layered, method):
     layers, subjects, control = layered
     std = lambda m: np.stack([rsa.standardize_rdm(v, method) for v in m])  # noqa: E731
-    result = rsa.rsa_layers(std(layers), std(subjects), method=method)
+    result = rsa_layers.rsa_layers(std(layers), std(subjects), method=method)
     expected = [[rsa.compare_rdms(m, s, method) for s in subjects] for m in layers]
     np.testing.assert_allclose(result.rho, expected, atol=1e-6)
     np.testing.assert_allclose(result.mean, np.mean(expected, axis=1), atol=1e-6)
     assert np.isnan(result.p_value).all() and result.null.shape == (0, 3)
-    partial = rsa.rsa_layers(std(layers), std(subjects), method=method, control_rdms=std(control))
+    partial = rsa_layers.rsa_layers(
+        std(layers), std(subjects), method=method, control_rdms=std(control)
+    )
     expected = [[rsa.partial_compare(m, s, control, method) for s in subjects] for m in layers]
     np.testing.assert_allclose(partial.rho, expected, atol=1e-6)
 
@@ -192,11 +194,13 @@ def test_rsa_layers_matches_pairwise_comparisons(layered, method):
 def test_rsa_layers_kendall(layered, n_layers, n_subjects):
     # (1, 2): fewer model RDMs than subjects, so the model side is permuted instead
     layers, subjects = layered[0][-n_layers:], layered[1][:n_subjects]
-    result = rsa.rsa_layers(layers, subjects, method="kendall", n_perm=2, seed=1)
+    result = rsa_layers.rsa_layers(layers, subjects, method="kendall", n_perm=2, seed=1)
     expected = [[brute_tau_a(m, s) for s in subjects] for m in layers]
     np.testing.assert_allclose(result.rho, expected, atol=1e-12)
-    perm = rsa.permutation_indices(T, 2, seed=1)[1]
-    null = [np.mean([brute_tau_a(m, rsa.permute_rdm(s, perm)) for s in subjects]) for m in layers]
+    perm = rsa_layers.permutation_indices(T, 2, seed=1)[1]
+    null = [
+        np.mean([brute_tau_a(m, rsa_layers.permute_rdm(s, perm)) for s in subjects]) for m in layers
+    ]
     np.testing.assert_allclose(result.null[1], null, atol=1e-12)
 
 
@@ -211,7 +215,7 @@ def kennedy_null(layer, subjects, control, perm):
 
     model = residual(layer)
     return np.mean(
-        [pearsonr(model, rsa.permute_rdm(residual(s), perm)).statistic for s in subjects]
+        [pearsonr(model, rsa_layers.permute_rdm(residual(s), perm)).statistic for s in subjects]
     )
 
 
@@ -221,17 +225,20 @@ def test_rsa_layers_permutation_null(layered, partial):
     std = lambda m: np.stack([rsa.standardize_rdm(v) for v in m])  # noqa: E731
     controls = std(control) if partial else None
     n_perm = 19
-    result = rsa.rsa_layers(
+    result = rsa_layers.rsa_layers(
         std(layers), std(subjects), control_rdms=controls, n_perm=n_perm, block=3, seed=11
     )
     # rebuild the null from the same permutations, one subject at a time
-    for k, perm in enumerate(rsa.permutation_indices(T, n_perm, block=3, seed=11)):
+    for k, perm in enumerate(rsa_layers.permutation_indices(T, n_perm, block=3, seed=11)):
         for layer in range(3):
             if partial:
                 expected = kennedy_null(layers[layer], subjects, control[0], perm)
             else:
                 expected = np.mean(
-                    [rsa.compare_rdms(layers[layer], rsa.permute_rdm(s, perm)) for s in subjects]
+                    [
+                        rsa.compare_rdms(layers[layer], rsa_layers.permute_rdm(s, perm))
+                        for s in subjects
+                    ]
                 )
             assert result.null[k, layer] == pytest.approx(expected, abs=1e-5)
     # the planted layer beats every permutation; the empty layer does not
@@ -243,18 +250,18 @@ def test_rsa_layers_permutation_null(layered, partial):
 
 def test_lag_mask_keeps_pairs_at_least_min_lag_apart():
     i, j = np.triu_indices(T, 1)  # pdist order
-    np.testing.assert_array_equal(rsa.lag_mask(T, 4), (j - i) >= 4)
-    assert rsa.lag_mask(T, 1).all()
+    np.testing.assert_array_equal(rsa_layers.lag_mask(T, 4), (j - i) >= 4)
+    assert rsa_layers.lag_mask(T, 1).all()
 
 
 @pytest.mark.parametrize("partial", [False, True])
 def test_rsa_layers_min_lag_compares_kept_pairs_and_permutes_the_full_brain(layered, partial):
     layers, subjects, control = layered
-    mask = rsa.lag_mask(T, 4)
+    mask = rsa_layers.lag_mask(T, 4)
     std = lambda m: np.stack([rsa.standardize_rdm(v, "pearson") for v in m])  # noqa: E731
     controls = std(control) if partial else None
     n_perm = 7
-    result = rsa.rsa_layers(
+    result = rsa_layers.rsa_layers(
         std(layers),
         std(subjects),
         method="pearson",
@@ -302,8 +309,8 @@ def test_rsa_layers_min_lag_compares_kept_pairs_and_permutes_the_full_brain(laye
         assert result.statistic[layer] == pytest.approx(
             model_side(layers[layer]) @ mean_brain[mask], abs=1e-5
         )
-    for k, perm in enumerate(rsa.permutation_indices(T, n_perm, block=3, seed=2)):
-        permuted = rsa.permute_rdm(mean_brain, perm)[mask]
+    for k, perm in enumerate(rsa_layers.permutation_indices(T, n_perm, block=3, seed=2)):
+        permuted = rsa_layers.permute_rdm(mean_brain, perm)[mask]
         for layer in range(3):
             assert result.null[k, layer] == pytest.approx(
                 model_side(layers[layer]) @ permuted, abs=1e-5
@@ -313,15 +320,15 @@ def test_rsa_layers_min_lag_compares_kept_pairs_and_permutes_the_full_brain(laye
 
 def test_rsa_layers_min_lag_kendall(layered):
     layers, subjects, _ = layered
-    mask = rsa.lag_mask(T, 6)
-    result = rsa.rsa_layers(layers[1:], subjects[:2], method="kendall", n_perm=2, min_lag=6)
+    mask = rsa_layers.lag_mask(T, 6)
+    result = rsa_layers.rsa_layers(layers[1:], subjects[:2], method="kendall", n_perm=2, min_lag=6)
     expected = [[brute_tau_a(m[mask], s[mask]) for s in subjects[:2]] for m in layers[1:]]
     np.testing.assert_allclose(result.rho, expected, atol=1e-12)
-    perm = rsa.permutation_indices(T, 2)[1]
+    perm = rsa_layers.permutation_indices(T, 2)[1]
     null = [
-        np.mean([brute_tau_a(m[mask], rsa.permute_rdm(s, perm)[mask]) for s in subjects[:2]])
+        np.mean([brute_tau_a(m[mask], rsa_layers.permute_rdm(s, perm)[mask]) for s in subjects[:2]])
         for m in layers[1:]
     ]
     np.testing.assert_allclose(result.null[1], null, atol=1e-12)
     with pytest.raises(InputError, match="leaves"):
-        rsa.rsa_layers(layers, subjects, min_lag=T)
+        rsa_layers.rsa_layers(layers, subjects, min_lag=T)

@@ -33,7 +33,7 @@ def test_create_store_root_attrs(empty_store):
 
 
 def test_create_store_refuses_existing(empty_store):
-    with pytest.raises(GroupExistsError, match="--overwrite"):
+    with pytest.raises(GroupExistsError, match="`overwrite`"):
         fs.create_store(empty_store, dataset="x", tr_seconds=1.0, n_tr=5)
     fs.create_store(empty_store, dataset="x", tr_seconds=1.0, n_tr=5, overwrite=True)
     assert fs.root_attrs(empty_store)["n_tr"] == 5

@@ -4,9 +4,9 @@ Items are TRs (the test part, or every TR after trimming), optionally averaged o
 segments of consecutive TRs. Each layer's representation of a TR is the encoding design
 (z-score, PCA fitted on train, FIR delays: :func:`analysis_runs.layer_design`); each ROI
 group's pattern is its ROIs' BOLD, z-scored with train statistics. Condensed RDMs are
-compared with :func:`featstore.evaluate.metrics.rsa.rsa_layers`: one RSA value per layer and
-subject, the subject mean tested by permuting blocks of items (the same permutations for
-every layer and group), optionally partialling out another model's RDM.
+compared with :func:`featstore.evaluate.metrics.rsa_layers.rsa_layers`: one RSA value per
+layer and subject, the subject mean tested by permuting blocks of items (the same
+permutations for every layer and group), optionally partialling out another model's RDM.
 
 Layout of ``results/<run_id>`` (attr ``analysis = "rsa"``), dims ``roi_group``, ``layer``,
 ``subject``:
@@ -38,7 +38,7 @@ from featstore.evaluate.analyses.runner import (
     select_roi_groups,
 )
 from featstore.evaluate.encoding.settings import EncodingSettings
-from featstore.evaluate.metrics import rsa
+from featstore.evaluate.metrics import rsa, rsa_layers
 from featstore.evaluate.runs.configs import Config, FeatureLayer, LayerSpec
 from featstore.store import _schema as S
 
@@ -78,7 +78,9 @@ def _item_rdm(
     return condensed if compare == "kendall" else rsa.standardize_rdm(condensed, compare)
 
 
-def _curves(name: str, result: rsa.LayerRSA) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+def _curves(
+    name: str, result: rsa_layers.LayerRSA
+) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
     dims = (S.LAYER_DIM, S.SUBJECT_DIM)
     return {
         name: (dims, result.rho.astype(np.float32)),
@@ -170,9 +172,9 @@ class _RSA(Analysis):
                 brain.append(self._rdm(inputs.bold_zscored(subject, index)))
                 advance(1)
             brain = np.stack(brain)
-            variables = _curves("rho", rsa.rsa_layers(model_rdms, brain, **options))
+            variables = _curves("rho", rsa_layers.rsa_layers(model_rdms, brain, **options))
             if control_rdm is not None:
-                partial_result = rsa.rsa_layers(
+                partial_result = rsa_layers.rsa_layers(
                     model_rdms, brain, control_rdms=control_rdm, **options
                 )
                 variables.update(_curves("rho_partial", partial_result))

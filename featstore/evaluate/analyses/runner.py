@@ -37,11 +37,10 @@ from featstore.evaluate.runs.configs import (
     LayerSpec,
     StoreCatalog,
     build_configs,
-    parse_config,
-    parse_model_request,
     stored_layers,
 )
-from featstore.evaluate.runs.results import auto_run_id
+from featstore.evaluate.runs.labels import parse_config, parse_model_request
+from featstore.evaluate.runs.writing import auto_run_id
 from featstore.store import _schema as S
 from featstore.store.features import FeatureSetInfo
 from featstore.store.groups import (

@@ -9,11 +9,8 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate.runs.configs import (
-    StoreCatalog,
-    parse_model_request,
-    select_layers,
-)
+from featstore.evaluate.runs.configs import StoreCatalog, select_layers
+from featstore.evaluate.runs.labels import parse_model_request
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_exists, open_group
 from featstore.store.paths import feature_group

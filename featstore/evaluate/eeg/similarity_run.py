@@ -21,7 +21,7 @@ from featstore.evaluate.analyses.runner import write_analysis
 from featstore.evaluate.eeg.epochs import EpochSettings, word_epochs
 from featstore.evaluate.eeg.inputs import open_eeg, sentence_index, word_features
 from featstore.evaluate.metrics.alignment import resolve_metrics
-from featstore.evaluate.metrics.rsa import permutation_indices
+from featstore.evaluate.metrics.rsa_layers import permutation_indices
 from featstore.evaluate.metrics.stats import fdr_bh
 from featstore.evaluate.metrics.timeresolved import (
     cluster_p,

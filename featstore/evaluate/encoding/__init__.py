@@ -7,7 +7,8 @@ code, so every function can be tested against a reference in a few lines.
 
 from typing import Any
 
-from featstore.evaluate.encoding.pipeline import EncodingResult, encode
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.encoding.result import EncodingResult
 from featstore.evaluate.encoding.settings import EncodingSettings, delays_from_fir
 from featstore.evaluate.encoding.threads import blas_threads
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from featstore.evaluate.encoding.backend import Backend, get_backend
 from featstore.evaluate.encoding.banded import banded_ridge_cv
 from featstore.evaluate.encoding.design import design_matrix, split_components
 from featstore.evaluate.encoding.preprocess import constant_columns
+from featstore.evaluate.encoding.result import EncodingResult
 from featstore.evaluate.encoding.ridge import factorize, predict_with_alphas, ridge_cv
 from featstore.evaluate.encoding.scoring import pearson_by_column, r2_by_column
 from featstore.evaluate.encoding.settings import EncodingSettings
@@ -20,79 +21,6 @@ from featstore.evaluate.encoding.threads import blas_threads
 
 #: Share of ROI fits whose alpha sits at one edge of the grid above which a warning says so.
 EDGE_WARNING_FRACTION = 0.10
-
-
-@dataclass
-class EncodingResult:
-    """Outcome of ``encode`` for every subject and ROI.
-
-    Attributes
-    ----------
-    r : float64 array of shape (n_subjects, n_rois)
-        Pearson r of predictions and BOLD on the test part (NaN for constant ROIs).
-    alpha : float64 array of shape (n_subjects, n_rois)
-        Chosen (or fixed) ridge alpha; NaN for banded ridge and for constant ROIs.
-    band_alphas : float64 array of shape (n_subjects, n_rois, n_spaces) or None
-        One alpha per feature space (banded ridge only).
-    partition : dict or None
-        ``unique_a``, ``unique_b``, ``shared``: arrays (n_subjects, n_rois) of test R²
-        (``partition=True`` with two feature spaces).
-    predictions : array of shape (n_subjects, n_test, n_rois) or None
-        Test predictions (``return_predictions=True``) in standardised units: BOLD
-        z-scored with each column's train mean and std, in ``settings.dtype``. These are
-        exactly the values ``r`` was computed from; BOLD units are
-        ``predictions * bold_scale[:, None] + bold_mean[:, None]`` (see
-        :meth:`predictions_in_bold_units`). Raw BOLD units in float32 are not returned:
-        around a scanner mean of ~1000, a heavily regularised prediction varies below
-        float32's resolution there and its r would change.
-    observed : array of shape (n_subjects, n_test, n_rois) or None
-        The test BOLD in the same standardised units (``return_predictions=True``):
-        ``pearson_by_column(observed[s], predictions[s]) == r[s]``.
-    bold_mean, bold_scale : float64 arrays of shape (n_subjects, n_rois) or None
-        Train mean and std (1 for constant ROIs) that standardised the BOLD.
-    test_index, train_index : int64 arrays
-        TR indices of the test and train parts.
-    n_edge_alpha : int64 array of shape (n_subjects,)
-        ROIs whose chosen alpha is the smallest of the grid, or the largest while the ROI
-        is predictable (CV R² > 0; for an unpredictable ROI shrinking to zero is right).
-    cv_score : float64 array of shape (n_subjects, n_rois) or None
-        Mean validation R² of the chosen alpha (None with a fixed alpha).
-    warnings : list of str
-        Constant ROIs, alphas piling up at a grid edge, a constant feature set.
-    excluded : str or None
-        Why the model has no result at all (r, alpha, partition NaN everywhere): a feature
-        set constant over the train TRs. ``None`` for a usable model.
-
-    Examples
-    --------
-    >>> import numpy as np, featstore as fs
-    >>> fs.encode([np.random.rand(99, 6)], np.random.rand(2, 99, 3), fs.EncodingSettings()).r.shape
-    (2, 3)
-    """
-
-    r: np.ndarray
-    alpha: np.ndarray
-    band_alphas: np.ndarray | None
-    partition: dict[str, np.ndarray] | None
-    predictions: np.ndarray | None
-    test_index: np.ndarray
-    train_index: np.ndarray
-    n_edge_alpha: np.ndarray
-    warnings: list[str] = field(default_factory=list)
-    cv_score: np.ndarray | None = None
-    observed: np.ndarray | None = None
-    bold_mean: np.ndarray | None = None
-    bold_scale: np.ndarray | None = None
-    excluded: str | None = None
-
-    def predictions_in_bold_units(self) -> np.ndarray:
-        """Test predictions in the BOLD's own units, float64: (n_subjects, n_test, n_rois)."""
-        if self.predictions is None:
-            raise InputError("no predictions: call encode(..., return_predictions=True)")
-        return (
-            np.asarray(self.predictions, dtype=np.float64) * self.bold_scale[:, None, :]
-            + self.bold_mean[:, None, :]
-        )
 
 
 @dataclass(frozen=True)
@@ -305,6 +233,102 @@ def _constant_feature_set(
     return None
 
 
+def _nan_where(values: np.ndarray | None, constant: np.ndarray, shape: tuple[int, ...]):
+    """A copy of per-column ``values`` (None stays None), NaN in the ``constant`` columns,
+    reshaped to ``shape``."""
+    if values is None:
+        return None
+    values = np.array(values, copy=True)
+    values[constant] = np.nan
+    return values.reshape(shape)
+
+
+def _feature_names(names: Sequence[str] | None, n_sets: int) -> list[str]:
+    """What messages call each feature set: ``names``, else ``features[k]``."""
+    names = list(names) if names is not None else [f"features[{k}]" for k in range(n_sets)]
+    if len(names) != n_sets:
+        raise InputError(f"names: expected one per feature set ({n_sets}), got {len(names)}")
+    return names
+
+
+def _result_warnings(
+    settings: EncodingSettings,
+    excluded: str | None,
+    constant_rois: np.ndarray,
+    edge_warnings: list[str],
+    subject_names: Sequence[str] | None,
+    roi_names: Sequence[str] | None,
+) -> list[str]:
+    """A result's warnings: the raised gap first, then why the config is excluded, or its
+    constant ROIs and alphas at a grid edge."""
+    warnings = [settings.gap_notice] if settings.gap_notice else []
+    if excluded is None:
+        warnings += _constant_warning(constant_rois, subject_names, roi_names) + edge_warnings
+    else:
+        warnings += [
+            f"{excluded}: r = NaN for every subject and ROI; the config is excluded from "
+            "summaries and reports"
+        ]
+    return warnings
+
+
+def _split_rows(
+    n_tr: int, settings: EncodingSettings
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]] | None]:
+    """The train and test rows of ``n_tr`` TRs and the CV folds of the train part (None
+    without CV); the test part must outlast the largest delay."""
+    trim = settings.resolved_trim
+    gap = settings.resolved_gap  # negative delays: no train row sees test stimulus
+    train_index, test_index = chronological_split(
+        n_tr, trim=trim, test_frac=settings.test_frac, gap=gap
+    )
+    longest = max(abs(d) for d in settings.delays)
+    if len(test_index) <= longest or len(test_index) < 3:
+        raise InputError(
+            f"the test part has {len(test_index)} TRs ({n_tr} TRs, trim={trim}, "
+            f"test_frac={settings.test_frac}); expected more than the largest delay "
+            f"({longest}) and at least 3"
+        )
+    folds = (
+        contiguous_folds(len(train_index), settings.cv, gap) if settings.cross_validated else None
+    )
+    return train_index, test_index, folds
+
+
+def _variance_partition(
+    Y_test: np.ndarray, joint: np.ndarray, alone_a: np.ndarray, alone_b: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Unique and shared test R² of two feature sets, from the predictions of the joint
+    model and of each set alone."""
+    r2_joint = r2_by_column(Y_test, joint)
+    r2_a, r2_b = r2_by_column(Y_test, alone_a), r2_by_column(Y_test, alone_b)
+    return {
+        "unique_a": r2_joint - r2_b,
+        "unique_b": r2_joint - r2_a,
+        "shared": r2_a + r2_b - r2_joint,
+    }
+
+
+def _by_subject(
+    predictions: np.ndarray,
+    Y_test: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    shape: tuple[int, int],
+) -> dict[str, np.ndarray]:
+    """The test predictions and BOLD, and the BOLD's train mean and scale, per subject.
+
+    The very arrays r came from, (test, subject * roi) viewed as (subject, test, roi).
+    """
+    by_subject = {
+        name: values.reshape(len(values), *shape).transpose(1, 0, 2)
+        for name, values in (("predictions", predictions), ("observed", Y_test))
+    }
+    by_subject["bold_mean"] = mean.reshape(shape)
+    by_subject["bold_scale"] = scale.reshape(shape)
+    return by_subject
+
+
 def encode(
     features: Sequence[np.ndarray],
     bold: np.ndarray,
@@ -372,27 +396,11 @@ def encode(
     features = _check_inputs(features, bold)
     if partition and len(features) != 2:
         raise InputError(f"variance partitioning needs 2 feature sets, got {len(features)}")
-    names = list(names) if names is not None else [f"features[{k}]" for k in range(len(features))]
-    if len(names) != len(features):
-        raise InputError(f"names: expected one per feature set ({len(features)}), got {len(names)}")
+    names = _feature_names(names, len(features))
     if not isinstance(backend, Backend):
         backend = get_backend(backend, device)
     n_subjects, n_tr, n_rois = bold.shape
-    trim = settings.resolved_trim
-    gap = settings.resolved_gap  # negative delays: no train row sees test stimulus
-    train_index, test_index = chronological_split(
-        n_tr, trim=trim, test_frac=settings.test_frac, gap=gap
-    )
-    longest = max(abs(d) for d in settings.delays)
-    if len(test_index) <= longest or len(test_index) < 3:
-        raise InputError(
-            f"the test part has {len(test_index)} TRs ({n_tr} TRs, trim={trim}, "
-            f"test_frac={settings.test_frac}); expected more than the largest delay "
-            f"({longest}) and at least 3"
-        )
-    folds = (
-        contiguous_folds(len(train_index), settings.cv, gap) if settings.cross_validated else None
-    )
+    train_index, test_index, folds = _split_rows(n_tr, settings)
     banded = settings.method == "banded" and len(features) > 1
     if banded and 0 < settings.pca < len(features):
         raise InputError(
@@ -435,56 +443,36 @@ def encode(
         if partition:
             if spaces is None:
                 spaces = [design([x], settings.pca) for x in features]
-            r2_joint = r2_by_column(Y_test, joint.predictions)
-            r2_a, r2_b = (r2_by_column(Y_test, fit_designs([x]).predictions) for x in spaces)
-            partition_out = {
-                "unique_a": r2_joint - r2_b,
-                "unique_b": r2_joint - r2_a,
-                "shared": r2_a + r2_b - r2_joint,
-            }
+            partition_out = _variance_partition(
+                Y_test, joint.predictions, *(fit_designs([x]).predictions for x in spaces)
+            )
 
     excluded = _constant_feature_set(features, train_index, names)
     if excluded is not None:
         # a fit without information: no r, alpha or partition, and no edge statistics
         constant = np.ones_like(constant)
-    r = pearson_by_column(Y_test, joint.predictions)
-    r[constant] = np.nan
-    alpha = joint.alpha.copy()
-    alpha[constant] = np.nan
-    band_alphas = None
-    if joint.band_alphas is not None:
-        band_alphas = joint.band_alphas.copy()
-        band_alphas[constant] = np.nan
-        band_alphas = band_alphas.reshape(n_subjects, n_rois, -1)
+    shape = (n_subjects, n_rois)
+    r = _nan_where(pearson_by_column(Y_test, joint.predictions), constant, shape)
+    alpha = _nan_where(joint.alpha, constant, shape)
+    band_alphas = _nan_where(joint.band_alphas, constant, (*shape, -1))
     n_edge, edge_warnings = _edge_counts(joint, settings, ~constant, n_subjects)
-    cv_score = None
-    if joint.cv_score is not None:
-        cv_score = np.where(constant, np.nan, joint.cv_score).reshape(n_subjects, n_rois)
+    cv_score = _nan_where(joint.cv_score, constant, shape)
     if partition_out is not None:
-        for values in partition_out.values():
-            values[constant] = np.nan
-        partition_out = {k: v.reshape(n_subjects, n_rois) for k, v in partition_out.items()}
-    warnings = [settings.gap_notice] if settings.gap_notice else []
-    if excluded is None:
-        constant_rois = constant.reshape(n_subjects, n_rois)
-        warnings += _constant_warning(constant_rois, subject_names, roi_names) + edge_warnings
-    else:
-        warnings += [
-            f"{excluded}: r = NaN for every subject and ROI; the config is excluded from "
-            "summaries and reports"
-        ]
-    by_subject = {}
-    if return_predictions:
-        # The very arrays r came from, (test, subject * roi) viewed as (subject, test, roi).
-        by_subject = {
-            name: values.reshape(len(test_index), n_subjects, n_rois).transpose(1, 0, 2)
-            for name, values in (("predictions", joint.predictions), ("observed", Y_test))
-        }
-        by_subject["bold_mean"] = mean.reshape(n_subjects, n_rois)
-        by_subject["bold_scale"] = scale.reshape(n_subjects, n_rois)
+        partition_out = {k: _nan_where(v, constant, shape) for k, v in partition_out.items()}
+    warnings = _result_warnings(
+        settings,
+        excluded,
+        constant.reshape(n_subjects, n_rois),
+        edge_warnings,
+        subject_names,
+        roi_names,
+    )
+    by_subject = (
+        _by_subject(joint.predictions, Y_test, mean, scale, shape) if return_predictions else {}
+    )
     return EncodingResult(
-        r=r.reshape(n_subjects, n_rois),
-        alpha=alpha.reshape(n_subjects, n_rois),
+        r=r,
+        alpha=alpha,
         band_alphas=band_alphas,
         partition=partition_out,
         predictions=by_subject.get("predictions"),

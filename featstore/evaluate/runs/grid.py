@@ -1,23 +1,12 @@
-"""Encoding grids as a dask graph: one task per config, features read lazily inside it.
+"""Encoding grids: build the configs, resume or reuse what the store holds, run the rest.
 
-A task gets the store location, a :class:`~featstore.evaluate.runs.configs.Config` and the
-settings — never arrays. It reads its feature layer(s) from the store (one chunk per
-layer) and the bold once per worker process (:func:`featstore.evaluate.runs.inputs.load_bold`),
-so peak memory is bounded by the tasks in flight, not by the size of the grid. Results
-come back to the calling process, which stages each one as it completes
+:func:`run_grid` turns model and fusion requests into configs, each hashed with its
+settings, features and fMRI. Results are staged as they complete
 (:mod:`featstore.evaluate.runs.results`): a killed grid resumes, and configs any complete run
-already holds (same settings, features and fMRI) are copied instead of recomputed.
-
-Schedulers:
-
-* ``workers <= 1``: dask's threaded scheduler in this process, one config at a time,
-  BLAS pinned to ``threads_per_worker`` threads;
-* ``workers > 1``: a local ``distributed`` cluster of ``workers`` processes, each
-  evaluating one config at a time with ``threads_per_worker`` BLAS threads (default:
-  its share of the cores; set in the worker environment and with threadpoolctl), so
-  cores are never oversubscribed;
-* ``scheduler="tcp://host:8786"``: an existing distributed cluster; its workers must
-  see the store at the same path.
+already holds (same settings, features and fMRI) are copied instead of recomputed. The
+others run as dask tasks that read their features lazily, on the scheduler
+:mod:`featstore.evaluate.runs.scheduling` picks (threaded, a local cluster, or an existing
+one).
 
 Nothing here imports model code (torch, transformers).
 """
@@ -27,17 +16,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
-import signal
-import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import GroupExistsError, InputError
 from featstore.evaluate.encoding.backend import get_backend
-from featstore.evaluate.encoding.pipeline import EncodingResult, encode
 from featstore.evaluate.encoding.settings import EncodingSettings
-from featstore.evaluate.encoding.threads import blas_threads
 from featstore.evaluate.runs import inputs
 from featstore.evaluate.runs.configs import (
     Config,
@@ -45,22 +29,19 @@ from featstore.evaluate.runs.configs import (
     ModelRequest,
     StoreCatalog,
     build_configs,
-    parse_config,
     self_fusion_notices,
 )
-from featstore.evaluate.runs.results import (
-    EXCLUDED_ATTR,
+from featstore.evaluate.runs.results import EXCLUDED_ATTR, complete_runs, open_run
+from featstore.evaluate.runs.scheduling import connect, run_tasks
+from featstore.evaluate.runs.writing import (
     RunLayout,
     RunStage,
     auto_run_id,
-    complete_runs,
     config_coords,
     config_hash,
     copy_result,
     find_resumable_run,
     find_reusable,
-    open_run,
-    pack_result,
 )
 from featstore.progress import progress_bar
 from featstore.store.groups import StorePath, is_complete, open_group
@@ -71,222 +52,6 @@ logger = logging.getLogger(__name__)
 
 # distinct warnings a run lists before pointing to the per-config ones
 MAX_RUN_WARNINGS = 5
-_BLAS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-#: A local cluster's scheduler without dashboard, its HTTP server on any free port.
-QUIET_SCHEDULER = {"dashboard": False, "dashboard_address": ":0"}
-
-
-def settings_for(config: Config, settings: EncodingSettings) -> EncodingSettings:
-    """The settings a config is evaluated with: a fusion config's own method wins."""
-    if config.is_fusion and settings.method != config.method:
-        return dataclasses.replace(settings, method=config.method)
-    return settings
-
-
-def run_config(
-    store: StorePath,
-    config: Config | str,
-    settings: EncodingSettings,
-    *,
-    return_predictions: bool = False,
-    partition: bool | None = None,
-    backend: str = "numpy",
-    device: str | None = None,
-) -> EncodingResult:
-    """Evaluate one config (an object or a label such as ``wavlm/tr6/layer9``).
-
-    Reads the config's feature layer(s) and the bold from the store and calls
-    :func:`featstore.evaluate.encoding.pipeline.encode` (on ``backend``/``device``). ``partition``
-    (variance partitioning) defaults to on for fusion configs.
-    """
-    if isinstance(config, str):
-        config = parse_config(config, store)
-    bold = inputs.load_bold(store)
-    subject_names, roi_names = inputs.fmri_names(store)
-    features = [inputs.read_layer(store, part, bold.shape[1]) for part in config.parts]
-    return encode(
-        features,
-        bold,
-        settings_for(config, settings),
-        return_predictions=return_predictions,
-        partition=config.is_fusion if partition is None else bool(partition) and config.is_fusion,
-        names=[f"{part.group} layer {part.layer}" for part in config.parts],
-        subject_names=subject_names,
-        roi_names=roi_names,
-        backend=backend,
-        device=device,
-    )
-
-
-def _evaluate(
-    store: str,
-    config: Config,
-    settings: Mapping[str, Any],
-    partition: bool,
-    array_backend: tuple[str, str | None],
-    n_threads: int | None,
-) -> dict[str, Any]:
-    """The task of one config: its packed result (see :func:`results.pack_result`)."""
-    backend, device = array_backend
-    with blas_threads(n_threads):
-        result = run_config(
-            store,
-            config,
-            EncodingSettings.from_dict(dict(settings)),
-            partition=partition,
-            backend=backend,
-            device=device,
-        )
-    return pack_result(result, config, partition=partition)
-
-
-OnResult = Callable[[int, dict[str, Any]], None]
-
-
-def _run_threaded(
-    jobs: Sequence[tuple[int, tuple]], n_threads: int | None, on_result: OnResult
-) -> None:
-    """Threaded scheduler in this process; results are staged by the scheduler thread."""
-    import dask
-    from dask.callbacks import Callback
-
-    index_of = {f"featstore-config-{index}": index for index, _ in jobs}
-
-    class _Stage(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if key in index_of:
-                on_result(index_of[key], result)
-
-    # each config task feeds a tiny task returning None, so dask drops the config's
-    # result as soon as it is staged instead of holding every result to the end
-    done = [
-        dask.delayed(_discard)(
-            dask.delayed(_evaluate, pure=False)(*args, n_threads, dask_key_name=key),
-            dask_key_name=f"{key}-staged",
-        )
-        for key, (_, args) in zip(index_of, jobs, strict=True)
-    ]
-    with _Stage():
-        dask.compute(*done, scheduler="threads", num_workers=1)
-
-
-def _discard(_: Any) -> None:
-    return None
-
-
-def _run_distributed(
-    jobs: Sequence[tuple[int, tuple]],
-    *,
-    workers: int,
-    n_threads: int | None,
-    client: Any,
-    run_id: str,
-    on_result: OnResult,
-) -> None:
-    """A distributed cluster: ``client``'s, or a local one of ``workers`` processes."""
-    import dask
-    from distributed import Client, LocalCluster, as_completed
-
-    with contextlib.ExitStack() as stack:
-        own_cluster = client is None
-        if own_cluster:
-            # each worker evaluates one config at a time with its share of the cores
-            n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
-            env = {name: str(n_threads) for name in _BLAS_ENV}
-            with (
-                dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
-                _sigint_blocked_for_children(),
-            ):
-                cluster = stack.enter_context(
-                    LocalCluster(
-                        n_workers=workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        # no dashboard, and the scheduler's HTTP routes on a free port:
-                        # its default 8787 collides with any other cluster on the machine
-                        scheduler_kwargs=QUIET_SCHEDULER,
-                    )
-                )
-            client = stack.enter_context(Client(cluster))
-        futures = {
-            client.submit(
-                _evaluate, *args, n_threads, key=f"featstore-{run_id}-{index}", pure=False
-            ): index
-            for index, args in jobs
-        }
-        try:
-            for future in as_completed(futures):
-                on_result(futures[future], future.result())
-                future.release()
-        except BaseException:
-            # the error (or Ctrl-C) is what the user needs; the teardown of the cluster
-            # that follows logs warnings and tracebacks of its closed connections
-            stack.enter_context(_silenced("distributed"))
-            if own_cluster:
-                with contextlib.suppress(Exception):
-                    client.run(_silence_distributed_logs)
-            client.cancel(list(futures))
-            raise
-
-
-def _silence_distributed_logs() -> None:
-    """Run on each worker of a cluster about to be closed: its shutdown is not news."""
-    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
-
-
-@contextlib.contextmanager
-def _sigint_blocked_for_children() -> Iterator[None]:
-    """Worker processes started inside never see SIGINT; this process still does.
-
-    Ctrl-C in a terminal reaches the whole process group: each worker would print its
-    own ``KeyboardInterrupt`` traceback while this process, which owns them, stops the
-    cluster anyway. SIGINT is blocked (not ignored) here while the cluster starts: the
-    threads it starts and the workers they spawn inherit the blocked mask, and a Ctrl-C
-    pressed meanwhile stays pending and interrupts this thread once unblocked.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    # multiprocessing starts its resource tracker from the first thread that spawns a
-    # process and unblocks SIGINT in that thread afterwards: start it now, unblocked
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextlib.contextmanager
-def _silenced(name: str) -> Iterator[None]:
-    """Logger ``name`` and its children drop every record inside."""
-    silenced = logging.getLogger(name)
-    level = silenced.level
-    silenced.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        silenced.setLevel(level)
-
-
-def connect(scheduler: str):
-    """A distributed ``Client`` of the scheduler at ``scheduler``.
-
-    An address that does not parse or a scheduler that does not answer (within dask's
-    ``distributed.comm.timeouts.connect``) is an :class:`InputError` naming the address.
-    """
-    from distributed import Client
-
-    try:
-        return Client(scheduler)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"scheduler={scheduler!r}: cannot connect ({reason}); expected the address of "
-            "a running dask scheduler, e.g. tcp://10.0.0.5:8786"
-        ) from None
 
 
 def run_grid(
@@ -336,7 +101,7 @@ def run_grid(
         settings, features and fMRI) with a notice on the ``featstore`` logger, else makes
         ``grid-YYYYmmdd-HHMMSS``.
     workers, threads_per_worker, scheduler
-        Where tasks run (see the module docstring).
+        Where tasks run (see :mod:`featstore.evaluate.runs.scheduling`).
     backend, device
         What each task computes with: ``"numpy"`` (CPU) or ``"torch"`` on ``"cpu"``,
         ``"cuda"`` or ``"cuda:N"`` (see :mod:`featstore.evaluate.encoding.backend`). Results agree
@@ -506,8 +271,8 @@ def _run_staged(
             stage.write(index, packed)
             advance(1)
 
-        if jobs and (client is not None or workers > 1):
-            _run_distributed(
+        if jobs:
+            run_tasks(
                 jobs,
                 workers=workers,
                 n_threads=threads_per_worker,
@@ -515,8 +280,6 @@ def _run_staged(
                 run_id=run_id,
                 on_result=on_result,
             )
-        elif jobs:
-            _run_threaded(jobs, threads_per_worker, on_result)
     metas = stage.metas()
     counts = {
         "n_configs": len(configs),

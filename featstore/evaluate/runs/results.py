@@ -1,9 +1,7 @@
-"""Results of a grid in the store: ``results/<run_id>``, staged config by config.
+"""Results of a grid in the store: ``results/<run_id>``, read, listed and located.
 
-A run stages one block per config under ``_work/results/<run_id>`` (see
-:class:`featstore.store.BlockStage`): a killed grid started again with the same configs
-and settings resumes where it stopped. When every config is staged, the final group
-is written lazily from the stage and the stage is discarded.
+How a run is staged config by config and written is in
+:mod:`featstore.evaluate.runs.writing`.
 
 Layout of ``results/<run_id>`` (dims ``config``, ``subject``, ``roi``, ``band``):
 
@@ -24,35 +22,22 @@ Layout of ``results/<run_id>`` (dims ``config``, ``subject``, ``roi``, ``band``)
 
 The attr ``excluded`` maps each config without any result (a feature layer constant
 over the train TRs: r NaN throughout) to the reason.
-
-A config's hash covers the encoding settings, the provenance of its features and the
-fMRI fingerprint; any complete run holding the same hash is copied, not recomputed.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dask
 import numpy as np
 import xarray as xr
 import zarr
 
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import EncodingSettings
-from featstore.evaluate.runs.configs import (
-    Config,
-    FeatureLayer,
-    match_label,
-    n_blocks,
-    parse_label,
-    stored_layers,
-)
-from featstore.evaluate.runs.inputs import FmriInfo
+from featstore.evaluate.runs.configs import Config, FeatureLayer
+from featstore.evaluate.runs.labels import match_label, parse_label
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -60,10 +45,8 @@ from featstore.store.groups import (
     group_attrs,
     is_complete,
     open_group,
-    write_group,
 )
 from featstore.store.paths import result_group
-from featstore.store.staging import BlockStage, StagedArray, settings_hash
 
 PARTITION_VARS = ("unique_a", "unique_b", "shared")
 BAND_ALPHA_VAR = "band_alpha"
@@ -73,265 +56,13 @@ EDGE_ALPHA_VAR = "n_edge_alpha"
 N_BANDS = 2
 # per-config JSON (warnings, train and test ranges) staged as utf-8 bytes, so
 # it is written in the same atomic block as the numbers
-_META_VAR = "meta"
-_META_BYTES = 8192
-# configs per chunk of the final arrays: one read serves many configs of a summary
-_CONFIG_CHUNK = 64
+META_VAR = "meta"
 FLOAT = "float32"
 # Run attr: label -> why the config has no result (a constant feature set); such configs
 # are NaN throughout and left out of summaries and reports.
 EXCLUDED_ATTR = "excluded"
 # Keys of a run's settings attr that belong to the grid, not to EncodingSettings.
 _GRID_SETTINGS = ("partition",)
-
-
-def auto_run_id(store: StorePath, prefix: str = "grid") -> str:
-    """``<prefix>-YYYYmmdd-HHMMSS`` (local time), with ``-2``, ``-3`` … if that id is taken."""
-    base = _dt.datetime.now().strftime(f"{prefix}-%Y%m%d-%H%M%S")
-    taken = set(child_names(store, S.RESULTS)) | {r.run_id for r in list_runs(store)}
-    run_id, n = base, 1
-    while run_id in taken:
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
-
-
-def config_hash(
-    config: Config,
-    settings: Mapping[str, Any],
-    provenance: Mapping[str, Mapping[str, Any]],
-    fmri_fingerprint: str,
-    partition: bool,
-) -> str:
-    """Hash of everything that determines a config's results.
-
-    ``settings`` is the encoding settings dict; the fusion method and partitioning
-    only count for fusion configs, so a single config run alone or inside a fusion
-    grid hashes the same.
-    """
-    settings = dict(settings)
-    settings.pop("method", None)
-    parts = [
-        {"group": p.group, "layer": p.layer, "provenance": dict(provenance[p.group])}
-        for p in config.parts
-    ]
-    return settings_hash(
-        {
-            "settings": settings,
-            "method": config.method,
-            "partition": bool(partition) if config.is_fusion else None,
-            "features": parts,
-            "fmri": fmri_fingerprint,
-        }
-    )
-
-
-def pack_result(result: Any, config: Config, *, partition: bool) -> dict[str, Any]:
-    """The arrays and metadata of one :class:`EncodingResult` as they are staged."""
-    shape = np.shape(result.r)
-    nan = np.full(shape, np.nan, dtype=FLOAT)
-    packed: dict[str, Any] = {
-        "r": np.asarray(result.r, dtype=FLOAT),
-        "alpha": np.asarray(result.alpha, dtype=FLOAT),
-        BAND_ALPHA_VAR: (
-            np.asarray(result.band_alphas, dtype=FLOAT)
-            if result.band_alphas is not None
-            else np.full((*shape, N_BANDS), np.nan, dtype=FLOAT)
-        ),
-    }
-    pieces = result.partition if (partition and config.is_fusion) else None
-    for name in PARTITION_VARS:
-        packed[name] = np.asarray(pieces[name], dtype=FLOAT) if pieces else nan
-    packed[EDGE_ALPHA_VAR] = np.broadcast_to(
-        np.asarray(result.n_edge_alpha, dtype=np.int32), shape[:1]
-    )
-    packed[_META_VAR] = {
-        "warnings": [str(w) for w in result.warnings],
-        "excluded": result.excluded,
-        "train": _index_range(result.train_index),
-        "test": _index_range(result.test_index),
-    }
-    return packed
-
-
-def _index_range(index: Any) -> list[int]:
-    index = np.asarray(index)
-    return [int(index[0]), int(index[-1]) + 1, int(index.size)] if index.size else [0, 0, 0]
-
-
-def _meta_bytes(meta: Mapping[str, Any]) -> np.ndarray:
-    warnings = list(meta["warnings"])
-    kept = len(warnings)
-    text = json.dumps(dict(meta)).encode()
-    while len(text) > _META_BYTES and kept:
-        # drop whole warnings from the end rather than cut the JSON
-        kept -= 1
-        note = [f"… {len(warnings) - kept} more warning(s) dropped"]
-        text = json.dumps({**meta, "warnings": warnings[:kept] + note}).encode()
-    out = np.zeros(_META_BYTES, dtype=np.uint8)
-    out[: len(text)] = np.frombuffer(text, dtype=np.uint8)
-    return out
-
-
-def _meta_from_bytes(row: np.ndarray) -> dict[str, Any]:
-    text = bytes(np.asarray(row, dtype=np.uint8)).rstrip(b"\0").decode()
-    return json.loads(text)
-
-
-@dataclass(frozen=True)
-class RunLayout:
-    """What a run stages: its configs, their hashes and the array shapes."""
-
-    configs: tuple[Config, ...]
-    hashes: tuple[str, ...]
-    n_subjects: int
-    n_roi: int
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        """Result variables of this run (banded and partition ones only when needed)."""
-        names = ["r", "alpha"]
-        if any(c.method == "banded" for c in self.configs):
-            names.append(BAND_ALPHA_VAR)
-        if any(c.is_fusion for c in self.configs):
-            names.extend(PARTITION_VARS)
-        return tuple(names)
-
-    def staged_arrays(self) -> dict[str, StagedArray]:
-        """The staged arrays: results plus the per-config metadata bytes."""
-        n = len(self.configs)
-        arrays = {}
-        for name in self.variables:
-            shape = (n, self.n_subjects, self.n_roi)
-            if name == BAND_ALPHA_VAR:
-                shape = (*shape, N_BANDS)
-            arrays[name] = StagedArray(shape, FLOAT, block_axis=0)
-        arrays[EDGE_ALPHA_VAR] = StagedArray((n, self.n_subjects), "int32", block_axis=0)
-        arrays[_META_VAR] = StagedArray((n, _META_BYTES), "uint8", block_axis=0)
-        return arrays
-
-    def stage_settings(self) -> dict[str, Any]:
-        """What makes two stages the same: the config hashes and the variables."""
-        return {"configs": list(self.hashes), "variables": list(self.variables)}
-
-
-def find_resumable_run(store: StorePath, layout: RunLayout) -> str | None:
-    """The id of an unfinished run staged with exactly this layout, if any."""
-    wanted = settings_hash(layout.stage_settings())
-    work = f"{S.WORK}/{S.RESULTS}"
-    try:
-        node = zarr.open_group(str(store), path=work, mode="r", zarr_format=S.ZARR_FORMAT)
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
-        return None
-    for run_id in sorted(node.group_keys()):
-        if node[run_id].attrs.get("settings_hash") == wanted and not is_complete(
-            store, result_group(run_id)
-        ):
-            return run_id
-    return None
-
-
-class RunStage:
-    """The staged blocks of one run (one block per config)."""
-
-    def __init__(self, store: StorePath, run_id: str, layout: RunLayout) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.layout = layout
-        self.stage = BlockStage(
-            store,
-            result_group(run_id),
-            layout.staged_arrays(),
-            block_size=1,
-            settings=layout.stage_settings(),
-        )
-
-    @property
-    def resumed(self) -> int:
-        """Configs already staged when this stage was opened."""
-        return self.stage.resumed_blocks
-
-    def pending(self) -> list[int]:
-        """Indices of configs not staged yet."""
-        return self.stage.pending_blocks()
-
-    def write(self, index: int, packed: Mapping[str, Any]) -> None:
-        """Stage one config's packed result (see :func:`pack_result`)."""
-        names = (*self.layout.variables, EDGE_ALPHA_VAR)
-        values = {name: np.asarray(packed[name])[None] for name in names}
-        values[_META_VAR] = _meta_bytes(packed[_META_VAR])[None]
-        self.stage.write_block(index, **values)
-
-    def metas(self) -> list[dict[str, Any]]:
-        """The per-config metadata of every staged config."""
-        rows = self.stage.dask_arrays()[_META_VAR].compute(scheduler="threads")
-        return [_meta_from_bytes(row) for row in rows]
-
-    def finalize(self, coords: Mapping[str, Any], attrs: Mapping[str, Any]) -> None:
-        """Write ``results/<run_id>`` lazily from the stage, then discard the stage."""
-        arrays = self.stage.dask_arrays()
-        data_vars = {}
-        encoding = {}
-        n = len(self.layout.configs)
-        for name in self.layout.variables:
-            dims = (S.CONFIG_DIM, S.SUBJECT_DIM, S.ROI_DIM)
-            if name == BAND_ALPHA_VAR:
-                dims = (*dims, BAND_DIM)
-            chunks = (min(n, _CONFIG_CHUNK), *arrays[name].shape[1:])
-            data_vars[name] = (dims, arrays[name].rechunk(chunks))
-            encoding[name] = {"chunks": chunks}
-        chunks = (min(n, _CONFIG_CHUNK), arrays[EDGE_ALPHA_VAR].shape[1])
-        data_vars[EDGE_ALPHA_VAR] = (
-            (S.CONFIG_DIM, S.SUBJECT_DIM),
-            arrays[EDGE_ALPHA_VAR].rechunk(chunks),
-        )
-        encoding[EDGE_ALPHA_VAR] = {"chunks": chunks}
-        ds = xr.Dataset(data_vars, coords=dict(coords), attrs=dict(attrs))
-        # read the stage and write the group here, whatever dask client is current;
-        # overwrite: a group left incomplete by a killed finalize is written again
-        with dask.config.set(scheduler="threads"):
-            write_group(
-                self.store, result_group(self.run_id), ds, encoding=encoding, overwrite=True
-            )
-        self.stage.discard()
-
-
-def config_coords(
-    layout: RunLayout,
-    fmri: FmriInfo,
-    infos: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Coordinates of a results group (see the module docstring)."""
-    configs = layout.configs
-
-    def column(values, dtype=object):
-        return (S.CONFIG_DIM, np.asarray(list(values), dtype=dtype))
-
-    def kind(config: Config) -> str:
-        return "fusion" if config.is_fusion else str(infos[config.a.group].modality)
-
-    def blocks(config: Config) -> int:
-        return n_blocks(stored_layers(infos[config.a.group]))
-
-    coords: dict[str, Any] = {
-        S.CONFIG_DIM: np.asarray([c.label for c in configs], dtype=object),
-        "feature": column(c.a.key for c in configs),
-        "model": column(c.model for c in configs),
-        "window": column(c.a.window for c in configs),
-        "layer": column((c.a.layer for c in configs), np.int64),
-        "partner": column(c.b.key if c.b else "" for c in configs),
-        "partner_model": column(c.b.name if c.b else "" for c in configs),
-        "partner_window": column(c.b.window if c.b else "" for c in configs),
-        "partner_layer": column((c.b.layer if c.b else -1 for c in configs), np.int64),
-        "method": column(c.method for c in configs),
-        "kind": column(kind(c) for c in configs),
-        "n_layers": column((blocks(c) for c in configs), np.int64),
-        "config_hash": column(layout.hashes),
-    }
-    coords.update(fmri.coords)
-    if any(c.method == "banded" for c in configs):
-        coords[BAND_DIM] = np.asarray(["a", "b"], dtype=object)
-    return coords
 
 
 def complete_runs(store: StorePath) -> list[str]:
@@ -367,45 +98,6 @@ def complete_runs(store: StorePath) -> list[str]:
         if attrs.get(S.COMPLETE_ATTR) and S.ANALYSIS_ATTR not in attrs:
             runs.append(run_id)
     return runs
-
-
-def find_reusable(store: StorePath, hashes: set[str]) -> dict[str, tuple[str, int]]:
-    """``hash → (run_id, config index)`` for configs any complete run already holds."""
-    found: dict[str, tuple[str, int]] = {}
-    for run_id in complete_runs(store):
-        if not hashes - set(found):
-            break
-        ds = open_group(store, result_group(run_id))
-        if "config_hash" not in ds.coords:
-            continue
-        for index, value in enumerate(ds["config_hash"].values):
-            if value in hashes and value not in found:
-                found[str(value)] = (run_id, index)
-    return found
-
-
-def copy_result(source: xr.Dataset, index: int, *, variables: Sequence[str]) -> dict[str, Any]:
-    """Config ``index`` of a complete run, packed as :func:`pack_result` packs a fresh one."""
-    ds = source.isel({S.CONFIG_DIM: index})
-    attrs = ds.attrs
-    label = str(ds[S.CONFIG_DIM].values)
-    shape = ds["r"].shape
-    packed: dict[str, Any] = {}
-    for name in variables:
-        if name in ds:
-            packed[name] = np.asarray(ds[name].values, dtype=FLOAT)
-        else:
-            packed[name] = np.full(
-                (*shape, N_BANDS) if name == BAND_ALPHA_VAR else shape, np.nan, dtype=FLOAT
-            )
-    packed[EDGE_ALPHA_VAR] = np.asarray(ds[EDGE_ALPHA_VAR].values, dtype=np.int32)
-    packed[_META_VAR] = {
-        "warnings": list(attrs.get("config_warnings", {}).get(label, [])),
-        "excluded": attrs.get(EXCLUDED_ATTR, {}).get(label),
-        "train": list(attrs.get("train_range", [0, 0, 0])),
-        "test": list(attrs.get("test_range", [0, 0, 0])),
-    }
-    return packed
 
 
 def runs_newest_first(store: StorePath) -> list[str]:
@@ -600,8 +292,8 @@ def list_runs(store: StorePath) -> list[RunInfo]:
         return runs
     for run_id in sorted(work.group_keys()):
         node = work[run_id]
-        if is_complete(store, result_group(run_id)) or _META_VAR not in node:
+        if is_complete(store, result_group(run_id)) or META_VAR not in node:
             continue
-        written = np.asarray(node[_META_VAR][:, 0]) != 0
+        written = np.asarray(node[META_VAR][:, 0]) != 0
         runs.append(RunInfo(run_id, False, "", int(written.size), int(written.sum()), {}))
     return runs

@@ -72,7 +72,7 @@ def store_predictor(store: StorePath, run_id: str) -> Predictor:
     arrays the run's r was computed from — so the permutation test's observed r is the
     run's r.
     """
-    from featstore.evaluate.runs.grid import run_config
+    from featstore.evaluate.runs.scheduling import run_config
 
     settings = run_settings(group_attrs(store, result_group(run_id)))
 

@@ -10,7 +10,7 @@ from featstore.evaluate.analyses.runner import load_inputs, open_analysis
 from featstore.evaluate.encoding.pipeline import encode
 from featstore.evaluate.encoding.residualize import percent_drop, residualize
 from featstore.evaluate.metrics.stats import paired_wilcoxon
-from featstore.evaluate.runs.grid import run_config
+from featstore.evaluate.runs.scheduling import run_config
 
 from .conftest import AUDITORY, LANGUAGE, N_SUBJECTS, ROI_NAMES
 

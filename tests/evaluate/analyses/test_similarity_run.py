@@ -9,7 +9,7 @@ from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import load_inputs, open_analysis, select_roi_groups
 from featstore.evaluate.analyses.similarity import ALL_METRICS, run_similarity
 from featstore.evaluate.metrics.similarity import similarity_scores
-from featstore.evaluate.runs.grid import run_config
+from featstore.evaluate.runs.scheduling import run_config
 
 from .conftest import N_SUBJECTS, PLANTED_TEXT_LAYER
 

@@ -11,14 +11,16 @@ from featstore.evaluate.runs.configs import (
     StoreCatalog,
     auto_layers,
     build_configs,
+    parse_layers,
+    select_layers,
+    self_fusion_notices,
+)
+from featstore.evaluate.runs.labels import (
     match_label,
     parse_config,
     parse_fusion_request,
-    parse_layers,
     parse_model_request,
     parse_windows,
-    select_layers,
-    self_fusion_notices,
 )
 from featstore.store.features import feature_dataset
 from tests.evaluate.grid.conftest import AUDIO_KEY, TEXT_KEY

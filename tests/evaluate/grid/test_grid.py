@@ -17,9 +17,10 @@ import xarray as xr
 from featstore import store as fs
 from featstore.errors import GroupExistsError, InputError
 from featstore.evaluate.encoding.pipeline import encode
-from featstore.evaluate.runs.configs import parse_config
-from featstore.evaluate.runs.grid import QUIET_SCHEDULER, run_config, run_grid, run_warnings
+from featstore.evaluate.runs.grid import run_grid, run_warnings
+from featstore.evaluate.runs.labels import parse_config
 from featstore.evaluate.runs.results import list_runs
+from featstore.evaluate.runs.scheduling import QUIET_SCHEDULER, run_config
 from tests.evaluate.grid.conftest import AUDIO_KEY, N_ROI, N_SUBJECTS, TEXT_KEY
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -136,15 +137,15 @@ def test_results_layout(grid_store, settings):
 def test_identical_configs_are_reused_not_recomputed(grid_store, settings, monkeypatch):
     first = run_grid(grid_store, models=[("wavlm", ["tr3"])], layers=[1, 3], settings=settings)
     computed = []
-    import featstore.evaluate.runs.grid as grid_module
+    import featstore.evaluate.runs.scheduling as scheduling
 
-    original = grid_module._evaluate
+    original = scheduling._evaluate
 
     def counting(store, config, *args):
         computed.append(config.label)
         return original(store, config, *args)
 
-    monkeypatch.setattr(grid_module, "_evaluate", counting)
+    monkeypatch.setattr(scheduling, "_evaluate", counting)
     second = run_grid(
         grid_store, models=[("wavlm", ["tr3"])], layers=[3, 4], settings=settings, run_id="second"
     )
@@ -173,15 +174,16 @@ def test_identical_configs_are_reused_not_recomputed(grid_store, settings, monke
 _KILLED_GRID = """
 import sys, time
 import featstore.evaluate.runs.grid as grid
+import featstore.evaluate.runs.scheduling as scheduling
 from featstore.evaluate.encoding.settings import EncodingSettings
 
-original = grid._evaluate
+original = scheduling._evaluate
 
 def slow(*args):
     time.sleep(0.4)
     return original(*args)
 
-grid._evaluate = slow
+scheduling._evaluate = slow
 grid.run_grid(
     sys.argv[1],
     models=[("wavlm", ["tr3"]), ("gpt2", None)],

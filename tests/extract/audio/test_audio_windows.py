@@ -57,7 +57,7 @@ def test_grid_matches_exact_arithmetic(tr, onset):
 def test_grid_rejects_bad_windows():
     grid = WindowGrid(tr_seconds=0.5, n_tr=3)
     for bad in (0, -1, 1.5):
-        with pytest.raises(InputError, match="--tr-win"):
+        with pytest.raises(InputError, match="tr_wins="):
             grid.length(bad)
     with pytest.raises(InputError, match="TR must be positive"):
         WindowGrid(tr_seconds=0.0, n_tr=3)

@@ -146,7 +146,7 @@ def test_killed_run_resumes_to_the_same_result(tiny_models, make_store, monkeypa
 
 def test_bad_requests_are_refused_before_any_model_loads(tiny_models, make_store):
     store = make_store(name="bad")
-    with pytest.raises(InputError, match="drop --tr-win"):
+    with pytest.raises(InputError, match="drop `tr_wins`"):
         extract(store, tiny_models["wavlm"], words=True, tr_wins=[2])
     with pytest.raises(InputError, match="word pooling takes"):
         extract(store, tiny_models["clap"], words=True)

@@ -137,7 +137,7 @@ def test_wordrate_end_to_end(make_store):
     with pytest.raises(GroupExistsError, match="already extracted"):
         extract(store, "wordrate")
     extract(store, "wordrate", overwrite=True)
-    with pytest.raises(InputError, match="takes no --tr-win"):
+    with pytest.raises(InputError, match="takes no `tr_wins`"):
         extract(store, "wordrate", tr_wins=[2])
 
 

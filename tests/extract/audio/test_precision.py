@@ -32,11 +32,11 @@ def test_bfloat16_features_track_float32_and_are_recorded(tiny_models, make_stor
 
 def test_precisions_that_cannot_run_are_refused(tiny_models, make_store):
     store = make_store()
-    with pytest.raises(InputError, match="--precision float16 needs a GPU"):
+    with pytest.raises(InputError, match="precision=float16 needs a GPU"):
         extract(store, tiny_models["hubert"], tr_wins=[1], precision="float16", device="cpu")
-    with pytest.raises(InputError, match="--precision 'int8': expected one of"):
+    with pytest.raises(InputError, match="precision='int8': expected one of"):
         extract(store, tiny_models["hubert"], tr_wins=[1], precision="int8")
-    with pytest.raises(InputError, match="--precision bfloat16: spectral has no weights"):
+    with pytest.raises(InputError, match="precision=bfloat16: spectral has no weights"):
         extract(store, "spectral", tr_wins=[1], precision="bfloat16")
     assert not fs.group_exists(store, "features/hubert/tr1")
     assert not fs.group_exists(store, "features/spectral/tr1")

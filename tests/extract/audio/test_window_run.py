@@ -77,7 +77,7 @@ def test_a_window_longer_than_the_story_is_refused(make_store):
     assert plan_windows(store, SPEC, [N_TR]).tr_wins == (N_TR,)  # the whole story: allowed
     with pytest.raises(
         InputError,
-        match=rf"^--tr-win {N_TR + 1}: longer than the story \({N_TR} TRs of 0.5 s\); expected at most {N_TR}$",
+        match=rf"^tr_wins={N_TR + 1}: longer than the story \({N_TR} TRs of 0.5 s\); expected at most {N_TR}$",
     ):
         plan_windows(store, SPEC, [1, N_TR + 1])
 
@@ -134,19 +134,19 @@ def test_group_locked_by_another_writer(make_store):
 def test_window_longer_than_the_model_takes(make_store):
     store = make_store()
     plan = plan_windows(store, SPEC, [2, 5])
-    with pytest.raises(InputError, match=r"--tr-win 5 is 2.5 s .* at most 2 s; use --tr-win 4"):
+    with pytest.raises(InputError, match=r"tr_wins=5 is 2.5 s .* at most 2 s; use tr_wins=4"):
         run_windows(plan, fake_encoder(max_window_s=2.0), batch_size=8)
 
 
 def test_bad_requests(make_store, empty_store):
     store = make_store()
-    with pytest.raises(InputError, match="needs --tr-win"):
+    with pytest.raises(InputError, match="needs `tr_wins`"):
         plan_windows(store, SPEC, [])
     with pytest.raises(InputError, match="dtype"):
         plan_windows(store, SPEC, [1], dtype="int8")
     with pytest.raises(InputError, match="no complete stimulus"):
         plan_windows(empty_store, SPEC, [1])
-    with pytest.raises(InputError, match="batch-size"):
+    with pytest.raises(InputError, match="`batch_size`"):
         run_windows(plan_windows(store, SPEC, [1]), fake_encoder(), batch_size=0)
 
 

@@ -83,7 +83,7 @@ def test_blocks_and_batches_do_not_change_the_result(tmp_path, tiny_bert):
 def test_existing_feature_set_needs_overwrite(story_store, tiny_bert):
     spec = resolve_model(tiny_bert)
     extract_text(story_store, spec, ctx=3)
-    with pytest.raises(GroupExistsError, match=r"features/tiny-bert/ctx3.*--overwrite"):
+    with pytest.raises(GroupExistsError, match=r"features/tiny-bert/ctx3.*`overwrite`"):
         extract_text(story_store, spec, ctx=3)
     extract_text(story_store, spec, ctx=3, pool="mean", overwrite=True)
     assert fs.group_attrs(story_store, "features/tiny-bert/ctx3")["pooling"] == "mean"
@@ -110,11 +110,11 @@ def test_bad_options_are_named(story_store, tiny_bert):
     spec = resolve_model(tiny_bert)
     for kwargs, message in [
         ({"ctx": 0}, "window size"),
-        ({"ctx": 3, "pool": "max"}, "--pool 'max'"),
-        ({"ctx": 3, "stride": 0}, "--stride"),
-        ({"ctx": 3, "dtype": "int8"}, "--dtype 'int8'"),
-        ({"ctx": 3, "to_tr": "nearest"}, "--to-tr 'nearest'"),
-        ({"ctx": 3, "batch_size": 0}, "--batch-size"),
+        ({"ctx": 3, "pool": "max"}, "pool='max'"),
+        ({"ctx": 3, "stride": 0}, "`stride`"),
+        ({"ctx": 3, "dtype": "int8"}, "dtype='int8'"),
+        ({"ctx": 3, "to_tr": "nearest"}, "to_tr='nearest'"),
+        ({"ctx": 3, "batch_size": 0}, "`batch_size`"),
     ]:
         with pytest.raises(InputError, match=message):
             extract_text(story_store, spec, **kwargs)
@@ -193,7 +193,7 @@ def test_lanczos_to_tr_filters_the_stored_word_vectors(tmp_path, tiny_gpt2):
     assert settings["to_tr"] == "lanczos"
     assert (settings["lanczos_window"], settings["lanczos_cutoff"]) == (2, 1.0)
     assert "lanczos_window" not in mean.attrs["settings"]
-    with pytest.raises(InputError, match="--lanczos-window 0"):
+    with pytest.raises(InputError, match="lanczos_window=0"):
         extract_text(mean_store, spec, ctx=5, to_tr="lanczos", lanczos_window=0)
 
 
@@ -209,7 +209,7 @@ def test_bfloat16_arithmetic_tracks_float32(story_store, tiny_gpt2):
     for layer in range(a.shape[0]):
         assert np.corrcoef(a[layer].ravel(), b[layer].ravel())[0, 1] > 0.99
     assert half.attrs["settings"]["precision"] == "bfloat16"
-    with pytest.raises(InputError, match="--precision float16 needs a GPU"):
+    with pytest.raises(InputError, match="precision=float16 needs a GPU"):
         extract_text(story_store, spec, ctx=4, precision="float16", device="cpu", overwrite=True)
 
 

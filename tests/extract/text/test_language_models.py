@@ -230,16 +230,16 @@ def test_layers_store_only_the_ones_asked(story_store, tiny_lms):
     np.testing.assert_array_equal(some["hidden"].values, every["hidden"].sel(layer=[0, 2]).values)
     extract_text(story_store, spec, ctx=4, layers="auto", overwrite=True)
     assert xr.open_zarr(story_store, group=group, consolidated=False).attrs["layers"] == [1, 2]
-    with pytest.raises(InputError, match=r"--layers 5: .* has layers 0\.\.2"):
+    with pytest.raises(InputError, match=r"layers=5: .* has layers 0\.\.2"):
         extract_text(story_store, spec, ctx=4, layers=[5], overwrite=True)
-    with pytest.raises(InputError, match="go with --device-map"):
+    with pytest.raises(InputError, match="go with `device_map`"):
         extract_text(story_store, spec, ctx=4, offload_folder="x", overwrite=True)
 
 
 def test_max_memory_is_parsed_and_checked():
     assert parse_max_memory("0=20GiB, cpu=30GiB") == {"0": "20GiB", "cpu": "30GiB"}
     assert parse_max_memory(None) is None
-    with pytest.raises(InputError, match="--max-memory 'gpu=3'"):
+    with pytest.raises(InputError, match="max_memory='gpu=3'"):
         parse_max_memory("gpu=3")
 
 

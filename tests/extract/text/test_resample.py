@@ -62,7 +62,7 @@ def test_membership_counts_words_outside_the_tr_axis(words):
 
 def test_bad_inputs_are_named(words):
     values, tr_index, used = words
-    with pytest.raises(InputError, match="--to-tr 'bogus'"):
+    with pytest.raises(InputError, match="to_tr='bogus'"):
         words_to_trs(values, tr_index, N_TR, "bogus")
     with pytest.raises(InputError, match="word=41"):
         words_to_trs(values[:-1], tr_index, N_TR)

@@ -42,9 +42,9 @@ def test_every_target_sees_at_least_ctx_words(targets, ctx, stride):
 
 
 def test_bad_plans_are_refused():
-    with pytest.raises(InputError, match="--ctx"):
+    with pytest.raises(InputError, match="`ctx`"):
         plan_windows([0], ctx=0)
-    with pytest.raises(InputError, match="--stride"):
+    with pytest.raises(InputError, match="`stride`"):
         plan_windows([0], ctx=2, stride=0)
 
 
@@ -142,7 +142,7 @@ def test_too_long_windows_lose_their_earliest_words(tiny_bert, load_model):
 def test_targets_that_cannot_fit_are_an_error(tiny_bert, load_model):
     model = load_model(tiny_bert)
     windows = plan_windows(range(10, 30), ctx=2, stride=20)
-    with pytest.raises(InputError, match="smaller --stride"):
+    with pytest.raises(InputError, match="smaller `stride`"):
         encode_windows(
             model.tokenizer, STORY, windows, max_tokens=12, pool="last", pad_id=model.pad_id
         )

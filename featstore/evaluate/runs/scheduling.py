@@ -1,0 +1,270 @@
+"""The task of one config and the schedulers that run a grid's tasks.
+
+A task gets the store location, a :class:`~featstore.evaluate.runs.configs.Config` and the
+settings — never arrays. It reads its feature layer(s) from the store (one chunk per
+layer) and the bold once per worker process (:func:`featstore.evaluate.runs.inputs.load_bold`),
+so peak memory is bounded by the tasks in flight, not by the size of the grid. Each
+packed result is handed back to the calling process as it completes.
+
+Schedulers:
+
+* ``workers <= 1``: dask's threaded scheduler in this process, one config at a time,
+  BLAS pinned to ``threads_per_worker`` threads;
+* ``workers > 1``: a local ``distributed`` cluster of ``workers`` processes, each
+  evaluating one config at a time with ``threads_per_worker`` BLAS threads (default:
+  its share of the cores; set in the worker environment and with threadpoolctl), so
+  cores are never oversubscribed;
+* ``scheduler="tcp://host:8786"``: an existing distributed cluster; its workers must
+  see the store at the same path.
+
+Nothing here imports model code (torch, transformers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from featstore.errors import InputError
+from featstore.evaluate.encoding.pipeline import encode
+from featstore.evaluate.encoding.result import EncodingResult
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.threads import blas_threads
+from featstore.evaluate.runs import inputs
+from featstore.evaluate.runs.configs import Config
+from featstore.evaluate.runs.labels import parse_config
+from featstore.evaluate.runs.writing import pack_result
+from featstore.store.groups import StorePath
+
+_BLAS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+#: A local cluster's scheduler without dashboard, its HTTP server on any free port.
+QUIET_SCHEDULER = {"dashboard": False, "dashboard_address": ":0"}
+
+
+def settings_for(config: Config, settings: EncodingSettings) -> EncodingSettings:
+    """The settings a config is evaluated with: a fusion config's own method wins."""
+    if config.is_fusion and settings.method != config.method:
+        return dataclasses.replace(settings, method=config.method)
+    return settings
+
+
+def run_config(
+    store: StorePath,
+    config: Config | str,
+    settings: EncodingSettings,
+    *,
+    return_predictions: bool = False,
+    partition: bool | None = None,
+    backend: str = "numpy",
+    device: str | None = None,
+) -> EncodingResult:
+    """Evaluate one config (an object or a label such as ``wavlm/tr6/layer9``).
+
+    Reads the config's feature layer(s) and the bold from the store and calls
+    :func:`featstore.evaluate.encoding.pipeline.encode` (on ``backend``/``device``). ``partition``
+    (variance partitioning) defaults to on for fusion configs.
+    """
+    if isinstance(config, str):
+        config = parse_config(config, store)
+    bold = inputs.load_bold(store)
+    subject_names, roi_names = inputs.fmri_names(store)
+    features = [inputs.read_layer(store, part, bold.shape[1]) for part in config.parts]
+    return encode(
+        features,
+        bold,
+        settings_for(config, settings),
+        return_predictions=return_predictions,
+        partition=config.is_fusion if partition is None else bool(partition) and config.is_fusion,
+        names=[f"{part.group} layer {part.layer}" for part in config.parts],
+        subject_names=subject_names,
+        roi_names=roi_names,
+        backend=backend,
+        device=device,
+    )
+
+
+def _evaluate(
+    store: str,
+    config: Config,
+    settings: Mapping[str, Any],
+    partition: bool,
+    array_backend: tuple[str, str | None],
+    n_threads: int | None,
+) -> dict[str, Any]:
+    """The task of one config: its packed result (see :func:`writing.pack_result`)."""
+    backend, device = array_backend
+    with blas_threads(n_threads):
+        result = run_config(
+            store,
+            config,
+            EncodingSettings.from_dict(dict(settings)),
+            partition=partition,
+            backend=backend,
+            device=device,
+        )
+    return pack_result(result, config, partition=partition)
+
+
+OnResult = Callable[[int, dict[str, Any]], None]
+
+
+def _run_threaded(
+    jobs: Sequence[tuple[int, tuple]], n_threads: int | None, on_result: OnResult
+) -> None:
+    """Threaded scheduler in this process; results are staged by the scheduler thread."""
+    import dask
+    from dask.callbacks import Callback
+
+    index_of = {f"featstore-config-{index}": index for index, _ in jobs}
+
+    class _Stage(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if key in index_of:
+                on_result(index_of[key], result)
+
+    # each config task feeds a tiny task returning None, so dask drops the config's
+    # result as soon as it is staged instead of holding every result to the end
+    done = [
+        dask.delayed(_discard)(
+            dask.delayed(_evaluate, pure=False)(*args, n_threads, dask_key_name=key),
+            dask_key_name=f"{key}-staged",
+        )
+        for key, (_, args) in zip(index_of, jobs, strict=True)
+    ]
+    with _Stage():
+        dask.compute(*done, scheduler="threads", num_workers=1)
+
+
+def _discard(_: Any) -> None:
+    return None
+
+
+def run_tasks(
+    jobs: Sequence[tuple[int, tuple]],
+    *,
+    workers: int,
+    n_threads: int | None,
+    client: Any,
+    run_id: str,
+    on_result: OnResult,
+) -> None:
+    """Run the config tasks ``jobs`` (``(index, task arguments)``), calling
+    ``on_result(index, packed)`` as each completes (see the module docstring).
+
+    A distributed cluster: ``client``'s, or a local one of ``workers`` processes; with
+    neither (``workers <= 1``), dask's threaded scheduler in this process.
+    """
+    if client is None and workers <= 1:
+        _run_threaded(jobs, n_threads, on_result)
+        return
+    import dask
+    from distributed import Client, LocalCluster, as_completed
+
+    with contextlib.ExitStack() as stack:
+        own_cluster = client is None
+        if own_cluster:
+            # each worker evaluates one config at a time with its share of the cores
+            n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
+            env = {name: str(n_threads) for name in _BLAS_ENV}
+            with (
+                dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
+                _sigint_blocked_for_children(),
+            ):
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        # no dashboard, and the scheduler's HTTP routes on a free port:
+                        # its default 8787 collides with any other cluster on the machine
+                        scheduler_kwargs=QUIET_SCHEDULER,
+                    )
+                )
+            client = stack.enter_context(Client(cluster))
+        futures = {
+            client.submit(
+                _evaluate, *args, n_threads, key=f"featstore-{run_id}-{index}", pure=False
+            ): index
+            for index, args in jobs
+        }
+        try:
+            for future in as_completed(futures):
+                on_result(futures[future], future.result())
+                future.release()
+        except BaseException:
+            # the error (or Ctrl-C) is what the user needs; the teardown of the cluster
+            # that follows logs warnings and tracebacks of its closed connections
+            stack.enter_context(_silenced("distributed"))
+            if own_cluster:
+                with contextlib.suppress(Exception):
+                    client.run(_silence_distributed_logs)
+            client.cancel(list(futures))
+            raise
+
+
+def _silence_distributed_logs() -> None:
+    """Run on each worker of a cluster about to be closed: its shutdown is not news."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def _sigint_blocked_for_children() -> Iterator[None]:
+    """Worker processes started inside never see SIGINT; this process still does.
+
+    Ctrl-C in a terminal reaches the whole process group: each worker would print its
+    own ``KeyboardInterrupt`` traceback while this process, which owns them, stops the
+    cluster anyway. SIGINT is blocked (not ignored) here while the cluster starts: the
+    threads it starts and the workers they spawn inherit the blocked mask, and a Ctrl-C
+    pressed meanwhile stays pending and interrupts this thread once unblocked.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # multiprocessing starts its resource tracker from the first thread that spawns a
+    # process and unblocks SIGINT in that thread afterwards: start it now, unblocked
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _silenced(name: str) -> Iterator[None]:
+    """Logger ``name`` and its children drop every record inside."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def connect(scheduler: str):
+    """A distributed ``Client`` of the scheduler at ``scheduler``.
+
+    An address that does not parse or a scheduler that does not answer (within dask's
+    ``distributed.comm.timeouts.connect``) is an :class:`InputError` naming the address.
+    """
+    from distributed import Client
+
+    try:
+        return Client(scheduler)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"scheduler={scheduler!r}: cannot connect ({reason}); expected the address of "
+            "a running dask scheduler, e.g. tcp://10.0.0.5:8786"
+        ) from None
