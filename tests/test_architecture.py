@@ -46,8 +46,9 @@ def test_numerics_import_neither_the_store_nor_dask_xarray_or_model_code():
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """featstore modules ``name`` imports, at module level or inside functions.
 
-    ``from package import submodule`` counts as importing the submodule (its package is
-    imported in any case, as the parent of every submodule, which is no cycle).
+    ``from package import submodule`` counts as importing the submodule; every import
+    also imports the packages above its target (their ``__init__`` runs first), except the
+    importer's own packages (a parent of every submodule, which is no cycle).
     """
     found = set()
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
@@ -60,6 +61,13 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             elif node.module in modules:
                 found.add(node.module)
                 found.update(sub for sub in submodules if sub in modules)
+    # importing a.b.c runs a/__init__ and a/b/__init__ too: those packages are imported
+    found |= {
+        ".".join(target.split(".")[:k])
+        for target in list(found)
+        for k in range(2, target.count(".") + 1)
+        if ".".join(target.split(".")[:k]) in modules
+    }
     ancestors = {".".join(name.split(".")[:k]) for k in range(1, name.count(".") + 1)}
     return found - {name} - ancestors
 

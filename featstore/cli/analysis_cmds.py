@@ -146,7 +146,7 @@ def rsa(
     """
     from featstore.evaluate.analyses.rsa import run_rsa
     from featstore.evaluate.analyses.runner import open_analysis, split_names
-    from featstore.evaluate.runs.configs import parse_layers
+    from featstore.layers import parse_layers
 
     run_id = run_rsa(
         store,
@@ -251,7 +251,7 @@ def similarity(
 
     from featstore.evaluate.analyses.runner import open_analysis, split_names
     from featstore.evaluate.analyses.similarity import run_similarity
-    from featstore.evaluate.runs.configs import parse_layers
+    from featstore.layers import parse_layers
     from featstore.plot.analyses import plot_similarity
 
     run_id = run_similarity(
@@ -339,7 +339,7 @@ def lowlevel(
 
     from featstore.evaluate.analyses.lowlevel import run_lowlevel
     from featstore.evaluate.analyses.runner import open_analysis, split_names
-    from featstore.evaluate.runs.configs import parse_layers
+    from featstore.layers import parse_layers
 
     run_id = run_lowlevel(
         store,

@@ -132,10 +132,10 @@ def grid(
         evaluate grid -s stores/21styear.zarr --fusion gpt2+wavlm --backend torch --device cuda
     """
     from featstore.evaluate.runs import summary as summ
-    from featstore.evaluate.runs.configs import parse_layers
     from featstore.evaluate.runs.grid import run_grid
     from featstore.evaluate.runs.labels import parse_fusion_request, parse_model_request
     from featstore.evaluate.runs.results import open_run
+    from featstore.layers import parse_layers
 
     if scheduler and workers > 1:
         raise InputError(

@@ -64,7 +64,7 @@ def import_(
         featstore features import -s S --name my-speech --window tr6 --modality audio --layers 0,4,8 all_layers.npy
     """
     from featstore.datasets.byo import import_features
-    from featstore.evaluate.runs.configs import parse_layers
+    from featstore.layers import parse_layers
     from featstore.store import open_feature_set
 
     labels = None

@@ -196,6 +196,49 @@ def _publish(staging: Path, target: Path, overwrite: bool) -> None:
         retired.unlink()
 
 
+def _make_parent(target: Path) -> None:
+    """Create the directory the store goes in, or say in one line why it cannot be."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"store={target}: cannot create its directory {target.parent} ({exc.strerror})"
+        ) from None
+
+
+def _read_any_fmri(
+    fmri: str | os.PathLike | None,
+    *,
+    brain: bool,
+    parcellate: str | None,
+    mask: str | os.PathLike | None,
+    allow_pickle: bool,
+    roi_names: str | os.PathLike | None,
+    trim_to_shortest: bool,
+) -> tuple:
+    """``(bold, subjects, source, roi names, hemispheres)`` of ROI-level fMRI or of brain
+    files averaged into parcels; all ``None`` without ``fmri`` (names: ``None`` when the
+    default HCP-MMP names apply)."""
+    bold = subjects = source = names = hemispheres = None
+    if brain:
+        bold, subjects, source = read_brain_fmri(
+            fmri, parcellate=parcellate, mask=mask, trim_to_shortest=trim_to_shortest
+        )
+        names, hemispheres = source.roi_names, source.hemispheres
+    elif parcellate is not None or mask is not None:
+        raise InputError("`parcellate` and `mask` apply to GIfTI, CIFTI or NIfTI `fmri` files")
+    elif fmri is not None:
+        bold, subjects, source = read_fmri(
+            fmri, allow_pickle=allow_pickle, trim_to_shortest=trim_to_shortest
+        )
+    if fmri is not None:
+        if roi_names is not None:
+            names, hemispheres = roi_names_from_file(roi_names, bold.shape[2])
+    elif roi_names is not None:
+        raise InputError("`roi_names` names the ROIs of `fmri`, which was not given")
+    return bold, subjects, source, names, hemispheres
+
+
 def import_dataset(
     store: StorePath,
     *,
@@ -287,25 +330,16 @@ def import_dataset(
     _check_target(target, overwrite)
 
     alignment = read_word_alignment(align)
-    bold = subjects = source = None
-    names = hemispheres = None
     brain = fmri is not None and brain_format(fmri) is not None
-    if brain:
-        bold, subjects, source = read_brain_fmri(
-            fmri, parcellate=parcellate, mask=mask, trim_to_shortest=trim_to_shortest
-        )
-        names, hemispheres = source.roi_names, source.hemispheres
-    elif parcellate is not None or mask is not None:
-        raise InputError("`parcellate` and `mask` apply to GIfTI, CIFTI or NIfTI `fmri` files")
-    elif fmri is not None:
-        bold, subjects, source = read_fmri(
-            fmri, allow_pickle=allow_pickle, trim_to_shortest=trim_to_shortest
-        )
-    if fmri is not None:
-        if roi_names is not None:
-            names, hemispheres = roi_names_from_file(roi_names, bold.shape[2])
-    elif roi_names is not None:
-        raise InputError("`roi_names` names the ROIs of `fmri`, which was not given")
+    bold, subjects, source, names, hemispheres = _read_any_fmri(
+        fmri,
+        brain=brain,
+        parcellate=parcellate,
+        mask=mask,
+        allow_pickle=allow_pickle,
+        roi_names=roi_names,
+        trim_to_shortest=trim_to_shortest,
+    )
     samples, audio_sha256 = read_audio(audio)
     duration_s = len(samples) / S.AUDIO_SAMPLE_RATE
     last = int(alignment.onset.argmax())
@@ -349,12 +383,7 @@ def import_dataset(
             | ({"lengths_as_read": source.lengths} if source.trimmed else {}),
         )
 
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"store={target}: cannot create its directory {target.parent} ({exc.strerror})"
-        ) from None
+    _make_parent(target)
     _remove_stale_staging(target)
     # The pid in the name lets a later import remove it if this process is killed.
     staging = target.with_name(f".{target.name}.importing-{os.getpid()}-{uuid.uuid4().hex[:8]}")

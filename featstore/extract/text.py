@@ -308,7 +308,7 @@ def extract_text(
 
 def _pick_layers(layers, text_model: TextModel, model_id: str) -> tuple[int, ...]:
     """The layer labels to store: all, ``auto`` (evenly spaced depths) or a list."""
-    from featstore.evaluate.runs.configs import auto_layers, parse_layers
+    from featstore.layers import auto_layers, parse_layers
 
     if isinstance(layers, str):
         layers = parse_layers(layers)

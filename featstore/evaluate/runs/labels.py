@@ -26,8 +26,8 @@ from featstore.evaluate.runs.configs import (
     StoreCatalog,
     candidate_keys,
     display_name,
-    parse_layers,
 )
+from featstore.layers import parse_layers
 from featstore.store.groups import StorePath
 from featstore.store.paths import parse_window
 

@@ -9,9 +9,7 @@ from featstore.evaluate.runs.configs import (
     Config,
     FeatureLayer,
     StoreCatalog,
-    auto_layers,
     build_configs,
-    parse_layers,
     select_layers,
     self_fusion_notices,
 )
@@ -22,6 +20,7 @@ from featstore.evaluate.runs.labels import (
     parse_model_request,
     parse_windows,
 )
+from featstore.layers import auto_layers, parse_layers
 from featstore.store.features import feature_dataset
 from tests.evaluate.grid.conftest import AUDIO_KEY, TEXT_KEY
 
