@@ -1,4 +1,4 @@
-// Sets data-images on <body> once the page has loaded: "ok" when every image decoded,
+// Sets data-images on the body element once the page has loaded: "ok" when every image decoded,
 // else "failed:<n>". Lets a headless browser (and the test) check the figures load.
 window.addEventListener("load", function () {
   var imgs = Array.prototype.slice.call(document.images);
