@@ -143,7 +143,7 @@ def test_pickle_runs_nothing_without_allow_pickle(tmp_path, name):
     marker = tmp_path / "marker.txt"
     path = tmp_path / name
     path.write_bytes(pickle.dumps({"sub-01": _Payload(marker)}, protocol=4))
-    with pytest.raises(InputError, match="allow-pickle"):
+    with pytest.raises(InputError, match="`allow_pickle`"):
         read_fmri(path)
     assert not marker.exists()
 
