@@ -18,6 +18,14 @@ from tests.evaluate.grid.conftest import build_store
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).parents[2]
+#: Default SIGINT handling, unblocked, then exec the command: as a shell starts a foreground
+#: job, whatever the test process inherited (an ignored or blocked SIGINT is inherited by
+#: children and would make the grid deaf to the Ctrl-C under test).
+AS_A_SHELL_STARTS_A_JOB = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
 
 
 def _grid(store: Path) -> subprocess.Popen:
@@ -26,7 +34,7 @@ def _grid(store: Path) -> subprocess.Popen:
     argv += ["--alphas", ",".join(f"1e{k}" for k in range(-3, 9))]
     argv += ["--workers", "2", "--threads-per-worker", "1"]
     return subprocess.Popen(
-        [sys.executable, "-m", "featstore.cli.evaluate_main", *argv],
+        [sys.executable, "-c", AS_A_SHELL_STARTS_A_JOB, "-m", "featstore.cli.evaluate_main", *argv],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
