@@ -198,13 +198,7 @@ def store_n_tr(store: StorePath) -> int:
     >>> store_n_tr(example_store())
     120
     """
-    n_tr = root_attrs(store).get("n_tr")
-    if isinstance(n_tr, bool) or not isinstance(n_tr, int) or n_tr < 1:
-        raise StoreError(
-            f"{os.fspath(store)}: root attr n_tr is {n_tr!r}; expected the positive number "
-            "of fMRI TRs (the store is damaged: `featstore validate` lists what is wrong)"
-        )
-    return n_tr
+    return int(_positive_root_attr(store, "n_tr", (int,), "the positive number of fMRI TRs"))
 
 
 def store_tr_seconds(store: StorePath) -> float:
@@ -226,10 +220,17 @@ def store_tr_seconds(store: StorePath) -> float:
     >>> store_tr_seconds(example_store())
     1.5
     """
-    tr = root_attrs(store).get("tr_seconds")
-    if isinstance(tr, bool) or not isinstance(tr, (int, float)) or not 0 < tr < float("inf"):
+    return float(
+        _positive_root_attr(store, "tr_seconds", (int, float), "the repetition time in seconds")
+    )
+
+
+def _positive_root_attr(store: StorePath, name: str, types: tuple[type, ...], what: str) -> Any:
+    """Root attr ``name``, checked to be a finite positive number of ``types`` (no bool)."""
+    value = root_attrs(store).get(name)
+    if isinstance(value, bool) or not isinstance(value, types) or not 0 < value < float("inf"):
         raise StoreError(
-            f"{os.fspath(store)}: root attr tr_seconds is {tr!r}; expected the repetition "
-            "time in seconds (the store is damaged: `featstore validate` lists what is wrong)"
+            f"{os.fspath(store)}: root attr {name} is {value!r}; expected {what} (the store "
+            "is damaged: `featstore validate` lists what is wrong)"
         )
-    return float(tr)
+    return value
