@@ -1,4 +1,4 @@
-"""The store schema, version 1: group names, variables, dims and attrs in one place.
+"""The store schema, versions 1 and 2: group names, variables, dims and attrs in one place.
 
 ``docs/store-spec.md`` is the prose version of this module; keep the two in step.
 Everything that reads or writes a store takes its names from here.
@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 1
+# The highest schema this featstore reads. Version 1 is one story's layout (stimulus, fmri,
+# features, results at the root); version 2 is a collection of stories, each a version-1
+# layout nested at ``stories/<story>`` (docs/store-spec.md).
+SCHEMA_VERSION = 2
+STORY_SCHEMA = 1
+COLLECTION_SCHEMA = 2
+STORIES = "stories"
+STORY_ATTR = "story"
 SCHEMA_ATTR = "featstore_schema"
 ZARR_FORMAT = 3
 

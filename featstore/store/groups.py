@@ -40,6 +40,7 @@ from featstore.store.root import (  # noqa: F401 - re-exported: callers import t
     _ZARR_JSON,
     StorePath,
     _first_line,
+    collection_story_names,
     _local_path,
     open_root,
     root_attrs,
@@ -77,7 +78,7 @@ def create_store(
     overwrite: bool = False,
     extra_attrs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Create an empty store with the root attrs of schema version 1.
+    """Create an empty one-story store (schema version 1 layout).
 
     Raises :class:`GroupExistsError` if something is already at ``store`` and
     ``overwrite`` is false.
@@ -110,7 +111,7 @@ def create_store(
     if local is not None and local.exists() and not overwrite:
         raise GroupExistsError(f"{local} already exists; pass `overwrite` to replace it")
     attrs = {
-        S.SCHEMA_ATTR: S.SCHEMA_VERSION,
+        S.SCHEMA_ATTR: S.STORY_SCHEMA,
         "dataset": str(dataset),
         "tr_seconds": float(tr_seconds),
         "n_tr": int(n_tr),
@@ -188,10 +189,25 @@ def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
     """
     node = _node(store, group)
     if node is None:
-        raise GroupNotFoundError(f"group {group!r} not found in {os.fspath(store)}")
+        raise GroupNotFoundError(
+            f"group {group!r} not found in {os.fspath(store)}{_story_hint(store, group)}"
+        )
     if not isinstance(node, zarr.Group):
         raise GroupNotFoundError(f"{group!r} in {os.fspath(store)} is an array, not a group")
     return dict(node.attrs)
+
+
+def _story_hint(store: StorePath, group: str) -> str:
+    """For a store of stories asked for a story's group: which stories to pick from."""
+    if group_key(group).split("/")[0] not in (S.STIMULUS, S.FMRI, S.FEATURES, S.EEG):
+        return ""
+    if open_root(store).attrs.get(S.SCHEMA_ATTR) != S.COLLECTION_SCHEMA:
+        return ""
+    names = collection_story_names(open_root(store))
+    return (
+        f", which is a store of {len(names)} stories ({', '.join(names) or 'none yet'}); "
+        "name one (`story`)"
+    )
 
 
 def is_complete(store: StorePath, group: str) -> bool:

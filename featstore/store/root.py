@@ -227,10 +227,28 @@ def store_tr_seconds(store: StorePath) -> float:
 
 def _positive_root_attr(store: StorePath, name: str, types: tuple[type, ...], what: str) -> Any:
     """Root attr ``name``, checked to be a finite positive number of ``types`` (no bool)."""
-    value = root_attrs(store).get(name)
+    attrs = root_attrs(store)
+    if name == "n_tr" and attrs.get(S.SCHEMA_ATTR) == S.COLLECTION_SCHEMA:
+        names = collection_story_names(open_root(store))
+        raise StoreError(
+            f"{os.fspath(store)} is a store of {len(names)} stories "
+            f"({', '.join(names) or 'none yet'}), each with its own TRs; name one (`story`)"
+        )
+    value = attrs.get(name)
     if isinstance(value, bool) or not isinstance(value, types) or not 0 < value < float("inf"):
         raise StoreError(
             f"{os.fspath(store)}: root attr {name} is {value!r}; expected {what} (the store "
             "is damaged: `featstore validate` lists what is wrong)"
         )
     return value
+
+
+def collection_story_names(root: zarr.Group) -> list[str]:
+    """The sorted story names of a store of stories' root group (``[]`` if none yet)."""
+    try:
+        stories = root[S.STORIES]
+    except KeyError:
+        return []
+    if not isinstance(stories, zarr.Group):
+        raise StoreError(f"{S.STORIES!r} in {root.store} is not a group (the store is damaged)")
+    return sorted(name for name, node in stories.members() if isinstance(node, zarr.Group))

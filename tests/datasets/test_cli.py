@@ -121,10 +121,10 @@ def test_overwrite_refuses_a_store_of_a_newer_schema(inputs):
     store = inputs["dir"] / "s.zarr"
     assert _invoke(*_base(inputs, store), "--fmri", inputs["fmri"]).exit_code == 0
     root = zarr.open_group(str(store), mode="r+")
-    root.attrs["featstore_schema"] = 2  # written by a newer featstore
+    root.attrs["featstore_schema"] = 3  # written by a newer featstore
     before = tree_hash(store)
     result = _invoke(*_base(inputs, store), "--overwrite")
-    _assert_one_line_error(result, store, "schema version 2", "refusing to replace it")
+    _assert_one_line_error(result, store, "schema version 3", "refusing to replace it")
     assert tree_hash(store) == before
     assert [p.name for p in inputs["dir"].iterdir() if p.name.startswith(".")] == []
 

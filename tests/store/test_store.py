@@ -26,7 +26,7 @@ def _hidden(n_layer=3, dim=11, seed=0):
 
 def test_create_store_root_attrs(empty_store):
     attrs = fs.root_attrs(empty_store)
-    assert attrs["featstore_schema"] == fs.SCHEMA_VERSION
+    assert attrs["featstore_schema"] == 1  # a one-story store; collections are 2
     assert attrs["n_tr"] == N_TR and attrs["tr_seconds"] == 1.5 and attrs["dataset"] == "tiny"
     assert "created" in attrs
     assert fs.validate(empty_store) == []
@@ -105,7 +105,7 @@ def test_missing_group_lists_present(empty_store, feature_attrs):
 def test_newer_schema_is_refused(empty_store):
     root = zarr.open_group(str(empty_store), mode="r+")
     root.attrs["featstore_schema"] = fs.SCHEMA_VERSION + 1
-    with pytest.raises(SchemaVersionError, match="schema version 2"):
+    with pytest.raises(SchemaVersionError, match="schema version 3"):
         fs.root_attrs(empty_store)
 
 
