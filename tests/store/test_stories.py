@@ -46,10 +46,10 @@ def test_collection_lists_stories_and_refuses_single_story_reads(tmp_path):
 
 def test_ensure_collection_refuses_v1_store_and_other_tr(tmp_path):
     v1 = shutil.copytree(example_store(), tmp_path / "v1.zarr")
-    with pytest.raises(InputError, match="one-story store.*featstore store upgrade"):
+    with pytest.raises(InputError, match=r"one-story store.*featstore store upgrade"):
         st.ensure_collection(v1, dataset="x", tr_seconds=1.5)
     store = st.ensure_collection(tmp_path / "n.zarr", dataset="n", tr_seconds=1.5)
-    with pytest.raises(InputError, match="TR 1.5 s but this story's TR is 2.0 s"):
+    with pytest.raises(InputError, match=r"TR 1\.5 s but this story's TR is 2\.0 s"):
         st.ensure_collection(store, dataset="n", tr_seconds=2.0)
 
 
