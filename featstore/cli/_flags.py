@@ -20,6 +20,7 @@ PARAMETER_FLAGS = {
     "bids": "--bids",
     "block_words": "--block-words",
     "compare": "--compare",
+    "continuous": "--continuous",
     "controls": "--control",
     "ctx": "--ctx",
     "cv": "--cv",

@@ -31,7 +31,24 @@ OverwriteOption = Annotated[
 
 def trf(
     store: StoreOption,
-    model: ModelOption,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Word impulses of a feature set with per-word states: NAME[:WINDOW][@LAYERS], "
+            "e.g. minilm:ctx32@2,4.",
+        ),
+    ] = None,
+    continuous: Annotated[
+        str | None,
+        typer.Option(
+            "--continuous",
+            help="A continuous predictor instead of --model: `envelope` (acoustic envelope "
+            "at the EEG rate, from the stored audio) or a feature set NAME[:WINDOW][@LAYERS] "
+            "whose TR-rate states are interpolated onto the EEG samples.",
+        ),
+    ] = None,
     lags: Annotated[
         str, typer.Option("--lags", help="Lags in ms, START:STOP (MNE's tmin:tmax).")
     ] = "-100:600",
@@ -50,7 +67,7 @@ def trf(
     run: RunOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Temporal response functions: word impulses of each layer → every EEG channel.
+    """Temporal response functions: word impulses of each layer (or a continuous series) → every EEG channel.
 
     Alpha per channel by CV over contiguous blocks of the train part (a gap of the
     longest lag around each block), z-scoring and PCA fitted on the train part only;
@@ -60,6 +77,8 @@ def trf(
     Example:
 
         evaluate trf --store stores/eeg.zarr --model minilm:ctx32 --lags -100:600
+
+        evaluate trf --store stores/eeg.zarr --continuous envelope --lags -100:400
     """
     from featstore.evaluate.eeg.epochs import parse_ms_range
     from featstore.evaluate.eeg.trf_run import TRFSettings, alphas_from_text, run_trf, trf_summary
@@ -71,7 +90,7 @@ def trf(
         test_frac=test_frac,
         cv=cv,
     )
-    run_id = run_trf(store, model, settings, run_id=run, overwrite=overwrite)
+    run_id = run_trf(store, model, settings, continuous=continuous, run_id=run, overwrite=overwrite)
     console.print(f"results/{run_id}", highlight=False, markup=False)
     for line in trf_summary(store, run_id):
         console.print(line, highlight=False, markup=False)

@@ -13,7 +13,6 @@ from featstore.evaluate.runs.configs import StoreCatalog, select_layers
 from featstore.evaluate.runs.labels import parse_model_request
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_exists, open_group
-from featstore.store.paths import feature_group
 
 #: A word ends a sentence when it ends with . ! ? or … (closing quotes/brackets after it
 #: allowed): "said." "end?!" "them.)" all end one; "Mr" "e.g" do not, "U.S." does.
@@ -40,23 +39,42 @@ class WordFeatures:
         }
 
 
-def word_features(store: StorePath, model: str) -> WordFeatures:
-    """Resolve ``NAME[:WINDOW][@LAYERS]`` to a feature set holding ``word_hidden``."""
+@dataclass(frozen=True)
+class ResolvedFeatureSet:
+    """A feature set named by ``NAME[:WINDOW][@LAYERS]``: its key, window, layers and group."""
+
+    key: str
+    window: str
+    layers: list[int]
+    group: str
+    dataset: xr.Dataset
+
+
+def resolve_feature_set(store: StorePath, model: str, option: str = "model") -> ResolvedFeatureSet:
+    """Resolve ``NAME[:WINDOW][@LAYERS]`` (one window) to a stored feature set."""
     request = parse_model_request(model)
     catalog = StoreCatalog(store)
     key = catalog.resolve_key(request.name)
     if request.windows and len(request.windows) > 1:
-        raise InputError(f"--model {model!r}: expected one window, got {len(request.windows)}")
+        raise InputError(f"{option}={model!r}: expected one window, got {len(request.windows)}")
     window = request.windows[0] if request.windows else catalog.only_window(key)
     info = catalog.info(key, window)
     layers = select_layers(request.layers or "all", info)
-    ds = open_group(store, feature_group(key, window))
+    return ResolvedFeatureSet(key, window, layers, info.group, open_group(store, info.group))
+
+
+def word_features(store: StorePath, model: str) -> WordFeatures:
+    """Resolve ``NAME[:WINDOW][@LAYERS]`` to a feature set holding ``word_hidden``."""
+    resolved = resolve_feature_set(store, model)
+    ds = resolved.dataset
     if S.WORD_HIDDEN_VAR not in ds:
         raise InputError(
-            f"{info.group} has no per-word states (word_hidden); extract a text model, or an "
-            "audio model with --words"
+            f"{resolved.group} has no per-word states (word_hidden); extract a text model, or an "
+            "audio model with `words`, or give it as `continuous`"
         )
-    return WordFeatures(key, window, layers, dict(ds.attrs), ds[S.WORD_HIDDEN_VAR])
+    return WordFeatures(
+        resolved.key, resolved.window, resolved.layers, dict(ds.attrs), ds[S.WORD_HIDDEN_VAR]
+    )
 
 
 def open_eeg(store: StorePath) -> xr.Dataset:

@@ -1,15 +1,18 @@
 """``evaluate trf``: temporal response functions of one feature set's layers, per subject.
 
-Each layer's word vectors are PCA-reduced (axes fitted on the words of the train part
-only), placed as impulses at the word onsets on the EEG sample grid, and mapped to every
-channel by :func:`featstore.evaluate.encoding.trf.fit_trf`. Written as
-``results/<run_id>`` with ``analysis = "trf"``: ``r`` and ``alpha`` (layer, subject,
-channel) and ``lag_profile`` (layer, subject, lag, channel).
+The predictors of a layer are either its word vectors, PCA-reduced (axes fitted on the
+words of the train part only) and placed as impulses at the word onsets on the EEG
+sample grid, or a continuous series on that grid (``continuous``: the acoustic envelope,
+or a feature set's TR-rate states interpolated, PCA fitted on the train samples only;
+:mod:`featstore.evaluate.eeg.continuous`). Either is mapped to every channel by
+:func:`featstore.evaluate.encoding.trf.fit_trf`. Written as ``results/<run_id>`` with
+``analysis = "trf"``: ``r`` and ``alpha`` (layer, subject, channel) and ``lag_profile``
+(layer, subject, lag, channel).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -17,6 +20,7 @@ import xarray as xr
 
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import write_analysis
+from featstore.evaluate.eeg.continuous import continuous_features
 from featstore.evaluate.eeg.epochs import lag_samples
 from featstore.evaluate.eeg.inputs import open_eeg, word_features
 from featstore.evaluate.encoding.preprocess import apply_pca, fit_pca
@@ -43,50 +47,93 @@ def _train_words(onsets: np.ndarray, times: np.ndarray, train: np.ndarray) -> np
     return np.isfinite(onsets) & (onsets >= first) & (onsets <= last)
 
 
-def _layer_design(
-    vectors: np.ndarray, onsets: np.ndarray, times: np.ndarray, sfreq: float, train_words, pca
-) -> np.ndarray:
-    if pca is not None:
-        if pca > min(int(train_words.sum()), vectors.shape[1]):
-            raise InputError(
-                f"--pca {pca}: expected at most min(train words, dims) = "
-                f"min({int(train_words.sum())}, {vectors.shape[1]})"
-            )
-        mean, components = fit_pca(vectors[train_words], pca)
-        vectors = apply_pca(vectors, mean, components)
-    return impulse_series(vectors, onsets, first_time=times[0], sfreq=sfreq, n_times=len(times))
+def _reduce(vectors: np.ndarray, train_rows: np.ndarray, pca: int | None, what: str) -> np.ndarray:
+    """``vectors`` projected on the PCA axes of its train rows (unchanged when ``pca`` is None)."""
+    if pca is None:
+        return vectors
+    if pca > min(len(train_rows), vectors.shape[1]):
+        raise InputError(
+            f"pca={pca}: expected at most min({what}, dims) = "
+            f"min({len(train_rows)}, {vectors.shape[1]})"
+        )
+    mean, components = fit_pca(vectors[train_rows], pca)
+    return apply_pca(vectors, mean, components)
 
 
-def run_trf(
-    store: StorePath,
-    model: str,
-    settings: TRFSettings,
-    *,
-    run_id: str | None = None,
-    overwrite: bool = False,
-) -> str:
-    """Fit TRFs of every requested layer of ``model`` to every subject; return the run id."""
+def _word_designs(store, model, eeg, train, pca) -> tuple[Iterator[np.ndarray], dict]:
+    """Per layer: the word vectors (PCA on the train words) as impulses at the onsets."""
     features = word_features(store, model)
-    eeg = open_eeg(store)
     onsets = open_group(store, S.STIMULUS)["onset"].values.astype(np.float64)
     if features.word_hidden.sizes[S.WORD_DIM] != len(onsets):
         raise InputError(
             f"{features.key}/{features.window} has {features.word_hidden.sizes[S.WORD_DIM]} "
             f"words but the stimulus has {len(onsets)}"
         )
+    sfreq, times = float(eeg.attrs["sfreq"]), eeg[S.TIME_DIM].values
+    train_words = np.flatnonzero(_train_words(onsets, times, train))
+
+    def designs():
+        for layer in features.layers:
+            vectors = features.word_hidden.sel({S.LAYER_DIM: layer}).values.astype(np.float64)
+            vectors = _reduce(vectors, train_words, pca, "train words")
+            yield impulse_series(
+                vectors, onsets, first_time=times[0], sfreq=sfreq, n_times=len(times)
+            )
+
+    return designs(), {
+        "layers": features.layers,
+        "predictor": "word impulses",
+        "features": features.describe(),
+    }
+
+
+def _continuous_designs(store, name, eeg, train, pca) -> tuple[Iterator[np.ndarray], dict]:
+    """Per layer: the continuous series on the EEG samples (PCA on the train samples)."""
+    features = continuous_features(store, name, eeg)
+    pca = pca if features.reducible else None
+    designs = (_reduce(series, train, pca, "train samples") for _, series in features)
+    info = {
+        "layers": features.layers,
+        "predictor": "continuous",
+        "features": features.describe(),
+        "pca_applied": pca is not None,
+    }
+    return designs, info
+
+
+def run_trf(
+    store: StorePath,
+    model: str | None,
+    settings: TRFSettings,
+    *,
+    continuous: str | None = None,
+    run_id: str | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Fit TRFs of every requested layer to every subject; return the run id.
+
+    The predictors are ``model``'s per-word states as impulses at the word onsets, or
+    with ``continuous`` (``model`` None) the acoustic envelope (``"envelope"``) or a
+    feature set's TR-rate states interpolated onto the EEG samples
+    (:mod:`featstore.evaluate.eeg.continuous`).
+    """
+    if (model is None) == (continuous is None):
+        raise InputError("give `model` (word impulses) or `continuous` (a series), one of them")
+    eeg = open_eeg(store)
     sfreq = float(eeg.attrs["sfreq"])
     times = eeg[S.TIME_DIM].values
     lags = lag_samples(settings.lags_ms[0] / 1e3, settings.lags_ms[1] / 1e3, sfreq)
     gap = int(np.abs(lags).max())
     train, test = chronological_split(len(times), trim=0, test_frac=settings.test_frac, gap=gap)
+    if continuous is None:
+        designs, info = _word_designs(store, model, eeg, train, settings.pca)
+    else:
+        designs, info = _continuous_designs(store, continuous, eeg, train, settings.pca)
     data = eeg[S.EEG_DATA_VAR].values  # (subject, time, channel)
     n_subjects, _, n_channels = data.shape
     targets = data.transpose(1, 0, 2).reshape(len(times), -1)
-    train_words = _train_words(onsets, times, train)
     r, alpha, profile = [], [], []
-    for layer in features.layers:
-        vectors = features.word_hidden.sel({S.LAYER_DIM: layer}).values.astype(np.float64)
-        X = _layer_design(vectors, onsets, times, sfreq, train_words, settings.pca)
+    for X in designs:
         fit = fit_trf(
             X,
             targets,
@@ -110,15 +157,21 @@ def run_trf(
             ),
         },
         coords={
-            S.LAYER_DIM: features.layers,
+            S.LAYER_DIM: info["layers"],
             S.SUBJECT_DIM: eeg[S.SUBJECT_DIM].values,
             S.CHANNEL_DIM: eeg[S.CHANNEL_DIM].values,
             S.LAG_DIM: lags / sfreq * 1e3,
             **{name: (S.CHANNEL_DIM, eeg[name].values) for name in ("ch_type", "x", "y", "z")},
         },
         attrs={
-            "settings": {**asdict(settings), "test_samples": len(test), "gap_samples": gap},
-            "features": features.describe(),
+            "settings": {
+                **asdict(settings),
+                "test_samples": len(test),
+                "gap_samples": gap,
+                "predictor": info["predictor"],
+                "pca_applied": info.get("pca_applied", settings.pca is not None),
+            },
+            "features": info["features"],
             "fmri": None,
             "eeg": {"sfreq": sfreq, "filter": eeg.attrs.get("filter")},
             "created": now_iso(),
