@@ -75,6 +75,7 @@ PARAMETER_FLAGS = {
     "tmin": "--tmin",
     "to_tr": "--to-tr",
     "tr": "--tr",
+    "transcript": "--transcript",
     "tr_assign": "--tr-assign",
     "tr_tolerance": "--tr-tolerance",
     "tr_wins": "--tr-win",
@@ -82,6 +83,7 @@ PARAMETER_FLAGS = {
     "trim_to_shortest": "--trim-to-shortest",
     "weights": "--weights",
     "windows": "--ctx or --tr-win",
+    "word_context": "--word-context",
     "words": "--words",
 }
 

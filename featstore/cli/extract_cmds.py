@@ -155,6 +155,22 @@ def extract(
             "similarity-eeg (see docs/eeg.md).",
         ),
     ] = False,
+    word_context: Annotated[
+        float | None,
+        typer.Option(
+            "--word-context",
+            help="With --words: seconds of audio heard before each word (only the word's "
+            "frames are pooled; 0: the word alone). [default: 2]",
+        ),
+    ] = None,
+    transcript: Annotated[
+        int | None,
+        typer.Option(
+            "--transcript",
+            help="Audio LLMs: read each window with the last N words heard by its end "
+            "(stored as <key>.transcriptN).",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing feature set.")
     ] = False,
@@ -177,6 +193,8 @@ def extract(
         featstore extract --model wavlm --tr-win 6 --precision bfloat16 --store S
 
         featstore extract --model whisper-base --words --store stores/eeg.zarr
+
+        featstore extract --model qwen2-audio --words --word-context 3 --transcript 32 -s S
 
         featstore extract --model whisper-base --weights models/whisper-base --tr-win 6 -s S
 
@@ -209,6 +227,8 @@ def extract(
         "device_map": device_map,
         "max_memory": parse_max_memory(max_memory),
         "offload_folder": None if offload_folder is None else str(offload_folder),
+        "word_context": word_context,
+        "transcript": transcript,
     }
     note = resolve_model(model).note
     if note and weights is None:

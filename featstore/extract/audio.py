@@ -23,7 +23,7 @@ from featstore.extract.common import (
     load_pretrained,
     resolve_device,
 )
-from featstore.extract.pooling import frame_mask, masked_mean
+from featstore.extract.pooling import frame_mask, last_frames, masked_mean
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder
 
@@ -45,7 +45,7 @@ def load_audio_encoder(
     model = load_pretrained(AutoModel, spec, revision).eval().to(device)
     sample_rate = int(extractor.sampling_rate)
 
-    def encode(windows: np.ndarray) -> np.ndarray:
+    def encode(windows: np.ndarray, pool_samples: int | None = None) -> np.ndarray:
         # windows of one size have equal length, so the batch is never padded and no
         # attention mask is passed (an all-ones mask changes nothing; wav2vec2-base
         # models must not get one at all)
@@ -58,6 +58,9 @@ def load_audio_encoder(
             # pooled in float32, outside autocast
             valid = model._get_feat_extract_output_lengths(lengths).to(device)
             mask = frame_mask(valid, out.hidden_states[0].shape[1])
+            if pool_samples is not None:  # only the frames of the last pool_samples
+                span = model._get_feat_extract_output_lengths(torch.tensor(pool_samples))
+                mask = last_frames(mask, span)
             return masked_mean(out.hidden_states, mask)
 
     n_blocks = int(model.config.num_hidden_layers)
@@ -72,4 +75,5 @@ def load_audio_encoder(
         },
         model=model,
         revision=revision,
+        frame_samples=int(np.prod(model.config.conv_stride)),
     )

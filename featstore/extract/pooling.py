@@ -18,6 +18,18 @@ def frame_mask(valid_frames: Any, n_frames: int) -> Any:
     return torch.arange(n_frames, device=valid.device).reshape(1, -1) < valid
 
 
+def last_frames(mask: Any, n_last: Any) -> Any:
+    """``mask`` keeping only the last ``n_last`` true frames of each row (``(batch, frames)``).
+
+    The frames of a window's trailing span: a word heard after its context is the end
+    of the window, so its frames are the last ones the span alone would have.
+    """
+    import torch
+
+    from_end = mask.flip(1).long().cumsum(dim=1).flip(1)  # true frames at or after each frame
+    return mask & (from_end <= torch.as_tensor(n_last, device=mask.device).reshape(-1, 1))
+
+
 def masked_mean(hidden_states: Sequence[Any], mask: Any) -> np.ndarray:
     """Mean over frames of each layer, counting only frames where ``mask`` is true.
 

@@ -71,7 +71,9 @@ def extract(
     ``offload_folder``, and Whisper's ``pad_to_30s``) go to the extractor.
 
     ``words=True`` pools an audio model's frames over each word's span instead of TR
-    windows (:mod:`featstore.extract.audio_words`; no ``tr_wins``).
+    windows (:mod:`featstore.extract.audio_words`; no ``tr_wins``), after
+    ``word_context`` seconds of preceding audio (default 2). ``transcript=N`` gives an
+    audio LLM the last ``N`` words heard by each window's end (key ``<key>.transcriptN``).
 
     ``weights`` loads the model from a local directory (an offline copy, or one made by
     ``featstore models import-ct2``) while keeping the feature key of ``model``, so
@@ -138,6 +140,7 @@ def extract(
         kwargs = {"tr_wins": list(tr_wins or [])}
         if spec.extractor != LOWLEVEL and not tr_wins and not words:
             raise InputError(f"{model} needs `tr_wins` N[,N...] (audio window in TRs)")
+    spec = _audio_llm_context(spec, model, words, options)
     if options.get("pad_to_30s") is not None and spec.extractor != WHISPER:
         raise InputError(f"pad_to_30s: only Whisper pads its input to 30 s, not {model}")
     options = {k: v for k, v in options.items() if not (k == "pad_to_30s" and v is None)}
@@ -153,6 +156,23 @@ def extract(
         load_encoder = _function(_WINDOW_ENCODERS[spec.extractor])
         return extract_model_windows(store, spec, load_encoder, **kwargs, **options)
     return list(_function(_EXTRACTORS[spec.extractor])(store, spec, **kwargs, **options))
+
+
+def _audio_llm_context(spec, model: str, words: bool, options: dict):
+    """Check ``word_context`` (with ``words``) and ``transcript`` (audio LLMs: a key suffix)."""
+    if options.get("word_context") is None:
+        options.pop("word_context", None)
+    elif not words:
+        raise InputError("`word_context` is the audio heard before each word: it goes with `words`")
+    if options.get("transcript") is None:
+        options.pop("transcript", None)
+        return spec
+    from featstore.extract.transcript import check_transcript_words
+
+    if spec.extractor != AUDIO_LLM:
+        raise InputError(f"`transcript`: {model} is not an audio LLM; only those read text")
+    n_words = check_transcript_words(options["transcript"])
+    return dataclasses.replace(spec, key=f"{spec.key}.transcript{n_words}")
 
 
 def _function(target: str):

@@ -36,7 +36,7 @@ from featstore.extract.common import (
     load_pretrained,
     resolve_device,
 )
-from featstore.extract.pooling import frame_mask, masked_mean
+from featstore.extract.pooling import frame_mask, last_frames, masked_mean
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder
 
@@ -96,7 +96,7 @@ def load_whisper_encoder(
     max_frames = int(encoder.config.max_source_positions)
     sample_rate = int(extractor.sampling_rate)
 
-    def encode(windows: np.ndarray) -> np.ndarray:
+    def encode(windows: np.ndarray, pool_samples: int | None = None) -> np.ndarray:
         inputs = extractor(
             list(windows), sampling_rate=sample_rate, return_tensors="pt", device=device
         )
@@ -110,7 +110,12 @@ def load_whisper_encoder(
                     states = unpadded_hidden_states(encoder, mel, n_valid)
             # pooled in float32, outside autocast
             valid = torch.full((windows.shape[0],), n_valid, device=device)
-            return masked_mean(states, frame_mask(valid, states[0].shape[1]))
+            mask = frame_mask(valid, states[0].shape[1])
+            if pool_samples is not None:  # only the frames of the last pool_samples
+                mask = last_frames(
+                    mask, covered_frames(pool_samples, samples_per_frame, max_frames)
+                )
+            return masked_mean(states, mask)
 
     n_blocks = int(encoder.config.encoder_layers)
     return WindowEncoder(
@@ -131,4 +136,5 @@ def load_whisper_encoder(
         model=encoder,
         revision=revision,
         max_window_s=int(extractor.n_samples) / sample_rate,
+        frame_samples=samples_per_frame,
     )

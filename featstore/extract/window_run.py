@@ -34,6 +34,7 @@ from featstore.extract.common import (
     torch_threads,
 )
 from featstore.extract.registry import ModelSpec
+from featstore.extract.transcript import Transcript
 from featstore.progress import progress_bar
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
@@ -84,6 +85,13 @@ class WindowEncoder:
         True width of each layer when they differ (narrower ones are zero-filled).
     max_window_s
         Longest window (s) the model can take, or ``None``.
+    frame_samples
+        Audio samples per output frame, for families whose ``encode`` takes
+        ``pool_samples=N`` (pool only the frames of the window's last ``N`` samples; per-word
+        features with context, :mod:`featstore.extract.audio_words`), else ``None``.
+    transcript_words
+        For an encoder reading the transcript so far (``encode(windows, transcripts=[...])``,
+        one text per window): the most words it is given; ``None`` for audio only.
     """
 
     encode: Callable[[np.ndarray], np.ndarray]
@@ -95,6 +103,8 @@ class WindowEncoder:
     revision: str | None = None
     layer_dims: list[int] | None = None
     max_window_s: float | None = None
+    frame_samples: int | None = None
+    transcript_words: int | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +272,11 @@ def run_windows(
         }
         pending = {w: set(stage.pending_blocks()) for w, stage in stages.items()}
         stream = AudioStream(open_root(store)[f"{S.STIMULUS}/{S.STIMULUS_AUDIO_VAR}"])
+        transcript = (
+            None
+            if encoder.transcript_words is None
+            else Transcript.from_store(store, grid.sample_rate)
+        )
         first = stages[plan.tr_wins[0]]
         sizes = {i: len(range(grid.n_tr)[first.block_slice(i)]) for i in range(first.n_blocks)}
         total = sum(sizes[i] for blocks in pending.values() for i in blocks)
@@ -271,7 +286,8 @@ def run_windows(
                 wins = [w for w in plan.tr_wins if index in pending[w]]
                 trs = range(grid.n_tr)[first.block_slice(index)]
                 batches = block_windows(stream, grid, wins, trs, batch_size)
-                for w, block in _encode_block(plan, encoder, batches, trs, advance).items():
+                encoded = _encode_block(plan, encoder, batches, trs, advance, transcript)
+                for w, block in encoded.items():
                     stages[w].write_block(index, **{S.HIDDEN_VAR: block})
         return [_finalize(plan, encoder, stages[w], settings[w], w) for w in plan.tr_wins]
 
@@ -282,11 +298,20 @@ def _encode_block(
     batches: Iterable[WindowBatch],
     trs: range,
     advance: Callable[[int], None],
+    transcript: Transcript | None = None,
 ) -> dict[int, np.ndarray]:
-    """Pooled features ``(layer, len(trs), dim)`` of one block of TRs, per window size."""
+    """Pooled features ``(layer, len(trs), dim)`` of one block of TRs, per window size.
+
+    An encoder reading the transcript gets, per window, the words heard by its end.
+    """
     blocks: dict[int, np.ndarray] = {}
     for batch in batches:
-        pooled = encoder.encode(batch.samples)
+        if transcript is None:
+            pooled = encoder.encode(batch.samples)
+        else:
+            ends = plan.grid.ends()[batch.trs]
+            texts = transcript.before_each(ends, encoder.transcript_words)
+            pooled = encoder.encode(batch.samples, transcripts=texts)
         expected = (len(encoder.layer_names), len(batch.trs), encoder.dim)
         if pooled.shape != expected:
             raise ModelError(

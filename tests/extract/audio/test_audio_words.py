@@ -50,7 +50,7 @@ def test_wavlm_word_vectors_equal_the_model_on_each_words_span(tiny_models, make
 
     store = words_store(make_store, "wavlm")
     path = tiny_models["wavlm"]
-    [group] = extract(store, path, words=True, batch_size=3, threads=1)
+    [group] = extract(store, path, words=True, word_context=0, batch_size=3, threads=1)
     assert group == f"features/{resolve_model(path).key}.words/tr1"
     ds = fs.open_group(store, group)
     audio = fs.open_group(store, S.STIMULUS)[S.STIMULUS_AUDIO_VAR].values
@@ -103,7 +103,7 @@ def test_every_family_pools_through_its_own_window_encoder(
     path = tiny_qwen2_audio if family == "audio_llm" else tiny_models["whisper"]
     load = load_audio_llm if family == "audio_llm" else load_whisper_encoder
     store = words_store(make_store, family)
-    [group] = extract(store, path, words=True, batch_size=4, threads=1)
+    [group] = extract(store, path, words=True, word_context=0, batch_size=4, threads=1)
     word_hidden = fs.open_group(store, group)[S.WORD_HIDDEN_VAR].values
     encoder = load(resolve_model(path), device="cpu")
     audio = fs.open_group(store, S.STIMULUS)[S.STIMULUS_AUDIO_VAR].values
