@@ -72,7 +72,7 @@ def window_prompt(transcript: str) -> str:
     >>> window_prompt("")
     '<|audio_bos|><|AUDIO|><|audio_eos|>'
     >>> window_prompt("once upon a")
-    'once upon a\n<|audio_bos|><|AUDIO|><|audio_eos|>'
+    'once upon a\\n<|audio_bos|><|AUDIO|><|audio_eos|>'
     """
     if not transcript:  # nothing heard yet: the window is read as without a transcript
         return PROMPT

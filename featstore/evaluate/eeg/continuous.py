@@ -63,9 +63,9 @@ def acoustic_envelope(audio, times: np.ndarray, sfreq: float, sample_rate: int) 
 
     Examples
     --------
-    >>> audio = np.r_[np.zeros(4), np.full(4, 2.0)]
-    >>> acoustic_envelope(audio, np.array([0.25, 0.75]), sfreq=2.0, sample_rate=8)
-    array([1.41421356, 1.41421356])
+    >>> audio = np.r_[np.zeros(4), np.full(4, 2.0)]  # 1 s at 8 Hz: silence, then 2.0
+    >>> acoustic_envelope(audio, np.array([0.25, 0.5, 0.75]), sfreq=2.0, sample_rate=8)
+    array([0.        , 1.41421356, 2.        ])
     """
     times = np.asarray(times, dtype=np.float64)
     half = 0.5 / sfreq
