@@ -17,7 +17,7 @@ the stored 16 kHz audio):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,15 +99,20 @@ def interpolate_trs(values: np.ndarray, tr_times: np.ndarray, times: np.ndarray)
 
 @dataclass(frozen=True)
 class ContinuousFeatures:
-    """Per-layer ``(n_times, n_features)`` series of one continuous predictor.
+    """One continuous predictor: per layer, rows at ``row_times``, then onto the EEG samples.
 
-    ``series(layer)`` computes one layer's series on the EEG samples; ``reducible``
-    says whether PCA applies (a feature set) or not (the one-column envelope).
+    ``rows(layer)`` gives a layer's ``(n_rows, n_features)`` values at ``row_times``
+    (story seconds: the TR centres of a feature set, the EEG samples for the envelope);
+    ``on_samples(values)`` puts rows (or a linear projection of them, such as their
+    principal components: interpolation commutes with it) on the EEG samples.
+    ``reducible`` says whether PCA applies (a feature set) or not (the one-column envelope).
     """
 
     key: str
     layers: list[int]
-    series: Callable[[int], np.ndarray]
+    rows: Callable[[int], np.ndarray]
+    row_times: np.ndarray
+    on_samples: Callable[[np.ndarray], np.ndarray]
     reducible: bool
     provenance: dict
 
@@ -115,8 +120,9 @@ class ContinuousFeatures:
         """Provenance written with the result."""
         return {"key": self.key, "layers": self.layers, **self.provenance}
 
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        return ((layer, self.series(layer)) for layer in self.layers)
+    def series(self, layer: int) -> np.ndarray:
+        """A layer's ``(n_times, n_features)`` series on the EEG samples."""
+        return self.on_samples(self.rows(layer))
 
 
 def continuous_features(store: StorePath, name: str, eeg: xr.Dataset) -> ContinuousFeatures:
@@ -132,7 +138,9 @@ def continuous_features(store: StorePath, name: str, eeg: xr.Dataset) -> Continu
         return ContinuousFeatures(
             ENVELOPE,
             [0],
-            lambda layer: envelope[:, None],
+            rows=lambda layer: envelope[:, None],
+            row_times=times,
+            on_samples=lambda values: values,
             reducible=False,
             provenance={"rule": ENVELOPE_RULE, "sample_rate": sample_rate},
         )
@@ -140,15 +148,12 @@ def continuous_features(store: StorePath, name: str, eeg: xr.Dataset) -> Continu
     hidden = resolved.dataset[S.HIDDEN_VAR]
     stim_onset = float(group_attrs(store, S.STIMULUS).get("stim_onset", 0.0))
     tr_times = (np.arange(hidden.sizes[S.TR_DIM]) + 0.5) * store_tr_seconds(store) - stim_onset
-
-    def series(layer: int) -> np.ndarray:
-        values = hidden.sel({S.LAYER_DIM: layer}).values
-        return interpolate_trs(values, tr_times, times)
-
     return ContinuousFeatures(
         resolved.key,
         resolved.layers,
-        series,
+        rows=lambda layer: hidden.sel({S.LAYER_DIM: layer}).values.astype(np.float64),
+        row_times=tr_times,
+        on_samples=lambda values: interpolate_trs(values, tr_times, times),
         reducible=True,
         provenance={
             "window": resolved.window,

@@ -3,7 +3,7 @@
 The predictors of a layer are either its word vectors, PCA-reduced (axes fitted on the
 words of the train part only) and placed as impulses at the word onsets on the EEG
 sample grid, or a continuous series on that grid (``continuous``: the acoustic envelope,
-or a feature set's TR-rate states interpolated, PCA fitted on the train samples only;
+or a feature set's TR-rate states interpolated, PCA fitted on the train TRs only;
 :mod:`featstore.evaluate.eeg.continuous`). Either is mapped to every channel by
 :func:`featstore.evaluate.encoding.trf.fit_trf`. Written as ``results/<run_id>`` with
 ``analysis = "trf"``: ``r`` and ``alpha`` (layer, subject, channel) and ``lag_profile``
@@ -88,10 +88,21 @@ def _word_designs(store, model, eeg, train, pca) -> tuple[Iterator[np.ndarray], 
 
 
 def _continuous_designs(store, name, eeg, train, pca) -> tuple[Iterator[np.ndarray], dict]:
-    """Per layer: the continuous series on the EEG samples (PCA on the train samples)."""
+    """Per layer: the continuous series on the EEG samples.
+
+    PCA axes are fitted on the rows (TRs) whose time lies in the train part and applied
+    before interpolating (the two commute), so memory is samples × components.
+    """
     features = continuous_features(store, name, eeg)
     pca = pca if features.reducible else None
-    designs = (_reduce(series, train, pca, "train samples") for _, series in features)
+    times = eeg[S.TIME_DIM].values
+    train_rows = np.flatnonzero(
+        (features.row_times >= times[train[0]]) & (features.row_times <= times[train[-1]])
+    )
+    designs = (
+        features.on_samples(_reduce(features.rows(layer), train_rows, pca, "train TRs"))
+        for layer in features.layers
+    )
     info = {
         "layers": features.layers,
         "predictor": "continuous",

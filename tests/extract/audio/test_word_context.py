@@ -133,3 +133,23 @@ def test_word_context_options_are_checked(tiny_models, make_store):
     with pytest.raises(InputError, match="takes at most 30 s"):
         extract(store, tiny_models["whisper"], words=True, word_context=31.0)
     assert DEFAULT_WORD_CONTEXT_S == 2.0
+
+
+def test_cli_word_context_reaches_the_extractor_and_errors_name_flags(tiny_models, make_store):
+    from typer.testing import CliRunner
+
+    from featstore.cli.main import app
+
+    store = make_store(name="cli")
+    base = ["extract", "--model", tiny_models["wav2vec2"], "--store", str(store), "--quiet"]
+    result = CliRunner().invoke(app, [*base, "--words", "--word-context", "0.3"])
+    assert result.exit_code == 0, result.output
+    group = f"features/{resolve_model(tiny_models['wav2vec2']).key}.words/tr1"
+    assert fs.open_group(store, group).attrs["settings"]["word_context_s"] == 0.3
+    for extra, flag in (
+        (["--tr-win", "1", "--word-context", "1"], "--word-context"),
+        (["--tr-win", "1", "--transcript", "8"], "--transcript"),
+    ):
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and flag in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
