@@ -17,6 +17,7 @@ from featstore.evaluate.eeg.continuous import acoustic_envelope, continuous_feat
 from featstore.evaluate.eeg.epochs import lag_samples
 from featstore.evaluate.encoding.split import chronological_split
 from featstore.evaluate.encoding.trf import fit_trf, lag_profile
+from featstore.report.html import build_report
 from featstore.store import _schema as S
 from tests.datasets.conftest import tree_hash
 from tests.eeg.synthetic import CHANNELS, ONSETS_S, SFREQ, SUBJECTS, TR, write_story
@@ -68,7 +69,10 @@ def test_envelope_trf_equals_mne_receptive_field_and_finds_the_kernel_peak():
     lags = lag_samples(0.0, 0.4, sfreq)
     train, test = chronological_split(len(times), trim=0, test_frac=0.2, gap=len(lags))
     fit = fit_trf(envelope, eeg, lags, [10.0], train_index=train, test_index=test, n_folds=3)
-    z = lambda v: (v - v[train].mean(0)) / v[train].std(0)  # noqa: E731
+
+    def z(values):  # z-scored with the train rows' statistics, as fit_trf does
+        return (values - values[train].mean(0)) / values[train].std(0)
+
     rf = ReceptiveField(
         0.0, 0.4, sfreq, estimator=Ridge(alpha=10.0, fit_intercept=False), fit_intercept=False
     ).fit(z(envelope)[train], z(eeg)[train])
@@ -120,7 +124,9 @@ def _invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def test_trf_continuous_envelope_recovers_the_kernel_on_the_driven_channels(envelope_store):
+def test_trf_continuous_envelope_recovers_the_kernel_on_the_driven_channels(
+    envelope_store, tmp_path
+):
     result = _invoke(
         "trf", "-s", envelope_store, "--continuous", "envelope", "--lags", "-100:400",
         "--alphas", "1e-1:1e5:7", "--cv", 4, "--run", "env",
@@ -136,6 +142,8 @@ def test_trf_continuous_envelope_recovers_the_kernel_on_the_driven_channels(enve
     profile = ds.lag_profile.sel(layer=0, channel=ENVELOPE_CHANNELS).mean("subject")
     np.testing.assert_allclose(profile.idxmax("lag").values, 1e3 * KERNEL_PEAK_S, atol=10)
     assert fs.validate(envelope_store) == []
+    page = build_report(envelope_store, tmp_path / "report", embed=True).read_text("utf-8")
+    assert "envelope/100Hz" in page
 
 
 def test_a_tr_rate_feature_set_is_interpolated_from_the_tr_centres(eeg_store):

@@ -142,7 +142,11 @@ def continuous_features(store: StorePath, name: str, eeg: xr.Dataset) -> Continu
             row_times=times,
             on_samples=lambda values: values,
             reducible=False,
-            provenance={"rule": ENVELOPE_RULE, "sample_rate": sample_rate},
+            provenance={
+                "window": f"{sfreq:g}Hz",
+                "rule": ENVELOPE_RULE,
+                "sample_rate": sample_rate,
+            },
         )
     resolved = resolve_feature_set(store, name, option="continuous")
     hidden = resolved.dataset[S.HIDDEN_VAR]
