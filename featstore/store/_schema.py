@@ -46,6 +46,9 @@ TR_ASSIGN_RULES = ("ceil", "floor")
 # fmri
 SUBJECT_DIM = "subject"
 TR_DIM = "tr"
+# Coordinate on every ``tr`` dim: seconds on the scan clock at each TR's start (tr * TR).
+# Written by write_group; stores written before it lack it and read the same.
+TR_TIME_COORD = "time"
 ROI_DIM = "roi"
 BOLD_VAR = "bold"
 BOLD_DIMS = (SUBJECT_DIM, TR_DIM, ROI_DIM)
