@@ -35,6 +35,7 @@ from featstore.extract.audio_windows import AudioStream, exact_seconds, round_ha
 from featstore.extract.common import (
     check_dtype,
     check_precision,
+    load_once,
     provenance_attrs,
     resolved_revision,
     stimulus_identity,
@@ -176,7 +177,7 @@ def extract_audio_words(
         load = functools.partial(load, pad_to_30s=pad_to_30s)
     with torch_threads(threads), group_lock(store, group):
         check_writable(store, [group], overwrite)  # another run may have finished it
-        encoder = load(spec, device=device, revision=revision, precision=precision)
+        encoder = load_once(load, spec, device=device, revision=revision, precision=precision)
         settings = {
             **encoder.settings,
             "model_id": spec.model_id,

@@ -21,6 +21,7 @@ from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import (
     check_dtype,
     check_precision,
+    load_once,
     provenance_attrs,
     resolve_device,
     stimulus_identity,
@@ -248,7 +249,9 @@ def extract_text(
         words = read_stimulus_words(store)
         with torch_threads(threads):
             placement = LoadOptions(precision, device_map, max_memory, offload_folder)
-            text_model = load_text_model(spec, revision=revision, device=device, options=placement)
+            text_model = load_once(
+                load_text_model, spec, revision=revision, device=device, options=placement
+            )
             text_model = dataclasses.replace(
                 text_model, layers=_pick_layers(layers, text_model, spec.model_id)
             )

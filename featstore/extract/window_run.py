@@ -28,6 +28,7 @@ from featstore.extract.audio_windows import AudioStream, WindowBatch, WindowGrid
 from featstore.extract.common import (
     check_dtype,
     check_precision,
+    load_once,
     provenance_attrs,
     resolved_revision,
     stimulus_identity,
@@ -343,7 +344,12 @@ def extract_model_windows(
     """
     plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
     with torch_threads(threads):
-        encoder = load_encoder(
-            spec, device=device, revision=revision, precision=precision, **load_options
+        encoder = load_once(
+            load_encoder,
+            spec,
+            device=device,
+            revision=revision,
+            precision=precision,
+            **load_options,
         )
         return run_windows(plan, encoder, batch_size=batch_size, progress=progress)

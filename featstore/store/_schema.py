@@ -21,6 +21,8 @@ ZARR_FORMAT = 3
 
 # Root group
 ROOT_ATTRS = ("featstore_schema", "dataset", "tr_seconds", "n_tr", "created")
+# Root group of a store of stories (each story's root has ROOT_ATTRS and ``story``)
+COLLECTION_ROOT_ATTRS = ("featstore_schema", "dataset", "tr_seconds", "created")
 
 # Top-level groups
 STIMULUS = "stimulus"
