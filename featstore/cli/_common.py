@@ -187,6 +187,20 @@ def one_story(store: Path | str, story: str | None) -> Any:
     return story_store(store, story)
 
 
+def story_stores(store: Path | str, stories: list[str] | None) -> list[tuple[str, Any]]:
+    """``(prefix, story store)`` of each story named (default: every story) of a store of
+    stories, where ``prefix`` is ``stories/<story>/``; ``[("", store)]`` for a one-story
+    store (any names given must be its story's)."""
+    from featstore.store.stories import is_collection, list_stories, story_store
+
+    if not is_collection(store):
+        for name in stories or []:
+            story_store(store, name)
+        return [("", store)]
+    handles = [story_store(store, name) for name in stories or list_stories(store)]
+    return [(story_prefix(store, handle), handle) for handle in handles]
+
+
 def story_prefix(store: Path | str, story_store: Any) -> str:
     """``stories/<story>/`` when ``story_store`` is a story of ``store``, else ``""``: what
     goes before a group path to name it from the store's root."""

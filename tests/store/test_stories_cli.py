@@ -134,3 +134,14 @@ def test_features_import_into_one_story(tmp_path):
     assert unnamed.exit_code == 2 and "name one (--story)" in unnamed.output
     wrong_length = _invoke(*args, "--story", "a")  # story a has 23 TRs
     assert wrong_length.exit_code == 2 and "23" in wrong_length.output
+
+
+def test_rm_features_from_every_story_or_the_ones_named(collection):
+    missing = _invoke("rm", "features", "-s", collection, "toy-speech/tr1", "--story", "b", "-y")
+    assert missing.exit_code == 2 and "no feature set toy-speech/tr1" in missing.output
+    every = _invoke("rm", "features", "-s", collection, "toy-speech", "-y")
+    assert every.exit_code == 0, every.output
+    assert every.stdout.split() == ["deleted", "stories/a/features/toy-speech/tr1"]
+    one = _invoke("rm", "features", "-s", collection, "toy-lm/ctx8", "--story", "b", "-y")
+    assert one.stdout.split() == ["deleted", "stories/b/features/toy-lm/ctx8"]
+    assert fs.is_complete(st.story_store(collection, "a"), "features/toy-lm/ctx8")
