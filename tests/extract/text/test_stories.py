@@ -108,3 +108,32 @@ def test_cli_extracts_the_stories_asked_for(two_stories, tiny_gpt2):
     assert "wrote stories/b/features/" in result.output and "stories/a" not in result.output
     result = CliRunner().invoke(app, [*args, "--story", "a,zz"])
     assert result.exit_code == 2 and "no story 'zz'" in result.output
+
+
+def test_an_interrupted_story_resumes_its_staged_blocks(two_stories, tiny_gpt2, monkeypatch):
+    from featstore.extract import text as text_module
+
+    collection, singles = two_stories
+    options = {"ctx": CTX, "block_words": 16, "threads": 1}
+    real, calls = text_module.word_vectors, []
+
+    def dies_on_third_block(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(text_module, "word_vectors", dies_on_third_block)
+    with pytest.raises(KeyboardInterrupt):
+        extract(collection, tiny_gpt2, **options)
+    monkeypatch.undo()
+    written = extract(collection, tiny_gpt2, **options)
+    assert [g.split("/")[1] for g in written] == ["a", "b"]
+    group = written[0].split("/", 2)[2]
+    a = st.story_store(collection, "a")
+    assert fs.group_attrs(a, group)["resumed_blocks"] == 2
+    assert fs.group_attrs(st.story_store(collection, "b"), group)["resumed_blocks"] == 0
+    extract(singles["a"], tiny_gpt2, **options)
+    np.testing.assert_array_equal(
+        _features(a, group)["word_hidden"], _features(singles["a"], group)["word_hidden"]
+    )
