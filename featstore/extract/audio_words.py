@@ -36,6 +36,7 @@ from featstore.extract.common import (
     check_dtype,
     check_precision,
     load_once,
+    progress_label,
     provenance_attrs,
     resolved_revision,
     stimulus_identity,
@@ -200,9 +201,8 @@ def extract_audio_words(
         stream = AudioStream(open_root(store)[f"{S.STIMULUS}/{S.STIMULUS_AUDIO_VAR}"])
         pending = stage.pending_blocks()
         total = sum(int(words.is_input[stage.block_slice(i)].sum()) for i in pending)
-        with progress_bar(
-            f"extract {spec.name} words", total, enabled=progress, unit="words"
-        ) as advance:
+        label = progress_label(store, f"{spec.name} words")
+        with progress_bar(label, total, enabled=progress, unit="words") as advance:
             for index in pending:
                 span = stage.block_slice(index)
                 block = _encode_words(

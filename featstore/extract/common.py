@@ -12,7 +12,7 @@ from featstore import __version__
 from featstore.errors import InputError, ModelError
 from featstore.extract.registry import ModelSpec
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, group_attrs, now_iso
+from featstore.store.groups import StorePath, group_attrs, now_iso, root_attrs
 
 # models loaded inside sharing_loaded_models(), by what they were loaded with
 _LOADED: ContextVar[dict[str, Any] | None] = ContextVar("featstore_loaded_models", default=None)
@@ -238,3 +238,10 @@ def load_once(load: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if key not in loaded:
         loaded[key] = load(*args, **kwargs)
     return loaded[key]
+
+
+def progress_label(store: StorePath, what: str) -> str:
+    """``extract <what>``, and the story for a story of a store of stories
+    (``extract gpt2/ctx200 [pieman]``), so progress lines say which story they count."""
+    story = root_attrs(store).get(S.STORY_ATTR)
+    return f"extract {what} [{story}]" if story else f"extract {what}"

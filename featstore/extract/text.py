@@ -22,6 +22,7 @@ from featstore.extract.common import (
     check_dtype,
     check_precision,
     load_once,
+    progress_label,
     provenance_attrs,
     resolve_device,
     stimulus_identity,
@@ -357,7 +358,8 @@ def _run_blocks(
     pending = stage.pending_blocks()
     total = sum(int(words.is_input[stage.block_slice(i)].sum()) for i in pending)
     name = stage.group.split("/", 1)[-1]
-    with progress_bar(f"extract {name}", total, enabled=progress, unit="words") as advance:
+    label = progress_label(stage.store, name)
+    with progress_bar(label, total, enabled=progress, unit="words") as advance:
         for index in pending:
             span = stage.block_slice(index)
             keep = words.is_input[span]

@@ -102,11 +102,16 @@ def test_resume_extracts_only_the_story_missing_its_group(two_stories, tiny_gpt2
 
 def test_cli_extracts_the_stories_asked_for(two_stories, tiny_gpt2):
     collection, _ = two_stories
-    args = ["extract", "--model", tiny_gpt2, "--ctx", str(CTX), "-s", str(collection), "-q"]
+    args = ["extract", "--model", tiny_gpt2, "--ctx", str(CTX), "-s", str(collection)]
     result = CliRunner().invoke(app, [*args, "--story", "b"])
     assert result.exit_code == 0, result.output
     assert "wrote stories/b/features/" in result.output and "stories/a" not in result.output
-    result = CliRunner().invoke(app, [*args, "--story", "a,zz"])
+    # log and progress lines (off a terminal) name the story
+    assert f"story b (1 of 1): extracting {tiny_gpt2}" in result.output
+    assert f"extract tiny-gpt2/ctx{CTX} [b]: 0/" in result.output
+    skipped = CliRunner().invoke(app, [*args, "-q"])
+    assert f"story b: {tiny_gpt2} already extracted, skipped" in skipped.output
+    result = CliRunner().invoke(app, [*args, "--story", "a,zz", "-q"])
     assert result.exit_code == 2 and "no story 'zz'" in result.output
 
 
