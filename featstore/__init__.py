@@ -27,6 +27,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _LAZY = {
     "Run": "featstore.api",
     "Store": "featstore.api",
+    "create_collection": "featstore.api",
     "create_store": "featstore.api",
     "import_dataset": "featstore.api",
     "open_store": "featstore.api",

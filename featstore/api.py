@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from featstore.evaluate.encoding.settings import EncodingSettings
     from featstore.store.listing import GroupInfo
 
-__all__ = ["Run", "Store", "create_store", "import_dataset", "open_store"]
+__all__ = ["Run", "Store", "create_collection", "create_store", "import_dataset", "open_store"]
 
 
 def _model_request(request: Any) -> Any:
@@ -142,10 +142,46 @@ class Store(StoreHandle):
     >>> store.extract("minilm", ctx=32)                     # doctest: +SKIP
     >>> run = store.grid(models=["minilm:ctx32@4"])         # doctest: +SKIP
     >>> run.summary()[["config", "mean"]]                   # doctest: +SKIP
+
+    A store of stories holds one-story stores; :meth:`story` opens one of them:
+
+    >>> narr = fs.open_store("stores/narr.zarr")            # doctest: +SKIP
+    >>> narr.stories                                        # doctest: +SKIP
+    ['pieman', 'tunnel']
+    >>> narr.story("pieman").fmri.bold.dims                 # doctest: +SKIP
+    ('subject', 'tr', 'roi')
     """
 
     def __repr__(self) -> str:
         return f"Store({self.location!r})"
+
+    # --- stories ------------------------------------------------------------------------
+
+    @property
+    def is_collection(self) -> bool:
+        """Whether this is a store of stories (schema 2), each story a one-story store."""
+        from featstore.store.stories import is_collection
+
+        return is_collection(self)
+
+    @property
+    def stories(self) -> list[str]:
+        """The story names, sorted (a one-story store: its one story)."""
+        from featstore.store.stories import list_stories
+
+        return list_stories(self)
+
+    def story(self, name: str | None = None) -> Store:
+        """The one-story :class:`Store` of story ``name``: every method works on it.
+
+        A one-story store returns itself (``name`` may be omitted or be its story); a
+        store of stories needs ``name`` unless it holds one story. An unknown name
+        raises :class:`~featstore.errors.InputError` listing the stories.
+        """
+        from featstore.store.stories import story_store
+
+        found = story_store(self, name)
+        return self if os.fspath(found) == self.location else open_store(found)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -213,12 +249,14 @@ class Store(StoreHandle):
             Audio windows in TRs (audio and multimodal models, ``spectral``).
         **options
             ``batch_size``, ``device``, ``precision``, ``pool``, ``stride``, ``revision``,
-            ``overwrite``, ``progress`` … as :func:`featstore.extract.run.extract`.
+            ``overwrite``, ``progress``, ``story`` … as :func:`featstore.extract.run.extract`.
 
         Returns
         -------
         list of str
-            The groups written (``features/<key>/<window>``).
+            The groups written (``features/<key>/<window>``; on a store of stories, every
+            story or those ``story`` names, with one model load:
+            ``stories/<story>/features/<key>/<window>``).
         """
         from featstore.extract.run import extract
 
@@ -379,6 +417,45 @@ def create_store(
     from featstore.store.groups import create_store as create
 
     create(location, dataset=dataset, tr_seconds=tr_seconds, n_tr=n_tr, overwrite=overwrite)
+    return open_store(location)
+
+
+def create_collection(
+    location: StorePath, *, dataset: str, tr_seconds: float, overwrite: bool = False
+) -> Store:
+    """Create an empty store of stories (schema 2) and open it.
+
+    Stories are then imported into it (``featstore dataset import --story``), or a
+    one-story store is turned into one (``featstore store upgrade``).
+
+    Parameters
+    ----------
+    location : str or os.PathLike
+        Path of the new store.
+    dataset, tr_seconds, overwrite
+        As :func:`featstore.store.stories.create_collection`; every story shares the TR.
+
+    Returns
+    -------
+    Store
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> import featstore as fs
+    >>> from featstore.datasets import example_store
+    >>> store = fs.create_collection(tempfile.mkdtemp() + "/narr.zarr", dataset="narr",
+    ...                              tr_seconds=1.5)
+    >>> store.is_collection, store.stories
+    (True, [])
+    >>> from featstore.store.stories import story_path
+    >>> _ = shutil.copytree(example_store(), story_path(store, "pieman"))
+    >>> store.stories, store.story("pieman").fmri.bold.sizes["tr"]
+    (['pieman'], 120)
+    """
+    from featstore.store.stories import create_collection as create
+
+    create(location, dataset=dataset, tr_seconds=tr_seconds, overwrite=overwrite)
     return open_store(location)
 
 

@@ -87,3 +87,30 @@ def test_create_store_and_errors(tmp_path):
         fs.open_store(tmp_path / "absent.zarr")
     with pytest.raises(AttributeError, match="no attribute 'Stores'"):
         fs.Stores  # noqa: B018
+
+
+def test_store_of_stories_hands_out_one_store_per_story(tmp_path):
+    import shutil
+
+    import zarr
+
+    from featstore.datasets import example_store
+    from featstore.errors import InputError
+    from featstore.store.stories import story_path
+
+    store = fs.create_collection(tmp_path / "narr.zarr", dataset="narr", tr_seconds=1.5)
+    example = example_store(tmp_path / "example.zarr")
+    for name in ("tunnel", "pieman"):
+        shutil.copytree(example, story_path(store, name))
+        zarr.open_group(story_path(store, name), mode="r+").attrs["story"] = name
+    reopened = fs.open_store(store.location)
+    assert reopened.is_collection and reopened.stories == ["pieman", "tunnel"]
+    pieman = reopened.story("pieman")
+    assert not pieman.is_collection and pieman.stories == ["pieman"]
+    assert pieman.features("toy-lm", "ctx8").hidden.shape == (3, 120, 8)
+    assert next(g.path for g in pieman.ls()) == "fmri" and pieman.validate() == []
+    assert pieman.story() is pieman and reopened.validate() == []
+    with pytest.raises(InputError, match="no story 'lucy'; its stories: pieman, tunnel"):
+        reopened.story("lucy")
+    with pytest.raises(StoreError, match="name one"):
+        reopened.fmri  # noqa: B018 - the property raises

@@ -66,3 +66,17 @@ def test_store_spec_example_refuses_an_incomplete_group(study_store):
     group.attrs["complete"] = False  # as a killed writer leaves it
     with pytest.raises(RuntimeError, match="features/gpt2/ctx200 is incomplete"):
         exec(block, {})
+
+
+def test_time_coordinate_example_selects_seconds_of_a_story(tmp_path, monkeypatch):
+    import shutil
+
+    from featstore.datasets import example_store
+    from featstore.store.stories import create_collection, story_path
+
+    monkeypatch.chdir(tmp_path)
+    store = create_collection("stores/narr.zarr", dataset="narr", tr_seconds=1.5)
+    shutil.copytree(example_store(tmp_path / "example.zarr"), story_path(store, "pieman"))
+    namespace: dict = {}
+    exec(python_block("store-spec.md", "stories/pieman/fmri"), namespace)
+    np.testing.assert_array_equal(namespace["window"].time.values, np.arange(20, 41) * 1.5)

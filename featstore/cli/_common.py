@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
@@ -151,6 +152,60 @@ StoreOption = Annotated[
         parser=store_location,
     ),
 ]
+
+
+def parse_story_list(text: str | None) -> list[str] | None:
+    """``--story A,B`` as a list of story names (``None``: every story)."""
+    if text is None:
+        return None
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+StoryListOption = Annotated[
+    str | None,
+    typer.Option(
+        "--story",
+        help="Stories of a store of stories, e.g. pieman,tunnel. [default: every story]",
+    ),
+]
+
+StoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--story",
+        help="The story of a store of stories, e.g. pieman (needed when it has several).",
+    ),
+]
+
+
+def one_story(store: Path | str, story: str | None) -> Any:
+    """The one-story store that a single-story command works on: ``store`` itself for a
+    one-story store, else its story ``story`` (which may be left out when it holds one).
+    An unknown or missing story is an :class:`InputError` listing the stories."""
+    from featstore.store.stories import story_store
+
+    return story_store(store, story)
+
+
+def story_stores(store: Path | str, stories: list[str] | None) -> list[tuple[str, Any]]:
+    """``(prefix, story store)`` of each story named (default: every story) of a store of
+    stories, where ``prefix`` is ``stories/<story>/``; ``[("", store)]`` for a one-story
+    store (any names given must be its story's)."""
+    from featstore.store.stories import is_collection, list_stories, story_store
+
+    if not is_collection(store):
+        for name in stories or []:
+            story_store(store, name)
+        return [("", store)]
+    handles = [story_store(store, name) for name in stories or list_stories(store)]
+    return [(story_prefix(store, handle), handle) for handle in handles]
+
+
+def story_prefix(store: Path | str, story_store: Any) -> str:
+    """``stories/<story>/`` when ``story_store`` is a story of ``store``, else ``""``: what
+    goes before a group path to name it from the store's root."""
+    inner = os.fspath(story_store)[len(os.fspath(store).rstrip("/")) :].strip("/")
+    return f"{inner}/" if inner else ""
 
 
 def command_app(help_text: str, banner: str, command_modules: Iterable[ModuleType]) -> typer.Typer:

@@ -69,6 +69,7 @@ PARAMETER_FLAGS = {
     "sfreq": "--resample",
     "stim_onset": "--stim-onset",
     "store": "--store",
+    "story": "--story",
     "stride": "--stride",
     "subset": "--subset",
     "test_frac": "--test-frac",

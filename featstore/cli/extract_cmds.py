@@ -10,8 +10,10 @@ import typer
 from featstore.cli._common import (
     QuietOption,
     StoreOption,
+    StoryListOption,
     console,
     err_console,
+    parse_story_list,
     printing_warnings,
     progress_enabled,
 )
@@ -174,15 +176,20 @@ def extract(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing feature set.")
     ] = False,
+    story: StoryListOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Extract every layer of a model into `features/<model>/<window>` of a store.
 
     An interrupted run resumes where it stopped when started again with the same options.
+    On a store of stories every story (or `--story A,B`) is extracted with one model
+    load; stories already extracted are skipped.
 
     Examples:
 
         featstore extract --model gpt2 --ctx 200 --store stores/21styear.zarr
+
+        featstore extract --model gpt2 --ctx 200 --store stores/narr.zarr --story pieman,tunnel
 
         featstore extract --model gpt2 --ctx 200 --stride 16 --batch-size 8 --store S
 
@@ -241,6 +248,7 @@ def extract(
             tr_wins=parse_window_sizes(tr_win, "--tr-win"),
             weights=weights,
             words=words,
+            story=parse_story_list(story),
             dtype=dtype,
             overwrite=overwrite,
             progress=progress_enabled(quiet),

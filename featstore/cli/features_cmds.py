@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import StoreOption, console, new_app, printing_warnings
+from featstore.cli._common import (
+    StoreOption,
+    StoryOption,
+    console,
+    new_app,
+    one_story,
+    printing_warnings,
+    story_prefix,
+)
 from featstore.errors import InputError
 
 app = new_app(
@@ -49,17 +57,21 @@ def import_(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing feature set.")
     ] = False,
+    story: StoryOption = None,
 ) -> None:
     """Store features computed elsewhere so the evaluator can use them like any other.
 
     The TR axis must match the store's n_tr; provenance records model_id
     `imported:NAME` and the sha256 of the files as revision. Layers are labelled 1..N
     in file order (an imported set has no embedding layer 0), so `--layers auto`
-    evaluates them all; `--layers` names them otherwise.
+    evaluates them all; `--layers` names them otherwise. On a store of stories the
+    features go to the story `--story` names, and their TR axis is that story's.
 
     Examples:
 
         featstore features import --store stores/21styear.zarr --name my-lm --window ctx200 --modality text layer1.npy layer2.npy layer3.npy
+
+        featstore features import --store stores/narr.zarr --story pieman --name my --window tr1 --modality text f.npy
 
         featstore features import -s S --name my-speech --window tr6 --modality audio --layers 0,4,8 all_layers.npy
     """
@@ -72,9 +84,10 @@ def import_(
         labels = parse_layers(layers)
         if isinstance(labels, str):
             raise InputError(f"--layers {layers!r}: expected layer labels such as 0,1,2")
+    target = one_story(store, story)
     with printing_warnings():
         group = import_features(
-            store,
+            target,
             name=name,
             window=window,
             modality=modality,
@@ -82,9 +95,9 @@ def import_(
             overwrite=overwrite,
             layers=labels,
         )
-        stored = [int(x) for x in open_feature_set(store, name, window).layer.values]
+        stored = [int(x) for x in open_feature_set(target, name, window).layer.values]
         console.print(
-            f"wrote {group} from {len(files)} file(s): layers {', '.join(map(str, stored))}",
+            f"wrote {story_prefix(store, target)}{group} from {len(files)} file(s): layers {', '.join(map(str, stored))}",
             highlight=False,
             markup=False,
         )

@@ -45,6 +45,8 @@ from featstore.extract.audio_windows import AudioStream, exact_seconds, round_ha
 from featstore.extract.common import (
     check_dtype,
     check_precision,
+    load_once,
+    progress_label,
     provenance_attrs,
     resolved_revision,
     stimulus_identity,
@@ -222,7 +224,7 @@ def extract_audio_words(
     load = _loader(spec, pad_to_30s=pad_to_30s, transcript=transcript)
     with torch_threads(threads), group_lock(store, group):
         check_writable(store, [group], overwrite)  # another run may have finished it
-        encoder = load(spec, device=device, revision=revision, precision=precision)
+        encoder = load_once(load, spec, device=device, revision=revision, precision=precision)
         context = context_samples(word_context, sample_rate, encoder.frame_samples)
         _check_window_length(encoder, spec, int((stops - starts).max(initial=0)) + context)
         settings = {
@@ -252,9 +254,8 @@ def extract_audio_words(
         )
         pending = stage.pending_blocks()
         total = sum(int(words.is_input[stage.block_slice(i)].sum()) for i in pending)
-        with progress_bar(
-            f"extract {spec.name} words", total, enabled=progress, unit="words"
-        ) as advance:
+        label = progress_label(store, f"{spec.name} words")
+        with progress_bar(label, total, enabled=progress, unit="words") as advance:
             for index in pending:
                 span = stage.block_slice(index)
                 block = _encode_words(

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from featstore import __version__
 from featstore.errors import InputError, ModelError
 from featstore.extract.registry import ModelSpec
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, group_attrs, now_iso
+from featstore.store.groups import StorePath, group_attrs, now_iso, root_attrs
+
+# models loaded inside sharing_loaded_models(), by what they were loaded with
+_LOADED: ContextVar[dict[str, Any] | None] = ContextVar("featstore_loaded_models", default=None)
 
 DTYPES = ("float32", "float16")
 # arithmetic of the forward pass (autocast); features are pooled and stored as --dtype
@@ -207,3 +211,37 @@ def load_pretrained(loader: Any, spec: ModelSpec, revision: str | None, **kwargs
             )
     except Exception as exc:  # any failure to load is reported as one ModelError line
         raise load_error(spec, exc) from exc
+
+
+@contextlib.contextmanager
+def sharing_loaded_models() -> Iterator[None]:
+    """Within the block, :func:`load_once` loads a model once and hands it out again.
+
+    Extraction over the stories of a store runs the single-story extractor on each
+    story inside this block, so the model is loaded for the first story that needs it
+    and reused for the others; the models are released when the block ends.
+    """
+    token = _LOADED.set({})
+    try:
+        yield
+    finally:
+        _LOADED.reset(token)
+
+
+def load_once(load: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``load(*args, **kwargs)``, or the model it returned earlier with the same
+    arguments inside :func:`sharing_loaded_models` (outside it: always loads)."""
+    loaded = _LOADED.get()
+    if loaded is None:
+        return load(*args, **kwargs)
+    key = repr((load, args, sorted(kwargs.items())))
+    if key not in loaded:
+        loaded[key] = load(*args, **kwargs)
+    return loaded[key]
+
+
+def progress_label(store: StorePath, what: str) -> str:
+    """``extract <what>``, and the story for a story of a store of stories
+    (``extract gpt2/ctx200 [pieman]``), so progress lines say which story they count."""
+    story = root_attrs(store).get(S.STORY_ATTR)
+    return f"extract {what} [{story}]" if story else f"extract {what}"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 
-from featstore.errors import InputError
+from featstore.errors import GroupExistsError, InputError
+from featstore.extract.common import sharing_loaded_models
 from featstore.extract.registry import (
     AUDIO,
     AUDIO_LLM,
@@ -17,7 +20,11 @@ from featstore.extract.registry import (
     WHISPER,
     resolve_model,
 )
+from featstore.store import _schema as S
 from featstore.store.groups import StorePath
+from featstore.store.stories import is_collection, list_stories, story_store
+
+logger = logging.getLogger(__name__)
 
 # extractor name → "module:function"; each function takes (store, spec, **options)
 # and returns the list of feature groups it wrote
@@ -58,9 +65,18 @@ def extract(
     tr_wins: Sequence[int] | None = None,
     weights: str | Path | None = None,
     words: bool = False,
+    story: str | Sequence[str] | None = None,
     **options,
 ) -> list[str]:
     """Extract every layer of ``model`` into ``store`` and return the groups written.
+
+    On a store of stories, every story (or those named by ``story``) is extracted in
+    turn with one model load: the single-story extractor runs on each story's own store
+    (:func:`featstore.store.stories.story_store`), so contexts and windows never cross a
+    story boundary. A story whose groups are complete is skipped (logged), an interrupted
+    one resumes; the groups written are returned as ``stories/<story>/features/...``.
+    Every story already extracted (and no ``overwrite``) raises
+    :class:`~featstore.errors.GroupExistsError`.
 
     Text models take ``ctx`` (words of context); audio and multimodal models take
     ``tr_wins`` (one or more windows, in TRs). Low-level features take ``tr_wins``
@@ -91,6 +107,9 @@ def extract(
         Audio windows in TRs (audio, multimodal and spectral models).
     weights : str or Path, optional
         Local directory to load the model from, keeping ``model``'s feature key.
+    story : str or sequence of str, optional
+        Stories to extract (a store of stories; default: all). On a one-story store,
+        its one story's name or nothing.
     **options
         Passed to the extractor (see above).
 
@@ -113,6 +132,45 @@ def extract(
     >>> extract(store, "gpt2", ctx=200)  # doctest: +SKIP
     ['features/gpt2/ctx200']
     """
+    request = {"ctx": ctx, "tr_wins": tr_wins, "weights": weights, "words": words, **options}
+    names = [story] if isinstance(story, str) else story
+    if not is_collection(store):
+        for name in names or []:
+            story_store(store, name)  # a one-story store answers only to its own name
+        return _extract_story(store, model, **request)
+    names = list(names) if names else list_stories(store)
+    if not names:
+        raise InputError(f"{os.fspath(store)} holds no stories yet; import one first")
+    handles = {name: story_store(store, name) for name in names}  # unknown names fail here
+    written: list[str] = []
+    with sharing_loaded_models():
+        for number, (name, handle) in enumerate(handles.items(), start=1):
+            logger.info("story %s (%d of %d): extracting %s", name, number, len(names), model)
+            try:
+                groups = _extract_story(handle, model, **request)
+            except GroupExistsError:
+                logger.info("story %s: %s already extracted, skipped", name, model)
+                continue
+            written += [f"{S.STORIES}/{name}/{group}" for group in groups]
+    if not written:
+        raise GroupExistsError(
+            f"{model} is already extracted for every story asked for ({', '.join(names)}) "
+            f"in {os.fspath(store)}; pass `overwrite` to replace"
+        )
+    return written
+
+
+def _extract_story(
+    store: StorePath,
+    model: str,
+    *,
+    ctx: int | None,
+    tr_wins: Sequence[int] | None,
+    weights: str | Path | None,
+    words: bool,
+    **options,
+) -> list[str]:
+    """:func:`extract` on one story's store."""
     spec = resolve_model(model)
     if weights is not None:
         spec = with_weights(spec, weights)

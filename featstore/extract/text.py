@@ -21,6 +21,8 @@ from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import (
     check_dtype,
     check_precision,
+    load_once,
+    progress_label,
     provenance_attrs,
     resolve_device,
     stimulus_identity,
@@ -248,7 +250,9 @@ def extract_text(
         words = read_stimulus_words(store)
         with torch_threads(threads):
             placement = LoadOptions(precision, device_map, max_memory, offload_folder)
-            text_model = load_text_model(spec, revision=revision, device=device, options=placement)
+            text_model = load_once(
+                load_text_model, spec, revision=revision, device=device, options=placement
+            )
             text_model = dataclasses.replace(
                 text_model, layers=_pick_layers(layers, text_model, spec.model_id)
             )
@@ -354,7 +358,8 @@ def _run_blocks(
     pending = stage.pending_blocks()
     total = sum(int(words.is_input[stage.block_slice(i)].sum()) for i in pending)
     name = stage.group.split("/", 1)[-1]
-    with progress_bar(f"extract {name}", total, enabled=progress, unit="words") as advance:
+    label = progress_label(stage.store, name)
+    with progress_bar(label, total, enabled=progress, unit="words") as advance:
         for index in pending:
             span = stage.block_slice(index)
             keep = words.is_input[span]

@@ -28,6 +28,8 @@ from featstore.extract.audio_windows import AudioStream, WindowBatch, WindowGrid
 from featstore.extract.common import (
     check_dtype,
     check_precision,
+    load_once,
+    progress_label,
     provenance_attrs,
     resolved_revision,
     stimulus_identity,
@@ -280,7 +282,7 @@ def run_windows(
         first = stages[plan.tr_wins[0]]
         sizes = {i: len(range(grid.n_tr)[first.block_slice(i)]) for i in range(first.n_blocks)}
         total = sum(sizes[i] for blocks in pending.values() for i in blocks)
-        label = f"extract {plan.spec.name} tr{','.join(map(str, plan.tr_wins))}"
+        label = progress_label(store, f"{plan.spec.name} tr{','.join(map(str, plan.tr_wins))}")
         with progress_bar(label, total, enabled=progress, unit="TRs") as advance:
             for index in sorted(set().union(*pending.values())):
                 wins = [w for w in plan.tr_wins if index in pending[w]]
@@ -368,7 +370,12 @@ def extract_model_windows(
     """
     plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
     with torch_threads(threads):
-        encoder = load_encoder(
-            spec, device=device, revision=revision, precision=precision, **load_options
+        encoder = load_once(
+            load_encoder,
+            spec,
+            device=device,
+            revision=revision,
+            precision=precision,
+            **load_options,
         )
         return run_windows(plan, encoder, batch_size=batch_size, progress=progress)

@@ -21,6 +21,8 @@ ZARR_FORMAT = 3
 
 # Root group
 ROOT_ATTRS = ("featstore_schema", "dataset", "tr_seconds", "n_tr", "created")
+# Root group of a store of stories (each story's root has ROOT_ATTRS and ``story``)
+COLLECTION_ROOT_ATTRS = ("featstore_schema", "dataset", "tr_seconds", "created")
 
 # Top-level groups
 STIMULUS = "stimulus"
@@ -46,6 +48,9 @@ TR_ASSIGN_RULES = ("ceil", "floor")
 # fmri
 SUBJECT_DIM = "subject"
 TR_DIM = "tr"
+# Coordinate on every ``tr`` dim: seconds on the scan clock at each TR's start (tr * TR).
+# Written by write_group; stores written before it lack it and read the same.
+TR_TIME_COORD = "time"
 ROI_DIM = "roi"
 BOLD_VAR = "bold"
 BOLD_DIMS = (SUBJECT_DIM, TR_DIM, ROI_DIM)

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from featstore.store import _schema as S
+
 #: zstd level of every numeric array featstore writes (see array_compressors).
 ZSTD_LEVEL = 3
 
@@ -64,3 +66,20 @@ def to_json_safe(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)
     return value
+
+
+def with_tr_time(ds: xr.Dataset, tr_seconds: Any) -> xr.Dataset:
+    """``ds`` with a ``time`` coordinate on its ``tr`` dim: seconds on the scan clock at
+    each TR's start (``tr * tr_seconds``), so a group opened in plain xarray has time.
+
+    Unchanged if ``ds`` has no ``tr`` dim, already has a ``time`` variable or dim, or
+    ``tr_seconds`` is not a number (a store without a TR).
+    """
+    if S.TR_DIM not in ds.dims or S.TR_TIME_COORD in ds.variables or S.TR_TIME_COORD in ds.dims:
+        return ds
+    if isinstance(tr_seconds, bool) or not isinstance(tr_seconds, (int, float)):
+        return ds
+    index = ds[S.TR_DIM].values if S.TR_DIM in ds.coords else np.arange(ds.sizes[S.TR_DIM])
+    seconds = np.asarray(index, dtype=np.float64) * float(tr_seconds)
+    coord = xr.Variable((S.TR_DIM,), seconds, {"units": "s", "long_name": "TR start, scan clock"})
+    return ds.assign_coords({S.TR_TIME_COORD: coord})

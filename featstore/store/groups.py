@@ -28,7 +28,7 @@ from featstore.errors import (
     InputError,
 )
 from featstore.store import _schema as S
-from featstore.store.encoding import to_json_safe, with_compressors
+from featstore.store.encoding import to_json_safe, with_compressors, with_tr_time
 from featstore.store.io_errors import (
     reading_data,
     reading_metadata,
@@ -250,7 +250,8 @@ def write_group(
     The dataset's attrs are written with ``complete = False`` together with the arrays
     (lazily computed chunk by chunk if they are dask arrays); ``complete = True`` is
     set last. An existing group is replaced only if ``overwrite`` is true. Numeric
-    arrays get :func:`array_compressors` unless ``encoding`` names others.
+    arrays get :func:`array_compressors` unless ``encoding`` names others. A ``tr`` dim
+    gets a ``time`` coordinate in seconds (``tr * tr_seconds``).
 
     An OS error on the way (disk full, read-only store) raises a one-line
     :class:`StoreError`, after removing what was written of the group if possible
@@ -285,7 +286,7 @@ def write_group(
         raise GroupExistsError(
             f"group {group!r} already exists in {os.fspath(store)}; pass `overwrite` to replace it"
         )
-    ds = dataset.copy()
+    ds = with_tr_time(dataset.copy(), root_attrs(store).get("tr_seconds"))
     ds.attrs = to_json_safe({**ds.attrs, S.COMPLETE_ATTR: False})
     ds.attrs.setdefault("featstore_version", __version__)
     ds.attrs.setdefault("created", now_iso())

@@ -14,6 +14,8 @@ from featstore.store.groups import (
     open_root,
 )
 from featstore.store.io_errors import reading_metadata
+from featstore.store.staging import list_staged
+from featstore.store.stories import is_collection, list_stories, story_store
 
 
 @dataclass(frozen=True)
@@ -119,3 +121,89 @@ def list_groups(store: StorePath) -> list[GroupInfo]:
     ['fmri', 'features/toy-lm/ctx8', 'features/toy-speech/tr1']
     """
     return [group_info(store, path, kind) for path, kind in group_paths(store)]
+
+
+@dataclass(frozen=True)
+class StoryInfo:
+    """One story of a store: its size and the state of its groups.
+
+    Attributes
+    ----------
+    name : str
+        The story.
+    n_tr : int or None
+        Its ``n_tr`` root attr.
+    n_subjects, n_targets : int or None
+        Sizes of its ``fmri`` bold (None without fMRI).
+    target_kind : str or None
+        ``parcel``, ``vertex`` or ``voxel`` (None without fMRI).
+    groups : tuple of GroupInfo
+        Its groups (:func:`list_groups`).
+    staged : tuple of str
+        Groups with a staged write (running or interrupted) and no group yet.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store.listing import list_story_infos
+    >>> story = list_story_infos(example_store())[0]
+    >>> story.name, story.n_tr, story.state("features/toy-lm/ctx8")
+    ('example', 120, 'complete')
+    """
+
+    name: str
+    n_tr: int | None
+    n_subjects: int | None
+    n_targets: int | None
+    target_kind: str | None
+    groups: tuple[GroupInfo, ...]
+    staged: tuple[str, ...] = ()
+
+    def state(self, group: str) -> str:
+        """``complete``, ``incomplete`` (written in part, or staged) or ``missing``."""
+        info = next((g for g in self.groups if g.path == group), None)
+        if info is not None:
+            return "complete" if info.complete else "incomplete"
+        return "incomplete" if group in self.staged else "missing"
+
+
+def list_story_infos(store: StorePath) -> list[StoryInfo]:
+    """Every story of a store (one for a one-story store) with its groups' states.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+    Returns
+    -------
+    list of StoryInfo
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.store.listing import list_story_infos
+    >>> [(s.name, s.n_subjects, s.n_targets) for s in list_story_infos(example_store())]
+    [('example', 2, 360)]
+    """
+    infos = []
+    for name in list_stories(store):
+        story = story_store(store, name) if is_collection(store) else store
+        groups = tuple(list_groups(story))
+        paths = {g.path for g in groups}
+        staged = tuple(s.group for s in list_staged(story) if s.group not in paths)
+        fmri = next((g for g in groups if g.kind == "fmri"), None)
+        bold = fmri.variable(S.BOLD_VAR) if fmri is not None else None
+        n_tr = open_root(story).attrs.get("n_tr")
+        infos.append(
+            StoryInfo(
+                name,
+                n_tr if isinstance(n_tr, int) else None,
+                bold.shape[0] if bold is not None else None,
+                bold.shape[-1] if bold is not None else None,
+                str(fmri.attrs.get("target_kind", "parcel")) if fmri is not None else None,
+                groups,
+                staged,
+            )
+        )
+    return infos

@@ -39,6 +39,7 @@ from featstore.store.root import (
 __all__ = [
     "check_story_name",
     "create_collection",
+    "create_story",
     "ensure_collection",
     "is_collection",
     "list_stories",
@@ -253,6 +254,73 @@ def create_collection(
         work = root.create_group(S.WORK)
         work.create_group(S.RESULTS)
     return StoreHandle(store)
+
+
+def create_story(
+    store: StorePath, story: str, *, n_tr: int, overwrite: bool = False
+) -> StoreHandle:
+    """Create an empty story (a one-story store with root attrs only) in a store of stories.
+
+    The story's root gets the collection's ``dataset`` and ``tr_seconds``, its own
+    ``n_tr`` and ``story``; its groups are then written with the single-story writers.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Store
+        A store of stories.
+    story : str
+        Name of the new story.
+    n_tr : int
+        TRs of the story's scans.
+    overwrite : bool
+        Replace a story of that name (otherwise refused, the store unchanged).
+
+    Returns
+    -------
+    StoreHandle
+        The story's store.
+
+    Raises
+    ------
+    InputError
+        ``store`` is a one-story store, or ``story`` is not a valid name.
+    GroupExistsError
+        The story exists (and not ``overwrite``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.store import store_n_tr
+    >>> from featstore.store.stories import create_collection, create_story, list_stories
+    >>> store = create_collection(tempfile.mkdtemp() + "/n.zarr", dataset="n", tr_seconds=1.5)
+    >>> store_n_tr(create_story(store, "pieman", n_tr=300))
+    300
+    >>> list_stories(store)
+    ['pieman']
+    """
+    from featstore.store.groups import create_store
+
+    check_story_name(story)
+    if not is_collection(store):
+        raise InputError(
+            f"{os.fspath(store)} is a one-story store (schema 1); run "
+            "`featstore store upgrade` on it before adding stories"
+        )
+    if story in list_stories(store) and not overwrite:
+        raise GroupExistsError(
+            f"{os.fspath(store)} already has a story {story!r}; pass `overwrite` to replace it"
+        )
+    attrs = open_root(store).attrs
+    path = story_path(store, story)
+    create_store(
+        path,
+        dataset=str(attrs.get("dataset") or story),
+        tr_seconds=float(attrs["tr_seconds"]),
+        n_tr=n_tr,
+        overwrite=overwrite,
+        extra_attrs={S.STORY_ATTR: story},
+    )
+    return StoreHandle(path)
 
 
 def ensure_collection(store: StorePath, *, dataset: str, tr_seconds: float) -> StoreHandle:

@@ -1,14 +1,19 @@
-"""Check a store against schema version 1; every problem names its group and field."""
+"""Check a store against the schema (a one-story store, or a store of stories story by
+story); every problem names its group and field."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import zarr
 
 from featstore.errors import StoreError
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, open_root
 from featstore.store.listing import GroupInfo, group_info, group_paths
 from featstore.store.paths import parse_window
+from featstore.store.root import StoreHandle, collection_story_names
+from featstore.store.stories import story_path
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,13 @@ def validate(store: StorePath) -> list[Problem]:
     >>> from featstore.store import validate
     >>> validate(example_store())
     []
+
+    A store of stories is checked story by story (each problem's group starts with
+    ``stories/<story>``), then its own root attrs and cross-story results.
     """
     root = open_root(store)
+    if root.attrs.get(S.SCHEMA_ATTR) == S.COLLECTION_SCHEMA:
+        return _validate_collection(store, root)
     problems = [
         Problem("", name, "root attr missing") for name in S.ROOT_ATTRS if name not in root.attrs
     ]
@@ -163,4 +173,43 @@ def validate(store: StorePath) -> list[Problem]:
             problems.append(Problem(path, "metadata", str(exc)))
             continue
         problems += _check_group(info, n_tr)
+    return problems
+
+
+def _validate_collection(store: StorePath, root: zarr.Group) -> list[Problem]:
+    """Every story of a store of stories as a one-story store, then its root and results."""
+    problems = [
+        Problem("", name, "root attr missing")
+        for name in S.COLLECTION_ROOT_ATTRS
+        if name not in root.attrs
+    ]
+    tr_seconds = root.attrs.get("tr_seconds")
+    for name in collection_story_names(root):
+        prefix = f"{S.STORIES}/{name}"
+        story = StoreHandle(story_path(store, name))
+        try:
+            found = validate(story)
+            attrs = dict(open_root(story).attrs)
+        except StoreError as exc:  # a damaged story is a problem; the others still count
+            problems.append(Problem(prefix, "metadata", str(exc)))
+            continue
+        problems += [Problem(f"{prefix}/{p.group}".rstrip("/"), p.field, p.message) for p in found]
+        if attrs.get(S.SCHEMA_ATTR) != S.STORY_SCHEMA:
+            message = f"is {attrs.get(S.SCHEMA_ATTR)!r}, expected {S.STORY_SCHEMA} (a story)"
+            problems.append(Problem(prefix, S.SCHEMA_ATTR, message))
+        if attrs.get(S.STORY_ATTR) != name:
+            message = f"is {attrs.get(S.STORY_ATTR)!r}, expected {name!r} (its folder)"
+            problems.append(Problem(prefix, S.STORY_ATTR, message))
+        tr = attrs.get("tr_seconds")
+        if isinstance(tr, (int, float)) and isinstance(tr_seconds, (int, float)):
+            if abs(float(tr) - float(tr_seconds)) > 1e-9:
+                message = f"is {tr} s but the store's TR is {tr_seconds} s"
+                problems.append(Problem(prefix, "tr_seconds", message))
+    for path, kind in group_paths(store):  # the collection root holds only results
+        try:
+            info = group_info(store, path, kind)
+        except StoreError as exc:
+            problems.append(Problem(path, "metadata", str(exc)))
+            continue
+        problems += _check_group(info, None)
     return problems

@@ -79,3 +79,26 @@ def test_v1_store_is_one_story(tmp_path):
         st.story_store(store, "other")
     with pytest.raises(InputError, match="invalid story name"):
         st.story_path(store, "../x")
+
+
+def test_create_story_refuses_a_duplicate_name_and_a_one_story_store(tmp_path):
+    store = st.create_collection(tmp_path / "n.zarr", dataset="n", tr_seconds=2.0)
+    story = st.create_story(store, "pieman", n_tr=31)
+    attrs = fs.root_attrs(story)
+    assert (attrs["story"], attrs["n_tr"], attrs["tr_seconds"], attrs["featstore_schema"]) == (
+        "pieman",
+        31,
+        2.0,
+        1,
+    )
+    before = _tree_digest(Path(store))
+    with pytest.raises(fs.groups.GroupExistsError, match="already has a story 'pieman'"):
+        st.create_story(store, "pieman", n_tr=12)
+    assert _tree_digest(Path(store)) == before and fs.store_n_tr(story) == 31
+    assert fs.store_n_tr(st.create_story(store, "pieman", n_tr=12, overwrite=True)) == 12
+    with pytest.raises(InputError, match="invalid story name"):
+        st.create_story(store, "../x", n_tr=12)
+    v1 = shutil.copytree(example_store(), tmp_path / "v1.zarr")
+    with pytest.raises(InputError, match="one-story store"):
+        st.create_story(v1, "tunnel", n_tr=12)
+    assert fs.validate(store) == []
