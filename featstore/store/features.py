@@ -16,6 +16,7 @@ import xarray as xr
 import zarr
 
 from featstore import __version__
+from featstore._docs import fill_doc
 from featstore.errors import FeatstoreWarning, GroupNotFoundError, InputError
 from featstore.store import _schema as S
 from featstore.store.groups import (
@@ -119,6 +120,7 @@ def _check_attrs(attrs: Mapping[str, Any], window: str, group: str) -> None:
         )
 
 
+@fill_doc
 def write_feature_set(
     store: StorePath,
     key: str,
@@ -141,8 +143,7 @@ def write_feature_set(
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     key, window : str
         Feature key and window name.
     hidden : array-like, (layer, tr, dim)
@@ -228,6 +229,7 @@ def constant_layers_message(group: str, layers: Sequence[int], n_layers: int, n_
     )
 
 
+@fill_doc
 def resolve_feature_key(store: StorePath, name: str) -> str:
     """The feature key ``name`` stands for: itself if the store has it, else the key of the
     feature sets extracted under the model alias ``name`` (``minilm`` →
@@ -235,8 +237,7 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     name : str
         A feature key or a model alias.
 
@@ -261,15 +262,14 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
     return name
 
 
+@fill_doc
 def resolve_feature_group(store: StorePath, group: str) -> str:
     """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
 
     Returns
     -------
@@ -288,6 +288,7 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
     return "/".join(parts)
 
 
+@fill_doc
 def open_feature_set(
     store: StorePath, key: str, window: str, *, layers: Sequence[int] | None = None
 ) -> xr.Dataset:
@@ -297,8 +298,7 @@ def open_feature_set(
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     key, window : str
         Feature key (or model alias) and window name.
     layers : sequence of int, optional
@@ -366,13 +366,13 @@ class FeatureSetInfo:
     attrs: dict[str, Any]
 
 
+@fill_doc
 def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     """Every feature set in the store (complete or not), sorted by key and window.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
@@ -412,13 +412,13 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     return infos
 
 
+@fill_doc
 def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]:
     """Attrs of a feature set, by key or alias (:class:`GroupNotFoundError` naming it if absent).
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     key, window : str
         Feature key (or model alias) and window name.
 
