@@ -233,7 +233,7 @@ def plot_roi_top(
     ROI's ceiling; with permutation statistics, ROIs not significant at FDR q < 0.05
     are drawn hatched.
     """
-    frame = tables.roi_table(results, config, ceiling=ceiling, stats=stats).head(top)
+    frame = tables.ranked_roi_table(results, config, ceiling=ceiling, stats=stats).head(top)
     figure, ax = figure_and_axes(axes, 6.0, 0.28 * len(frame) + 1.3)
     y = np.arange(len(frame))[::-1]
     kind = str(tables.select_config(results, config)["kind"].values)
