@@ -59,7 +59,7 @@ def plot_rsa_curves(
     """
     name = "rho_partial" if partial else "rho"
     if name not in ds:
-        raise InputError(f"this RSA run has no {name!r} (run it with --partial)")
+        raise InputError(f"this RSA run has no {name!r} (run the RSA with `partial`)")
     p_name = "p_partial" if partial else "p"
     settings = ds.attrs.get("settings", {})
     figure, ax = figure_and_axes(axes, 6.0, 3.8)

@@ -75,11 +75,11 @@ def build_report(
     pathlib.Path
     """
     check_fdr_level(alpha)
-    check_output_directory(out_dir, "--out")
+    check_output_directory(out_dir, "`out_dir`")
     groups = dict(BUILTIN_ROI_GROUPS if groups is None else groups)
-    # a store with nothing to report is refused before --out is created
+    # a store with nothing to report is refused before `out_dir` is created
     result_sets = encoding_result_sets(store, runs)
-    out = output_directory(out_dir, "--out")
+    out = output_directory(out_dir, "`out_dir`")
     with progress_bar("report", None, enabled=progress, unit="figures") as advance:
         page = _Page(out, embed=embed, dpi=dpi, on_figure=advance)
         for i, result_set in enumerate(result_sets):
