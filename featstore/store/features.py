@@ -5,7 +5,6 @@ A feature set is chunked one layer per chunk, so reading one layer is one read.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ import zarr
 
 from featstore import __version__
 from featstore._docs import fill_doc
-from featstore.errors import FeatstoreWarning, GroupNotFoundError, InputError
+from featstore.errors import GroupNotFoundError, InputError, warn
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -197,7 +196,7 @@ def write_feature_set(
     constant = constant_layers(store, group)
     if constant:
         message = constant_layers_message(group, constant, ds.sizes[S.LAYER_DIM], n_tr)
-        warnings.warn(message, FeatstoreWarning, stacklevel=2)
+        warn(message, source=__name__, stacklevel=2)
     return group
 
 
