@@ -34,6 +34,19 @@ Returns
 -------
 str
     The run id.""",
+    "results": """results : xarray.Dataset
+    An encoding run, ``results/<run_id>`` (:func:`featstore.evaluate.runs.open_run`, or
+    ``Run.dataset``), or several runs combined.""",
+    "title": """title : str, optional
+    Title of the figure (None: none).""",
+    "figure_out": """axes : matplotlib.axes.Axes, optional
+    Draw into these axes (default: a new, pyplot-free figure).
+output_file : str or os.PathLike, optional
+    Save the figure there, in the format of its suffix.
+
+Returns
+-------
+matplotlib.figure.Figure""",
 }
 
 

@@ -73,6 +73,17 @@ def build_report(
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import featstore as fs
+    >>> from featstore.datasets import example_store
+    >>> from featstore.report import build_report
+    >>> store = fs.open_store(example_store())
+    >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)
+    >>> build_report(store, tempfile.mkdtemp(), brain_maps=False).name
+    'index.html'
     """
     check_fdr_level(alpha)
     check_output_directory(out_dir, "`out_dir`")
