@@ -243,6 +243,7 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
     Returns
     -------
     str
+        The key, or ``name`` unchanged if no feature set has it as key or alias.
 
     Examples
     --------
@@ -273,6 +274,7 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
     Returns
     -------
     str
+        The group path with the alias resolved.
 
     Examples
     --------
@@ -376,6 +378,7 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     Returns
     -------
     list of FeatureSetInfo
+        Sorted by key and window.
 
     Examples
     --------
@@ -424,6 +427,7 @@ def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]
     Returns
     -------
     dict
+        Its provenance (``model_id``, ``revision`` …) and window attrs.
 
     Examples
     --------

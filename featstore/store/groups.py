@@ -155,6 +155,7 @@ def group_exists(store: StorePath, group: str) -> bool:
     Returns
     -------
     bool
+        Whether a group (not an array) is at ``group``.
 
     Examples
     --------
@@ -178,6 +179,7 @@ def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
     Returns
     -------
     dict
+        The group's attrs, ``complete`` among them.
 
     Examples
     --------
@@ -221,6 +223,7 @@ def is_complete(store: StorePath, group: str) -> bool:
     Returns
     -------
     bool
+        False for an absent group or one whose write never finished.
 
     Examples
     --------

@@ -118,6 +118,7 @@ def reading_data(store: StorePath, group: str) -> Iterator[None]:
     Returns
     -------
     contextlib.AbstractContextManager
+        Turns a failed chunk read in its block into a :class:`StoreError`.
 
     Examples
     --------

@@ -111,6 +111,7 @@ def list_groups(store: StorePath) -> list[GroupInfo]:
     Returns
     -------
     list of GroupInfo
+        stimulus, fmri, each feature set, each run: those present, in that order.
 
     Examples
     --------

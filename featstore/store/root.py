@@ -87,6 +87,7 @@ def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
     Returns
     -------
     zarr.Group
+        The root group, its schema version checked.
 
     Examples
     --------
@@ -191,6 +192,7 @@ def store_n_tr(store: StorePath) -> int:
     Returns
     -------
     int
+        TRs of the story's BOLD and of every feature set.
 
     Examples
     --------
@@ -213,6 +215,7 @@ def store_tr_seconds(store: StorePath) -> float:
     Returns
     -------
     float
+        The repetition time, in seconds.
 
     Examples
     --------

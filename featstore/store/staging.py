@@ -281,6 +281,7 @@ def list_staged(store: StorePath) -> list[StagedGroup]:
     Returns
     -------
     list of StagedGroup
+        Empty when no write is under way or was interrupted.
 
     Examples
     --------
@@ -354,6 +355,7 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
     Returns
     -------
     contextlib.AbstractContextManager
+        Holds the lock while its block runs.
 
     Examples
     --------

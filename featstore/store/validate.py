@@ -141,6 +141,7 @@ def validate(store: StorePath) -> list[Problem]:
     Returns
     -------
     list of Problem
+        Empty for a store that follows the schema.
 
     Examples
     --------
