@@ -47,6 +47,11 @@ output_file : str or os.PathLike, optional
 Returns
 -------
 matplotlib.figure.Figure""",
+    "example_run": """>>> import tempfile
+>>> import featstore as fs
+>>> from featstore.datasets import example_store
+>>> store = fs.open_store(example_store())
+>>> run = store.grid(models=["toy-lm:ctx8"], progress=False)""",
 }
 
 

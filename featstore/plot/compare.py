@@ -79,12 +79,8 @@ def plot_best_layers(
 
     Examples
     --------
-    >>> import tempfile
-    >>> import featstore as fs
-    >>> from featstore.datasets import example_store
+    %(example_run)s
     >>> from featstore.plot import plot_best_layers
-    >>> store = fs.open_store(example_store())
-    >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)
     >>> figure = plot_best_layers(run.dataset, output_file=tempfile.mkdtemp() + "/best.png")
     """
     best = tables.best_configs(tables.config_table(results), by=("family",))
@@ -124,6 +120,12 @@ def plot_best_layers(
     return finish_axes(figure, ax, output_file, title=title, new=axes is None)
 
 
+def _single_feature_configs(results: xr.Dataset):
+    """The config table of ``results`` without its fusion configs."""
+    table = tables.config_table(results)
+    return table[table["kind"] != "fusion"]
+
+
 def _window_size(window: str) -> int:
     return parse_window(window)[1]
 
@@ -150,16 +152,11 @@ def plot_window_trends(
 
     Examples
     --------
-    >>> import tempfile
-    >>> import featstore as fs
-    >>> from featstore.datasets import example_store
+    %(example_run)s
     >>> from featstore.plot import plot_window_trends
-    >>> store = fs.open_store(example_store())
-    >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)
-    >>> figure = plot_window_trends(run.dataset, output_file=tempfile.mkdtemp() + "/w.png")
+    >>> figure = plot_window_trends(run.dataset, window_kind="ctx")
     """
-    table = tables.config_table(results)
-    table = table[table["kind"] != "fusion"]
+    table = _single_feature_configs(results)
     kinds = {parse_window(w)[0] for w in table["window"]}
     if not kinds:
         raise InputError("no single-feature configs to plot")
@@ -225,16 +222,13 @@ def plot_layer_profiles(
 
     Examples
     --------
-    >>> import tempfile
-    >>> import featstore as fs
-    >>> from featstore.datasets import example_store
+    %(example_run)s
     >>> from featstore.plot import plot_layer_profiles
-    >>> store = fs.open_store(example_store())
-    >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)
-    >>> figure = plot_layer_profiles(run.dataset, output_file=tempfile.mkdtemp() + "/l.png")
+    >>> path = tempfile.mkdtemp() + "/profiles.svg"
+    >>> _ = plot_layer_profiles(run.dataset, windows=["ctx8"], output_file=path)
     """
-    table = tables.config_table(results)
-    table = table[(table["kind"] != "fusion") & table["depth"].notna()]
+    table = _single_feature_configs(results)
+    table = table[table["depth"].notna()]
     if windows is not None:
         table = table[table["window"].isin(list(windows))]
     if table.empty:
@@ -301,12 +295,8 @@ def plot_roi_top(
 
     Examples
     --------
-    >>> import tempfile
-    >>> import featstore as fs
-    >>> from featstore.datasets import example_store
+    %(example_run)s
     >>> from featstore.plot import plot_roi_top
-    >>> store = fs.open_store(example_store())
-    >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)
     >>> figure = plot_roi_top(run.dataset, "toy-lm/ctx8/layer2", top=5)
     """
     frame = tables.ranked_roi_table(results, config, ceiling=ceiling, stats=stats).head(top)
@@ -438,12 +428,8 @@ def plot_roi_groups(
 
     Examples
     --------
-    >>> import tempfile
-    >>> import featstore as fs
-    >>> from featstore.datasets import example_store
+    %(example_run)s
     >>> from featstore.plot import plot_roi_groups
-    >>> store = fs.open_store(example_store())
-    >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)
     >>> configs = ["toy-lm/ctx8/layer1", "toy-lm/ctx8/layer3"]
     >>> groups = {"early visual": ["V1", "V2"], "broca": ["44", "45"]}
     >>> figure = plot_roi_groups(run.dataset, configs, groups)
