@@ -41,10 +41,16 @@ def parse_layers(text: str, option: str = "`layers`") -> LayerSpec:
     text = str(text).strip().lower()
     if text in ("auto", "all"):
         return text
+    return comma_integers(text, option, "auto, all or a list such as 1,4,6")
+
+
+def comma_integers(text: str, option: str, expected: str) -> list[int]:
+    """The integers of a comma list (``"1,4,6"`` → ``[1, 4, 6]``), or an error naming
+    ``option`` and what was ``expected`` if it has none or something else."""
     try:
-        layers = [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise InputError(f"{option} {text!r}: expected auto, all or a list such as 1,4,6") from None
-    if not layers:
-        raise InputError(f"{option} is empty: expected auto, all or a list such as 1,4,6")
-    return layers
+        raise InputError(f"{option} {text!r}: expected {expected}") from None
+    if not values:
+        raise InputError(f"{option} is empty: expected {expected}")
+    return values

@@ -81,8 +81,9 @@ def test_every_mapped_parameter_is_a_flag_of_the_cli():
 
 
 def test_library_messages_of_extraction_and_import_name_parameters():
-    """Messages raised by extract/, datasets/, store/ and outputs.py quote no CLI flag
-    (docstrings and comments may); the CLI maps the parameters they name back."""
+    """Messages raised by extract/, datasets/, store/, outputs.py, the report, its figures
+    and the significance tests quote no CLI flag (docstrings and comments may); the CLI
+    maps the parameters they name back."""
     import ast
     import re
 
@@ -90,6 +91,8 @@ def test_library_messages_of_extraction_and_import_name_parameters():
     package = ROOT / "featstore"
     files = [*package.glob("extract/*.py"), *package.glob("datasets/*.py")]
     files += [*package.glob("store/*.py"), package / "outputs.py"]
+    files += [*package.glob("report/*.py"), *package.glob("plot/*.py")]
+    files += [package / "evaluate" / "runs" / "significance.py"]
     quoted = []
     for file in files:
         tree = ast.parse(file.read_text())
@@ -132,5 +135,14 @@ def test_library_messages_read_as_the_cli_flags():
             "--store s.zarr: dataset import writes local stores only",
         ),
         ("`batch_size` must be >= 1, got 0", "--batch-size must be >= 1, got 0"),
+        ("`out_dir` rep: is a file", "--out rep: is a file"),
+        (
+            "this RSA run has no 'rho_partial' (run the RSA with `partial`)",
+            "this RSA run has no 'rho_partial' (run the RSA with --partial)",
+        ),
+        (
+            "import the EEG with `montage` (e.g. standard_1020)",
+            "import the EEG with --montage (e.g. standard_1020)",
+        ),
     ]:
         assert as_flags(message) == cli

@@ -104,3 +104,35 @@ def test_the_docs_routing_examples_route_progress_lines(tmp_path):
         )
         routed = done.stderr + ((tmp_path / "featstore.log").read_text() if "File" in block else "")
         assert routed.count("featstore.progress") == 2 and "grid r1: 1/1 (100 %)" in routed
+
+
+def test_a_warning_is_also_a_log_record_that_the_command_line_does_not_repeat(
+    tmp_path, caplog, capsys
+):
+    """A constant feature layer: a FeatstoreWarning for the script, the same message as a
+    WARNING record for what logging routes (a job's file, a dask client), and one line on
+    the command line (which prints the warning, not its copy)."""
+    import numpy as np
+    import pytest
+
+    from featstore.cli._common import printing_warnings
+    from featstore.errors import FeatstoreWarning
+    from featstore.store import create_store, write_feature_set
+
+    create_store(tmp_path / "s.zarr", dataset="d", tr_seconds=1.0, n_tr=7)
+    hidden = np.random.default_rng(0).standard_normal((3, 7, 5)).astype(np.float32)
+    hidden[1] = 0.0
+    attrs = {"model_id": "m", "revision": "r", "modality": "text", "pooling": "mean"}
+    attrs["stimulus_sha256"] = "a" * 64
+    with caplog.at_level(logging.WARNING, logger="featstore"):
+        with pytest.warns(FeatstoreWarning, match=r"layer 1 \(of 3\) is constant") as caught:
+            write_feature_set(tmp_path / "s.zarr", "m", "ctx2", hidden, attrs=attrs)
+    (record,) = caplog.records
+    assert record.name == "featstore.store.features" and record.levelno == logging.WARNING
+    assert record.getMessage() == str(caught[0].message)
+    assert caught[0].filename == __file__  # points at the caller, as before
+
+    with logging_to_stderr(), printing_warnings():
+        write_feature_set(tmp_path / "s.zarr", "m", "ctx2", hidden, attrs=attrs, overwrite=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: feature set features/m/ctx2: layer 1")

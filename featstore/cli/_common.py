@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from featstore.cli._flags import as_flags
-from featstore.errors import FeatstoreError, FeatstoreWarning
+from featstore.errors import WARNING_RECORD, FeatstoreError, FeatstoreWarning
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -94,6 +94,8 @@ class _StderrLines(logging.Handler):
     for a notice, ``HH:MM:SS …`` for a progress line off a terminal."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, WARNING_RECORD, False):
+            return  # a FeatstoreWarning's copy: the warning itself is printed
         try:
             if record.levelno >= logging.WARNING:
                 message = as_flags(record.getMessage())  # the parameters it names, as flags

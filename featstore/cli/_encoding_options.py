@@ -21,6 +21,7 @@ import typer
 
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import FIR_HELP, EncodingSettings, delays_from_fir
+from featstore.layers import comma_integers
 
 CtxOption = Annotated[
     str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
@@ -118,16 +119,6 @@ def parse_alphas(text: str) -> tuple[float, ...]:
     return alphas
 
 
-def _int_list(text: str, option: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"{option} {text!r}: expected integers such as 1,2,3,4") from None
-    if not values:
-        raise InputError(f"{option} is empty")
-    return values
-
-
 def encoding_settings(**options: Any) -> EncodingSettings:
     """Encoding settings from the options' values; options not given (``None``) keep their
     defaults. ``delays`` and ``alphas`` are text (``1,2,3``), ``fir_window`` /
@@ -137,7 +128,9 @@ def encoding_settings(**options: Any) -> EncodingSettings:
     if "delays" in values and fir:
         raise InputError("give --delays or --fir-window/--fir-offset, not both")
     if "delays" in values:
-        values["delays"] = tuple(_int_list(values["delays"], "--delays"))
+        values["delays"] = tuple(
+            comma_integers(values["delays"], "--delays", "integers such as 1,2,3,4")
+        )
     elif fir:
         values["delays"] = delays_from_fir(**fir)
     if "alphas" in values:

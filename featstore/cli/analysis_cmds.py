@@ -31,6 +31,13 @@ from featstore.cli._encoding_options import (
     encoding_options,
     requested_windows,
 )
+from featstore.cli._options import (
+    OverwriteResultsOption,
+    RdmCompareOption,
+    RdmDistanceOption,
+    ResultsRunOption,
+    RoiGroupsFileOption,
+)
 from featstore.evaluate.encoding.settings import EncodingSettings
 
 if TYPE_CHECKING:
@@ -41,20 +48,6 @@ ModelOption = Annotated[
     typer.Option(
         "--model", "-m", help="Model name or alias (gpt2, wavlm …), optionally NAME:WINDOW."
     ),
-]
-RoiGroupsFileOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--roi-groups-file",
-        help='JSON/TOML file of more ROI groups, e.g. {"language": ["44", "45", "L_55b"]}.',
-    ),
-]
-RunOption = Annotated[
-    str | None,
-    typer.Option("--run", help="Id of the results group. [default: <command>-YYYYmmdd-HHMMSS]"),
-]
-OverwriteOption = Annotated[
-    bool, typer.Option("--overwrite", help="Replace an existing results group of that id.")
 ]
 
 
@@ -73,6 +66,28 @@ def _label(ds: xr.Dataset) -> str:
 
 def _p(value: float) -> str:
     return "–" if not math.isfinite(value) else (f"{value:.1e}" if value < 1e-3 else f"{value:.3f}")
+
+
+def _common_inputs(
+    ctx: str | None,
+    tr_win: str | None,
+    layers: str,
+    settings: EncodingSettings,
+    run: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> dict:
+    """The arguments every analysis runner takes, from the options every command has."""
+    from featstore.layers import parse_layers
+
+    return {
+        "windows": requested_windows(ctx, tr_win),
+        "layers": parse_layers(layers),
+        "settings": settings,
+        "run_id": run,
+        "overwrite": overwrite,
+        "progress": progress_enabled(quiet),
+    }
 
 
 @encoding_options(*DESIGN_OPTIONS)
@@ -97,13 +112,8 @@ def rsa(
             "--partial", help="Partial out this stored layer's RDM, e.g. wavlm/tr6/9 or spectral."
         ),
     ] = None,
-    distance: Annotated[
-        str, typer.Option("--distance", help="RDM distance: correlation, cosine or euclidean.")
-    ] = "correlation",
-    compare: Annotated[
-        str,
-        typer.Option("--compare", help="RDM comparison: spearman, pearson or kendall (tau-a)."),
-    ] = "spearman",
+    distance: RdmDistanceOption = "correlation",
+    compare: RdmCompareOption = "spearman",
     n_perm: Annotated[
         int, typer.Option("--n-perm", help="Permutations of the items (0: no test).")
     ] = 1000,
@@ -126,8 +136,8 @@ def rsa(
         int, typer.Option("--segment", help="Average the items over segments of this many TRs.")
     ] = 1,
     settings: EncodingSettings = EncodingSettings(),
-    run: RunOption = None,
-    overwrite: OverwriteOption = False,
+    run: ResultsRunOption = None,
+    overwrite: OverwriteResultsOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Layer-wise RSA of one model against ROI groups, with a block-permutation test.
@@ -146,13 +156,11 @@ def rsa(
     """
     from featstore.evaluate.analyses.rsa import run_rsa
     from featstore.evaluate.analyses.runner import open_analysis, split_names
-    from featstore.layers import parse_layers
 
     run_id = run_rsa(
         store,
         model,
-        windows=requested_windows(ctx, tr_win),
-        layers=parse_layers(layers),
+        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
         roi_groups=split_names(roi_group),
         roi_groups_file=roi_groups_file,
         partial=partial,
@@ -164,10 +172,6 @@ def rsa(
         seed=seed,
         subset=subset,
         segment=segment,
-        settings=settings,
-        run_id=run,
-        overwrite=overwrite,
-        progress=progress_enabled(quiet),
     )
     ds = open_analysis(store, run_id, "rsa")
     console.print(f"[green]✓[/] results/{run_id}: {ds.attrs['n_items']} items", soft_wrap=True)
@@ -215,12 +219,8 @@ def similarity(
         typer.Option("--roi-group", help="Compare with this ROI group. [default: every ROI]"),
     ] = None,
     roi_groups_file: RoiGroupsFileOption = None,
-    distance: Annotated[
-        str, typer.Option("--distance", help="RDM distance of the rsa metric.")
-    ] = "correlation",
-    compare: Annotated[
-        str, typer.Option("--compare", help="RDM comparison of the rsa metric.")
-    ] = "spearman",
+    distance: RdmDistanceOption = "correlation",
+    compare: RdmCompareOption = "spearman",
     figure: Annotated[
         Path | None,
         typer.Option(
@@ -229,8 +229,8 @@ def similarity(
         ),
     ] = None,
     settings: EncodingSettings = EncodingSettings(),
-    run: RunOption = None,
-    overwrite: OverwriteOption = False,
+    run: ResultsRunOption = None,
+    overwrite: OverwriteResultsOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Several similarity metrics between one model and the brain, layer by layer.
@@ -251,23 +251,17 @@ def similarity(
 
     from featstore.evaluate.analyses.runner import open_analysis, split_names
     from featstore.evaluate.analyses.similarity import run_similarity
-    from featstore.layers import parse_layers
     from featstore.plot.analyses import plot_similarity
 
     run_id = run_similarity(
         store,
         model,
-        windows=requested_windows(ctx, tr_win),
-        layers=parse_layers(layers),
+        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
         metrics=split_names([metric]),
         roi_group=roi_group,
         roi_groups_file=roi_groups_file,
         rsa_distance=distance,
         rsa_compare=compare,
-        settings=settings,
-        run_id=run,
-        overwrite=overwrite,
-        progress=progress_enabled(quiet),
     )
     ds = open_analysis(store, run_id, "similarity")
     group = ds.attrs["roi_group"]
@@ -318,8 +312,8 @@ def lowlevel(
     ] = None,
     roi_groups_file: RoiGroupsFileOption = None,
     settings: EncodingSettings = EncodingSettings(),
-    run: RunOption = None,
-    overwrite: OverwriteOption = False,
+    run: ResultsRunOption = None,
+    overwrite: OverwriteResultsOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """How much of a model's alignment is low-level: % drop after regressing out controls.
@@ -339,20 +333,14 @@ def lowlevel(
 
     from featstore.evaluate.analyses.lowlevel import run_lowlevel
     from featstore.evaluate.analyses.runner import open_analysis, split_names
-    from featstore.layers import parse_layers
 
     run_id = run_lowlevel(
         store,
         model,
         split_names(control),
-        windows=requested_windows(ctx, tr_win),
-        layers=parse_layers(layers),
+        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
         roi_groups=split_names(roi_group),
         roi_groups_file=roi_groups_file,
-        settings=settings,
-        run_id=run,
-        overwrite=overwrite,
-        progress=progress_enabled(quiet),
     )
     ds = open_analysis(store, run_id, "lowlevel")
     controls = ", ".join(ds.attrs["controls"])

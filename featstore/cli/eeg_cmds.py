@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from featstore.cli._common import StoreOption, console
+from featstore.cli._options import OverwriteResultsOption, ResultsRunOption
 
 ModelOption = Annotated[
     str,
@@ -19,13 +20,6 @@ ModelOption = Annotated[
         "-m",
         help="Feature set with per-word states: NAME[:WINDOW][@LAYERS], e.g. minilm:ctx32@2,4.",
     ),
-]
-RunOption = Annotated[
-    str | None,
-    typer.Option("--run", help="Id of the results group. [default: <analysis>-YYYYmmdd-HHMMSS]"),
-]
-OverwriteOption = Annotated[
-    bool, typer.Option("--overwrite", help="Replace an existing results group of that id.")
 ]
 
 
@@ -64,8 +58,8 @@ def trf(
         float, typer.Option("--test-frac", help="Held-out fraction at the end of the story.")
     ] = 0.2,
     cv: Annotated[int, typer.Option("--cv", help="Contiguous CV folds for alpha.")] = 5,
-    run: RunOption = None,
-    overwrite: OverwriteOption = False,
+    run: ResultsRunOption = None,
+    overwrite: OverwriteResultsOption = False,
 ) -> None:
     """Temporal response functions: word impulses of each layer (or a continuous series) → every EEG channel.
 
@@ -128,8 +122,8 @@ def similarity_eeg(
     cluster: Annotated[
         bool, typer.Option("--cluster", help="Also cluster-mass p-values over time.")
     ] = False,
-    run: RunOption = None,
-    overwrite: OverwriteOption = False,
+    run: ResultsRunOption = None,
+    overwrite: OverwriteResultsOption = False,
 ) -> None:
     """Time-resolved representational alignment: layer × time maps of every metric.
 

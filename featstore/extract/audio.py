@@ -15,6 +15,8 @@ feature extractor does it (zero mean, unit variance per window when ``do_normali
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from featstore.extract.common import (
@@ -28,6 +30,32 @@ from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder
 
 
+def load_for_inference(
+    processor_loader: Any,
+    model_loader: Any,
+    spec: ModelSpec,
+    *,
+    device: str | None,
+    revision: str | None,
+    precision: str,
+) -> tuple[Any, Any, str]:
+    """A window encoder's processor and model, the model in eval mode on the device.
+
+    Resolves ``device`` (``None``/``auto``: the best available) and checks that
+    ``precision`` runs there before anything is downloaded or loaded.
+
+    Returns
+    -------
+    tuple
+        The processor (``processor_loader.from_pretrained``), the model and the device.
+    """
+    device = resolve_device(device)
+    check_precision(precision, device)
+    processor = load_pretrained(processor_loader, spec, revision)
+    model = load_pretrained(model_loader, spec, revision).eval().to(device)
+    return processor, model, device
+
+
 def load_audio_encoder(
     spec: ModelSpec,
     *,
@@ -39,10 +67,9 @@ def load_audio_encoder(
     import torch
     from transformers import AutoFeatureExtractor, AutoModel
 
-    device = resolve_device(device)
-    check_precision(precision, device)
-    extractor = load_pretrained(AutoFeatureExtractor, spec, revision)
-    model = load_pretrained(AutoModel, spec, revision).eval().to(device)
+    extractor, model, device = load_for_inference(
+        AutoFeatureExtractor, AutoModel, spec, device=device, revision=revision, precision=precision
+    )
     sample_rate = int(extractor.sampling_rate)
 
     def encode(windows: np.ndarray, pool_samples: int | None = None) -> np.ndarray:

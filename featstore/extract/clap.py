@@ -26,12 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from featstore.errors import ModelError
-from featstore.extract.common import (
-    check_precision,
-    compute_precision,
-    load_pretrained,
-    resolve_device,
-)
+from featstore.extract.audio import load_for_inference
+from featstore.extract.common import compute_precision
 from featstore.extract.pooling import stack_padded
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder
@@ -60,10 +56,14 @@ def load_clap_encoder(
     import torch
     from transformers import ClapAudioModelWithProjection, ClapFeatureExtractor
 
-    device = resolve_device(device)
-    check_precision(precision, device)
-    extractor = load_pretrained(ClapFeatureExtractor, spec, revision)
-    model = load_pretrained(ClapAudioModelWithProjection, spec, revision).eval().to(device)
+    extractor, model, device = load_for_inference(
+        ClapFeatureExtractor,
+        ClapAudioModelWithProjection,
+        spec,
+        device=device,
+        revision=revision,
+        precision=precision,
+    )
     fused = bool(model.config.enable_fusion)
     channels = 4 if fused else 1
     rate = int(extractor.sampling_rate)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.roi_groups import roi_labels
 from featstore.plot._figure import (
@@ -44,6 +45,7 @@ def _sem(values: xr.DataArray) -> np.ndarray:
     return (values.std(S.SUBJECT_DIM, ddof=1) / np.sqrt(n)).fillna(0).values
 
 
+@fill_doc
 def plot_rsa_curves(
     ds: xr.Dataset,
     *,
@@ -55,11 +57,31 @@ def plot_rsa_curves(
     """Lines: mean RSA value across subjects against layer, one line per ROI group.
 
     Shading: ± s.e.m. across subjects; filled markers: permutation p < 0.05 (open: not).
-    ``partial=True`` draws the partial RSA of a run made with ``--partial``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An RSA run, ``results/<run_id>`` (:func:`featstore.evaluate.analyses.run_rsa`).
+    partial : bool
+        Draw the partial RSA of a run made with ``partial`` (a layer partialled out).
+    %(title)s
+    %(figure_out)s
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_rsa
+    >>> from featstore.plot import plot_rsa_curves
+    >>> from featstore.store import open_group
+    >>> store = example_store()
+    >>> run_id = run_rsa(store, "toy-lm:ctx8", n_perm=0, roi_groups=["auditory"])
+    >>> ds = open_group(store, f"results/{run_id}")
+    >>> figure = plot_rsa_curves(ds, output_file=tempfile.mkdtemp() + "/rsa.png")
     """
     name = "rho_partial" if partial else "rho"
     if name not in ds:
-        raise InputError(f"this RSA run has no {name!r} (run it with --partial)")
+        raise InputError(f"this RSA run has no {name!r} (run the RSA with `partial`)")
     p_name = "p_partial" if partial else "p"
     settings = ds.attrs.get("settings", {})
     figure, ax = figure_and_axes(axes, 6.0, 3.8)
@@ -91,19 +113,47 @@ def plot_rsa_curves(
 
 
 def metric_agreement(ds: xr.Dataset) -> xr.DataArray:
-    """Spearman correlation across layers of the metrics' subject-mean layer profiles."""
+    """Spearman correlation across layers of the metrics' subject-mean layer profiles.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A similarity run (:func:`featstore.evaluate.analyses.run_similarity`) of 3 or more
+        layers.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(metric_a, metric_b)``, 1 on the diagonal.
+
+    Examples
+    --------
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_similarity
+    >>> from featstore.plot import metric_agreement
+    >>> from featstore.store import open_group
+    >>> store = example_store()
+    >>> run_id = run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
+    >>> metric_agreement(open_group(store, f"results/{run_id}")).dims
+    ('metric_a', 'metric_b')
+    """
     from scipy.stats import spearmanr
 
     means = ds["score"].mean(S.SUBJECT_DIM).values  # (metric, layer)
     metrics = [str(m) for m in ds[S.METRIC_DIM].values]
     if means.shape[1] < 3:
         raise InputError(f"{means.shape[1]} layers: metric agreement needs at least 3")
-    rho = np.atleast_2d(spearmanr(means, axis=1).statistic) if len(metrics) > 1 else np.ones((1, 1))
+    if len(metrics) == 1:
+        rho = np.ones((1, 1))
+    else:  # scipy gives the matrix for 3 or more variables, the one coefficient for 2
+        statistic = spearmanr(means, axis=1).statistic
+        rho = statistic if len(metrics) > 2 else np.array([[1.0, statistic], [statistic, 1.0]])
     return xr.DataArray(
         rho, dims=("metric_a", "metric_b"), coords={"metric_a": metrics, "metric_b": metrics}
     )
 
 
+@fill_doc
 def plot_similarity(
     ds: xr.Dataset,
     *,
@@ -111,7 +161,32 @@ def plot_similarity(
     output_file: str | os.PathLike | None = None,
 ) -> Figure:
     """Left: each metric's layer profile, min–max scaled so all share one axis (best layer
-    = 1); right: Spearman correlation of the profiles between metrics (≥ 3 layers)."""
+    = 1); right: Spearman correlation of the profiles between metrics (≥ 3 layers).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A similarity run (:func:`featstore.evaluate.analyses.run_similarity`).
+    %(title)s
+    output_file : str or os.PathLike, optional
+        Save the figure there, in the format of its suffix.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_similarity
+    >>> from featstore.plot import plot_similarity
+    >>> from featstore.store import open_group
+    >>> store = example_store()
+    >>> run_id = run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
+    >>> ds = open_group(store, f"results/{run_id}")
+    >>> figure = plot_similarity(ds, output_file=tempfile.mkdtemp() + "/similarity.png")
+    """
     means = ds["score"].mean(S.SUBJECT_DIM)
     metrics = [str(m) for m in ds[S.METRIC_DIM].values]
     layers = ds[S.LAYER_DIM].values
@@ -145,6 +220,7 @@ def plot_similarity(
     return finish(figure, output_file)
 
 
+@fill_doc
 def plot_lowlevel_drop(
     ds: xr.Dataset,
     *,
@@ -152,10 +228,29 @@ def plot_lowlevel_drop(
     axes: Axes | None = None,
     output_file: str | os.PathLike | None = None,
 ) -> Figure:
-    """Grouped bars: % drop of the subject-mean r per ROI group, one bar per layer.
+    """Grouped bars: %% drop of the subject-mean r per ROI group, one bar per layer.
 
     Without ROI groups (a custom atlas), the bars are the 12 ROIs best predicted by the
     original features. Stars: one-sided Wilcoxon p < 0.05 across subjects.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A low-level run (:func:`featstore.evaluate.analyses.run_lowlevel`).
+    %(title)s
+    %(figure_out)s
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from featstore.datasets import example_store
+    >>> from featstore.evaluate.analyses import run_lowlevel
+    >>> from featstore.plot import plot_lowlevel_drop
+    >>> from featstore.store import open_group
+    >>> store = example_store()
+    >>> run_id = run_lowlevel(store, "toy-speech:tr1", ["toy-lm/ctx8/1"])
+    >>> ds = open_group(store, f"results/{run_id}")
+    >>> figure = plot_lowlevel_drop(ds, output_file=tempfile.mkdtemp() + "/drop.png")
     """
     if "group_drop" in ds:
         drop, p = ds["group_drop"], ds["group_p"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.runs import tables
 from featstore.evaluate.runs.tables import KIND_ORDER
@@ -57,6 +58,7 @@ def _kind_legend(ax: Axes, kinds: Sequence[str]) -> None:
     )
 
 
+@fill_doc
 def plot_best_layers(
     results: xr.Dataset,
     *,
@@ -68,6 +70,18 @@ def plot_best_layers(
 
     Bar height: mean over subjects of the whole-brain mean r; error bar: std across
     subjects. Models are grouped text → audio → multimodal → low-level → fusion.
+
+    Parameters
+    ----------
+    %(results)s
+    %(title)s
+    %(figure_out)s
+
+    Examples
+    --------
+    %(example_run)s
+    >>> from featstore.plot import plot_best_layers
+    >>> figure = plot_best_layers(run.dataset, output_file=tempfile.mkdtemp() + "/best.png")
     """
     best = tables.best_configs(tables.config_table(results), by=("family",))
     if best.empty:
@@ -106,10 +120,17 @@ def plot_best_layers(
     return finish_axes(figure, ax, output_file, title=title, new=axes is None)
 
 
+def _single_feature_configs(results: xr.Dataset):
+    """The config table of ``results`` without its fusion configs."""
+    table = tables.config_table(results)
+    return table[table["kind"] != "fusion"]
+
+
 def _window_size(window: str) -> int:
     return parse_window(window)[1]
 
 
+@fill_doc
 def plot_window_trends(
     results: xr.Dataset,
     *,
@@ -122,12 +143,20 @@ def plot_window_trends(
 
     Parameters
     ----------
+    %(results)s
     window_kind : {"tr", "ctx"}, optional
         Audio windows (TRs) or text context (words); default ``"tr"`` when the results
         have audio windows, else ``"ctx"``. Fusion configs are left out.
+    %(title)s
+    %(figure_out)s
+
+    Examples
+    --------
+    %(example_run)s
+    >>> from featstore.plot import plot_window_trends
+    >>> figure = plot_window_trends(run.dataset, window_kind="ctx")
     """
-    table = tables.config_table(results)
-    table = table[table["kind"] != "fusion"]
+    table = _single_feature_configs(results)
     kinds = {parse_window(w)[0] for w in table["window"]}
     if not kinds:
         raise InputError("no single-feature configs to plot")
@@ -169,6 +198,7 @@ def plot_window_trends(
     return finish_axes(figure, ax, output_file, title=title, new=axes is None)
 
 
+@fill_doc
 def plot_layer_profiles(
     results: xr.Dataset,
     *,
@@ -181,9 +211,24 @@ def plot_layer_profiles(
 
     One line per model and window (``windows`` restricts them); shading: ± standard
     error across subjects. Relative depth puts 6- and 12-layer models on one axis.
+
+    Parameters
+    ----------
+    %(results)s
+    windows : sequence of str, optional
+        The windows drawn, e.g. ``["ctx8"]`` (default: all).
+    %(title)s
+    %(figure_out)s
+
+    Examples
+    --------
+    %(example_run)s
+    >>> from featstore.plot import plot_layer_profiles
+    >>> path = tempfile.mkdtemp() + "/profiles.svg"
+    >>> _ = plot_layer_profiles(run.dataset, windows=["ctx8"], output_file=path)
     """
-    table = tables.config_table(results)
-    table = table[(table["kind"] != "fusion") & table["depth"].notna()]
+    table = _single_feature_configs(results)
+    table = table[table["depth"].notna()]
     if windows is not None:
         table = table[table["window"].isin(list(windows))]
     if table.empty:
@@ -216,6 +261,7 @@ def plot_layer_profiles(
     return finish_axes(figure, ax, output_file, title=title, new=axes is None)
 
 
+@fill_doc
 def plot_roi_top(
     results: xr.Dataset,
     config: str,
@@ -232,8 +278,28 @@ def plot_roi_top(
     Error bars: std across subjects. With a noise ceiling, a black tick marks each
     ROI's ceiling; with permutation statistics, ROIs not significant at FDR q < 0.05
     are drawn hatched.
+
+    Parameters
+    ----------
+    %(results)s
+    config : str
+        The config, e.g. ``toy-lm/ctx8/layer2``.
+    top : int
+        How many ROIs.
+    ceiling : xarray.Dataset, optional
+        The noise ceiling (variable ``ceiling`` over ``roi``).
+    stats : xarray.Dataset, optional
+        Permutation statistics of the run (``evaluate significance``).
+    %(title)s
+    %(figure_out)s
+
+    Examples
+    --------
+    %(example_run)s
+    >>> from featstore.plot import plot_roi_top
+    >>> figure = plot_roi_top(run.dataset, "toy-lm/ctx8/layer2", top=5)
     """
-    frame = tables.roi_table(results, config, ceiling=ceiling, stats=stats).head(top)
+    frame = tables.ranked_roi_table(results, config, ceiling=ceiling, stats=stats).head(top)
     figure, ax = figure_and_axes(axes, 6.0, 0.28 * len(frame) + 1.3)
     y = np.arange(len(frame))[::-1]
     kind = str(tables.select_config(results, config)["kind"].values)
@@ -269,6 +335,7 @@ def plot_roi_top(
     return finish_axes(figure, ax, output_file, title=title, new=axes is None, fontsize=10)
 
 
+@fill_doc
 def plot_fusion_heatmap(
     results: xr.Dataset,
     *,
@@ -279,8 +346,25 @@ def plot_fusion_heatmap(
 ) -> Figure:
     """Heatmap of a fusion's whole-brain mean r over its layer pairs (A layer × B layer).
 
-    ``pair`` is ``"{A}/{winA}+{B}/{winB}"`` (``"/banded"`` appended for banded fusion);
-    default: the first fusion pair in the results.
+    Parameters
+    ----------
+    %(results)s
+    pair : str, optional
+        ``"{A}/{winA}+{B}/{winB}"`` (``"/banded"`` appended for banded fusion);
+        default: the first fusion pair in the results.
+    %(title)s
+    %(figure_out)s
+
+    Examples
+    --------
+    >>> import featstore as fs
+    >>> from featstore.datasets import example_store
+    >>> from featstore.plot import plot_fusion_heatmap
+    >>> store = fs.open_store(example_store())
+    >>> fusion = ("toy-lm:ctx8@1,2", "toy-speech:tr1@1,3")
+    >>> run = store.grid(fusions=[fusion], progress=False)
+    >>> plot_fusion_heatmap(run.dataset).axes[0].get_xlabel()
+    '...'
     """
     pair, grid = tables.fusion_grid(results, pair)
     figure, ax = figure_and_axes(axes, 1.2 + 0.55 * grid.shape[1] + 1.2, 1.2 + 0.45 * grid.shape[0])
@@ -312,6 +396,7 @@ def plot_fusion_heatmap(
     return finish(figure, output_file)
 
 
+@fill_doc
 def plot_roi_groups(
     results: xr.Dataset,
     configs: Sequence[str],
@@ -325,8 +410,29 @@ def plot_roi_groups(
 ) -> Figure:
     """Grouped bars: for each ROI group, the mean r of each config over the group's ROIs.
 
-    ``normalized=True`` (needs ``ceiling``) shows r / noise ceiling instead of r.
     Error bars: std across subjects.
+
+    Parameters
+    ----------
+    %(results)s
+    configs : sequence of str
+        The configs, one bar each per group.
+    groups : mapping of str to sequence of str
+        ROI groups: name → ROI names (``featstore.evaluate.roi_groups.BUILTIN_ROI_GROUPS``).
+    ceiling : xarray.Dataset, optional
+        The noise ceiling (variable ``ceiling`` over ``roi``).
+    normalized : bool
+        Show r / noise ceiling instead of r (needs ``ceiling``).
+    %(title)s
+    %(figure_out)s
+
+    Examples
+    --------
+    %(example_run)s
+    >>> from featstore.plot import plot_roi_groups
+    >>> configs = ["toy-lm/ctx8/layer1", "toy-lm/ctx8/layer3"]
+    >>> groups = {"early visual": ["V1", "V2"], "broca": ["44", "45"]}
+    >>> figure = plot_roi_groups(run.dataset, configs, groups)
     """
     if normalized and ceiling is None:
         raise InputError("normalized ROI-group bars need a noise ceiling")

@@ -71,7 +71,7 @@ def _info(result: xr.Dataset):
     pos = np.c_[result["x"].values, result["y"].values, result["z"].values]
     if not np.isfinite(pos).all():
         raise InputError(
-            "the channels have no montage positions; import the EEG with --montage (e.g. "
+            "the channels have no montage positions; import the EEG with `montage` (e.g. "
             "standard_1020) to draw topographies"
         )
     montage = mne.channels.make_dig_montage(dict(zip(names, pos, strict=True)), coord_frame="head")

@@ -277,7 +277,9 @@ def _roi_top_part(section: _Section) -> list[dict[str, Any]]:
         config = row["config"]
         run_stats = section.stats.get(str(row.get("run", "")))
         figure = compare.plot_roi_top(results, config, top=top, ceiling=ceiling, stats=run_stats)
-        roi_frame = tables.roi_table(results, config, ceiling=ceiling, stats=run_stats).head(top)
+        roi_frame = tables.ranked_roi_table(results, config, ceiling=ceiling, stats=run_stats).head(
+            top
+        )
         roi_frame = roi_frame.drop(columns=["roi_name", "hemisphere"])
         for column in ("p", "q"):
             if column in roi_frame:

@@ -73,13 +73,24 @@ def build_report(
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import featstore as fs
+    >>> from featstore.datasets import example_store
+    >>> from featstore.report import build_report
+    >>> store = fs.open_store(example_store())
+    >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)
+    >>> build_report(store, tempfile.mkdtemp(), brain_maps=False).name
+    'index.html'
     """
     check_fdr_level(alpha)
-    check_output_directory(out_dir, "--out")
+    check_output_directory(out_dir, "`out_dir`")
     groups = dict(BUILTIN_ROI_GROUPS if groups is None else groups)
-    # a store with nothing to report is refused before --out is created
+    # a store with nothing to report is refused before `out_dir` is created
     result_sets = encoding_result_sets(store, runs)
-    out = output_directory(out_dir, "--out")
+    out = output_directory(out_dir, "`out_dir`")
     with progress_bar("report", None, enabled=progress, unit="figures") as advance:
         page = _Page(out, embed=embed, dpi=dpi, on_figure=advance)
         for i, result_set in enumerate(result_sets):

@@ -5,7 +5,6 @@ A feature set is chunked one layer per chunk, so reading one layer is one read.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,8 @@ import xarray as xr
 import zarr
 
 from featstore import __version__
-from featstore.errors import FeatstoreWarning, GroupNotFoundError, InputError
+from featstore._docs import fill_doc
+from featstore.errors import GroupNotFoundError, InputError, warn
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -119,6 +119,7 @@ def _check_attrs(attrs: Mapping[str, Any], window: str, group: str) -> None:
         )
 
 
+@fill_doc
 def write_feature_set(
     store: StorePath,
     key: str,
@@ -141,8 +142,7 @@ def write_feature_set(
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     key, window : str
         Feature key and window name.
     hidden : array-like, (layer, tr, dim)
@@ -196,7 +196,7 @@ def write_feature_set(
     constant = constant_layers(store, group)
     if constant:
         message = constant_layers_message(group, constant, ds.sizes[S.LAYER_DIM], n_tr)
-        warnings.warn(message, FeatstoreWarning, stacklevel=2)
+        warn(message, source=__name__, stacklevel=2)
     return group
 
 
@@ -228,6 +228,7 @@ def constant_layers_message(group: str, layers: Sequence[int], n_layers: int, n_
     )
 
 
+@fill_doc
 def resolve_feature_key(store: StorePath, name: str) -> str:
     """The feature key ``name`` stands for: itself if the store has it, else the key of the
     feature sets extracted under the model alias ``name`` (``minilm`` →
@@ -235,14 +236,14 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     name : str
         A feature key or a model alias.
 
     Returns
     -------
     str
+        The key, or ``name`` unchanged if no feature set has it as key or alias.
 
     Examples
     --------
@@ -261,19 +262,19 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
     return name
 
 
+@fill_doc
 def resolve_feature_group(store: StorePath, group: str) -> str:
     """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
 
     Returns
     -------
     str
+        The group path with the alias resolved.
 
     Examples
     --------
@@ -288,6 +289,7 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
     return "/".join(parts)
 
 
+@fill_doc
 def open_feature_set(
     store: StorePath, key: str, window: str, *, layers: Sequence[int] | None = None
 ) -> xr.Dataset:
@@ -297,8 +299,7 @@ def open_feature_set(
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     key, window : str
         Feature key (or model alias) and window name.
     layers : sequence of int, optional
@@ -366,17 +367,18 @@ class FeatureSetInfo:
     attrs: dict[str, Any]
 
 
+@fill_doc
 def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     """Every feature set in the store (complete or not), sorted by key and window.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
     list of FeatureSetInfo
+        Sorted by key and window.
 
     Examples
     --------
@@ -412,19 +414,20 @@ def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     return infos
 
 
+@fill_doc
 def feature_set_attrs(store: StorePath, key: str, window: str) -> dict[str, Any]:
     """Attrs of a feature set, by key or alias (:class:`GroupNotFoundError` naming it if absent).
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     key, window : str
         Feature key (or model alias) and window name.
 
     Returns
     -------
     dict
+        Its provenance (``model_id``, ``revision`` …) and window attrs.
 
     Examples
     --------

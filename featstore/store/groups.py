@@ -20,6 +20,7 @@ import xarray as xr
 import zarr
 
 from featstore import __version__
+from featstore._docs import fill_doc
 from featstore.errors import (
     FeatstoreError,
     GroupExistsError,
@@ -69,6 +70,7 @@ def group_key(group: str) -> str:
     return key
 
 
+@fill_doc
 def create_store(
     store: StorePath,
     *,
@@ -85,8 +87,7 @@ def create_store(
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     dataset : str
         Name of the dataset.
     tr_seconds : float
@@ -142,19 +143,19 @@ def _node(store: StorePath, group: str) -> zarr.Group | zarr.Array | None:
             return None
 
 
+@fill_doc
 def group_exists(store: StorePath, group: str) -> bool:
     """Whether ``group`` exists in the store (complete or not).
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
 
     Returns
     -------
     bool
+        Whether a group (not an array) is at ``group``.
 
     Examples
     --------
@@ -166,19 +167,19 @@ def group_exists(store: StorePath, group: str) -> bool:
     return isinstance(_node(store, group), zarr.Group)
 
 
+@fill_doc
 def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
     """The attrs of a group, without checking it is complete.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
 
     Returns
     -------
     dict
+        The group's attrs, ``complete`` among them.
 
     Examples
     --------
@@ -210,19 +211,19 @@ def _story_hint(store: StorePath, group: str) -> str:
     )
 
 
+@fill_doc
 def is_complete(store: StorePath, group: str) -> bool:
     """Whether a group exists and its ``complete`` flag is set.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
 
     Returns
     -------
     bool
+        False for an absent group or one whose write never finished.
 
     Examples
     --------
@@ -237,6 +238,7 @@ def is_complete(store: StorePath, group: str) -> bool:
         return False
 
 
+@fill_doc
 def write_group(
     store: StorePath,
     group: str,
@@ -259,10 +261,8 @@ def write_group(
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
     dataset : xarray.Dataset
         Arrays and attrs of the group.
     overwrite : bool
@@ -372,15 +372,14 @@ def mark_complete(store: StorePath, group: str, value: bool = True) -> None:
         node.attrs[S.COMPLETE_ATTR] = bool(value)
 
 
+@fill_doc
 def update_group_attrs(store: StorePath, group: str, attrs: Mapping[str, Any]) -> None:
     """Add or replace attrs of an existing group.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
     attrs : mapping
         Attrs to add or replace.
 
@@ -398,6 +397,7 @@ def update_group_attrs(store: StorePath, group: str, attrs: Mapping[str, Any]) -
         node.attrs.update(to_json_safe(dict(attrs)))
 
 
+@fill_doc
 def open_group(
     store: StorePath,
     group: str,
@@ -412,10 +412,8 @@ def open_group(
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
     chunks : optional
         Dask chunks, as :func:`xarray.open_zarr` (default: as stored).
     require_complete : bool
@@ -447,15 +445,14 @@ def open_group(
         return xr.open_zarr(os.fspath(store), group=key, **kwargs)
 
 
+@fill_doc
 def delete_group(store: StorePath, group: str) -> None:
     """Remove a group and everything below it (no error if absent).
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
 
     Examples
     --------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import zarr
 
+from featstore._docs import fill_doc
 from featstore.errors import FeatstoreError, StoreError
 from featstore.store import _schema as S
 from featstore.store.root import (
@@ -101,6 +102,7 @@ def writing(store: StorePath, what: str) -> Iterator[None]:
         raise write_failure(store, what, exc) from exc
 
 
+@fill_doc
 @contextlib.contextmanager
 def reading_data(store: StorePath, group: str) -> Iterator[None]:
     """Report a chunk that cannot be read or decoded (truncated, corrupt) as one line.
@@ -110,14 +112,13 @@ def reading_data(store: StorePath, group: str) -> Iterator[None]:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
 
     Returns
     -------
     contextlib.AbstractContextManager
+        Turns a failed chunk read in its block into a :class:`StoreError`.
 
     Examples
     --------

@@ -7,6 +7,7 @@ from typing import Any
 
 import zarr
 
+from featstore._docs import fill_doc
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -101,17 +102,18 @@ def group_info(store: StorePath, path: str, kind: str) -> GroupInfo:
     return GroupInfo(path, kind, complete, _variables(store, path, node), attrs)
 
 
+@fill_doc
 def list_groups(store: StorePath) -> list[GroupInfo]:
     """Every schema group with its arrays' shapes and its attrs.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
     list of GroupInfo
+        stimulus, fmri, each feature set, each run: those present, in that order.
 
     Examples
     --------

@@ -21,6 +21,7 @@ def model_key(model_id: str) -> str:
     Returns
     -------
     str
+        The key, safe as a folder name on every platform.
 
     Examples
     --------
@@ -60,6 +61,7 @@ def window_name(*, ctx: int | None = None, tr_win: int | None = None) -> str:
     Returns
     -------
     str
+        ``ctx<N>`` or ``tr<N>``.
 
     Examples
     --------
@@ -114,6 +116,7 @@ def feature_group(key: str, window: str) -> str:
     Returns
     -------
     str
+        ``features/<key>/<window>``.
 
     Examples
     --------
@@ -145,6 +148,7 @@ def result_group(run_id: str) -> str:
     Returns
     -------
     str
+        ``results/<run_id>``.
 
     Examples
     --------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from featstore._docs import fill_doc
 from featstore.errors import GroupNotFoundError
 from featstore.store import _schema as S
 from featstore.store.features import list_feature_sets, resolve_feature_key
@@ -59,6 +60,7 @@ def feature_groups_of(store: StorePath, name: str, window: str | None = None) ->
     return [feature_group(key, w) for w in sorted(set(windows))]
 
 
+@fill_doc
 def remove_feature_sets(store: StorePath, name: str, window: str | None = None) -> list[str]:
     """Remove the feature set ``name``/``window`` (every window of ``name`` when None).
 
@@ -66,8 +68,7 @@ def remove_feature_sets(store: StorePath, name: str, window: str | None = None) 
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     name : str
         Feature key or model alias.
     window : str, optional
@@ -105,14 +106,14 @@ def run_group_of(store: StorePath, run_id: str) -> str:
     return group
 
 
+@fill_doc
 def remove_run(store: StorePath, run_id: str) -> str:
     """Remove ``results/<run_id>`` (an encoding run or an analysis, with its stats and its
     stage); return the group path.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     run_id : str
         Name of the run.
 

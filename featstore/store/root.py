@@ -15,6 +15,7 @@ from typing import Any
 import zarr
 
 from featstore import __version__
+from featstore._docs import fill_doc
 from featstore.errors import SchemaVersionError, StoreError
 from featstore.store import _schema as S
 
@@ -71,6 +72,7 @@ def _open_checked_root(store: StorePath, mode: str) -> zarr.Group:
     return root
 
 
+@fill_doc
 def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
     """Open a store's root group after checking it is a featstore store we can read.
 
@@ -78,14 +80,14 @@ def open_root(store: StorePath, *, mode: str = "r") -> zarr.Group:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     mode : {'r', 'r+'}
         Read only, or read and write.
 
     Returns
     -------
     zarr.Group
+        The root group, its schema version checked.
 
     Examples
     --------
@@ -156,13 +158,13 @@ class StoreHandle(os.PathLike):
         self._roots.clear()
 
 
+@fill_doc
 def root_attrs(store: StorePath) -> dict[str, Any]:
     """The root attrs of a store (schema checked).
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
@@ -179,17 +181,18 @@ def root_attrs(store: StorePath) -> dict[str, Any]:
     return dict(open_root(store).attrs)
 
 
+@fill_doc
 def store_n_tr(store: StorePath) -> int:
     """The store's ``n_tr`` root attr, checked to be a positive integer.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
     int
+        TRs of the story's BOLD and of every feature set.
 
     Examples
     --------
@@ -201,17 +204,18 @@ def store_n_tr(store: StorePath) -> int:
     return int(_positive_root_attr(store, "n_tr", (int,), "the positive number of fMRI TRs"))
 
 
+@fill_doc
 def store_tr_seconds(store: StorePath) -> float:
     """The store's ``tr_seconds`` root attr, checked to be a positive number.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
     float
+        The repetition time, in seconds.
 
     Examples
     --------

@@ -26,6 +26,7 @@ import dask.array as da
 import numpy as np
 import zarr
 
+from featstore._docs import fill_doc
 from featstore.errors import GroupLockedError, InputError
 from featstore.store import _schema as S
 from featstore.store.encoding import array_compressors, to_json_safe
@@ -245,6 +246,7 @@ def discard_stage(store: StorePath, group: str) -> bool:
     return False
 
 
+@fill_doc
 @dataclass(frozen=True)
 class StagedGroup:
     """A group whose resumable write is staged in ``_work/`` (running or interrupted).
@@ -268,17 +270,18 @@ class StagedGroup:
     n_blocks: int
 
 
+@fill_doc
 def list_staged(store: StorePath) -> list[StagedGroup]:
     """Every staged feature set and run, with how many of its blocks are written.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
     list of StagedGroup
+        Empty when no write is under way or was interrupted.
 
     Examples
     --------
@@ -335,6 +338,7 @@ def _acquire(path: Path, group: str) -> TextIO:
         handle.close()
 
 
+@fill_doc
 @contextlib.contextmanager
 def group_lock(store: StorePath, group: str) -> Iterator[None]:
     """Hold an exclusive, non-blocking lock on writing ``group`` (local stores only).
@@ -345,14 +349,13 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
-    group : str
-        Group path, e.g. ``features/gpt2/ctx200``.
+    %(store)s
+    %(group)s
 
     Returns
     -------
     contextlib.AbstractContextManager
+        Holds the lock while its block runs.
 
     Examples
     --------

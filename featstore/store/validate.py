@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import zarr
 
+from featstore._docs import fill_doc
 from featstore.errors import StoreError
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, open_root
@@ -131,6 +132,7 @@ def _check_group(info: GroupInfo, n_tr: int | None) -> list[Problem]:
     return problems
 
 
+@fill_doc
 def validate(store: StorePath) -> list[Problem]:
     """Every departure from the schema, as a list (empty when the store is valid).
 
@@ -139,12 +141,12 @@ def validate(store: StorePath) -> list[Problem]:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
     list of Problem
+        Empty for a store that follows the schema.
 
     Examples
     --------

@@ -36,11 +36,11 @@ def test_best_configs_pick_the_highest_mean_per_group(results):
     )
 
 
-def test_roi_table_names_sorting_and_ceiling(results):
+def test_ranked_roi_table_names_sorting_and_ceiling(results):
     ceiling = results[["roi_name", "hemisphere"]].assign(
         ceiling=("roi", np.linspace(0.05, 0.6, 360))
     )
-    frame = tables.roi_table(results, "wavlm/tr6/layer9", ceiling=ceiling)
+    frame = tables.ranked_roi_table(results, "wavlm/tr6/layer9", ceiling=ceiling)
     assert frame["mean_r"].is_monotonic_decreasing
     top = frame.iloc[0]
     assert top["label"] == f"{top['hemisphere']}_{top['roi_name']}"
@@ -49,7 +49,7 @@ def test_roi_table_names_sorting_and_ceiling(results):
     low = frame[frame["ceiling"] < 0.1]
     assert low["normalized_r"].isna().all() and frame["normalized_r"].notna().any()
     with pytest.raises(InputError, match="configs of 'wavlm'"):
-        tables.roi_table(results, "wavlm/tr6/layer7")
+        tables.ranked_roi_table(results, "wavlm/tr6/layer7")
 
 
 def test_roi_group_table_and_fusion_grid(results):

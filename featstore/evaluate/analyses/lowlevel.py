@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import (
     Analysis,
@@ -178,6 +179,7 @@ class _LowLevel(Analysis):
         }
 
 
+@fill_doc
 def run_lowlevel(
     store,
     model: str,
@@ -198,27 +200,17 @@ def run_lowlevel(
     ----------
     store
         Store with ``fmri``, the model's feature set and the controls' feature sets.
-    model
-        ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).
+    %(analysis_model)s
     controls
         Stored layers regressed out: ``spectral``, ``wordrate`` (one-layer sets need no
         layer), ``wavlm/tr6/3`` …; concatenated into one control.
-    layers
-        ``auto``, ``all`` or a list of layer labels.
+    %(analysis_layers)s
     roi_groups, roi_groups_file
         Groups to summarise (default: every group the ROI names resolve; none on a
         custom atlas) and a JSON/TOML file of more groups.
     settings
         Encoding settings (split, PCA, delays, ridge), as ``evaluate grid``.
-    run_id, overwrite
-        Name of the group (default ``lowlevel-YYYYmmdd-HHMMSS``) and whether to replace it.
-    progress
-        Progress bar on stderr.
-
-    Returns
-    -------
-    str
-        The run id.
+    %(analysis_run)s
 
     Examples
     --------

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import (
     Analysis,
@@ -219,6 +220,7 @@ class _RSA(Analysis):
         }
 
 
+@fill_doc
 def run_rsa(
     store,
     model: str,
@@ -247,10 +249,8 @@ def run_rsa(
     ----------
     store
         Store with ``fmri`` and the model's feature set.
-    model
-        ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).
-    layers
-        ``auto``, ``all`` or a list of layer labels.
+    %(analysis_model)s
+    %(analysis_layers)s
     roi_groups, roi_groups_file
         Group names (default: every group the ROI names resolve, less those of fewer than
         3 ROIs with the correlation distance, listed in the attr ``skipped_roi_groups``)
@@ -271,15 +271,7 @@ def run_rsa(
         ``segment`` consecutive TRs.
     settings
         Split, PCA and FIR delays (the encoding settings).
-    run_id, overwrite
-        Name of the group (default ``rsa-YYYYmmdd-HHMMSS``) and whether to replace it.
-    progress
-        Progress bar on stderr.
-
-    Returns
-    -------
-    str
-        The run id.
+    %(analysis_run)s
 
     Examples
     --------

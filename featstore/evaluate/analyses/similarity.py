@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import (
     Analysis,
@@ -136,6 +137,7 @@ class _Similarity(Analysis):
         }
 
 
+@fill_doc
 def run_similarity(
     store,
     model: str,
@@ -158,10 +160,8 @@ def run_similarity(
     ----------
     store
         Store with ``fmri`` and the model's feature set.
-    model
-        ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).
-    layers
-        ``auto``, ``all`` or a list of layer labels.
+    %(analysis_model)s
+    %(analysis_layers)s
     metrics
         Any of ``cka``, ``rsa``, ``cca``, ``procrustes``, ``encoding``.
     roi_group, roi_groups_file
@@ -170,15 +170,7 @@ def run_similarity(
         RDM distance and comparison of the ``rsa`` metric.
     settings
         Split, PCA, delays and ridge settings (as ``evaluate grid``).
-    run_id, overwrite
-        Name of the group (default ``similarity-YYYYmmdd-HHMMSS``) and whether to replace it.
-    progress
-        Progress bar on stderr.
-
-    Returns
-    -------
-    str
-        The run id.
+    %(analysis_run)s
 
     Examples
     --------

@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.runs.configs import Config, FeatureLayer
@@ -65,6 +66,7 @@ EXCLUDED_ATTR = "excluded"
 _GRID_SETTINGS = ("partition",)
 
 
+@fill_doc
 def complete_runs(store: StorePath) -> list[str]:
     """Ids of the complete encoding runs of a store, sorted.
 
@@ -74,8 +76,7 @@ def complete_runs(store: StorePath) -> list[str]:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
@@ -108,14 +109,14 @@ def runs_newest_first(store: StorePath) -> list[str]:
     return sorted(created, key=lambda r: (created[r], r), reverse=True)
 
 
+@fill_doc
 def open_run(store: StorePath, run_id: str | None = None) -> xr.Dataset:
     """A complete run (the newest one when ``run_id`` is None), fusion model names as
     :func:`fusion_model_names` gives them.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     run_id : str, optional
         The run (default: the newest complete one).
 

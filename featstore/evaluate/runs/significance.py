@@ -187,7 +187,7 @@ def stats_table(stats: xr.Dataset, *, alpha: float = 0.05) -> pd.DataFrame:
 def export_stats_csv(stats: xr.Dataset, path: str | os.PathLike, *, alpha: float = 0.05) -> Path:
     """Write :func:`stats_table` to ``path`` as CSV; return the path."""
     path = Path(path)
-    with writing_file(path, "--csv") as file:
+    with writing_file(path, "CSV file") as file:
         stats_table(stats, alpha=alpha).to_csv(file, index=False)
     return path
 

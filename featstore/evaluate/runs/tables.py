@@ -213,7 +213,7 @@ def roi_labels(results: xr.Dataset) -> list[str]:
     return roi_groups.roi_labels(results[S.ROI_NAME_COORD].values, hemis)
 
 
-def roi_table(
+def ranked_roi_table(
     results: xr.Dataset,
     config: str,
     *,
@@ -247,6 +247,11 @@ def roi_table(
         frame["p"] = tested["p"].values.astype(float)
         frame["q"] = tested["q"].values.astype(float)
     return frame.sort_values("mean_r", ascending=False, na_position="last").reset_index(drop=True)
+
+
+# The old name, until cli/report_cmds.py (changed on another branch now) imports the new one:
+# ``summary.roi_table`` is another function (mean r per config and ROI of a run).
+roi_table = ranked_roi_table
 
 
 def select_config(results: xr.Dataset, config: str) -> xr.Dataset:

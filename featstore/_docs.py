@@ -1,0 +1,101 @@
+"""Parameter texts shared by many docstrings, filled in by :func:`fill_doc` (as nilearn's).
+
+A docstring names a shared text as ``%(store)s`` on a line of its own, at the indent of
+the parameter it describes; :func:`fill_doc` replaces it by the entry of :data:`DOCDICT`,
+indented as the docstring is. A docstring that goes through :func:`fill_doc` writes a
+literal percent sign as ``%%``. What users and tools (``help``, doctest, numpydoc) see is
+the filled ``__doc__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+_Documented = TypeVar("_Documented", bound=Callable)
+
+#: Shared texts: the first line at the parameter's indent, the following ones relative to it.
+DOCDICT: dict[str, str] = {
+    "store": """store : str, os.PathLike or Store
+    The store (a path, an fsspec URL or a :class:`featstore.Store`).""",
+    "group": """group : str
+    Group path, e.g. ``features/gpt2/ctx200``.""",
+    "analysis_model": """model
+    ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).""",
+    "analysis_layers": """layers
+    ``auto``, ``all`` or a list of layer labels.""",
+    "analysis_run": """run_id, overwrite
+    Name of the group (default: the analysis and the time, e.g.
+    ``rsa-20250131-142501``) and whether to replace it.
+progress
+    Progress bar on stderr.
+
+Returns
+-------
+str
+    The run id.""",
+    "results": """results : xarray.Dataset
+    An encoding run, ``results/<run_id>`` (:func:`featstore.evaluate.runs.open_run`, or
+    ``Run.dataset``), or several runs combined.""",
+    "title": """title : str, optional
+    Title of the figure (None: none).""",
+    "figure_out": """axes : matplotlib.axes.Axes, optional
+    Draw into these axes (default: a new, pyplot-free figure).
+output_file : str or os.PathLike, optional
+    Save the figure there, in the format of its suffix.
+
+Returns
+-------
+matplotlib.figure.Figure""",
+    "example_run": """>>> import tempfile
+>>> import featstore as fs
+>>> from featstore.datasets import example_store
+>>> store = fs.open_store(example_store())
+>>> run = store.grid(models=["toy-lm:ctx8"], progress=False)""",
+}
+
+
+def _docstring_indent(doc: str) -> str:
+    """The indent of a docstring's lines after the first (what ``inspect.cleandoc`` strips)."""
+    indents = [len(line) - len(line.lstrip()) for line in doc.splitlines()[1:] if line.strip()]
+    return " " * min(indents, default=0)
+
+
+def fill_doc(documented: _Documented) -> _Documented:
+    """Fill the ``%(name)s`` placeholders of a function's or class's docstring.
+
+    Parameters
+    ----------
+    documented : function or class
+        What to document; its ``__doc__`` is replaced by the filled text.
+
+    Returns
+    -------
+    function or class
+        ``documented`` itself, so that ``fill_doc`` is a decorator.
+
+    Examples
+    --------
+    >>> from featstore._docs import fill_doc
+    >>> @fill_doc
+    ... def count(store):
+    ...     '''Count what is in a store.
+    ...
+    ...     Parameters
+    ...     ----------
+    ...     %(store)s
+    ...     '''
+    >>> print(count.__doc__.splitlines()[-2].strip())
+    The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    """
+    doc = documented.__doc__
+    if not doc:
+        return documented
+    indent = _docstring_indent(doc)
+    texts = {name: text.replace("\n", "\n" + indent) for name, text in DOCDICT.items()}
+    try:
+        documented.__doc__ = doc % texts
+    except (KeyError, TypeError, ValueError) as exc:
+        name = getattr(documented, "__qualname__", repr(documented))
+        raise RuntimeError(f"cannot fill the docstring of {name}: {exc!r}") from exc
+    return documented
