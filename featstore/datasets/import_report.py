@@ -96,6 +96,6 @@ class ImportReport:
         if self.target_kind == "roi":
             return f"{self.n_roi} ROIs ({self.atlas})"
         return (
-            f"{self.n_roi} {self.target_kind}s in {self.space} ({self.dropped_targets} "
+            f"{self.n_roi} {'vertices' if self.target_kind == 'vertex' else 'voxels'} in {self.space} ({self.dropped_targets} "
             "dropped: medial wall, outside the mask, NaN or constant in a subject)"
         )

@@ -292,7 +292,7 @@ def scan_targets(
                     voxels, attrs["mask_source"] = _computed_mask(image, paths[0], space)
                 keep[""] = voxels.reshape(-1)
                 n_as_read = int(voxels.sum())
-            check_same_grid(first_image, image, "fmri", paths[0], scans[0][1][0])
+            _check_grid(first_image, image, paths[0], scans[0][1][0])
             series = _read_scan(kind, paths)
         else:
             series = _read_scan(kind, paths)
@@ -323,6 +323,14 @@ def scan_targets(
     if source.n_targets == 0:
         raise InputError(f"fmri {source.pattern}: no target is finite and varying in every subject")
     return source
+
+
+def _check_grid(first: nib.Nifti1Image, image: nib.Nifti1Image, path: Path, first_path: Path):
+    if image.shape[:3] != first.shape[:3] or not np.allclose(image.affine, first.affine, atol=1e-3):
+        raise InputError(
+            f"fmri {path}: grid {image.shape[:3]} (affine {image.affine.round(3).tolist()}) "
+            f"differs from {first_path}'s {first.shape[:3]}; voxel targets need one grid"
+        )
 
 
 def _subcortical_count(path: Path) -> int:
