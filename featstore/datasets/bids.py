@@ -287,7 +287,7 @@ def scan_bids(
             f"subjects: {unknown[0]!r} has no scan in {folder} for space {space}; "
             f"subjects there: {', '.join(everyone) or 'none'}"
         )
-    wanted = list(subjects) if subjects else everyone
+    wanted = sorted(subjects) if subjects else everyone
     stories = []
     for story in tasks:
         align, audio = _alignment(root, story), _audio(root, story)

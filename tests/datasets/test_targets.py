@@ -108,8 +108,8 @@ def test_space_checks(story):
 def test_hemispheres_with_different_tr_counts_are_refused(story):
     write_func_gii(story / "sub-01_hemi-L.func.gii", np.ones((N_TR, N_LEFT)))
     write_func_gii(story / "sub-01_hemi-R.func.gii", np.ones((N_TR - 1, N_RIGHT)))
-    with pytest.raises(InputError, match="sub-01_hemi-L.func.gii has 7 TRs but its right "
-                       "hemisphere .*sub-01_hemi-R.func.gii has 6"):  # fmt: skip
+    with pytest.raises(InputError, match=r"sub-01_hemi-L.func.gii has 7 TRs but its right "
+                       r"hemisphere .*sub-01_hemi-R.func.gii has 6"):  # fmt: skip
         _import(story, story / "s.zarr", fmri=story / "sub-01_hemi-L.func.gii", space="native")
 
 
@@ -152,7 +152,7 @@ def test_nifti_voxels_without_mask_use_nilearn_on_the_first_subject(story):
     from nilearn.masking import compute_epi_mask
 
     box = (slice(4, 12), slice(4, 11), slice(4, 10))  # nilearn needs room to find a brain
-    data, mask = _volumes(story, np.random.default_rng(5), grid=(16, 15, 14), box=box)
+    _, mask = _volumes(story, np.random.default_rng(5), grid=(16, 15, 14), box=box)
     _import(story, story / "s.zarr", fmri=story / "sub-*_bold.nii.gz", space="native")
     fmri = xr.open_zarr(story / "s.zarr", group="fmri", consolidated=False)
     computed = np.asarray(compute_epi_mask(str(story / "sub-01_bold.nii.gz")).dataobj) > 0
