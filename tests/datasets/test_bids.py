@@ -214,3 +214,13 @@ def test_bids_refuses_a_one_story_store(made, tmp_path):
     before = tree_hash(store)
     _one_error_line(_bids(made["root"], store), "one-story store", "featstore store upgrade")
     assert tree_hash(store) == before
+
+
+def test_bids_options_that_do_not_fit(made, tmp_path):
+    store = tmp_path / "s.zarr"
+    _one_error_line(_bids(made["root"], store, "--story", "x"), "--story does not go with --bids")
+    args = ["dataset", "import", "--bids", made["root"], "--space", "fsaverage5", "--tasks",
+            "lucy", "--tr", "1.5", "--store", store]  # fmt: skip
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    _one_error_line(result, f"--bids {made['root']}: give --pipeline too")
+    assert not store.exists()
