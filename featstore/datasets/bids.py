@@ -261,13 +261,22 @@ def scan_bids(
 
     Examples
     --------
+    Only names are read (and events.tsv files), so empty files show the layout:
+
     >>> import tempfile
-    >>> from featstore.datasets.bids import scan_bids
-    >>> try:
-    ...     scan_bids(tempfile.mkdtemp(), pipeline="afni", space="fsaverage6", tasks=["x"])
-    ... except Exception as exc:
-    ...     print(str(exc).split(":")[0])
-    pipeline=afni
+    >>> from pathlib import Path
+    >>> from featstore.datasets import scan_bids
+    >>> root = Path(tempfile.mkdtemp())
+    >>> func = root / "derivatives" / "afni" / "sub-01" / "func"
+    >>> func.mkdir(parents=True)
+    >>> for h in "LR":
+    ...     (func / f"sub-01_task-tale_space-fsaverage6_hemi-{h}_desc-clean.func.gii").touch()
+    >>> (root / "stimuli" / "gentle" / "tale").mkdir(parents=True)
+    >>> (root / "stimuli" / "gentle" / "tale" / "align.json").touch()
+    >>> (root / "stimuli" / "tale_audio.wav").touch()
+    >>> tree = scan_bids(root, pipeline="afni", space="fsaverage6", tasks=["tale"])
+    >>> [(story.name, list(story.scans), story.onset) for story in tree.stories]
+    [('tale', ['sub-01'], 0.0)]
     """
     root = Path(root)
     if space not in SPACES:

@@ -206,3 +206,26 @@ def _add_subcortical(path):
     )
     data = np.concatenate([np.asarray(image.dataobj), np.ones((time.size, 4))], axis=1)
     nib.save(nib.Cifti2Image(data.astype(np.float32), header=(time, models + sub)), path)
+
+
+def test_writing_holds_one_subject_at_a_time(story, monkeypatch):
+    """The second pass reads a subject only once the previous one's array is released."""
+    import gc
+    import weakref
+
+    from featstore.datasets.targets import TargetSource
+
+    _gifti_subjects(story, np.random.default_rng(8))
+    read = TargetSource.read_subject
+    alive_at_read, reads = [], []
+
+    def tracked(self, index):
+        gc.collect()
+        alive_at_read.append(sum(ref() is not None for ref in reads))
+        block = read(self, index)
+        reads.append(weakref.ref(block))
+        return block
+
+    monkeypatch.setattr(TargetSource, "read_subject", tracked)
+    _import(story, story / "s.zarr", fmri=story / "sub-*_hemi-L.func.gii", space="native")
+    assert alive_at_read == [0, 0, 0]
