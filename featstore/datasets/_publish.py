@@ -95,7 +95,10 @@ def publish(staging: Path, target: Path, overwrite: bool, what: str | None = Non
     if not (target.exists() or target.is_symlink()):
         os.rename(staging, target)
         return
-    retired = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex[:8]}")
+    # beside the staging directory (never inside stories/, where it would be a story),
+    # under a name stale-staging cleanup leaves alone: it holds the old store
+    stem = staging.name.split(".importing-")[0]
+    retired = staging.with_name(f"{stem}.replaced-{uuid.uuid4().hex[:8]}")
     os.rename(target, retired)
     try:
         os.rename(staging, target)

@@ -20,7 +20,7 @@ import numpy as np
 from featstore.datasets._publish import check_target, make_parent, new_staging, publish, target_path
 from featstore.datasets.bids import BidsStory, scan_bids
 from featstore.datasets.import_report import ImportReport
-from featstore.datasets.importer import prepare_story, write_story
+from featstore.datasets.importer import StoryData, prepare_story, write_story
 from featstore.datasets.targets import TargetSource, scan_targets
 from featstore.datasets.timeline import check_timing
 from featstore.errors import InputError
@@ -63,6 +63,26 @@ def shared_targets(sources: dict[str, TargetSource]) -> dict[str, TargetSource]:
     if not any(mask.any() for mask in keep.values()):
         raise InputError("no vertex or voxel is usable in every story; import them separately")
     return {story: source.restricted(keep) for story, source in sources.items()}
+
+
+def _stage_story(
+    story: BidsStory, staging: Path, targets: TargetSource, dataset: str, options: dict
+) -> StoryData:
+    """Read and check a story's stimulus (its fMRI already scanned) and write it to ``staging``."""
+    data = prepare_story(
+        align=story.align,
+        audio=story.audio,
+        targets=targets,
+        stim_onset=story.onset,
+        space=None,
+        parcellate=None,
+        mask=None,
+        allow_pickle=False,
+        roi_names=None,
+        **options,
+    )
+    write_story(staging, data, dataset=dataset, story=story.name)
+    return data
 
 
 def import_bids(
@@ -132,6 +152,8 @@ def import_bids(
     """
     say = echo or (lambda line: None)
     check_timing(tr, 0.0, tr_assign)
+    options = dict(tr=tr, tr_assign=tr_assign, tr_tolerance=tr_tolerance,
+                   trim_to_shortest=trim_to_shortest)  # fmt: skip
     for name, value in (("pipeline", pipeline), ("space", space)):
         if not value:
             raise InputError(f"bids={root}: give `{name}` too")
@@ -154,34 +176,21 @@ def import_bids(
     }
     sources = shared_targets(sources)
     make_parent(collection)
+    created = not collection.exists()
+    dataset = collection.name.removesuffix(".zarr")
+    if not created:
+        dataset = str(open_root(collection).attrs.get("dataset") or dataset)
     staged: list[tuple[Path, Path, BidsStory]] = []
     reports = []
-    created = not collection.exists()
     try:
-        dataset = collection.name.removesuffix(".zarr")
         for story in tree.stories:
-            data = prepare_story(
-                align=story.align,
-                audio=story.audio,
-                targets=sources[story.name],
-                tr=tr,
-                stim_onset=story.onset,
-                tr_assign=tr_assign,
-                tr_tolerance=tr_tolerance,
-                space=None,
-                parcellate=None,
-                mask=None,
-                allow_pickle=False,
-                roi_names=None,
-                trim_to_shortest=trim_to_shortest,
-            )
             target = stories_dir / story.name
             staging = new_staging(target, collection)
             staged.append((staging, target, story))
-            write_story(staging, data, dataset=dataset, story=story.name)
-            reports.append((target, data))
-        handle = ensure_collection(collection, dataset=dataset, tr_seconds=tr)
-        dataset = str(open_root(handle).attrs.get("dataset") or dataset)
+            reports.append(
+                (target, _stage_story(story, staging, sources[story.name], dataset, options))
+            )
+        ensure_collection(collection, dataset=dataset, tr_seconds=tr)
         for staging, target, story in staged:
             publish(staging, target, overwrite, f"story {story.name!r} of {collection}")
     except BaseException as exc:
