@@ -87,3 +87,23 @@ def test_bad_story_input_leaves_no_store_behind(files):
     before = tree_hash(store)
     _one_error_line(_import(files, store, "--story", "x", tr=2.0), "has TR 1.5 s")
     assert tree_hash(store) == before
+
+
+def test_a_story_of_vertex_targets(files):
+    from tests.datasets.brain_fixtures import write_func_gii
+
+    rng = np.random.default_rng(9)
+    for subject in ("sub-01", "sub-02"):
+        for h, n in (("L", 13), ("R", 11)):
+            write_func_gii(files / f"{subject}_hemi-{h}.func.gii", rng.standard_normal((7, n)))
+    store = files / "narr.zarr"
+    args = ["dataset", "import", "--align", files / "align.csv", "--audio", files / "story.wav",
+            "--fmri", files / "sub-*_hemi-L.func.gii", "--space", "native", "--tr", TR,
+            "--store", store, "--story", "tale", "--dataset", "mine"]  # fmt: skip
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert "2 subjects (sub-01, sub-02); 24 vertices in native (0 dropped" in result.stdout
+    fmri = xr.open_zarr(store, group="stories/tale/fmri", consolidated=False)
+    assert fmri.vertex.values.tolist() == list(range(13)) + list(range(11))
+    root = xr.open_zarr(store, group="stories/tale", consolidated=False)
+    assert root.attrs["dataset"] == "mine" and root.attrs["story"] == "tale"
