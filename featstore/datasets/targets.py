@@ -63,17 +63,22 @@ def check_space(space: str, kind: str) -> str:
 
 
 def _usable(series: np.ndarray, file: Path, subject: str) -> np.ndarray:
-    """Targets of one subject that are finite at every TR and not constant."""
+    """Targets of one subject that are finite at every TR and not constant.
+
+    Works from per-target maxima and minima, so no temporary as large as the series
+    beyond one boolean array is made.
+    """
     finite = np.isfinite(series).all(axis=0)
     with np.errstate(invalid="ignore"):
-        varying = series.max(axis=0) - series.min(axis=0) > 0
-        huge = np.abs(series) > MAX_ABS_BOLD
-    huge &= np.isfinite(series)
+        high, low = series.max(axis=0), series.min(axis=0)
+        varying = high - low > 0
+    huge = finite & ((high > MAX_ABS_BOLD) | (low < -MAX_ABS_BOLD))
     if huge.any():
-        tr, target = (int(i[0]) for i in np.nonzero(huge))
+        target = int(np.flatnonzero(huge)[0])
+        tr = int(np.flatnonzero(np.abs(series[:, target]) > MAX_ABS_BOLD)[0])
         raise InputError(
-            f"fmri {file}: subject {subject!r} has {int(huge.sum())} value(s) beyond "
-            f"±{MAX_ABS_BOLD:g}; first at TR {tr}, target {target}; rescale the data"
+            f"fmri {file}: subject {subject!r} has {int(huge.sum())} target(s) with values "
+            f"beyond ±{MAX_ABS_BOLD:g}; first at TR {tr}, target {target}; rescale the data"
         )
     return finite & varying
 

@@ -229,3 +229,13 @@ def test_writing_holds_one_subject_at_a_time(story, monkeypatch):
     monkeypatch.setattr(TargetSource, "read_subject", tracked)
     _import(story, story / "s.zarr", fmri=story / "sub-*_hemi-L.func.gii", space="native")
     assert alive_at_read == [0, 0, 0]
+
+
+def test_values_too_large_for_float32_statistics_are_refused(story):
+    data = _gifti_subjects(story, np.random.default_rng(10))
+    left = data["sub-02"][0].copy()
+    left[3, 9] = 1e20
+    write_func_gii(story / "sub-02_task-story_hemi-L.func.gii", left)
+    with pytest.raises(InputError, match=r"sub-02_task-story_hemi-L.func.gii: subject 'sub-02' "
+                       r"has 1 target\(s\) with values beyond ±1e\+15; first at TR 3, target 9"):  # fmt: skip
+        _import(story, story / "s.zarr", fmri=story / "sub-*_hemi-L.func.gii", space="native")
