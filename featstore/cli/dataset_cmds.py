@@ -150,7 +150,8 @@ def import_(
         ),
     ] = False,
 ) -> None:
-    """Create a store from a story's word alignment and audio, plus its fMRI.
+    """Create a store from a story's word alignment and audio, plus its fMRI; or add the
+    story to a store of stories (--story); or import the stories of a BIDS tree (--bids).
 
     Everything is checked before anything is written; a failed import leaves nothing.
 
