@@ -20,22 +20,22 @@ app = new_app(
 
 @app.command("import")
 def import_(
+    tr: Annotated[float, typer.Option("--tr", help="Repetition time in seconds, e.g. 1.5.")],
+    store: StoreOption,
     align: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--align",
             help="Word alignment: Gentle CSV (word, word_lower, onset, offset; header "
             "optional) or align.json, or a Praat TextGrid with a 'words' tier.",
         ),
-    ],
+    ] = None,
     audio: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--audio", help="Story audio, WAV, FLAC or Ogg Opus/Vorbis (any rate/channels)."
         ),
-    ],
-    tr: Annotated[float, typer.Option("--tr", help="Repetition time in seconds, e.g. 1.5.")],
-    store: StoreOption,
+    ] = None,
     fmri: Annotated[
         Path | None,
         typer.Option(
@@ -43,7 +43,8 @@ def import_(
             help="ROI fMRI: .npz (one (TR, ROI) array per subject), a directory of "
             "<subject>.npy, or a pickled dict (needs --allow-pickle); or brain files, a path "
             "or quoted glob of .func.gii (hemi-L, right found by name), .dtseries.nii or "
-            "4-D .nii(.gz), subjects from sub-XX, averaged by --parcellate.",
+            "4-D .nii(.gz), subjects from sub-XX: vertex/voxel targets, or parcels with "
+            "--parcellate.",
         ),
     ] = None,
     parcellate: Annotated[
@@ -58,9 +59,45 @@ def import_(
         Path | None,
         typer.Option(
             "--mask",
-            help="Brain mask for NIfTI --fmri (default: nilearn's compute_epi_mask per "
-            "subject, recorded in the fmri attrs).",
+            help="Brain mask for NIfTI --fmri (default: nilearn's compute_epi_mask, of each "
+            "subject with --parcellate, of the first subject for voxel targets; recorded).",
         ),
+    ] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(
+            "--space",
+            help="Space of vertex/voxel --fmri: fsaverage5, fsaverage6, fsLR32k, "
+            "MNI152NLin2009cAsym, MNI152NLin6Asym or native (default: the files' space-).",
+        ),
+    ] = None,
+    story: Annotated[
+        str | None,
+        typer.Option(
+            "--story",
+            help="Add the story under this name to the store of stories --store "
+            "(created if absent); --overwrite then replaces only this story.",
+        ),
+    ] = None,
+    bids: Annotated[
+        Path | None,
+        typer.Option(
+            "--bids",
+            help="A Narratives-style BIDS root: import every --tasks story of its "
+            "derivatives/<--pipeline> into the store of stories --store.",
+        ),
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option("--pipeline", help="BIDS derivatives pipeline, e.g. afni-nosmooth."),
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option("--tasks", help="BIDS stories (tasks) to import, comma-separated."),
+    ] = None,
+    subjects: Annotated[
+        str | None,
+        typer.Option("--subjects", help="BIDS subjects, comma-separated (default: every subject)."),
     ] = None,
     dataset: Annotated[
         str | None,
@@ -107,10 +144,14 @@ def import_(
         ),
     ] = 2.0,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing store at --store.")
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an existing store at --store (with --story: that story)."
+        ),
     ] = False,
 ) -> None:
-    """Create a store from a story's word alignment and audio, plus its fMRI.
+    """Create a store from a story's word alignment and audio, plus its fMRI; or add the
+    story to a store of stories (--story); or import the stories of a BIDS tree (--bids).
 
     Everything is checked before anything is written; a failed import leaves nothing.
 
@@ -119,9 +160,32 @@ def import_(
         featstore dataset import --align 21styear_align.csv --audio 21styear_audio.wav --fmri 21styear_all_sub.pkl --allow-pickle --tr 1.5 --store stores/21styear.zarr
 
         featstore dataset import --align align.json --audio pieman.wav --fmri 'sub-*_task-pieman_space-fsaverage6_hemi-L_desc-clean.func.gii' --parcellate lh.aparc.annot --tr 1.5 --store stores/pieman.zarr
+
+        featstore dataset import --story slumlord --align slumlord.TextGrid --audio slumlord.wav --fmri 'sub-*_task-slumlord_hemi-L.func.gii' --space fsaverage6 --tr 1.5 --store stores/narr.zarr
+
+        featstore dataset import --bids /data/narratives --pipeline afni-nosmooth --space fsaverage6 --tasks pieman,tunnel,lucy --tr 1.5 --store stores/narr.zarr
     """
     from featstore.datasets.importer import import_dataset
 
+    if bids is not None:
+        _import_bids(
+            bids,
+            pipeline=pipeline,
+            space=space,
+            tasks=tasks,
+            subjects=subjects,
+            tr=tr,
+            store=store,
+            mask=mask,
+            tr_assign=tr_assign,
+            tr_tolerance=tr_tolerance,
+            trim_to_shortest=trim_to_shortest,
+            overwrite=overwrite,
+            others={"--align": align, "--audio": audio, "--fmri": fmri, "--story": story},
+        )
+        return
+    if align is None or audio is None:
+        raise typer.BadParameter("give --align and --audio (or --bids)", param_hint="--align")
     try:
         report = import_dataset(
             store,
@@ -139,6 +203,8 @@ def import_(
             trim_to_shortest=trim_to_shortest,
             tr_tolerance=tr_tolerance,
             overwrite=overwrite,
+            story=story,
+            space=space,
         )
     except KeyboardInterrupt:
         # nothing to resume: the new store is renamed into place only once complete
@@ -147,6 +213,28 @@ def import_(
         ) from None
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
+
+
+def _import_bids(root: Path, *, others: dict, tasks: str | None, subjects: str | None, **options):
+    """``--bids``: scan the tree, print what was found, import every story asked for."""
+    from featstore.datasets.bids_import import import_bids
+
+    given = [flag for flag, value in others.items() if value is not None]
+    if given:
+        raise typer.BadParameter(f"{given[0]} does not go with --bids", param_hint="--bids")
+    split = [name.strip() for name in (tasks or "").split(",") if name.strip()]
+    try:
+        import_bids(
+            root,
+            tasks=split,
+            subjects=[s.strip() for s in subjects.split(",") if s.strip()] if subjects else None,
+            echo=lambda line: console.print(line, highlight=False, markup=False),
+            **options,
+        )
+    except KeyboardInterrupt:
+        raise interrupted(
+            "no story was published (a BIDS import is all or nothing): rerun the import"
+        ) from None
 
 
 app.command("import-eeg")(import_eeg)

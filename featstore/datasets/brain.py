@@ -36,6 +36,18 @@ def brain_format(path: str | os.PathLike) -> str | None:
     return next((kind for suffix, kind in FORMATS.items() if name.endswith(suffix)), None)
 
 
+def brain_files(pattern: str | os.PathLike) -> tuple[list[Path], str]:
+    """The files a path or glob names and their one kind (gifti, cifti or nifti)."""
+    files = expand(pattern)
+    kinds = {brain_format(file) for file in files}
+    if len(kinds) != 1 or None in kinds:
+        raise InputError(
+            f"fmri {os.fspath(pattern)}: matches files of kinds {sorted(map(str, kinds))}; "
+            "expected only .func.gii, only .dtseries.nii or only .nii/.nii.gz"
+        )
+    return files, kinds.pop()
+
+
 @dataclass(frozen=True)
 class BrainSource:
     """What was read and how it was parcellated; the fmri group's ``source`` and attrs."""
@@ -181,18 +193,11 @@ def read_brain_fmri(
     >>> bold.shape, subjects
     ((2, 9, 2), ['sub-01', 'sub-02'])
     """
-    files = expand(pattern)
-    kinds = {brain_format(file) for file in files}
-    if len(kinds) != 1 or None in kinds:
-        raise InputError(
-            f"fmri {os.fspath(pattern)}: matches files of kinds {sorted(map(str, kinds))}; "
-            "expected only .func.gii, only .dtseries.nii or only .nii/.nii.gz"
-        )
-    kind = kinds.pop()
+    files, kind = brain_files(pattern)
     if parcellate is None:
         raise InputError(
-            f"fmri {os.fspath(pattern)}: {kind} data needs `parcellate` (an atlas) (this store "
-            "schema holds parcels; vertex- and voxel-wise targets come with schema v2)"
+            f"fmri {os.fspath(pattern)}: {kind} data read as parcels needs `parcellate` "
+            "(an atlas); read vertices or voxels with featstore.datasets.targets.scan_targets"
         )
     if mask is not None and kind != "nifti":
         raise InputError(f"mask={os.fspath(mask)} applies to NIfTI fMRI, not {kind}")

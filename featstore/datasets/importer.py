@@ -8,202 +8,50 @@ stays untouched if the import fails).
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import dask
+import xarray as xr
+
+from featstore.datasets._publish import (
+    check_target,
+    make_parent,
+    new_staging,
+    publish,
+    target_path,
+)
 from featstore.datasets.alignment_formats import read_word_alignment
 from featstore.datasets.atlas import roi_names_from_file
 from featstore.datasets.audio import audio_file_info, read_audio
-from featstore.datasets.brain import brain_format, read_brain_fmri
+from featstore.datasets.brain import brain_files, brain_format, read_brain_fmri
 from featstore.datasets.fmri import read_fmri
 from featstore.datasets.fmri_group import fmri_dataset, fmri_encoding
+from featstore.datasets.import_report import ImportReport
 from featstore.datasets.stimulus_group import stimulus_dataset, stimulus_encoding
-from featstore.datasets.timeline import audio_tr_count, check_timing
-from featstore.errors import GroupExistsError, InputError, SchemaVersionError, StoreError
-from featstore.store import _schema as S
-from featstore.store.groups import (
-    StorePath,
-    _local_path,
-    create_store,
-    open_root,
-    write_group,
+from featstore.datasets.targets import (
+    SPACES,
+    TargetSource,
+    check_space,
+    scan_targets,
+    space_from_name,
+    target_dataset,
+    target_encoding,
 )
+from featstore.datasets.timeline import audio_tr_count, check_timing
+from featstore.errors import InputError
+from featstore.store import _schema as S
+from featstore.store.groups import StorePath, create_store, open_root, write_group
 from featstore.store.io_errors import write_failure
+from featstore.store.stories import check_story_name, ensure_collection
+
+__all__ = ["ImportReport", "import_dataset"]
 
 # A word may start this long after the last audio sample (encoder frame rounding).
 _AUDIO_END_SLACK_S = 0.05
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """What ``import_dataset`` wrote and noticed.
-
-    ``tr_mismatch`` is the fMRI TR count minus the TRs the story audio spans after
-    ``stim_onset`` (``audio_n_tr``); None without fMRI.
-
-    Attributes
-    ----------
-    store : Path
-        The store written.
-    n_words, n_tr, audio_n_tr : int
-        Words; TRs of the store; TRs the audio spans after ``stim_onset``.
-    tr_mismatch : int or None
-        fMRI TRs minus ``audio_n_tr`` (None without fMRI).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from featstore.datasets import import_dataset
-    >>> from featstore.datasets.demo import demo_story_paths
-    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
-    >>> report.n_words, report.n_tr, report.tr_mismatch
-    (830, 206, None)
-    """
-
-    store: Path
-    dataset: str
-    tr_seconds: float
-    stim_onset: float
-    tr_assign: str
-    n_words: int
-    n_time_filled: int
-    n_word_missing: int
-    duration_s: float
-    n_tr: int
-    audio_n_tr: int
-    n_words_after_scan: int
-    stimulus_sha256: str
-    subjects: list[str] = field(default_factory=list)
-    n_roi: int = 0
-    atlas: str = ""
-    tr_mismatch: int | None = None
-    trimmed: dict[str, int] = field(default_factory=dict)
-
-    def lines(self) -> list[str]:
-        """The report as short human-readable lines (what the CLI prints)."""
-        out = [
-            f"store      {self.store}  (dataset {self.dataset!r})",
-            f"words      {self.n_words}  ({self.n_time_filled} timestamps back-filled, "
-            f"{self.n_word_missing} missing words)",
-            f"audio      {self.duration_s:.2f} s at 16 kHz; story starts {self.stim_onset:g} s "
-            f"into the scan",
-            f"TRs        n_tr={self.n_tr} of {self.tr_seconds:g} s; words → TRs by "
-            f"{self.tr_assign}; the audio spans {self.audio_n_tr} TRs",
-        ]
-        if self.subjects:
-            shown = ", ".join(self.subjects[:5]) + (" …" if len(self.subjects) > 5 else "")
-            out.append(
-                f"fMRI       {len(self.subjects)} subjects ({shown}); {self.n_roi} ROIs "
-                f"({self.atlas})"
-            )
-            out.append(
-                f"TR check   fMRI {self.n_tr} TRs vs audio {self.audio_n_tr} TRs: "
-                f"difference {self.tr_mismatch:+d}"
-            )
-        else:
-            out.append("fMRI       none (n_tr from the audio)")
-        if self.trimmed:
-            out.append(
-                f"trimmed    {len(self.trimmed)} subject(s) cut to {self.n_tr} TRs: "
-                + ", ".join(f"{s} (-{n})" for s, n in self.trimmed.items())
-            )
-        if self.n_words_after_scan:
-            out.append(
-                f"warning    {self.n_words_after_scan} word(s) fall after the last TR; "
-                "features ignore them"
-            )
-        return out
-
-
-def _target_path(store: StorePath) -> Path:
-    local = _local_path(store)
-    if local is None:
-        raise InputError(f"store={os.fspath(store)}: dataset import writes local stores only")
-    return local
-
-
-def _is_featstore_store(path: Path) -> bool:
-    """Whether ``path`` is a featstore store this featstore may replace.
-
-    A store of a newer schema raises :class:`SchemaVersionError`, as every other command
-    does: its groups (features, results) are not ours to judge, let alone delete.
-    """
-    try:
-        open_root(path)
-    except SchemaVersionError as exc:
-        raise SchemaVersionError(
-            f"{exc}; refusing to replace it even with `overwrite` (choose another `store` path)"
-        ) from None
-    except StoreError:
-        return False
-    return True
-
-
-def _check_target(target: Path, overwrite: bool) -> None:
-    if not (target.exists() or target.is_symlink()):
-        return
-    if not overwrite:
-        raise GroupExistsError(f"{target} already exists; pass `overwrite` to replace it")
-    empty_dir = target.is_dir() and not any(target.iterdir())
-    if not (empty_dir or _is_featstore_store(target)):
-        raise InputError(
-            f"{target} exists and is not a featstore store; refusing to replace it "
-            "even with `overwrite` (choose another `store` path)"
-        )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-def _remove_stale_staging(target: Path) -> None:
-    """Remove staging directories left by imports of ``target`` that were killed."""
-    prefix = f".{target.name}.importing-"
-    for path in target.parent.glob(f"{glob.escape(prefix)}*"):
-        pid_text = path.name[len(prefix) :].split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _publish(staging: Path, target: Path, overwrite: bool) -> None:
-    """Rename the finished store into place, replacing an old one only at the very end."""
-    _check_target(target, overwrite)
-    if not (target.exists() or target.is_symlink()):
-        os.rename(staging, target)
-        return
-    retired = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex[:8]}")
-    os.rename(target, retired)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        os.rename(retired, target)
-        raise
-    if retired.is_dir() and not retired.is_symlink():
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        retired.unlink()
-
-
-def _make_parent(target: Path) -> None:
-    """Create the directory the store goes in, or say in one line why it cannot be."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"store={target}: cannot create its directory {target.parent} ({exc.strerror})"
-        ) from None
 
 
 def _read_any_fmri(
@@ -239,6 +87,182 @@ def _read_any_fmri(
     return bold, subjects, source, names, hemispheres
 
 
+def read_targets(
+    fmri: str | os.PathLike,
+    *,
+    space: str | None,
+    mask: str | os.PathLike | None,
+    trim_to_shortest: bool,
+) -> TargetSource:
+    """Scan GIfTI / CIFTI / NIfTI ``fmri`` (a path or glob) as vertex or voxel targets.
+
+    ``space`` defaults to the BIDS ``space-<label>`` of the first file's name (CIFTI:
+    ``fsLR32k``); see :func:`featstore.datasets.targets.scan_targets`.
+    """
+    files, kind = brain_files(fmri)
+    if space is None:
+        named = space_from_name(files[0])
+        space = "fsLR32k" if kind == "cifti" else named
+        if space not in SPACES:
+            raise InputError(
+                f"fmri {files[0]}: no known space in the file name; pass `space` "
+                f"(one of {', '.join(SPACES)})"
+            )
+    return scan_targets(
+        files,
+        kind=kind,
+        space=check_space(space, kind),
+        pattern=os.fspath(fmri),
+        mask=Path(mask) if mask is not None else None,
+        trim_to_shortest=trim_to_shortest,
+    )
+
+
+def _fmri_group(fmri, targets: TargetSource | None, options: dict[str, Any]) -> tuple:
+    """(fmri dataset or None, its encoding, subjects trimmed, TargetSource or None)."""
+    brain = fmri is not None and brain_format(fmri) is not None
+    space = options.pop("space")
+    if targets is None and brain and options["parcellate"] is None:
+        if options["roi_names"] is not None:
+            raise InputError("`roi_names` names ROIs; vertex and voxel targets have none")
+        targets = read_targets(
+            fmri, space=space, mask=options["mask"], trim_to_shortest=options["trim_to_shortest"]
+        )
+    if targets is not None:
+        ds = target_dataset(targets)
+        return ds, target_encoding(ds), targets.trimmed, targets
+    if space is not None and not brain:
+        raise InputError(f"space={space}: applies to GIfTI, CIFTI or NIfTI `fmri` files")
+    bold, subjects, source, names, hemispheres = _read_any_fmri(fmri, brain=brain, **options)
+    if bold is None:
+        return None, None, {}, None
+    extra = (source.attrs if brain else {}) | ({"space": space} if space else {})
+    ds = fmri_dataset(
+        bold,
+        subjects,
+        roi_names=names,
+        hemispheres=hemispheres,
+        atlas=source.atlas if brain else None,
+        source=source.describe(),
+        extra_attrs=extra | ({"lengths_as_read": source.lengths} if source.trimmed else {}),
+    )
+    return ds, fmri_encoding(ds), source.trimmed, None
+
+
+@dataclass(frozen=True)
+class StoryData:
+    """A story read and checked, not yet written: its groups and its report's fields."""
+
+    stimulus: xr.Dataset
+    fmri: xr.Dataset | None
+    fmri_encoding: dict | None
+    n_tr: int
+    fields: dict[str, Any]
+
+
+def prepare_story(
+    *,
+    align: str | os.PathLike,
+    audio: str | os.PathLike,
+    fmri: str | os.PathLike | None = None,
+    targets: TargetSource | None = None,
+    tr: float,
+    stim_onset: float = 0.0,
+    tr_assign: str = "ceil",
+    tr_tolerance: float = 2.0,
+    **fmri_options: Any,
+) -> StoryData:
+    """Read and check one story's alignment, audio and fMRI; write nothing.
+
+    ``targets`` (already scanned vertex/voxel fMRI) replaces ``fmri``; ``fmri_options``
+    are :func:`import_dataset`'s ``parcellate``, ``mask``, ``space``, ``allow_pickle``,
+    ``roi_names`` and ``trim_to_shortest``.
+    """
+    where = fmri if targets is None else targets.pattern
+    alignment = read_word_alignment(align)
+    fmri_ds, encoding, trimmed, targets = _fmri_group(fmri, targets, fmri_options)
+    samples, audio_sha256 = read_audio(audio)
+    duration_s = len(samples) / S.AUDIO_SAMPLE_RATE
+    last = int(alignment.onset.argmax())
+    if alignment.onset[last] > duration_s + _AUDIO_END_SLACK_S:
+        raise InputError(
+            f"alignment {alignment.path}: {alignment.location} {alignment.line[last]}: word starts at "
+            f"{alignment.onset[last]:g} s but audio {audio} lasts {duration_s:.3f} s; "
+            "are they the same story?"
+        )
+    audio_n_tr = audio_tr_count(duration_s, tr=tr, stim_onset=stim_onset)
+    tr_mismatch = None
+    if fmri_ds is not None:
+        n_fmri = int(fmri_ds.sizes[S.TR_DIM])
+        tr_mismatch = n_fmri - audio_n_tr
+        if abs(tr_mismatch) > tr_tolerance:
+            raise InputError(
+                f"fmri {where} has {n_fmri} TRs but audio {audio} ({duration_s:.2f} s, "
+                f"starting {stim_onset:g} s into the scan) spans {audio_n_tr} TRs of {tr:g} s; "
+                f"the difference {tr_mismatch:+d} is over tr_tolerance={tr_tolerance:g}"
+            )
+    n_tr = int(fmri_ds.sizes[S.TR_DIM]) if fmri_ds is not None else audio_n_tr
+    stimulus = stimulus_dataset(
+        alignment,
+        samples,
+        audio_sha256=audio_sha256,
+        tr=tr,
+        stim_onset=stim_onset,
+        tr_assign=tr_assign,
+        sources={"align": str(align), "audio": str(audio), "audio_file": audio_file_info(audio)},
+    )
+    attrs = fmri_ds.attrs if fmri_ds is not None else {}
+    fields = {
+        "tr_seconds": float(tr),
+        "stim_onset": float(stim_onset),
+        "tr_assign": tr_assign,
+        "n_words": alignment.n_words,
+        "n_time_filled": alignment.n_time_filled,
+        "n_word_missing": alignment.n_word_missing,
+        "duration_s": duration_s,
+        "n_tr": n_tr,
+        "audio_n_tr": audio_n_tr,
+        "n_words_after_scan": int((stimulus["tr_index"].values >= n_tr).sum()),
+        "stimulus_sha256": stimulus.attrs["stimulus_sha256"],
+        "subjects": [str(s) for s in fmri_ds[S.SUBJECT_DIM].values] if attrs else [],
+        "n_roi": int(fmri_ds.sizes[S.ROI_DIM]) if attrs else 0,
+        "atlas": attrs.get("atlas", ""),
+        "tr_mismatch": tr_mismatch,
+        "trimmed": trimmed,
+        "target_kind": attrs.get("target_kind", "roi"),
+        "space": attrs.get("space", ""),
+        "dropped_targets": int(attrs.get("dropped_targets", 0)),
+        "notes": _notes(targets),
+    }
+    return StoryData(stimulus, fmri_ds, encoding, n_tr, fields)
+
+
+def _notes(targets: TargetSource | None) -> list[str]:
+    if targets is None or not targets.attrs.get("dropped_subcortical"):
+        return []
+    return [
+        f"{targets.attrs['dropped_subcortical']} subcortical grayordinates of the CIFTI "
+        "files dropped (only the cortex surface vertices are kept)"
+    ]
+
+
+def write_story(staging: Path, data: StoryData, *, dataset: str, story: str | None = None) -> None:
+    """Write a prepared story as a one-story store at ``staging`` (to be published)."""
+    extra = {S.STORY_ATTR: story} if story else None
+    create_store(
+        staging,
+        dataset=dataset,
+        tr_seconds=data.fields["tr_seconds"],
+        n_tr=data.n_tr,
+        extra_attrs=extra,
+    )
+    write_group(staging, S.STIMULUS, data.stimulus, encoding=stimulus_encoding(data.stimulus))
+    if data.fmri is not None:
+        # one subject read at a time: vertex data are too large to hold every subject
+        with dask.config.set(scheduler="synchronous"):
+            write_group(staging, S.FMRI, data.fmri, encoding=data.fmri_encoding)
+
+
 def import_dataset(
     store: StorePath,
     *,
@@ -256,8 +280,13 @@ def import_dataset(
     trim_to_shortest: bool = False,
     tr_tolerance: float = 2.0,
     overwrite: bool = False,
+    story: str | None = None,
+    space: str | None = None,
 ) -> ImportReport:
     """Import a story (alignment + audio) and optionally its fMRI into a new store.
+
+    With ``story``, the story is added to a store of stories instead (created if
+    absent; see :mod:`featstore.store.stories`).
 
     Parameters
     ----------
@@ -271,14 +300,16 @@ def import_dataset(
     fmri
         ``.npz``, directory of ``<subject>.npy``, or (with ``allow_pickle``) a pickled
         dict; see :func:`featstore.datasets.read_fmri`. Or GIfTI / CIFTI-2 / 4-D NIfTI
-        files, a path or glob (``'sub-*_hemi-L.func.gii'``), averaged into the parcels
-        of ``parcellate``; see :func:`featstore.datasets.brain.read_brain_fmri`.
+        files, a path or glob (``'sub-*_hemi-L.func.gii'``): vertex or voxel targets,
+        or averaged into the parcels of ``parcellate``
+        (:func:`featstore.datasets.brain.read_brain_fmri`).
         Without it, ``n_tr`` is the TR count the audio spans.
     parcellate
         Atlas for GIfTI/CIFTI/NIfTI ``fmri``: ``hcp-mmp``, a ``.label.gii``, a
         FreeSurfer ``.annot`` or a NIfTI label image.
     mask
-        Brain mask for NIfTI ``fmri``; without it nilearn computes one per subject.
+        Brain mask for NIfTI ``fmri``; without it nilearn computes one (per subject
+        when parcellating, from the first subject for voxel targets).
     tr
         Repetition time in seconds.
     dataset
@@ -299,7 +330,15 @@ def import_dataset(
         audio spans after ``stim_onset``; smaller differences are only reported.
     overwrite
         Replace an existing store at ``store`` (only a featstore store or an empty
-        directory is ever replaced).
+        directory is ever replaced); with ``story``, replace only that story.
+    story
+        Add the story under this name to the store of stories at ``store``. A one-story
+        store is refused (upgrade it first), as is a story already there without
+        ``overwrite``.
+    space
+        Space of vertex or voxel ``fmri``: ``fsaverage5``, ``fsaverage6``, ``fsLR32k``,
+        ``MNI152NLin2009cAsym``, ``MNI152NLin6Asym`` or ``native`` (default: the BIDS
+        ``space-`` of the file names; ``fsLR32k`` for CIFTI).
 
     Returns
     -------
@@ -323,100 +362,47 @@ def import_dataset(
     >>> report.dataset, round(report.duration_s)
     ('demo', 308)
     """
-    target = _target_path(store)
     check_timing(tr, stim_onset, tr_assign)
     if not tr_tolerance >= 0:
         raise InputError(f"tr_tolerance={tr_tolerance!r}: expected a number of TRs >= 0")
-    _check_target(target, overwrite)
-
-    alignment = read_word_alignment(align)
-    brain = fmri is not None and brain_format(fmri) is not None
-    bold, subjects, source, names, hemispheres = _read_any_fmri(
-        fmri,
-        brain=brain,
+    collection = target = target_path(store)
+    if story is None:
+        check_target(target, overwrite)
+    else:
+        target = collection / S.STORIES / check_story_name(story)
+        if collection.exists():
+            ensure_collection(collection, dataset="", tr_seconds=tr)  # checks, creates nothing
+            check_target(target, overwrite, f"story {story!r} of {collection}")
+    data = prepare_story(
+        align=align,
+        audio=audio,
+        fmri=fmri,
+        tr=tr,
+        stim_onset=stim_onset,
+        tr_assign=tr_assign,
+        tr_tolerance=tr_tolerance,
         parcellate=parcellate,
         mask=mask,
+        space=space,
         allow_pickle=allow_pickle,
         roi_names=roi_names,
         trim_to_shortest=trim_to_shortest,
     )
-    samples, audio_sha256 = read_audio(audio)
-    duration_s = len(samples) / S.AUDIO_SAMPLE_RATE
-    last = int(alignment.onset.argmax())
-    if alignment.onset[last] > duration_s + _AUDIO_END_SLACK_S:
-        raise InputError(
-            f"alignment {alignment.path}: {alignment.location} {alignment.line[last]}: word starts at "
-            f"{alignment.onset[last]:g} s but audio {audio} lasts {duration_s:.3f} s; "
-            "are they the same story?"
-        )
-    audio_n_tr = audio_tr_count(duration_s, tr=tr, stim_onset=stim_onset)
-    tr_mismatch = None
-    if bold is not None:
-        tr_mismatch = int(bold.shape[1]) - audio_n_tr
-        if abs(tr_mismatch) > tr_tolerance:
-            raise InputError(
-                f"fmri {fmri} has {bold.shape[1]} TRs but audio {audio} ({duration_s:.2f} s, "
-                f"starting {stim_onset:g} s into the scan) spans {audio_n_tr} TRs of {tr:g} s; "
-                f"the difference {tr_mismatch:+d} is over tr_tolerance={tr_tolerance:g}"
-            )
-    n_tr = int(bold.shape[1]) if bold is not None else audio_n_tr
-
-    stimulus = stimulus_dataset(
-        alignment,
-        samples,
-        audio_sha256=audio_sha256,
-        tr=tr,
-        stim_onset=stim_onset,
-        tr_assign=tr_assign,
-        sources={"align": str(align), "audio": str(audio), "audio_file": audio_file_info(audio)},
-    )
-    fmri_ds = None
-    if bold is not None:
-        fmri_ds = fmri_dataset(
-            bold,
-            subjects,
-            roi_names=names,
-            hemispheres=hemispheres,
-            atlas=source.atlas if brain else None,
-            source=source.describe(),
-            extra_attrs=(source.attrs if brain else {})
-            | ({"lengths_as_read": source.lengths} if source.trimmed else {}),
-        )
-
-    _make_parent(target)
-    _remove_stale_staging(target)
-    # The pid in the name lets a later import remove it if this process is killed.
-    staging = target.with_name(f".{target.name}.importing-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    dataset_name = dataset or target.name.removesuffix(".zarr")
+    dataset_name = dataset or collection.name.removesuffix(".zarr")
+    make_parent(collection)
+    created = story is not None and not collection.exists()
+    if story is not None:
+        handle = ensure_collection(collection, dataset=dataset_name, tr_seconds=tr)
+        dataset_name = str(open_root(handle).attrs.get("dataset") or dataset_name)
+    staging = new_staging(target, None if story is None else collection)
     try:
-        create_store(staging, dataset=dataset_name, tr_seconds=tr, n_tr=n_tr)
-        write_group(staging, S.STIMULUS, stimulus, encoding=stimulus_encoding(stimulus))
-        if fmri_ds is not None:
-            write_group(staging, S.FMRI, fmri_ds, encoding=fmri_encoding(fmri_ds))
-        _publish(staging, target, overwrite)
+        write_story(staging, data, dataset=dataset_name, story=story)
+        publish(staging, target, overwrite, story and f"story {story!r} of {collection}")
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(collection, ignore_errors=True)
         if isinstance(exc, OSError):
             raise write_failure(target, "the new store", exc) from None
         raise
-
-    return ImportReport(
-        store=target,
-        dataset=dataset_name,
-        tr_seconds=float(tr),
-        stim_onset=float(stim_onset),
-        tr_assign=tr_assign,
-        n_words=alignment.n_words,
-        n_time_filled=alignment.n_time_filled,
-        n_word_missing=alignment.n_word_missing,
-        duration_s=duration_s,
-        n_tr=n_tr,
-        audio_n_tr=audio_n_tr,
-        n_words_after_scan=int((stimulus["tr_index"].values >= n_tr).sum()),
-        stimulus_sha256=stimulus.attrs["stimulus_sha256"],
-        subjects=list(subjects or []),
-        n_roi=int(bold.shape[2]) if bold is not None else 0,
-        atlas=fmri_ds.attrs["atlas"] if fmri_ds is not None else "",
-        tr_mismatch=tr_mismatch,
-        trimmed=source.trimmed if source is not None else {},
-    )
+    return ImportReport(store=target, dataset=dataset_name, story=story or "", **data.fields)

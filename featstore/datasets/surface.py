@@ -45,7 +45,8 @@ def read_gifti_series(path: Path) -> np.ndarray:
     if not arrays:
         raise InputError(f"fmri {path}: the GIfTI holds no data arrays")
     if len(arrays) == 1 and arrays[0].ndim == 2:
-        return np.ascontiguousarray(arrays[0].T, dtype=np.float32)
+        # a (tr, vertex) view, not a copy: a run of fsaverage6 is hundreds of MB
+        return np.asarray(arrays[0], dtype=np.float32).T
     shapes = {array.shape for array in arrays}
     if len(shapes) != 1 or arrays[0].ndim != 1:
         raise InputError(

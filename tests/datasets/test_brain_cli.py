@@ -110,7 +110,7 @@ def _bad_cases(story):
     return [
         (["--fmri", pattern, "--parcellate", "hcp-mmp"], ["hemisphere L has 23 vertices", "32492"]),
         (["--fmri", pattern, "--parcellate", "yeo99"], ["--parcellate yeo99: unknown atlas"]),
-        (["--fmri", pattern], ["needs --parcellate (an atlas)"]),
+        (["--fmri", pattern], ["no known space in the file name; pass --space"]),
         (
             ["--fmri", short / "sub-*_hemi-L.func.gii", "--parcellate", atlas],
             ["sub-09_hemi-L.func.gii has 120 TRs", "sub-09_hemi-R.func.gii has 119"],
