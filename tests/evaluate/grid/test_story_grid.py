@@ -203,3 +203,28 @@ def test_stage_blocks_map_to_config_and_chunk(narr):
     plan = plan_story_split(fmri.has_story, fmri.stories, ["a"])
     stage = StoryRunStage(store, "x", 2, plan, fmri, {"k": 1})
     assert stage.task(1, 2) == 5 and stage.pending()[4] == (1, 1)
+
+
+def test_cli_test_stories_cv_stories_and_errors(narr):
+    from typer.testing import CliRunner
+
+    from featstore.cli.evaluate_main import app
+
+    store, _ = narr
+    common = ["grid", "-s", str(store), "--model", "gpt2:ctx20@1", "--pca", "5"]
+    common += ["--delays", "1,2,3", "--alphas", "0.1,10,1000"]
+    result = CliRunner().invoke(app, [*common, "--test-stories", "b", "--run", "cli-b"])
+    assert result.exit_code == 0, result.output
+    assert "split test-stories" in result.output and "sub-03" in result.output
+    ds = fs.open_group(store, "results/cli-b")
+    assert ds.attrs["settings"]["cv"] == 5 and ds.attrs["test_stories"] == ["b"]
+    result = CliRunner().invoke(app, [*common, "--cv", "stories", "--run", "cli-cv"])
+    assert result.exit_code == 0, result.output
+    assert fs.open_group(store, "results/cli-cv").attrs["split"] == "cv-stories"
+    result = CliRunner().invoke(app, [*common, "--story", "a", "--cv", "3", "--run", "one"])
+    assert result.exit_code == 0, result.output
+    assert fs.open_group(story_path(store, "a"), "results/one").attrs["settings"]["cv"] == 3
+    result = CliRunner().invoke(app, [*common, "--cv", "many"])
+    assert result.exit_code == 2 and "error: --cv 'many'" in result.output
+    result = CliRunner().invoke(app, [*common, "--test-stories", "nope"])
+    assert result.exit_code == 2 and "test story 'nope'" in result.output
