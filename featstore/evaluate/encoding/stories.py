@@ -25,6 +25,7 @@ import numpy as np
 from featstore.errors import InputError
 from featstore.evaluate.encoding.delays import make_delays
 from featstore.evaluate.encoding.design import FeatureTransform
+from featstore.evaluate.encoding.preprocess import constant_columns
 from featstore.evaluate.encoding.ridge import RidgeFactor, factorize
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.split import contiguous_folds
@@ -183,8 +184,6 @@ def zscore_story(
         A constant target becomes zeros.
     constant : bool array of shape (n_targets,)
     """
-    from featstore.evaluate.encoding.preprocess import constant_columns
-
     kept = np.asarray(bold[story_rows(len(bold), trim, story)], dtype=np.float64)
     mean, std = kept.mean(axis=0), kept.std(axis=0)
     constant = constant_columns(mean, std)
