@@ -99,46 +99,16 @@ def run_story_grid(
     settings = settings or EncodingSettings()
     notices = [settings.gap_notice] if settings.gap_notice else []
     settings = dataclasses.replace(settings, gap=settings.resolved_gap)
-    fmri = inspect_stories(location, target_chunk)
-    plan = plan_story_split(fmri.has_story, fmri.stories, None if cv_stories else test_stories)
-    first = inputs.store_location(story_store(location, fmri.stories[0]))
-    configs = build_configs(
-        first,
-        models=models,
-        fusions=fusions,
-        windows=windows,
-        layers=layers,
-        method=settings.method,
+    planned = _plan_run(
+        location,
+        settings,
+        dict(models=models, fusions=fusions, windows=windows, layers=layers),
+        None if cv_stories else test_stories,
+        target_chunk,
     )
-    banded = [c.label for c in configs if c.method == "banded"]
-    if banded:
-        raise InputError(
-            f"method='banded' ({banded[0]}) is not supported across stories; use "
-            "method='concat' or evaluate one `story`"
-        )
-    provenance = check_features(location, configs, fmri)
+    fmri, plan, configs = planned.fmri, planned.plan, planned.configs
     settings_dict = settings.to_dict()
-    hashes = tuple(
-        settings_hash(
-            {
-                "settings": settings_dict,
-                "config": c.label,
-                "features": {
-                    s: {p.group: g[p.group] for p in c.parts} for s, g in provenance.items()
-                },
-                "fmri": fmri.fingerprint,
-                "split": plan.split,
-                "test_stories": list(plan.test_stories),
-            }
-        )
-        for c in configs
-    )
-    stage_settings = {
-        "kind": "stories",
-        "configs": list(hashes),
-        "subjects": list(fmri.subjects),
-        "target_chunk": fmri.target_chunk,
-    }
+    stage_settings = planned.stage_settings
     left_out = _left_out_warnings(plan, fmri)
     for message in left_out:  # never a silent NaN
         warnings.warn(message, FeatstoreWarning, stacklevel=2)
@@ -180,9 +150,9 @@ def run_story_grid(
                 on_result=on_result,
             )
         n_constant = stage.n_constant()
-        attrs = _run_attrs(run_id, configs, settings_dict, plan, fmri, provenance)
+        attrs = _run_attrs(run_id, settings_dict, plan, fmri, planned.provenance)
         attrs.update(
-            warnings=notices + _constant_warnings(configs, n_constant),
+            warnings=notices + _constant_warnings(n_constant),
             execution={
                 "workers": workers,
                 "threads_per_worker": threads_per_worker,
@@ -195,8 +165,69 @@ def run_story_grid(
             n_resumed=len(configs) - len({c for c, _ in pending}),
             n_reused=0,
         )
-        stage.finalize(_coords(first, configs, hashes, plan, fmri), attrs)
+        stage.finalize(_coords(planned.first, configs, planned.hashes, plan, fmri), attrs)
     return run_id
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunPlan:
+    """What a run across stories evaluates, read from the store's metadata."""
+
+    fmri: StoriesFmri
+    plan: StoryPlan
+    first: str  # the first story's location: its catalog names the configs
+    configs: list[Config]
+    provenance: dict[str, Any]
+    hashes: tuple[str, ...]
+    stage_settings: dict[str, Any]
+
+
+def _plan_run(
+    location: str,
+    settings: EncodingSettings,
+    requests: dict[str, Any],
+    test_stories: Sequence[str] | None,
+    target_chunk: int | None,
+) -> _RunPlan:
+    """The stories' fMRI, the split plan, the configs (checked in every story) and hashes."""
+    fmri = inspect_stories(location, target_chunk)
+    plan = plan_story_split(fmri.has_story, fmri.stories, test_stories)
+    first = inputs.store_location(story_store(location, fmri.stories[0]))
+    configs = build_configs(
+        first,
+        **requests,
+        method=settings.method,
+    )
+    banded = [c.label for c in configs if c.method == "banded"]
+    if banded:
+        raise InputError(
+            f"method='banded' ({banded[0]}) is not supported across stories; use "
+            "method='concat' or evaluate one `story`"
+        )
+    provenance = check_features(location, configs, fmri)
+    settings_dict = settings.to_dict()
+    hashes = tuple(
+        settings_hash(
+            {
+                "settings": settings_dict,
+                "config": c.label,
+                "features": {
+                    s: {p.group: g[p.group] for p in c.parts} for s, g in provenance.items()
+                },
+                "fmri": fmri.fingerprint,
+                "split": plan.split,
+                "test_stories": list(plan.test_stories),
+            }
+        )
+        for c in configs
+    )
+    stage_settings = {
+        "kind": "stories",
+        "configs": list(hashes),
+        "subjects": list(fmri.subjects),
+        "target_chunk": fmri.target_chunk,
+    }
+    return _RunPlan(fmri, plan, first, configs, provenance, hashes, stage_settings)
 
 
 def _check_split(store: str, test_stories: Sequence[str] | None, cv_stories: bool) -> None:
@@ -246,7 +277,7 @@ def _left_out_warnings(plan: StoryPlan, fmri: StoriesFmri) -> list[str]:
     ]
 
 
-def _constant_warnings(configs: Sequence[Config], n_constant: np.ndarray) -> list[str]:
+def _constant_warnings(n_constant: np.ndarray) -> list[str]:
     worst = int(n_constant.max()) if len(n_constant) else 0
     if not worst:
         return []
@@ -258,7 +289,6 @@ def _constant_warnings(configs: Sequence[Config], n_constant: np.ndarray) -> lis
 
 def _run_attrs(
     run_id: str,
-    configs: Sequence[Config],
     settings: dict[str, Any],
     plan: StoryPlan,
     fmri: StoriesFmri,
