@@ -228,3 +228,17 @@ def test_cli_test_stories_cv_stories_and_errors(narr):
     assert result.exit_code == 2 and "error: --cv 'many'" in result.output
     result = CliRunner().invoke(app, [*common, "--test-stories", "nope"])
     assert result.exit_code == 2 and "test story 'nope'" in result.output
+
+
+def test_concat_fusion_runs_and_banded_is_refused(narr):
+    store, _ = narr
+    pair = (("gpt2", ["ctx20"], [0]), ("gpt2", ["ctx20"], [1]))
+    run_id = run_grid(store, fusions=[pair], settings=SETTINGS, test_stories=["c"], run_id="f")
+    ds = fs.open_group(store, f"results/{run_id}")
+    assert list(ds.method.values) == ["concat"] and ds.r.shape == (1, 3, N_TARGETS)
+    # layer 1 carries the signal: the fused model (5 PCs of 14 dims) still finds it
+    r = ds.r.values[0]
+    assert np.nanmedian(r[:, :N_PLANTED]) > np.nanmedian(np.abs(r[:, N_PLANTED:])) + 0.15
+    banded = EncodingSettings(**{**SETTINGS.to_dict(), "method": "banded"})
+    with pytest.raises(InputError, match=r"method='banded'.*not supported across stories"):
+        run_grid(store, fusions=[pair], settings=banded, test_stories=["c"])
