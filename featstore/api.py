@@ -311,7 +311,9 @@ class Store(StoreHandle):
         **options
             ``windows``, ``layers``, ``partition``, ``run_id``, ``workers``,
             ``threads_per_worker``, ``scheduler``, ``progress`` as
-            :func:`featstore.evaluate.runs.grid.run_grid`.
+            :func:`featstore.evaluate.runs.grid.run_grid`; on a store of stories,
+            ``test_stories=["lucy"]`` or ``cv_stories=True`` (runs across stories, at
+            the store's root), or ``story="pieman"`` (one story), and ``target_chunk``.
 
         Returns
         -------

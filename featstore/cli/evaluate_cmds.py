@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-@encoding_options(*DESIGN_OPTIONS, *RIDGE_OPTIONS, *FUSION_OPTIONS)
+@encoding_options(*DESIGN_OPTIONS, *(o for o in RIDGE_OPTIONS if o != "cv"), *FUSION_OPTIONS)
 def grid(
     store: StoreOption,
     model: Annotated[
@@ -99,6 +100,28 @@ def grid(
             help="Run id. [default: grid-YYYYmmdd-HHMMSS, or the unfinished run it resumes]",
         ),
     ] = None,
+    cv: Annotated[
+        str | None,
+        typer.Option(
+            "--cv",
+            help="Contiguous CV folds on the train part [default: 5], or 'stories': leave "
+            "each story out in turn (a store of stories).",
+        ),
+    ] = None,
+    test_stories: Annotated[
+        str | None,
+        typer.Option(
+            "--test-stories",
+            help="A store of stories: test on these stories (lucy or lucy,tunnel), train on "
+            "the others.",
+        ),
+    ] = None,
+    story: Annotated[
+        str | None,
+        typer.Option(
+            "--story", help="A store of stories: evaluate this one story (chronological split)."
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Evaluate every model × window × layer (and fusion layer pair) asked for.
@@ -130,12 +153,24 @@ def grid(
         evaluate grid -s /shared/21styear.zarr --model wavlm --scheduler tcp://10.0.0.5:8786
 
         evaluate grid -s stores/21styear.zarr --fusion gpt2+wavlm --backend torch --device cuda
+
+        evaluate grid -s stores/narr.zarr --model gpt2:ctx200 --test-stories lucy
+
+        evaluate grid -s stores/narr.zarr --model gpt2:ctx200 --cv stories --workers 2
+
+        evaluate grid -s stores/narr.zarr --model gpt2:ctx200 --story pieman
+
+    On a store of stories, `--test-stories` trains on the other stories and scores the
+    listed ones; `--cv stories` predicts each story once from the others; results go to
+    `results/<run>` at the store's root (r pooled over the test stories and r per story,
+    for every target). `--story` evaluates one story as a one-story store.
     """
     from featstore.evaluate.runs import summary as summ
     from featstore.evaluate.runs.grid import run_grid
     from featstore.evaluate.runs.labels import parse_fusion_request, parse_model_request
     from featstore.evaluate.runs.results import open_run
     from featstore.layers import parse_layers
+    from featstore.store.stories import is_collection, story_store
 
     if scheduler and workers > 1:
         raise InputError(
@@ -145,6 +180,14 @@ def grid(
         raise InputError(
             f"--workers {workers} --threads-per-worker {threads_per_worker}: expected >= 0 and >= 1"
         )
+    cv_stories = cv is not None and cv.strip().lower() == "stories"
+    if cv is not None and not cv_stories:
+        try:
+            folds = int(cv)
+        except ValueError:
+            raise InputError(f"--cv {cv!r}: expected a number of folds or 'stories'") from None
+        settings = dataclasses.replace(settings, cv=folds)
+    tests = [t.strip() for t in test_stories.split(",") if t.strip()] if test_stories else None
     with printing_warnings():
         run_id = run_grid(
             store,
@@ -161,7 +204,15 @@ def grid(
             progress=progress_enabled(quiet),
             backend=backend,
             device=device,
+            story=story,
+            test_stories=tests,
+            cv_stories=cv_stories,
         )
+    if tests or cv_stories or (story is None and is_collection(store)):
+        _print_story_run(store, run_id, quiet)
+        return
+    if story is not None:
+        store = story_store(store, story)
     ds = open_run(store, run_id)
     attrs = ds.attrs
     console.print(
@@ -175,6 +226,34 @@ def grid(
         table = summ.summary_table(store, [run_id])
         _print_summary(summ.best_layers(table), title="best layer per model and window")
         _print_excluded(table)
+
+
+def _print_story_run(store: Path, run_id: str, quiet: bool) -> None:
+    """The outcome of a run across stories: counts, warnings, and r per config."""
+    import numpy as np
+
+    from featstore.store.groups import open_group
+
+    ds = open_group(store, f"results/{run_id}")
+    attrs = ds.attrs
+    console.print(
+        f"[green]✓[/] results/{run_id}: {attrs['n_configs']} configs ({attrs['n_computed']} "
+        f"computed, {attrs['n_resumed']} resumed), split {attrs['split']}, test stories "
+        f"{', '.join(attrs['test_stories'])}, {ds.sizes['roi']} targets"
+    )
+    for message in attrs.get("warnings", []):
+        print_warning(message)
+    if quiet:
+        return
+    out = Table(title="pooled test r per config", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("config", "median", "p95", "max"):
+        out.add_column(column, justify="left" if column == "config" else "right")
+    for label in ds["config"].values:
+        r = np.asarray(ds["r"].sel(config=label).values, dtype=float)
+        r = r[np.isfinite(r)]
+        cells = [np.median(r), np.percentile(r, 95), r.max()] if r.size else [np.nan] * 3
+        out.add_row(str(label), *(_fmt(v) for v in cells))
+    console.print(out)
 
 
 def _fmt(value: float) -> str:

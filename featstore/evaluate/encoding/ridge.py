@@ -306,6 +306,8 @@ def ridge_cv(
     dtype: str = "float64",
     target_batch: int = TARGET_BATCH,
     backend: Backend = NUMPY,
+    factors: Sequence[RidgeFactor] | None = None,
+    refit_factor: RidgeFactor | None = None,
 ) -> RidgeCVResult:
     """Choose alpha per target column by CV, refit on all rows, predict ``X_test``.
 
@@ -323,6 +325,9 @@ def ridge_cv(
     backend : Backend
         Where to compute (see :mod:`featstore.evaluate.encoding.backend`); ``X`` and ``Y`` are
         moved there once. Scores and predictions come back as numpy arrays.
+    factors, refit_factor : optional
+        ``factorize(X[train])`` of each fold and ``factorize(X)``, when already computed:
+        chunks of targets that share a design share its decompositions.
 
     Returns
     -------
@@ -331,7 +336,8 @@ def ridge_cv(
     X = backend.asarray(X, "float64")
     Y = backend.asarray(Y)  # its own dtype: near ties are re-scored from it in float64
     alphas = np.asarray(alphas, dtype=np.float64)
-    factors = [factorize(X[backend.index(train)], backend=backend) for train, _ in folds]
+    if factors is None:
+        factors = [factorize(X[backend.index(train)], backend=backend) for train, _ in folds]
     scores = ridge_cv_scores(
         X,
         Y,
@@ -361,9 +367,8 @@ def ridge_cv(
     index = best_alpha_index(scores)
     predictions = None
     if X_test is not None:
-        predictions = predict_with_alphas(
-            factorize(X, backend=backend), X_test, Y, alphas[index], dtype, target_batch
-        )
+        refit = refit_factor if refit_factor is not None else factorize(X, backend=backend)
+        predictions = predict_with_alphas(refit, X_test, Y, alphas[index], dtype, target_batch)
     return RidgeCVResult(
         alpha_index=index,
         alpha=alphas[index],

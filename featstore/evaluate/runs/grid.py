@@ -33,6 +33,7 @@ from featstore.evaluate.runs.configs import (
 )
 from featstore.evaluate.runs.results import EXCLUDED_ATTR, complete_runs, open_run
 from featstore.evaluate.runs.scheduling import connect, run_tasks
+from featstore.evaluate.runs.story_grid import run_story_grid
 from featstore.evaluate.runs.writing import (
     RunLayout,
     RunStage,
@@ -47,6 +48,7 @@ from featstore.progress import progress_bar
 from featstore.store.groups import StorePath, is_complete, open_group
 from featstore.store.paths import result_group
 from featstore.store.staging import discard_stage, group_lock
+from featstore.store.stories import is_collection, story_store
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,10 @@ def run_grid(
     progress: bool = False,
     backend: str = "numpy",
     device: str | None = None,
+    story: str | None = None,
+    test_stories: Sequence[str] | None = None,
+    cv_stories: bool = False,
+    target_chunk: int | None = None,
 ) -> str:
     """Evaluate every requested config and write ``results/<run_id>``; return the run id.
 
@@ -108,6 +114,14 @@ def run_grid(
         within ~1e-5 in r, so configs computed by either are reused by the other.
     progress
         Show a progress bar on stderr.
+    story
+        On a store of stories: evaluate this one story with the chronological split
+        (results in ``stories/<story>/results/<run_id>``).
+    test_stories, cv_stories, target_chunk
+        On a store of stories: train on the other stories and test on ``test_stories``,
+        or leave each story out in turn (``cv_stories``), ``target_chunk`` targets per
+        task (see :func:`featstore.evaluate.runs.story_grid.run_story_grid`; numpy
+        backend, concatenation fusion).
 
     Returns
     -------
@@ -124,6 +138,35 @@ def run_grid(
     ...          settings=fs.EncodingSettings(pca=8, cv=3))
     'demo'
     """
+    if story is not None:
+        if test_stories or cv_stories:
+            raise InputError(
+                f"story={story!r} evaluates one story (chronological split); give it or "
+                "`test_stories` / `cv_stories`, not both"
+            )
+        store = story_store(store, story)
+    elif test_stories or cv_stories or is_collection(store):
+        if backend != "numpy":
+            raise InputError(
+                f"backend={backend!r}: runs across stories use the numpy backend; "
+                "evaluate one `story` for torch"
+            )
+        return run_story_grid(
+            store,
+            models=models,
+            fusions=fusions,
+            windows=windows,
+            layers=layers,
+            settings=settings,
+            test_stories=test_stories,
+            cv_stories=cv_stories,
+            run_id=run_id,
+            workers=workers,
+            threads_per_worker=threads_per_worker,
+            scheduler=scheduler,
+            progress=progress,
+            target_chunk=target_chunk,
+        )
     settings = settings or EncodingSettings()
     get_backend(backend, device)  # a bad backend or a missing GPU fails before any work
     # the run stores (and hashes) the gap it uses: negative delays raise it

@@ -165,30 +165,13 @@ def run_tasks(
     if client is None and workers <= 1:
         _run_threaded(jobs, n_threads, on_result)
         return
-    import dask
-    from distributed import Client, LocalCluster, as_completed
+
+    from distributed import as_completed
 
     with contextlib.ExitStack() as stack:
         own_cluster = client is None
         if own_cluster:
-            # each worker evaluates one config at a time with its share of the cores
-            n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
-            env = {name: str(n_threads) for name in _BLAS_ENV}
-            with (
-                dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
-                _sigint_blocked_for_children(),
-            ):
-                cluster = stack.enter_context(
-                    LocalCluster(
-                        n_workers=workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        # no dashboard, and the scheduler's HTTP routes on a free port:
-                        # its default 8787 collides with any other cluster on the machine
-                        scheduler_kwargs=QUIET_SCHEDULER,
-                    )
-                )
-            client = stack.enter_context(Client(cluster))
+            client, n_threads = open_local_cluster(stack, workers, n_threads)
         futures = {
             client.submit(
                 _evaluate, *args, n_threads, key=f"featstore-{run_id}-{index}", pure=False
@@ -202,12 +185,48 @@ def run_tasks(
         except BaseException:
             # the error (or Ctrl-C) is what the user needs; the teardown of the cluster
             # that follows logs warnings and tracebacks of its closed connections
-            stack.enter_context(_silenced("distributed"))
-            if own_cluster:
-                with contextlib.suppress(Exception):
-                    client.run(_silence_distributed_logs)
+            silence_teardown(stack, client, own_cluster)
             client.cancel(list(futures))
             raise
+
+
+def open_local_cluster(
+    stack: contextlib.ExitStack, workers: int, n_threads: int | None
+) -> tuple[Any, int]:
+    """A ``Client`` of a new local cluster of ``workers`` processes, closed with ``stack``,
+    and the BLAS threads of each worker (``n_threads``, default its share of the cores).
+
+    Each worker runs one task at a time with that many BLAS threads, so cores are never
+    oversubscribed; its processes never see SIGINT (see ``_sigint_blocked_for_children``).
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    n_threads = n_threads or max(1, (os.cpu_count() or 1) // workers)
+    env = {name: str(n_threads) for name in _BLAS_ENV}
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
+        _sigint_blocked_for_children(),
+    ):
+        cluster = stack.enter_context(
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                # no dashboard, and the scheduler's HTTP routes on a free port:
+                # its default 8787 collides with any other cluster on the machine
+                scheduler_kwargs=QUIET_SCHEDULER,
+            )
+        )
+    return stack.enter_context(Client(cluster)), n_threads
+
+
+def silence_teardown(stack: contextlib.ExitStack, client: Any, own_cluster: bool) -> None:
+    """Before a cluster is closed on an error: its shutdown chatter is not news."""
+    stack.enter_context(_silenced("distributed"))
+    if own_cluster:
+        with contextlib.suppress(Exception):
+            client.run(_silence_distributed_logs)
 
 
 def _silence_distributed_logs() -> None:

@@ -1,0 +1,205 @@
+"""Scores of a chunk of targets across stories, from the fits its training sets share.
+
+:func:`solve_targets` takes a :class:`~.stories.StoryPlan`, one
+:class:`~.stories.SharedFit` per training set and a reader of one subject's BOLD of one
+story restricted to a chunk of targets. Subject by subject, it z-scores each story's
+BOLD over its kept rows, chooses alpha per target by the shared inner CV (the ridge
+decompositions come from the fit: nothing is factorised here), refits, predicts the
+held-out stories and scores them: r per story and r pooled over the concatenated
+held-out stories. Every target column is solved on its own, so a chunk's results do not
+depend on the other chunks (:func:`encode_stories` is the whole problem as one chunk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from featstore.errors import InputError
+from featstore.evaluate.encoding.ridge import predict_with_alphas, ridge_cv
+from featstore.evaluate.encoding.scoring import pearson_by_column
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.stories import (
+    SharedFit,
+    StoryPlan,
+    plan_story_split,
+    prepare_fit,
+    zscore_story,
+)
+
+#: ``read(story, subject_index)`` → that subject's BOLD of that story, (n_tr, n_targets).
+BoldReader = Callable[[str, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class StoryScores:
+    """Scores of a chunk of targets (float32, NaN where a subject is not scored).
+
+    Attributes
+    ----------
+    r : array of shape (n_subjects, n_targets)
+        Pearson r over the concatenated held-out stories.
+    alpha : array of shape (n_subjects, n_targets)
+        Chosen alpha (the median over outer folds for ``cv-stories``).
+    r_story : array of shape (n_test_stories, n_subjects, n_targets)
+        r within each held-out story.
+    n_constant : int
+        (subject, story, target) BOLD series constant over a story's kept rows.
+    """
+
+    r: np.ndarray
+    alpha: np.ndarray
+    r_story: np.ndarray
+    n_constant: int
+
+
+def _check_finite(values: np.ndarray, story: str, subject: str) -> None:
+    bad = ~np.isfinite(values).all(axis=0)
+    if bad.any():
+        first = np.flatnonzero(bad)[:5].tolist()
+        raise InputError(
+            f"story {story!r} subject {subject!r}: BOLD has NaN/inf in {int(bad.sum())} "
+            f"target(s) (first: {first}); drop or fill them before evaluating"
+        )
+
+
+def _fold_predictions(
+    fit: SharedFit, Y_train: np.ndarray, stories: Sequence[str], settings: EncodingSettings
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Predictions of ``stories`` and the alpha of each target, for one subject's fold."""
+    X_eval = np.concatenate([fit.X_eval[s] for s in stories])
+    if settings.cross_validated:
+        result = ridge_cv(
+            fit.X_train,
+            Y_train,
+            settings.alphas,
+            fit.folds,
+            X_test=X_eval,
+            dtype=settings.dtype,
+            factors=fit.fold_factors,
+            refit_factor=fit.factor,
+        )
+        predictions, alpha = result.predictions, result.alpha
+    else:
+        alpha = np.full(Y_train.shape[1], settings.alpha)
+        predictions = predict_with_alphas(fit.factor, X_eval, Y_train, alpha, settings.dtype)
+    bounds = np.cumsum([0, *(len(fit.X_eval[s]) for s in stories)])
+    split = {s: predictions[a:b] for s, a, b in zip(stories, bounds[:-1], bounds[1:], strict=True)}
+    return split, alpha
+
+
+def solve_targets(
+    plan: StoryPlan,
+    fits: Mapping[tuple[str, ...], SharedFit],
+    read: BoldReader,
+    n_targets: int,
+    settings: EncodingSettings,
+    subject_names: Sequence[str] | None = None,
+) -> StoryScores:
+    """Scores of every subject for one chunk of ``n_targets`` targets.
+
+    Parameters
+    ----------
+    plan : StoryPlan
+    fits : mapping of training set to SharedFit
+        One per ``plan.training_sets``.
+    read : callable
+        ``read(story, subject_index)`` → (n_tr, n_targets) BOLD of the chunk.
+    n_targets : int
+    settings : EncodingSettings
+    subject_names : sequence of str, optional
+        Named in errors (default: the indices).
+
+    Returns
+    -------
+    StoryScores
+    """
+    n_subjects = plan.has_story.shape[0]
+    names = list(subject_names) if subject_names is not None else list(map(str, range(n_subjects)))
+    tests = plan.test_stories
+    r = np.full((n_subjects, n_targets), np.nan, dtype=np.float32)
+    alpha = np.full((n_subjects, n_targets), np.nan, dtype=np.float32)
+    r_story = np.full((len(tests), n_subjects, n_targets), np.nan, dtype=np.float32)
+    n_constant = 0
+    for subject in range(n_subjects):
+        folds = [fold for fold in plan.folds if subject in fold.subjects]
+        if not folds:
+            continue
+        needed = dict.fromkeys(s for fold in folds for s in (*fold.train, *fold.test))
+        zscored = {}
+        for story in needed:
+            if not plan.has_story[subject, plan.stories.index(story)]:
+                continue
+            values = np.asarray(read(story, subject))
+            _check_finite(values, story, names[subject])
+            zscored[story], constant = zscore_story(values, settings.resolved_trim, story)
+            n_constant += int(constant.sum())
+        predicted, alphas = {}, []
+        for fold in folds:
+            scored = [s for s in fold.test if s in zscored]
+            Y_train = np.concatenate([zscored[s] for s in fold.train])
+            out, fold_alpha = _fold_predictions(fits[fold.train], Y_train, scored, settings)
+            predicted.update(out)
+            alphas.append(fold_alpha)
+        alpha[subject] = np.median(np.stack(alphas), axis=0)
+        order = [s for s in tests if s in predicted]
+        for story in order:
+            r_story[tests.index(story), subject] = pearson_by_column(
+                zscored[story], predicted[story]
+            )
+        r[subject] = pearson_by_column(
+            np.concatenate([zscored[s] for s in order]),
+            np.concatenate([predicted[s] for s in order]),
+        )
+    return StoryScores(r=r, alpha=alpha, r_story=r_story, n_constant=n_constant)
+
+
+def encode_stories(
+    features: Mapping[str, Sequence[np.ndarray]],
+    bold: Mapping[str, np.ndarray],
+    settings: EncodingSettings,
+    test_stories: Sequence[str] | None = None,
+) -> tuple[StoryPlan, StoryScores]:
+    """Fit and score an encoding model across stories, all targets at once (in memory).
+
+    Parameters
+    ----------
+    features : mapping of story to a sequence of (n_tr, n_features_k) arrays
+    bold : mapping of story to an array of shape (n_subjects, n_tr, n_targets)
+        NaN everywhere for a subject who lacks the story.
+    settings : EncodingSettings
+    test_stories : sequence of str, optional
+        Held-out stories; ``None``: leave each story out in turn (``cv-stories``).
+
+    Returns
+    -------
+    plan : StoryPlan
+    scores : StoryScores
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.encoding import EncodingSettings
+    >>> from featstore.evaluate.encoding.story_solver import encode_stories
+    >>> rng = np.random.default_rng(0)
+    >>> X = {s: [rng.standard_normal((n, 6))] for s, n in (("a", 90), ("b", 80), ("c", 70))}
+    >>> bold = {s: np.stack([np.roll(x[0][:, :2], 1, axis=0)] * 2) + 0.5 *
+    ...         rng.standard_normal((2, len(x[0]), 2)) for s, x in X.items()}
+    >>> plan, scores = encode_stories(X, bold, EncodingSettings(pca=0, delays=(1,)), ["c"])
+    >>> bool(scores.r.min() > 0.7), scores.r_story.shape
+    (True, (1, 2, 2))
+    """
+    stories = list(features)
+    first = np.asarray(next(iter(bold.values())))
+    has_story = np.stack([~np.isnan(np.asarray(bold[s])).all(axis=(1, 2)) for s in stories], axis=1)
+    plan = plan_story_split(has_story, stories, test_stories)
+    fits = {
+        train: prepare_fit(features, train, plan.evaluated(train), settings)
+        for train in plan.training_sets
+    }
+    scores = solve_targets(
+        plan, fits, lambda story, subject: bold[story][subject], first.shape[2], settings
+    )
+    return plan, scores

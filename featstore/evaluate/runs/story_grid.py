@@ -1,0 +1,458 @@
+"""Encoding grids across the stories of a store of stories (schema 2).
+
+:func:`run_story_grid` trains on some stories and tests on others (``test_stories``), or
+leaves each story out in turn (``cv_stories``), for every config, at any number of
+targets (parcels, vertices, voxels). The dask graph is over (config × target chunk):
+one task per config builds the shared fits (:func:`~.story_tasks.prepare_config`),
+one task per chunk of targets streams that chunk's BOLD from Zarr and scores it
+(:func:`~.story_tasks.solve_chunk`), so memory is bounded by a chunk, not by the
+targets. Chunks are staged as they complete, and the run resumes after a kill. The
+results group ``results/<run_id>`` at the collection root follows the cross-story
+results contract (``docs/evaluate.md``, "Many stories").
+
+Nothing here imports model code (torch, transformers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import zarr
+
+from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.stories import StoryPlan, plan_story_split
+from featstore.evaluate.runs import inputs
+from featstore.evaluate.runs.configs import (
+    Config,
+    LayerSpec,
+    ModelRequest,
+    StoreCatalog,
+    build_configs,
+)
+from featstore.evaluate.runs.results import EXCLUDED_ATTR
+from featstore.evaluate.runs.scheduling import connect, open_local_cluster, silence_teardown
+from featstore.evaluate.runs.story_inputs import StoriesFmri, check_features, inspect_stories
+from featstore.evaluate.runs.story_tasks import (
+    STORY_DIM,
+    StoryRunStage,
+    prepare_config,
+    solve_chunk,
+)
+from featstore.evaluate.runs.writing import RunLayout, auto_run_id, config_coords
+from featstore.progress import progress_bar
+from featstore.store import _schema as S
+from featstore.store.groups import StorePath, is_complete
+from featstore.store.paths import result_group
+from featstore.store.staging import discard_stage, group_lock, settings_hash
+from featstore.store.stories import is_collection, list_stories, story_store
+
+
+def run_story_grid(
+    store: StorePath,
+    *,
+    models: Sequence[ModelRequest] = (),
+    fusions: Sequence[tuple[ModelRequest, ModelRequest]] = (),
+    windows: Sequence[str] = (),
+    layers: LayerSpec | None = "auto",
+    settings: EncodingSettings | None = None,
+    test_stories: Sequence[str] | None = None,
+    cv_stories: bool = False,
+    run_id: str | None = None,
+    workers: int = 1,
+    threads_per_worker: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+    target_chunk: int | None = None,
+) -> str:
+    """Evaluate every config across the stories of ``store``; return the run id.
+
+    Parameters
+    ----------
+    store
+        A store of stories.
+    models, fusions, windows, layers
+        As :func:`featstore.evaluate.runs.grid.run_grid` (concatenation fusion only).
+    settings
+        Encoding settings; ``test_frac`` is unused (stories are the split), ``cv`` folds
+        apply when a subject has one training story.
+    test_stories
+        Stories held out for testing (train on the others).
+    cv_stories
+        Leave each story out in turn instead (every story predicted once).
+    run_id, workers, threads_per_worker, scheduler, progress
+        As :func:`~featstore.evaluate.runs.grid.run_grid`.
+    target_chunk
+        Targets per task (default: the bold's chunking, at most 8192).
+
+    Returns
+    -------
+    str
+    """
+    location = inputs.store_location(store)
+    _check_split(location, test_stories, cv_stories)
+    settings = settings or EncodingSettings()
+    notices = [settings.gap_notice] if settings.gap_notice else []
+    settings = dataclasses.replace(settings, gap=settings.resolved_gap)
+    planned = _plan_run(
+        location,
+        settings,
+        dict(models=models, fusions=fusions, windows=windows, layers=layers),
+        None if cv_stories else test_stories,
+        target_chunk,
+    )
+    fmri, plan, configs = planned.fmri, planned.plan, planned.configs
+    settings_dict = settings.to_dict()
+    stage_settings = planned.stage_settings
+    left_out = _left_out_warnings(plan, fmri)
+    for message in left_out:  # never a silent NaN
+        warnings.warn(message, FeatstoreWarning, stacklevel=2)
+    notices += left_out
+    run_id = run_id or _resumable(location, stage_settings) or auto_run_id(location)
+    group = result_group(run_id)
+    if is_complete(location, group):
+        with group_lock(location, group):
+            discard_stage(location, group)
+        raise GroupExistsError(f"{group} already exists in {location}; choose another `run_id`")
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(connect(scheduler)) if scheduler else None
+        stack.enter_context(group_lock(location, group))
+        stage = StoryRunStage(location, run_id, len(configs), plan, fmri, stage_settings)
+        pending = stage.pending()
+        with progress_bar(
+            f"grid {run_id}",
+            len(pending),
+            enabled=progress and bool(pending),
+            unit="chunks",
+            transient=True,
+        ) as advance:
+
+            def on_result(config: int, chunk: int, packed: dict[str, Any]) -> None:
+                stage.write(config, chunk, packed)
+                advance(1)
+
+            _run_tasks(
+                location,
+                configs,
+                pending,
+                settings_dict,
+                plan,
+                fmri,
+                workers=workers,
+                n_threads=threads_per_worker,
+                client=client,
+                run_id=run_id,
+                on_result=on_result,
+            )
+        n_constant = stage.n_constant()
+        attrs = _run_attrs(run_id, settings_dict, plan, fmri, planned.provenance)
+        attrs.update(
+            warnings=notices + _constant_warnings(n_constant),
+            execution={
+                "workers": workers,
+                "threads_per_worker": threads_per_worker,
+                "scheduler": scheduler,
+                "backend": "numpy",
+                "device": "cpu",
+            },
+            n_configs=len(configs),
+            n_computed=len({c for c, _ in pending}),
+            n_resumed=len(configs) - len({c for c, _ in pending}),
+            n_reused=0,
+        )
+        stage.finalize(_coords(planned.first, configs, planned.hashes, plan, fmri), attrs)
+    return run_id
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunPlan:
+    """What a run across stories evaluates, read from the store's metadata."""
+
+    fmri: StoriesFmri
+    plan: StoryPlan
+    first: str  # the first story's location: its catalog names the configs
+    configs: list[Config]
+    provenance: dict[str, Any]
+    hashes: tuple[str, ...]
+    stage_settings: dict[str, Any]
+
+
+def _plan_run(
+    location: str,
+    settings: EncodingSettings,
+    requests: dict[str, Any],
+    test_stories: Sequence[str] | None,
+    target_chunk: int | None,
+) -> _RunPlan:
+    """The stories' fMRI, the split plan, the configs (checked in every story) and hashes."""
+    fmri = inspect_stories(location, target_chunk)
+    plan = plan_story_split(fmri.has_story, fmri.stories, test_stories)
+    first = inputs.store_location(story_store(location, fmri.stories[0]))
+    configs = build_configs(
+        first,
+        **requests,
+        method=settings.method,
+    )
+    banded = [c.label for c in configs if c.method == "banded"]
+    if banded:
+        raise InputError(
+            f"method='banded' ({banded[0]}) is not supported across stories; use "
+            "method='concat' or evaluate one `story`"
+        )
+    provenance = check_features(location, configs, fmri)
+    settings_dict = settings.to_dict()
+    hashes = tuple(
+        settings_hash(
+            {
+                "settings": settings_dict,
+                "config": c.label,
+                "features": {
+                    s: {p.group: g[p.group] for p in c.parts} for s, g in provenance.items()
+                },
+                "fmri": fmri.fingerprint,
+                "split": plan.split,
+                "test_stories": list(plan.test_stories),
+            }
+        )
+        for c in configs
+    )
+    stage_settings = {
+        "kind": "stories",
+        "configs": list(hashes),
+        "subjects": list(fmri.subjects),
+        "target_chunk": fmri.target_chunk,
+    }
+    return _RunPlan(fmri, plan, first, configs, provenance, hashes, stage_settings)
+
+
+def _check_split(store: str, test_stories: Sequence[str] | None, cv_stories: bool) -> None:
+    if not is_collection(store):
+        raise InputError(
+            f"{store} holds one story ({list_stories(store)[0]!r}); `test_stories` and "
+            "`cv_stories` need a store of stories (evaluate it without them)"
+        )
+    if bool(test_stories) == bool(cv_stories):
+        stories = list_stories(store)
+        raise InputError(
+            f"{store} holds {len(stories)} stories ({', '.join(stories)}): give "
+            "`test_stories` or `cv_stories` (not both), or one `story`"
+        )
+
+
+def _resumable(store: str, stage_settings: dict[str, Any]) -> str | None:
+    """The id of an unfinished run across stories staged with these settings."""
+    wanted = settings_hash(stage_settings)
+    try:
+        node = zarr.open_group(
+            store, path=f"{S.WORK}/{S.RESULTS}", mode="r", zarr_format=S.ZARR_FORMAT
+        )
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+        return None
+    for run_id in sorted(node.group_keys()):
+        if node[run_id].attrs.get("settings_hash") == wanted and not is_complete(
+            store, result_group(run_id)
+        ):
+            return run_id
+    return None
+
+
+def _left_out(plan: StoryPlan, fmri: StoriesFmri) -> dict[str, list[str]]:
+    return {
+        story: [fmri.subjects[i] for i in subjects] for story, subjects in plan.left_out.items()
+    }
+
+
+def _left_out_warnings(plan: StoryPlan, fmri: StoriesFmri) -> list[str]:
+    """One warning per test story some subjects are not scored on."""
+    return [
+        f"{len(names)} subject(s) left out of test story {story!r} (r NaN there): "
+        f"{', '.join(names)} (they lack it, or have no other story to train on)"
+        for story, names in _left_out(plan, fmri).items()
+        if names
+    ]
+
+
+def _constant_warnings(n_constant: np.ndarray) -> list[str]:
+    worst = int(n_constant.max()) if len(n_constant) else 0
+    if not worst:
+        return []
+    return [
+        f"{worst} (subject, story, target) BOLD series are constant over a story's kept TRs "
+        "(z-scored to zeros; r NaN in that story)"
+    ]
+
+
+def _run_attrs(
+    run_id: str,
+    settings: dict[str, Any],
+    plan: StoryPlan,
+    fmri: StoriesFmri,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "settings": {**settings, "partition": False},
+        "features": provenance,
+        "fmri": {
+            "fingerprint": fmri.fingerprint,
+            "n_subjects": len(fmri.subjects),
+            "n_roi": fmri.n_targets,
+            "n_tr": dict(fmri.n_tr),
+        },
+        "split": plan.split,
+        "stories": list(plan.stories),
+        "test_stories": list(plan.test_stories),
+        "subjects_left_out": _left_out(plan, fmri),
+        "target_chunk": fmri.target_chunk,
+        "config_warnings": {},
+        EXCLUDED_ATTR: {},
+        **fmri.attrs,
+    }
+
+
+def _coords(
+    first_story: str,
+    configs: Sequence[Config],
+    hashes: Sequence[str],
+    plan: StoryPlan,
+    fmri: StoriesFmri,
+) -> dict[str, Any]:
+    roi_coords = {
+        name: (values if name == S.ROI_DIM else (S.ROI_DIM, values))
+        for name, values in fmri.coords.items()
+    }
+    info = inputs.FmriInfo(
+        fmri.fingerprint,
+        len(fmri.subjects),
+        0,
+        fmri.n_targets,
+        {S.SUBJECT_DIM: np.asarray(fmri.subjects, dtype=object), **roi_coords},
+    )
+    catalog = StoreCatalog(first_story)
+    infos = {p.group: catalog.info(p.key, p.window) for c in configs for p in c.parts}
+    layout = RunLayout(tuple(configs), tuple(hashes), len(fmri.subjects), fmri.n_targets)
+    coords = config_coords(layout, info, infos)
+    coords[STORY_DIM] = np.asarray(plan.test_stories, dtype=object)
+    return coords
+
+
+def _run_tasks(
+    store: str,
+    configs: Sequence[Config],
+    pending: Sequence[tuple[int, int]],
+    settings: dict[str, Any],
+    plan: StoryPlan,
+    fmri: StoriesFmri,
+    *,
+    workers: int,
+    n_threads: int | None,
+    client: Any,
+    run_id: str,
+    on_result: Any,
+) -> None:
+    """Run the (config, chunk) tasks of ``pending`` (see the module docstring)."""
+    by_config: dict[int, list[int]] = {}
+    for config, chunk in pending:
+        by_config.setdefault(config, []).append(chunk)
+    if not by_config:
+        return
+    if client is None and workers <= 1:
+        _run_threaded(store, configs, by_config, settings, plan, fmri, n_threads, on_result)
+        return
+    from distributed import as_completed
+
+    with contextlib.ExitStack() as stack:
+        own_cluster = client is None
+        if own_cluster:
+            client, n_threads = open_local_cluster(stack, workers, n_threads)
+        fits = {
+            c: client.submit(
+                prepare_config,
+                store,
+                configs[c],
+                settings,
+                plan,
+                fmri,
+                n_threads,
+                key=f"featstore-{run_id}-prepare-{c}",
+                pure=False,
+            )
+            for c in by_config
+        }
+        futures = {
+            client.submit(
+                solve_chunk,
+                store,
+                fits[c],
+                settings,
+                plan,
+                fmri,
+                k,
+                n_threads,
+                key=f"featstore-{run_id}-{c}-{k}",
+                pure=False,
+            ): (c, k)
+            for c, chunks in by_config.items()
+            for k in chunks
+        }
+        try:
+            for future in as_completed(futures):
+                on_result(*futures[future], future.result())
+                future.release()
+        except BaseException:
+            silence_teardown(stack, client, own_cluster)
+            client.cancel([*futures, *fits.values()])
+            raise
+
+
+def _run_threaded(
+    store: str,
+    configs: Sequence[Config],
+    by_config: dict[int, list[int]],
+    settings: dict[str, Any],
+    plan: StoryPlan,
+    fmri: StoriesFmri,
+    n_threads: int | None,
+    on_result: Any,
+) -> None:
+    """dask's threaded scheduler, one task at a time (BLAS uses ``n_threads``)."""
+    import dask
+    from dask.callbacks import Callback
+
+    where: dict[str, tuple[int, int]] = {}
+    done = []
+    for c, chunks in by_config.items():
+        fits = dask.delayed(prepare_config, pure=False)(
+            store,
+            configs[c],
+            settings,
+            plan,
+            fmri,
+            n_threads,
+            dask_key_name=f"featstore-prepare-{c}",
+        )
+        for k in chunks:
+            key = f"featstore-chunk-{c}-{k}"
+            where[key] = (c, k)
+            task = dask.delayed(solve_chunk, pure=False)(
+                store, fits, settings, plan, fmri, k, n_threads, dask_key_name=key
+            )
+            # staged by the callback, then dropped: dask never holds every chunk's result
+            done.append(dask.delayed(_discard)(task, dask_key_name=f"{key}-staged"))
+
+    class _Stage(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if key in where:
+                on_result(*where[key], result)
+
+    with _Stage():
+        dask.compute(*done, scheduler="threads", num_workers=1)
+
+
+def _discard(_: Any) -> None:
+    return None

@@ -1,0 +1,173 @@
+"""The tasks of a run across stories and the stage their results go to.
+
+Two kinds of task, so that the dask graph is over (config × target chunk):
+
+* :func:`prepare_config` — per config: reads its features in every story and builds
+  one :class:`~featstore.evaluate.encoding.stories.SharedFit` per training set (designs
+  and ridge decompositions);
+* :func:`solve_chunk` — per (config, target chunk): streams the chunk's BOLD from Zarr
+  one subject × story at a time and scores it with the config's shared fits.
+
+Chunk results are staged one block per (config, chunk) in ``_work/results/<run_id>``
+(:class:`StoryRunStage`): a killed run started again recomputes only the missing
+chunks; when all are staged, ``results/<run_id>`` is written lazily from the stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.evaluate.encoding.stories import SharedFit, StoryPlan, prepare_fit
+from featstore.evaluate.encoding.story_solver import solve_targets
+from featstore.evaluate.encoding.threads import blas_threads
+from featstore.evaluate.runs.configs import Config
+from featstore.evaluate.runs.story_inputs import (
+    BoldChunkReader,
+    StoriesFmri,
+    read_story_features,
+)
+from featstore.store import _schema as S
+from featstore.store.groups import StorePath, write_group
+from featstore.store.paths import result_group
+from featstore.store.staging import BlockStage, StagedArray
+
+STORY_DIM = "story"
+R_STORY_VAR = "r_story"
+_CONSTANT = "n_constant"
+FLOAT = "float32"
+
+
+def prepare_config(
+    store: StorePath,
+    config: Config,
+    settings: Mapping[str, Any],
+    plan: StoryPlan,
+    fmri: StoriesFmri,
+    n_threads: int | None = None,
+) -> dict[tuple[str, ...], SharedFit]:
+    """The shared fits of one config: one per training set of ``plan``."""
+    encoding = EncodingSettings.from_dict(dict(settings))
+    with blas_threads(n_threads):
+        features = read_story_features(store, config, fmri, list(plan.stories))
+        return {
+            train: prepare_fit(features, train, plan.evaluated(train), encoding)
+            for train in plan.training_sets
+        }
+
+
+def solve_chunk(
+    store: StorePath,
+    fits: Mapping[tuple[str, ...], SharedFit],
+    settings: Mapping[str, Any],
+    plan: StoryPlan,
+    fmri: StoriesFmri,
+    chunk: int,
+    n_threads: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Scores of one target chunk, padded with NaN to the chunk size (a staged block)."""
+    targets = fmri.chunk(chunk)
+    n = targets.stop - targets.start
+    with blas_threads(n_threads):
+        scores = solve_targets(
+            plan,
+            fits,
+            BoldChunkReader(store, fmri, targets),
+            n,
+            EncodingSettings.from_dict(dict(settings)),
+            fmri.subjects,
+        )
+    width = fmri.target_chunk
+
+    def padded(values: np.ndarray) -> np.ndarray:
+        out = np.full((*values.shape[:-1], width), np.nan, dtype=FLOAT)
+        out[..., :n] = values
+        return out[None]
+
+    return {
+        "r": padded(scores.r),
+        "alpha": padded(scores.alpha),
+        R_STORY_VAR: padded(scores.r_story),
+        _CONSTANT: np.array([scores.n_constant], dtype=np.int64),
+    }
+
+
+class StoryRunStage:
+    """The staged blocks of a run across stories: block ``c * n_chunks + k`` holds
+    chunk ``k`` of config ``c``."""
+
+    def __init__(
+        self,
+        store: StorePath,
+        run_id: str,
+        n_configs: int,
+        plan: StoryPlan,
+        fmri: StoriesFmri,
+        stage_settings: Mapping[str, Any],
+    ) -> None:
+        self.store, self.run_id, self.n_configs, self.fmri = store, run_id, n_configs, fmri
+        n_tasks, n_subjects = n_configs * fmri.n_chunks, len(fmri.subjects)
+        width = fmri.target_chunk
+        arrays = {
+            "r": StagedArray((n_tasks, n_subjects, width), FLOAT),
+            "alpha": StagedArray((n_tasks, n_subjects, width), FLOAT),
+            R_STORY_VAR: StagedArray((n_tasks, len(plan.test_stories), n_subjects, width), FLOAT),
+            _CONSTANT: StagedArray((n_tasks,), "int64"),
+        }
+        self.stage = BlockStage(
+            store, result_group(run_id), arrays, block_size=1, settings=stage_settings
+        )
+
+    def task(self, config: int, chunk: int) -> int:
+        """The block index of (config, chunk)."""
+        return config * self.fmri.n_chunks + chunk
+
+    def pending(self) -> list[tuple[int, int]]:
+        """(config, chunk) pairs not staged yet."""
+        return [divmod(i, self.fmri.n_chunks) for i in self.stage.pending_blocks()]
+
+    def write(self, config: int, chunk: int, packed: Mapping[str, np.ndarray]) -> None:
+        """Stage one chunk's result (see :func:`solve_chunk`)."""
+        self.stage.write_block(self.task(config, chunk), **packed)
+
+    def n_constant(self) -> np.ndarray:
+        """Constant (subject, story, target) series counted by each config's chunks."""
+        counts = np.asarray(self.stage.dask_arrays()[_CONSTANT].compute(scheduler="threads"))
+        return counts.reshape(self.n_configs, self.fmri.n_chunks).sum(axis=1)
+
+    def _assembled(self, blocks: da.Array) -> da.Array:
+        """(task, …, width) blocks → (config, …, target), one chunk per config × chunk."""
+        n_chunks = self.fmri.n_chunks
+        per_config = [
+            da.concatenate([blocks[c * n_chunks + k] for k in range(n_chunks)], axis=-1)[
+                ..., : self.fmri.n_targets
+            ]
+            for c in range(self.n_configs)
+        ]
+        return da.stack(per_config)
+
+    def finalize(self, coords: Mapping[str, Any], attrs: Mapping[str, Any]) -> None:
+        """Write ``results/<run_id>`` lazily from the stage, then discard the stage."""
+        arrays = self.stage.dask_arrays()
+        dims = {
+            "r": (S.CONFIG_DIM, S.SUBJECT_DIM, S.ROI_DIM),
+            "alpha": (S.CONFIG_DIM, S.SUBJECT_DIM, S.ROI_DIM),
+            R_STORY_VAR: (S.CONFIG_DIM, STORY_DIM, S.SUBJECT_DIM, S.ROI_DIM),
+        }
+        data_vars, encoding = {}, {}
+        for name, names in dims.items():
+            values = self._assembled(arrays[name])
+            data_vars[name] = (names, values)
+            encoding[name] = {"chunks": (1, *values.shape[1:-1], self.fmri.target_chunk)}
+        ds = xr.Dataset(data_vars, coords=dict(coords), attrs=dict(attrs))
+        with dask.config.set(scheduler="threads"):
+            write_group(
+                self.store, result_group(self.run_id), ds, encoding=encoding, overwrite=True
+            )
+        self.stage.discard()
