@@ -227,7 +227,7 @@ def vertex_maps(
     """
     values = np.asarray(values, dtype=np.float64)
     vertex = np.asarray(vertex, dtype=np.int64)
-    hemis = np.asarray(hemispheres).astype(str)
+    hemis = np.asarray(hemispheres, dtype=object).astype(str)
     if not values.shape == vertex.shape == hemis.shape:
         raise InputError(
             f"{values.size} values for {vertex.size} vertices and {hemis.size} hemispheres"

@@ -140,7 +140,7 @@ def plot_volume_map(
     scale = color_scale(shown, cmap=cmap, vmin=vmin, vmax=vmax, symmetric=symmetric)
     if axes is None:
         figure = new_figure(12.0, 3.2)
-        axes = figure.add_axes((0.0, 0.0, 1.0, 0.9 if title else 1.0))
+        axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
     figure = axes.figure
     options = {
         "threshold": 1e-6 if threshold is None else threshold,
@@ -150,16 +150,80 @@ def plot_volume_map(
         "figure": figure,
         "axes": axes,
         "annotate": True,
+        "title": title,
     }
-    if not scale.symmetric:
-        options["vmin"] = scale.vmin
-        options["symmetric_cbar"] = False
+    options["vmin"] = scale.vmin
+    options["symmetric_cbar"] = scale.symmetric
     if display == "glass":
         plot_glass_brain(image, display_mode="lzr", plot_abs=False, **options)
     else:
         options["bg_img"] = load_mni152_template(resolution=2)
         plot_stat_map(image, display_mode="z", cut_coords=7, draw_cross=False, **options)
     axes.set_label(f"{display} map ({colorbar_label})")
-    if title:
-        figure.suptitle(title)
+    return finish(figure, output_file, dpi=dpi, tight=False)
+
+
+def plot_volume_panels(
+    values_list: Sequence[np.ndarray],
+    *,
+    voxel: np.ndarray,
+    affine: Sequence[Sequence[float]],
+    grid_shape: Sequence[int],
+    titles: Sequence[str] | None = None,
+    masks: Sequence[np.ndarray | None] | None = None,
+    suptitle: str | None = None,
+    colorbar_label: str = "r",
+    output_file: str | os.PathLike | None = None,
+    dpi: int = 110,
+) -> Figure:
+    """Several voxel maps (axial slices) as rows on one color scale.
+
+    Parameters
+    ----------
+    values_list : sequence of array-like, each (n_target,)
+    voxel, affine, grid_shape
+        See :func:`plot_volume_map`.
+    titles : sequence of str, optional
+        One per row.
+    masks : sequence of (bool array or None), optional
+        Per row, True leaves a voxel unpainted.
+    suptitle, colorbar_label, output_file, dpi
+        As :func:`plot_volume_map`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_volume_panels([r_a, r_b], voxel=run.voxel.values,
+    ...     affine=run.attrs["affine"], grid_shape=run.attrs["grid_shape"])  # doctest: +SKIP
+    """
+    n_rows = len(values_list)
+    if n_rows == 0:
+        raise InputError("plot_volume_panels needs at least one vector of voxel values")
+    shown = [_masked(v, None if masks is None else masks[i]) for i, v in enumerate(values_list)]
+    scale = color_scale(shown)
+    top = 0.5 if suptitle else 0.0
+    figure = new_figure(12.0, 3.0 * n_rows + top)
+    row_height = 3.0 / (3.0 * n_rows + top)
+    for row, values in enumerate(shown):
+        axes = figure.add_axes(
+            (0.0, 1.0 - top / (3.0 * n_rows + top) - (row + 1) * row_height, 1.0, row_height * 0.9)
+        )
+        plot_volume_map(
+            values,
+            voxel=voxel,
+            affine=affine,
+            grid_shape=grid_shape,
+            cmap=scale.cmap,
+            vmin=scale.vmin,
+            vmax=scale.vmax,
+            symmetric=scale.symmetric,
+            colorbar_label=colorbar_label,
+            title=None if titles is None else titles[row],
+            axes=axes,
+        )
+    if suptitle:
+        figure.suptitle(suptitle)
     return finish(figure, output_file, dpi=dpi, tight=False)

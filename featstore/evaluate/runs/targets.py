@@ -39,6 +39,11 @@ HCP_MMP_SPACES = ("fslr32k", "fs_lr32k", "fslr_32k", "fs_lr_32k")
 N_TARGETS_COORD = "n_targets"
 
 
+def _text(values) -> np.ndarray:
+    """Fixed-width strings of a coord, whatever its dtype (zarr gives numpy StringDType)."""
+    return np.asarray(values, dtype=object).astype(str)
+
+
 def target_kind(attrs: Mapping[str, Any]) -> str:
     """The ``target_kind`` attr of an fmri group or run (``"parcel"`` when absent).
 
@@ -118,9 +123,9 @@ class ParcelGrouping:
 
 
 def _by_names(ds: xr.Dataset) -> ParcelGrouping:
-    names = ds[S.ROI_NAME_COORD].values.astype(str)
+    names = _text(ds[S.ROI_NAME_COORD].values)
     hemis = (
-        ds[S.HEMISPHERE_COORD].values.astype(str)
+        _text(ds[S.HEMISPHERE_COORD].values)
         if S.HEMISPHERE_COORD in ds.coords
         else np.full(names.shape, "", dtype=str)
     )
@@ -135,7 +140,7 @@ def _by_names(ds: xr.Dataset) -> ParcelGrouping:
     index[named] = position[inverse]
     kept_names = [str(k).split("\x1f", 1)[1] for k in unique[order]]
     kept_hemis = [str(k).split("\x1f", 1)[0] for k in unique[order]]
-    atlas = str(ds.attrs.get("atlas") or "roi_name")
+    atlas = str(ds.attrs.get("atlas") or "the targets' roi_name")
     return ParcelGrouping(index, kept_names, kept_hemis, atlas)
 
 
@@ -165,7 +170,7 @@ def _by_atlas(ds: xr.Dataset, spec: str) -> ParcelGrouping:
         if atlas.is_volume:
             raise InputError(f"parcels={spec}: a volume atlas cannot label surface vertices")
         vertex = ds[VERTEX_COORD].values.astype(np.int64)
-        hemis = ds[S.HEMISPHERE_COORD].values.astype(str)
+        hemis = _text(ds[S.HEMISPHERE_COORD].values)
         for hemi in ("L", "R"):
             on = hemis == hemi
             labels = atlas.labels[hemi]
@@ -232,7 +237,7 @@ def parcel_grouping(ds: xr.Dataset, parcels: str | None = None) -> ParcelGroupin
     kind = target_kind(ds.attrs)
     if parcels is not None:
         return _by_atlas(ds, parcels)
-    if S.ROI_NAME_COORD in ds.coords and (ds[S.ROI_NAME_COORD].values.astype(str) != "").any():
+    if S.ROI_NAME_COORD in ds.coords and (_text(ds[S.ROI_NAME_COORD].values) != "").any():
         return _by_names(ds)
     space = str(ds.attrs.get("space", "")).lower().replace("-", "")
     if kind == "vertex" and space in HCP_MMP_SPACES:
