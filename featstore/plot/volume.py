@@ -172,6 +172,10 @@ def plot_volume_panels(
     titles: Sequence[str] | None = None,
     masks: Sequence[np.ndarray | None] | None = None,
     suptitle: str | None = None,
+    cmap: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    symmetric: bool | None = None,
     colorbar_label: str = "r",
     output_file: str | os.PathLike | None = None,
     dpi: int = 110,
@@ -187,8 +191,10 @@ def plot_volume_panels(
         One per row.
     masks : sequence of (bool array or None), optional
         Per row, True leaves a voxel unpainted.
-    suptitle, colorbar_label, output_file, dpi
-        As :func:`plot_volume_map`.
+    suptitle : str, optional
+        A title above all rows.
+    cmap, vmin, vmax, symmetric, colorbar_label, output_file, dpi
+        As :func:`plot_volume_map`; one color scale for all rows.
 
     Returns
     -------
@@ -203,7 +209,7 @@ def plot_volume_panels(
     if n_rows == 0:
         raise InputError("plot_volume_panels needs at least one vector of voxel values")
     shown = [_masked(v, None if masks is None else masks[i]) for i, v in enumerate(values_list)]
-    scale = color_scale(shown)
+    scale = color_scale(shown, cmap=cmap, vmin=vmin, vmax=vmax, symmetric=symmetric)
     top = 0.5 if suptitle else 0.0
     figure = new_figure(12.0, 3.0 * n_rows + top)
     row_height = 3.0 / (3.0 * n_rows + top)

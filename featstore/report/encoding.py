@@ -17,14 +17,9 @@ from featstore.evaluate.analyses.runner import analysis_runs
 from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD
 from featstore.evaluate.roi_groups import roi_group_indices
 from featstore.evaluate.runs import tables
-from featstore.evaluate.runs.ceiling import (
-    ESTIMATOR,
-    collection_ceiling_for,
-    noise_ceiling_for,
-    run_held_out_trs,
-)
+from featstore.evaluate.runs.ceiling import ESTIMATOR, ceiling_for_run
 from featstore.evaluate.runs.results import EXCLUDED_ATTR, complete_runs
-from featstore.evaluate.runs.significance import is_cross_story, load_stats
+from featstore.evaluate.runs.significance import load_stats
 from featstore.evaluate.runs.summary import excluded_configs, story_summary
 from featstore.plot.atlas import GLASSER_SHORT
 from featstore.report.maps import MapKind, ParcelView, map_kind, mean_over_subjects, parcel_view
@@ -36,8 +31,7 @@ from featstore.report.summaries import (
     significance_counts,
 )
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, store_n_tr
-from featstore.store.stories import story_store
+from featstore.store.groups import StorePath
 
 
 def encoding_result_sets(store: StorePath, runs: Sequence[str] | None) -> list[tables.ResultSet]:
@@ -83,18 +77,6 @@ def _usable_groups(
             continue
         usable[name] = members
     return usable
-
-
-def _noise_ceiling(store: StorePath, run_attrs: Mapping[str, Any]) -> xr.Dataset | None:
-    """The ceiling on a run's test TRs: pooled over the test stories of a run across
-    stories, else on the one story's test part; None where it cannot be had."""
-    if is_cross_story(run_attrs):
-        return collection_ceiling_for(store, run_attrs)
-    try:
-        story = story_store(store)
-        return noise_ceiling_for(story, run_held_out_trs(run_attrs, store_n_tr(story)))
-    except InputError:
-        return None
 
 
 def _story_table(results: xr.Dataset, configs: Sequence[str]) -> pd.DataFrame | None:
@@ -193,7 +175,7 @@ def add_encoding_section(
         page.render("encoding.html", **context)
         return
     newest = result_set.runs[-1]
-    ceiling = _noise_ceiling(store, result_set.run_attrs[newest])
+    ceiling = ceiling_for_run(store, result_set.run_attrs[newest])
     stats = {r: s for r in result_set.runs if (s := load_stats(store, r)) is not None}
     frame = tables.config_table(results, ceiling=ceiling)
     section = _Section(page, result_set, frame, ceiling, stats, {}, alpha, top)

