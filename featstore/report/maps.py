@@ -142,7 +142,7 @@ def map_kind(
     >>> ds = xr.Dataset(coords={"roi": np.arange(2), "vertex": ("roi", [0, 5]),
     ...                         "hemisphere": ("roi", ["L", "R"])},
     ...                 attrs={"target_kind": "vertex", "space": "fsaverage5"})
-    >>> map_kind(ds).views.split(", on the ")[1][:26]
+    >>> map_kind(ds).views.split(", on the ")[1][:27]
     'fsaverage5 inflated surface'
     """
     kind = target_kind(results.attrs)
