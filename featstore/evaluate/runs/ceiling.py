@@ -203,6 +203,33 @@ def _same_targets(reference: xr.Dataset, fmri: xr.Dataset, story: str, first: st
             )
 
 
+def _accumulate_story(
+    bold: xr.DataArray,
+    index: np.ndarray,
+    rows: list[int],
+    weighted: np.ndarray,
+    weights: np.ndarray,
+) -> np.ndarray:
+    """One story's LOSO ISC, :data:`TARGET_CHUNK` targets at a time: added to the pooled
+    sums (``weighted``, ``weights``: subject rows ``rows``, weight = scored TRs); returns
+    the story's ceiling (mean over its subjects) per target."""
+    n_roi = bold.sizes[S.ROI_DIM]
+    ceiling = np.full(n_roi, np.nan, dtype=np.float32)
+    for start in range(0, n_roi, TARGET_CHUNK):
+        part = slice(start, min(start + TARGET_CHUNK, n_roi))
+        values = bold.isel({S.TR_DIM: index, S.ROI_DIM: part}).values
+        isc = loso_isc(np.asarray(values, dtype=np.float64))
+        finite = np.isfinite(isc)
+        weighted[rows, part] += np.where(finite, isc, 0.0) * index.size
+        weights[rows, part] += finite * index.size
+        count = finite.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ceiling[part] = np.where(
+                count > 0, np.where(finite, isc, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan
+            )
+    return ceiling
+
+
 def compute_story_ceilings(
     store: StorePath,
     stories: list[str] | None = None,
@@ -253,18 +280,7 @@ def compute_story_ceilings(
         if len(rows) < 3:
             skipped.append(story)
             continue
-        for start in range(0, n_roi, TARGET_CHUNK):
-            part = slice(start, min(start + TARGET_CHUNK, n_roi))
-            values = bold.isel({S.TR_DIM: index, S.ROI_DIM: part}).values
-            isc = loso_isc(np.asarray(values, dtype=np.float64))
-            finite = np.isfinite(isc)
-            weighted[rows, part] += np.where(finite, isc, 0.0) * index.size
-            weights[rows, part] += finite * index.size
-            count = finite.sum(axis=0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                by_story[k, part] = np.where(
-                    count > 0, np.where(finite, isc, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan
-                )
+        by_story[k] = _accumulate_story(bold, index, rows, weighted, weights)
     if len(skipped) == len(stories):
         raise InputError(
             f"no story has the 3 subjects the noise ceiling needs ({', '.join(stories)})"
