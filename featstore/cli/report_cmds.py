@@ -253,6 +253,7 @@ def stats(
     from featstore.evaluate.runs.results import locate_configs
     from featstore.evaluate.runs.significance import compare_configs
     from featstore.evaluate.runs.tables import combine_runs, load_result_sets
+    from featstore.report.encoding import usable_groups
 
     if alternative not in ("two-sided", "greater", "less"):
         raise InputError(f"--alternative {alternative!r}: expected two-sided, greater or less")
@@ -272,11 +273,15 @@ def stats(
                 run_b: set_of[run_b].results.sel(config=[config_b]),
             }
         )
+    chosen = roi_groups(groups)
+    if groups is None:
+        # the built-in groups name HCP-MMP1.0 areas: keep those the targets have
+        chosen = usable_groups(results, chosen)
     frame = compare_configs(
         results,
         config_a,
         config_b,
-        groups=roi_groups(groups),
+        groups=chosen,
         per_roi=per_roi,
         alternative=alternative,
     )

@@ -61,11 +61,23 @@ def _mask_for(row: pd.Series, stats: Mapping[str, xr.Dataset], alpha: float) -> 
     return ~(run_stats["q"].sel({S.CONFIG_DIM: row["config"]}).values < alpha)
 
 
-def _usable_groups(
+def usable_groups(
     results: xr.Dataset, groups: Mapping[str, Sequence[str]]
 ) -> dict[str, Sequence[str]]:
-    """The groups whose every area is among the ROIs of the results (custom atlases may
-    match none of the built-in HCP-MMP groups)."""
+    """The groups whose every area is among the ROIs of the results (custom atlases and
+    vertex targets without HCP-MMP1.0 names may match none of the built-in groups).
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Results with ``roi_name`` and ``hemisphere`` coords.
+    groups : mapping
+        Group name → areas.
+
+    Returns
+    -------
+    dict
+    """
     if S.ROI_NAME_COORD not in results.coords or S.HEMISPHERE_COORD not in results.coords:
         return {}
     names, hemis = _roi_coords(results)
@@ -181,7 +193,7 @@ def add_encoding_section(
     section = _Section(page, result_set, frame, ceiling, stats, {}, alpha, top)
     section.maps = map_kind(results, mesh_dir=mesh_dir) if brain_maps else None
     section.parcels = parcel_view(results, parcels)
-    section.groups = usable = _usable_groups(section.table_results, groups)
+    section.groups = usable = usable_groups(section.table_results, groups)
     context.update(
         summary=_table(best_config_summary(frame, stats, alpha)),
         ceiling=ceiling is not None,

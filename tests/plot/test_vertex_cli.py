@@ -71,3 +71,12 @@ def test_brain_map_without_a_mesh_says_to_pass_one(collection, tmp_path, monkeyp
     assert result.exit_code == 2
     assert "error: no fsaverage6 mesh here: pass --mesh DIR" in result.output
     assert not out.exists()
+
+
+def test_stats_on_targets_without_hcp_names_keeps_to_usable_groups(collection):
+    result = invoke(
+        "stats", "--store", collection, "--compare", "wavlm/tr1/layer1", "gpt2/ctx8/layer1"
+    )
+    assert result.exit_code == 0, result.output
+    assert "all ROIs" in result.output
+    assert "+1.00" in result.output  # A above B in every subject
