@@ -85,7 +85,9 @@ def stage(name: str, folder: Path) -> dict:
 
     run = folder / "run.zarr"
     start = time.perf_counter()
-    if name == "summary":
+    if name.startswith("build"):
+        build(folder, int(name.split(":")[1]))
+    elif name == "summary":
         summary_table(run)
     elif name == "parcels":
         ds = fs.open_group(run, fs.result_group("bench"))
@@ -110,10 +112,11 @@ def main() -> None:
     if args.stage:
         print(json.dumps(stage(args.stage, Path(args.folder))))
         return
+    # every step in a fresh process, the data built in one too: Linux children inherit
+    # their parent's peak RSS, so a parent holding the data would set every peak
     with tempfile.TemporaryDirectory() as folder:
-        build(Path(folder), args.targets)
         print(f"{args.targets} targets, {N_SUBJECTS} subjects, {N_CONFIGS} configs")
-        for name in ("summary", "parcels", "wilcoxon", "ceiling"):
+        for name in (f"build:{args.targets}", "summary", "parcels", "wilcoxon", "ceiling"):
             out = subprocess.run(
                 [sys.executable, __file__, "--stage", name, "--folder", folder],
                 check=True,
