@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy.stats import wilcoxon
 
 from featstore import store as fs
@@ -179,3 +180,59 @@ def test_significance_of_a_cross_story_run_is_a_subject_test(collection):
     np.testing.assert_allclose(stats["p"].values[0], subjects_above_zero(r))
     np.testing.assert_allclose(stats["r_mean"].values[0], r.mean(axis=0), rtol=1e-6)
     assert "vertex" in stats.coords
+
+
+def test_fs_lr_vertices_default_to_hcp_mmp_parcels():
+    from featstore.datasets.parcellate import load_atlas
+
+    vertex = np.concatenate([np.arange(32_492), np.arange(32_492)])
+    hemis = np.repeat(np.array(["L", "R"], dtype=object), 32_492)
+    ds = xr.Dataset(
+        {"r": (("subject", "roi"), np.arange(vertex.size, dtype=np.float32)[None, :])},
+        coords={
+            "roi": np.arange(vertex.size),
+            "hemisphere": ("roi", hemis),
+            "vertex": ("roi", vertex),
+        },
+        attrs={"target_kind": "vertex", "space": "fsLR32k"},
+    )
+    grouping = parcel_grouping(ds)
+    assert grouping.atlas == "HCP-MMP1.0"
+    grouped = group_by_parcels(ds, grouping)
+    assert grouped.sizes["roi"] == 360
+    atlas = load_atlas("hcp-mmp")
+    position = tables.roi_labels(grouped).index("L_A1")
+    key = next(k for h, k, n in atlas.parcels if (h, n) == ("L", "A1"))
+    members = np.flatnonzero(atlas.labels["L"] == key)
+    assert grouped["r"].values[0, position] == pytest.approx(members.mean(), rel=1e-6)
+    assert (grouping.index[:32_492] == -1).sum() > 2_000  # the medial wall
+
+
+def test_voxels_grouped_by_a_nifti_label_image(tmp_path):
+    import nibabel as nib
+
+    shape = (4, 5, 6)
+    labels = np.zeros(shape, dtype=np.int16)
+    labels[:2] = 3
+    labels[2:, :2] = 7
+    nib.save(nib.Nifti1Image(labels, np.eye(4)), tmp_path / "atlas.nii.gz")
+    (tmp_path / "atlas.tsv").write_text("index\tname\n3\tL_front\n7\tback\n")
+    voxel = np.arange(0, labels.size, 2)
+    r = np.linspace(0, 1, voxel.size)[None, :]
+    ds = xr.Dataset(
+        {"r": (("subject", "roi"), r)},
+        coords={"roi": np.arange(voxel.size), "voxel": ("roi", voxel)},
+        attrs={"target_kind": "voxel", "grid_shape": list(shape), "affine": np.eye(4).tolist()},
+    )
+    grouped = group_by_parcels(ds, parcel_grouping(ds, parcels=str(tmp_path / "atlas.nii.gz")))
+    assert tables.roi_labels(grouped) == ["L_front", "back"]
+    flat = labels.ravel()[voxel]
+    np.testing.assert_allclose(
+        grouped["r"].values[0], [r[0, flat == 3].mean(), r[0, flat == 7].mean()]
+    )
+    with pytest.raises(
+        InputError, match=r"the atlas grid \(4, 5, 6\) is not the fMRI's \(4, 5, 7\)"
+    ):
+        parcel_grouping(
+            ds.assign_attrs(grid_shape=[4, 5, 7]), parcels=str(tmp_path / "atlas.nii.gz")
+        )
