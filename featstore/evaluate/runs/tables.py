@@ -192,8 +192,19 @@ def config_table(
         frame["max"] = np.nanmax(scores, axis=1)
     frame["n_subjects"] = np.sum(~np.isnan(scores), axis=1)
     if ceiling is not None:
-        ratio = normalized_r(results["r"], ceiling["ceiling"], threshold=ceiling_threshold)
-        frame["mean_normalized"] = ratio.mean(S.ROI_DIM, skipna=True).mean(S.SUBJECT_DIM).values
+        # one config at a time: a vertex run's r is never in memory whole
+        frame["mean_normalized"] = [
+            float(
+                normalized_r(
+                    results["r"].isel({S.CONFIG_DIM: i}),
+                    ceiling["ceiling"],
+                    threshold=ceiling_threshold,
+                )
+                .mean(S.ROI_DIM, skipna=True)
+                .mean(S.SUBJECT_DIM)
+            )
+            for i in range(results.sizes[S.CONFIG_DIM])
+        ]
     return frame
 
 
