@@ -373,10 +373,12 @@ def collection_ceiling_for(store: StorePath, run_attrs: Mapping[str, Any]) -> xr
         stored = open_group(store, COLLECTION_CEILING_GROUP).load()
         if list(stored.attrs.get("stories", [])) == stories and stored.attrs.get("trim") == trim:
             return stored
-    try:
-        return compute_story_ceilings(store, stories, trim=trim)
-    except InputError:
+    from featstore.store.stories import story_store
+
+    sizes = [open_group(story_store(store, s), S.FMRI).sizes[S.SUBJECT_DIM] for s in stories]
+    if not stories or max(sizes) < 3:
         return None
+    return compute_story_ceilings(store, stories, trim=trim)
 
 
 def ceiling_for_run(store: StorePath, run_attrs: Mapping[str, Any]) -> xr.Dataset | None:
