@@ -236,3 +236,20 @@ def test_voxels_grouped_by_a_nifti_label_image(tmp_path):
         parcel_grouping(
             ds.assign_attrs(grid_shape=[4, 5, 7]), parcels=str(tmp_path / "atlas.nii.gz")
         )
+
+
+def test_one_story_vertex_ceiling_is_streamed_by_target_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(ceiling_mod, "TARGET_CHUNK", 7)  # 40 targets: 6 chunks
+    path = tmp_path / "v.zarr"
+    fs.create_store(path, dataset="v", tr_seconds=1.5, n_tr=31)
+    vertex = np.arange(40) * 3
+    hemis = np.array(["L"] * 20 + ["R"] * 20, dtype=object)
+    bold = vs.shared_bold(4, 31, 40, seed=5)
+    fs.write_group(path, "fmri", vs.vertex_fmri(bold, list("abcd"), hemis, vertex, names=False))
+    index = np.arange(20, 31)
+    ds = ceiling_mod.compute_noise_ceiling(path, index)
+    expected = loso_isc(bold[:, index].astype(np.float64))
+    np.testing.assert_allclose(ds["per_subject"], expected, rtol=1e-5)
+    np.testing.assert_allclose(ds["ceiling"], expected.mean(axis=0), rtol=1e-5)
+    assert ds.attrs["target_kind"] == "vertex"
+    np.testing.assert_array_equal(ds["vertex"], vertex)

@@ -34,6 +34,7 @@ from featstore.evaluate.metrics.noise_ceiling import (
     loso_isc,
 )
 from featstore.evaluate.runs.results import run_settings
+from featstore.evaluate.runs.targets import TARGET_ATTRS
 from featstore.store import _schema as S
 from featstore.store.groups import (
     StorePath,
@@ -47,6 +48,9 @@ from featstore.store.paths import result_group
 
 NOISE_CEILING_GROUP = f"{S.FMRI}/{S.NOISE_CEILING_VAR}"
 ESTIMATOR = "loso-isc"
+#: Targets read at once: the ``bold`` chunk of vertex and voxel stores.
+TARGET_CHUNK = 8192
+_INDEX_COORDS = ("vertex", "voxel")
 
 
 def run_held_out_trs(run_attrs: Mapping[str, Any], n_tr: int) -> np.ndarray:
@@ -92,8 +96,13 @@ def compute_noise_ceiling(
     n_tr = bold.sizes[S.TR_DIM]
     if index.size == 0 or index.min() < 0 or index.max() >= n_tr:
         raise InputError(f"test TRs {index.min()}..{index.max()} outside the fMRI's {n_tr} TRs")
-    values = np.asarray(bold.isel({S.TR_DIM: index}).values, dtype=np.float64)
-    per_subject = loso_isc(values)
+    n_subject, n_roi = bold.sizes[S.SUBJECT_DIM], bold.sizes[S.ROI_DIM]
+    per_subject = np.full((n_subject, n_roi), np.nan)
+    for start in range(0, n_roi, TARGET_CHUNK):
+        # a chunk of targets at a time: a vertex store's test part is gigabytes
+        part = slice(start, min(start + TARGET_CHUNK, n_roi))
+        values = bold.isel({S.TR_DIM: index, S.ROI_DIM: part}).values
+        per_subject[:, part] = loso_isc(np.asarray(values, dtype=np.float64))
     valid = ~np.isnan(per_subject)
     count = valid.sum(axis=0)
     total = np.where(valid, per_subject, 0.0).sum(axis=0)
@@ -102,8 +111,12 @@ def compute_noise_ceiling(
     for name in (S.ROI_NAME_COORD, S.HEMISPHERE_COORD):
         if name in fmri.coords:
             coords[name] = (S.ROI_DIM, fmri[name].values.astype(object))
+    for name in _INDEX_COORDS:
+        if name in fmri.coords:
+            coords[name] = (S.ROI_DIM, fmri[name].values)
     coords[S.SUBJECT_DIM] = coords[S.SUBJECT_DIM].astype(object)
-    attrs = {
+    attrs = {k: fmri.attrs[k] for k in TARGET_ATTRS if k in fmri.attrs}
+    attrs |= {
         "estimator": ESTIMATOR,
         "description": (
             "leave-one-subject-out inter-subject correlation: Pearson r between each "
@@ -113,7 +126,7 @@ def compute_noise_ceiling(
         "test_start": int(index[0]),
         "test_stop": int(index[-1]) + 1,
         "n_test": int(index.size),
-        "n_subjects": int(values.shape[0]),
+        "n_subjects": int(n_subject),
         "source": dict(source or {}),
     }
     return xr.Dataset(
@@ -174,8 +187,6 @@ def noise_ceiling_for(store: StorePath, index: np.ndarray) -> xr.Dataset | None:
 #: The noise ceiling of a store of stories, at its root (beside ``stories/`` and
 #: ``results/``): per story and pooled over stories.
 COLLECTION_CEILING_GROUP = S.NOISE_CEILING_VAR
-#: Targets read at once: the ``bold`` chunk of vertex and voxel stores.
-TARGET_CHUNK = 8192
 
 
 def story_held_out_trs(n_tr: int, trim: int) -> np.ndarray:
@@ -255,7 +266,6 @@ def compute_story_ceilings(
         ``stories_skipped``, ``subjects`` ({story: [subjects]}), ``source`` and the
         fmri's target attrs.
     """
-    from featstore.evaluate.runs.targets import TARGET_ATTRS
     from featstore.store.stories import list_stories, story_store
 
     stories = list(stories or list_stories(store))
