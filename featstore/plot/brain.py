@@ -11,17 +11,24 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from featstore.errors import InputError
 from featstore.plot._figure import finish, new_figure
-from featstore.plot.atlas import SurfaceAtlas, load_surface_atlas, roi_values_to_vertices
+from featstore.plot.atlas import load_surface_atlas, roi_values_to_vertices
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+
+class SurfaceMesh(Protocol):
+    """A two-hemisphere surface: ``hemisphere("left")`` has ``coords``, ``faces``, ``sulc``."""
+
+    def hemisphere(self, name: str) -> Any: ...
+
 
 VIEWS = (("left", "lateral"), ("left", "medial"), ("right", "medial"), ("right", "lateral"))
 DIVERGING_CMAP = "RdBu_r"
@@ -133,7 +140,7 @@ def _draw_views(
     rect: tuple[float, float, float, float],
     vertex_values: dict[str, np.ndarray],
     scale: ColorScale,
-    atlas: SurfaceAtlas,
+    atlas: SurfaceMesh,
 ) -> list[Axes]:
     from nilearn.plotting import plot_surf
 
@@ -259,9 +266,43 @@ def plot_brain_panels(
         _masked(values, None if masks is None else masks[i]) for i, values in enumerate(values_list)
     ]
     vertex_maps = [roi_values_to_vertices(v, roi_names, hemispheres, atlas=atlas) for v in shown]
-    scale_args = {"cmap": cmap, "vmin": vmin, "vmax": vmax, "symmetric": symmetric}
-    shared = color_scale(shown, **scale_args) if shared_scale else None
+    return draw_panels(
+        vertex_maps,
+        shown,
+        atlas,
+        titles=titles,
+        shared_scale=shared_scale,
+        scale_args={"cmap": cmap, "vmin": vmin, "vmax": vmax, "symmetric": symmetric},
+        suptitle=suptitle,
+        colorbar_label=colorbar_label,
+        axes=axes,
+        output_file=output_file,
+        dpi=dpi,
+    )
 
+
+def draw_panels(
+    vertex_maps: Sequence[dict[str, np.ndarray]],
+    shown: Sequence[np.ndarray],
+    mesh: SurfaceMesh,
+    *,
+    titles: Sequence[str] | None,
+    shared_scale: bool,
+    scale_args: dict,
+    suptitle: str | None,
+    colorbar_label: str,
+    axes: Axes | None,
+    output_file: str | os.PathLike | None,
+    dpi: int,
+) -> Figure:
+    """Rows of four views of ``mesh`` (any surface: fs_LR, fsaverage), one per vertex map.
+
+    ``vertex_maps`` holds per row ``{"left": values, "right": values}`` over each
+    hemisphere's whole mesh (NaN unpainted); ``shown`` the values the color scale is
+    chosen from; ``mesh.hemisphere(side)`` has ``coords``, ``faces`` and ``sulc``.
+    """
+    n_rows = len(vertex_maps)
+    shared = color_scale(shown, **scale_args) if shared_scale else None
     if axes is None:
         figure = new_figure(12.0, ROW_HEIGHT_IN * n_rows + (0.4 if suptitle else 0.0))
     else:
@@ -287,7 +328,7 @@ def plot_brain_panels(
         title_h = 0.12 * row_height if titles is not None else 0.0
         scale = shared or color_scale(shown[row], **scale_args)
         _draw_views(
-            figure, (x0, row_y, views_width, row_height - title_h), vertex_values, scale, atlas
+            figure, (x0, row_y, views_width, row_height - title_h), vertex_values, scale, mesh
         )
         if titles is not None:
             figure.text(

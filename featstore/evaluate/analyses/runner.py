@@ -385,6 +385,28 @@ class Analysis(ABC):
         return {}
 
 
+def check_region_targets(store: StorePath, kind: str) -> None:
+    """Refuse an fMRI of vertices or voxels: RSA, similarity and low-level impact compare
+    regions (ROI groups of parcels), and read the whole BOLD at once.
+
+    Raises
+    ------
+    InputError
+        One line naming the targets and saying how to get parcels.
+    """
+    from featstore.evaluate.runs.targets import target_kind
+
+    attrs = group_attrs(store, S.FMRI)
+    targets = target_kind(attrs)
+    if targets != "parcel":
+        raise InputError(
+            f"evaluate {kind} compares regions, but the fmri of {store} has {targets} "
+            f"targets ({attrs.get('space', 'unknown space')}); import it with "
+            "parcellate=ATLAS (hcp-mmp for fsLR32k, a .label.gii or .annot, a NIfTI label "
+            "image) into a store of parcels and run it there"
+        )
+
+
 def run_analysis(
     store: StorePath,
     analysis: Analysis,
@@ -405,6 +427,7 @@ def run_analysis(
     from featstore.progress import progress_bar
 
     check_run_id(store, run_id, overwrite)
+    check_region_targets(store, analysis.kind)
     inputs = load_inputs(store, model, windows=windows, layers=layers, settings=settings)
     steps = analysis.prepare(inputs)
     title = f"{analysis.kind} {inputs.feature.group}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,15 @@ STATISTIC = (
     "(1 + n_perm); p for the subject mean permutes all subjects with the same draw; "
     "q = Benjamini-Hochberg across ROIs per config"
 )
+
+SUBJECT_STATISTIC = (
+    "one-sided Wilcoxon signed-rank test across subjects that the test r is above 0, per "
+    "config and target (runs across stories keep no predictions to permute); subjects "
+    "without an r are left out; q = Benjamini-Hochberg across targets per config"
+)
+SUBJECT_METHOD = "wilcoxon-subjects"
+_INDEX_COORDS = ("vertex", "voxel")
+CROSS_STORY_SPLITS = ("test-stories", "cv-stories")
 
 #: ``predict(config) -> (predictions, observed)``, both (subject, test TR, roi).
 Predictor = Callable[[str], tuple[np.ndarray, np.ndarray]]
@@ -96,7 +106,12 @@ def run_significance(
     predict: Predictor | None = None,
     on_config: Callable[[str], None] | None = None,
 ) -> xr.Dataset:
-    """Permutation-test configs of a run and store the p-values in ``results/<run_id>/stats``.
+    """Test configs of a run and store the p-values in ``results/<run_id>/stats``.
+
+    A run across stories (attr ``split``) keeps no predictions, so its configs get a
+    group-level test instead of permutations: per target, a one-sided Wilcoxon
+    signed-rank test across subjects that r > 0 (:func:`subjects_above_zero`; method
+    ``wilcoxon-subjects``, ``n_perm`` 0, no ``p_subject``).
 
     Parameters
     ----------
@@ -123,13 +138,53 @@ def run_significance(
     unknown = [c for c in configs if c not in labels]
     if unknown:
         raise InputError(f"config {unknown[0]!r} is not in run {run_id!r}")
-    predict = predict or store_predictor(store, run_id)
+    if predict is None and is_cross_story(results.attrs):
+        per_config = []
+        for config in configs:
+            per_config.append(_subject_test(results, config))
+            if on_config is not None:
+                on_config(config)
+        statistic = SUBJECT_STATISTIC
+    else:
+        per_config = _permutation_tests(
+            configs,
+            predict or store_predictor(store, run_id),
+            dict(n_perm=n_perm, method=method, block=block, seed=seed),
+            on_config,
+        )
+        statistic = STATISTIC
+    fresh = xr.concat(per_config, dim=S.CONFIG_DIM, coords="all")
+    coords = {S.CONFIG_DIM: np.array(configs, dtype=object)}
+    for name in (S.SUBJECT_DIM, S.ROI_DIM, S.ROI_NAME_COORD, S.HEMISPHERE_COORD, *_INDEX_COORDS):
+        if name in results.coords:
+            coords[name] = results[name].variable.to_base_variable().load()
+    fresh = fresh.assign_coords(coords)
+    previous = load_stats(store, run_id)
+    if previous is not None:
+        kept = [str(c) for c in previous[S.CONFIG_DIM].values if str(c) not in configs]
+        if kept:
+            fresh = xr.concat([previous.sel({S.CONFIG_DIM: kept}), fresh], dim=S.CONFIG_DIM)
+    order = [c for c in labels if c in set(fresh[S.CONFIG_DIM].values)]
+    fresh = fresh.sel({S.CONFIG_DIM: order})
+    fresh.attrs = {
+        "statistic": statistic,
+        "settings": dict(results.attrs.get("settings", {})),
+        "run": run_id,
+    }
+    write_group(store, stats_group(run_id), fresh, overwrite=True)
+    return fresh
+
+
+def _permutation_tests(
+    configs: Sequence[str],
+    predict: Predictor,
+    options: Mapping[str, Any],
+    on_config: Callable[[str], None] | None,
+) -> list[xr.Dataset]:
     per_config = []
     for config in configs:
         predictions, observed = predict(config)
-        outcome = permutation_test(
-            predictions, observed, n_perm=n_perm, method=method, block=block, seed=seed
-        )
+        outcome = permutation_test(predictions, observed, **options)
         per_config.append(
             xr.Dataset(
                 {
@@ -151,26 +206,69 @@ def run_significance(
         )
         if on_config is not None:
             on_config(config)
-    fresh = xr.concat(per_config, dim=S.CONFIG_DIM, coords="all")
-    coords = {S.CONFIG_DIM: np.array(configs, dtype=object)}
-    for name in (S.SUBJECT_DIM, S.ROI_DIM, S.ROI_NAME_COORD, S.HEMISPHERE_COORD):
-        if name in results.coords:
-            coords[name] = results[name].variable.to_base_variable().load()
-    fresh = fresh.assign_coords(coords)
-    previous = load_stats(store, run_id)
-    if previous is not None:
-        kept = [str(c) for c in previous[S.CONFIG_DIM].values if str(c) not in configs]
-        if kept:
-            fresh = xr.concat([previous.sel({S.CONFIG_DIM: kept}), fresh], dim=S.CONFIG_DIM)
-    order = [c for c in labels if c in set(fresh[S.CONFIG_DIM].values)]
-    fresh = fresh.sel({S.CONFIG_DIM: order})
-    fresh.attrs = {
-        "statistic": STATISTIC,
-        "settings": dict(results.attrs.get("settings", {})),
-        "run": run_id,
-    }
-    write_group(store, stats_group(run_id), fresh, overwrite=True)
-    return fresh
+    return per_config
+
+
+def is_cross_story(attrs: Mapping[str, Any]) -> bool:
+    """Whether a run's attrs describe a run across stories (``split`` attr)."""
+    return attrs.get("split") in CROSS_STORY_SPLITS
+
+
+def subjects_above_zero(r: np.ndarray) -> np.ndarray:
+    """One-sided Wilcoxon signed-rank p that r > 0 across subjects, per target.
+
+    Parameters
+    ----------
+    r : numpy.ndarray
+        (subject, target); NaN where a subject has no r (left out of that target's test).
+
+    Returns
+    -------
+    numpy.ndarray
+        (target,) p-values; NaN for a target with fewer than 2 finite subjects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.runs.significance import subjects_above_zero
+    >>> r = np.array([[0.2, -0.1], [0.3, 0.1], [0.1, -0.2], [0.25, np.nan]])
+    >>> subjects_above_zero(r).round(4).tolist()
+    [0.0625, 0.875]
+    """
+    r = np.asarray(r, dtype=np.float64)
+    valid = np.isfinite(r)
+    p = np.full(r.shape[1], np.nan)
+    # scipy tests columns with a NaN one by one (seconds per thousand targets): test the
+    # targets sharing a pattern of missing subjects together, each without the NaN rows
+    patterns, inverse = np.unique(valid.T, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        if pattern.sum() < 2:
+            continue
+        columns = np.flatnonzero(inverse.ravel() == k)
+        values = r[np.ix_(pattern, columns)]
+        p[columns] = paired_wilcoxon(values, np.zeros_like(values), alternative="greater").p_value
+    return p
+
+
+def _subject_test(results: xr.Dataset, config: str) -> xr.Dataset:
+    r = np.asarray(results["r"].sel({S.CONFIG_DIM: config}).values, dtype=np.float64)
+    p = subjects_above_zero(r)
+    finite = np.isfinite(r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_mean = np.where(finite, r, 0.0).sum(axis=0) / finite.sum(axis=0)
+    return xr.Dataset(
+        {
+            "r_mean": ((S.ROI_DIM,), r_mean.astype(np.float32)),
+            "p": ((S.ROI_DIM,), p),
+            "q": ((S.ROI_DIM,), fdr_bh(p)),
+        },
+        coords={
+            "n_perm": 0,
+            "perm_method": np.array(SUBJECT_METHOD, dtype=object),
+            "perm_block": 0,
+            "perm_seed": 0,
+        },
+    )
 
 
 def stats_table(stats: xr.Dataset, *, alpha: float = 0.05) -> pd.DataFrame:

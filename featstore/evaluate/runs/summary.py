@@ -51,6 +51,9 @@ SUMMARY_COLUMNS = (
     "excluded",
 )
 ROI_COLUMNS = ("log", "config", "roi", "roi_name", "hemisphere", "r")
+#: r per test story of a run across stories: (config, story, subject, roi).
+STORY_VAR = "r_story"
+STORY_DIM = "story"
 
 
 def nanmean(values: np.ndarray, axis: int) -> np.ndarray:
@@ -62,9 +65,61 @@ def nanmean(values: np.ndarray, axis: int) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def subject_scores(ds: xr.Dataset) -> np.ndarray:
-    """Per-subject mean r over ROIs, shape (config, subject)."""
-    return nanmean(np.asarray(ds["r"].values, dtype=np.float64), axis=2)
+def subject_scores(ds: xr.Dataset, variable: str = "r") -> np.ndarray:
+    """Per-subject mean r over ROIs, shape (config, subject) (or (config, story,
+    subject) for ``r_story``).
+
+    One config is read at a time, so a run of 80k vertex targets is never in memory
+    whole (float64) at once.
+    """
+    r = ds[variable]
+    if not r.sizes[S.CONFIG_DIM]:
+        return np.zeros((0, *r.shape[1:-1]))
+    return np.stack(
+        [
+            nanmean(np.asarray(r.isel({S.CONFIG_DIM: i}).values, dtype=np.float64), axis=-1)
+            for i in range(r.sizes[S.CONFIG_DIM])
+        ]
+    )
+
+
+def story_summary(ds: xr.Dataset) -> pd.DataFrame:
+    """Per config and test story of a run across stories: the across-subject statistics
+    of each subject's mean ``r_story`` over targets (subjects lacking the story left out).
+
+    Columns: ``config``, ``story``, ``n_subjects``, ``mean``, ``std``, ``median``,
+    ``min``, ``max``. Empty for a run without ``r_story`` (one story).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A results dataset (``results/<run_id>``).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from featstore.evaluate.runs.summary import story_summary
+    >>> r = np.array([[[[0.1, 0.3], [0.2, 0.2]], [[0.4, 0.4], [np.nan, np.nan]]]])
+    >>> ds = xr.Dataset({"r_story": (("config", "story", "subject", "roi"), r)},
+    ...                 coords={"config": ["m/tr1/layer1"], "story": ["a", "b"]})
+    >>> story_summary(ds).round(3)[["story", "n_subjects", "mean"]].to_dict("list")
+    {'story': ['a', 'b'], 'n_subjects': [2, 1], 'mean': [0.2, 0.4]}
+    """
+    columns = ["config", "story", "n_subjects", "mean", "std", "median", "min", "max"]
+    if STORY_VAR not in ds.data_vars:
+        return pd.DataFrame(columns=columns)
+    scores = subject_scores(ds, STORY_VAR)
+    rows = []
+    for i, config in enumerate(str(c) for c in ds[S.CONFIG_DIM].values):
+        for k, story in enumerate(str(s) for s in ds[STORY_DIM].values):
+            values = scores[i, k][np.isfinite(scores[i, k])]
+            rows.append({"config": config, "story": story, "n_subjects": int(values.size)})
+            rows[-1].update(_stats(values))
+    return pd.DataFrame(rows, columns=columns)
 
 
 #: The reason shown for a config without any finite r whose run does not say why.

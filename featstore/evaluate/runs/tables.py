@@ -19,12 +19,12 @@ import pandas as pd
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate import roi_groups
 from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD, normalized_r
 from featstore.evaluate.roi_groups import roi_group_indices
 from featstore.evaluate.runs.configs import display_name
 from featstore.evaluate.runs.results import complete_runs, fusion_model_names
-from featstore.evaluate.runs.summary import nanmean, subject_scores
+from featstore.evaluate.runs.summary import STORY_DIM, STORY_VAR, nanmean, subject_scores
+from featstore.evaluate.runs.targets import TARGET_ATTRS, target_kind, target_labels
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, group_attrs, open_group
 from featstore.store.paths import result_group
@@ -48,6 +48,9 @@ _OPTIONAL_VARS = ("unique_a", "unique_b", "shared")
 # Settings that do not change single configs (the fusion method), left out when
 # deciding whether runs can be compared side by side.
 _PER_RUN_SETTINGS = ("method",)
+# Run attrs of runs across stories: runs of other splits are not comparable.
+_SPLIT_ATTRS = ("split", "test_stories", "stories")
+_COMBINED_DIMS = (S.RESULT_DIMS, (S.CONFIG_DIM, STORY_DIM, S.SUBJECT_DIM, S.ROI_DIM))
 
 
 @dataclass
@@ -74,8 +77,9 @@ class ResultSet:
     run_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _settings_key(settings: Mapping[str, Any]) -> str:
-    kept = {k: v for k, v in dict(settings).items() if k not in _PER_RUN_SETTINGS}
+def _settings_key(attrs: Mapping[str, Any]) -> str:
+    kept = {k: v for k, v in dict(attrs.get("settings", {})).items() if k not in _PER_RUN_SETTINGS}
+    kept.update({k: attrs[k] for k in _SPLIT_ATTRS if k in attrs})
     return json.dumps(kept, sort_keys=True, default=str)
 
 
@@ -89,7 +93,7 @@ def combine_runs(datasets: Mapping[str, xr.Dataset]) -> xr.Dataset:
         raise InputError("no results to combine")
     names = set()
     for ds in datasets.values():
-        names |= {n for n, v in ds.data_vars.items() if v.dims == S.RESULT_DIMS}
+        names |= {n for n, v in ds.data_vars.items() if v.dims in _COMBINED_DIMS}
     seen: set[str] = set()
     parts = []
     for run_id, ds in reversed(list(datasets.items())):
@@ -110,7 +114,9 @@ def combine_runs(datasets: Mapping[str, xr.Dataset]) -> xr.Dataset:
     combined = xr.concat(
         list(reversed(parts)), dim=S.CONFIG_DIM, join="exact", coords="minimal", compat="override"
     )
-    combined.attrs = {}
+    # the targets (and the split of runs across stories) are those of every run of a set
+    newest = list(datasets.values())[-1].attrs
+    combined.attrs = {k: newest[k] for k in (*TARGET_ATTRS, *_SPLIT_ATTRS) if k in newest}
     return combined
 
 
@@ -131,10 +137,10 @@ def load_result_sets(store: StorePath, run_ids: Sequence[str] | None = None) -> 
     ordered = sorted(run_ids, key=lambda r: (str(attrs[r].get("created", "")), r))
     groups: dict[str, list[str]] = {}
     for run_id in ordered:
-        groups.setdefault(_settings_key(attrs[run_id].get("settings", {})), []).append(run_id)
+        groups.setdefault(_settings_key(attrs[run_id]), []).append(run_id)
     sets = []
     for runs in groups.values():
-        datasets = {r: fusion_model_names(open_group(store, result_group(r))).load() for r in runs}
+        datasets = {r: _opened(store, r) for r in runs}
         sets.append(
             ResultSet(
                 runs=runs,
@@ -144,6 +150,12 @@ def load_result_sets(store: StorePath, run_ids: Sequence[str] | None = None) -> 
             )
         )
     return sets
+
+
+def _opened(store: StorePath, run_id: str) -> xr.Dataset:
+    ds = fusion_model_names(open_group(store, result_group(run_id)))
+    # vertex and voxel runs stay lazy: summaries read them one config at a time
+    return ds if target_kind(ds.attrs) != "parcel" else ds.load()
 
 
 def config_table(
@@ -180,8 +192,19 @@ def config_table(
         frame["max"] = np.nanmax(scores, axis=1)
     frame["n_subjects"] = np.sum(~np.isnan(scores), axis=1)
     if ceiling is not None:
-        ratio = normalized_r(results["r"], ceiling["ceiling"], threshold=ceiling_threshold)
-        frame["mean_normalized"] = ratio.mean(S.ROI_DIM, skipna=True).mean(S.SUBJECT_DIM).values
+        # one config at a time: a vertex run's r is never in memory whole
+        frame["mean_normalized"] = [
+            float(
+                normalized_r(
+                    results["r"].isel({S.CONFIG_DIM: i}),
+                    ceiling["ceiling"],
+                    threshold=ceiling_threshold,
+                )
+                .mean(S.ROI_DIM, skipna=True)
+                .mean(S.SUBJECT_DIM)
+            )
+            for i in range(results.sizes[S.CONFIG_DIM])
+        ]
     return frame
 
 
@@ -206,11 +229,10 @@ def sort_by_kind(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def roi_labels(results: xr.Dataset) -> list[str]:
-    """``"L_A1"``-style labels of the ROIs (the bare name when the hemisphere is unknown)."""
-    if S.ROI_NAME_COORD not in results.coords:
-        return [f"roi{int(i)}" for i in results[S.ROI_DIM].values]
-    hemis = results[S.HEMISPHERE_COORD].values if S.HEMISPHERE_COORD in results.coords else None
-    return roi_groups.roi_labels(results[S.ROI_NAME_COORD].values, hemis)
+    """``"L_A1"``-style labels of the ROIs (the bare name when the hemisphere is unknown);
+    ``"L_v1234"`` for vertex targets, ``"v98765"`` for voxels (see
+    :func:`featstore.evaluate.runs.targets.target_labels`)."""
+    return target_labels(results)
 
 
 def ranked_roi_table(
@@ -221,8 +243,9 @@ def ranked_roi_table(
     stats: xr.Dataset | None = None,
     ceiling_threshold: float = DEFAULT_CEILING_THRESHOLD,
 ) -> pd.DataFrame:
-    """Per ROI for one config: name, mean and std of r across subjects (+ ceiling, r /
-    ceiling, permutation p and FDR q when given), sorted by descending mean r."""
+    """Per ROI for one config: name, mean and std of r across subjects (+ ``r_<story>``,
+    the mean r within each test story of a run across stories, and ceiling, r / ceiling,
+    p and FDR q when given), sorted by descending mean r."""
     r = select_config(results, config)["r"]
     frame = pd.DataFrame(
         {
@@ -238,6 +261,11 @@ def ranked_roi_table(
             "std_r": r.std(S.SUBJECT_DIM).values.astype(float),
         }
     )
+    if STORY_VAR in results.data_vars:
+        story_r = select_config(results, config)[STORY_VAR]
+        per_story = nanmean(np.asarray(story_r.values, dtype=np.float64), axis=1)
+        for k, story in enumerate(story_r[STORY_DIM].values):
+            frame[f"r_{story}"] = per_story[k]
     if ceiling is not None:
         frame["ceiling"] = ceiling["ceiling"].values.astype(float)
         ratio = normalized_r(r, ceiling["ceiling"], threshold=ceiling_threshold)
@@ -250,8 +278,6 @@ def ranked_roi_table(
 
 
 # The old name, until cli/report_cmds.py (changed on another branch now) imports the new one:
-# ``summary.roi_table`` is another function (mean r per config and ROI of a run).
-roi_table = ranked_roi_table
 
 
 def select_config(results: xr.Dataset, config: str) -> xr.Dataset:
