@@ -175,7 +175,8 @@ def add_encoding_section(
         "n_excluded": len(excluded),
         "n_subjects": results.sizes[S.SUBJECT_DIM],
         "n_rois": results.sizes[S.ROI_DIM],
-        "settings": settings_line(result_set.settings),
+        "target_noun": _TARGET_NOUNS.get(results.attrs.get("target_kind"), "ROIs"),
+        "settings": settings_line(result_set.settings, results.attrs),
         "excluded_table": _table(
             pd.DataFrame({"config": list(excluded), "reason": list(excluded.values())})
         )
@@ -228,6 +229,9 @@ def _excluded(result_set: tables.ResultSet) -> dict[str, str]:
     return excluded_configs(result_set.results, reasons)
 
 
+_TARGET_NOUNS = {"vertex": "vertices", "voxel": "voxels"}
+
+
 def _models_part(section: _Section) -> dict[str, Any]:
     from featstore.plot import compare
 
@@ -243,9 +247,10 @@ def _models_part(section: _Section) -> dict[str, Any]:
             figure = compare.plot_window_trends(results, window_kind=kind)
             trends = page.figure(figure, f"window-trends-{kind}", alt=f"window trends {kind}")
             window_trends.append((unit, trends))
+    # A profile needs layers at known depths: a one-layer low-level model has none.
     layer_profiles = (
         page.figure(compare.plot_layer_profiles(results), "layer-profiles", alt="layer profiles")
-        if not singles.empty
+        if singles["depth"].notna().any()
         else None
     )
     return {

@@ -27,7 +27,9 @@ from featstore.report.analyses import add_analysis_sections
 from featstore.report.eeg import add_eeg_sections
 from featstore.report.encoding import add_encoding_section, encoding_result_sets
 from featstore.report.page import _Page, environment
+from featstore.store import _schema as S
 from featstore.store.groups import StorePath, root_attrs
+from featstore.store.stories import list_stories
 
 
 def build_report(
@@ -129,6 +131,7 @@ def build_report(
             store=os.fspath(store),
             tr_seconds=attrs.get("tr_seconds"),
             n_tr=attrs.get("n_tr"),
+            n_stories=len(list_stories(store)) if attrs.get(S.SCHEMA_ATTR) == S.COLLECTION_SCHEMA else None,
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             version=__version__,
             sections=page.sections,

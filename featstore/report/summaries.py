@@ -60,10 +60,19 @@ def best_config_summary(
     return out
 
 
-def settings_line(settings: Mapping[str, Any]) -> str:
-    """The encoding settings of a result set on one line (the alpha grid summarised)."""
+def settings_line(settings: Mapping[str, Any], run_attrs: Mapping[str, Any] | None = None) -> str:
+    """The encoding settings of a result set on one line (the alpha grid summarised).
+
+    A run across stories shows its split and test stories instead of ``test_frac`` and
+    ``cv``, which it does not use."""
+    split = (run_attrs or {}).get("split")
     keys = ("test_frac", "trim", "gap", "pca", "delays", "cv", "alpha", "method", "dtype")
+    if split:
+        keys = tuple(k for k in keys if k not in ("test_frac", "cv"))
     shown = [f"{k}={settings[k]}" for k in keys if k in settings]
+    if split:
+        tested = ", ".join(str(s) for s in (run_attrs or {}).get("test_stories") or [])
+        shown.insert(0, f"split={split} (test stories: {tested})")
     alphas = settings.get("alphas")
     if alphas:
         shown.append(f"alphas={len(alphas)} values {min(alphas):g}…{max(alphas):g}")
