@@ -131,7 +131,9 @@ def build_report(
             store=os.fspath(store),
             tr_seconds=attrs.get("tr_seconds"),
             n_tr=attrs.get("n_tr"),
-            n_stories=len(list_stories(store)) if attrs.get(S.SCHEMA_ATTR) == S.COLLECTION_SCHEMA else None,
+            n_stories=len(list_stories(store))
+            if attrs.get(S.SCHEMA_ATTR) == S.COLLECTION_SCHEMA
+            else None,
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             version=__version__,
             sections=page.sections,
