@@ -34,6 +34,14 @@ Returns
 -------
 str
     The run id.""",
+    "example_store": """>>> import featstore as fs
+>>> from featstore.datasets import example_store
+>>> store = fs.open_store(example_store())""",
+    "example_analysis_store": """>>> import tempfile
+>>> from featstore.datasets import example_store
+>>> from featstore.evaluate import analyses
+>>> from featstore.store import open_group
+>>> store = example_store()""",
     "results": """results : xarray.Dataset
     An encoding run, ``results/<run_id>`` (:func:`featstore.evaluate.runs.open_run`, or
     ``Run.dataset``), or several runs combined.""",

@@ -69,13 +69,9 @@ def plot_rsa_curves(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import example_store
-    >>> from featstore.evaluate.analyses import run_rsa
+    %(example_analysis_store)s
     >>> from featstore.plot import plot_rsa_curves
-    >>> from featstore.store import open_group
-    >>> store = example_store()
-    >>> run_id = run_rsa(store, "toy-lm:ctx8", n_perm=0, roi_groups=["auditory"])
+    >>> run_id = analyses.run_rsa(store, "toy-lm:ctx8", n_perm=0, roi_groups=["auditory"])
     >>> ds = open_group(store, f"results/{run_id}")
     >>> figure = plot_rsa_curves(ds, output_file=tempfile.mkdtemp() + "/rsa.png")
     """
@@ -112,6 +108,7 @@ def plot_rsa_curves(
     return finish_axes(figure, ax, output_file, title=title, new=axes is None, fontsize=10)
 
 
+@fill_doc
 def metric_agreement(ds: xr.Dataset) -> xr.DataArray:
     """Spearman correlation across layers of the metrics' subject-mean layer profiles.
 
@@ -128,12 +125,9 @@ def metric_agreement(ds: xr.Dataset) -> xr.DataArray:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.evaluate.analyses import run_similarity
+    %(example_analysis_store)s
     >>> from featstore.plot import metric_agreement
-    >>> from featstore.store import open_group
-    >>> store = example_store()
-    >>> run_id = run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
+    >>> run_id = analyses.run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
     >>> metric_agreement(open_group(store, f"results/{run_id}")).dims
     ('metric_a', 'metric_b')
     """
@@ -177,13 +171,9 @@ def plot_similarity(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import example_store
-    >>> from featstore.evaluate.analyses import run_similarity
+    %(example_analysis_store)s
     >>> from featstore.plot import plot_similarity
-    >>> from featstore.store import open_group
-    >>> store = example_store()
-    >>> run_id = run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
+    >>> run_id = analyses.run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
     >>> ds = open_group(store, f"results/{run_id}")
     >>> figure = plot_similarity(ds, output_file=tempfile.mkdtemp() + "/similarity.png")
     """
@@ -242,13 +232,9 @@ def plot_lowlevel_drop(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import example_store
-    >>> from featstore.evaluate.analyses import run_lowlevel
+    %(example_analysis_store)s
     >>> from featstore.plot import plot_lowlevel_drop
-    >>> from featstore.store import open_group
-    >>> store = example_store()
-    >>> run_id = run_lowlevel(store, "toy-speech:tr1", ["toy-lm/ctx8/1"])
+    >>> run_id = analyses.run_lowlevel(store, "toy-speech:tr1", ["toy-lm/ctx8/1"])
     >>> ds = open_group(store, f"results/{run_id}")
     >>> figure = plot_lowlevel_drop(ds, output_file=tempfile.mkdtemp() + "/drop.png")
     """
