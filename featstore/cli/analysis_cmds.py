@@ -6,9 +6,12 @@ Each command reads one feature set and the fMRI from the store, writes one group
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -90,13 +93,61 @@ def _common_inputs(
     }
 
 
+#: The options every analysis command has, as (name, type, default): what selects the
+#: layers, in place of the command's ``inputs``, then the settings and the run's options, last.
+_LAYER_PARAMETERS = (
+    ("ctx", CtxOption, None),
+    ("tr_win", TrWinOption, None),
+    ("layers", LayersOption, "auto"),
+)
+_RUN_PARAMETERS = (
+    ("settings", EncodingSettings, EncodingSettings()),
+    ("run", ResultsRunOption, None),
+    ("overwrite", OverwriteResultsOption, False),
+    ("quiet", QuietOption, False),
+)
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def analysis_inputs(command: Command) -> Command:
+    """Give an analysis command the options every analysis has, in place of its ``inputs``.
+
+    The command declares ``inputs: dict``; the decorated command takes ``--ctx``,
+    ``--tr-win`` and ``--layers`` there and, after its own options, ``settings`` (which
+    :func:`encoding_options` turns into options), ``--run``, ``--overwrite`` and
+    ``--quiet``; it calls the command with ``inputs`` = the keyword arguments every
+    analysis runner takes (:func:`_common_inputs`).
+    """
+    signature = inspect.signature(command, eval_str=True)
+    parameters = list(signature.parameters.values())
+    at = [p.name for p in parameters].index("inputs")
+    option = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters[at : at + 1] = [
+        inspect.Parameter(name, option, annotation=kind, default=default)
+        for name, kind, default in _LAYER_PARAMETERS
+    ]
+    parameters += [
+        inspect.Parameter(name, option, annotation=kind, default=default)
+        for name, kind, default in _RUN_PARAMETERS
+    ]
+
+    @functools.wraps(command)
+    def with_inputs(*args: Any, **kwargs: Any) -> Any:
+        common = {name: kwargs.pop(name) for name, _, _ in _LAYER_PARAMETERS + _RUN_PARAMETERS}
+        return command(*args, inputs=_common_inputs(**common), **kwargs)
+
+    with_inputs.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_inputs.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_inputs  # type: ignore[return-value]
+
+
 @encoding_options(*DESIGN_OPTIONS)
+@analysis_inputs
 def rsa(
     store: StoreOption,
     model: ModelOption,
-    ctx: CtxOption = None,
-    tr_win: TrWinOption = None,
-    layers: LayersOption = "auto",
+    inputs: dict,
     roi_group: Annotated[
         list[str] | None,
         typer.Option(
@@ -135,10 +186,6 @@ def rsa(
     segment: Annotated[
         int, typer.Option("--segment", help="Average the items over segments of this many TRs.")
     ] = 1,
-    settings: EncodingSettings = EncodingSettings(),
-    run: ResultsRunOption = None,
-    overwrite: OverwriteResultsOption = False,
-    quiet: QuietOption = False,
 ) -> None:
     """Layer-wise RSA of one model against ROI groups, with a block-permutation test.
 
@@ -160,7 +207,7 @@ def rsa(
     run_id = run_rsa(
         store,
         model,
-        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
+        **inputs,
         roi_groups=split_names(roi_group),
         roi_groups_file=roi_groups_file,
         partial=partial,
@@ -204,12 +251,11 @@ def rsa(
 
 
 @encoding_options(*DESIGN_OPTIONS, *RIDGE_OPTIONS)
+@analysis_inputs
 def similarity(
     store: StoreOption,
     model: ModelOption,
-    ctx: CtxOption = None,
-    tr_win: TrWinOption = None,
-    layers: LayersOption = "auto",
+    inputs: dict,
     metric: Annotated[
         str,
         typer.Option("--metric", help="Comma list of cka, rsa, cca, procrustes, encoding."),
@@ -228,10 +274,6 @@ def similarity(
             help="Save the figure here. [default: none; `evaluate report` draws it too]",
         ),
     ] = None,
-    settings: EncodingSettings = EncodingSettings(),
-    run: ResultsRunOption = None,
-    overwrite: OverwriteResultsOption = False,
-    quiet: QuietOption = False,
 ) -> None:
     """Several similarity metrics between one model and the brain, layer by layer.
 
@@ -256,7 +298,7 @@ def similarity(
     run_id = run_similarity(
         store,
         model,
-        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
+        **inputs,
         metrics=split_names([metric]),
         roi_group=roi_group,
         roi_groups_file=roi_groups_file,
@@ -289,6 +331,7 @@ def similarity(
 
 
 @encoding_options(*DESIGN_OPTIONS, *RIDGE_OPTIONS)
+@analysis_inputs
 def lowlevel(
     store: StoreOption,
     model: ModelOption,
@@ -300,9 +343,7 @@ def lowlevel(
             "wordrate or any stored layer (wavlm/tr6/1).",
         ),
     ],
-    ctx: CtxOption = None,
-    tr_win: TrWinOption = None,
-    layers: LayersOption = "auto",
+    inputs: dict,
     roi_group: Annotated[
         list[str] | None,
         typer.Option(
@@ -311,10 +352,6 @@ def lowlevel(
         ),
     ] = None,
     roi_groups_file: RoiGroupsFileOption = None,
-    settings: EncodingSettings = EncodingSettings(),
-    run: ResultsRunOption = None,
-    overwrite: OverwriteResultsOption = False,
-    quiet: QuietOption = False,
 ) -> None:
     """How much of a model's alignment is low-level: % drop after regressing out controls.
 
@@ -338,7 +375,7 @@ def lowlevel(
         store,
         model,
         split_names(control),
-        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
+        **inputs,
         roi_groups=split_names(roi_group),
         roi_groups_file=roi_groups_file,
     )
