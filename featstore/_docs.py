@@ -55,6 +55,12 @@ output_file : str or os.PathLike, optional
 Returns
 -------
 matplotlib.figure.Figure""",
+    "brain_out": """colorbar_label : str
+axes : matplotlib Axes, optional
+    Draw inside this axes' area of its figure (the axes itself is removed).
+output_file : path, optional
+    Save the figure there (format from the suffix).
+dpi : int""",
     "example_run": """>>> import tempfile
 >>> import featstore as fs
 >>> from featstore.datasets import example_store
