@@ -39,6 +39,7 @@ str
 >>> store = fs.open_store(example_store())""",
     "example_analysis_store": """>>> import tempfile
 >>> from featstore.datasets import example_store
+>>> from featstore import plot
 >>> from featstore.evaluate import analyses
 >>> from featstore.store import open_group
 >>> store = example_store()""",

@@ -70,10 +70,9 @@ def plot_rsa_curves(
     Examples
     --------
     %(example_analysis_store)s
-    >>> from featstore.plot import plot_rsa_curves
     >>> run_id = analyses.run_rsa(store, "toy-lm:ctx8", n_perm=0, roi_groups=["auditory"])
     >>> ds = open_group(store, f"results/{run_id}")
-    >>> figure = plot_rsa_curves(ds, output_file=tempfile.mkdtemp() + "/rsa.png")
+    >>> figure = plot.plot_rsa_curves(ds, output_file=tempfile.mkdtemp() + "/rsa.png")
     """
     name = "rho_partial" if partial else "rho"
     if name not in ds:
@@ -126,9 +125,8 @@ def metric_agreement(ds: xr.Dataset) -> xr.DataArray:
     Examples
     --------
     %(example_analysis_store)s
-    >>> from featstore.plot import metric_agreement
     >>> run_id = analyses.run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
-    >>> metric_agreement(open_group(store, f"results/{run_id}")).dims
+    >>> plot.metric_agreement(open_group(store, f"results/{run_id}")).dims
     ('metric_a', 'metric_b')
     """
     from scipy.stats import spearmanr
@@ -172,10 +170,9 @@ def plot_similarity(
     Examples
     --------
     %(example_analysis_store)s
-    >>> from featstore.plot import plot_similarity
     >>> run_id = analyses.run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
     >>> ds = open_group(store, f"results/{run_id}")
-    >>> figure = plot_similarity(ds, output_file=tempfile.mkdtemp() + "/similarity.png")
+    >>> figure = plot.plot_similarity(ds, output_file=tempfile.mkdtemp() + "/similarity.png")
     """
     means = ds["score"].mean(S.SUBJECT_DIM)
     metrics = [str(m) for m in ds[S.METRIC_DIM].values]
@@ -233,10 +230,9 @@ def plot_lowlevel_drop(
     Examples
     --------
     %(example_analysis_store)s
-    >>> from featstore.plot import plot_lowlevel_drop
     >>> run_id = analyses.run_lowlevel(store, "toy-speech:tr1", ["toy-lm/ctx8/1"])
     >>> ds = open_group(store, f"results/{run_id}")
-    >>> figure = plot_lowlevel_drop(ds, output_file=tempfile.mkdtemp() + "/drop.png")
+    >>> figure = plot.plot_lowlevel_drop(ds, output_file=tempfile.mkdtemp() + "/drop.png")
     """
     if "group_drop" in ds:
         drop, p = ds["group_drop"], ds["group_p"]
