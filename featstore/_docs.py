@@ -62,6 +62,10 @@ axes : matplotlib Axes, optional
 output_file : path, optional
     Save the figure there (format from the suffix).
 dpi : int""",
+    "example_story_features": """>>> import numpy as np
+>>> from featstore.evaluate.encoding import EncodingSettings
+>>> rng = np.random.default_rng(0)
+>>> features = {s: [rng.standard_normal((n, 6))] for s, n in (("a", 90), ("b", 80), ("c", 70))}""",
     "example_run": """>>> import tempfile
 >>> import featstore as fs
 >>> from featstore.datasets import example_store
