@@ -34,6 +34,15 @@ Returns
 -------
 str
     The run id.""",
+    "example_store": """>>> import featstore as fs
+>>> from featstore.datasets import example_store
+>>> store = fs.open_store(example_store())""",
+    "example_analysis_store": """>>> import tempfile
+>>> from featstore.datasets import example_store
+>>> from featstore import plot
+>>> from featstore.evaluate import analyses
+>>> from featstore.store import open_group
+>>> store = example_store()""",
     "results": """results : xarray.Dataset
     An encoding run, ``results/<run_id>`` (:func:`featstore.evaluate.runs.open_run`, or
     ``Run.dataset``), or several runs combined.""",
@@ -47,6 +56,16 @@ output_file : str or os.PathLike, optional
 Returns
 -------
 matplotlib.figure.Figure""",
+    "brain_out": """colorbar_label : str
+axes : matplotlib Axes, optional
+    Draw inside this axes' area of its figure (the axes itself is removed).
+output_file : path, optional
+    Save the figure there (format from the suffix).
+dpi : int""",
+    "example_story_features": """>>> import numpy as np
+>>> from featstore.evaluate.encoding import EncodingSettings
+>>> rng = np.random.default_rng(0)
+>>> features = {s: [rng.standard_normal((n, 6))] for s, n in (("a", 90), ("b", 80), ("c", 70))}""",
     "example_run": """>>> import tempfile
 >>> import featstore as fs
 >>> from featstore.datasets import example_store

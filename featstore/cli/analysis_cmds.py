@@ -14,31 +14,10 @@ import typer
 from rich import box
 from rich.table import Table
 
-from featstore.cli._common import (
-    QuietOption,
-    StoreOption,
-    console,
-    err_console,
-    print_warning,
-    progress_enabled,
-)
-from featstore.cli._encoding_options import (
-    DESIGN_OPTIONS,
-    RIDGE_OPTIONS,
-    CtxOption,
-    LayersOption,
-    TrWinOption,
-    encoding_options,
-    requested_windows,
-)
-from featstore.cli._options import (
-    OverwriteResultsOption,
-    RdmCompareOption,
-    RdmDistanceOption,
-    ResultsRunOption,
-    RoiGroupsFileOption,
-)
-from featstore.evaluate.encoding.settings import EncodingSettings
+from featstore.cli._analysis_options import analysis_inputs
+from featstore.cli._common import StoreOption, console, err_console, print_warning
+from featstore.cli._encoding_options import DESIGN_OPTIONS, RIDGE_OPTIONS, encoding_options
+from featstore.cli._options import RdmCompareOption, RdmDistanceOption, RoiGroupsFileOption
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -68,35 +47,12 @@ def _p(value: float) -> str:
     return "–" if not math.isfinite(value) else (f"{value:.1e}" if value < 1e-3 else f"{value:.3f}")
 
 
-def _common_inputs(
-    ctx: str | None,
-    tr_win: str | None,
-    layers: str,
-    settings: EncodingSettings,
-    run: str | None,
-    overwrite: bool,
-    quiet: bool,
-) -> dict:
-    """The arguments every analysis runner takes, from the options every command has."""
-    from featstore.layers import parse_layers
-
-    return {
-        "windows": requested_windows(ctx, tr_win),
-        "layers": parse_layers(layers),
-        "settings": settings,
-        "run_id": run,
-        "overwrite": overwrite,
-        "progress": progress_enabled(quiet),
-    }
-
-
 @encoding_options(*DESIGN_OPTIONS)
+@analysis_inputs
 def rsa(
     store: StoreOption,
     model: ModelOption,
-    ctx: CtxOption = None,
-    tr_win: TrWinOption = None,
-    layers: LayersOption = "auto",
+    inputs: dict,
     roi_group: Annotated[
         list[str] | None,
         typer.Option(
@@ -135,10 +91,6 @@ def rsa(
     segment: Annotated[
         int, typer.Option("--segment", help="Average the items over segments of this many TRs.")
     ] = 1,
-    settings: EncodingSettings = EncodingSettings(),
-    run: ResultsRunOption = None,
-    overwrite: OverwriteResultsOption = False,
-    quiet: QuietOption = False,
 ) -> None:
     """Layer-wise RSA of one model against ROI groups, with a block-permutation test.
 
@@ -160,7 +112,7 @@ def rsa(
     run_id = run_rsa(
         store,
         model,
-        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
+        **inputs,
         roi_groups=split_names(roi_group),
         roi_groups_file=roi_groups_file,
         partial=partial,
@@ -204,12 +156,11 @@ def rsa(
 
 
 @encoding_options(*DESIGN_OPTIONS, *RIDGE_OPTIONS)
+@analysis_inputs
 def similarity(
     store: StoreOption,
     model: ModelOption,
-    ctx: CtxOption = None,
-    tr_win: TrWinOption = None,
-    layers: LayersOption = "auto",
+    inputs: dict,
     metric: Annotated[
         str,
         typer.Option("--metric", help="Comma list of cka, rsa, cca, procrustes, encoding."),
@@ -228,10 +179,6 @@ def similarity(
             help="Save the figure here. [default: none; `evaluate report` draws it too]",
         ),
     ] = None,
-    settings: EncodingSettings = EncodingSettings(),
-    run: ResultsRunOption = None,
-    overwrite: OverwriteResultsOption = False,
-    quiet: QuietOption = False,
 ) -> None:
     """Several similarity metrics between one model and the brain, layer by layer.
 
@@ -256,7 +203,7 @@ def similarity(
     run_id = run_similarity(
         store,
         model,
-        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
+        **inputs,
         metrics=split_names([metric]),
         roi_group=roi_group,
         roi_groups_file=roi_groups_file,
@@ -289,6 +236,7 @@ def similarity(
 
 
 @encoding_options(*DESIGN_OPTIONS, *RIDGE_OPTIONS)
+@analysis_inputs
 def lowlevel(
     store: StoreOption,
     model: ModelOption,
@@ -300,9 +248,7 @@ def lowlevel(
             "wordrate or any stored layer (wavlm/tr6/1).",
         ),
     ],
-    ctx: CtxOption = None,
-    tr_win: TrWinOption = None,
-    layers: LayersOption = "auto",
+    inputs: dict,
     roi_group: Annotated[
         list[str] | None,
         typer.Option(
@@ -311,10 +257,6 @@ def lowlevel(
         ),
     ] = None,
     roi_groups_file: RoiGroupsFileOption = None,
-    settings: EncodingSettings = EncodingSettings(),
-    run: ResultsRunOption = None,
-    overwrite: OverwriteResultsOption = False,
-    quiet: QuietOption = False,
 ) -> None:
     """How much of a model's alignment is low-level: % drop after regressing out controls.
 
@@ -338,7 +280,7 @@ def lowlevel(
         store,
         model,
         split_names(control),
-        **_common_inputs(ctx, tr_win, layers, settings, run, overwrite, quiet),
+        **inputs,
         roi_groups=split_names(roi_group),
         roi_groups_file=roi_groups_file,
     )

@@ -69,15 +69,10 @@ def plot_rsa_curves(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import example_store
-    >>> from featstore.evaluate.analyses import run_rsa
-    >>> from featstore.plot import plot_rsa_curves
-    >>> from featstore.store import open_group
-    >>> store = example_store()
-    >>> run_id = run_rsa(store, "toy-lm:ctx8", n_perm=0, roi_groups=["auditory"])
+    %(example_analysis_store)s
+    >>> run_id = analyses.run_rsa(store, "toy-lm:ctx8", n_perm=0, roi_groups=["auditory"])
     >>> ds = open_group(store, f"results/{run_id}")
-    >>> figure = plot_rsa_curves(ds, output_file=tempfile.mkdtemp() + "/rsa.png")
+    >>> figure = plot.plot_rsa_curves(ds, output_file=tempfile.mkdtemp() + "/rsa.png")
     """
     name = "rho_partial" if partial else "rho"
     if name not in ds:
@@ -112,6 +107,7 @@ def plot_rsa_curves(
     return finish_axes(figure, ax, output_file, title=title, new=axes is None, fontsize=10)
 
 
+@fill_doc
 def metric_agreement(ds: xr.Dataset) -> xr.DataArray:
     """Spearman correlation across layers of the metrics' subject-mean layer profiles.
 
@@ -128,13 +124,9 @@ def metric_agreement(ds: xr.Dataset) -> xr.DataArray:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.evaluate.analyses import run_similarity
-    >>> from featstore.plot import metric_agreement
-    >>> from featstore.store import open_group
-    >>> store = example_store()
-    >>> run_id = run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
-    >>> metric_agreement(open_group(store, f"results/{run_id}")).dims
+    %(example_analysis_store)s
+    >>> run_id = analyses.run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
+    >>> plot.metric_agreement(open_group(store, f"results/{run_id}")).dims
     ('metric_a', 'metric_b')
     """
     from scipy.stats import spearmanr
@@ -177,15 +169,10 @@ def plot_similarity(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import example_store
-    >>> from featstore.evaluate.analyses import run_similarity
-    >>> from featstore.plot import plot_similarity
-    >>> from featstore.store import open_group
-    >>> store = example_store()
-    >>> run_id = run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
+    %(example_analysis_store)s
+    >>> run_id = analyses.run_similarity(store, "toy-lm:ctx8", metrics=["cka", "rsa"])
     >>> ds = open_group(store, f"results/{run_id}")
-    >>> figure = plot_similarity(ds, output_file=tempfile.mkdtemp() + "/similarity.png")
+    >>> figure = plot.plot_similarity(ds, output_file=tempfile.mkdtemp() + "/similarity.png")
     """
     means = ds["score"].mean(S.SUBJECT_DIM)
     metrics = [str(m) for m in ds[S.METRIC_DIM].values]
@@ -242,15 +229,10 @@ def plot_lowlevel_drop(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import example_store
-    >>> from featstore.evaluate.analyses import run_lowlevel
-    >>> from featstore.plot import plot_lowlevel_drop
-    >>> from featstore.store import open_group
-    >>> store = example_store()
-    >>> run_id = run_lowlevel(store, "toy-speech:tr1", ["toy-lm/ctx8/1"])
+    %(example_analysis_store)s
+    >>> run_id = analyses.run_lowlevel(store, "toy-speech:tr1", ["toy-lm/ctx8/1"])
     >>> ds = open_group(store, f"results/{run_id}")
-    >>> figure = plot_lowlevel_drop(ds, output_file=tempfile.mkdtemp() + "/drop.png")
+    >>> figure = plot.plot_lowlevel_drop(ds, output_file=tempfile.mkdtemp() + "/drop.png")
     """
     if "group_drop" in ds:
         drop, p = ds["group_drop"], ds["group_p"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.plot._figure import finish, new_figure
 from featstore.plot.atlas import load_surface_atlas, roi_values_to_vertices
@@ -201,6 +202,7 @@ def _region(axes: Axes | None, figure: Figure) -> tuple[float, float, float, flo
     return (box.x0, box.y0, box.width, box.height)
 
 
+@fill_doc
 def plot_brain_panels(
     values_list: Sequence[Sequence[float] | np.ndarray],
     *,
@@ -241,12 +243,7 @@ def plot_brain_panels(
         Color scale; chosen from the data when not given (see :func:`color_scale`).
     suptitle : str, optional
         A title above all rows.
-    colorbar_label : str
-    axes : matplotlib Axes, optional
-        Draw inside this axes' area of its figure (the axes itself is removed).
-    output_file : path, optional
-        Save the figure there (format from the suffix).
-    dpi : int
+    %(brain_out)s
 
     Returns
     -------
@@ -354,6 +351,7 @@ def draw_panels(
     return finish(figure, output_file, dpi=dpi, tight=False)
 
 
+@fill_doc
 def plot_brain(
     values: Sequence[float] | np.ndarray,
     *,
@@ -386,12 +384,7 @@ def plot_brain(
     mask : bool array, shape (n_roi,), optional
         True marks ROIs to leave unpainted (gray sulcal shading only), e.g. ROIs that are
         not significant after FDR correction.
-    colorbar_label : str
-    axes : matplotlib Axes, optional
-        Draw inside this axes' area of its figure (the axes itself is removed).
-    output_file : path, optional
-        Save the figure there (format from the suffix).
-    dpi : int
+    %(brain_out)s
 
     Returns
     -------

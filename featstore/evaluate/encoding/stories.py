@@ -22,6 +22,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.encoding.delays import make_delays
 from featstore.evaluate.encoding.design import FeatureTransform
@@ -276,6 +277,7 @@ class SharedFit:
     factor: RidgeFactor = field(repr=False)
 
 
+@fill_doc
 def prepare_fit(
     features: Mapping[str, Sequence[np.ndarray]],
     train: Sequence[str],
@@ -300,14 +302,11 @@ def prepare_fit(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from featstore.evaluate.encoding import EncodingSettings
+    %(example_story_features)s
     >>> from featstore.evaluate.encoding.stories import prepare_fit
-    >>> rng = np.random.default_rng(0)
-    >>> features = {s: [rng.standard_normal((n, 6))] for s, n in (("a", 40), ("b", 50), ("c", 30))}
     >>> fit = prepare_fit(features, ["a", "b"], ["c"], EncodingSettings(pca=4, delays=(1, 2)))
     >>> fit.lengths, fit.X_train.shape, fit.X_eval["c"].shape, len(fit.folds)
-    ((36, 46), (82, 8), (26, 8), 2)
+    ((86, 76), (162, 8), (66, 8), 2)
     """
     train = tuple(train)
     needed = {*train, *evaluate}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.encoding.ridge import predict_with_alphas, ridge_cv
 from featstore.evaluate.encoding.scoring import pearson_by_column
@@ -156,6 +157,7 @@ def solve_targets(
     return StoryScores(r=r, alpha=alpha, r_story=r_story, n_constant=n_constant)
 
 
+@fill_doc
 def encode_stories(
     features: Mapping[str, Sequence[np.ndarray]],
     bold: Mapping[str, np.ndarray],
@@ -180,14 +182,11 @@ def encode_stories(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from featstore.evaluate.encoding import EncodingSettings
+    %(example_story_features)s
     >>> from featstore.evaluate.encoding.story_solver import encode_stories
-    >>> rng = np.random.default_rng(0)
-    >>> X = {s: [rng.standard_normal((n, 6))] for s, n in (("a", 90), ("b", 80), ("c", 70))}
     >>> bold = {s: np.stack([np.roll(x[0][:, :2], 1, axis=0)] * 2) + 0.5 *
-    ...         rng.standard_normal((2, len(x[0]), 2)) for s, x in X.items()}
-    >>> plan, scores = encode_stories(X, bold, EncodingSettings(pca=0, delays=(1,)), ["c"])
+    ...         rng.standard_normal((2, len(x[0]), 2)) for s, x in features.items()}
+    >>> plan, scores = encode_stories(features, bold, EncodingSettings(pca=0, delays=(1,)), ["c"])
     >>> bool(scores.r.min() > 0.7), scores.r_story.shape
     (True, (1, 2, 2))
     """

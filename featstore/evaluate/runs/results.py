@@ -85,10 +85,8 @@ def complete_runs(store: StorePath) -> list[str]:
 
     Examples
     --------
-    >>> import featstore as fs
-    >>> from featstore.datasets import example_store
+    %(example_store)s
     >>> from featstore.evaluate.runs import complete_runs
-    >>> store = fs.open_store(example_store())
     >>> _ = store.grid(models=["toy-lm:ctx8"], run_id="first", progress=False)
     >>> complete_runs(store)
     ['first']

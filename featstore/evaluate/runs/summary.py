@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from featstore._docs import fill_doc
 from featstore.evaluate.runs.results import (
     EXCLUDED_ATTR,
     complete_runs,
@@ -201,6 +202,7 @@ def _stats(values: np.ndarray) -> dict[str, float]:
     }
 
 
+@fill_doc
 def summary_table(store: StorePath, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Every config of the given complete runs (all complete runs when ``None``).
 
@@ -212,8 +214,7 @@ def summary_table(store: StorePath, run_ids: Sequence[str] | None = None) -> pd.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
     run_ids : sequence of str, optional
         The runs (default: every complete run).
 
@@ -224,10 +225,8 @@ def summary_table(store: StorePath, run_ids: Sequence[str] | None = None) -> pd.
 
     Examples
     --------
-    >>> import featstore as fs
-    >>> from featstore.datasets import example_store
+    %(example_store)s
     >>> from featstore.evaluate.runs import summary_table
-    >>> store = fs.open_store(example_store())
     >>> run = store.grid(models=["toy-speech:tr1@1,2"], progress=False)
     >>> summary_table(store).config.tolist()
     ['toy-speech/tr1/layer1', 'toy-speech/tr1/layer2']
