@@ -20,6 +20,10 @@ ResultsRunOption = Annotated[
 OverwriteResultsOption = Annotated[
     bool, typer.Option("--overwrite", help="Replace an existing results group of that id.")
 ]
+#: ``--overwrite`` of a command writing ``features/<key>/<window>`` (extract, features import).
+OverwriteFeaturesOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing feature set.")
+]
 #: ``--roi-groups-file`` of the analyses.
 RoiGroupsFileOption = Annotated[
     Path | None,

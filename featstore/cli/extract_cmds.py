@@ -18,6 +18,7 @@ from featstore.cli._common import (
     progress_enabled,
 )
 from featstore.cli._encoding_options import parse_window_sizes
+from featstore.cli._options import OverwriteFeaturesOption
 from featstore.errors import InputError
 
 
@@ -173,9 +174,7 @@ def extract(
             "(stored as <key>.transcriptN).",
         ),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing feature set.")
-    ] = False,
+    overwrite: OverwriteFeaturesOption = False,
     story: StoryListOption = None,
     quiet: QuietOption = False,
 ) -> None:

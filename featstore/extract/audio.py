@@ -15,45 +15,12 @@ feature extractor does it (zero mean, unit variance per window when ``do_normali
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from featstore.extract.common import (
-    check_precision,
-    compute_precision,
-    load_pretrained,
-    resolve_device,
-)
+from featstore.extract.common import compute_precision, load_for_inference
 from featstore.extract.pooling import frame_mask, last_frames, masked_mean
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder
-
-
-def load_for_inference(
-    processor_loader: Any,
-    model_loader: Any,
-    spec: ModelSpec,
-    *,
-    device: str | None,
-    revision: str | None,
-    precision: str,
-) -> tuple[Any, Any, str]:
-    """A window encoder's processor and model, the model in eval mode on the device.
-
-    Resolves ``device`` (``None``/``auto``: the best available) and checks that
-    ``precision`` runs there before anything is downloaded or loaded.
-
-    Returns
-    -------
-    tuple
-        The processor (``processor_loader.from_pretrained``), the model and the device.
-    """
-    device = resolve_device(device)
-    check_precision(precision, device)
-    processor = load_pretrained(processor_loader, spec, revision)
-    model = load_pretrained(model_loader, spec, revision).eval().to(device)
-    return processor, model, device
 
 
 def load_audio_encoder(

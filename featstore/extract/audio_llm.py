@@ -32,12 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from featstore.errors import ModelError
-from featstore.extract.common import (
-    check_precision,
-    compute_precision,
-    load_pretrained,
-    resolve_device,
-)
+from featstore.extract.common import compute_precision, load_for_inference
 from featstore.extract.pooling import last_frames, masked_mean
 from featstore.extract.registry import ModelSpec
 from featstore.extract.transcript import TRANSCRIPT_RULE, check_transcript_words
@@ -96,10 +91,14 @@ def load_audio_llm(
     from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
     transcript = check_transcript_words(transcript)
-    device = resolve_device(device)
-    check_precision(precision, device)
-    processor = load_pretrained(AutoProcessor, spec, revision)
-    model = load_pretrained(Qwen2AudioForConditionalGeneration, spec, revision).eval().to(device)
+    processor, model, device = load_for_inference(
+        AutoProcessor,
+        Qwen2AudioForConditionalGeneration,
+        spec,
+        device=device,
+        revision=revision,
+        precision=precision,
+    )
     audio_token_id = int(model.config.audio_token_id)
     sample_rate = int(processor.feature_extractor.sampling_rate)
     hop_length = int(processor.feature_extractor.hop_length)

@@ -47,8 +47,6 @@ from featstore.extract.common import (
     check_precision,
     load_once,
     progress_label,
-    provenance_attrs,
-    resolved_revision,
     stimulus_identity,
     torch_threads,
 )
@@ -56,11 +54,18 @@ from featstore.extract.registry import AUDIO, AUDIO_LLM, WHISPER, ModelSpec
 from featstore.extract.resample import tr_membership, words_to_trs
 from featstore.extract.text import read_stimulus_words
 from featstore.extract.transcript import Transcript
-from featstore.extract.window_run import WindowEncoder, check_writable
+from featstore.extract.window_run import (
+    WindowEncoder,
+    check_writable,
+    encoder_attrs,
+    encoder_settings,
+    open_audio_inputs,
+    stimulus_sample_rate,
+)
 from featstore.progress import progress_bar
 from featstore.store import _schema as S
 from featstore.store.features import write_feature_set
-from featstore.store.groups import StorePath, group_attrs, open_group, open_root, store_n_tr
+from featstore.store.groups import StorePath, open_group, store_n_tr
 from featstore.store.paths import feature_group, window_name
 from featstore.store.staging import BlockStage, StagedArray, group_lock
 
@@ -228,9 +233,7 @@ def extract_audio_words(
         context = context_samples(word_context, sample_rate, encoder.frame_samples)
         _check_window_length(encoder, spec, int((stops - starts).max(initial=0)) + context)
         settings = {
-            **encoder.settings,
-            "model_id": spec.model_id,
-            "revision": resolved_revision(encoder.model, encoder.revision),
+            **encoder_settings(spec, encoder),
             "sample_rate": sample_rate,
             "min_word_s": MIN_WORD_SECONDS,
             "word_context_s": context / sample_rate,
@@ -248,10 +251,7 @@ def extract_audio_words(
             block_size=BLOCK_WORDS,
             settings=settings,
         )
-        stream = AudioStream(open_root(store)[f"{S.STIMULUS}/{S.STIMULUS_AUDIO_VAR}"])
-        transcript_words = (
-            None if encoder.transcript_words is None else Transcript.from_store(store, sample_rate)
-        )
+        stream, transcript_words = open_audio_inputs(store, encoder, sample_rate)
         pending = stage.pending_blocks()
         total = sum(int(words.is_input[stage.block_slice(i)].sum()) for i in pending)
         label = progress_label(store, f"{spec.name} words")
@@ -277,28 +277,20 @@ def extract_audio_words(
 
 def _word_attrs(spec: ModelSpec, encoder: WindowEncoder, settings: dict, stimulus: dict) -> dict:
     """Provenance attrs of ``features/<key>.words/tr1``."""
-    attrs = provenance_attrs(
+    attrs = encoder_attrs(
         dataclasses.replace(spec, key=spec.key + WORDS_SUFFIX),
-        model=encoder.model,
-        revision=encoder.revision,
-        pooling=f"per word: {encoder.pooling}; per TR: mean of the TR's words",
-        settings=settings,
-        stimulus=stimulus,
+        encoder,
+        f"per word: {encoder.pooling}; per TR: mean of the TR's words",
+        settings,
+        stimulus,
     )
-    attrs.update(layer_names=list(encoder.layer_names), word_rule=WORD_RULE)
-    if encoder.layer_dims is not None:
-        attrs["layer_dims"] = list(encoder.layer_dims)
+    attrs["word_rule"] = WORD_RULE
     return attrs
 
 
 def _word_spans_of(store: StorePath):
     """The stimulus words, each word's span ``(starts, stops)`` and the audio's sample rate."""
-    open_root(store)
-    sample_rate = int(group_attrs(store, S.STIMULUS).get("sample_rate", S.AUDIO_SAMPLE_RATE))
-    if sample_rate != S.AUDIO_SAMPLE_RATE:
-        raise InputError(
-            f"stimulus audio of {store} is at {sample_rate} Hz; expected {S.AUDIO_SAMPLE_RATE}"
-        )
+    sample_rate = stimulus_sample_rate(store)
     words = read_stimulus_words(store)
     times = open_group(store, S.STIMULUS)[["onset", "offset"]].compute()
     starts, stops = word_spans(

@@ -26,8 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from featstore.errors import ModelError
-from featstore.extract.audio import load_for_inference
-from featstore.extract.common import compute_precision
+from featstore.extract.common import compute_precision, load_for_inference
 from featstore.extract.pooling import stack_padded
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder

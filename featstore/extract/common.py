@@ -213,6 +213,32 @@ def load_pretrained(loader: Any, spec: ModelSpec, revision: str | None, **kwargs
         raise load_error(spec, exc) from exc
 
 
+def load_for_inference(
+    processor_loader: Any,
+    model_loader: Any,
+    spec: ModelSpec,
+    *,
+    device: str | None,
+    revision: str | None,
+    precision: str,
+) -> tuple[Any, Any, str]:
+    """A window encoder's processor and model, the model in eval mode on the device.
+
+    Resolves ``device`` (``None``/``auto``: the best available) and checks that
+    ``precision`` runs there before anything is downloaded or loaded.
+
+    Returns
+    -------
+    tuple
+        The processor (``processor_loader.from_pretrained``), the model and the device.
+    """
+    device = resolve_device(device)
+    check_precision(precision, device)
+    processor = load_pretrained(processor_loader, spec, revision)
+    model = load_pretrained(model_loader, spec, revision).eval().to(device)
+    return processor, model, device
+
+
 @contextlib.contextmanager
 def sharing_loaded_models() -> Iterator[None]:
     """Within the block, :func:`load_once` loads a model once and hands it out again.

@@ -106,6 +106,22 @@ def _attention(out: dict, hf: str, tensors: dict, ct2: str, d_model: int, *, cro
     _norm(out, f"{hf}_layer_norm", tensors, f"{ct2}/layer_norm")
 
 
+def _stack(out: dict, tensors: dict, side: str, n_layers: int, d_model: int) -> None:
+    """Positions, layers and final norm of the ``encoder`` or ``decoder`` stack."""
+    hf = f"model.{side}"
+    out[f"{hf}.embed_positions.weight"] = tensors.pop(f"{side}/position_encodings/encodings")
+    for i in range(n_layers):
+        _block(
+            out,
+            f"{hf}.layers.{i}",
+            tensors,
+            f"{side}/layer_{i}",
+            d_model,
+            decoder=side == "decoder",
+        )
+    _norm(out, f"{hf}.layer_norm", tensors, f"{side}/layer_norm")
+
+
 def _block(out: dict, hf: str, tensors: dict, ct2: str, d_model: int, *, decoder: bool) -> None:
     _attention(out, f"{hf}.self_attn", tensors, f"{ct2}/self_attention", d_model, cross=False)
     if decoder:
@@ -145,34 +161,10 @@ def whisper_state_dict(tensors: dict[str, np.ndarray]) -> tuple[dict[str, np.nda
         d_model = tensors["decoder/embeddings/weight"].shape[1]
         for i in (1, 2):
             _linear(out, f"model.encoder.conv{i}", tensors, f"encoder/conv{i}")
-        out["model.encoder.embed_positions.weight"] = tensors.pop(
-            "encoder/position_encodings/encodings"
-        )
-        for i in range(n_enc):
-            _block(
-                out,
-                f"model.encoder.layers.{i}",
-                tensors,
-                f"encoder/layer_{i}",
-                d_model,
-                decoder=False,
-            )
-        _norm(out, "model.encoder.layer_norm", tensors, "encoder/layer_norm")
+        _stack(out, tensors, "encoder", n_enc, d_model)
         embedding = tensors.pop("decoder/embeddings/weight")
         out["model.decoder.embed_tokens.weight"] = embedding
-        out["model.decoder.embed_positions.weight"] = tensors.pop(
-            "decoder/position_encodings/encodings"
-        )
-        for i in range(n_dec):
-            _block(
-                out,
-                f"model.decoder.layers.{i}",
-                tensors,
-                f"decoder/layer_{i}",
-                d_model,
-                decoder=True,
-            )
-        _norm(out, "model.decoder.layer_norm", tensors, "decoder/layer_norm")
+        _stack(out, tensors, "decoder", n_dec, d_model)
     except KeyError as exc:
         raise ModelError(f"the model has no tensor {exc.args[0]}; is it a Whisper model?") from None
     projection = tensors.pop("decoder/projection/weight", embedding)

