@@ -16,6 +16,7 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.datasets._files import existing_file
 from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import stimulus_identity
@@ -143,6 +144,7 @@ def _layer_labels(layers: Sequence[int] | None, n_layers: int) -> list[int]:
     return labels
 
 
+@fill_doc
 def import_features(
     store: StorePath,
     *,
@@ -194,12 +196,7 @@ def import_features(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import import_dataset
-    >>> from featstore.datasets.demo import demo_story_paths
-    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    %(example_import)s
     >>> import numpy as np
     >>> from featstore.datasets import import_features
     >>> path = tempfile.mkdtemp() + "/my-features.npy"

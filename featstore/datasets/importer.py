@@ -17,6 +17,7 @@ from typing import Any
 import dask
 import xarray as xr
 
+from featstore._docs import fill_doc
 from featstore.datasets._publish import (
     check_target,
     make_parent,
@@ -263,6 +264,7 @@ def write_story(staging: Path, data: StoryData, *, dataset: str, story: str | No
             write_group(staging, S.FMRI, data.fmri, encoding=data.fmri_encoding)
 
 
+@fill_doc
 def import_dataset(
     store: StorePath,
     *,
@@ -353,12 +355,7 @@ def import_dataset(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import import_dataset
-    >>> from featstore.datasets.demo import demo_story_paths
-    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    %(example_import)s
     >>> report.dataset, round(report.duration_s)
     ('demo', 308)
     """
