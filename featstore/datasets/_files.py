@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from featstore.errors import InputError
@@ -25,6 +28,34 @@ def first_line(exc: BaseException) -> str:
     """An exception's message cut to its first line (or its type's name if empty)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def numpy_load_errors(
+    path: Path, what: str, *, read_as: str = "", one_array: bool = False
+) -> Iterator[None]:
+    """Turn what ``np.load(..., allow_pickle=False)`` raises on a bad file into an InputError.
+
+    ``what`` names the input (``features``, ``fmri``); ``read_as`` (``.npy``, ``.npz`` or
+    "") says which format failed; ``one_array`` words the pickled-object refusal for an
+    ``.npy`` (one array) rather than an archive. An :class:`InputError` raised inside passes.
+    """
+    unreadable = f"{what} {path}: cannot read it" + (f" as {read_as}" if read_as else "")
+    try:
+        yield
+    except InputError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            held = (
+                "an object array, which needs unpickling; save a numeric array"
+                if one_array
+                else "object arrays, which need unpickling; save numeric arrays"
+            )
+            raise InputError(f"{what} {path}: holds {held}") from None
+        raise InputError(f"{unreadable} ({first_line(exc)})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise InputError(f"{unreadable} ({first_line(exc)})") from None
 
 
 def existing_file(path: str | os.PathLike, what: str) -> Path:

@@ -17,7 +17,7 @@ import dask.array as da
 import numpy as np
 
 from featstore._docs import fill_doc
-from featstore.datasets._files import existing_file
+from featstore.datasets._files import existing_file, numpy_load_errors
 from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import stimulus_identity
 from featstore.store import _schema as S
@@ -33,7 +33,7 @@ def _load(file: Path) -> np.ndarray:
     suffix = file.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise InputError(f"features {file}: expected a .npy or .npz file")
-    try:
+    with numpy_load_errors(file, "features"):
         if suffix == ".npy":
             return np.load(file, mmap_mode="r", allow_pickle=False)
         # An open handle of our own: np.load leaves its file open when the zip is corrupt.
@@ -45,16 +45,6 @@ def _load(file: Path) -> np.ndarray:
                     f"named {S.HIDDEN_VAR!r}"
                 )
             return archive[S.HIDDEN_VAR if S.HIDDEN_VAR in keys else keys[0]]
-    except InputError:
-        raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise InputError(
-                f"features {file}: holds object arrays, which need unpickling; save numeric arrays"
-            ) from None
-        raise InputError(f"features {file}: cannot read it ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"features {file}: cannot read it ({exc})") from None
 
 
 def _storage_dtype(dtype: np.dtype) -> np.dtype:
