@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +16,12 @@ _HASH_BLOCK = 1 << 20
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
+
+
+def _blocks(file: Path) -> Iterator[bytes]:
+    """A file's bytes in blocks (audio and feature files can be large)."""
+    with open(file, "rb") as handle:
+        yield from iter(lambda: handle.read(_HASH_BLOCK), b"")
 
 
 def plain_value(value: object) -> str:
@@ -84,9 +90,17 @@ def file_sha256(path: str | os.PathLike, what: str) -> str:
     file = existing_file(path, what)
     digest = hashlib.sha256()
     try:
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
-                digest.update(block)
+        for block in _blocks(file):
+            digest.update(block)
     except OSError as exc:
         raise InputError(f"{what} {file}: cannot read it ({_reason(exc)})") from None
+    return digest.hexdigest()
+
+
+def files_sha256(files: Sequence[Path]) -> str:
+    """Hex sha256 of the files' bytes, in order (for one file: the file's own sha256)."""
+    digest = hashlib.sha256()
+    for file in files:
+        for block in _blocks(file):
+            digest.update(block)
     return digest.hexdigest()

@@ -8,7 +8,6 @@ written one layer per chunk.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import dask.array as da
 import numpy as np
 
 from featstore._docs import fill_doc
-from featstore.datasets._files import existing_file, numpy_load_errors
+from featstore.datasets._files import existing_file, files_sha256, numpy_load_errors
 from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import stimulus_identity
 from featstore.store import _schema as S
@@ -25,8 +24,6 @@ from featstore.store.features import window_mismatch, write_feature_set
 from featstore.store.groups import StorePath, group_exists, now_iso, store_n_tr
 from featstore.store.paths import check_key, feature_group, parse_window
 from featstore.store.staging import group_lock
-
-_HASH_BLOCK = 1 << 20
 
 
 def _load(file: Path) -> np.ndarray:
@@ -70,16 +67,6 @@ def _check_values(file: Path, array: np.ndarray, layer: int | None) -> None:
             f"{where}: {int(bad.sum())} NaN/inf value(s); first at TR {tr}, dim {dim} "
             f"(value {array[tr, dim].item()!r}, stored as {stored.dtype})"
         )
-
-
-def _files_sha256(files: Sequence[Path]) -> str:
-    """sha256 of the files' bytes, in order (for one file: the file's own sha256)."""
-    digest = hashlib.sha256()
-    for file in files:
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _as_storable(array: np.ndarray | da.Array) -> np.ndarray | da.Array:
@@ -214,7 +201,7 @@ def import_features(
     labels = _layer_labels(layers, hidden.shape[0])
     attrs = {
         "model_id": f"imported:{name}",
-        "revision": _files_sha256(paths),
+        "revision": files_sha256(paths),
         "modality": modality,
         "pooling": "imported",
         "stimulus_sha256": stimulus["stimulus_sha256"],

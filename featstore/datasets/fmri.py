@@ -154,22 +154,22 @@ MAX_ABS_BOLD = 1e15
 
 
 def _check_finite(path: Path, subject: str, original: np.ndarray, bold: np.ndarray) -> None:
-    bad = ~np.isfinite(bold)
-    if bad.any():
-        tr, roi = (int(i[0]) for i in np.nonzero(bad))
-        raise InputError(
-            f"fmri {path}: subject {subject!r} has {int(bad.sum())} NaN/inf value(s) "
-            f"(after conversion to float32); first at TR {tr}, ROI {roi} "
-            f"(value {plain_value(original[tr, roi])})"
-        )
-    huge = np.abs(bold) > MAX_ABS_BOLD
-    if huge.any():
-        tr, roi = (int(i[0]) for i in np.nonzero(huge))
-        raise InputError(
-            f"fmri {path}: subject {subject!r} has {int(huge.sum())} value(s) beyond "
-            f"±{MAX_ABS_BOLD:g}; first at TR {tr}, ROI {roi} (value {plain_value(original[tr, roi])}); "
-            "such values overflow float32 statistics: rescale the data"
-        )
+    # (values refused, what they are, advice to the user); the first kind found is reported.
+    refusals = (
+        (~np.isfinite(bold), "NaN/inf value(s) (after conversion to float32)", ""),
+        (
+            np.abs(bold) > MAX_ABS_BOLD,
+            f"value(s) beyond ±{MAX_ABS_BOLD:g}",
+            "; such values overflow float32 statistics: rescale the data",
+        ),
+    )
+    for refused, what, advice in refusals:
+        if refused.any():
+            tr, roi = (int(i[0]) for i in np.nonzero(refused))
+            raise InputError(
+                f"fmri {path}: subject {subject!r} has {int(refused.sum())} {what}; first at "
+                f"TR {tr}, ROI {roi} (value {plain_value(original[tr, roi])}){advice}"
+            )
 
 
 def stack_subjects(
