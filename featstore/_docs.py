@@ -60,6 +60,9 @@ matplotlib.figure.Figure""",
 >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)""",
 }
 
+#: The two parameters of every function that reads or writes one group of a store.
+DOCDICT["store_group"] = DOCDICT["store"] + "\n" + DOCDICT["group"]
+
 
 def _docstring_indent(doc: str) -> str:
     """The indent of a docstring's lines after the first (what ``inspect.cleandoc`` strips)."""

@@ -268,8 +268,7 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Returns
     -------

@@ -349,8 +349,7 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Returns
     -------
