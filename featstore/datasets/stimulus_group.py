@@ -81,8 +81,7 @@ def open_stimulus(store: StorePath) -> xr.Dataset:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
