@@ -9,7 +9,6 @@ stays untouched if the import fails).
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from featstore.datasets._publish import (
     make_parent,
     new_staging,
     publish,
+    removed_on_failure,
     target_path,
 )
 from featstore.datasets.alignment_formats import read_word_alignment
@@ -46,7 +46,6 @@ from featstore.datasets.timeline import audio_tr_count, check_timing
 from featstore.errors import InputError
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, create_store, open_root, write_group
-from featstore.store.io_errors import write_failure
 from featstore.store.stories import check_story_name, ensure_collection
 
 __all__ = ["ImportReport", "import_dataset"]
@@ -387,19 +386,12 @@ def import_dataset(
     )
     dataset_name = dataset or collection.name.removesuffix(".zarr")
     make_parent(collection)
-    created = story is not None and not collection.exists()
+    created = collection if story is not None and not collection.exists() else None
     if story is not None:
         handle = ensure_collection(collection, dataset=dataset_name, tr_seconds=tr)
         dataset_name = str(open_root(handle).attrs.get("dataset") or dataset_name)
     staging = new_staging(target, None if story is None else collection)
-    try:
+    with removed_on_failure([staging], created, target, "the new store"):
         write_story(staging, data, dataset=dataset_name, story=story)
         publish(staging, target, overwrite, story and f"story {story!r} of {collection}")
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            shutil.rmtree(collection, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise write_failure(target, "the new store", exc) from None
-        raise
     return ImportReport(store=target, dataset=dataset_name, story=story or "", **data.fields)
