@@ -180,6 +180,7 @@ def list_story_infos(store: StorePath) -> list[StoryInfo]:
     Returns
     -------
     list of StoryInfo
+        One per story, in the order of :func:`featstore.store.stories.list_stories`.
 
     Examples
     --------
