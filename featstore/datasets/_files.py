@@ -1,4 +1,4 @@
-"""File access shared by the dataset readers: checked opening and content hashes."""
+"""File access shared by the dataset readers: checked opening, np.load errors, content hashes."""
 
 from __future__ import annotations
 
