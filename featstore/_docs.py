@@ -20,6 +20,12 @@ DOCDICT: dict[str, str] = {
     The store (a path, an fsspec URL or a :class:`featstore.Store`).""",
     "group": """group : str
     Group path, e.g. ``features/gpt2/ctx200``.""",
+    "example_import": """>>> import tempfile
+>>> from featstore.datasets import import_dataset
+>>> from featstore.datasets.demo import demo_story_paths
+>>> audio, align = demo_story_paths()  # the bundled 5-minute story
+>>> store = tempfile.mkdtemp() + "/demo.zarr"
+>>> report = import_dataset(store, align=align, audio=audio, tr=1.5)""",
     "analysis_model": """model
     ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).""",
     "analysis_layers": """layers
@@ -72,6 +78,9 @@ dpi : int""",
 >>> store = fs.open_store(example_store())
 >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)""",
 }
+
+#: The two parameters of every function that reads or writes one group of a store.
+DOCDICT["store_group"] = DOCDICT["store"] + "\n" + DOCDICT["group"]
 
 
 def _docstring_indent(doc: str) -> str:

@@ -372,6 +372,7 @@ def open_store(location: StorePath) -> Store:
     Returns
     -------
     Store
+        The store, its root checked.
 
     Examples
     --------
@@ -406,6 +407,7 @@ def create_store(
     Returns
     -------
     Store
+        The new store (root attrs only), opened.
 
     Examples
     --------
@@ -440,6 +442,7 @@ def create_collection(
     Returns
     -------
     Store
+        The new store of stories, empty.
 
     Examples
     --------
@@ -476,6 +479,7 @@ def import_dataset(location: StorePath, **options: Any) -> Store:
     Returns
     -------
     Store
+        The store imported into, opened.
 
     Examples
     --------

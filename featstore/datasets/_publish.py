@@ -12,10 +12,13 @@ import glob
 import os
 import shutil
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from featstore.errors import GroupExistsError, InputError, SchemaVersionError, StoreError
 from featstore.store.groups import StorePath, _local_path, open_root
+from featstore.store.io_errors import write_failure
 
 
 def target_path(store: StorePath) -> Path:
@@ -119,3 +122,25 @@ def make_parent(target: Path) -> None:
         raise StoreError(
             f"store={target}: cannot create its directory {target.parent} ({exc.strerror})"
         ) from None
+
+
+@contextmanager
+def removed_on_failure(
+    stagings: Sequence[Path], created: Path | None, target: Path, what: str
+) -> Iterator[None]:
+    """Undo an import whose block fails: remove its staging directories, and the store of
+    stories ``created`` by this import (None: it existed before); an :class:`OSError` is
+    reported as a failure to write ``what`` into ``target``.
+
+    ``stagings`` is read when the block fails, so a list the block appends to works.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        for staging in stagings:
+            shutil.rmtree(staging, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_failure(target, what, exc) from None
+        raise

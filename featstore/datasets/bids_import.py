@@ -11,13 +11,19 @@ all stories of one import have the same target axis (cross-story models need it)
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from featstore.datasets._publish import check_target, make_parent, new_staging, publish, target_path
+from featstore.datasets._publish import (
+    check_target,
+    make_parent,
+    new_staging,
+    publish,
+    removed_on_failure,
+    target_path,
+)
 from featstore.datasets.bids import BidsStory, scan_bids
 from featstore.datasets.import_report import ImportReport
 from featstore.datasets.importer import StoryData, prepare_story, write_story
@@ -26,7 +32,6 @@ from featstore.datasets.timeline import check_timing
 from featstore.errors import InputError
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, open_root
-from featstore.store.io_errors import write_failure
 from featstore.store.stories import ensure_collection
 
 
@@ -176,31 +181,27 @@ def import_bids(
     }
     sources = shared_targets(sources)
     make_parent(collection)
-    created = not collection.exists()
+    created = None if collection.exists() else collection
     dataset = collection.name.removesuffix(".zarr")
-    if not created:
+    if created is None:
         dataset = str(open_root(collection).attrs.get("dataset") or dataset)
-    staged: list[tuple[Path, Path, BidsStory]] = []
+    stagings: list[Path] = []
     reports = []
-    try:
+    with removed_on_failure(stagings, created, collection, "the new stories"):
         for story in tree.stories:
             target = stories_dir / story.name
-            staging = new_staging(target, collection)
-            staged.append((staging, target, story))
+            stagings.append(new_staging(target, collection))
             reports.append(
-                (target, _stage_story(story, staging, sources[story.name], dataset, options))
+                (target, _stage_story(story, stagings[-1], sources[story.name], dataset, options))
             )
         ensure_collection(collection, dataset=dataset, tr_seconds=tr)
-        for staging, target, story in staged:
-            publish(staging, target, overwrite, f"story {story.name!r} of {collection}")
-    except BaseException as exc:
-        for staging, _, _ in staged:
-            shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            shutil.rmtree(collection, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise write_failure(collection, "the new stories", exc) from None
-        raise
+        for staging, story in zip(stagings, tree.stories, strict=True):
+            publish(
+                staging,
+                stories_dir / story.name,
+                overwrite,
+                f"story {story.name!r} of {collection}",
+            )
     out = []
     for (target, data), story in zip(reports, tree.stories, strict=True):
         report = ImportReport(store=target, dataset=dataset, story=story.name, **data.fields)

@@ -8,7 +8,6 @@ written one layer per chunk.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,8 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 
-from featstore.datasets._files import existing_file
+from featstore._docs import fill_doc
+from featstore.datasets._files import existing_file, files_sha256, numpy_load_errors
 from featstore.errors import GroupExistsError, InputError
 from featstore.extract.common import stimulus_identity
 from featstore.store import _schema as S
@@ -25,14 +25,12 @@ from featstore.store.groups import StorePath, group_exists, now_iso, store_n_tr
 from featstore.store.paths import check_key, feature_group, parse_window
 from featstore.store.staging import group_lock
 
-_HASH_BLOCK = 1 << 20
-
 
 def _load(file: Path) -> np.ndarray:
     suffix = file.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise InputError(f"features {file}: expected a .npy or .npz file")
-    try:
+    with numpy_load_errors(file, "features"):
         if suffix == ".npy":
             return np.load(file, mmap_mode="r", allow_pickle=False)
         # An open handle of our own: np.load leaves its file open when the zip is corrupt.
@@ -44,16 +42,6 @@ def _load(file: Path) -> np.ndarray:
                     f"named {S.HIDDEN_VAR!r}"
                 )
             return archive[S.HIDDEN_VAR if S.HIDDEN_VAR in keys else keys[0]]
-    except InputError:
-        raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise InputError(
-                f"features {file}: holds object arrays, which need unpickling; save numeric arrays"
-            ) from None
-        raise InputError(f"features {file}: cannot read it ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"features {file}: cannot read it ({exc})") from None
 
 
 def _storage_dtype(dtype: np.dtype) -> np.dtype:
@@ -79,16 +67,6 @@ def _check_values(file: Path, array: np.ndarray, layer: int | None) -> None:
             f"{where}: {int(bad.sum())} NaN/inf value(s); first at TR {tr}, dim {dim} "
             f"(value {array[tr, dim].item()!r}, stored as {stored.dtype})"
         )
-
-
-def _files_sha256(files: Sequence[Path]) -> str:
-    """sha256 of the files' bytes, in order (for one file: the file's own sha256)."""
-    digest = hashlib.sha256()
-    for file in files:
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _as_storable(array: np.ndarray | da.Array) -> np.ndarray | da.Array:
@@ -143,6 +121,7 @@ def _layer_labels(layers: Sequence[int] | None, n_layers: int) -> list[int]:
     return labels
 
 
+@fill_doc
 def import_features(
     store: StorePath,
     *,
@@ -194,12 +173,7 @@ def import_features(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import import_dataset
-    >>> from featstore.datasets.demo import demo_story_paths
-    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    %(example_import)s
     >>> import numpy as np
     >>> from featstore.datasets import import_features
     >>> path = tempfile.mkdtemp() + "/my-features.npy"
@@ -227,7 +201,7 @@ def import_features(
     labels = _layer_labels(layers, hidden.shape[0])
     attrs = {
         "model_id": f"imported:{name}",
-        "revision": _files_sha256(paths),
+        "revision": files_sha256(paths),
         "modality": modality,
         "pooling": "imported",
         "stimulus_sha256": stimulus["stimulus_sha256"],

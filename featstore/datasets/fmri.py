@@ -13,13 +13,18 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from featstore.datasets._files import existing_file, file_sha256, first_line, plain_value
+from featstore.datasets._files import (
+    existing_file,
+    file_sha256,
+    first_line,
+    numpy_load_errors,
+    plain_value,
+)
 from featstore.errors import InputError
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -74,32 +79,21 @@ class FmriSource:
 
 
 def _read_npz(path: Path) -> list[tuple[str, object]]:
-    try:
-        # An open handle of our own: np.load leaves its file open when the zip is corrupt.
-        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
-            return [(name, archive[name]) for name in archive.files]
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise InputError(
-                f"fmri {path}: holds object arrays, which need unpickling; save numeric arrays"
-            ) from None
-        raise InputError(f"fmri {path}: cannot read it as .npz ({first_line(exc)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise InputError(f"fmri {path}: cannot read it as .npz ({first_line(exc)})") from None
+    # An open handle of our own: np.load leaves its file open when the zip is corrupt.
+    with (
+        numpy_load_errors(path, "fmri", read_as=".npz"),
+        open(path, "rb") as handle,
+        np.load(handle, allow_pickle=False) as archive,
+    ):
+        return [(name, archive[name]) for name in archive.files]
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    try:
-        with open(path, "rb") as handle:
-            return np.load(handle, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise InputError(
-                f"fmri {path}: holds an object array, which needs unpickling; save a numeric array"
-            ) from None
-        raise InputError(f"fmri {path}: cannot read it as .npy ({first_line(exc)})") from None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"fmri {path}: cannot read it as .npy ({first_line(exc)})") from None
+    with (
+        numpy_load_errors(path, "fmri", read_as=".npy", one_array=True),
+        open(path, "rb") as handle,
+    ):
+        return np.load(handle, allow_pickle=False)
 
 
 def _read_npy_dir(path: Path) -> tuple[list[tuple[str, object]], str]:
@@ -160,22 +154,22 @@ MAX_ABS_BOLD = 1e15
 
 
 def _check_finite(path: Path, subject: str, original: np.ndarray, bold: np.ndarray) -> None:
-    bad = ~np.isfinite(bold)
-    if bad.any():
-        tr, roi = (int(i[0]) for i in np.nonzero(bad))
-        raise InputError(
-            f"fmri {path}: subject {subject!r} has {int(bad.sum())} NaN/inf value(s) "
-            f"(after conversion to float32); first at TR {tr}, ROI {roi} "
-            f"(value {plain_value(original[tr, roi])})"
-        )
-    huge = np.abs(bold) > MAX_ABS_BOLD
-    if huge.any():
-        tr, roi = (int(i[0]) for i in np.nonzero(huge))
-        raise InputError(
-            f"fmri {path}: subject {subject!r} has {int(huge.sum())} value(s) beyond "
-            f"±{MAX_ABS_BOLD:g}; first at TR {tr}, ROI {roi} (value {plain_value(original[tr, roi])}); "
-            "such values overflow float32 statistics: rescale the data"
-        )
+    # (values refused, what they are, advice to the user); the first kind found is reported.
+    refusals = (
+        (~np.isfinite(bold), "NaN/inf value(s) (after conversion to float32)", ""),
+        (
+            np.abs(bold) > MAX_ABS_BOLD,
+            f"value(s) beyond ±{MAX_ABS_BOLD:g}",
+            "; such values overflow float32 statistics: rescale the data",
+        ),
+    )
+    for refused, what, advice in refusals:
+        if refused.any():
+            tr, roi = (int(i[0]) for i in np.nonzero(refused))
+            raise InputError(
+                f"fmri {path}: subject {subject!r} has {int(refused.sum())} {what}; first at "
+                f"TR {tr}, ROI {roi} (value {plain_value(original[tr, roi])}){advice}"
+            )
 
 
 def stack_subjects(

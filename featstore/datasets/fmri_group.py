@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from featstore._docs import fill_doc
 from featstore.datasets._files import plain_value
 from featstore.datasets.atlas import CUSTOM_ATLAS, default_rois
 from featstore.errors import GroupExistsError, InputError
@@ -185,13 +186,13 @@ def write_fmri(
     return S.FMRI
 
 
+@fill_doc
 def open_fmri(store: StorePath) -> xr.Dataset:
     """Open a store's ``fmri`` group lazily (dask-backed, one subject per chunk).
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from featstore._docs import fill_doc
 
+
+@fill_doc
 @dataclass(frozen=True)
 class ImportReport:
     """What ``import_dataset`` wrote and noticed.
@@ -24,12 +27,7 @@ class ImportReport:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import import_dataset
-    >>> from featstore.datasets.demo import demo_story_paths
-    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    %(example_import)s
     >>> report.n_words, report.n_tr, report.tr_mismatch
     (830, 206, None)
     """

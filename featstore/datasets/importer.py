@@ -9,7 +9,6 @@ stays untouched if the import fails).
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,13 @@ from typing import Any
 import dask
 import xarray as xr
 
+from featstore._docs import fill_doc
 from featstore.datasets._publish import (
     check_target,
     make_parent,
     new_staging,
     publish,
+    removed_on_failure,
     target_path,
 )
 from featstore.datasets.alignment_formats import read_word_alignment
@@ -45,7 +46,6 @@ from featstore.datasets.timeline import audio_tr_count, check_timing
 from featstore.errors import InputError
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, create_store, open_root, write_group
-from featstore.store.io_errors import write_failure
 from featstore.store.stories import check_story_name, ensure_collection
 
 __all__ = ["ImportReport", "import_dataset"]
@@ -263,6 +263,7 @@ def write_story(staging: Path, data: StoryData, *, dataset: str, story: str | No
             write_group(staging, S.FMRI, data.fmri, encoding=data.fmri_encoding)
 
 
+@fill_doc
 def import_dataset(
     store: StorePath,
     *,
@@ -353,12 +354,7 @@ def import_dataset(
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import import_dataset
-    >>> from featstore.datasets.demo import demo_story_paths
-    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    %(example_import)s
     >>> report.dataset, round(report.duration_s)
     ('demo', 308)
     """
@@ -390,19 +386,12 @@ def import_dataset(
     )
     dataset_name = dataset or collection.name.removesuffix(".zarr")
     make_parent(collection)
-    created = story is not None and not collection.exists()
+    created = collection if story is not None and not collection.exists() else None
     if story is not None:
         handle = ensure_collection(collection, dataset=dataset_name, tr_seconds=tr)
         dataset_name = str(open_root(handle).attrs.get("dataset") or dataset_name)
     staging = new_staging(target, None if story is None else collection)
-    try:
+    with removed_on_failure([staging], created, target, "the new store"):
         write_story(staging, data, dataset=dataset_name, story=story)
         publish(staging, target, overwrite, story and f"story {story!r} of {collection}")
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            shutil.rmtree(collection, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise write_failure(target, "the new store", exc) from None
-        raise
     return ImportReport(store=target, dataset=dataset_name, story=story or "", **data.fields)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from featstore._docs import fill_doc
 from featstore.datasets.align import Alignment
 from featstore.datasets.timeline import assign_tr, stimulus_sha256
 from featstore.store import _schema as S
@@ -71,6 +72,7 @@ def stimulus_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     return {S.STIMULUS_AUDIO_VAR: {"chunks": (max(1, min(AUDIO_CHUNK, n_samples)),)}}
 
 
+@fill_doc
 def open_stimulus(store: StorePath) -> xr.Dataset:
     """Open a store's ``stimulus`` group lazily (dask-backed).
 
@@ -79,8 +81,7 @@ def open_stimulus(store: StorePath) -> xr.Dataset:
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
@@ -89,12 +90,7 @@ def open_stimulus(store: StorePath) -> xr.Dataset:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from featstore.datasets import import_dataset
-    >>> from featstore.datasets.demo import demo_story_paths
-    >>> audio, align = demo_story_paths()  # the bundled 5-minute story
-    >>> store = tempfile.mkdtemp() + "/demo.zarr"
-    >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)
+    %(example_import)s
     >>> from featstore.datasets import open_stimulus
     >>> open_stimulus(store).word.values[:3].tolist()
     ['Every', 'morning,', 'before']

@@ -115,7 +115,7 @@ def stimulus_sha256(
     Returns
     -------
     str
-        64 hex digits.
+        64 hex digits: the sha256 of the five values, one per line.
 
     Examples
     --------

@@ -161,12 +161,12 @@ def write_feature_set(
     Returns
     -------
     str
-        The group path.
+        The group path, ``features/<key>/<window>``.
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
     >>> import numpy as np
+    >>> from featstore.datasets import example_store
     >>> from featstore.store import write_feature_set
     >>> attrs = {"model_id": "org/my-lm", "revision": "v1", "modality": "text",
     ...          "pooling": "last", "stimulus_sha256": "0" * 64}
@@ -268,8 +268,7 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Returns
     -------

@@ -149,8 +149,7 @@ def group_exists(store: StorePath, group: str) -> bool:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Returns
     -------
@@ -173,8 +172,7 @@ def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Returns
     -------
@@ -217,8 +215,7 @@ def is_complete(store: StorePath, group: str) -> bool:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Returns
     -------
@@ -261,8 +258,7 @@ def write_group(
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
     dataset : xarray.Dataset
         Arrays and attrs of the group.
     overwrite : bool
@@ -378,8 +374,7 @@ def update_group_attrs(store: StorePath, group: str, attrs: Mapping[str, Any]) -
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
     attrs : mapping
         Attrs to add or replace.
 
@@ -412,8 +407,7 @@ def open_group(
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
     chunks : optional
         Dask chunks, as :func:`xarray.open_zarr` (default: as stored).
     require_complete : bool
@@ -451,8 +445,7 @@ def delete_group(store: StorePath, group: str) -> None:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Examples
     --------

@@ -112,8 +112,7 @@ def reading_data(store: StorePath, group: str) -> Iterator[None]:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Returns
     -------

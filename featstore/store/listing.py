@@ -169,17 +169,18 @@ class StoryInfo:
         return "incomplete" if group in self.staged else "missing"
 
 
+@fill_doc
 def list_story_infos(store: StorePath) -> list[StoryInfo]:
     """Every story of a store (one for a one-story store) with its groups' states.
 
     Parameters
     ----------
-    store : str, os.PathLike or Store
-        The store (a path, an fsspec URL or a :class:`featstore.Store`).
+    %(store)s
 
     Returns
     -------
     list of StoryInfo
+        One per story, in the order of :func:`featstore.store.stories.list_stories`.
 
     Examples
     --------

@@ -47,7 +47,8 @@ def settings_hash(settings: Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        64 hex digits.
+        64 hex digits: the sha256 of the settings as JSON with sorted keys, so that
+        the order of the mapping does not change it.
 
     Examples
     --------
@@ -349,8 +350,7 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
 
     Parameters
     ----------
-    %(store)s
-    %(group)s
+    %(store_group)s
 
     Returns
     -------

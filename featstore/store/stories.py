@@ -60,6 +60,7 @@ def check_story_name(story: str) -> str:
     Returns
     -------
     str
+        ``story``, unchanged.
 
     Examples
     --------
@@ -85,6 +86,7 @@ def is_collection(store: StorePath) -> bool:
     Returns
     -------
     bool
+        False for a one-story (version 1) store.
 
     Examples
     --------
@@ -103,10 +105,12 @@ def story_path(store: StorePath, story: str) -> str:
     ----------
     store : str, os.PathLike or Store
     story : str
+        A valid story name (:func:`check_story_name`).
 
     Returns
     -------
     str
+        ``<store>/stories/<story>``.
 
     Examples
     --------
@@ -127,6 +131,7 @@ def list_stories(store: StorePath) -> list[str]:
     Returns
     -------
     list of str
+        Story names.
 
     Examples
     --------
@@ -152,10 +157,12 @@ def story_store(store: StorePath, story: str | None = None) -> StoreHandle:
     ----------
     store : str, os.PathLike or Store
     story : str, optional
+        The story's name.
 
     Returns
     -------
     StoreHandle
+        ``store`` itself for a version-1 store, else ``<store>/stories/<story>``.
 
     Raises
     ------
@@ -225,6 +232,7 @@ def create_collection(
     Returns
     -------
     StoreHandle
+        The new store, holding no story yet.
 
     Examples
     --------
@@ -340,6 +348,7 @@ def ensure_collection(store: StorePath, *, dataset: str, tr_seconds: float) -> S
     Returns
     -------
     StoreHandle
+        The store of stories, new or as it was.
 
     Examples
     --------
@@ -384,6 +393,7 @@ def upgrade_store(store: StorePath, *, story: str | None = None) -> StoreHandle:
     Returns
     -------
     StoreHandle
+        The same store, now of stories.
 
     Examples
     --------
