@@ -232,3 +232,35 @@ def test_fixed_alpha_and_nonfinite_bold():
     bold["b"][1, 3, 4] = np.inf
     with pytest.raises(InputError, match=r"story 'b' subject '1'.*\[4\]"):
         encode_stories(features, bold, settings, ["a"])
+
+
+def test_edge_counts_follow_the_one_story_rule():
+    features, bold = _problem()
+    for story in bold:  # subject 0, target 12: constant in every story, not a fit
+        bold[story][0, :, 12] = 7.0
+    settings = EncodingSettings(pca=5, delays=(1, 2), alphas=(0.1, 10.0, 1000.0), dtype="float64")
+    _, scores = encode_stories(features, bold, settings, ["c"])
+    at_low, n_fits, at_high, n_predictable = scores.edge_counts.tolist()
+    valid = np.ones((N_SUBJECTS, N_TARGETS), bool)
+    valid[0, 12] = False
+    assert n_fits == valid.sum()
+    assert at_low == ((scores.alpha == 0.1) & valid).sum()
+    # the upper edge counts only predictable fits: the planted ones are, most noise is not
+    assert 18 <= n_predictable < n_fits and at_high <= ((scores.alpha == 1000.0) & valid).sum()
+    # cv-stories: one fit per (subject, outer fold, target); subject 2 has 2 folds
+    _, cv = encode_stories(features, bold, settings, None)
+    assert cv.edge_counts[1] == (3 + 3 + 2) * N_TARGETS - 3
+
+
+def test_narrow_grid_warns_like_the_one_story_grid():
+    from featstore.evaluate.encoding.pipeline import edge_alpha_warnings
+
+    features, bold = _problem()
+    narrow = EncodingSettings(pca=5, delays=(1, 2), alphas=(1e4, 1e5), dtype="float64")
+    _, scores = encode_stories(features, bold, narrow, ["c"])
+    (message,) = edge_alpha_warnings(scores.edge_counts, narrow.alphas, "subject x target fits")
+    assert message.startswith("the chosen alpha is the smallest of the grid (10000) for ")
+    assert "subject x target fits (" in message and "add smaller alphas to `alphas`" in message
+    wide = EncodingSettings(pca=5, delays=(1, 2), alphas=(1e-3, 1.0, 1e3, 1e6), dtype="float64")
+    _, scores = encode_stories(features, bold, wide, ["c"])
+    assert edge_alpha_warnings(scores.edge_counts, wide.alphas) == []

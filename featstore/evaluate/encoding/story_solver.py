@@ -47,12 +47,19 @@ class StoryScores:
         r within each held-out story.
     n_constant : int
         (subject, story, target) BOLD series constant over a story's kept rows.
+    edge_counts : int64 array of shape (4,)
+        Fits (subject × outer fold × target) whose CV alpha is the smallest of the grid,
+        fits counted there (the target varies in training), fits at the largest alpha
+        among the predictable ones (CV R² > 0), predictable fits: the counts of
+        :func:`~featstore.evaluate.encoding.pipeline.edge_alpha_warnings`. Zeros with a
+        fixed alpha.
     """
 
     r: np.ndarray
     alpha: np.ndarray
     r_story: np.ndarray
     n_constant: int
+    edge_counts: np.ndarray
 
 
 def _check_finite(values: np.ndarray, story: str, subject: str) -> None:
@@ -65,10 +72,27 @@ def _check_finite(values: np.ndarray, story: str, subject: str) -> None:
         )
 
 
+def _edge_counts(
+    alpha: np.ndarray, cv_score: np.ndarray, Y_train: np.ndarray, alphas: Sequence[float]
+) -> np.ndarray:
+    """(at the smallest alpha, fits, at the largest, predictable fits) of one fold's targets.
+
+    The rule of the one-story grid: a target constant over the training rows is not a
+    fit; at the largest alpha only targets the features predict (CV R² > 0) count, since
+    shrinking to zero is the right answer for the others.
+    """
+    valid = np.any(Y_train != 0, axis=0)  # z-scored: a constant target is all zeros
+    predictable = valid & (cv_score > 0)
+    at_low = valid & (alpha == alphas[0])
+    at_high = predictable & (alpha == alphas[-1])
+    return np.array([at_low.sum(), valid.sum(), at_high.sum(), predictable.sum()], np.int64)
+
+
 def _fold_predictions(
     fit: SharedFit, Y_train: np.ndarray, stories: Sequence[str], settings: EncodingSettings
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Predictions of ``stories`` and the alpha of each target, for one subject's fold."""
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Predictions of ``stories``, the alpha of each target and the edge counts of the
+    fold (see :func:`_edge_counts`), for one subject's fold."""
     X_eval = np.concatenate([fit.X_eval[s] for s in stories])
     if settings.cross_validated:
         result = ridge_cv(
@@ -82,12 +106,14 @@ def _fold_predictions(
             refit_factor=fit.factor,
         )
         predictions, alpha = result.predictions, result.alpha
+        edges = _edge_counts(alpha, result.cv_score, Y_train, settings.alphas)
     else:
         alpha = np.full(Y_train.shape[1], settings.alpha)
         predictions = predict_with_alphas(fit.factor, X_eval, Y_train, alpha, settings.dtype)
+        edges = np.zeros(4, dtype=np.int64)
     bounds = np.cumsum([0, *(len(fit.X_eval[s]) for s in stories)])
     split = {s: predictions[a:b] for s, a, b in zip(stories, bounds[:-1], bounds[1:], strict=True)}
-    return split, alpha
+    return split, alpha, edges
 
 
 def solve_targets(
@@ -122,7 +148,7 @@ def solve_targets(
     r = np.full((n_subjects, n_targets), np.nan, dtype=np.float32)
     alpha = np.full((n_subjects, n_targets), np.nan, dtype=np.float32)
     r_story = np.full((len(tests), n_subjects, n_targets), np.nan, dtype=np.float32)
-    n_constant = 0
+    n_constant, edge_counts = 0, np.zeros(4, dtype=np.int64)
     for subject in range(n_subjects):
         folds = [fold for fold in plan.folds if subject in fold.subjects]
         if not folds:
@@ -140,7 +166,8 @@ def solve_targets(
         for fold in folds:
             scored = [s for s in fold.test if s in zscored]
             Y_train = np.concatenate([zscored[s] for s in fold.train])
-            out, fold_alpha = _fold_predictions(fits[fold.train], Y_train, scored, settings)
+            out, fold_alpha, edges = _fold_predictions(fits[fold.train], Y_train, scored, settings)
+            edge_counts += edges
             predicted.update(out)
             alphas.append(fold_alpha)
         alpha[subject] = np.median(np.stack(alphas), axis=0)
@@ -153,7 +180,9 @@ def solve_targets(
             np.concatenate([zscored[s] for s in order]),
             np.concatenate([predicted[s] for s in order]),
         )
-    return StoryScores(r=r, alpha=alpha, r_story=r_story, n_constant=n_constant)
+    return StoryScores(
+        r=r, alpha=alpha, r_story=r_story, n_constant=n_constant, edge_counts=edge_counts
+    )
 
 
 def encode_stories(

@@ -25,6 +25,7 @@ import numpy as np
 import zarr
 
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
+from featstore.evaluate.encoding.pipeline import edge_alpha_warnings
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.stories import StoryPlan, plan_story_split
 from featstore.evaluate.runs import inputs
@@ -44,7 +45,7 @@ from featstore.evaluate.runs.story_tasks import (
     prepare_config,
     solve_chunk,
 )
-from featstore.evaluate.runs.writing import RunLayout, auto_run_id, config_coords
+from featstore.evaluate.runs.writing import RunLayout, auto_run_id, config_coords, run_warnings
 from featstore.progress import progress_bar
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, is_complete
@@ -150,9 +151,11 @@ def run_story_grid(
                 on_result=on_result,
             )
         n_constant = stage.n_constant()
+        per_config = _edge_warnings(configs, stage.edge_counts(), settings)
         attrs = _run_attrs(run_id, settings_dict, plan, fmri, planned.provenance)
         attrs.update(
-            warnings=notices + _constant_warnings(n_constant),
+            warnings=notices + _constant_warnings(n_constant) + run_warnings(per_config),
+            config_warnings=per_config,
             execution={
                 "workers": workers,
                 "threads_per_worker": threads_per_worker,
@@ -277,6 +280,19 @@ def _left_out_warnings(plan: StoryPlan, fmri: StoriesFmri) -> list[str]:
     ]
 
 
+def _edge_warnings(
+    configs: Sequence[Config], edge_counts: np.ndarray, settings: EncodingSettings
+) -> dict[str, list[str]]:
+    """Per config, the one-story grid's warnings of alphas piling up at a grid edge."""
+    if settings.alpha is not None:
+        return {}
+    per_config = {
+        config.label: edge_alpha_warnings(counts, settings.alphas, "subject x fold x target fits")
+        for config, counts in zip(configs, edge_counts.tolist(), strict=True)
+    }
+    return {label: messages for label, messages in per_config.items() if messages}
+
+
 def _constant_warnings(n_constant: np.ndarray) -> list[str]:
     worst = int(n_constant.max()) if len(n_constant) else 0
     if not worst:
@@ -309,7 +325,6 @@ def _run_attrs(
         "test_stories": list(plan.test_stories),
         "subjects_left_out": _left_out(plan, fmri),
         "target_chunk": fmri.target_chunk,
-        "config_warnings": {},
         EXCLUDED_ATTR: {},
         **fmri.attrs,
     }

@@ -41,6 +41,7 @@ from featstore.store.staging import BlockStage, StagedArray
 STORY_DIM = "story"
 R_STORY_VAR = "r_story"
 _CONSTANT = "n_constant"
+_EDGES = "edge_counts"
 FLOAT = "float32"
 
 
@@ -95,6 +96,7 @@ def solve_chunk(
         "alpha": padded(scores.alpha),
         R_STORY_VAR: padded(scores.r_story),
         _CONSTANT: np.array([scores.n_constant], dtype=np.int64),
+        _EDGES: scores.edge_counts.astype(np.int64)[None],
     }
 
 
@@ -119,6 +121,7 @@ class StoryRunStage:
             "alpha": StagedArray((n_tasks, n_subjects, width), FLOAT),
             R_STORY_VAR: StagedArray((n_tasks, len(plan.test_stories), n_subjects, width), FLOAT),
             _CONSTANT: StagedArray((n_tasks,), "int64"),
+            _EDGES: StagedArray((n_tasks, 4), "int64"),
         }
         self.stage = BlockStage(
             store, result_group(run_id), arrays, block_size=1, settings=stage_settings
@@ -138,8 +141,16 @@ class StoryRunStage:
 
     def n_constant(self) -> np.ndarray:
         """Constant (subject, story, target) series counted by each config's chunks."""
-        counts = np.asarray(self.stage.dask_arrays()[_CONSTANT].compute(scheduler="threads"))
-        return counts.reshape(self.n_configs, self.fmri.n_chunks).sum(axis=1)
+        return self._per_config(_CONSTANT)
+
+    def edge_counts(self) -> np.ndarray:
+        """(n_configs, 4) alpha-grid edge counts of each config, summed over its chunks
+        (see :class:`~featstore.evaluate.encoding.story_solver.StoryScores`)."""
+        return self._per_config(_EDGES)
+
+    def _per_config(self, name: str) -> np.ndarray:
+        counts = np.asarray(self.stage.dask_arrays()[name].compute(scheduler="threads"))
+        return counts.reshape(self.n_configs, self.fmri.n_chunks, *counts.shape[1:]).sum(axis=1)
 
     def _assembled(self, blocks: da.Array) -> da.Array:
         """(task, …, width) blocks → (config, …, target), one chunk per config × chunk."""

@@ -242,3 +242,30 @@ def test_concat_fusion_runs_and_banded_is_refused(narr):
     banded = EncodingSettings(**{**SETTINGS.to_dict(), "method": "banded"})
     with pytest.raises(InputError, match=r"method='banded'.*not supported across stories"):
         run_grid(store, fusions=[pair], settings=banded, test_stories=["c"])
+
+
+def test_alpha_at_grid_edge_is_warned_stored_and_printed(narr):
+    from typer.testing import CliRunner
+
+    from featstore.cli.evaluate_main import app
+
+    store, _ = narr
+    narrow = EncodingSettings(**{**SETTINGS.to_dict(), "alphas": (1e4, 1e5)})
+    run_id = run_grid(store, models=MODEL, settings=narrow, test_stories=["c"], run_id="edge")
+    attrs = fs.open_group(store, f"results/{run_id}").attrs
+    (label,) = attrs["config_warnings"]
+    (message,) = attrs["config_warnings"][label]
+    assert message.startswith("the chosen alpha is the smallest of the grid (10000) for ")
+    assert "subject x fold x target fits" in message and "add smaller alphas" in message
+    assert f"{message} ({label})" in attrs["warnings"]
+    # a fixed alpha has no grid, hence no edge
+    fixed = EncodingSettings(**{**SETTINGS.to_dict(), "alpha": 10.0})
+    run_grid(store, models=MODEL, settings=fixed, test_stories=["c"], run_id="fixed")
+    attrs = fs.open_group(store, "results/fixed").attrs
+    assert attrs["config_warnings"] == {}
+    assert not any("of the grid" in m for m in attrs["warnings"])
+    common = ["grid", "-s", str(store), "--model", "gpt2:ctx20@1", "--pca", "5"]
+    common += ["--delays", "1,2,3", "--alphas", "1e4,1e5", "--test-stories", "c", "--run", "cli"]
+    result = CliRunner().invoke(app, common)
+    assert result.exit_code == 0, result.output
+    assert "smallest of the grid (10000)" in " ".join(result.output.split())
