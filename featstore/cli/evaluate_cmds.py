@@ -158,6 +158,8 @@ def grid(
 
         evaluate grid -s stores/narr.zarr --model gpt2:ctx200 --cv stories --workers 2
 
+        evaluate grid -s stores/narr.zarr --fusion gpt2+wavlm --method banded --test-stories lucy
+
         evaluate grid -s stores/narr.zarr --model gpt2:ctx200 --story pieman
 
     On a store of stories, `--test-stories` trains on the other stories and scores the

@@ -3,6 +3,8 @@ against an obvious reference (sklearn Ridge per target, numpy closed forms)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
@@ -264,3 +266,66 @@ def test_narrow_grid_warns_like_the_one_story_grid():
     wide = EncodingSettings(pca=5, delays=(1, 2), alphas=(1e-3, 1.0, 1e3, 1e6), dtype="float64")
     _, scores = encode_stories(features, bold, wide, ["c"])
     assert edge_alpha_warnings(scores.edge_counts, wide.alphas) == []
+
+
+def _banded_reference(features, bold, subject, train, test, settings):
+    """Banded ridge by brute force: for every alpha pair, sklearn Ridge per target on the
+    design whose second space is scaled by sqrt(a0 / a1), CV over the same inner folds."""
+    spaces = [
+        story_designs({t: [f[k]] for t, f in features.items()}, train, settings) for k in range(2)
+    ]
+    designs = {s: np.concatenate([d[s] for d in spaces], axis=1) for s in (*train, *test)}
+    width = spaces[0][train[0]].shape[1]
+    z = {s: zscore_story(bold[s][subject], settings.resolved_trim)[0] for s in (*train, *test)}
+    X = np.concatenate([designs[s] for s in train])
+    Y = np.concatenate([z[s] for s in train]).astype(np.float64)
+    folds = inner_folds([len(designs[s]) for s in train], settings)
+    pairs = [(a0, a1) for a0 in settings.alphas for a1 in settings.alphas]
+
+    def scaled(x, a0, a1):
+        return np.concatenate([x[:, :width], x[:, width:] * np.sqrt(a0 / a1)], axis=1)
+
+    band = np.empty((N_TARGETS, 2))
+    pooled_true, pooled_pred = [], []
+    for target in range(N_TARGETS):
+        scores = []
+        for a0, a1 in pairs:
+            fold_r2 = []
+            for rows, held in folds:
+                model = Ridge(alpha=a0, fit_intercept=False)
+                model.fit(scaled(X[rows], a0, a1), Y[rows, target])
+                y = Y[held, target]
+                sse = ((model.predict(scaled(X[held], a0, a1)) - y) ** 2).sum()
+                fold_r2.append(1 - sse / ((y - y.mean()) ** 2).sum())
+            scores.append(np.mean(fold_r2))
+        a0, a1 = band[target] = pairs[len(scores) - 1 - int(np.argmax(scores[::-1]))]
+        model = Ridge(alpha=a0, fit_intercept=False).fit(scaled(X, a0, a1), Y[:, target])
+        X_test = np.concatenate([designs[s] for s in test])
+        pooled_pred.append(model.predict(scaled(X_test, a0, a1)))
+        pooled_true.append(np.concatenate([z[s][:, target] for s in test]))
+    r = pearson_by_column(np.stack(pooled_true, axis=1), np.stack(pooled_pred, axis=1))
+    return band, r
+
+
+def test_banded_matches_brute_force_ridge_per_alpha_pair():
+    features, bold = _problem(seed=3)
+    rng = np.random.default_rng(4)
+    for story, n_tr in LENGTHS.items():  # a second space of pure noise
+        features[story] = [features[story][0], rng.standard_normal((n_tr, 4))]
+    settings = EncodingSettings(
+        pca=0, delays=(1, 2), alphas=(0.1, 10.0, 1000.0), cv=3, method="banded", dtype="float64"
+    )
+    _, scores = encode_stories(features, bold, settings, ["c"])
+    assert np.isnan(scores.alpha).all() and scores.band_alpha.shape == (N_SUBJECTS, N_TARGETS, 2)
+    # subjects 0, 1 train on a and b (leave one story out); subject 2 lacks b and trains
+    # on a alone (contiguous folds), as the one-story grid's inner CV
+    for subject, train in ((0, ("a", "b")), (2, ("a",))):
+        band, r = _banded_reference(features, bold, subject, train, ("c",), settings)
+        np.testing.assert_array_equal(scores.band_alpha[subject], band.astype(np.float32))
+        np.testing.assert_allclose(scores.r[subject], r, atol=1e-5)
+    # planted targets: the noise space is shrunk at least as much as the signal space
+    assert (scores.band_alpha[:, :6, 1] >= scores.band_alpha[:, :6, 0]).all()
+    assert scores.r[:, :6].min() > np.abs(scores.r[:, 6:]).max()
+    # concat and banded share everything but the ridge: same plan, other alphas
+    _, concat = encode_stories(features, bold, dataclasses.replace(settings, method="concat"))
+    assert concat.band_alpha is None and np.isfinite(concat.alpha).all()

@@ -4,7 +4,8 @@
 :class:`~.stories.SharedFit` per training set and a reader of one subject's BOLD of one
 story restricted to a chunk of targets. Subject by subject, it z-scores each story's
 BOLD over its kept rows, chooses alpha per target by the shared inner CV (the ridge
-decompositions come from the fit: nothing is factorised here), refits, predicts the
+decompositions come from the fit: nothing is factorised here; banded ridge, whose
+decompositions depend on the alpha ratios, runs its own search), refits, predicts the
 held-out stories and scores them: r per story and r pooled over the concatenated
 held-out stories. Every target column is solved on its own, so a chunk's results do not
 depend on the other chunks (:func:`encode_stories` is the whole problem as one chunk).
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from featstore.errors import InputError
+from featstore.evaluate.encoding.banded import banded_ridge_cv
 from featstore.evaluate.encoding.ridge import predict_with_alphas, ridge_cv
 from featstore.evaluate.encoding.scoring import pearson_by_column
 from featstore.evaluate.encoding.settings import EncodingSettings
@@ -42,7 +44,8 @@ class StoryScores:
     r : array of shape (n_subjects, n_targets)
         Pearson r over the concatenated held-out stories.
     alpha : array of shape (n_subjects, n_targets)
-        Chosen alpha (the median over outer folds for ``cv-stories``).
+        Chosen alpha (the median over outer folds for ``cv-stories``); NaN for banded
+        ridge (see ``band_alpha``).
     r_story : array of shape (n_test_stories, n_subjects, n_targets)
         r within each held-out story.
     n_constant : int
@@ -52,7 +55,11 @@ class StoryScores:
         fits counted there (the target varies in training), fits at the largest alpha
         among the predictable ones (CV R² > 0), predictable fits: the counts of
         :func:`~featstore.evaluate.encoding.pipeline.edge_alpha_warnings`. Zeros with a
-        fixed alpha.
+        fixed alpha. For banded ridge, a fit's alpha is the smallest of its band
+        alphas (its overall regularisation), as in the one-story grid.
+    band_alpha : array of shape (n_subjects, n_targets, n_spaces), optional
+        Banded ridge only: the alpha of each feature space (the median over outer folds
+        for ``cv-stories``).
     """
 
     r: np.ndarray
@@ -60,6 +67,7 @@ class StoryScores:
     r_story: np.ndarray
     n_constant: int
     edge_counts: np.ndarray
+    band_alpha: np.ndarray | None = None
 
 
 def _check_finite(values: np.ndarray, story: str, subject: str) -> None:
@@ -88,13 +96,42 @@ def _edge_counts(
     return np.array([at_low.sum(), valid.sum(), at_high.sum(), predictable.sum()], np.int64)
 
 
+@dataclass(frozen=True)
+class _FoldFit:
+    """One subject's fold: predictions per story, alpha per target, the band alphas
+    (banded ridge) and the edge counts (see :func:`_edge_counts`)."""
+
+    predictions: dict[str, np.ndarray]
+    alpha: np.ndarray
+    band_alpha: np.ndarray | None
+    edges: np.ndarray
+
+
 def _fold_predictions(
     fit: SharedFit, Y_train: np.ndarray, stories: Sequence[str], settings: EncodingSettings
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Predictions of ``stories``, the alpha of each target and the edge counts of the
-    fold (see :func:`_edge_counts`), for one subject's fold."""
+) -> _FoldFit:
+    """Fit one subject's fold (ridge or banded ridge) and predict ``stories``."""
     X_eval = np.concatenate([fit.X_eval[s] for s in stories])
-    if settings.cross_validated:
+    band = None
+    edges = np.zeros(4, dtype=np.int64)
+    if not settings.cross_validated:
+        alpha = np.full(Y_train.shape[1], settings.alpha)
+        predictions = predict_with_alphas(fit.factor, X_eval, Y_train, alpha, settings.dtype)
+        if fit.banded:
+            band, alpha = np.repeat(alpha[:, None], len(fit.widths), axis=1), alpha * np.nan
+    elif fit.banded:
+        result = banded_ridge_cv(
+            fit.spaces(fit.X_train),
+            Y_train,
+            settings.alphas,
+            fit.folds,
+            X_tests=fit.spaces(X_eval),
+            dtype=settings.dtype,
+        )
+        predictions, band = result.predictions, result.band_alphas
+        alpha = np.full(Y_train.shape[1], np.nan)
+        edges = _edge_counts(band.min(axis=1), result.cv_score, Y_train, settings.alphas)
+    else:
         result = ridge_cv(
             fit.X_train,
             Y_train,
@@ -107,13 +144,9 @@ def _fold_predictions(
         )
         predictions, alpha = result.predictions, result.alpha
         edges = _edge_counts(alpha, result.cv_score, Y_train, settings.alphas)
-    else:
-        alpha = np.full(Y_train.shape[1], settings.alpha)
-        predictions = predict_with_alphas(fit.factor, X_eval, Y_train, alpha, settings.dtype)
-        edges = np.zeros(4, dtype=np.int64)
     bounds = np.cumsum([0, *(len(fit.X_eval[s]) for s in stories)])
     split = {s: predictions[a:b] for s, a, b in zip(stories, bounds[:-1], bounds[1:], strict=True)}
-    return split, alpha, edges
+    return _FoldFit(split, alpha, band, edges)
 
 
 def solve_targets(
@@ -149,6 +182,10 @@ def solve_targets(
     alpha = np.full((n_subjects, n_targets), np.nan, dtype=np.float32)
     r_story = np.full((len(tests), n_subjects, n_targets), np.nan, dtype=np.float32)
     n_constant, edge_counts = 0, np.zeros(4, dtype=np.int64)
+    n_bands = len(next(iter(fits.values())).widths) if fits else 1
+    band_alpha = (
+        np.full((n_subjects, n_targets, n_bands), np.nan, dtype=np.float32) if n_bands > 1 else None
+    )
     for subject in range(n_subjects):
         folds = [fold for fold in plan.folds if subject in fold.subjects]
         if not folds:
@@ -162,15 +199,17 @@ def solve_targets(
             _check_finite(values, story, names[subject])
             zscored[story], constant = zscore_story(values, settings.resolved_trim, story)
             n_constant += int(constant.sum())
-        predicted, alphas = {}, []
+        predicted, fold_fits = {}, []
         for fold in folds:
             scored = [s for s in fold.test if s in zscored]
             Y_train = np.concatenate([zscored[s] for s in fold.train])
-            out, fold_alpha, edges = _fold_predictions(fits[fold.train], Y_train, scored, settings)
-            edge_counts += edges
-            predicted.update(out)
-            alphas.append(fold_alpha)
-        alpha[subject] = np.median(np.stack(alphas), axis=0)
+            fold_fit = _fold_predictions(fits[fold.train], Y_train, scored, settings)
+            edge_counts += fold_fit.edges
+            predicted.update(fold_fit.predictions)
+            fold_fits.append(fold_fit)
+        alpha[subject] = np.median([f.alpha for f in fold_fits], axis=0)
+        if band_alpha is not None:
+            band_alpha[subject] = np.median([f.band_alpha for f in fold_fits], axis=0)
         order = [s for s in tests if s in predicted]
         for story in order:
             r_story[tests.index(story), subject] = pearson_by_column(
@@ -181,7 +220,12 @@ def solve_targets(
             np.concatenate([predicted[s] for s in order]),
         )
     return StoryScores(
-        r=r, alpha=alpha, r_story=r_story, n_constant=n_constant, edge_counts=edge_counts
+        r=r,
+        alpha=alpha,
+        r_story=r_story,
+        n_constant=n_constant,
+        edge_counts=edge_counts,
+        band_alpha=band_alpha,
     )
 
 

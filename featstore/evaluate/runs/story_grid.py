@@ -78,7 +78,8 @@ def run_story_grid(
     store
         A store of stories.
     models, fusions, windows, layers
-        As :func:`featstore.evaluate.runs.grid.run_grid` (concatenation fusion only).
+        As :func:`featstore.evaluate.runs.grid.run_grid`; ``settings.method="banded"``
+        fits a fusion's two spaces with one alpha each (``band_alpha`` in the results).
     settings
         Encoding settings; ``test_frac`` is unused (stories are the split), ``cv`` folds
         apply when a subject has one training story.
@@ -123,7 +124,10 @@ def run_story_grid(
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(connect(scheduler)) if scheduler else None
         stack.enter_context(group_lock(location, group))
-        stage = StoryRunStage(location, run_id, len(configs), plan, fmri, stage_settings)
+        banded = any(c.method == "banded" for c in configs)
+        stage = StoryRunStage(
+            location, run_id, len(configs), plan, fmri, stage_settings, banded=banded
+        )
         pending = stage.pending()
         with progress_bar(
             f"grid {run_id}",
@@ -201,12 +205,6 @@ def _plan_run(
         **requests,
         method=settings.method,
     )
-    banded = [c.label for c in configs if c.method == "banded"]
-    if banded:
-        raise InputError(
-            f"method='banded' ({banded[0]}) is not supported across stories; use "
-            "method='concat' or evaluate one `story`"
-        )
     provenance = check_features(location, configs, fmri)
     settings_dict = settings.to_dict()
     hashes = tuple(

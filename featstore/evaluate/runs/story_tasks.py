@@ -28,6 +28,7 @@ from featstore.evaluate.encoding.stories import SharedFit, StoryPlan, prepare_fi
 from featstore.evaluate.encoding.story_solver import solve_targets
 from featstore.evaluate.encoding.threads import blas_threads
 from featstore.evaluate.runs.configs import Config
+from featstore.evaluate.runs.results import BAND_ALPHA_VAR, BAND_DIM, N_BANDS
 from featstore.evaluate.runs.story_inputs import (
     BoldChunkReader,
     StoriesFmri,
@@ -91,9 +92,13 @@ def solve_chunk(
         out[..., :n] = values
         return out[None]
 
+    band = scores.band_alpha
+    if band is None:
+        band = np.full((len(fmri.subjects), n, N_BANDS), np.nan, dtype=FLOAT)
     return {
         "r": padded(scores.r),
         "alpha": padded(scores.alpha),
+        BAND_ALPHA_VAR: padded(np.moveaxis(band, -1, 1)),  # (subject, band, target)
         R_STORY_VAR: padded(scores.r_story),
         _CONSTANT: np.array([scores.n_constant], dtype=np.int64),
         _EDGES: scores.edge_counts.astype(np.int64)[None],
@@ -112,6 +117,7 @@ class StoryRunStage:
         plan: StoryPlan,
         fmri: StoriesFmri,
         stage_settings: Mapping[str, Any],
+        banded: bool = False,
     ) -> None:
         self.store, self.run_id, self.n_configs, self.fmri = store, run_id, n_configs, fmri
         n_tasks, n_subjects = n_configs * fmri.n_chunks, len(fmri.subjects)
@@ -123,6 +129,8 @@ class StoryRunStage:
             _CONSTANT: StagedArray((n_tasks,), "int64"),
             _EDGES: StagedArray((n_tasks, 4), "int64"),
         }
+        if banded:  # band alphas only when some config is a banded fusion, as one-story runs
+            arrays[BAND_ALPHA_VAR] = StagedArray((n_tasks, n_subjects, N_BANDS, width), FLOAT)
         self.stage = BlockStage(
             store, result_group(run_id), arrays, block_size=1, settings=stage_settings
         )
@@ -137,7 +145,8 @@ class StoryRunStage:
 
     def write(self, config: int, chunk: int, packed: Mapping[str, np.ndarray]) -> None:
         """Stage one chunk's result (see :func:`solve_chunk`)."""
-        self.stage.write_block(self.task(config, chunk), **packed)
+        staged = {name: values for name, values in packed.items() if name in self.stage.arrays}
+        self.stage.write_block(self.task(config, chunk), **staged)
 
     def n_constant(self) -> np.ndarray:
         """Constant (subject, story, target) series counted by each config's chunks."""
@@ -171,11 +180,17 @@ class StoryRunStage:
             "alpha": (S.CONFIG_DIM, S.SUBJECT_DIM, S.ROI_DIM),
             R_STORY_VAR: (S.CONFIG_DIM, STORY_DIM, S.SUBJECT_DIM, S.ROI_DIM),
         }
+        if BAND_ALPHA_VAR in arrays:
+            dims[BAND_ALPHA_VAR] = (S.CONFIG_DIM, S.SUBJECT_DIM, S.ROI_DIM, BAND_DIM)
         data_vars, encoding = {}, {}
         for name, names in dims.items():
             values = self._assembled(arrays[name])
+            if name == BAND_ALPHA_VAR:  # staged (…, band, target): targets pad the last axis
+                values = da.moveaxis(values, -2, -1)
             data_vars[name] = (names, values)
-            encoding[name] = {"chunks": (1, *values.shape[1:-1], self.fmri.target_chunk)}
+            chunks = [1, *values.shape[1:]]
+            chunks[names.index(S.ROI_DIM)] = self.fmri.target_chunk
+            encoding[name] = {"chunks": tuple(chunks)}
         ds = xr.Dataset(data_vars, coords=dict(coords), attrs=dict(attrs))
         with dask.config.set(scheduler="threads"):
             write_group(

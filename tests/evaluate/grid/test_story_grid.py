@@ -31,7 +31,7 @@ def _build(path) -> dict:
     rng = np.random.default_rng(11)
     create_collection(path, dataset="tiny-narr", tr_seconds=1.5)
     weights = rng.standard_normal((N_DIM, N_PLANTED))
-    arrays = {"features": {}, "bold": {}}
+    arrays = {"features": {}, "bold": {}, "hidden": {}}
     for story, n_tr in STORIES.items():
         where = story_path(path, story)
         fs.create_store(
@@ -69,6 +69,7 @@ def _build(path) -> dict:
         full = np.full((len(SUBJECTS), n_tr, N_TARGETS), np.nan, dtype=np.float32)
         full[[SUBJECTS.index(s) for s in subjects]] = bold
         arrays["features"][story] = [hidden[1]]
+        arrays["hidden"][story] = list(hidden)
         arrays["bold"][story] = full
     return arrays
 
@@ -230,18 +231,39 @@ def test_cli_test_stories_cv_stories_and_errors(narr):
     assert result.exit_code == 2 and "test story 'nope'" in result.output
 
 
-def test_concat_fusion_runs_and_banded_is_refused(narr):
-    store, _ = narr
+def test_concat_and_banded_fusions_run_and_match_in_memory(narr):
+    store, arrays = narr
     pair = (("gpt2", ["ctx20"], [0]), ("gpt2", ["ctx20"], [1]))
     run_id = run_grid(store, fusions=[pair], settings=SETTINGS, test_stories=["c"], run_id="f")
     ds = fs.open_group(store, f"results/{run_id}")
     assert list(ds.method.values) == ["concat"] and ds.r.shape == (1, 3, N_TARGETS)
+    assert "band_alpha" not in ds
     # layer 1 carries the signal: the fused model (5 PCs of 14 dims) still finds it
     r = ds.r.values[0]
     assert np.nanmedian(r[:, :N_PLANTED]) > np.nanmedian(np.abs(r[:, N_PLANTED:])) + 0.15
     banded = EncodingSettings(**{**SETTINGS.to_dict(), "method": "banded"})
-    with pytest.raises(InputError, match=r"method='banded'.*not supported across stories"):
-        run_grid(store, fusions=[pair], settings=banded, test_stories=["c"])
+    with pytest.warns(FeatstoreWarning, match="sub-03"):
+        run_grid(
+            store,
+            models=MODEL,
+            fusions=[pair],
+            settings=banded,
+            cv_stories=True,
+            run_id="b",
+            target_chunk=64,
+        )
+    ds = fs.open_group(store, "results/b").load()
+    assert list(ds.method.values) == ["single", "banded"]
+    assert ds.band_alpha.dims == ("config", "subject", "roi", "band")
+    assert list(ds.band.values) == ["a", "b"]
+    assert np.isnan(ds.band_alpha.values[0]).all() and np.isnan(ds.alpha.values[1]).all()
+    _, scores = encode_stories(arrays["hidden"], arrays["bold"], banded, None)
+    np.testing.assert_allclose(ds.r.values[1], scores.r, atol=1e-5)
+    np.testing.assert_allclose(ds.r_story.values[1], scores.r_story, atol=1e-5)
+    np.testing.assert_array_equal(ds.band_alpha.values[1], scores.band_alpha)
+    # the planted targets follow layer 1 (band b): layer 0 is shrunk at least as much
+    planted = ds.band_alpha.values[1, :, :N_PLANTED]
+    assert (planted[..., 0] >= planted[..., 1]).mean() > 0.9
 
 
 def test_alpha_at_grid_edge_is_warned_stored_and_printed(narr):
