@@ -329,3 +329,26 @@ def test_banded_matches_brute_force_ridge_per_alpha_pair():
     # concat and banded share everything but the ridge: same plan, other alphas
     _, concat = encode_stories(features, bold, dataclasses.replace(settings, method="concat"))
     assert concat.band_alpha is None and np.isfinite(concat.alpha).all()
+
+
+@pytest.mark.parametrize("method", ["concat", "banded"])
+@pytest.mark.parametrize("test_stories", [["c"], None])
+def test_torch_backend_equals_numpy(method, test_stories):
+    pytest.importorskip("torch")
+    from featstore.evaluate.encoding.backend import get_backend
+
+    features, bold = _problem(seed=7)
+    rng = np.random.default_rng(8)
+    for story, n_tr in LENGTHS.items():
+        features[story] = [features[story][0], rng.standard_normal((n_tr, 4))]
+    settings = dataclasses.replace(SETTINGS, method=method)
+    _, numpy_scores = encode_stories(features, bold, settings, test_stories)
+    _, torch_scores = encode_stories(
+        features, bold, settings, test_stories, backend=get_backend("torch", "cpu")
+    )
+    for name in ("r", "alpha", "r_story", "band_alpha", "edge_counts"):
+        expected, got = getattr(numpy_scores, name), getattr(torch_scores, name)
+        if expected is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -13,14 +13,16 @@ depend on the other chunks (:func:`encode_stories` is the whole problem as one c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from featstore.errors import InputError
+from featstore.evaluate.encoding.backend import NUMPY, Backend
 from featstore.evaluate.encoding.banded import banded_ridge_cv
-from featstore.evaluate.encoding.ridge import predict_with_alphas, ridge_cv
+from featstore.evaluate.encoding.ridge import RidgeFactor, predict_with_alphas, ridge_cv
 from featstore.evaluate.encoding.scoring import pearson_by_column
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.stories import (
@@ -107,8 +109,28 @@ class _FoldFit:
     edges: np.ndarray
 
 
+def _on_backend(fit: SharedFit, backend: Backend) -> SharedFit:
+    """``fit`` with its decompositions moved to ``backend`` (computed once, on the CPU)."""
+    if backend.is_numpy:
+        return fit
+
+    def moved(factor: RidgeFactor) -> RidgeFactor:
+        return RidgeFactor(
+            *(backend.asarray(a, "float64") for a in (factor.eigvals, factor.basis, factor.right)),
+            backend,
+        )
+
+    return dataclasses.replace(
+        fit, fold_factors=[moved(f) for f in fit.fold_factors], factor=moved(fit.factor)
+    )
+
+
 def _fold_predictions(
-    fit: SharedFit, Y_train: np.ndarray, stories: Sequence[str], settings: EncodingSettings
+    fit: SharedFit,
+    Y_train: np.ndarray,
+    stories: Sequence[str],
+    settings: EncodingSettings,
+    backend: Backend,
 ) -> _FoldFit:
     """Fit one subject's fold (ridge or banded ridge) and predict ``stories``."""
     X_eval = np.concatenate([fit.X_eval[s] for s in stories])
@@ -127,6 +149,7 @@ def _fold_predictions(
             fit.folds,
             X_tests=fit.spaces(X_eval),
             dtype=settings.dtype,
+            backend=backend,
         )
         predictions, band = result.predictions, result.band_alphas
         alpha = np.full(Y_train.shape[1], np.nan)
@@ -141,6 +164,7 @@ def _fold_predictions(
             dtype=settings.dtype,
             factors=fit.fold_factors,
             refit_factor=fit.factor,
+            backend=backend,
         )
         predictions, alpha = result.predictions, result.alpha
         edges = _edge_counts(alpha, result.cv_score, Y_train, settings.alphas)
@@ -156,6 +180,7 @@ def solve_targets(
     n_targets: int,
     settings: EncodingSettings,
     subject_names: Sequence[str] | None = None,
+    backend: Backend = NUMPY,
 ) -> StoryScores:
     """Scores of every subject for one chunk of ``n_targets`` targets.
 
@@ -170,12 +195,16 @@ def solve_targets(
     settings : EncodingSettings
     subject_names : sequence of str, optional
         Named in errors (default: the indices).
+    backend : Backend
+        Where the products with the BOLD run (numpy, or torch on a CPU or GPU); the
+        fits' decompositions are moved there once per call.
 
     Returns
     -------
     StoryScores
     """
     n_subjects = plan.has_story.shape[0]
+    fits = {train: _on_backend(fit, backend) for train, fit in fits.items()}
     names = list(subject_names) if subject_names is not None else list(map(str, range(n_subjects)))
     tests = plan.test_stories
     r = np.full((n_subjects, n_targets), np.nan, dtype=np.float32)
@@ -203,7 +232,7 @@ def solve_targets(
         for fold in folds:
             scored = [s for s in fold.test if s in zscored]
             Y_train = np.concatenate([zscored[s] for s in fold.train])
-            fold_fit = _fold_predictions(fits[fold.train], Y_train, scored, settings)
+            fold_fit = _fold_predictions(fits[fold.train], Y_train, scored, settings, backend)
             edge_counts += fold_fit.edges
             predicted.update(fold_fit.predictions)
             fold_fits.append(fold_fit)
@@ -234,6 +263,7 @@ def encode_stories(
     bold: Mapping[str, np.ndarray],
     settings: EncodingSettings,
     test_stories: Sequence[str] | None = None,
+    backend: Backend = NUMPY,
 ) -> tuple[StoryPlan, StoryScores]:
     """Fit and score an encoding model across stories, all targets at once (in memory).
 
@@ -245,6 +275,8 @@ def encode_stories(
     settings : EncodingSettings
     test_stories : sequence of str, optional
         Held-out stories; ``None``: leave each story out in turn (``cv-stories``).
+    backend : Backend
+        Where the products with the BOLD run (``get_backend("torch", "cuda")``, …).
 
     Returns
     -------
@@ -273,6 +305,11 @@ def encode_stories(
         for train in plan.training_sets
     }
     scores = solve_targets(
-        plan, fits, lambda story, subject: bold[story][subject], first.shape[2], settings
+        plan,
+        fits,
+        lambda story, subject: bold[story][subject],
+        first.shape[2],
+        settings,
+        backend=backend,
     )
     return plan, scores

@@ -118,8 +118,7 @@ def run_grid(
     test_stories, cv_stories, target_chunk
         On a store of stories: train on the other stories and test on ``test_stories``,
         or leave each story out in turn (``cv_stories``), ``target_chunk`` targets per
-        task (see :func:`featstore.evaluate.runs.story_grid.run_story_grid`; numpy
-        backend, concatenation fusion).
+        task (see :func:`featstore.evaluate.runs.story_grid.run_story_grid`).
 
     Returns
     -------
@@ -144,11 +143,6 @@ def run_grid(
             )
         store = story_store(store, story)
     elif test_stories or cv_stories or is_collection(store):
-        if backend != "numpy":
-            raise InputError(
-                f"backend={backend!r}: runs across stories use the numpy backend; "
-                "evaluate one `story` for torch"
-            )
         return run_story_grid(
             store,
             models=models,
@@ -164,6 +158,8 @@ def run_grid(
             scheduler=scheduler,
             progress=progress,
             target_chunk=target_chunk,
+            backend=backend,
+            device=device,
         )
     settings = settings or EncodingSettings()
     get_backend(backend, device)  # a bad backend or a missing GPU fails before any work

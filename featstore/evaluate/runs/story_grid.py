@@ -25,6 +25,7 @@ import numpy as np
 import zarr
 
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
+from featstore.evaluate.encoding.backend import get_backend
 from featstore.evaluate.encoding.pipeline import edge_alpha_warnings
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.stories import StoryPlan, plan_story_split
@@ -70,6 +71,8 @@ def run_story_grid(
     scheduler: str | None = None,
     progress: bool = False,
     target_chunk: int | None = None,
+    backend: str = "numpy",
+    device: str | None = None,
 ) -> str:
     """Evaluate every config across the stories of ``store``; return the run id.
 
@@ -91,6 +94,10 @@ def run_story_grid(
         As :func:`~featstore.evaluate.runs.grid.run_grid`.
     target_chunk
         Targets per task (default: the bold's chunking, at most 8192).
+    backend, device
+        Where the products with the BOLD run: ``"numpy"``, or ``"torch"`` on ``"cpu"``,
+        ``"cuda"`` or ``"cuda:N"``. Designs, PCA and the shared ridge decompositions are
+        computed with numpy once per config (float64) and moved to the device per task.
 
     Returns
     -------
@@ -98,6 +105,8 @@ def run_story_grid(
     """
     location = inputs.store_location(store)
     _check_split(location, test_stories, cv_stories)
+    get_backend(backend, device)  # a bad backend or a missing GPU fails before any work
+    array_backend = (backend, device or "cpu")
     settings = settings or EncodingSettings()
     notices = [settings.gap_notice] if settings.gap_notice else []
     settings = dataclasses.replace(settings, gap=settings.resolved_gap)
@@ -153,6 +162,7 @@ def run_story_grid(
                 client=client,
                 run_id=run_id,
                 on_result=on_result,
+                array_backend=array_backend,
             )
         n_constant = stage.n_constant()
         per_config = _edge_warnings(configs, stage.edge_counts(), settings)
@@ -164,8 +174,8 @@ def run_story_grid(
                 "workers": workers,
                 "threads_per_worker": threads_per_worker,
                 "scheduler": scheduler,
-                "backend": "numpy",
-                "device": "cpu",
+                "backend": backend,
+                "device": array_backend[1],
             },
             n_configs=len(configs),
             n_computed=len({c for c, _ in pending}),
@@ -367,6 +377,7 @@ def _run_tasks(
     client: Any,
     run_id: str,
     on_result: Any,
+    array_backend: tuple[str, str],
 ) -> None:
     """Run the (config, chunk) tasks of ``pending`` (see the module docstring)."""
     by_config: dict[int, list[int]] = {}
@@ -375,7 +386,9 @@ def _run_tasks(
     if not by_config:
         return
     if client is None and workers <= 1:
-        _run_threaded(store, configs, by_config, settings, plan, fmri, n_threads, on_result)
+        _run_threaded(
+            store, configs, by_config, settings, plan, fmri, n_threads, on_result, array_backend
+        )
         return
     from distributed import as_completed
 
@@ -407,6 +420,7 @@ def _run_tasks(
                 fmri,
                 k,
                 n_threads,
+                array_backend,
                 key=f"featstore-{run_id}-{c}-{k}",
                 pure=False,
             ): (c, k)
@@ -432,6 +446,7 @@ def _run_threaded(
     fmri: StoriesFmri,
     n_threads: int | None,
     on_result: Any,
+    array_backend: tuple[str, str],
 ) -> None:
     """dask's threaded scheduler, one task at a time (BLAS uses ``n_threads``)."""
     import dask
@@ -453,7 +468,7 @@ def _run_threaded(
             key = f"featstore-chunk-{c}-{k}"
             where[key] = (c, k)
             task = dask.delayed(solve_chunk, pure=False)(
-                store, fits, settings, plan, fmri, k, n_threads, dask_key_name=key
+                store, fits, settings, plan, fmri, k, n_threads, array_backend, dask_key_name=key
             )
             # staged by the callback, then dropped: dask never holds every chunk's result
             done.append(dask.delayed(_discard)(task, dask_key_name=f"{key}-staged"))

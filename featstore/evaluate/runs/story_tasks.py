@@ -23,6 +23,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from featstore.evaluate.encoding.backend import get_backend
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.stories import SharedFit, StoryPlan, prepare_fit
 from featstore.evaluate.encoding.story_solver import solve_targets
@@ -72,8 +73,13 @@ def solve_chunk(
     fmri: StoriesFmri,
     chunk: int,
     n_threads: int | None = None,
+    array_backend: tuple[str, str | None] = ("numpy", None),
 ) -> dict[str, np.ndarray]:
-    """Scores of one target chunk, padded with NaN to the chunk size (a staged block)."""
+    """Scores of one target chunk, padded with NaN to the chunk size (a staged block).
+
+    ``array_backend`` (name, device) says where the products with the BOLD run (see
+    :mod:`featstore.evaluate.encoding.backend`); names, not a backend, travel to workers.
+    """
     targets = fmri.chunk(chunk)
     n = targets.stop - targets.start
     with blas_threads(n_threads):
@@ -84,6 +90,7 @@ def solve_chunk(
             n,
             EncodingSettings.from_dict(dict(settings)),
             fmri.subjects,
+            backend=get_backend(*array_backend),
         )
     width = fmri.target_chunk
 

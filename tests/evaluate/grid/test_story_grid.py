@@ -165,8 +165,8 @@ def test_errors_name_the_story(narr):
         run_grid(store, models=MODEL, settings=SETTINGS, test_stories=["z"])
     with pytest.raises(InputError, match="give `test_stories` or `cv_stories`"):
         run_grid(store, models=MODEL, settings=SETTINGS)
-    with pytest.raises(InputError, match="numpy backend"):
-        run_grid(store, models=MODEL, settings=SETTINGS, cv_stories=True, backend="torch")
+    with pytest.raises(InputError, match="backend='jax'"):
+        run_grid(store, models=MODEL, settings=SETTINGS, cv_stories=True, backend="jax")
 
 
 def test_test_story_without_subjects_is_an_error(narr):
@@ -291,3 +291,25 @@ def test_alpha_at_grid_edge_is_warned_stored_and_printed(narr):
     result = CliRunner().invoke(app, common)
     assert result.exit_code == 0, result.output
     assert "smallest of the grid (10000)" in " ".join(result.output.split())
+
+
+def test_torch_backend_equals_numpy(narr):
+    pytest.importorskip("torch")
+    store, _ = narr
+    pair = (("gpt2", ["ctx20"], [0]), ("gpt2", ["ctx20"], [1]))
+    banded = EncodingSettings(**{**SETTINGS.to_dict(), "method": "banded"})
+    for run_id, backend in (("np", "numpy"), ("pt", "torch")):
+        run_grid(
+            store,
+            fusions=[pair],
+            settings=banded,
+            test_stories=["a"],
+            run_id=run_id,
+            backend=backend,
+            device="cpu",
+            target_chunk=128,
+        )
+    numpy_run, torch_run = (fs.open_group(store, f"results/{r}").load() for r in ("np", "pt"))
+    assert torch_run.attrs["execution"]["backend"] == "torch"
+    for name in ("r", "r_story", "alpha", "band_alpha"):
+        np.testing.assert_allclose(torch_run[name].values, numpy_run[name].values, atol=1e-5)
