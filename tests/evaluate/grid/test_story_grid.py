@@ -313,3 +313,38 @@ def test_torch_backend_equals_numpy(narr):
     assert torch_run.attrs["execution"]["backend"] == "torch"
     for name in ("r", "r_story", "alpha", "band_alpha"):
         np.testing.assert_allclose(torch_run[name].values, numpy_run[name].values, atol=1e-5)
+
+
+def test_summary_roi_csv_per_parcel(narr, tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from featstore.cli.evaluate_main import app
+
+    store, _ = narr
+    # parcels of 30, 30, 40 left and 55, 55 right vertices; P0 is the planted one
+    index = np.repeat(np.arange(5), [30, 30, 40, 55, 55])
+    parcels = np.asarray([f"P{i}" for i in index], dtype=object)
+    for story in STORIES:
+        fmri = fs.open_group(story_path(store, story), "fmri").load()
+        fmri = fmri.assign_coords(roi_name=("roi", parcels))
+        fs.write_group(story_path(store, story), "fmri", fmri, overwrite=True)
+    _, ds, _ = _run(store, test_stories=["c"], run_id="vx")
+    out = tmp_path / "roi.csv"
+    args = ["summary", "-s", str(store), "--run", "vx", "--roi-csv", str(out)]
+    result = CliRunner().invoke(app, [*args, "--parcels", "names"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert table["roi_name"].tolist() == [f"P{i}" for i in range(5)]
+    assert table["hemisphere"].tolist() == ["L", "L", "L", "R", "R"]
+    r = ds.r.values[0]  # subject x vertex; the mean over a parcel's vertices, then subjects
+    by_parcel = np.stack([r[:, index == i].mean(axis=1) for i in range(5)], axis=1)
+    np.testing.assert_allclose(table["r"], by_parcel.mean(axis=0), atol=1e-5)
+    assert table["r"].idxmax() == 0
+    # without --parcels: one row per vertex; an atlas that does not exist: one error line
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and len(pd.read_csv(out)) == N_TARGETS
+    result = CliRunner().invoke(app, [*args, "--parcels", str(tmp_path / "none.annot")])
+    assert result.exit_code == 2 and result.stderr.startswith("error: "), result.output
+    result = CliRunner().invoke(app, ["summary", "-s", str(store), "--parcels", "names"])
+    assert result.exit_code == 2 and "give --roi-csv" in result.stderr
