@@ -7,7 +7,8 @@ a store of stories they work on one story (``--story``): its groups, its results
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -95,7 +96,7 @@ def trf(
     _print_results(store, target, run_id, trf_summary(target, run_id))
 
 
-def _print_results(store: object, target: object, run_id: str, summary: list[str]) -> None:
+def _print_results(store: Path, target: Any, run_id: str, summary: list[str]) -> None:
     """The results group, named from the store's root (``stories/<story>/results/<run>``),
     then the summary lines."""
     console.print(f"{story_prefix(store, target)}results/{run_id}", highlight=False, markup=False)

@@ -290,6 +290,15 @@ class SharedFit:
         return np.split(design, np.cumsum(self.widths)[:-1], axis=1)
 
 
+def check_banded_pca(settings: EncodingSettings, n_spaces: int) -> None:
+    """Refuse a banded fit whose ``pca`` leaves a feature space without a component."""
+    if settings.method == "banded" and n_spaces > 1 and 0 < settings.pca < n_spaces:
+        raise InputError(
+            f"pca={settings.pca} with method='banded': expected at least one component "
+            f"per feature space ({n_spaces})"
+        )
+
+
 def _space_designs(
     features: Mapping[str, Sequence[np.ndarray]], train: Sequence[str], settings: EncodingSettings
 ) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
@@ -299,11 +308,7 @@ def _space_designs(
     if settings.method != "banded" or n_spaces < 2:
         designs = story_designs(features, train, settings)
         return designs, (next(iter(designs.values())).shape[1],)
-    if 0 < settings.pca < n_spaces:
-        raise InputError(
-            f"pca={settings.pca} with method='banded': expected at least one component "
-            f"per feature space ({n_spaces})"
-        )
+    check_banded_pca(settings, n_spaces)
     per_space = [
         story_designs({s: [spaces[k]] for s, spaces in features.items()}, train, settings, n)
         for k, n in enumerate(split_components(settings.pca, n_spaces))

@@ -28,7 +28,7 @@ from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
 from featstore.evaluate.encoding.backend import get_backend
 from featstore.evaluate.encoding.pipeline import edge_alpha_warnings
 from featstore.evaluate.encoding.settings import EncodingSettings
-from featstore.evaluate.encoding.stories import StoryPlan, plan_story_split
+from featstore.evaluate.encoding.stories import StoryPlan, check_banded_pca, plan_story_split
 from featstore.evaluate.runs import inputs
 from featstore.evaluate.runs.configs import (
     Config,
@@ -215,6 +215,8 @@ def _plan_run(
         **requests,
         method=settings.method,
     )
+    for config in configs:  # before any work: a task would fail after the stage exists
+        check_banded_pca(settings, len(config.parts))
     provenance = check_features(location, configs, fmri)
     settings_dict = settings.to_dict()
     hashes = tuple(

@@ -261,6 +261,11 @@ def test_concat_and_banded_fusions_run_and_match_in_memory(narr):
     np.testing.assert_allclose(ds.r.values[1], scores.r, atol=1e-5)
     np.testing.assert_allclose(ds.r_story.values[1], scores.r_story, atol=1e-5)
     np.testing.assert_array_equal(ds.band_alpha.values[1], scores.band_alpha)
+    # a pca that leaves a space without a component: refused before any work
+    one_pc = EncodingSettings(**{**banded.to_dict(), "pca": 1})
+    with pytest.raises(InputError, match=r"pca=1 with method='banded'"):
+        run_grid(store, fusions=[pair], settings=one_pc, test_stories=["c"], run_id="p1")
+    assert fs.list_staged(store) == []
     # the planted targets follow layer 1 (band b): layer 0 is shrunk at least as much
     planted = ds.band_alpha.values[1, :, :N_PLANTED]
     assert (planted[..., 0] >= planted[..., 1]).mean() > 0.9
