@@ -230,7 +230,13 @@ def test_fixed_alpha_and_nonfinite_bold():
     features, bold = _problem(missing=None)
     settings = EncodingSettings(pca=5, delays=(1, 2), alpha=10.0)
     _, scores = encode_stories(features, bold, settings, ["a"])
-    assert (scores.alpha == 10.0).all()
+    assert (scores.alpha == 10.0).all() and not scores.edge_counts.any()
+    pair = {s: [x[0], x[0][:, ::-1] ** 2] for s, x in features.items()}
+    banded = dataclasses.replace(settings, method="banded")
+    _, scores = encode_stories(pair, bold, banded, ["a"])
+    assert np.isnan(scores.alpha).all() and (scores.band_alpha == 10.0).all()
+    # 3 of the 5 components go to the planted space: weaker, still well above the noise
+    assert scores.r[:, :6].mean() > np.abs(scores.r[:, 6:]).mean() + 0.2
     bold["b"][1, 3, 4] = np.inf
     with pytest.raises(InputError, match=r"story 'b' subject '1'.*\[4\]"):
         encode_stories(features, bold, settings, ["a"])
