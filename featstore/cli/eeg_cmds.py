@@ -1,16 +1,18 @@
 """``evaluate trf`` and ``evaluate similarity-eeg``: EEG/MEG analyses of word features.
 
 Both read the store's ``eeg`` group (``featstore dataset import-eeg``) and one feature
-set's per-word states, write one group ``results/<run>`` and print a short summary.
+set's per-word states, write one group ``results/<run>`` and print a short summary. In
+a store of stories they work on one story (``--story``): its groups, its results.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from featstore.cli._common import StoreOption, console
+from featstore.cli._common import StoreOption, StoryOption, console, one_story, story_prefix
 from featstore.cli._options import OverwriteResultsOption, ResultsRunOption
 
 ModelOption = Annotated[
@@ -25,6 +27,7 @@ ModelOption = Annotated[
 
 def trf(
     store: StoreOption,
+    story: StoryOption = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -73,6 +76,8 @@ def trf(
         evaluate trf --store stores/eeg.zarr --model minilm:ctx32 --lags -100:600
 
         evaluate trf --store stores/eeg.zarr --continuous envelope --lags -100:400
+
+        evaluate trf --store stores/stories.zarr --story s2 --model minilm:ctx32
     """
     from featstore.evaluate.eeg.epochs import parse_ms_range
     from featstore.evaluate.eeg.trf_run import TRFSettings, alphas_from_text, run_trf, trf_summary
@@ -84,15 +89,25 @@ def trf(
         test_frac=test_frac,
         cv=cv,
     )
-    run_id = run_trf(store, model, settings, continuous=continuous, run_id=run, overwrite=overwrite)
-    console.print(f"results/{run_id}", highlight=False, markup=False)
-    for line in trf_summary(store, run_id):
+    target = one_story(store, story)
+    run_id = run_trf(
+        target, model, settings, continuous=continuous, run_id=run, overwrite=overwrite
+    )
+    _print_results(store, target, run_id, trf_summary(target, run_id))
+
+
+def _print_results(store: Path, target: Any, run_id: str, summary: list[str]) -> None:
+    """The results group, named from the store's root (``stories/<story>/results/<run>``),
+    then the summary lines."""
+    console.print(f"{story_prefix(store, target)}results/{run_id}", highlight=False, markup=False)
+    for line in summary:
         console.print(line, highlight=False, markup=False)
 
 
 def similarity_eeg(
     store: StoreOption,
     model: ModelOption,
+    story: StoryOption = None,
     epochs: Annotated[
         str, typer.Option("--epochs", help="Epoch around each word onset, START:STOP in ms.")
     ] = "-100:800",
@@ -134,6 +149,8 @@ def similarity_eeg(
     Example:
 
         evaluate similarity-eeg --store stores/eeg.zarr --model minilm:ctx32 --epochs -100:800 --window 50 --step 25 --within sentence --metrics all
+
+        evaluate similarity-eeg --store stores/stories.zarr --story s2 --model minilm:ctx32
     """
     from featstore.evaluate.eeg.epochs import parse_ms_range
     from featstore.evaluate.eeg.similarity_run import (
@@ -154,10 +171,9 @@ def similarity_eeg(
         perm_block=perm_block,
         cluster=cluster,
     )
-    run_id = run_similarity_eeg(store, model, settings, run_id=run, overwrite=overwrite)
-    console.print(f"results/{run_id}", highlight=False, markup=False)
-    for line in similarity_summary(store, run_id):
-        console.print(line, highlight=False, markup=False)
+    target = one_story(store, story)
+    run_id = run_similarity_eeg(target, model, settings, run_id=run, overwrite=overwrite)
+    _print_results(store, target, run_id, similarity_summary(target, run_id))
 
 
 def register(root: typer.Typer) -> None:

@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import StoreOption, console
+from featstore.cli._common import StoreOption, StoryOption, console, one_story
 
 
 def import_eeg(
     store: StoreOption,
+    story: StoryOption = None,
     eeg: Annotated[
         list[str] | None,
         typer.Option(
@@ -71,7 +72,8 @@ def import_eeg(
 ) -> None:
     """Add every subject's continuous EEG/MEG of the story as the store's `eeg` group.
 
-    The store must hold the story (`featstore dataset import`); the EEG is cut to the
+    The store must hold the story (`featstore dataset import`; in a store of stories,
+    `dataset import --story NAME`, then `--story NAME` here); the EEG is cut to the
     story's span, time 0 at the story onset. Nothing is written if any check fails.
 
     Examples:
@@ -79,6 +81,8 @@ def import_eeg(
         featstore dataset import-eeg --store stores/eeg.zarr --eeg 'sub-*_task-s1_eeg.vhdr' --onset-event 'Stimulus/S  1' --l-freq 0.5 --h-freq 30 --resample 128
 
         featstore dataset import-eeg --store stores/eeg.zarr --bids data/ds-eeg --task s1 --onset-event story_onset
+
+        featstore dataset import-eeg --store stores/stories.zarr --story s2 --eeg 'sub-*_task-s2_eeg.fif'
     """
     from featstore.datasets.eeg import import_eeg as run_import
     from featstore.datasets.eeg_bids import import_bids_eeg
@@ -87,7 +91,7 @@ def import_eeg(
     if (eeg is None) == (bids is None) or (bids is None) != (task is None):
         raise InputError("give --eeg FILES, or --bids ROOT with --task NAME")
     report = (import_bids_eeg if bids else run_import)(
-        store,
+        one_story(store, story),
         *((bids, task) if bids else (eeg,)),
         onset_event=onset_event,
         onset=onset,

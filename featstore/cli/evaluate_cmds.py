@@ -35,6 +35,7 @@ from featstore.evaluate.encoding.settings import EncodingSettings
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
 
 @encoding_options(*DESIGN_OPTIONS, *(o for o in RIDGE_OPTIONS if o != "cv"), *FUSION_OPTIONS)
@@ -157,6 +158,8 @@ def grid(
         evaluate grid -s stores/narr.zarr --model gpt2:ctx200 --test-stories lucy
 
         evaluate grid -s stores/narr.zarr --model gpt2:ctx200 --cv stories --workers 2
+
+        evaluate grid -s stores/narr.zarr --fusion gpt2+wavlm --method banded --test-stories lucy
 
         evaluate grid -s stores/narr.zarr --model gpt2:ctx200 --story pieman
 
@@ -310,6 +313,16 @@ def summary(
     roi_csv: Annotated[
         Path | None, typer.Option("--roi-csv", help="Write roi.csv here (every config × ROI).")
     ] = None,
+    parcels: Annotated[
+        str | None,
+        typer.Option(
+            "--parcels",
+            help="With --roi-csv, average the vertices/voxels of each run into parcels: "
+            "'names' (the parcel names the targets carry; hcp-mmp for fsLR32k), hcp-mmp, a "
+            ".label.gii or FreeSurfer .annot, or a NIfTI label image. Parcel runs are "
+            "written as they are.",
+        ),
+    ] = None,
     all_configs: Annotated[
         bool, typer.Option("--all", help="Show every config, not only the best layers.")
     ] = False,
@@ -321,6 +334,8 @@ def summary(
         evaluate summary -s stores/21styear.zarr
 
         evaluate summary -s stores/21styear.zarr --run grid-20250101-120000 --csv results/summary.csv --roi-csv results/roi.csv
+
+        evaluate summary -s stores/narr.zarr --roi-csv results/roi.csv --parcels lh.aparc.a2009s.annot
     """
     from featstore.evaluate.runs import summary as summ
     from featstore.evaluate.runs.results import open_run
@@ -340,10 +355,27 @@ def summary(
         import pandas as pd
 
         rois = pd.concat(
-            [summ.roi_table(open_run(store, r)) for r in table["run"].unique()], ignore_index=True
+            [
+                summ.roi_table(_in_parcels(open_run(store, r), parcels))
+                for r in table["run"].unique()
+            ],
+            ignore_index=True,
         )
         summ.write_roi_csv(rois, roi_csv)
         console.print(f"wrote {roi_csv} ({len(rois)} rows)")
+    elif parcels is not None:
+        raise InputError("--parcels groups the rows of --roi-csv; give --roi-csv too")
+
+
+def _in_parcels(ds: xr.Dataset, parcels: str | None) -> xr.Dataset:
+    """A vertex/voxel run's ``r`` averaged into the parcels of ``parcels`` ('names': the
+    targets' own parcel names); ``ds`` itself without ``parcels`` or for a parcel run."""
+    from featstore.evaluate.runs.targets import group_by_parcels, parcel_grouping, target_kind
+
+    if parcels is None or target_kind(ds.attrs) == "parcel":
+        return ds
+    grouping = parcel_grouping(ds, None if parcels == "names" else parcels)
+    return group_by_parcels(ds, grouping, variables=["r"])
 
 
 def roi(

@@ -3,6 +3,8 @@ against an obvious reference (sklearn Ridge per target, numpy closed forms)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
@@ -228,7 +230,131 @@ def test_fixed_alpha_and_nonfinite_bold():
     features, bold = _problem(missing=None)
     settings = EncodingSettings(pca=5, delays=(1, 2), alpha=10.0)
     _, scores = encode_stories(features, bold, settings, ["a"])
-    assert (scores.alpha == 10.0).all()
+    assert (scores.alpha == 10.0).all() and not scores.edge_counts.any()
+    pair = {s: [x[0], x[0][:, ::-1] ** 2] for s, x in features.items()}
+    banded = dataclasses.replace(settings, method="banded")
+    _, scores = encode_stories(pair, bold, banded, ["a"])
+    assert np.isnan(scores.alpha).all() and (scores.band_alpha == 10.0).all()
+    # 3 of the 5 components go to the planted space: weaker, still well above the noise
+    assert scores.r[:, :6].mean() > np.abs(scores.r[:, 6:]).mean() + 0.2
     bold["b"][1, 3, 4] = np.inf
     with pytest.raises(InputError, match=r"story 'b' subject '1'.*\[4\]"):
         encode_stories(features, bold, settings, ["a"])
+
+
+def test_edge_counts_follow_the_one_story_rule():
+    features, bold = _problem()
+    for story in bold:  # subject 0, target 12: constant in every story, not a fit
+        bold[story][0, :, 12] = 7.0
+    settings = EncodingSettings(pca=5, delays=(1, 2), alphas=(0.1, 10.0, 1000.0), dtype="float64")
+    _, scores = encode_stories(features, bold, settings, ["c"])
+    at_low, n_fits, at_high, n_predictable = scores.edge_counts.tolist()
+    valid = np.ones((N_SUBJECTS, N_TARGETS), bool)
+    valid[0, 12] = False
+    assert n_fits == valid.sum()
+    assert at_low == ((scores.alpha == 0.1) & valid).sum()
+    # the upper edge counts only predictable fits: the planted ones are, most noise is not
+    assert 18 <= n_predictable < n_fits and at_high <= ((scores.alpha == 1000.0) & valid).sum()
+    # cv-stories: one fit per (subject, outer fold, target); subject 2 has 2 folds
+    _, cv = encode_stories(features, bold, settings, None)
+    assert cv.edge_counts[1] == (3 + 3 + 2) * N_TARGETS - 3
+
+
+def test_narrow_grid_warns_like_the_one_story_grid():
+    from featstore.evaluate.encoding.pipeline import edge_alpha_warnings
+
+    features, bold = _problem()
+    narrow = EncodingSettings(pca=5, delays=(1, 2), alphas=(1e4, 1e5), dtype="float64")
+    _, scores = encode_stories(features, bold, narrow, ["c"])
+    (message,) = edge_alpha_warnings(scores.edge_counts, narrow.alphas, "subject x target fits")
+    assert message.startswith("the chosen alpha is the smallest of the grid (10000) for ")
+    assert "subject x target fits (" in message and "add smaller alphas to `alphas`" in message
+    wide = EncodingSettings(pca=5, delays=(1, 2), alphas=(1e-3, 1.0, 1e3, 1e6), dtype="float64")
+    _, scores = encode_stories(features, bold, wide, ["c"])
+    assert edge_alpha_warnings(scores.edge_counts, wide.alphas) == []
+
+
+def _banded_reference(features, bold, subject, train, test, settings):
+    """Banded ridge by brute force: for every alpha pair, sklearn Ridge per target on the
+    design whose second space is scaled by sqrt(a0 / a1), CV over the same inner folds."""
+    spaces = [
+        story_designs({t: [f[k]] for t, f in features.items()}, train, settings) for k in range(2)
+    ]
+    designs = {s: np.concatenate([d[s] for d in spaces], axis=1) for s in (*train, *test)}
+    width = spaces[0][train[0]].shape[1]
+    z = {s: zscore_story(bold[s][subject], settings.resolved_trim)[0] for s in (*train, *test)}
+    X = np.concatenate([designs[s] for s in train])
+    Y = np.concatenate([z[s] for s in train]).astype(np.float64)
+    folds = inner_folds([len(designs[s]) for s in train], settings)
+    pairs = [(a0, a1) for a0 in settings.alphas for a1 in settings.alphas]
+
+    def scaled(x, a0, a1):
+        return np.concatenate([x[:, :width], x[:, width:] * np.sqrt(a0 / a1)], axis=1)
+
+    band = np.empty((N_TARGETS, 2))
+    pooled_true, pooled_pred = [], []
+    for target in range(N_TARGETS):
+        scores = []
+        for a0, a1 in pairs:
+            fold_r2 = []
+            for rows, held in folds:
+                model = Ridge(alpha=a0, fit_intercept=False)
+                model.fit(scaled(X[rows], a0, a1), Y[rows, target])
+                y = Y[held, target]
+                sse = ((model.predict(scaled(X[held], a0, a1)) - y) ** 2).sum()
+                fold_r2.append(1 - sse / ((y - y.mean()) ** 2).sum())
+            scores.append(np.mean(fold_r2))
+        a0, a1 = band[target] = pairs[len(scores) - 1 - int(np.argmax(scores[::-1]))]
+        model = Ridge(alpha=a0, fit_intercept=False).fit(scaled(X, a0, a1), Y[:, target])
+        X_test = np.concatenate([designs[s] for s in test])
+        pooled_pred.append(model.predict(scaled(X_test, a0, a1)))
+        pooled_true.append(np.concatenate([z[s][:, target] for s in test]))
+    r = pearson_by_column(np.stack(pooled_true, axis=1), np.stack(pooled_pred, axis=1))
+    return band, r
+
+
+def test_banded_matches_brute_force_ridge_per_alpha_pair():
+    features, bold = _problem(seed=3)
+    rng = np.random.default_rng(4)
+    for story, n_tr in LENGTHS.items():  # a second space of pure noise
+        features[story] = [features[story][0], rng.standard_normal((n_tr, 4))]
+    settings = EncodingSettings(
+        pca=0, delays=(1, 2), alphas=(0.1, 10.0, 1000.0), cv=3, method="banded", dtype="float64"
+    )
+    _, scores = encode_stories(features, bold, settings, ["c"])
+    assert np.isnan(scores.alpha).all() and scores.band_alpha.shape == (N_SUBJECTS, N_TARGETS, 2)
+    # subjects 0, 1 train on a and b (leave one story out); subject 2 lacks b and trains
+    # on a alone (contiguous folds), as the one-story grid's inner CV
+    for subject, train in ((0, ("a", "b")), (2, ("a",))):
+        band, r = _banded_reference(features, bold, subject, train, ("c",), settings)
+        np.testing.assert_array_equal(scores.band_alpha[subject], band.astype(np.float32))
+        np.testing.assert_allclose(scores.r[subject], r, atol=1e-5)
+    # planted targets: the noise space is shrunk at least as much as the signal space
+    assert (scores.band_alpha[:, :6, 1] >= scores.band_alpha[:, :6, 0]).all()
+    assert scores.r[:, :6].min() > np.abs(scores.r[:, 6:]).max()
+    # concat and banded share everything but the ridge: same plan, other alphas
+    _, concat = encode_stories(features, bold, dataclasses.replace(settings, method="concat"))
+    assert concat.band_alpha is None and np.isfinite(concat.alpha).all()
+
+
+@pytest.mark.parametrize("method", ["concat", "banded"])
+@pytest.mark.parametrize("test_stories", [["c"], None])
+def test_torch_backend_equals_numpy(method, test_stories):
+    pytest.importorskip("torch")
+    from featstore.evaluate.encoding.backend import get_backend
+
+    features, bold = _problem(seed=7)
+    rng = np.random.default_rng(8)
+    for story, n_tr in LENGTHS.items():
+        features[story] = [features[story][0], rng.standard_normal((n_tr, 4))]
+    settings = dataclasses.replace(SETTINGS, method=method)
+    _, numpy_scores = encode_stories(features, bold, settings, test_stories)
+    _, torch_scores = encode_stories(
+        features, bold, settings, test_stories, backend=get_backend("torch", "cpu")
+    )
+    for name in ("r", "alpha", "r_story", "band_alpha", "edge_counts"):
+        expected, got = getattr(numpy_scores, name), getattr(torch_scores, name)
+        if expected is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -166,14 +166,28 @@ def _edge_counts(
     at_low = (effective == lowest) & valid
     at_high = (effective == highest) & predictable
     n_edge = (at_low | at_high).reshape(n_subjects, -1).sum(axis=1).astype(np.int64)
+    counts = (int(at_low.sum()), int(valid.sum()), int(at_high.sum()), int(predictable.sum()))
+    return n_edge, edge_alpha_warnings(counts, settings.alphas)
+
+
+def edge_alpha_warnings(
+    counts: Sequence[int], alphas: Sequence[float], fits: str = "subject x ROI fits"
+) -> list[str]:
+    """A warning per edge of the alpha grid where more than 10 % of the fits landed.
+
+    ``counts`` is (at the smallest alpha, fits, at the largest alpha, predictable fits):
+    the upper edge counts only fits with CV R² > 0 (see ``_edge_counts``). ``fits`` names
+    what was counted.
+    """
+    at_low, n_valid, at_high, n_predictable = counts
     warnings = []
     for count, n_fits, edge, value, what, hint in (
-        (int(at_low.sum()), int(valid.sum()), "smallest", lowest, "", "add smaller alphas"),
+        (at_low, n_valid, "smallest", alphas[0], "", "add smaller alphas"),
         (
-            int(at_high.sum()),
-            int(predictable.sum()),
+            at_high,
+            n_predictable,
             "largest",
-            highest,
+            alphas[-1],
             " predictable (CV R² > 0)",
             "add larger alphas",
         ),
@@ -181,10 +195,10 @@ def _edge_counts(
         if n_fits and count > EDGE_WARNING_FRACTION * n_fits:
             warnings.append(
                 f"the chosen alpha is the {edge} of the grid ({value:g}) for {count} of "
-                f"{n_fits}{what} subject x ROI fits ({100 * count / n_fits:.1f} %); the grid is "
+                f"{n_fits}{what} {fits} ({100 * count / n_fits:.1f} %); the grid is "
                 f"too narrow: {hint} to `alphas`"
             )
-    return n_edge, warnings
+    return warnings
 
 
 def _constant_warning(

@@ -25,7 +25,7 @@ import numpy as np
 from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.encoding.delays import make_delays
-from featstore.evaluate.encoding.design import FeatureTransform
+from featstore.evaluate.encoding.design import FeatureTransform, split_components
 from featstore.evaluate.encoding.preprocess import constant_columns
 from featstore.evaluate.encoding.ridge import RidgeFactor, factorize
 from featstore.evaluate.encoding.settings import EncodingSettings
@@ -263,9 +263,13 @@ class SharedFit:
         Designs of the stories predicted with this fit.
     folds : list of (train, validation) row arrays into ``X_train``
     fold_factors : list of RidgeFactor
-        ``factorize(X_train[train])`` per fold (empty with a fixed alpha).
+        ``factorize(X_train[train])`` per fold (empty with a fixed alpha, and for banded
+        ridge, whose decompositions depend on the alpha ratios).
     factor : RidgeFactor
         ``factorize(X_train)``: the refit on every training row.
+    widths : tuple of int
+        Columns of each feature space in the designs: one entry, or one per space for
+        banded ridge (each space z-scored, reduced by PCA and delayed on its own).
     """
 
     train: tuple[str, ...]
@@ -275,6 +279,43 @@ class SharedFit:
     folds: list[tuple[np.ndarray, np.ndarray]] = field(repr=False)
     fold_factors: list[RidgeFactor] = field(repr=False)
     factor: RidgeFactor = field(repr=False)
+    widths: tuple[int, ...] = ()
+
+    @property
+    def banded(self) -> bool:
+        """Whether each feature space gets its own alpha (banded ridge)."""
+        return len(self.widths) > 1
+
+    def spaces(self, design: np.ndarray) -> list[np.ndarray]:
+        """``design`` (``X_train`` or an ``X_eval``) split into its feature spaces."""
+        return np.split(design, np.cumsum(self.widths)[:-1], axis=1)
+
+
+def check_banded_pca(settings: EncodingSettings, n_spaces: int) -> None:
+    """Refuse a banded fit whose ``pca`` leaves a feature space without a component."""
+    if settings.method == "banded" and n_spaces > 1 and 0 < settings.pca < n_spaces:
+        raise InputError(
+            f"pca={settings.pca} with method='banded': expected at least one component "
+            f"per feature space ({n_spaces})"
+        )
+
+
+def _space_designs(
+    features: Mapping[str, Sequence[np.ndarray]], train: Sequence[str], settings: EncodingSettings
+) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
+    """Each story's design and the widths of its spaces: one joint design, or for banded
+    ridge one per space (PCA components split as in the one-story grid), side by side."""
+    n_spaces = len(next(iter(features.values())))
+    if settings.method != "banded" or n_spaces < 2:
+        designs = story_designs(features, train, settings)
+        return designs, (next(iter(designs.values())).shape[1],)
+    check_banded_pca(settings, n_spaces)
+    per_space = [
+        story_designs({s: [spaces[k]] for s, spaces in features.items()}, train, settings, n)
+        for k, n in enumerate(split_components(settings.pca, n_spaces))
+    ]
+    designs = {s: np.concatenate([d[s] for d in per_space], axis=1) for s in features}
+    return designs, tuple(next(iter(d.values())).shape[1] for d in per_space)
 
 
 @fill_doc
@@ -310,11 +351,14 @@ def prepare_fit(
     """
     train = tuple(train)
     needed = {*train, *evaluate}
-    designs = story_designs({s: features[s] for s in features if s in needed}, train, settings)
+    designs, widths = _space_designs(
+        {s: features[s] for s in features if s in needed}, train, settings
+    )
     lengths = tuple(len(designs[s]) for s in train)
     X_train = np.concatenate([designs[s] for s in train])
     folds = inner_folds(lengths, settings) if settings.cross_validated else []
-    fold_factors = [factorize(X_train[rows]) for rows, _ in folds]
+    shared = len(widths) == 1  # banded ridge factorises per alpha ratio, per target chunk
+    fold_factors = [factorize(X_train[rows]) for rows, _ in folds] if shared else []
     return SharedFit(
         train=train,
         lengths=lengths,
@@ -323,4 +367,5 @@ def prepare_fit(
         folds=folds,
         fold_factors=fold_factors,
         factor=factorize(X_train),
+        widths=widths,
     )

@@ -4,7 +4,8 @@
 :class:`~.stories.SharedFit` per training set and a reader of one subject's BOLD of one
 story restricted to a chunk of targets. Subject by subject, it z-scores each story's
 BOLD over its kept rows, chooses alpha per target by the shared inner CV (the ridge
-decompositions come from the fit: nothing is factorised here), refits, predicts the
+decompositions come from the fit: nothing is factorised here; banded ridge, whose
+decompositions depend on the alpha ratios, runs its own search), refits, predicts the
 held-out stories and scores them: r per story and r pooled over the concatenated
 held-out stories. Every target column is solved on its own, so a chunk's results do not
 depend on the other chunks (:func:`encode_stories` is the whole problem as one chunk).
@@ -12,6 +13,7 @@ depend on the other chunks (:func:`encode_stories` is the whole problem as one c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +21,9 @@ import numpy as np
 
 from featstore._docs import fill_doc
 from featstore.errors import InputError
-from featstore.evaluate.encoding.ridge import predict_with_alphas, ridge_cv
+from featstore.evaluate.encoding.backend import NUMPY, Backend
+from featstore.evaluate.encoding.banded import banded_ridge_cv
+from featstore.evaluate.encoding.ridge import RidgeFactor, predict_with_alphas, ridge_cv
 from featstore.evaluate.encoding.scoring import pearson_by_column
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.stories import (
@@ -43,17 +47,30 @@ class StoryScores:
     r : array of shape (n_subjects, n_targets)
         Pearson r over the concatenated held-out stories.
     alpha : array of shape (n_subjects, n_targets)
-        Chosen alpha (the median over outer folds for ``cv-stories``).
+        Chosen alpha (the median over outer folds for ``cv-stories``); NaN for banded
+        ridge (see ``band_alpha``).
     r_story : array of shape (n_test_stories, n_subjects, n_targets)
         r within each held-out story.
     n_constant : int
         (subject, story, target) BOLD series constant over a story's kept rows.
+    edge_counts : int64 array of shape (4,)
+        Fits (subject × outer fold × target) whose CV alpha is the smallest of the grid,
+        fits counted there (the target varies in training), fits at the largest alpha
+        among the predictable ones (CV R² > 0), predictable fits: the counts of
+        :func:`~featstore.evaluate.encoding.pipeline.edge_alpha_warnings`. Zeros with a
+        fixed alpha. For banded ridge, a fit's alpha is the smallest of its band
+        alphas (its overall regularisation), as in the one-story grid.
+    band_alpha : array of shape (n_subjects, n_targets, n_spaces), optional
+        Banded ridge only: the alpha of each feature space (the median over outer folds
+        for ``cv-stories``).
     """
 
     r: np.ndarray
     alpha: np.ndarray
     r_story: np.ndarray
     n_constant: int
+    edge_counts: np.ndarray
+    band_alpha: np.ndarray | None = None
 
 
 def _check_finite(values: np.ndarray, story: str, subject: str) -> None:
@@ -66,12 +83,79 @@ def _check_finite(values: np.ndarray, story: str, subject: str) -> None:
         )
 
 
+def _edge_counts(
+    alpha: np.ndarray, cv_score: np.ndarray, Y_train: np.ndarray, alphas: Sequence[float]
+) -> np.ndarray:
+    """(at the smallest alpha, fits, at the largest, predictable fits) of one fold's targets.
+
+    The rule of the one-story grid: a target constant over the training rows is not a
+    fit; at the largest alpha only targets the features predict (CV R² > 0) count, since
+    shrinking to zero is the right answer for the others.
+    """
+    valid = np.any(Y_train != 0, axis=0)  # z-scored: a constant target is all zeros
+    predictable = valid & (cv_score > 0)
+    at_low = valid & (alpha == alphas[0])
+    at_high = predictable & (alpha == alphas[-1])
+    return np.array([at_low.sum(), valid.sum(), at_high.sum(), predictable.sum()], np.int64)
+
+
+@dataclass(frozen=True)
+class _FoldFit:
+    """One subject's fold: predictions per story, alpha per target, the band alphas
+    (banded ridge) and the edge counts (see :func:`_edge_counts`)."""
+
+    predictions: dict[str, np.ndarray]
+    alpha: np.ndarray
+    band_alpha: np.ndarray | None
+    edges: np.ndarray
+
+
+def _on_backend(fit: SharedFit, backend: Backend) -> SharedFit:
+    """``fit`` with its decompositions moved to ``backend`` (computed once, on the CPU)."""
+    if backend.is_numpy:
+        return fit
+
+    def moved(factor: RidgeFactor) -> RidgeFactor:
+        return RidgeFactor(
+            *(backend.asarray(a, "float64") for a in (factor.eigvals, factor.basis, factor.right)),
+            backend,
+        )
+
+    return dataclasses.replace(
+        fit, fold_factors=[moved(f) for f in fit.fold_factors], factor=moved(fit.factor)
+    )
+
+
 def _fold_predictions(
-    fit: SharedFit, Y_train: np.ndarray, stories: Sequence[str], settings: EncodingSettings
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Predictions of ``stories`` and the alpha of each target, for one subject's fold."""
+    fit: SharedFit,
+    Y_train: np.ndarray,
+    stories: Sequence[str],
+    settings: EncodingSettings,
+    backend: Backend,
+) -> _FoldFit:
+    """Fit one subject's fold (ridge or banded ridge) and predict ``stories``."""
     X_eval = np.concatenate([fit.X_eval[s] for s in stories])
-    if settings.cross_validated:
+    band = None
+    edges = np.zeros(4, dtype=np.int64)
+    if not settings.cross_validated:
+        alpha = np.full(Y_train.shape[1], settings.alpha)
+        predictions = predict_with_alphas(fit.factor, X_eval, Y_train, alpha, settings.dtype)
+        if fit.banded:
+            band, alpha = np.repeat(alpha[:, None], len(fit.widths), axis=1), alpha * np.nan
+    elif fit.banded:
+        result = banded_ridge_cv(
+            fit.spaces(fit.X_train),
+            Y_train,
+            settings.alphas,
+            fit.folds,
+            X_tests=fit.spaces(X_eval),
+            dtype=settings.dtype,
+            backend=backend,
+        )
+        predictions, band = result.predictions, result.band_alphas
+        alpha = np.full(Y_train.shape[1], np.nan)
+        edges = _edge_counts(band.min(axis=1), result.cv_score, Y_train, settings.alphas)
+    else:
         result = ridge_cv(
             fit.X_train,
             Y_train,
@@ -81,14 +165,13 @@ def _fold_predictions(
             dtype=settings.dtype,
             factors=fit.fold_factors,
             refit_factor=fit.factor,
+            backend=backend,
         )
         predictions, alpha = result.predictions, result.alpha
-    else:
-        alpha = np.full(Y_train.shape[1], settings.alpha)
-        predictions = predict_with_alphas(fit.factor, X_eval, Y_train, alpha, settings.dtype)
+        edges = _edge_counts(alpha, result.cv_score, Y_train, settings.alphas)
     bounds = np.cumsum([0, *(len(fit.X_eval[s]) for s in stories)])
     split = {s: predictions[a:b] for s, a, b in zip(stories, bounds[:-1], bounds[1:], strict=True)}
-    return split, alpha
+    return _FoldFit(split, alpha, band, edges)
 
 
 def solve_targets(
@@ -98,6 +181,7 @@ def solve_targets(
     n_targets: int,
     settings: EncodingSettings,
     subject_names: Sequence[str] | None = None,
+    backend: Backend = NUMPY,
 ) -> StoryScores:
     """Scores of every subject for one chunk of ``n_targets`` targets.
 
@@ -112,18 +196,26 @@ def solve_targets(
     settings : EncodingSettings
     subject_names : sequence of str, optional
         Named in errors (default: the indices).
+    backend : Backend
+        Where the products with the BOLD run (numpy, or torch on a CPU or GPU); the
+        fits' decompositions are moved there once per call.
 
     Returns
     -------
     StoryScores
     """
     n_subjects = plan.has_story.shape[0]
+    fits = {train: _on_backend(fit, backend) for train, fit in fits.items()}
     names = list(subject_names) if subject_names is not None else list(map(str, range(n_subjects)))
     tests = plan.test_stories
     r = np.full((n_subjects, n_targets), np.nan, dtype=np.float32)
     alpha = np.full((n_subjects, n_targets), np.nan, dtype=np.float32)
     r_story = np.full((len(tests), n_subjects, n_targets), np.nan, dtype=np.float32)
-    n_constant = 0
+    n_constant, edge_counts = 0, np.zeros(4, dtype=np.int64)
+    n_bands = len(next(iter(fits.values())).widths) if fits else 1
+    band_alpha = (
+        np.full((n_subjects, n_targets, n_bands), np.nan, dtype=np.float32) if n_bands > 1 else None
+    )
     for subject in range(n_subjects):
         folds = [fold for fold in plan.folds if subject in fold.subjects]
         if not folds:
@@ -137,14 +229,17 @@ def solve_targets(
             _check_finite(values, story, names[subject])
             zscored[story], constant = zscore_story(values, settings.resolved_trim, story)
             n_constant += int(constant.sum())
-        predicted, alphas = {}, []
+        predicted, fold_fits = {}, []
         for fold in folds:
             scored = [s for s in fold.test if s in zscored]
             Y_train = np.concatenate([zscored[s] for s in fold.train])
-            out, fold_alpha = _fold_predictions(fits[fold.train], Y_train, scored, settings)
-            predicted.update(out)
-            alphas.append(fold_alpha)
-        alpha[subject] = np.median(np.stack(alphas), axis=0)
+            fold_fit = _fold_predictions(fits[fold.train], Y_train, scored, settings, backend)
+            edge_counts += fold_fit.edges
+            predicted.update(fold_fit.predictions)
+            fold_fits.append(fold_fit)
+        alpha[subject] = np.median([f.alpha for f in fold_fits], axis=0)
+        if band_alpha is not None:
+            band_alpha[subject] = np.median([f.band_alpha for f in fold_fits], axis=0)
         order = [s for s in tests if s in predicted]
         for story in order:
             r_story[tests.index(story), subject] = pearson_by_column(
@@ -154,7 +249,14 @@ def solve_targets(
             np.concatenate([zscored[s] for s in order]),
             np.concatenate([predicted[s] for s in order]),
         )
-    return StoryScores(r=r, alpha=alpha, r_story=r_story, n_constant=n_constant)
+    return StoryScores(
+        r=r,
+        alpha=alpha,
+        r_story=r_story,
+        n_constant=n_constant,
+        edge_counts=edge_counts,
+        band_alpha=band_alpha,
+    )
 
 
 @fill_doc
@@ -163,6 +265,7 @@ def encode_stories(
     bold: Mapping[str, np.ndarray],
     settings: EncodingSettings,
     test_stories: Sequence[str] | None = None,
+    backend: Backend = NUMPY,
 ) -> tuple[StoryPlan, StoryScores]:
     """Fit and score an encoding model across stories, all targets at once (in memory).
 
@@ -174,6 +277,8 @@ def encode_stories(
     settings : EncodingSettings
     test_stories : sequence of str, optional
         Held-out stories; ``None``: leave each story out in turn (``cv-stories``).
+    backend : Backend
+        Where the products with the BOLD run (``get_backend("torch", "cuda")``, …).
 
     Returns
     -------
@@ -199,6 +304,11 @@ def encode_stories(
         for train in plan.training_sets
     }
     scores = solve_targets(
-        plan, fits, lambda story, subject: bold[story][subject], first.shape[2], settings
+        plan,
+        fits,
+        lambda story, subject: bold[story][subject],
+        first.shape[2],
+        settings,
+        backend=backend,
     )
     return plan, scores

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from featstore.errors import GroupExistsError, InputError
@@ -43,6 +43,7 @@ from featstore.evaluate.runs.writing import (
     copy_result,
     find_resumable_run,
     find_reusable,
+    run_warnings,
 )
 from featstore.progress import progress_bar
 from featstore.store.groups import StorePath, is_complete, open_group
@@ -51,9 +52,6 @@ from featstore.store.staging import discard_stage, group_lock
 from featstore.store.stories import is_collection, story_store
 
 logger = logging.getLogger(__name__)
-
-# distinct warnings a run lists before pointing to the per-config ones
-MAX_RUN_WARNINGS = 5
 
 
 def run_grid(
@@ -120,8 +118,7 @@ def run_grid(
     test_stories, cv_stories, target_chunk
         On a store of stories: train on the other stories and test on ``test_stories``,
         or leave each story out in turn (``cv_stories``), ``target_chunk`` targets per
-        task (see :func:`featstore.evaluate.runs.story_grid.run_story_grid`; numpy
-        backend, concatenation fusion).
+        task (see :func:`featstore.evaluate.runs.story_grid.run_story_grid`).
 
     Returns
     -------
@@ -146,11 +143,6 @@ def run_grid(
             )
         store = story_store(store, story)
     elif test_stories or cv_stories or is_collection(store):
-        if backend != "numpy":
-            raise InputError(
-                f"backend={backend!r}: runs across stories use the numpy backend; "
-                "evaluate one `story` for torch"
-            )
         return run_story_grid(
             store,
             models=models,
@@ -166,6 +158,8 @@ def run_grid(
             scheduler=scheduler,
             progress=progress,
             target_chunk=target_chunk,
+            backend=backend,
+            device=device,
         )
     settings = settings or EncodingSettings()
     get_backend(backend, device)  # a bad backend or a missing GPU fails before any work
@@ -390,34 +384,3 @@ def _run_attrs(
         },
         **counts,
     }
-
-
-def run_warnings(
-    per_config: Mapping[str, Sequence[str]],
-    limit: int = MAX_RUN_WARNINGS,
-    *,
-    first: Collection[str] = (),
-) -> list[str]:
-    """The warnings of a run: each distinct message once, most frequent first.
-
-    ``encode``'s warnings (constant ROIs, alphas at a grid edge) often repeat across
-    configs; each is listed once with how many configs gave it, and past ``limit``
-    distinct messages one line points to the per-config list. Messages in ``first``
-    (why a config was excluded) come before all others.
-    """
-    seen: dict[str, list[str]] = {}
-    for label, messages in per_config.items():
-        for message in messages:
-            seen.setdefault(message, []).append(label)
-    ranked = sorted(seen.items(), key=lambda item: (item[0] not in first, -len(item[1])))
-    lines = []
-    for message, labels in ranked[:limit]:
-        where = labels[0] if len(labels) == 1 else f"{len(labels)} configs, e.g. {labels[0]}"
-        lines.append(f"{message} ({where})")
-    if len(ranked) > limit:
-        rest = {label for _, labels in ranked[limit:] for label in labels}
-        lines.append(
-            f"{len(ranked) - limit} more distinct warning(s) from {len(rest)} config(s); "
-            "see the results attr config_warnings"
-        )
-    return lines

@@ -25,8 +25,10 @@ import numpy as np
 import zarr
 
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
+from featstore.evaluate.encoding.backend import get_backend
+from featstore.evaluate.encoding.pipeline import edge_alpha_warnings
 from featstore.evaluate.encoding.settings import EncodingSettings
-from featstore.evaluate.encoding.stories import StoryPlan, plan_story_split
+from featstore.evaluate.encoding.stories import StoryPlan, check_banded_pca, plan_story_split
 from featstore.evaluate.runs import inputs
 from featstore.evaluate.runs.configs import (
     Config,
@@ -44,7 +46,7 @@ from featstore.evaluate.runs.story_tasks import (
     prepare_config,
     solve_chunk,
 )
-from featstore.evaluate.runs.writing import RunLayout, auto_run_id, config_coords
+from featstore.evaluate.runs.writing import RunLayout, auto_run_id, config_coords, run_warnings
 from featstore.progress import progress_bar
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, is_complete
@@ -69,6 +71,8 @@ def run_story_grid(
     scheduler: str | None = None,
     progress: bool = False,
     target_chunk: int | None = None,
+    backend: str = "numpy",
+    device: str | None = None,
 ) -> str:
     """Evaluate every config across the stories of ``store``; return the run id.
 
@@ -77,7 +81,8 @@ def run_story_grid(
     store
         A store of stories.
     models, fusions, windows, layers
-        As :func:`featstore.evaluate.runs.grid.run_grid` (concatenation fusion only).
+        As :func:`featstore.evaluate.runs.grid.run_grid`; ``settings.method="banded"``
+        fits a fusion's two spaces with one alpha each (``band_alpha`` in the results).
     settings
         Encoding settings; ``test_frac`` is unused (stories are the split), ``cv`` folds
         apply when a subject has one training story.
@@ -89,6 +94,10 @@ def run_story_grid(
         As :func:`~featstore.evaluate.runs.grid.run_grid`.
     target_chunk
         Targets per task (default: the bold's chunking, at most 8192).
+    backend, device
+        Where the products with the BOLD run: ``"numpy"``, or ``"torch"`` on ``"cpu"``,
+        ``"cuda"`` or ``"cuda:N"``. Designs, PCA and the shared ridge decompositions are
+        computed with numpy once per config (float64) and moved to the device per task.
 
     Returns
     -------
@@ -96,6 +105,8 @@ def run_story_grid(
     """
     location = inputs.store_location(store)
     _check_split(location, test_stories, cv_stories)
+    get_backend(backend, device)  # a bad backend or a missing GPU fails before any work
+    array_backend = (backend, device or "cpu")
     settings = settings or EncodingSettings()
     notices = [settings.gap_notice] if settings.gap_notice else []
     settings = dataclasses.replace(settings, gap=settings.resolved_gap)
@@ -122,7 +133,10 @@ def run_story_grid(
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(connect(scheduler)) if scheduler else None
         stack.enter_context(group_lock(location, group))
-        stage = StoryRunStage(location, run_id, len(configs), plan, fmri, stage_settings)
+        banded = any(c.method == "banded" for c in configs)
+        stage = StoryRunStage(
+            location, run_id, len(configs), plan, fmri, stage_settings, banded=banded
+        )
         pending = stage.pending()
         with progress_bar(
             f"grid {run_id}",
@@ -148,17 +162,20 @@ def run_story_grid(
                 client=client,
                 run_id=run_id,
                 on_result=on_result,
+                array_backend=array_backend,
             )
         n_constant = stage.n_constant()
+        per_config = _edge_warnings(configs, stage.edge_counts(), settings)
         attrs = _run_attrs(run_id, settings_dict, plan, fmri, planned.provenance)
         attrs.update(
-            warnings=notices + _constant_warnings(n_constant),
+            warnings=notices + _constant_warnings(n_constant) + run_warnings(per_config),
+            config_warnings=per_config,
             execution={
                 "workers": workers,
                 "threads_per_worker": threads_per_worker,
                 "scheduler": scheduler,
-                "backend": "numpy",
-                "device": "cpu",
+                "backend": backend,
+                "device": array_backend[1],
             },
             n_configs=len(configs),
             n_computed=len({c for c, _ in pending}),
@@ -198,12 +215,8 @@ def _plan_run(
         **requests,
         method=settings.method,
     )
-    banded = [c.label for c in configs if c.method == "banded"]
-    if banded:
-        raise InputError(
-            f"method='banded' ({banded[0]}) is not supported across stories; use "
-            "method='concat' or evaluate one `story`"
-        )
+    for config in configs:  # before any work: a task would fail after the stage exists
+        check_banded_pca(settings, len(config.parts))
     provenance = check_features(location, configs, fmri)
     settings_dict = settings.to_dict()
     hashes = tuple(
@@ -277,6 +290,19 @@ def _left_out_warnings(plan: StoryPlan, fmri: StoriesFmri) -> list[str]:
     ]
 
 
+def _edge_warnings(
+    configs: Sequence[Config], edge_counts: np.ndarray, settings: EncodingSettings
+) -> dict[str, list[str]]:
+    """Per config, the one-story grid's warnings of alphas piling up at a grid edge."""
+    if settings.alpha is not None:
+        return {}
+    per_config = {
+        config.label: edge_alpha_warnings(counts, settings.alphas, "subject x fold x target fits")
+        for config, counts in zip(configs, edge_counts.tolist(), strict=True)
+    }
+    return {label: messages for label, messages in per_config.items() if messages}
+
+
 def _constant_warnings(n_constant: np.ndarray) -> list[str]:
     worst = int(n_constant.max()) if len(n_constant) else 0
     if not worst:
@@ -309,7 +335,6 @@ def _run_attrs(
         "test_stories": list(plan.test_stories),
         "subjects_left_out": _left_out(plan, fmri),
         "target_chunk": fmri.target_chunk,
-        "config_warnings": {},
         EXCLUDED_ATTR: {},
         **fmri.attrs,
     }
@@ -354,6 +379,7 @@ def _run_tasks(
     client: Any,
     run_id: str,
     on_result: Any,
+    array_backend: tuple[str, str],
 ) -> None:
     """Run the (config, chunk) tasks of ``pending`` (see the module docstring)."""
     by_config: dict[int, list[int]] = {}
@@ -362,7 +388,9 @@ def _run_tasks(
     if not by_config:
         return
     if client is None and workers <= 1:
-        _run_threaded(store, configs, by_config, settings, plan, fmri, n_threads, on_result)
+        _run_threaded(
+            store, configs, by_config, settings, plan, fmri, n_threads, on_result, array_backend
+        )
         return
     from distributed import as_completed
 
@@ -394,6 +422,7 @@ def _run_tasks(
                 fmri,
                 k,
                 n_threads,
+                array_backend,
                 key=f"featstore-{run_id}-{c}-{k}",
                 pure=False,
             ): (c, k)
@@ -419,6 +448,7 @@ def _run_threaded(
     fmri: StoriesFmri,
     n_threads: int | None,
     on_result: Any,
+    array_backend: tuple[str, str],
 ) -> None:
     """dask's threaded scheduler, one task at a time (BLAS uses ``n_threads``)."""
     import dask
@@ -440,7 +470,7 @@ def _run_threaded(
             key = f"featstore-chunk-{c}-{k}"
             where[key] = (c, k)
             task = dask.delayed(solve_chunk, pure=False)(
-                store, fits, settings, plan, fmri, k, n_threads, dask_key_name=key
+                store, fits, settings, plan, fmri, k, n_threads, array_backend, dask_key_name=key
             )
             # staged by the callback, then dropped: dask never holds every chunk's result
             done.append(dask.delayed(_discard)(task, dask_key_name=f"{key}-staged"))

@@ -23,11 +23,13 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from featstore.evaluate.encoding.backend import get_backend
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.stories import SharedFit, StoryPlan, prepare_fit
 from featstore.evaluate.encoding.story_solver import solve_targets
 from featstore.evaluate.encoding.threads import blas_threads
 from featstore.evaluate.runs.configs import Config
+from featstore.evaluate.runs.results import BAND_ALPHA_VAR, BAND_DIM, N_BANDS
 from featstore.evaluate.runs.story_inputs import (
     BoldChunkReader,
     StoriesFmri,
@@ -41,6 +43,7 @@ from featstore.store.staging import BlockStage, StagedArray
 STORY_DIM = "story"
 R_STORY_VAR = "r_story"
 _CONSTANT = "n_constant"
+_EDGES = "edge_counts"
 FLOAT = "float32"
 
 
@@ -70,8 +73,13 @@ def solve_chunk(
     fmri: StoriesFmri,
     chunk: int,
     n_threads: int | None = None,
+    array_backend: tuple[str, str | None] = ("numpy", None),
 ) -> dict[str, np.ndarray]:
-    """Scores of one target chunk, padded with NaN to the chunk size (a staged block)."""
+    """Scores of one target chunk, padded with NaN to the chunk size (a staged block).
+
+    ``array_backend`` (name, device) says where the products with the BOLD run (see
+    :mod:`featstore.evaluate.encoding.backend`); names, not a backend, travel to workers.
+    """
     targets = fmri.chunk(chunk)
     n = targets.stop - targets.start
     with blas_threads(n_threads):
@@ -82,6 +90,7 @@ def solve_chunk(
             n,
             EncodingSettings.from_dict(dict(settings)),
             fmri.subjects,
+            backend=get_backend(*array_backend),
         )
     width = fmri.target_chunk
 
@@ -90,11 +99,16 @@ def solve_chunk(
         out[..., :n] = values
         return out[None]
 
+    band = scores.band_alpha
+    if band is None:
+        band = np.full((len(fmri.subjects), n, N_BANDS), np.nan, dtype=FLOAT)
     return {
         "r": padded(scores.r),
         "alpha": padded(scores.alpha),
+        BAND_ALPHA_VAR: padded(np.moveaxis(band, -1, 1)),  # (subject, band, target)
         R_STORY_VAR: padded(scores.r_story),
         _CONSTANT: np.array([scores.n_constant], dtype=np.int64),
+        _EDGES: scores.edge_counts.astype(np.int64)[None],
     }
 
 
@@ -110,6 +124,7 @@ class StoryRunStage:
         plan: StoryPlan,
         fmri: StoriesFmri,
         stage_settings: Mapping[str, Any],
+        banded: bool = False,
     ) -> None:
         self.store, self.run_id, self.n_configs, self.fmri = store, run_id, n_configs, fmri
         n_tasks, n_subjects = n_configs * fmri.n_chunks, len(fmri.subjects)
@@ -119,7 +134,10 @@ class StoryRunStage:
             "alpha": StagedArray((n_tasks, n_subjects, width), FLOAT),
             R_STORY_VAR: StagedArray((n_tasks, len(plan.test_stories), n_subjects, width), FLOAT),
             _CONSTANT: StagedArray((n_tasks,), "int64"),
+            _EDGES: StagedArray((n_tasks, 4), "int64"),
         }
+        if banded:  # band alphas only when some config is a banded fusion, as one-story runs
+            arrays[BAND_ALPHA_VAR] = StagedArray((n_tasks, n_subjects, N_BANDS, width), FLOAT)
         self.stage = BlockStage(
             store, result_group(run_id), arrays, block_size=1, settings=stage_settings
         )
@@ -134,12 +152,21 @@ class StoryRunStage:
 
     def write(self, config: int, chunk: int, packed: Mapping[str, np.ndarray]) -> None:
         """Stage one chunk's result (see :func:`solve_chunk`)."""
-        self.stage.write_block(self.task(config, chunk), **packed)
+        staged = {name: values for name, values in packed.items() if name in self.stage.arrays}
+        self.stage.write_block(self.task(config, chunk), **staged)
 
     def n_constant(self) -> np.ndarray:
         """Constant (subject, story, target) series counted by each config's chunks."""
-        counts = np.asarray(self.stage.dask_arrays()[_CONSTANT].compute(scheduler="threads"))
-        return counts.reshape(self.n_configs, self.fmri.n_chunks).sum(axis=1)
+        return self._per_config(_CONSTANT)
+
+    def edge_counts(self) -> np.ndarray:
+        """(n_configs, 4) alpha-grid edge counts of each config, summed over its chunks
+        (see :class:`~featstore.evaluate.encoding.story_solver.StoryScores`)."""
+        return self._per_config(_EDGES)
+
+    def _per_config(self, name: str) -> np.ndarray:
+        counts = np.asarray(self.stage.dask_arrays()[name].compute(scheduler="threads"))
+        return counts.reshape(self.n_configs, self.fmri.n_chunks, *counts.shape[1:]).sum(axis=1)
 
     def _assembled(self, blocks: da.Array) -> da.Array:
         """(task, …, width) blocks → (config, …, target), one chunk per config × chunk."""
@@ -160,11 +187,17 @@ class StoryRunStage:
             "alpha": (S.CONFIG_DIM, S.SUBJECT_DIM, S.ROI_DIM),
             R_STORY_VAR: (S.CONFIG_DIM, STORY_DIM, S.SUBJECT_DIM, S.ROI_DIM),
         }
+        if BAND_ALPHA_VAR in arrays:
+            dims[BAND_ALPHA_VAR] = (S.CONFIG_DIM, S.SUBJECT_DIM, S.ROI_DIM, BAND_DIM)
         data_vars, encoding = {}, {}
         for name, names in dims.items():
             values = self._assembled(arrays[name])
+            if name == BAND_ALPHA_VAR:  # staged (…, band, target): targets pad the last axis
+                values = da.moveaxis(values, -2, -1)
             data_vars[name] = (names, values)
-            encoding[name] = {"chunks": (1, *values.shape[1:-1], self.fmri.target_chunk)}
+            chunks = [1, *values.shape[1:]]
+            chunks[names.index(S.ROI_DIM)] = self.fmri.target_chunk
+            encoding[name] = {"chunks": tuple(chunks)}
         ds = xr.Dataset(data_vars, coords=dict(coords), attrs=dict(attrs))
         with dask.config.set(scheduler="threads"):
             write_group(

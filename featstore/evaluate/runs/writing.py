@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,3 +334,38 @@ def copy_result(source: xr.Dataset, index: int, *, variables: Sequence[str]) -> 
         "test": list(attrs.get("test_range", [0, 0, 0])),
     }
     return packed
+
+
+# distinct warnings a run lists before pointing to the per-config ones
+MAX_RUN_WARNINGS = 5
+
+
+def run_warnings(
+    per_config: Mapping[str, Sequence[str]],
+    limit: int = MAX_RUN_WARNINGS,
+    *,
+    first: Collection[str] = (),
+) -> list[str]:
+    """The warnings of a run: each distinct message once, most frequent first.
+
+    ``encode``'s warnings (constant ROIs, alphas at a grid edge) often repeat across
+    configs; each is listed once with how many configs gave it, and past ``limit``
+    distinct messages one line points to the per-config list. Messages in ``first``
+    (why a config was excluded) come before all others.
+    """
+    seen: dict[str, list[str]] = {}
+    for label, messages in per_config.items():
+        for message in messages:
+            seen.setdefault(message, []).append(label)
+    ranked = sorted(seen.items(), key=lambda item: (item[0] not in first, -len(item[1])))
+    lines = []
+    for message, labels in ranked[:limit]:
+        where = labels[0] if len(labels) == 1 else f"{len(labels)} configs, e.g. {labels[0]}"
+        lines.append(f"{message} ({where})")
+    if len(ranked) > limit:
+        rest = {label for _, labels in ranked[limit:] for label in labels}
+        lines.append(
+            f"{len(ranked) - limit} more distinct warning(s) from {len(rest)} config(s); "
+            "see the results attr config_warnings"
+        )
+    return lines

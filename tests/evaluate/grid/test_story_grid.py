@@ -31,7 +31,7 @@ def _build(path) -> dict:
     rng = np.random.default_rng(11)
     create_collection(path, dataset="tiny-narr", tr_seconds=1.5)
     weights = rng.standard_normal((N_DIM, N_PLANTED))
-    arrays = {"features": {}, "bold": {}}
+    arrays = {"features": {}, "bold": {}, "hidden": {}}
     for story, n_tr in STORIES.items():
         where = story_path(path, story)
         fs.create_store(
@@ -69,6 +69,7 @@ def _build(path) -> dict:
         full = np.full((len(SUBJECTS), n_tr, N_TARGETS), np.nan, dtype=np.float32)
         full[[SUBJECTS.index(s) for s in subjects]] = bold
         arrays["features"][story] = [hidden[1]]
+        arrays["hidden"][story] = list(hidden)
         arrays["bold"][story] = full
     return arrays
 
@@ -164,8 +165,8 @@ def test_errors_name_the_story(narr):
         run_grid(store, models=MODEL, settings=SETTINGS, test_stories=["z"])
     with pytest.raises(InputError, match="give `test_stories` or `cv_stories`"):
         run_grid(store, models=MODEL, settings=SETTINGS)
-    with pytest.raises(InputError, match="numpy backend"):
-        run_grid(store, models=MODEL, settings=SETTINGS, cv_stories=True, backend="torch")
+    with pytest.raises(InputError, match="backend='jax'"):
+        run_grid(store, models=MODEL, settings=SETTINGS, cv_stories=True, backend="jax")
 
 
 def test_test_story_without_subjects_is_an_error(narr):
@@ -230,15 +231,125 @@ def test_cli_test_stories_cv_stories_and_errors(narr):
     assert result.exit_code == 2 and "test story 'nope'" in result.output
 
 
-def test_concat_fusion_runs_and_banded_is_refused(narr):
-    store, _ = narr
+def test_concat_and_banded_fusions_run_and_match_in_memory(narr):
+    store, arrays = narr
     pair = (("gpt2", ["ctx20"], [0]), ("gpt2", ["ctx20"], [1]))
     run_id = run_grid(store, fusions=[pair], settings=SETTINGS, test_stories=["c"], run_id="f")
     ds = fs.open_group(store, f"results/{run_id}")
     assert list(ds.method.values) == ["concat"] and ds.r.shape == (1, 3, N_TARGETS)
+    assert "band_alpha" not in ds
     # layer 1 carries the signal: the fused model (5 PCs of 14 dims) still finds it
     r = ds.r.values[0]
     assert np.nanmedian(r[:, :N_PLANTED]) > np.nanmedian(np.abs(r[:, N_PLANTED:])) + 0.15
     banded = EncodingSettings(**{**SETTINGS.to_dict(), "method": "banded"})
-    with pytest.raises(InputError, match=r"method='banded'.*not supported across stories"):
-        run_grid(store, fusions=[pair], settings=banded, test_stories=["c"])
+    with pytest.warns(FeatstoreWarning, match="sub-03"):
+        run_grid(
+            store,
+            models=MODEL,
+            fusions=[pair],
+            settings=banded,
+            cv_stories=True,
+            run_id="b",
+            target_chunk=64,
+        )
+    ds = fs.open_group(store, "results/b").load()
+    assert list(ds.method.values) == ["single", "banded"]
+    assert ds.band_alpha.dims == ("config", "subject", "roi", "band")
+    assert list(ds.band.values) == ["a", "b"]
+    assert np.isnan(ds.band_alpha.values[0]).all() and np.isnan(ds.alpha.values[1]).all()
+    _, scores = encode_stories(arrays["hidden"], arrays["bold"], banded, None)
+    np.testing.assert_allclose(ds.r.values[1], scores.r, atol=1e-5)
+    np.testing.assert_allclose(ds.r_story.values[1], scores.r_story, atol=1e-5)
+    np.testing.assert_array_equal(ds.band_alpha.values[1], scores.band_alpha)
+    # a pca that leaves a space without a component: refused before any work
+    one_pc = EncodingSettings(**{**banded.to_dict(), "pca": 1})
+    with pytest.raises(InputError, match=r"pca=1 with method='banded'"):
+        run_grid(store, fusions=[pair], settings=one_pc, test_stories=["c"], run_id="p1")
+    assert fs.list_staged(store) == []
+    # the planted targets follow layer 1 (band b): layer 0 is shrunk at least as much
+    planted = ds.band_alpha.values[1, :, :N_PLANTED]
+    assert (planted[..., 0] >= planted[..., 1]).mean() > 0.9
+
+
+def test_alpha_at_grid_edge_is_warned_stored_and_printed(narr):
+    from typer.testing import CliRunner
+
+    from featstore.cli.evaluate_main import app
+
+    store, _ = narr
+    narrow = EncodingSettings(**{**SETTINGS.to_dict(), "alphas": (1e4, 1e5)})
+    run_id = run_grid(store, models=MODEL, settings=narrow, test_stories=["c"], run_id="edge")
+    attrs = fs.open_group(store, f"results/{run_id}").attrs
+    (label,) = attrs["config_warnings"]
+    (message,) = attrs["config_warnings"][label]
+    assert message.startswith("the chosen alpha is the smallest of the grid (10000) for ")
+    assert "subject x fold x target fits" in message and "add smaller alphas" in message
+    assert f"{message} ({label})" in attrs["warnings"]
+    # a fixed alpha has no grid, hence no edge
+    fixed = EncodingSettings(**{**SETTINGS.to_dict(), "alpha": 10.0})
+    run_grid(store, models=MODEL, settings=fixed, test_stories=["c"], run_id="fixed")
+    attrs = fs.open_group(store, "results/fixed").attrs
+    assert attrs["config_warnings"] == {}
+    assert not any("of the grid" in m for m in attrs["warnings"])
+    common = ["grid", "-s", str(store), "--model", "gpt2:ctx20@1", "--pca", "5"]
+    common += ["--delays", "1,2,3", "--alphas", "1e4,1e5", "--test-stories", "c", "--run", "cli"]
+    result = CliRunner().invoke(app, common)
+    assert result.exit_code == 0, result.output
+    assert "smallest of the grid (10000)" in " ".join(result.output.split())
+
+
+def test_torch_backend_equals_numpy(narr):
+    pytest.importorskip("torch")
+    store, _ = narr
+    pair = (("gpt2", ["ctx20"], [0]), ("gpt2", ["ctx20"], [1]))
+    banded = EncodingSettings(**{**SETTINGS.to_dict(), "method": "banded"})
+    for run_id, backend in (("np", "numpy"), ("pt", "torch")):
+        run_grid(
+            store,
+            fusions=[pair],
+            settings=banded,
+            test_stories=["a"],
+            run_id=run_id,
+            backend=backend,
+            device="cpu",
+            target_chunk=128,
+        )
+    numpy_run, torch_run = (fs.open_group(store, f"results/{r}").load() for r in ("np", "pt"))
+    assert torch_run.attrs["execution"]["backend"] == "torch"
+    for name in ("r", "r_story", "alpha", "band_alpha"):
+        np.testing.assert_allclose(torch_run[name].values, numpy_run[name].values, atol=1e-5)
+
+
+def test_summary_roi_csv_per_parcel(narr, tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from featstore.cli.evaluate_main import app
+
+    store, _ = narr
+    # parcels of 30, 30, 40 left and 55, 55 right vertices; P0 is the planted one
+    index = np.repeat(np.arange(5), [30, 30, 40, 55, 55])
+    parcels = np.asarray([f"P{i}" for i in index], dtype=object)
+    for story in STORIES:
+        fmri = fs.open_group(story_path(store, story), "fmri").load()
+        fmri = fmri.assign_coords(roi_name=("roi", parcels))
+        fs.write_group(story_path(store, story), "fmri", fmri, overwrite=True)
+    _, ds, _ = _run(store, test_stories=["c"], run_id="vx")
+    out = tmp_path / "roi.csv"
+    args = ["summary", "-s", str(store), "--run", "vx", "--roi-csv", str(out)]
+    result = CliRunner().invoke(app, [*args, "--parcels", "names"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert table["roi_name"].tolist() == [f"P{i}" for i in range(5)]
+    assert table["hemisphere"].tolist() == ["L", "L", "L", "R", "R"]
+    r = ds.r.values[0]  # subject x vertex; the mean over a parcel's vertices, then subjects
+    by_parcel = np.stack([r[:, index == i].mean(axis=1) for i in range(5)], axis=1)
+    np.testing.assert_allclose(table["r"], by_parcel.mean(axis=0), atol=1e-5)
+    assert table["r"].idxmax() == 0
+    # without --parcels: one row per vertex; an atlas that does not exist: one error line
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and len(pd.read_csv(out)) == N_TARGETS
+    result = CliRunner().invoke(app, [*args, "--parcels", str(tmp_path / "none.annot")])
+    assert result.exit_code == 2 and result.stderr.startswith("error: "), result.output
+    result = CliRunner().invoke(app, ["summary", "-s", str(store), "--parcels", "names"])
+    assert result.exit_code == 2 and "give --roi-csv" in result.stderr

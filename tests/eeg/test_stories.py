@@ -1,0 +1,189 @@
+"""EEG in a store of stories: `--story` on `dataset import-eeg`, `evaluate trf` and
+`evaluate similarity-eeg`, on a 2-story collection of the synthetic EEG study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from featstore import store as fs
+from featstore.cli.evaluate_main import app as evaluate_app
+from featstore.cli.main import app as featstore_app
+from featstore.datasets.importer import import_dataset
+from featstore.store.stories import list_stories, story_path, story_store
+from tests.datasets.conftest import tree_hash
+from tests.eeg.conftest import FEATURE_ATTRS
+from tests.eeg.synthetic import (
+    N_DIM,
+    N_LAYERS,
+    PLANTED_CHANNELS,
+    PLANTED_LAYER,
+    TR,
+    word_vectors,
+    write_raws,
+    write_story,
+)
+
+
+def _invoke(app, *args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def _collection_once(tmp_path_factory):
+    """Stories s1 and s2 (the synthetic story twice), word features in each, and the
+    EEG files of the study (not imported)."""
+    folder = tmp_path_factory.mktemp("eeg-stories")
+    store = folder / "stories.zarr"
+    align, audio, seconds = write_story(folder)
+    for name in ("s1", "s2"):
+        import_dataset(store, align=align, audio=audio, tr=TR, story=name)
+        target = story_store(store, name)
+        hidden = np.random.default_rng(4).standard_normal((N_LAYERS, fs.store_n_tr(target), N_DIM))
+        fs.write_feature_set(
+            target,
+            "planted",
+            "ctx8",
+            hidden.astype("f4"),
+            attrs=FEATURE_ATTRS,
+            word_hidden=word_vectors(),
+        )
+    return store, [str(p) for p in write_raws(folder, seconds)]
+
+
+@pytest.fixture
+def collection(_collection_once, tmp_path):
+    import shutil
+
+    store, raws = _collection_once
+    target = tmp_path / "stories.zarr"
+    shutil.copytree(store, target)
+    return target, raws
+
+
+@pytest.fixture(scope="module")
+def _imported_once(_collection_once, tmp_path_factory):
+    """A copy of the collection with the EEG imported into story s2 by the CLI, and the
+    CLI's result."""
+    import shutil
+
+    store = tmp_path_factory.mktemp("eeg-imported") / "stories.zarr"
+    shutil.copytree(_collection_once[0], store)
+    raws = _collection_once[1]
+    result = _invoke(
+        featstore_app,
+        "dataset",
+        "import-eeg",
+        "-s",
+        store,
+        "--story",
+        "s2",
+        "--eeg",
+        raws[0],
+        "--eeg",
+        raws[1],
+    )
+    return store, result
+
+
+def test_import_eeg_into_one_story(_imported_once):
+    store, result = _imported_once
+    assert list_stories(store) == ["s1", "s2"]
+    assert result.exit_code == 0, result.output
+    assert "2 subject(s) (sub-01, sub-02)" in result.stdout
+    eeg = xr.open_zarr(story_path(store, "s2"), group="eeg", consolidated=False)
+    assert eeg.data.dims == ("subject", "time", "channel") and eeg.attrs["complete"]
+    assert not (Path(story_path(store, "s1")) / "eeg").exists()  # only the story named
+    assert fs.validate(story_path(store, "s2")) == []
+
+
+@pytest.fixture
+def imported(_imported_once, tmp_path):
+    import shutil
+
+    target = tmp_path / "stories.zarr"
+    shutil.copytree(_imported_once[0], target)
+    return target
+
+
+def test_trf_on_one_story(imported):
+    store = imported
+    result = _invoke(
+        evaluate_app,
+        "trf",
+        "-s",
+        store,
+        "--story",
+        "s2",
+        "-m",
+        "planted:ctx8",
+        "--lags",
+        "-100:600",
+        "--pca",
+        4,
+        "--alphas",
+        "1e1:1e3:3",
+        "--cv",
+        2,
+        "--run",
+        "trf",
+    )
+    assert result.exit_code == 0, result.output
+    assert "stories/s2/results/trf" in result.stdout and "peak lag" in result.stdout
+    ds = xr.open_zarr(story_path(store, "s2"), group="results/trf", consolidated=False)
+    assert (ds.r.mean("subject").sel(layer=PLANTED_LAYER, channel=PLANTED_CHANNELS) > 0.3).all()
+
+
+def test_similarity_eeg_on_one_story(imported):
+    store = imported
+    result = _invoke(
+        evaluate_app,
+        "similarity-eeg",
+        "-s",
+        store,
+        "--story",
+        "s2",
+        "-m",
+        "planted:ctx8",
+        "--epochs",
+        "-100:700",
+        "--window",
+        100,
+        "--step",
+        100,
+        "--metrics",
+        "rsa-spearman",
+        "--n-perm",
+        5,
+        "--run",
+        "sim",
+    )
+    assert result.exit_code == 0, result.output
+    assert "stories/s2/results/sim" in result.stdout and "rsa-spearman" in result.stdout
+    sim = fs.open_group(story_path(store, "s2"), "results/sim")
+    assert sim.attrs["analysis"] == "similarity_time"
+
+
+def test_story_errors_are_one_line_and_change_nothing(collection):
+    store, raws = collection
+    before = tree_hash(store)
+    for app, args, culprit in (
+        (featstore_app, ["dataset", "import-eeg", "-s", store, "--eeg", raws[0]], "s1, s2"),
+        (
+            featstore_app,
+            ["dataset", "import-eeg", "-s", store, "--story", "s9", "--eeg", raws[0]],
+            "s9",
+        ),
+        (evaluate_app, ["trf", "-s", store, "-m", "planted:ctx8"], "s1, s2"),
+        (evaluate_app, ["trf", "-s", store, "--story", "s1", "-m", "planted:ctx8"], "no eeg group"),
+        (evaluate_app, ["similarity-eeg", "-s", store, "--story", "s9", "-m", "planted"], "s9"),
+    ):
+        result = _invoke(app, *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert lines[0].startswith("error: ") and culprit in lines[0], lines[0]
+    assert tree_hash(store) == before
