@@ -261,7 +261,7 @@ def test_edge_counts_follow_the_one_story_rule():
 
 
 def test_narrow_grid_warns_like_the_one_story_grid():
-    from featstore.evaluate.encoding.pipeline import edge_alpha_warnings
+    from featstore.evaluate.encoding.alpha_edges import edge_alpha_warnings
 
     features, bold = _problem()
     narrow = EncodingSettings(pca=5, delays=(1, 2), alphas=(1e4, 1e5), dtype="float64")

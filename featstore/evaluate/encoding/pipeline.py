@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from featstore.errors import InputError
+from featstore.evaluate.encoding.alpha_edges import edge_alpha_warnings, edge_masks
 from featstore.evaluate.encoding.backend import Backend, get_backend
 from featstore.evaluate.encoding.banded import banded_ridge_cv
 from featstore.evaluate.encoding.design import design_matrix, split_components
@@ -18,9 +19,6 @@ from featstore.evaluate.encoding.scoring import pearson_by_column, r2_by_column
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.split import chronological_split, contiguous_folds
 from featstore.evaluate.encoding.threads import blas_threads
-
-#: Share of ROI fits whose alpha sits at one edge of the grid above which a warning says so.
-EDGE_WARNING_FRACTION = 0.10
 
 
 @dataclass(frozen=True)
@@ -161,44 +159,10 @@ def _edge_counts(
         return np.zeros(n_subjects, dtype=np.int64), []
     # Banded ridge: the smallest of the band alphas is the model's overall regularisation.
     effective = fit.alpha if fit.band_alphas is None else fit.band_alphas.min(axis=1)
-    lowest, highest = settings.alphas[0], settings.alphas[-1]
-    predictable = valid if fit.cv_score is None else valid & (fit.cv_score > 0)
-    at_low = (effective == lowest) & valid
-    at_high = (effective == highest) & predictable
+    at_low, at_high, predictable = edge_masks(effective, valid, fit.cv_score, settings.alphas)
     n_edge = (at_low | at_high).reshape(n_subjects, -1).sum(axis=1).astype(np.int64)
     counts = (int(at_low.sum()), int(valid.sum()), int(at_high.sum()), int(predictable.sum()))
     return n_edge, edge_alpha_warnings(counts, settings.alphas)
-
-
-def edge_alpha_warnings(
-    counts: Sequence[int], alphas: Sequence[float], fits: str = "subject x ROI fits"
-) -> list[str]:
-    """A warning per edge of the alpha grid where more than 10 % of the fits landed.
-
-    ``counts`` is (at the smallest alpha, fits, at the largest alpha, predictable fits):
-    the upper edge counts only fits with CV R² > 0 (see ``_edge_counts``). ``fits`` names
-    what was counted.
-    """
-    at_low, n_valid, at_high, n_predictable = counts
-    warnings = []
-    for count, n_fits, edge, value, what, hint in (
-        (at_low, n_valid, "smallest", alphas[0], "", "add smaller alphas"),
-        (
-            at_high,
-            n_predictable,
-            "largest",
-            alphas[-1],
-            " predictable (CV R² > 0)",
-            "add larger alphas",
-        ),
-    ):
-        if n_fits and count > EDGE_WARNING_FRACTION * n_fits:
-            warnings.append(
-                f"the chosen alpha is the {edge} of the grid ({value:g}) for {count} of "
-                f"{n_fits}{what} {fits} ({100 * count / n_fits:.1f} %); the grid is "
-                f"too narrow: {hint} to `alphas`"
-            )
-    return warnings
 
 
 def _constant_warning(

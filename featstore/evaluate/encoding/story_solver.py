@@ -21,6 +21,7 @@ import numpy as np
 
 from featstore._docs import fill_doc
 from featstore.errors import InputError
+from featstore.evaluate.encoding.alpha_edges import edge_masks
 from featstore.evaluate.encoding.backend import NUMPY, Backend
 from featstore.evaluate.encoding.banded import banded_ridge_cv
 from featstore.evaluate.encoding.ridge import RidgeFactor, predict_with_alphas, ridge_cv
@@ -57,7 +58,7 @@ class StoryScores:
         Fits (subject × outer fold × target) whose CV alpha is the smallest of the grid,
         fits counted there (the target varies in training), fits at the largest alpha
         among the predictable ones (CV R² > 0), predictable fits: the counts of
-        :func:`~featstore.evaluate.encoding.pipeline.edge_alpha_warnings`. Zeros with a
+        :func:`~featstore.evaluate.encoding.alpha_edges.edge_alpha_warnings`. Zeros with a
         fixed alpha. For banded ridge, a fit's alpha is the smallest of its band
         alphas (its overall regularisation), as in the one-story grid.
     band_alpha : array of shape (n_subjects, n_targets, n_spaces), optional
@@ -93,9 +94,7 @@ def _edge_counts(
     shrinking to zero is the right answer for the others.
     """
     valid = np.any(Y_train != 0, axis=0)  # z-scored: a constant target is all zeros
-    predictable = valid & (cv_score > 0)
-    at_low = valid & (alpha == alphas[0])
-    at_high = predictable & (alpha == alphas[-1])
+    at_low, at_high, predictable = edge_masks(alpha, valid, cv_score, alphas)
     return np.array([at_low.sum(), valid.sum(), at_high.sum(), predictable.sum()], np.int64)
 
 

@@ -54,6 +54,59 @@ from featstore.store.stories import is_collection, story_store
 logger = logging.getLogger(__name__)
 
 
+def _feature_inputs(location: str, configs: Sequence) -> tuple[Any, dict, dict]:
+    """The fMRI's summary, and each feature set's info and provenance, checked to have the
+    fMRI's number of TRs."""
+    catalog = StoreCatalog(location)
+    fmri = inputs.inspect_fmri(location)
+    infos = {part.group: catalog.info(part.key, part.window) for c in configs for part in c.parts}
+    for group, info in infos.items():
+        if info.n_tr != fmri.n_tr:
+            raise InputError(inputs.tr_mismatch_message(fmri.n_tr, group, info.n_tr))
+    provenance = {group: inputs.feature_provenance(info.attrs) for group, info in infos.items()}
+    return fmri, infos, provenance
+
+
+def _reusable_run(location: str, hashes: Sequence[str]) -> str | None:
+    """A complete run holding exactly this grid, said on the logger, or None."""
+    same = _identical_run(location, hashes)
+    if same is not None:
+        logger.warning(
+            "results/%s already holds this grid (the same configs, settings, features "
+            "and fMRI); reusing it instead of adding a copy to the summary (pass "
+            "run_id=NAME for another run)",
+            same,
+        )
+    return same
+
+
+def _one_story(
+    store: StorePath, story: str, test_stories: Sequence[str] | None, cv_stories: bool
+) -> StorePath:
+    """The store of ``story``, refusing a cross-story split asked for at the same time."""
+    if test_stories or cv_stories:
+        raise InputError(
+            f"story={story!r} evaluates one story (chronological split); give it or "
+            "`test_stories` / `cv_stories`, not both"
+        )
+    return story_store(store, story)
+
+
+def _request_record(
+    models: Sequence[ModelRequest],
+    fusions: Sequence[tuple[ModelRequest, ModelRequest]],
+    windows: Sequence[str],
+    layers: LayerSpec | None,
+) -> dict[str, Any]:
+    """What was asked for, as the run's attrs keep it (JSON: lists, not tuples)."""
+    return {
+        "models": [list(m) for m in models],
+        "fusions": [[list(a), list(b)] for a, b in fusions],
+        "windows": list(windows),
+        "layers": layers if isinstance(layers, str) or layers is None else list(layers),
+    }
+
+
 def run_grid(
     store: StorePath,
     *,
@@ -136,12 +189,7 @@ def run_grid(
     'demo'
     """
     if story is not None:
-        if test_stories or cv_stories:
-            raise InputError(
-                f"story={story!r} evaluates one story (chronological split); give it or "
-                "`test_stories` / `cv_stories`, not both"
-            )
-        store = story_store(store, story)
+        store = _one_story(store, story, test_stories, cv_stories)
     elif test_stories or cv_stories or is_collection(store):
         return run_story_grid(
             store,
@@ -176,13 +224,7 @@ def run_grid(
         method=settings.method,
     )
     notices += self_fusion_notices(configs)
-    catalog = StoreCatalog(location)
-    fmri = inputs.inspect_fmri(location)
-    infos = {part.group: catalog.info(part.key, part.window) for c in configs for part in c.parts}
-    for group, info in infos.items():
-        if info.n_tr != fmri.n_tr:
-            raise InputError(inputs.tr_mismatch_message(fmri.n_tr, group, info.n_tr))
-    provenance = {group: inputs.feature_provenance(info.attrs) for group, info in infos.items()}
+    fmri, infos, provenance = _feature_inputs(location, configs)
     settings_dict = settings.to_dict()
     hashes = tuple(
         config_hash(c, settings_dict, provenance, fmri.fingerprint, partition) for c in configs
@@ -190,13 +232,7 @@ def run_grid(
     layout = RunLayout(tuple(configs), hashes, fmri.n_subjects, fmri.n_roi)
     if run_id is None:
         run_id = find_resumable_run(location, layout)
-        if run_id is None and (same := _identical_run(location, hashes)) is not None:
-            logger.warning(
-                "results/%s already holds this grid (the same configs, settings, features "
-                "and fMRI); reusing it instead of adding a copy to the summary (pass "
-                "run_id=NAME for another run)",
-                same,
-            )
+        if run_id is None and (same := _reusable_run(location, hashes)) is not None:
             return same
         run_id = run_id or auto_run_id(location)
     group = result_group(run_id)
@@ -230,14 +266,7 @@ def run_grid(
                     "provenance": provenance,
                     "fmri": fmri,
                     "infos": infos,
-                    "request": {
-                        "models": [list(m) for m in models],
-                        "fusions": [[list(a), list(b)] for a, b in fusions],
-                        "windows": list(windows),
-                        "layers": (
-                            layers if isinstance(layers, str) or layers is None else list(layers)
-                        ),
-                    },
+                    "request": _request_record(models, fusions, windows, layers),
                     "execution": {
                         "workers": workers,
                         "threads_per_worker": threads_per_worker,

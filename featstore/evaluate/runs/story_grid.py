@@ -25,8 +25,8 @@ import numpy as np
 import zarr
 
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
+from featstore.evaluate.encoding.alpha_edges import edge_alpha_warnings
 from featstore.evaluate.encoding.backend import get_backend
-from featstore.evaluate.encoding.pipeline import edge_alpha_warnings
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.stories import StoryPlan, check_banded_pca, plan_story_split
 from featstore.evaluate.runs import inputs
