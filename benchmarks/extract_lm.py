@@ -8,13 +8,17 @@ time and peak resident memory (``ru_maxrss``):
 - float32 weights and arithmetic;
 - ``--precision bfloat16``: weights loaded in bfloat16 (half the memory);
 - float32 with ``device_map="auto"``, ``max_memory={"cpu": ...}`` and a disk offload
-  folder: Accelerate keeps most layers on disk and reads each while it runs.
+  folder: Accelerate keeps most layers on disk and reads each while it runs;
+- the same with the heap left untrimmed between blocks (as before
+  ``featstore.extract.offload.return_freed_memory``), to show what trimming saves.
+
+``--repeats N`` runs every setting N times, interleaved (this machine's load varies).
 
 Then what ``--dtype float16`` storage does to the numbers: the per-layer correlation of
 float16-stored TR features with float32 ones, and the test r of a ridge encoding model
 fitted to synthetic BOLD with each.
 
-    python benchmarks/extract_lm.py --words 60 --ctx 12 --threads 2
+    python benchmarks/extract_lm.py --words 60 --ctx 12 --threads 2 --repeats 3
 """
 
 from __future__ import annotations
@@ -97,6 +101,10 @@ def run_one(args) -> None:
     words = (STORY * (args.words // len(STORY) + 1))[: args.words]
     store = write_stimulus_store(Path(args.out) / "store.zarr", words, n_tr=args.words // 2)
     options = json.loads(args.options)
+    if not options.pop("trim_heap", True):
+        from featstore.extract import offload
+
+        offload._malloc_trim = lambda: None
     started = time.perf_counter()
     extract_text(store, resolve_model(args.model), ctx=args.ctx, threads=args.threads, **options)
     seconds = time.perf_counter() - started
@@ -180,6 +188,7 @@ def main() -> None:
     parser.add_argument("--ctx", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--offload-cpu", default="300MB", help="max_memory for the CPU")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of every setting")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -197,25 +206,28 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s; {args.words} words, ctx {args.ctx}, "
             f"{args.threads} threads"
         )
+        offload = {
+            "device_map": "auto",
+            "max_memory": {"cpu": args.offload_cpu},
+            "offload_folder": str(Path(tmp) / "offload"),
+        }
         settings = {
             "float32": {},
             "bfloat16 weights": {"precision": "bfloat16"},
-            f"float32, disk offload (cpu {args.offload_cpu})": {
-                "device_map": "auto",
-                "max_memory": {"cpu": args.offload_cpu},
-                "offload_folder": str(Path(tmp) / "offload"),
-            },
+            f"float32, disk offload (cpu {args.offload_cpu})": offload,
+            "  the same, heap not trimmed": {**offload, "trim_heap": False},
         }
         results = {}
-        for k, (name, options) in enumerate(settings.items()):
-            results[name] = child(model, Path(tmp) / f"run{k}", options, args)
-            done = results[name]
-            print(
-                f"  {name:<40} {done['seconds']:7.1f} s   peak RSS {done['peak_rss_mb']:6.0f} MB "
-                f"(anonymous {done['peak_anon_mb']:6.0f} MB, file-backed "
-                f"{done['peak_file_mb']:6.0f} MB)",
-                flush=True,
-            )
+        for repeat in range(args.repeats):
+            for k, (name, options) in enumerate(settings.items()):
+                results[name] = child(model, Path(tmp) / f"run{repeat}-{k}", options, args)
+                done = results[name]
+                print(
+                    f"  {name:<40} {done['seconds']:7.1f} s   peak RSS "
+                    f"{done['peak_rss_mb']:6.0f} MB (anonymous {done['peak_anon_mb']:6.0f} MB, "
+                    f"file-backed {done['peak_file_mb']:6.0f} MB)",
+                    flush=True,
+                )
         effect = float16_effect(results["float32"]["store"], args.ctx)
         print("float16 storage of the float32 features: " + json.dumps(effect))
 
