@@ -7,8 +7,8 @@ files (memory-mapped, never copied). Weights alone thus stay within one module a
 What grew instead, measured on a 494 M-parameter model (``benchmarks/extract_lm.py``),
 is memory the forward pass had freed: glibc's allocator kept ~0.9 GB of freed
 activation buffers in its main heap (1.16 GB held, 0.15 GB in use) rather than hand it
-back, as the weight reads interleave with those buffers. Trimming the heap after each
-block (``malloc_trim``) bounds the process by the resident layers plus one block.
+back. Trimming the heap after each block (``malloc_trim``) bounds the process by the
+resident layers, one offloaded module and the activations (docs/extraction-text.md).
 """
 
 from __future__ import annotations
