@@ -18,6 +18,7 @@ from featstore.extract.common import (
     quiet_loading,
     resolved_revision,
 )
+from featstore.extract.offload import return_freed_memory
 from featstore.extract.registry import KNOWN_TEXT_FAMILIES, ModelSpec
 from featstore.extract.text_tokens import reads_start_as_a_word
 from featstore.extract.text_windows import encode_windows, plan_windows
@@ -209,7 +210,8 @@ def load_base_model(spec: ModelSpec, revision: str | None, device: str, options:
     (``AutoModelForCausalLM`` / ``AutoModelForMaskedLM``) is loaded with it and its
     ``base_model`` kept. Encoder-decoder models (T5, Flan-T5, BART) load their encoder
     alone: ``T5EncoderModel`` where transformers has such a class, else the encoder
-    of the whole model.
+    of the whole model. With weights offloaded by ``device_map``, freed memory goes back
+    to the system after each block (:func:`featstore.extract.offload.return_freed_memory`).
     """
     import torch
     import transformers
@@ -248,6 +250,8 @@ def load_base_model(spec: ModelSpec, revision: str | None, device: str, options:
                 model = head.from_pretrained(spec.model_id, **kwargs).base_model
     except load_errors() as exc:
         raise load_error(spec, exc) from exc
+    if options.device_map is not None:
+        return_freed_memory(model)
     return model.eval()
 
 
