@@ -256,14 +256,19 @@ def print_warning(message: str) -> None:
 
 
 @contextlib.contextmanager
-def printing_warnings() -> Iterator[None]:
+def printing_warnings() -> Iterator[list[str]]:
     """Print the library's :class:`FeatstoreWarning` notices as ``warning: …`` lines on
-    stderr once the block has finished (instead of Python's two-line warning format)."""
+    stderr once the block has finished (instead of Python's two-line warning format).
+
+    Yields the list the printed messages are added to, so a command that also prints the
+    warnings a run stored can skip those already said."""
+    printed: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FeatstoreWarning)
-        yield
+        yield printed
     for item in caught:
         if issubclass(item.category, FeatstoreWarning):
             print_warning(str(item.message))
+            printed.append(str(item.message))
         else:
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)

@@ -191,7 +191,7 @@ def grid(
             raise InputError(f"--cv {cv!r}: expected a number of folds or 'stories'") from None
         settings = dataclasses.replace(settings, cv=folds)
     tests = [t.strip() for t in test_stories.split(",") if t.strip()] if test_stories else None
-    with printing_warnings():
+    with printing_warnings() as already_said:
         run_id = run_grid(
             store,
             models=[parse_model_request(m) for m in model or []],
@@ -212,7 +212,7 @@ def grid(
             cv_stories=cv_stories,
         )
     if tests or cv_stories or (story is None and is_collection(store)):
-        _print_story_run(store, run_id, quiet)
+        _print_story_run(store, run_id, quiet, already_said)
         return
     if story is not None:
         store = story_store(store, story)
@@ -231,7 +231,7 @@ def grid(
         _print_excluded(table)
 
 
-def _print_story_run(store: Path, run_id: str, quiet: bool) -> None:
+def _print_story_run(store: Path, run_id: str, quiet: bool, already_said: list[str]) -> None:
     """The outcome of a run across stories: counts, warnings, and r per config."""
     import numpy as np
 
@@ -245,7 +245,8 @@ def _print_story_run(store: Path, run_id: str, quiet: bool) -> None:
         f"{', '.join(attrs['test_stories'])}, {ds.sizes['roi']} targets"
     )
     for message in attrs.get("warnings", []):
-        print_warning(message)
+        if message not in already_said:
+            print_warning(message)
     if quiet:
         return
     out = Table(title="pooled test r per config", box=box.SIMPLE_HEAD, show_edge=False)
@@ -423,11 +424,14 @@ def roi(
             scores.sort_values("mean", ascending=False, na_position="last")["config"].iloc[0]
         )
     table = summ.roi_table(ds, [label]).sort_values("r", ascending=False, na_position="last")
-    out = Table(title=f"{label}: top {min(top, len(table))} ROIs (mean r across subjects)")
-    for column in ("rank", "roi", "name", "hemisphere", "r"):
-        out.add_column(column, justify="right" if column in ("rank", "roi", "r") else "left")
+    where = [c for c in summ.TARGET_INDEX_COORDS if c in table.columns]  # vertex or voxel
+    noun = {"vertex": "vertices", "voxel": "voxels"}.get(where[0] if where else "", "ROIs")
+    out = Table(title=f"{label}: top {min(top, len(table))} {noun} (mean r across subjects)")
+    for column in ("rank", "roi", *where, "name", "hemisphere", "r"):
+        out.add_column(column, justify="left" if column in ("name", "hemisphere") else "right")
     for rank, (_, row) in enumerate(table.head(top).iterrows(), start=1):
-        out.add_row(str(rank), str(row["roi"]), row["roi_name"], row["hemisphere"], _fmt(row["r"]))
+        cells = [str(row["roi"]), *(str(row[c]) for c in where), row["roi_name"], row["hemisphere"]]
+        out.add_row(str(rank), *cells, _fmt(row["r"]))
     console.print(out)
     if csv is not None:
         rows = summ.roi_table(ds, [label] if config else None)

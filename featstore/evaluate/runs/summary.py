@@ -254,10 +254,15 @@ def write_summary_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
     _write_csv(table.loc[:, list(SUMMARY_COLUMNS)], path)
 
 
+#: Coordinates on the target axis that say where a vertex or voxel target is.
+TARGET_INDEX_COORDS = ("vertex", "voxel")
+
+
 def roi_table(ds: xr.Dataset, configs: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean r across subjects per config and ROI of a results dataset.
 
-    Columns: ``log``, ``config``, ``roi``, ``roi_name``, ``hemisphere``, ``r``.
+    Columns: ``log``, ``config``, ``roi``, ``roi_name``, ``hemisphere``, ``r``, and for
+    vertex or voxel targets ``vertex`` or ``voxel`` (the index on the mesh or in the grid).
     """
     run_id = str(ds.attrs.get("run_id", ""))
     if configs is not None:
@@ -276,7 +281,7 @@ def roi_table(ds: xr.Dataset, configs: Sequence[str] | None = None) -> pd.DataFr
         if S.HEMISPHERE_COORD in ds.coords
         else [""] * n_roi
     )
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "log": np.repeat([f"{S.RESULTS}/{run_id}/{label}" for label in labels], n_roi),
             "config": np.repeat(labels, n_roi),
@@ -286,11 +291,18 @@ def roi_table(ds: xr.Dataset, configs: Sequence[str] | None = None) -> pd.DataFr
             "r": mean_r.reshape(-1),
         }
     )
+    for coord in TARGET_INDEX_COORDS:
+        if coord in ds.coords:
+            index = np.asarray(ds[coord].values, dtype=np.int64)
+            table.insert(3, coord, np.tile(index, len(labels)))
+    return table
 
 
 def write_roi_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``roi.csv`` (see the module docstring)."""
-    _write_csv(table.loc[:, list(ROI_COLUMNS)], path)
+    """Write ``roi.csv`` (see the module docstring; plus ``vertex`` or ``voxel`` for vertex
+    or voxel targets)."""
+    extra = [c for c in TARGET_INDEX_COORDS if c in table.columns]
+    _write_csv(table.loc[:, list(ROI_COLUMNS) + extra], path)
 
 
 def _write_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
