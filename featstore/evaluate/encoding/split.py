@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -89,3 +91,27 @@ def contiguous_folds(
             )
         folds.append((train, block))
     return folds
+
+
+def story_folds(
+    lengths: Sequence[int], n_folds: int, gap: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """CV folds over the stacked rows of training stories of ``lengths`` rows each.
+
+    Two or more stories: leave one story out (no gap is needed when the delays are made
+    on each story's own timeline, so no row reads another story). One story: ``n_folds``
+    contiguous folds with ``gap`` rows dropped around each block
+    (:func:`contiguous_folds`).
+
+    Returns
+    -------
+    list of (train, validation) int64 position arrays into the stacked rows
+    """
+    if len(lengths) == 1:
+        return contiguous_folds(int(lengths[0]), n_folds, gap)
+    bounds = np.cumsum([0, *lengths])
+    positions = np.arange(bounds[-1], dtype=np.int64)
+    return [
+        (np.concatenate([positions[:start], positions[stop:]]), positions[start:stop])
+        for start, stop in pairwise(bounds)
+    ]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 
@@ -29,7 +28,7 @@ from featstore.evaluate.encoding.design import FeatureTransform, split_component
 from featstore.evaluate.encoding.preprocess import constant_columns
 from featstore.evaluate.encoding.ridge import RidgeFactor, factorize
 from featstore.evaluate.encoding.settings import EncodingSettings
-from featstore.evaluate.encoding.split import contiguous_folds
+from featstore.evaluate.encoding.split import story_folds
 
 #: The two ways of splitting a store of stories.
 SPLITS = ("test-stories", "cv-stories")
@@ -238,14 +237,7 @@ def inner_folds(
     Two or more stories: leave one story out (no gap is needed: delays never cross a
     story start). One story: ``settings.cv`` contiguous folds with ``resolved_gap``.
     """
-    if len(lengths) == 1:
-        return contiguous_folds(int(lengths[0]), settings.cv, settings.resolved_gap)
-    bounds = np.cumsum([0, *lengths])
-    positions = np.arange(bounds[-1], dtype=np.int64)
-    return [
-        (np.concatenate([positions[:start], positions[stop:]]), positions[start:stop])
-        for start, stop in pairwise(bounds)
-    ]
+    return story_folds(lengths, settings.cv, settings.resolved_gap)
 
 
 @dataclass(frozen=True)
