@@ -14,6 +14,7 @@ import typer
 
 from featstore.cli._common import StoreOption, StoryOption, console, one_story, story_prefix
 from featstore.cli._options import OverwriteResultsOption, ResultsRunOption
+from featstore.errors import InputError
 
 ModelOption = Annotated[
     str,
@@ -60,7 +61,21 @@ def trf(
     test_frac: Annotated[
         float, typer.Option("--test-frac", help="Held-out fraction at the end of the story.")
     ] = 0.2,
-    cv: Annotated[int, typer.Option("--cv", help="Contiguous CV folds for alpha.")] = 5,
+    cv: Annotated[
+        str,
+        typer.Option(
+            "--cv",
+            help="Contiguous CV folds for alpha, or 'stories' (a store of stories): predict "
+            "each story once from the others.",
+        ),
+    ] = "5",
+    test_stories: Annotated[
+        str | None,
+        typer.Option(
+            "--test-stories",
+            help="A store of stories: test on these stories (s2 or s2,s3), train on the others.",
+        ),
+    ] = None,
     run: ResultsRunOption = None,
     overwrite: OverwriteResultsOption = False,
 ) -> None:
@@ -71,6 +86,13 @@ def trf(
     r on the held-out end of the story. Writes r, alpha (layer, subject, channel) and the
     lag profile (layer, subject, lag, channel).
 
+    On a store of stories with EEG in two or more stories, `--test-stories` trains on the
+    other stories and scores the listed ones, `--cv stories` predicts each story once from
+    the others: lags never cross a story start, PCA and z-scoring are fitted on the
+    training stories, alpha by leave-one-story-out CV (contiguous folds when one story
+    trains); results go to `results/<run>` at the store's root, with r per story
+    (r_story) besides the pooled r.
+
     Example:
 
         evaluate trf --store stores/eeg.zarr --model minilm:ctx32 --lags -100:600
@@ -78,22 +100,69 @@ def trf(
         evaluate trf --store stores/eeg.zarr --continuous envelope --lags -100:400
 
         evaluate trf --store stores/stories.zarr --story s2 --model minilm:ctx32
+
+        evaluate trf --store stores/stories.zarr --model minilm:ctx32 --test-stories s3
+
+        evaluate trf --store stores/stories.zarr --continuous envelope --cv stories
     """
     from featstore.evaluate.eeg.epochs import parse_ms_range
     from featstore.evaluate.eeg.trf_run import TRFSettings, alphas_from_text, run_trf, trf_summary
 
+    across = test_stories is not None or cv.strip().lower() == "stories"
     settings = TRFSettings(
         lags_ms=parse_ms_range(lags, "--lags"),
         alphas=alphas_from_text(alphas),
         pca=pca or None,
         test_frac=test_frac,
-        cv=cv,
+        cv=5 if cv.strip().lower() == "stories" else _folds(cv),
     )
+    if across:
+        _trf_across_stories(store, story, model, continuous, settings, test_stories, run, overwrite)
+        return
     target = one_story(store, story)
     run_id = run_trf(
         target, model, settings, continuous=continuous, run_id=run, overwrite=overwrite
     )
     _print_results(store, target, run_id, trf_summary(target, run_id))
+
+
+def _folds(cv: str) -> int:
+    try:
+        return int(cv)
+    except ValueError:
+        raise InputError(f"--cv {cv!r}: expected a number of folds or 'stories'") from None
+
+
+def _trf_across_stories(
+    store: Path,
+    story: str | None,
+    model: str | None,
+    continuous: str | None,
+    settings: Any,
+    test_stories: str | None,
+    run: str | None,
+    overwrite: bool,
+) -> None:
+    """``--test-stories`` / ``--cv stories``: fit across stories, print the root's run."""
+    from featstore.evaluate.eeg.trf_run import trf_summary
+    from featstore.evaluate.eeg.trf_stories import run_trf_stories, trf_stories_summary
+
+    if story is not None:
+        raise InputError(
+            "--story evaluates one story; --test-stories and --cv stories use every story"
+        )
+    tests = [t.strip() for t in test_stories.split(",") if t.strip()] if test_stories else None
+    run_id = run_trf_stories(
+        store,
+        model,
+        settings,
+        continuous=continuous,
+        test_stories=tests,
+        run_id=run,
+        overwrite=overwrite,
+    )
+    summary = trf_stories_summary(store, run_id) + trf_summary(store, run_id)
+    _print_results(store, store, run_id, summary)
 
 
 def _print_results(store: Path, target: Any, run_id: str, summary: list[str]) -> None:

@@ -91,8 +91,11 @@ def planted_response(n_times: int, onset_samples: np.ndarray, seed: int) -> np.n
     return data
 
 
-def write_raws(folder: Path, seconds: float, fmt: str = "fif", n_channels: int = 6) -> list[Path]:
-    """One recording per subject, written by MNE (fif, or brainvision/edf via export)."""
+def write_raws(
+    folder: Path, seconds: float, fmt: str = "fif", n_channels: int = 6, seed: int = 10
+) -> list[Path]:
+    """One recording per subject, written by MNE (fif, or brainvision/edf via export);
+    ``seed`` draws the noise (another seed: another session of the same story)."""
     import mne
 
     _, onsets, _ = story_words()
@@ -101,7 +104,7 @@ def write_raws(folder: Path, seconds: float, fmt: str = "fif", n_channels: int =
         lead = ONSETS_S[subject]
         n_times = round((lead + seconds + 1.0) * SFREQ)
         samples = np.round((lead + onsets) * SFREQ).astype(int)
-        data = planted_response(n_times, samples, seed=10 + k)[:, :n_channels]
+        data = planted_response(n_times, samples, seed=seed + k)[:, :n_channels]
         info = mne.create_info(CHANNELS[:n_channels], SFREQ, "eeg")
         raw = mne.io.RawArray(data.T, info, verbose="error")
         raw.set_montage("standard_1020", verbose="error")
