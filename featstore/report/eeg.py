@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from markupsafe import Markup
 
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import analysis_runs, open_analysis
@@ -79,7 +80,22 @@ def _trf_context(page: _Page, run_id: str, ds: xr.Dataset) -> dict[str, Any]:
                 "its peak lag (ms)": float(ds[S.LAG_DIM].values[int(np.argmax(profile))]),
             }
         )
-    return {"figures": figures, "note": note, "table": _table(pd.DataFrame(rows))}
+    return {
+        "figures": figures,
+        "note": note,
+        "table": _table(pd.DataFrame(rows)),
+        "stories": _story_table(ds),
+    }
+
+
+def _story_table(ds: xr.Dataset) -> Markup | None:
+    """A run across stories (``r_story``): mean r of each layer on each test story."""
+    if "r_story" not in ds:
+        return None
+    means = ds["r_story"].mean((S.SUBJECT_DIM, S.CHANNEL_DIM))  # NaN: subjects lacking it
+    frame = pd.DataFrame(means.values, columns=[str(s) for s in ds["story"].values])
+    frame.insert(0, "layer", [int(x) for x in ds[S.LAYER_DIM].values])
+    return _table(frame)
 
 
 def _similarity_context(page: _Page, run_id: str, ds: xr.Dataset) -> dict[str, Any]:

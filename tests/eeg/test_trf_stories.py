@@ -16,6 +16,7 @@ from featstore.datasets.eeg import import_eeg
 from featstore.datasets.importer import import_dataset
 from featstore.evaluate.eeg.trf_run import TRFSettings
 from featstore.evaluate.eeg.trf_stories import run_trf_stories
+from featstore.report.html import build_report
 from featstore.store.stories import story_store
 from tests.datasets.conftest import tree_hash
 from tests.eeg.conftest import FEATURE_ATTRS
@@ -92,6 +93,11 @@ def test_test_stories_recover_the_planted_lag_and_leave_out_who_lacks_the_story(
     np.testing.assert_allclose(planted.r, planted.r_story.sel(story="s3"), rtol=1e-6)
     peak = planted.lag_profile.sel(channel=PLANTED_CHANNELS).idxmax("lag")
     assert ((peak >= 300) & (peak <= 500)).all()
+    page = build_report(store, store.parent / "out", embed=True).read_text(encoding="utf-8")
+    assert 'alt="TRF r topography across layer 1"' in page
+    assert "Across stories (test-stories" in page
+    layer_means = ds.r_story.sel(story="s3").mean(("subject", "channel")).values
+    assert all(f"{value:.3f}" in page for value in layer_means)
 
 
 def test_cv_stories_predicts_every_story_once(stories):
