@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from featstore.errors import InputError
-from featstore.evaluate.encoding.split import chronological_split, contiguous_folds
+from featstore.evaluate.encoding.split import chronological_split, contiguous_folds, story_folds
 from tests.evaluate.conftest import gapped_kfold
 
 
@@ -58,3 +58,19 @@ def test_folds_errors_name_the_values():
         contiguous_folds(9, 5)
     with pytest.raises(InputError, match="cv=2 with gap=5"):
         contiguous_folds(6, 2, gap=5)
+
+
+def test_story_folds_leave_one_story_out_or_fall_back_to_contiguous_folds():
+    folds = story_folds([3, 2, 4], n_folds=5, gap=7)  # gap and n_folds unused
+    assert [val.tolist() for _, val in folds] == [[0, 1, 2], [3, 4], [5, 6, 7, 8]]
+    assert [fit.tolist() for fit, _ in folds] == [
+        [3, 4, 5, 6, 7, 8],
+        [0, 1, 2, 5, 6, 7, 8],
+        [0, 1, 2, 3, 4],
+    ]
+    one = story_folds([11], n_folds=3, gap=1)
+    expected = contiguous_folds(11, 3, gap=1)
+    assert all(
+        np.array_equal(a, c) and np.array_equal(b, d)
+        for (a, b), (c, d) in zip(one, expected, strict=True)
+    )
