@@ -21,15 +21,20 @@ FEATURE_ATTRS = {
 }
 
 
-def _story_store(folder, punctuation=True):
-    align, audio, seconds = write_story(folder, punctuation=punctuation)
-    store = folder / "eeg.zarr"
-    import_dataset(store, align=align, audio=audio, tr=TR)
+def write_planted_features(store) -> None:
+    """``features/planted/ctx8``: random TR-rate states and the planted per-word vectors."""
     n_tr = fs.store_n_tr(store)
     hidden = np.random.default_rng(4).standard_normal((N_LAYERS, n_tr, N_DIM)).astype("f4")
     fs.write_feature_set(
         store, "planted", "ctx8", hidden, attrs=FEATURE_ATTRS, word_hidden=word_vectors()
     )
+
+
+def _story_store(folder, punctuation=True):
+    align, audio, seconds = write_story(folder, punctuation=punctuation)
+    store = folder / "eeg.zarr"
+    import_dataset(store, align=align, audio=audio, tr=TR)
+    write_planted_features(store)
     return store, seconds
 
 

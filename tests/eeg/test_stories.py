@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import xarray as xr
 from typer.testing import CliRunner
@@ -16,14 +15,11 @@ from featstore.cli.main import app as featstore_app
 from featstore.datasets.importer import import_dataset
 from featstore.store.stories import list_stories, story_path, story_store
 from tests.datasets.conftest import tree_hash
-from tests.eeg.conftest import FEATURE_ATTRS
+from tests.eeg.conftest import write_planted_features
 from tests.eeg.synthetic import (
-    N_DIM,
-    N_LAYERS,
     PLANTED_CHANNELS,
     PLANTED_LAYER,
     TR,
-    word_vectors,
     write_raws,
     write_story,
 )
@@ -42,16 +38,7 @@ def _collection_once(tmp_path_factory):
     align, audio, seconds = write_story(folder)
     for name in ("s1", "s2"):
         import_dataset(store, align=align, audio=audio, tr=TR, story=name)
-        target = story_store(store, name)
-        hidden = np.random.default_rng(4).standard_normal((N_LAYERS, fs.store_n_tr(target), N_DIM))
-        fs.write_feature_set(
-            target,
-            "planted",
-            "ctx8",
-            hidden.astype("f4"),
-            attrs=FEATURE_ATTRS,
-            word_hidden=word_vectors(),
-        )
+        write_planted_features(story_store(store, name))
     return store, [str(p) for p in write_raws(folder, seconds)]
 
 

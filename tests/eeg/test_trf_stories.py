@@ -19,15 +19,12 @@ from featstore.evaluate.eeg.trf_stories import run_trf_stories
 from featstore.report.html import build_report
 from featstore.store.stories import story_store
 from tests.datasets.conftest import tree_hash
-from tests.eeg.conftest import FEATURE_ATTRS
+from tests.eeg.conftest import write_planted_features
 from tests.eeg.synthetic import (
-    N_DIM,
-    N_LAYERS,
     NOISE_CHANNELS,
     PLANTED_CHANNELS,
     PLANTED_LAYER,
     TR,
-    word_vectors,
     write_raws,
     write_story,
 )
@@ -47,15 +44,7 @@ def _stories_once(tmp_path_factory):
     for k, (name, n_subjects) in enumerate((("s1", 2), ("s2", 2), ("s3", 1))):
         import_dataset(store, align=align, audio=audio, tr=TR, story=name)
         target = story_store(store, name)
-        hidden = np.random.default_rng(4).standard_normal((N_LAYERS, fs.store_n_tr(target), N_DIM))
-        fs.write_feature_set(
-            target,
-            "planted",
-            "ctx8",
-            hidden.astype("f4"),
-            attrs=FEATURE_ATTRS,
-            word_hidden=word_vectors(),
-        )
+        write_planted_features(target)
         session = folder / name
         session.mkdir()
         raws = write_raws(session, seconds, seed=10 * (k + 1))

@@ -77,6 +77,17 @@ def word_features(store: StorePath, model: str) -> WordFeatures:
     )
 
 
+def word_onsets(store: StorePath, features: WordFeatures) -> np.ndarray:
+    """Onsets (s) of the stimulus words that ``features`` holds one vector each for."""
+    onsets = open_group(store, S.STIMULUS)["onset"].values.astype(np.float64)
+    if features.word_hidden.sizes[S.WORD_DIM] != len(onsets):
+        raise InputError(
+            f"{store}: {features.key}/{features.window} has "
+            f"{features.word_hidden.sizes[S.WORD_DIM]} words but the stimulus has {len(onsets)}"
+        )
+    return onsets
+
+
 def open_eeg(store: StorePath) -> xr.Dataset:
     """The store's ``eeg`` group (error naming the import command if absent)."""
     if not group_exists(store, S.EEG):

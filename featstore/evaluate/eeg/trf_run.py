@@ -22,7 +22,7 @@ from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import write_analysis
 from featstore.evaluate.eeg.continuous import continuous_features
 from featstore.evaluate.eeg.epochs import lag_samples
-from featstore.evaluate.eeg.inputs import open_eeg, word_features
+from featstore.evaluate.eeg.inputs import open_eeg, word_features, word_onsets
 from featstore.evaluate.encoding.preprocess import apply_pca, fit_pca
 from featstore.evaluate.encoding.split import chronological_split
 from featstore.evaluate.encoding.trf import fit_trf, impulse_series, lag_profile
@@ -63,12 +63,7 @@ def _reduce(vectors: np.ndarray, train_rows: np.ndarray, pca: int | None, what: 
 def _word_designs(store, model, eeg, train, pca) -> tuple[Iterator[np.ndarray], dict]:
     """Per layer: the word vectors (PCA on the train words) as impulses at the onsets."""
     features = word_features(store, model)
-    onsets = open_group(store, S.STIMULUS)["onset"].values.astype(np.float64)
-    if features.word_hidden.sizes[S.WORD_DIM] != len(onsets):
-        raise InputError(
-            f"{features.key}/{features.window} has {features.word_hidden.sizes[S.WORD_DIM]} "
-            f"words but the stimulus has {len(onsets)}"
-        )
+    onsets = word_onsets(store, features)
     sfreq, times = float(eeg.attrs["sfreq"]), eeg[S.TIME_DIM].values
     train_words = np.flatnonzero(_train_words(onsets, times, train))
 

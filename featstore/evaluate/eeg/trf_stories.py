@@ -26,7 +26,7 @@ from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import write_analysis
 from featstore.evaluate.eeg.continuous import continuous_features
 from featstore.evaluate.eeg.epochs import lag_samples
-from featstore.evaluate.eeg.inputs import word_features
+from featstore.evaluate.eeg.inputs import word_features, word_onsets
 from featstore.evaluate.eeg.trf_run import TRFSettings
 from featstore.evaluate.encoding.preprocess import apply_pca, fit_pca
 from featstore.evaluate.encoding.stories import StoryPlan, plan_story_split
@@ -69,12 +69,7 @@ def _story_eeg(name: str, handle, model: str | None, continuous: str | None) -> 
     data = eeg[S.EEG_DATA_VAR].values
     if continuous is None:
         features = word_features(handle, model)
-        onsets = open_group(handle, S.STIMULUS)["onset"].values.astype(np.float64)
-        if features.word_hidden.sizes[S.WORD_DIM] != len(onsets):
-            raise InputError(
-                f"story {name!r}: {features.key}/{features.window} has "
-                f"{features.word_hidden.sizes[S.WORD_DIM]} words but the stimulus has {len(onsets)}"
-            )
+        onsets = word_onsets(handle, features)
         hidden = features.word_hidden
         return StoryEEG(
             name,
