@@ -19,12 +19,13 @@ from featstore.evaluate.eeg.trf_stories import run_trf_stories
 from featstore.report.html import build_report
 from featstore.store.stories import story_store
 from tests.datasets.conftest import tree_hash
-from tests.eeg.conftest import write_planted_features
+from tests.eeg.conftest import FEATURE_ATTRS, write_planted_features
 from tests.eeg.synthetic import (
     NOISE_CHANNELS,
     PLANTED_CHANNELS,
     PLANTED_LAYER,
     TR,
+    word_vectors,
     write_raws,
     write_story,
 )
@@ -147,3 +148,25 @@ def test_bad_story_options_are_one_line(stories, args, culprit):
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert lines[0].startswith("error: ") and culprit in lines[0], lines[0]
     assert tree_hash(store) == before
+
+
+def test_the_test_story_teaches_nothing(stories, tmp_path):
+    """Another recording and other word vectors in the test story s3 change neither the
+    PCA axes, the alphas nor the weights (lag profiles) fitted on s1 and s2."""
+    store, _, seconds = stories
+    first = fs.open_group(
+        store, f"results/{run_trf_stories(store, 'planted:ctx8', SETTINGS, test_stories=['s3'])}"
+    ).load()
+    s3 = story_store(store, "s3")
+    import_eeg(s3, [str(write_raws(tmp_path, seconds, seed=99)[0])], overwrite=True)
+    vectors = 3.0 * word_vectors()[:, ::-1] + 1.0
+    hidden = fs.open_group(s3, "features/planted/ctx8")["hidden"].values
+    fs.write_feature_set(
+        s3, "planted", "ctx8", hidden, attrs=FEATURE_ATTRS, word_hidden=vectors, overwrite=True
+    )
+    second = fs.open_group(
+        store, f"results/{run_trf_stories(store, 'planted:ctx8', SETTINGS, test_stories=['s3'])}"
+    ).load()
+    np.testing.assert_array_equal(first.alpha, second.alpha)
+    np.testing.assert_allclose(first.lag_profile, second.lag_profile, rtol=1e-10)
+    assert not np.allclose(first.r.sel(subject="sub-01"), second.r.sel(subject="sub-01"))
