@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from featstore.errors import InputError
-from featstore.evaluate.analyses.runner import write_analysis
+from featstore.evaluate.analyses.runner import check_run_id, write_analysis
 from featstore.evaluate.eeg.continuous import continuous_features
 from featstore.evaluate.eeg.epochs import lag_samples
 from featstore.evaluate.eeg.inputs import word_features, word_onsets
@@ -163,7 +163,14 @@ def _targets(story: StoryEEG, subjects: Sequence[str]) -> np.ndarray:
     return story.data[index].transpose(1, 0, 2).reshape(story.data.shape[1], -1)
 
 
-def _fit_layer(stories, layer, plan: StoryPlan, subjects, lags, settings):
+def _fit_layer(
+    stories: dict[str, StoryEEG],
+    layer: int,
+    plan: StoryPlan,
+    subjects: Sequence[str],
+    lags: np.ndarray,
+    settings: TRFSettings,
+) -> tuple[dict, dict, dict]:
     """Per subject: (recording, prediction) pairs per test story, alphas and lag profiles."""
     n_channels = next(iter(stories.values())).data.shape[2]
     scored: dict[str, dict[str, tuple]] = {s: {} for s in subjects}
@@ -212,6 +219,7 @@ def run_trf_stories(
     per story, ``alpha`` the chosen alpha (the median over folds for ``cv-stories``) and
     ``lag_profile`` the mean over folds.
     """
+    check_run_id(store, run_id, overwrite)  # before the fits, not only before writing
     stories = {story.name: story for story in load_stories(store, model, continuous)}
     first = next(iter(stories.values()))
     subjects = list(dict.fromkeys(s for story in stories.values() for s in story.subjects))
