@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import zarr
 
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
 from featstore.evaluate.encoding.alpha_edges import edge_alpha_warnings
@@ -46,7 +45,13 @@ from featstore.evaluate.runs.story_tasks import (
     prepare_config,
     solve_chunk,
 )
-from featstore.evaluate.runs.writing import RunLayout, auto_run_id, config_coords, run_warnings
+from featstore.evaluate.runs.writing import (
+    RunLayout,
+    auto_run_id,
+    config_coords,
+    find_staged_run,
+    run_warnings,
+)
 from featstore.progress import progress_bar
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, is_complete
@@ -124,7 +129,7 @@ def run_story_grid(
     for message in left_out:  # never a silent NaN
         warnings.warn(message, FeatstoreWarning, stacklevel=2)
     notices += left_out
-    run_id = run_id or _resumable(location, stage_settings) or auto_run_id(location)
+    run_id = run_id or find_staged_run(location, stage_settings) or auto_run_id(location)
     group = result_group(run_id)
     if is_complete(location, group):
         with group_lock(location, group):
@@ -255,23 +260,6 @@ def _check_split(store: str, test_stories: Sequence[str] | None, cv_stories: boo
             f"{store} holds {len(stories)} stories ({', '.join(stories)}): give "
             "`test_stories` or `cv_stories` (not both), or one `story`"
         )
-
-
-def _resumable(store: str, stage_settings: dict[str, Any]) -> str | None:
-    """The id of an unfinished run across stories staged with these settings."""
-    wanted = settings_hash(stage_settings)
-    try:
-        node = zarr.open_group(
-            store, path=f"{S.WORK}/{S.RESULTS}", mode="r", zarr_format=S.ZARR_FORMAT
-        )
-    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
-        return None
-    for run_id in sorted(node.group_keys()):
-        if node[run_id].attrs.get("settings_hash") == wanted and not is_complete(
-            store, result_group(run_id)
-        ):
-            return run_id
-    return None
 
 
 def _left_out(plan: StoryPlan, fmri: StoriesFmri) -> dict[str, list[str]]:

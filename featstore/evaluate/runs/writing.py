@@ -180,7 +180,12 @@ class RunLayout:
 
 def find_resumable_run(store: StorePath, layout: RunLayout) -> str | None:
     """The id of an unfinished run staged with exactly this layout, if any."""
-    wanted = settings_hash(layout.stage_settings())
+    return find_staged_run(store, layout.stage_settings())
+
+
+def find_staged_run(store: StorePath, stage_settings: Mapping[str, Any]) -> str | None:
+    """The id of an unfinished run whose stage was opened with ``stage_settings``, if any."""
+    wanted = settings_hash(stage_settings)
     work = f"{S.WORK}/{S.RESULTS}"
     try:
         node = zarr.open_group(str(store), path=work, mode="r", zarr_format=S.ZARR_FORMAT)
