@@ -121,23 +121,36 @@ def _run_threaded(
 ) -> None:
     """Threaded scheduler in this process; results are staged by the scheduler thread."""
     import dask
-    from dask.callbacks import Callback
 
-    index_of = {f"featstore-config-{index}": index for index, _ in jobs}
+    tasks = {}
+    for index, args in jobs:
+        key = f"featstore-config-{index}"
+        tasks[key] = (
+            (index,),
+            dask.delayed(_evaluate, pure=False)(*args, n_threads, dask_key_name=key),
+        )
+    compute_threaded(tasks, on_result)
+
+
+def compute_threaded(tasks: Mapping[str, tuple[tuple, Any]], on_result: Callable) -> None:
+    """Compute ``tasks`` on dask's threaded scheduler in this process, one at a time.
+
+    ``tasks`` maps a task's key (its ``dask_key_name``) to ``(tag, delayed task)``;
+    ``on_result(*tag, result)`` is called on the scheduler thread as each completes.
+    Each task feeds a tiny task returning None, so dask drops a result as soon as it is
+    staged instead of holding every result to the end.
+    """
+    import dask
+    from dask.callbacks import Callback
 
     class _Stage(Callback):
         def _posttask(self, key, result, dsk, state, worker_id):
-            if key in index_of:
-                on_result(index_of[key], result)
+            if key in tasks:
+                on_result(*tasks[key][0], result)
 
-    # each config task feeds a tiny task returning None, so dask drops the config's
-    # result as soon as it is staged instead of holding every result to the end
     done = [
-        dask.delayed(_discard)(
-            dask.delayed(_evaluate, pure=False)(*args, n_threads, dask_key_name=key),
-            dask_key_name=f"{key}-staged",
-        )
-        for key, (_, args) in zip(index_of, jobs, strict=True)
+        dask.delayed(_discard)(task, dask_key_name=f"{key}-staged")
+        for key, (_, task) in tasks.items()
     ]
     with _Stage():
         dask.compute(*done, scheduler="threads", num_workers=1)
@@ -166,28 +179,57 @@ def run_tasks(
         _run_threaded(jobs, n_threads, on_result)
         return
 
-    from distributed import as_completed
-
-    with contextlib.ExitStack() as stack:
-        own_cluster = client is None
-        if own_cluster:
-            client, n_threads = open_local_cluster(stack, workers, n_threads)
+    with open_cluster(client, workers, n_threads) as cluster:
         futures = {
-            client.submit(
-                _evaluate, *args, n_threads, key=f"featstore-{run_id}-{index}", pure=False
-            ): index
+            cluster.client.submit(
+                _evaluate, *args, cluster.n_threads, key=f"featstore-{run_id}-{index}", pure=False
+            ): (index,)
             for index, args in jobs
         }
+        cluster.gather(futures, on_result)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """A distributed ``client`` to submit tasks to, with the BLAS threads of each of its
+    tasks (``n_threads``); ``own_cluster`` when the cluster is a local one of this process."""
+
+    client: Any
+    n_threads: int | None
+    stack: contextlib.ExitStack
+    own_cluster: bool
+
+    def gather(
+        self, futures: Mapping[Any, tuple], on_result: Callable, also_cancel: Sequence[Any] = ()
+    ) -> None:
+        """Call ``on_result(*tag, result)`` as each of ``futures`` (future: tag) completes.
+
+        On an error (or Ctrl-C) every future and ``also_cancel`` are cancelled and the error
+        is raised again, with the teardown of the cluster silenced (:func:`silence_teardown`).
+        """
+        from distributed import as_completed
+
         try:
             for future in as_completed(futures):
-                on_result(futures[future], future.result())
+                on_result(*futures[future], future.result())
                 future.release()
         except BaseException:
             # the error (or Ctrl-C) is what the user needs; the teardown of the cluster
             # that follows logs warnings and tracebacks of its closed connections
-            silence_teardown(stack, client, own_cluster)
-            client.cancel(list(futures))
+            silence_teardown(self.stack, self.client, self.own_cluster)
+            self.client.cancel([*futures, *also_cancel])
             raise
+
+
+@contextlib.contextmanager
+def open_cluster(client: Any, workers: int, n_threads: int | None) -> Iterator[Cluster]:
+    """``client``'s cluster, or (``client`` None) a new local one of ``workers`` processes
+    (see :func:`open_local_cluster`), closed on exit."""
+    with contextlib.ExitStack() as stack:
+        own_cluster = client is None
+        if own_cluster:
+            client, n_threads = open_local_cluster(stack, workers, n_threads)
+        yield Cluster(client, n_threads, stack, own_cluster)
 
 
 def open_local_cluster(

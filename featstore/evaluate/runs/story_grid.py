@@ -37,7 +37,11 @@ from featstore.evaluate.runs.configs import (
     build_configs,
 )
 from featstore.evaluate.runs.results import EXCLUDED_ATTR
-from featstore.evaluate.runs.scheduling import connect, open_local_cluster, silence_teardown
+from featstore.evaluate.runs.scheduling import (
+    compute_threaded,
+    connect,
+    open_cluster,
+)
 from featstore.evaluate.runs.story_inputs import StoriesFmri, check_features, inspect_stories
 from featstore.evaluate.runs.story_tasks import (
     STORY_DIM,
@@ -156,18 +160,14 @@ def run_story_grid(
                 advance(1)
 
             _run_tasks(
-                location,
+                _TaskInputs(location, settings_dict, plan, fmri, array_backend),
                 configs,
                 pending,
-                settings_dict,
-                plan,
-                fmri,
                 workers=workers,
                 n_threads=threads_per_worker,
                 client=client,
                 run_id=run_id,
                 on_result=on_result,
-                array_backend=array_backend,
             )
         n_constant = stage.n_constant()
         per_config = _edge_warnings(configs, stage.edge_counts(), settings)
@@ -354,20 +354,38 @@ def _coords(
     return coords
 
 
+@dataclasses.dataclass(frozen=True)
+class _TaskInputs:
+    """What every task of a run across stories gets (never arrays)."""
+
+    store: str
+    settings: dict[str, Any]
+    plan: StoryPlan
+    fmri: StoriesFmri
+    array_backend: tuple[str, str]
+
+    def prepare_args(self, config: Config, n_threads: int | None) -> tuple:
+        """The arguments of :func:`~.story_tasks.prepare_config`."""
+        return (self.store, config, self.settings, self.plan, self.fmri, n_threads)
+
+    def solve_args(self, fits: Any, chunk: int, n_threads: int | None) -> tuple:
+        """The arguments of :func:`~.story_tasks.solve_chunk`."""
+        return (
+            *(self.store, fits, self.settings, self.plan, self.fmri),
+            *(chunk, n_threads, self.array_backend),
+        )
+
+
 def _run_tasks(
-    store: str,
+    task_inputs: _TaskInputs,
     configs: Sequence[Config],
     pending: Sequence[tuple[int, int]],
-    settings: dict[str, Any],
-    plan: StoryPlan,
-    fmri: StoriesFmri,
     *,
     workers: int,
     n_threads: int | None,
     client: Any,
     run_id: str,
     on_result: Any,
-    array_backend: tuple[str, str],
 ) -> None:
     """Run the (config, chunk) tasks of ``pending`` (see the module docstring)."""
     by_config: dict[int, list[int]] = {}
@@ -376,101 +394,53 @@ def _run_tasks(
     if not by_config:
         return
     if client is None and workers <= 1:
-        _run_threaded(
-            store, configs, by_config, settings, plan, fmri, n_threads, on_result, array_backend
-        )
+        _run_threaded(task_inputs, configs, by_config, n_threads, on_result)
         return
-    from distributed import as_completed
-
-    with contextlib.ExitStack() as stack:
-        own_cluster = client is None
-        if own_cluster:
-            client, n_threads = open_local_cluster(stack, workers, n_threads)
+    with open_cluster(client, workers, n_threads) as cluster:
         fits = {
-            c: client.submit(
+            c: cluster.client.submit(
                 prepare_config,
-                store,
-                configs[c],
-                settings,
-                plan,
-                fmri,
-                n_threads,
+                *task_inputs.prepare_args(configs[c], cluster.n_threads),
                 key=f"featstore-{run_id}-prepare-{c}",
                 pure=False,
             )
             for c in by_config
         }
         futures = {
-            client.submit(
+            cluster.client.submit(
                 solve_chunk,
-                store,
-                fits[c],
-                settings,
-                plan,
-                fmri,
-                k,
-                n_threads,
-                array_backend,
+                *task_inputs.solve_args(fits[c], k, cluster.n_threads),
                 key=f"featstore-{run_id}-{c}-{k}",
                 pure=False,
             ): (c, k)
             for c, chunks in by_config.items()
             for k in chunks
         }
-        try:
-            for future in as_completed(futures):
-                on_result(*futures[future], future.result())
-                future.release()
-        except BaseException:
-            silence_teardown(stack, client, own_cluster)
-            client.cancel([*futures, *fits.values()])
-            raise
+        cluster.gather(futures, on_result, also_cancel=list(fits.values()))
 
 
 def _run_threaded(
-    store: str,
+    task_inputs: _TaskInputs,
     configs: Sequence[Config],
     by_config: dict[int, list[int]],
-    settings: dict[str, Any],
-    plan: StoryPlan,
-    fmri: StoriesFmri,
     n_threads: int | None,
     on_result: Any,
-    array_backend: tuple[str, str],
 ) -> None:
-    """dask's threaded scheduler, one task at a time (BLAS uses ``n_threads``)."""
+    """dask's threaded scheduler, one task at a time (BLAS uses ``n_threads``); each
+    chunk's result is staged by ``on_result``, then dropped."""
     import dask
-    from dask.callbacks import Callback
 
-    where: dict[str, tuple[int, int]] = {}
-    done = []
+    tasks = {}
     for c, chunks in by_config.items():
         fits = dask.delayed(prepare_config, pure=False)(
-            store,
-            configs[c],
-            settings,
-            plan,
-            fmri,
-            n_threads,
+            *task_inputs.prepare_args(configs[c], n_threads),
             dask_key_name=f"featstore-prepare-{c}",
         )
         for k in chunks:
             key = f"featstore-chunk-{c}-{k}"
-            where[key] = (c, k)
-            task = dask.delayed(solve_chunk, pure=False)(
-                store, fits, settings, plan, fmri, k, n_threads, array_backend, dask_key_name=key
+            solve = dask.delayed(solve_chunk, pure=False)
+            tasks[key] = (
+                (c, k),
+                solve(*task_inputs.solve_args(fits, k, n_threads), dask_key_name=key),
             )
-            # staged by the callback, then dropped: dask never holds every chunk's result
-            done.append(dask.delayed(_discard)(task, dask_key_name=f"{key}-staged"))
-
-    class _Stage(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if key in where:
-                on_result(*where[key], result)
-
-    with _Stage():
-        dask.compute(*done, scheduler="threads", num_workers=1)
-
-
-def _discard(_: Any) -> None:
-    return None
+    compute_threaded(tasks, on_result)
