@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from featstore.errors import GroupExistsError, InputError
-from featstore.evaluate.encoding.backend import get_backend
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.runs import inputs
 from featstore.evaluate.runs.configs import (
@@ -32,7 +31,7 @@ from featstore.evaluate.runs.configs import (
     self_fusion_notices,
 )
 from featstore.evaluate.runs.results import EXCLUDED_ATTR, complete_runs, open_run
-from featstore.evaluate.runs.scheduling import connect, run_tasks
+from featstore.evaluate.runs.scheduling import Execution, run_tasks
 from featstore.evaluate.runs.story_grid import run_story_grid
 from featstore.evaluate.runs.writing import (
     RunLayout,
@@ -210,7 +209,8 @@ def run_grid(
             device=device,
         )
     settings = settings or EncodingSettings()
-    get_backend(backend, device)  # a bad backend or a missing GPU fails before any work
+    execution = Execution(workers, threads_per_worker, scheduler, backend, device)
+    execution.check_backend()
     # the run stores (and hashes) the gap it uses: negative delays raise it
     notices = [settings.gap_notice] if settings.gap_notice else []
     settings = dataclasses.replace(settings, gap=settings.resolved_gap)
@@ -244,8 +244,7 @@ def run_grid(
             "computed there are reused, not recomputed)"
         )
     with contextlib.ExitStack() as stack:
-        # an unreachable scheduler fails here, before anything is written
-        client = stack.enter_context(connect(scheduler)) if scheduler else None
+        client = execution.connect(stack)
         stack.enter_context(group_lock(location, group))
         stage = RunStage(location, run_id, layout)
         try:
@@ -256,24 +255,16 @@ def run_grid(
                 layout=layout,
                 settings_dict=settings_dict,
                 partition=partition,
-                workers=workers,
-                threads_per_worker=threads_per_worker,
+                execution=execution,
                 client=client,
                 progress=progress,
-                array_backend=(backend, device),
                 finish={
                     "notices": notices,
                     "provenance": provenance,
                     "fmri": fmri,
                     "infos": infos,
                     "request": _request_record(models, fusions, windows, layers),
-                    "execution": {
-                        "workers": workers,
-                        "threads_per_worker": threads_per_worker,
-                        "scheduler": scheduler,
-                        "backend": backend,
-                        "device": device or "cpu",
-                    },
+                    "execution": execution.record(),
                 },
             )
         except BaseException:
@@ -304,11 +295,9 @@ def _run_staged(
     layout: RunLayout,
     settings_dict: Mapping[str, Any],
     partition: bool,
-    workers: int,
-    threads_per_worker: int | None,
+    execution: Execution,
     client: Any,
     progress: bool,
-    array_backend: tuple[str, str | None],
     finish: Mapping[str, Any],
 ) -> None:
     """Copy reusable configs, compute the others, then write the results group."""
@@ -324,6 +313,7 @@ def _run_staged(
         stage.write(
             index, copy_result(sources[source_run], source_index, variables=layout.variables)
         )
+    array_backend = (execution.backend, execution.device)
     jobs = [
         (i, (location, configs[i], settings_dict, partition, array_backend))
         for i in pending
@@ -338,14 +328,7 @@ def _run_staged(
             advance(1)
 
         if jobs:
-            run_tasks(
-                jobs,
-                workers=workers,
-                n_threads=threads_per_worker,
-                client=client,
-                run_id=run_id,
-                on_result=on_result,
-            )
+            run_tasks(jobs, execution, client=client, run_id=run_id, on_result=on_result)
     metas = stage.metas()
     counts = {
         "n_configs": len(configs),

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from featstore.errors import InputError
+from featstore.evaluate.encoding.backend import get_backend
 from featstore.evaluate.encoding.pipeline import encode
 from featstore.evaluate.encoding.result import EncodingResult
 from featstore.evaluate.encoding.settings import EncodingSettings
@@ -160,11 +161,44 @@ def _discard(_: Any) -> None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class Execution:
+    """Where a grid's tasks run and what they compute with: the ``workers``,
+    ``threads_per_worker``, ``scheduler``, ``backend`` and ``device`` of
+    :func:`~featstore.evaluate.runs.grid.run_grid`, which travel together."""
+
+    workers: int = 1
+    threads_per_worker: int | None = None
+    scheduler: str | None = None
+    backend: str = "numpy"
+    device: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The run's ``execution`` attr."""
+        return {**dataclasses.asdict(self), "device": self.device or "cpu"}
+
+    def check_backend(self) -> None:
+        """A bad backend or a missing GPU fails here, before any work."""
+        get_backend(self.backend, self.device)
+
+    def connect(self, stack: contextlib.ExitStack) -> Any:
+        """A client of ``scheduler``, closed with ``stack`` (None without a scheduler): an
+        unreachable scheduler fails here, before anything is written."""
+        return stack.enter_context(connect(self.scheduler)) if self.scheduler else None
+
+    def threaded(self, client: Any) -> bool:
+        """Whether tasks run on dask's threaded scheduler in this process."""
+        return client is None and self.workers <= 1
+
+    def open_cluster(self, client: Any) -> contextlib.AbstractContextManager[Cluster]:
+        """``client``'s cluster, or a new local one (see :func:`open_cluster`)."""
+        return open_cluster(client, self.workers, self.threads_per_worker)
+
+
 def run_tasks(
     jobs: Sequence[tuple[int, tuple]],
+    execution: Execution,
     *,
-    workers: int,
-    n_threads: int | None,
     client: Any,
     run_id: str,
     on_result: OnResult,
@@ -172,14 +206,13 @@ def run_tasks(
     """Run the config tasks ``jobs`` (``(index, task arguments)``), calling
     ``on_result(index, packed)`` as each completes (see the module docstring).
 
-    A distributed cluster: ``client``'s, or a local one of ``workers`` processes; with
-    neither (``workers <= 1``), dask's threaded scheduler in this process.
+    A distributed cluster: ``client``'s, or a local one of ``execution.workers``
+    processes; with neither (``workers <= 1``), dask's threaded scheduler in this process.
     """
-    if client is None and workers <= 1:
-        _run_threaded(jobs, n_threads, on_result)
+    if execution.threaded(client):
+        _run_threaded(jobs, execution.threads_per_worker, on_result)
         return
-
-    with open_cluster(client, workers, n_threads) as cluster:
+    with execution.open_cluster(client) as cluster:
         futures = {
             cluster.client.submit(
                 _evaluate, *args, cluster.n_threads, key=f"featstore-{run_id}-{index}", pure=False

@@ -25,7 +25,6 @@ import numpy as np
 
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
 from featstore.evaluate.encoding.alpha_edges import edge_alpha_warnings
-from featstore.evaluate.encoding.backend import get_backend
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.stories import StoryPlan, check_banded_pca, plan_story_split
 from featstore.evaluate.runs import inputs
@@ -38,9 +37,8 @@ from featstore.evaluate.runs.configs import (
 )
 from featstore.evaluate.runs.results import EXCLUDED_ATTR
 from featstore.evaluate.runs.scheduling import (
+    Execution,
     compute_threaded,
-    connect,
-    open_cluster,
 )
 from featstore.evaluate.runs.story_inputs import StoriesFmri, check_features, inspect_stories
 from featstore.evaluate.runs.story_tasks import (
@@ -114,7 +112,8 @@ def run_story_grid(
     """
     location = inputs.store_location(store)
     _check_split(location, test_stories, cv_stories)
-    get_backend(backend, device)  # a bad backend or a missing GPU fails before any work
+    execution = Execution(workers, threads_per_worker, scheduler, backend, device)
+    execution.check_backend()
     array_backend = (backend, device or "cpu")
     settings = settings or EncodingSettings()
     notices = [settings.gap_notice] if settings.gap_notice else []
@@ -140,7 +139,7 @@ def run_story_grid(
             discard_stage(location, group)
         raise GroupExistsError(f"{group} already exists in {location}; choose another `run_id`")
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(connect(scheduler)) if scheduler else None
+        client = execution.connect(stack)
         stack.enter_context(group_lock(location, group))
         banded = any(c.method == "banded" for c in configs)
         stage = StoryRunStage(
@@ -163,8 +162,7 @@ def run_story_grid(
                 _TaskInputs(location, settings_dict, plan, fmri, array_backend),
                 configs,
                 pending,
-                workers=workers,
-                n_threads=threads_per_worker,
+                execution,
                 client=client,
                 run_id=run_id,
                 on_result=on_result,
@@ -175,13 +173,7 @@ def run_story_grid(
         attrs.update(
             warnings=notices + _constant_warnings(n_constant) + run_warnings(per_config),
             config_warnings=per_config,
-            execution={
-                "workers": workers,
-                "threads_per_worker": threads_per_worker,
-                "scheduler": scheduler,
-                "backend": backend,
-                "device": array_backend[1],
-            },
+            execution=execution.record(),
             n_configs=len(configs),
             n_computed=len({c for c, _ in pending}),
             n_resumed=len(configs) - len({c for c, _ in pending}),
@@ -380,9 +372,8 @@ def _run_tasks(
     task_inputs: _TaskInputs,
     configs: Sequence[Config],
     pending: Sequence[tuple[int, int]],
+    execution: Execution,
     *,
-    workers: int,
-    n_threads: int | None,
     client: Any,
     run_id: str,
     on_result: Any,
@@ -393,10 +384,10 @@ def _run_tasks(
         by_config.setdefault(config, []).append(chunk)
     if not by_config:
         return
-    if client is None and workers <= 1:
-        _run_threaded(task_inputs, configs, by_config, n_threads, on_result)
+    if execution.threaded(client):
+        _run_threaded(task_inputs, configs, by_config, execution.threads_per_worker, on_result)
         return
-    with open_cluster(client, workers, n_threads) as cluster:
+    with execution.open_cluster(client) as cluster:
         fits = {
             c: cluster.client.submit(
                 prepare_config,
