@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+import typer
 
 from featstore.cli._common import QuietOption, progress_enabled
 from featstore.cli._encoding_options import (
@@ -21,6 +23,16 @@ from featstore.cli._encoding_options import (
 )
 from featstore.cli._options import OverwriteResultsOption, ResultsRunOption
 from featstore.evaluate.encoding.settings import EncodingSettings
+
+#: ``--roi-group`` of ``evaluate rsa`` and ``evaluate lowlevel``: the groups scored.
+RoiGroupsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--roi-group",
+        help="ROI group(s), repeatable or comma-separated. [default: every group the "
+        "ROI names resolve]",
+    ),
+]
 
 
 def _common_inputs(

@@ -37,6 +37,15 @@ LayersOption = Annotated[
         "fusion side's own @LAYERS wins.",
     ),
 ]
+#: ``--test-stories`` of ``evaluate grid`` and ``evaluate trf`` on a store of stories.
+TestStoriesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--test-stories",
+        help="A store of stories: test on these stories (lucy or lucy,tunnel), train on "
+        "the others.",
+    ),
+]
 
 #: The settings' options, by what they set: the design of a layer (split, PCA, delays),
 #: the ridge fit, and the fusion of two feature spaces; in the order ``--help`` lists them.

@@ -14,7 +14,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from featstore.cli._analysis_options import analysis_inputs
+from featstore.cli._analysis_options import RoiGroupsOption, analysis_inputs
 from featstore.cli._common import StoreOption, console, err_console, print_warning
 from featstore.cli._encoding_options import DESIGN_OPTIONS, RIDGE_OPTIONS, encoding_options
 from featstore.cli._options import RdmCompareOption, RdmDistanceOption, RoiGroupsFileOption
@@ -53,14 +53,7 @@ def rsa(
     store: StoreOption,
     model: ModelOption,
     inputs: dict,
-    roi_group: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--roi-group",
-            help="ROI group(s), repeatable or comma-separated. [default: every group the "
-            "ROI names resolve]",
-        ),
-    ] = None,
+    roi_group: RoiGroupsOption = None,
     roi_groups_file: RoiGroupsFileOption = None,
     partial: Annotated[
         str | None,
@@ -249,13 +242,7 @@ def lowlevel(
         ),
     ],
     inputs: dict,
-    roi_group: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--roi-group",
-            help="ROI group(s) to summarise. [default: every group the ROI names resolve]",
-        ),
-    ] = None,
+    roi_group: RoiGroupsOption = None,
     roi_groups_file: RoiGroupsFileOption = None,
 ) -> None:
     """How much of a model's alignment is low-level: % drop after regressing out controls.

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from featstore.cli._common import StoreOption, StoryOption, console, one_story, story_prefix
+from featstore.cli._encoding_options import TestStoriesOption
 from featstore.cli._options import OverwriteResultsOption, ResultsRunOption
 from featstore.errors import InputError
 
@@ -69,13 +70,7 @@ def trf(
             "each story once from the others.",
         ),
     ] = "5",
-    test_stories: Annotated[
-        str | None,
-        typer.Option(
-            "--test-stories",
-            help="A store of stories: test on these stories (s2 or s2,s3), train on the others.",
-        ),
-    ] = None,
+    test_stories: TestStoriesOption = None,
     run: ResultsRunOption = None,
     overwrite: OverwriteResultsOption = False,
 ) -> None:

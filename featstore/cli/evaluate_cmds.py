@@ -26,6 +26,7 @@ from featstore.cli._encoding_options import (
     RIDGE_OPTIONS,
     CtxOption,
     LayersOption,
+    TestStoriesOption,
     TrWinOption,
     encoding_options,
     requested_windows,
@@ -109,14 +110,7 @@ def grid(
             "each story out in turn (a store of stories).",
         ),
     ] = None,
-    test_stories: Annotated[
-        str | None,
-        typer.Option(
-            "--test-stories",
-            help="A store of stories: test on these stories (lucy or lucy,tunnel), train on "
-            "the others.",
-        ),
-    ] = None,
+    test_stories: TestStoriesOption = None,
     story: Annotated[
         str | None,
         typer.Option(
