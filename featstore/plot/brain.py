@@ -100,6 +100,23 @@ def _masked(values: np.ndarray, mask: np.ndarray | Sequence[bool] | None) -> np.
     return values
 
 
+def masked_rows(
+    values_list: Sequence[Sequence[float] | np.ndarray],
+    masks: Sequence[np.ndarray | Sequence[bool] | None] | None,
+    titles: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """The rows of a panel figure as float64 vectors, NaN where a row's mask is True.
+
+    Checks first that ``titles`` and ``masks`` (when given) have one entry per row.
+    """
+    n_rows = len(values_list)
+    if titles is not None and len(titles) != n_rows:
+        raise InputError(f"{len(titles)} titles for {n_rows} brain maps")
+    if masks is not None and len(masks) != n_rows:
+        raise InputError(f"{len(masks)} masks for {n_rows} brain maps")
+    return [_masked(v, None if masks is None else masks[i]) for i, v in enumerate(values_list)]
+
+
 def _shading(sulc: np.ndarray) -> np.ndarray:
     """Sulcal depth as light-to-mid gray levels (0 = white, 1 = black in nilearn's map).
 
@@ -251,17 +268,10 @@ def plot_brain_panels(
         Four 3D axes per row (labelled ``"left lateral"`` … ``"right lateral"``) and one
         axes per colorbar (labelled ``"colorbar"``).
     """
-    n_rows = len(values_list)
-    if n_rows == 0:
+    if not values_list:
         raise InputError("plot_brain_panels needs at least one ROI vector")
-    if titles is not None and len(titles) != n_rows:
-        raise InputError(f"{len(titles)} titles for {n_rows} brain maps")
-    if masks is not None and len(masks) != n_rows:
-        raise InputError(f"{len(masks)} masks for {n_rows} brain maps")
+    shown = masked_rows(values_list, masks, titles)
     atlas = load_surface_atlas()
-    shown = [
-        _masked(values, None if masks is None else masks[i]) for i, values in enumerate(values_list)
-    ]
     vertex_maps = [roi_values_to_vertices(v, roi_names, hemispheres, atlas=atlas) for v in shown]
     return draw_panels(
         vertex_maps,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from featstore.errors import InputError
-from featstore.plot.brain import _masked, draw_panels
+from featstore.plot.brain import draw_panels, masked_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -298,11 +298,9 @@ def plot_vertex_panels(
     """
     if not values_list:
         raise InputError("plot_vertex_panels needs at least one vector of vertex values")
+    shown = masked_rows(values_list, masks, titles)
     mesh = load_mesh(canonical_space(space), None if mesh_dir is None else os.fspath(mesh_dir))
     n_vertex = mesh.left.coords.shape[0]
-    shown = [
-        _masked(values, None if masks is None else masks[i]) for i, values in enumerate(values_list)
-    ]
     return draw_panels(
         [vertex_maps(v, vertex, hemispheres, n_vertex) for v in shown],
         shown,

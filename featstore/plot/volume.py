@@ -18,7 +18,7 @@ import numpy as np
 
 from featstore.errors import InputError
 from featstore.plot._figure import finish, new_figure
-from featstore.plot.brain import _masked, color_scale
+from featstore.plot.brain import _masked, color_scale, masked_rows
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -209,7 +209,7 @@ def plot_volume_panels(
     n_rows = len(values_list)
     if n_rows == 0:
         raise InputError("plot_volume_panels needs at least one vector of voxel values")
-    shown = [_masked(v, None if masks is None else masks[i]) for i, v in enumerate(values_list)]
+    shown = masked_rows(values_list, masks, titles)
     scale = color_scale(shown, cmap=cmap, vmin=vmin, vmax=vmax, symmetric=symmetric)
     top = 0.5 if suptitle else 0.0
     figure = new_figure(12.0, 3.0 * n_rows + top)

@@ -99,3 +99,18 @@ def test_volume_map_on_the_mni_template(tmp_path):
     assert _colored_pixels(out) > 1_000
     with pytest.raises(InputError, match="voxel 9600 is outside the grid"):
         volume_image([1.0], voxel=[9600], affine=affine, grid_shape=shape)
+
+
+def test_vertex_and_volume_panels_refuse_a_title_or_mask_count_that_is_not_one_per_row():
+    from featstore.plot.surface import plot_vertex_panels
+    from featstore.plot.volume import plot_volume_panels
+
+    rows = [np.zeros(3), np.ones(3)]
+    with pytest.raises(InputError, match="3 titles for 2"):
+        plot_vertex_panels(
+            rows, vertex=np.arange(3), hemispheres=["L"] * 3, space="no-such", titles="abc"
+        )
+    with pytest.raises(InputError, match="1 masks for 2"):
+        plot_volume_panels(
+            rows, voxel=np.arange(3), affine=np.eye(4), grid_shape=(1, 2, 3), masks=[None]
+        )
