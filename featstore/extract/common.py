@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass, fields
 from typing import Any
 
 from featstore import __version__
@@ -20,6 +21,55 @@ _LOADED: ContextVar[dict[str, Any] | None] = ContextVar("featstore_loaded_models
 DTYPES = ("float32", "float16")
 # arithmetic of the forward pass (autocast); features are pooled and stored as --dtype
 PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a model is run, the options every audio, word and low-level extractor takes.
+
+    They travel together from :func:`featstore.extract.run.extract` (which takes them as
+    keywords) to the loader, the window loop and the writer. Only ``dtype`` and
+    ``precision`` change the features (both are recorded and part of the resume key).
+
+    Attributes
+    ----------
+    batch_size
+        Windows (or words) per forward pass.
+    device
+        Torch device; ``None`` or ``auto``: CUDA when available, else the CPU.
+    dtype
+        Storage dtype, ``float32`` or ``float16``.
+    precision
+        Arithmetic of the forward pass: ``float32``, ``bfloat16`` or ``float16``.
+    revision
+        Model revision to load (recorded).
+    overwrite
+        Replace complete feature sets.
+    progress
+        Show a progress bar.
+    threads
+        Torch intra-op threads (``None``: torch's setting).
+    """
+
+    batch_size: int = 8
+    device: str | None = None
+    dtype: str = "float32"
+    precision: str = "float32"
+    revision: str | None = None
+    overwrite: bool = False
+    progress: bool = False
+    threads: int | None = None
+
+    @classmethod
+    def split(cls, options: Mapping[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
+        """The run options named in ``options`` (defaults for the others), and the rest."""
+        names = {option.name for option in fields(cls)}
+        run = cls(**{name: value for name, value in options.items() if name in names})
+        return run, {name: value for name, value in options.items() if name not in names}
+
+
+#: The run options when none are given (a frozen instance, safe to share as a default).
+DEFAULT_RUN = RunOptions()
 
 
 def resolve_device(device: str | None) -> str:
