@@ -45,8 +45,6 @@ from featstore.extract.audio_windows import AudioStream, exact_seconds, round_ha
 from featstore.extract.common import (
     DEFAULT_RUN,
     RunOptions,
-    check_dtype,
-    check_precision,
     load_once,
     progress_label,
     stimulus_identity,
@@ -214,10 +212,6 @@ def extract_audio_words(
             f"`words`: {spec.name} is a {spec.extractor} model; word pooling takes the audio "
             f"families {', '.join(sorted(_LOADERS))} (text models store word_hidden already)"
         )
-    if batch_size < 1:
-        raise InputError(f"batch_size={batch_size}: expected at least 1")
-    check_dtype(dtype)
-    check_precision(precision)
     stimulus = stimulus_identity(store)
     check_word_context(word_context)
     words, starts, stops, sample_rate = _word_spans_of(store)

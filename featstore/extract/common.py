@@ -23,6 +23,35 @@ DTYPES = ("float32", "float16")
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 
+def resolve_device(device: str | None) -> str:
+    """``None``/``auto`` → ``cuda`` when available else ``cpu``; checks explicit names."""
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device={device}: no CUDA device is available here; use device=cpu")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise InputError(f"device={device!r}: expected cpu, cuda, cuda:N, mps or auto")
+    return device
+
+
+def check_dtype(dtype: str) -> str:
+    """Validate the storage dtype of features."""
+    if dtype not in DTYPES:
+        raise InputError(f"dtype={dtype!r}: expected one of {', '.join(DTYPES)}")
+    return dtype
+
+
+def check_precision(precision: str, device: str | None = None) -> str:
+    """Validate the forward pass's arithmetic; ``float16`` needs a GPU (CPUs have bfloat16)."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "float16" and device is not None and device.split(":")[0] == "cpu":
+        raise InputError("precision=float16 needs a GPU; on a CPU use precision=bfloat16")
+    return precision
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How a model is run, the options every audio, word and low-level extractor takes.
@@ -30,6 +59,7 @@ class RunOptions:
     They travel together from :func:`featstore.extract.run.extract` (which takes them as
     keywords) to the loader, the window loop and the writer. Only ``dtype`` and
     ``precision`` change the features (both are recorded and part of the resume key).
+    Checked when made: a bad batch size, dtype or precision raises :class:`InputError`.
 
     Attributes
     ----------
@@ -60,6 +90,12 @@ class RunOptions:
     progress: bool = False
     threads: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise InputError(f"batch_size={self.batch_size}: expected at least 1")
+        check_dtype(self.dtype)
+        check_precision(self.precision, self.device)
+
     @classmethod
     def split(cls, options: Mapping[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
         """The run options named in ``options`` (defaults for the others), and the rest."""
@@ -70,35 +106,6 @@ class RunOptions:
 
 #: The run options when none are given (a frozen instance, safe to share as a default).
 DEFAULT_RUN = RunOptions()
-
-
-def resolve_device(device: str | None) -> str:
-    """``None``/``auto`` → ``cuda`` when available else ``cpu``; checks explicit names."""
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device={device}: no CUDA device is available here; use device=cpu")
-    if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise InputError(f"device={device!r}: expected cpu, cuda, cuda:N, mps or auto")
-    return device
-
-
-def check_dtype(dtype: str) -> str:
-    """Validate the storage dtype of features."""
-    if dtype not in DTYPES:
-        raise InputError(f"dtype={dtype!r}: expected one of {', '.join(DTYPES)}")
-    return dtype
-
-
-def check_precision(precision: str, device: str | None = None) -> str:
-    """Validate the forward pass's arithmetic; ``float16`` needs a GPU (CPUs have bfloat16)."""
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
-    if precision == "float16" and device is not None and device.split(":")[0] == "cpu":
-        raise InputError("precision=float16 needs a GPU; on a CPU use precision=bfloat16")
-    return precision
 
 
 def compute_precision(precision: str, device: str) -> contextlib.AbstractContextManager:
