@@ -98,9 +98,10 @@ class RunOptions:
 
     @classmethod
     def split(cls, options: Mapping[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
-        """The run options named in ``options`` (defaults for the others), and the rest."""
+        """The run options named in ``options`` (``None`` or absent: the default), and the rest."""
         names = {option.name for option in fields(cls)}
-        run = cls(**{name: value for name, value in options.items() if name in names})
+        given = {name: value for name, value in options.items() if name in names}
+        run = cls(**{name: value for name, value in given.items() if value is not None})
         return run, {name: value for name, value in options.items() if name not in names}
 
 
