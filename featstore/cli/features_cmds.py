@@ -16,6 +16,7 @@ from featstore.cli._common import (
     printing_warnings,
     story_prefix,
 )
+from featstore.cli._options import OverwriteFeaturesOption
 from featstore.errors import InputError
 
 app = new_app(
@@ -54,9 +55,7 @@ def import_(
             "embedding layer. [default: 1..N]",
         ),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing feature set.")
-    ] = False,
+    overwrite: OverwriteFeaturesOption = False,
     story: StoryOption = None,
 ) -> None:
     """Store features computed elsewhere so the evaluator can use them like any other.

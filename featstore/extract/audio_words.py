@@ -43,8 +43,8 @@ import numpy as np
 from featstore.errors import InputError, ModelError
 from featstore.extract.audio_windows import AudioStream, exact_seconds, round_half_up
 from featstore.extract.common import (
-    check_dtype,
-    check_precision,
+    DEFAULT_RUN,
+    RunOptions,
     load_once,
     progress_label,
     stimulus_identity,
@@ -193,14 +193,7 @@ def extract_audio_words(
     store: StorePath,
     spec: ModelSpec,
     *,
-    batch_size: int = 8,
-    device: str | None = None,
-    dtype: str = "float32",
-    precision: str = "float32",
-    revision: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    threads: int | None = None,
+    run: RunOptions = DEFAULT_RUN,
     pad_to_30s: bool | None = None,
     word_context: float = DEFAULT_WORD_CONTEXT_S,
     transcript: int | None = None,
@@ -209,27 +202,27 @@ def extract_audio_words(
 
     The model hears ``word_context`` seconds before each word (0: the word alone);
     ``transcript=N`` (audio LLMs) adds the last ``N`` words heard. Writes
-    ``features/<key>.words/tr1`` (see the module docstring) and returns it.
+    ``features/<key>.words/tr1`` (see the module docstring) and returns it. ``run``
+    says how the model runs (batch of words, device, dtype, precision, ...).
     Example: ``extract_audio_words("s.zarr", resolve_model("wavlm"))``.
     """
+    batch_size, dtype, precision = run.batch_size, run.dtype, run.precision
     if spec.extractor not in _LOADERS:
         raise InputError(
             f"`words`: {spec.name} is a {spec.extractor} model; word pooling takes the audio "
             f"families {', '.join(sorted(_LOADERS))} (text models store word_hidden already)"
         )
-    if batch_size < 1:
-        raise InputError(f"batch_size={batch_size}: expected at least 1")
-    check_dtype(dtype)
-    check_precision(precision)
     stimulus = stimulus_identity(store)
     check_word_context(word_context)
     words, starts, stops, sample_rate = _word_spans_of(store)
     group = words_group(spec)
-    check_writable(store, [group], overwrite)
+    check_writable(store, [group], run.overwrite)
     load = _loader(spec, pad_to_30s=pad_to_30s, transcript=transcript)
-    with torch_threads(threads), group_lock(store, group):
-        check_writable(store, [group], overwrite)  # another run may have finished it
-        encoder = load_once(load, spec, device=device, revision=revision, precision=precision)
+    with torch_threads(run.threads), group_lock(store, group):
+        check_writable(store, [group], run.overwrite)  # another run may have finished it
+        encoder = load_once(
+            load, spec, device=run.device, revision=run.revision, precision=precision
+        )
         context = context_samples(word_context, sample_rate, encoder.frame_samples)
         _check_window_length(encoder, spec, int((stops - starts).max(initial=0)) + context)
         settings = {
@@ -255,7 +248,7 @@ def extract_audio_words(
         pending = stage.pending_blocks()
         total = sum(int(words.is_input[stage.block_slice(i)].sum()) for i in pending)
         label = progress_label(store, f"{spec.name} words")
-        with progress_bar(label, total, enabled=progress, unit="words") as advance:
+        with progress_bar(label, total, enabled=run.progress, unit="words") as advance:
             for index in pending:
                 span = stage.block_slice(index)
                 block = _encode_words(

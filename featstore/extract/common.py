@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass, fields
 from typing import Any
 
 from featstore import __version__
@@ -49,6 +50,63 @@ def check_precision(precision: str, device: str | None = None) -> str:
     if precision == "float16" and device is not None and device.split(":")[0] == "cpu":
         raise InputError("precision=float16 needs a GPU; on a CPU use precision=bfloat16")
     return precision
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a model is run, the options every audio, word and low-level extractor takes.
+
+    They travel together from :func:`featstore.extract.run.extract` (which takes them as
+    keywords) to the loader, the window loop and the writer. Only ``dtype`` and
+    ``precision`` change the features (both are recorded and part of the resume key).
+    Checked when made: a bad batch size, dtype or precision raises :class:`InputError`.
+
+    Attributes
+    ----------
+    batch_size
+        Windows (or words) per forward pass.
+    device
+        Torch device; ``None`` or ``auto``: CUDA when available, else the CPU.
+    dtype
+        Storage dtype, ``float32`` or ``float16``.
+    precision
+        Arithmetic of the forward pass: ``float32``, ``bfloat16`` or ``float16``.
+    revision
+        Model revision to load (recorded).
+    overwrite
+        Replace complete feature sets.
+    progress
+        Show a progress bar.
+    threads
+        Torch intra-op threads (``None``: torch's setting).
+    """
+
+    batch_size: int = 8
+    device: str | None = None
+    dtype: str = "float32"
+    precision: str = "float32"
+    revision: str | None = None
+    overwrite: bool = False
+    progress: bool = False
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise InputError(f"batch_size={self.batch_size}: expected at least 1")
+        check_dtype(self.dtype)
+        check_precision(self.precision, self.device)
+
+    @classmethod
+    def split(cls, options: Mapping[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
+        """The run options named in ``options`` (``None`` or absent: the default), and the rest."""
+        names = {option.name for option in fields(cls)}
+        given = {name: value for name, value in options.items() if name in names}
+        run = cls(**{name: value for name, value in given.items() if value is not None})
+        return run, {name: value for name, value in options.items() if name not in names}
+
+
+#: The run options when none are given (a frozen instance, safe to share as a default).
+DEFAULT_RUN = RunOptions()
 
 
 def compute_precision(precision: str, device: str) -> contextlib.AbstractContextManager:

@@ -23,7 +23,13 @@ import numpy as np
 
 from featstore import __version__
 from featstore.errors import InputError, ModelError
-from featstore.extract.common import check_dtype, provenance_attrs, stimulus_identity
+from featstore.extract.common import (
+    DEFAULT_RUN,
+    RunOptions,
+    check_dtype,
+    provenance_attrs,
+    stimulus_identity,
+)
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import (
     WindowEncoder,
@@ -193,24 +199,18 @@ def extract_lowlevel(
     spec: ModelSpec,
     *,
     tr_wins: Sequence[int] = (),
-    batch_size: int = 8,
-    device: str | None = None,
-    dtype: str = "float32",
-    revision: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    threads: int | None = None,
+    run: RunOptions = DEFAULT_RUN,
 ) -> list[str]:
     """Compute a low-level feature (``spectral``, ``envelope`` or ``wordrate``).
 
-    ``device``, ``revision`` and ``threads`` are accepted for a uniform interface and
-    have no effect (numpy, no weights). ``wordrate`` takes no window (stored as ``tr1``).
+    Of ``run``, the device, revision, precision and threads have no effect (numpy, no
+    weights). ``wordrate`` takes no window (stored as ``tr1``).
     Example: ``extract_lowlevel("s.zarr", resolve_model("spectral"), tr_wins=[1, 3])``.
     """
     if spec.family == "wordrate":
         if list(tr_wins) not in ([], [1]):
             raise InputError("wordrate counts words per TR and takes no `tr_wins` (stored as tr1)")
-        return _extract_wordrate(store, spec, dtype=dtype, overwrite=overwrite)
-    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite)
+        return _extract_wordrate(store, spec, dtype=run.dtype, overwrite=run.overwrite)
+    plan = plan_windows(store, spec, tr_wins, dtype=run.dtype, overwrite=run.overwrite)
     encoder = _window_encoder(spec.family, plan.grid.sample_rate)
-    return run_windows(plan, encoder, batch_size=batch_size, progress=progress)
+    return run_windows(plan, encoder, batch_size=run.batch_size, progress=run.progress)

@@ -10,7 +10,7 @@ from importlib import import_module
 from pathlib import Path
 
 from featstore.errors import GroupExistsError, InputError
-from featstore.extract.common import sharing_loaded_models
+from featstore.extract.common import RunOptions, sharing_loaded_models
 from featstore.extract.registry import (
     AUDIO,
     AUDIO_LLM,
@@ -26,12 +26,6 @@ from featstore.store.stories import is_collection, list_stories, story_store
 
 logger = logging.getLogger(__name__)
 
-# extractor name → "module:function"; each function takes (store, spec, **options)
-# and returns the list of feature groups it wrote
-_EXTRACTORS = {
-    TEXT: "featstore.extract.text:extract_text",
-    LOWLEVEL: "featstore.extract.lowlevel:extract_lowlevel",
-}
 
 # extractor name → "module:function" loading the model as a WindowEncoder; these
 # families all run through the shared window loop (window_run.extract_model_windows)
@@ -202,18 +196,23 @@ def _extract_story(
     if options.get("pad_to_30s") is not None and spec.extractor != WHISPER:
         raise InputError(f"pad_to_30s: only Whisper pads its input to 30 s, not {model}")
     options = {k: v for k, v in options.items() if not (k == "pad_to_30s" and v is None)}
-    if words:
-        return _extract_words(store, spec, tr_wins, options)
-    if spec.extractor == LOWLEVEL:
-        precision = options.pop("precision", None)
-        if precision not in (None, "float32"):
-            raise InputError(f"precision={precision}: {spec.name} has no weights (low-level)")
-    if spec.extractor in _WINDOW_ENCODERS:
-        from featstore.extract.window_run import extract_model_windows
+    if spec.extractor == TEXT:
+        from featstore.extract.text import extract_text
 
-        load_encoder = _function(_WINDOW_ENCODERS[spec.extractor])
-        return extract_model_windows(store, spec, load_encoder, **kwargs, **options)
-    return list(_function(_EXTRACTORS[spec.extractor])(store, spec, **kwargs, **options))
+        return extract_text(store, spec, **kwargs, **options)
+    run, options = RunOptions.split(options)
+    if words:
+        return _extract_words(store, spec, tr_wins, run, options)
+    if spec.extractor == LOWLEVEL:
+        if run.precision != "float32":
+            raise InputError(f"precision={run.precision}: {spec.name} has no weights (low-level)")
+        from featstore.extract.lowlevel import extract_lowlevel
+
+        return extract_lowlevel(store, spec, **kwargs, run=run, **options)
+    from featstore.extract.window_run import extract_model_windows
+
+    load_encoder = _function(_WINDOW_ENCODERS[spec.extractor])
+    return extract_model_windows(store, spec, load_encoder, **kwargs, run=run, **options)
 
 
 def _audio_llm_context(spec, model: str, words: bool, options: dict):
@@ -239,12 +238,12 @@ def _function(target: str):
     return getattr(import_module(module_name), function_name)
 
 
-def _extract_words(store: StorePath, spec, tr_wins, options) -> list[str]:
+def _extract_words(store: StorePath, spec, tr_wins, run: RunOptions, options) -> list[str]:
     if tr_wins:
         raise InputError(f"`words` pools {spec.name} over each word's span: drop `tr_wins`")
     from featstore.extract.audio_words import extract_audio_words
 
-    return extract_audio_words(store, spec, **options)
+    return extract_audio_words(store, spec, run=run, **options)
 
 
 def with_weights(spec, weights: str | Path):

@@ -26,6 +26,8 @@ import numpy as np
 from featstore.errors import GroupExistsError, InputError, ModelError
 from featstore.extract.audio_windows import AudioStream, WindowBatch, WindowGrid, block_windows
 from featstore.extract.common import (
+    DEFAULT_RUN,
+    RunOptions,
     check_dtype,
     check_precision,
     load_once,
@@ -378,33 +380,28 @@ def extract_model_windows(
     load_encoder: Callable[..., WindowEncoder],
     *,
     tr_wins: Sequence[int],
-    batch_size: int = 8,
-    device: str | None = None,
-    dtype: str = "float32",
-    precision: str = "float32",
-    revision: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
-    threads: int | None = None,
+    run: RunOptions = DEFAULT_RUN,
     **load_options: Any,
 ) -> list[str]:
     """Extract every layer of a model family for each window in ``tr_wins``.
 
     Checks the request before loading, loads the model with
     ``load_encoder(spec, device=, revision=, precision=, **load_options)`` under the
-    requested torch threads, and runs every window; writes ``features/<key>/tr<w>`` per
-    window and returns the groups written.
+    requested torch threads (all from ``run``), and runs every window; writes
+    ``features/<key>/tr<w>`` per window and returns the groups written.
     Example: ``extract_model_windows("s.zarr", resolve_model("hubert"), load_audio_encoder,
-    tr_wins=[1, 2, 3, 6])``.
+    tr_wins=[1, 2, 3, 6], run=RunOptions(batch_size=4))``.
     """
-    plan = plan_windows(store, spec, tr_wins, dtype=dtype, overwrite=overwrite, precision=precision)
-    with torch_threads(threads):
+    plan = plan_windows(
+        store, spec, tr_wins, dtype=run.dtype, overwrite=run.overwrite, precision=run.precision
+    )
+    with torch_threads(run.threads):
         encoder = load_once(
             load_encoder,
             spec,
-            device=device,
-            revision=revision,
-            precision=precision,
+            device=run.device,
+            revision=run.revision,
+            precision=run.precision,
             **load_options,
         )
-        return run_windows(plan, encoder, batch_size=batch_size, progress=progress)
+        return run_windows(plan, encoder, batch_size=run.batch_size, progress=run.progress)
