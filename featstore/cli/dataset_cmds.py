@@ -149,6 +149,27 @@ def import_(
             "--overwrite", help="Replace an existing store at --store (with --story: that story)."
         ),
     ] = False,
+    eeg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--eeg",
+            help="Then add the story's EEG/MEG (any format MNE reads; file or quoted glob, one "
+            "file per subject, repeatable), as `featstore dataset import-eeg` does (its other "
+            "options are there).",
+        ),
+    ] = None,
+    onset_event: Annotated[
+        str | None,
+        typer.Option(
+            "--onset-event",
+            help="With --eeg: the annotation or event marking the story onset "
+            "(default story_onset).",
+        ),
+    ] = None,
+    onset: Annotated[
+        float | None,
+        typer.Option("--onset", help="With --eeg: story onset in seconds from the first sample."),
+    ] = None,
 ) -> None:
     """Create a store from a story's word alignment and audio, plus its fMRI; or add the
     story to a store of stories (--story); or import the stories of a BIDS tree (--bids).
@@ -164,6 +185,8 @@ def import_(
         featstore dataset import --story slumlord --align slumlord.TextGrid --audio slumlord.wav --fmri 'sub-*_task-slumlord_hemi-L.func.gii' --space fsaverage6 --tr 1.5 --store stores/narr.zarr
 
         featstore dataset import --bids /data/narratives --pipeline afni-nosmooth --space fsaverage6 --tasks pieman,tunnel,lucy --tr 1.5 --store stores/narr.zarr
+
+        featstore dataset import --store stores/eeg.zarr --story s1 --align s1_align.csv --audio s1.wav --eeg 'sub-*_task-s1_eeg.vhdr' --onset-event 'Stimulus/S  1' --tr 1.0
     """
     from featstore.datasets.importer import import_dataset
 
@@ -181,9 +204,12 @@ def import_(
             tr_tolerance=tr_tolerance,
             trim_to_shortest=trim_to_shortest,
             overwrite=overwrite,
-            others={"--align": align, "--audio": audio, "--fmri": fmri, "--story": story},
-        )
+            others={"--align": align, "--audio": audio, "--fmri": fmri, "--story": story,
+                    "--eeg": eeg},
+        )  # fmt: skip
         return
+    if eeg is None and (onset_event is not None or onset is not None):
+        raise typer.BadParameter("--onset-event and --onset go with --eeg", param_hint="--eeg")
     if align is None or audio is None:
         raise typer.BadParameter("give --align and --audio (or --bids)", param_hint="--align")
     try:
@@ -211,6 +237,27 @@ def import_(
         raise interrupted(
             "nothing was written (an import is all or nothing): rerun the import"
         ) from None
+    for line in report.lines():
+        console.print(line, highlight=False, markup=False)
+    if eeg is not None:
+        _import_story_eeg(store, story, eeg, onset_event=onset_event, onset=onset)
+
+
+def _import_story_eeg(store: Path, story: str | None, eeg: list[str], **onsets) -> None:
+    """``--eeg``: the EEG of the story just imported (kept if the EEG import fails)."""
+    from featstore.cli._common import one_story
+    from featstore.datasets.eeg import import_eeg
+    from featstore.errors import FeatstoreError
+
+    try:
+        given = {name: value for name, value in onsets.items() if value is not None}
+        report = import_eeg(one_story(store, story), eeg, **given)
+    except FeatstoreError as error:
+        where = f" --story {story}" if story else ""
+        raise type(error)(
+            f"{error} (the story was imported without EEG: add it with `featstore dataset "
+            f"import-eeg --store {store}{where} --eeg ...`)"
+        ) from error
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
 

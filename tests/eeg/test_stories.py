@@ -174,3 +174,26 @@ def test_story_errors_are_one_line_and_change_nothing(collection):
         assert result.exit_code == 2 and len(lines) == 1, result.output
         assert lines[0].startswith("error: ") and culprit in lines[0], lines[0]
     assert tree_hash(store) == before
+
+
+def test_dataset_import_adds_a_story_and_its_eeg_in_one_command(collection, tmp_path):
+    # the first command: a story's alignment and audio, then its EEG, one call
+    store, raws = collection
+    align, audio, _ = write_story(tmp_path)
+    result = _invoke(featstore_app, "dataset", "import", "-s", store, "--story", "s3",
+                     "--align", align, "--audio", audio, "--tr", TR,
+                     "--eeg", raws[0], "--eeg", raws[1])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert list_stories(store) == ["s1", "s2", "s3"]
+    eeg = xr.open_zarr(str(store), group="stories/s3/eeg", consolidated=False)
+    assert eeg.sizes["subject"] == 2 and eeg.attrs["complete"]
+    # a wrong onset event: the story stays (imported), the error says how to add the EEG
+    result = _invoke(featstore_app, "dataset", "import", "-s", store, "--story", "s4",
+                     "--align", align, "--audio", audio, "--tr", TR,
+                     "--eeg", raws[0], "--onset-event", "nope")  # fmt: skip
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert line.startswith("error: ") and "nope" in line and "import-eeg" in line
+    assert "s4" in list_stories(store) and not (Path(story_path(store, "s4")) / "eeg").exists()
+    assert _invoke(featstore_app, "dataset", "import", "-s", tmp_path / "x.zarr", "--align",
+                   align, "--audio", audio, "--tr", TR, "--onset", 1).exit_code == 2  # fmt: skip
