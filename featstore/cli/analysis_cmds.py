@@ -15,12 +15,56 @@ from rich import box
 from rich.table import Table
 
 from featstore.cli._analysis_options import RoiGroupsOption, analysis_inputs
-from featstore.cli._common import StoreOption, console, err_console, print_warning
+from featstore.cli._common import (
+    StoreOption,
+    StoryOption,
+    console,
+    err_console,
+    one_story,
+    print_warning,
+)
 from featstore.cli._encoding_options import DESIGN_OPTIONS, RIDGE_OPTIONS, encoding_options
 from featstore.cli._options import RdmCompareOption, RdmDistanceOption, RoiGroupsFileOption
 
 if TYPE_CHECKING:
     import xarray as xr
+
+_EEG_PANEL = "EEG/MEG (time-resolved, with --epochs)"
+_FMRI_METRICS = "cka,rsa,cca,procrustes,encoding"
+
+
+def _eeg_without_fmri(store: Path, story: str | None) -> bool:
+    """Whether the (story's) store holds EEG/MEG and no fMRI: similarity is then over time."""
+    from featstore.store import _schema as S
+    from featstore.store.groups import group_exists
+
+    target = one_story(store, story)
+    return group_exists(target, S.EEG) and not group_exists(target, S.FMRI)
+
+
+def _similarity_over_time(
+    store: Path, model: str, story: str | None, inputs: dict, metric: str, **options
+) -> None:
+    """``evaluate similarity --epochs …``: the time-resolved analysis of
+    ``evaluate similarity-eeg``, with its defaults for the options not given here."""
+    from featstore.cli.eeg_cmds import similarity_eeg
+
+    windows = inputs["windows"]
+    if ":" not in model and len(windows) == 1:
+        model = f"{model}:{windows[0]}"  # --model minilm --ctx 32 → minilm:ctx32
+    similarity_eeg(
+        store,
+        model,
+        story=story,
+        epochs=options["epochs"] or "-100:800",
+        window=options["window"],
+        step=options["step"],
+        within=options["within"],
+        metrics="all" if metric == _FMRI_METRICS else metric,
+        run=inputs["run_id"],
+        overwrite=inputs["overwrite"],
+    )
+
 
 ModelOption = Annotated[
     str,
@@ -156,8 +200,13 @@ def similarity(
     inputs: dict,
     metric: Annotated[
         str,
-        typer.Option("--metric", help="Comma list of cka, rsa, cca, procrustes, encoding."),
-    ] = "cka,rsa,cca,procrustes,encoding",
+        typer.Option(
+            "--metric",
+            "--metrics",
+            help="Comma list of cka, rsa, cca, procrustes, encoding (EEG/MEG: any of "
+            "`evaluate similarity-eeg`'s, or all).",
+        ),
+    ] = _FMRI_METRICS,
     roi_group: Annotated[
         str | None,
         typer.Option("--roi-group", help="Compare with this ROI group. [default: every ROI]"),
@@ -172,8 +221,34 @@ def similarity(
             help="Save the figure here. [default: none; `evaluate report` draws it too]",
         ),
     ] = None,
+    story: StoryOption = None,
+    epochs: Annotated[
+        str | None,
+        typer.Option(
+            "--epochs",
+            help="EEG/MEG: epoch around each word onset, START:STOP in ms (-100:800); runs "
+            "`evaluate similarity-eeg` with the options below.",
+            rich_help_panel=_EEG_PANEL,
+        ),
+    ] = None,
+    window: Annotated[
+        float, typer.Option("--window", help="Window length in ms.", rich_help_panel=_EEG_PANEL)
+    ] = 50.0,
+    step: Annotated[
+        float, typer.Option("--step", help="Window step in ms.", rich_help_panel=_EEG_PANEL)
+    ] = 25.0,
+    within: Annotated[
+        str,
+        typer.Option(
+            "--within", help="RDMs within sentences, or over all words.", rich_help_panel=_EEG_PANEL
+        ),
+    ] = "sentence",
 ) -> None:
     """Several similarity metrics between one model and the brain, layer by layer.
+
+    With `--epochs` (or on a store with EEG/MEG and no fMRI) it is the time-resolved
+    analysis of `evaluate similarity-eeg` (see there for all its options): layer × time
+    maps of every metric over word-locked epochs.
 
     On one chronological split: linear CKA and RSA on the test TRs, SVCCA and orthogonal
     Procrustes fitted on train and scored on test, and the ridge encoding model's test r
@@ -186,7 +261,15 @@ def similarity(
         evaluate similarity -s stores/21styear.zarr --model wavlm --tr-win 6
 
         evaluate similarity -s S --model gpt2 --ctx 200 --layers all --metric cka,encoding --roi-group auditory --figure gpt2.png
+
+        evaluate similarity --store stores/eeg.zarr --model minilm:ctx32 --epochs -100:800 --window 50 --step 25 --within sentence --metrics all
     """
+    if epochs is not None or _eeg_without_fmri(store, story):
+        _similarity_over_time(
+            store, model, story, inputs, metric, epochs=epochs, window=window, step=step,
+            within=within,
+        )  # fmt: skip
+        return
     import numpy as np
 
     from featstore.evaluate.analyses.runner import open_analysis, split_names

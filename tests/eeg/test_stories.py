@@ -155,6 +155,18 @@ def test_similarity_eeg_on_one_story(imported):
     assert sim.attrs["analysis"] == "similarity_time"
 
 
+def test_evaluate_similarity_with_epochs_is_the_eeg_analysis(imported):
+    # the command: `evaluate similarity … --epochs …` runs the time-resolved
+    # analysis; `--model NAME --ctx N` names the same features as NAME:ctxN
+    result = _invoke(evaluate_app, "similarity", "-s", imported, "--story", "s2", "-m", "planted",
+                     "--ctx", 8, "--epochs", "-100:700", "--window", 100, "--step", 100,
+                     "--metrics", "rsa-spearman", "--run", "sim2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    sim = fs.open_group(story_path(imported, "s2"), "results/sim2")
+    assert sim.attrs["analysis"] == "similarity_time"
+    assert list(sim["metric"].values) == ["rsa-spearman"]
+
+
 def test_story_errors_are_one_line_and_change_nothing(collection):
     store, raws = collection
     before = tree_hash(store)
