@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from featstore.cli._common import StoreOption, console, interrupted, new_app
 from featstore.cli.eeg_import_cmds import import_eeg
+from featstore.errors import FeatstoreError
 
 app = new_app(
     "Import datasets (word alignment, story audio, fMRI) into a store.\n\n"
@@ -20,8 +22,15 @@ app = new_app(
 
 @app.command("import")
 def import_(
-    tr: Annotated[float, typer.Option("--tr", help="Repetition time in seconds, e.g. 1.5.")],
     store: StoreOption,
+    tr: Annotated[
+        float | None,
+        typer.Option(
+            "--tr",
+            help="Repetition time in seconds, e.g. 1.5. [default: the store of stories' TR; "
+            "1 s for a story with --eeg and no --fmri]",
+        ),
+    ] = None,
     align: Annotated[
         Path | None,
         typer.Option(
@@ -190,6 +199,7 @@ def import_(
     """
     from featstore.datasets.importer import import_dataset
 
+    tr = _repetition_time(tr, store, eeg_only=eeg is not None and fmri is None and bids is None)
     if bids is not None:
         _import_bids(
             bids,
@@ -243,11 +253,28 @@ def import_(
         _import_story_eeg(store, story, eeg, onset_event=onset_event, onset=onset)
 
 
+def _repetition_time(tr: float | None, store: Path, *, eeg_only: bool) -> float:
+    """``--tr``, else the TR of the store of stories at ``store``, else 1 s for a story
+    with EEG/MEG and no fMRI (its TR only sets the grid of TR-level features)."""
+    from featstore.store.groups import store_tr_seconds
+    from featstore.store.stories import is_collection
+
+    if tr is not None:
+        return tr
+    if store.exists():
+        with contextlib.suppress(FeatstoreError):
+            if is_collection(store):
+                return store_tr_seconds(store)
+    if eeg_only:
+        console.print("TR         1 s (no fMRI: --tr only sets the grid of TR-level features)")
+        return 1.0
+    raise typer.BadParameter("give the repetition time, e.g. --tr 1.5", param_hint="--tr")
+
+
 def _import_story_eeg(store: Path, story: str | None, eeg: list[str], **onsets) -> None:
     """``--eeg``: the EEG of the story just imported (kept if the EEG import fails)."""
     from featstore.cli._common import one_story
     from featstore.datasets.eeg import import_eeg
-    from featstore.errors import FeatstoreError
 
     try:
         given = {name: value for name, value in onsets.items() if value is not None}

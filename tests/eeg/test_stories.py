@@ -193,10 +193,11 @@ def test_dataset_import_adds_a_story_and_its_eeg_in_one_command(collection, tmp_
     store, raws = collection
     align, audio, _ = write_story(tmp_path)
     result = _invoke(featstore_app, "dataset", "import", "-s", store, "--story", "s3",
-                     "--align", align, "--audio", audio, "--tr", TR,
+                     "--align", align, "--audio", audio,
                      "--eeg", raws[0], "--eeg", raws[1])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert list_stories(store) == ["s1", "s2", "s3"]
+    assert fs.root_attrs(story_path(store, "s3"))["tr_seconds"] == TR  # the store's TR
     eeg = xr.open_zarr(str(store), group="stories/s3/eeg", consolidated=False)
     assert eeg.sizes["subject"] == 2 and eeg.attrs["complete"]
     # a wrong onset event: the story stays (imported), the error says how to add the EEG
@@ -209,3 +210,15 @@ def test_dataset_import_adds_a_story_and_its_eeg_in_one_command(collection, tmp_
     assert "s4" in list_stories(store) and not (Path(story_path(store, "s4")) / "eeg").exists()
     assert _invoke(featstore_app, "dataset", "import", "-s", tmp_path / "x.zarr", "--align",
                    align, "--audio", audio, "--tr", TR, "--onset", 1).exit_code == 2  # fmt: skip
+    # a new store: without fMRI the TR only sets the TR grid (1 s); with fMRI it is required
+    new = tmp_path / "new.zarr"
+    result = _invoke(featstore_app, "dataset", "import", "-s", new, "--story", "s1", "--align",
+                     align, "--audio", audio, "--eeg", raws[0])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        fs.root_attrs(story_path(new, "s1"))["tr_seconds"] == 1.0
+        and "TR         1 s" in result.output
+    )
+    result = _invoke(featstore_app, "dataset", "import", "-s", tmp_path / "f.zarr", "--align",
+                     align, "--audio", audio, "--fmri", tmp_path / "none.npz")  # fmt: skip
+    assert result.exit_code == 2 and "--tr" in result.stderr and not (tmp_path / "f.zarr").exists()
