@@ -283,6 +283,44 @@ class SharedFit:
         return np.split(design, np.cumsum(self.widths)[:-1], axis=1)
 
 
+def constant_feature_reason(
+    features: Mapping[str, Sequence[np.ndarray]], names: Sequence[str]
+) -> str | None:
+    """Why a config cannot be fitted: a feature set constant over every story's TRs.
+
+    The rule of the one-story evaluator (``pipeline._constant_feature_set``) over all the
+    stories: such a set (an all-zero layer, a silent recording's envelope) gives the ridge
+    nothing to learn from, so its r would be NaN and its alphas meaningless.
+
+    Parameters
+    ----------
+    features : mapping of story to a sequence of (n_tr, n_features_k) arrays
+    names : sequence of str
+        Name of each feature set (for the message).
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featstore.evaluate.encoding.stories import constant_feature_reason
+    >>> flat = {"a": [np.ones((5, 2))], "b": [np.ones((7, 2))]}
+    >>> constant_feature_reason(flat, ["envelope/tr1"])
+    'envelope/tr1 is constant over the 12 TRs of 2 stories (zero variance in every dim)'
+    """
+    for k, name in enumerate(names):
+        stacked = np.concatenate([np.asarray(parts[k], np.float64) for parts in features.values()])
+        if constant_columns(stacked.mean(axis=0), stacked.std(axis=0)).all():
+            side = f" (side {'ab'[k]} of the fusion)" if len(names) > 1 else ""
+            return (
+                f"{name}{side} is constant over the {len(stacked)} TRs of {len(features)} "
+                "stories (zero variance in every dim)"
+            )
+    return None
+
+
 def check_banded_pca(settings: EncodingSettings, n_spaces: int) -> None:
     """Refuse a banded fit whose ``pca`` leaves a feature space without a component."""
     if settings.method == "banded" and n_spaces > 1 and 0 < settings.pca < n_spaces:

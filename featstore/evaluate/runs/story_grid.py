@@ -26,7 +26,12 @@ import numpy as np
 from featstore.errors import FeatstoreWarning, GroupExistsError, InputError
 from featstore.evaluate.encoding.alpha_edges import edge_alpha_warnings
 from featstore.evaluate.encoding.settings import EncodingSettings
-from featstore.evaluate.encoding.stories import StoryPlan, check_banded_pca, plan_story_split
+from featstore.evaluate.encoding.stories import (
+    StoryPlan,
+    check_banded_pca,
+    constant_feature_reason,
+    plan_story_split,
+)
 from featstore.evaluate.runs import inputs
 from featstore.evaluate.runs.configs import (
     Config,
@@ -40,10 +45,16 @@ from featstore.evaluate.runs.scheduling import (
     Execution,
     compute_threaded,
 )
-from featstore.evaluate.runs.story_inputs import StoriesFmri, check_features, inspect_stories
+from featstore.evaluate.runs.story_inputs import (
+    StoriesFmri,
+    check_features,
+    inspect_stories,
+    read_story_features,
+)
 from featstore.evaluate.runs.story_tasks import (
     STORY_DIM,
     StoryRunStage,
+    excluded_block,
     prepare_config,
     solve_chunk,
 )
@@ -145,7 +156,13 @@ def run_story_grid(
         stage = StoryRunStage(
             location, run_id, len(configs), plan, fmri, stage_settings, banded=banded
         )
-        pending = stage.pending()
+        excluded = _excluded_configs(location, configs, plan, fmri)
+        pending = []
+        for config, chunk in stage.pending():
+            if config in excluded:  # not fitted: its scores are NaN, said in `excluded`
+                stage.write(config, chunk, excluded_block(plan, fmri, chunk))
+            else:
+                pending.append((config, chunk))
         with progress_bar(
             f"grid {run_id}",
             len(pending),
@@ -170,7 +187,11 @@ def run_story_grid(
         n_constant = stage.n_constant()
         per_config = _edge_warnings(configs, stage.edge_counts(), settings)
         attrs = _run_attrs(run_id, settings_dict, plan, fmri, planned.provenance)
+        reasons = {configs[c].label: reason for c, reason in excluded.items()}
+        for label, reason in reasons.items():
+            per_config.setdefault(label, []).insert(0, f"not evaluated (r = NaN): {reason}")
         attrs.update(
+            {EXCLUDED_ATTR: reasons},
             warnings=notices + _constant_warnings(n_constant) + run_warnings(per_config),
             config_warnings=per_config,
             execution=execution.record(),
@@ -181,6 +202,24 @@ def run_story_grid(
         )
         stage.finalize(_coords(planned.first, configs, planned.hashes, plan, fmri), attrs)
     return run_id
+
+
+def _excluded_configs(
+    location: str, configs: Sequence[Config], plan: StoryPlan, fmri: StoriesFmri
+) -> dict[int, str]:
+    """Configs with a feature set constant over every story, and why (one read of each
+    config's layers; they are not fitted)."""
+    excluded = {}
+    for index, config in enumerate(configs):
+        features = read_story_features(location, config, fmri, list(plan.stories))
+        names = [f"{part.group} layer {part.layer}" for part in config.parts]
+        reason = constant_feature_reason(features, names)
+        if reason is not None:
+            warnings.warn(
+                f"{config.label}: {reason}; not evaluated", FeatstoreWarning, stacklevel=3
+            )
+            excluded[index] = reason
+    return excluded
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,23 +92,40 @@ def solve_chunk(
             fmri.subjects,
             backend=get_backend(*array_backend),
         )
-    width = fmri.target_chunk
+    band = scores.band_alpha
+    if band is None:
+        band = np.full((len(fmri.subjects), n, N_BANDS), np.nan, dtype=FLOAT)
+    return _block(fmri, scores.r, scores.alpha, band, scores.r_story, scores.n_constant,
+                  scores.edge_counts)  # fmt: skip
+
+
+def excluded_block(plan: StoryPlan, fmri: StoriesFmri, chunk: int) -> dict[str, np.ndarray]:
+    """The staged block of a chunk of a config that is not fitted (its features are
+    constant): NaN scores, nothing counted."""
+    targets = fmri.chunk(chunk)
+    shape = (len(fmri.subjects), targets.stop - targets.start)
+    nan = np.full(shape, np.nan, dtype=FLOAT)
+    return _block(fmri, nan, nan, np.full((*shape, N_BANDS), np.nan, dtype=FLOAT),
+                  np.full((len(plan.test_stories), *shape), np.nan, dtype=FLOAT), 0,
+                  np.zeros(4, dtype=np.int64))  # fmt: skip
+
+
+def _block(fmri, r, alpha, band, r_story, n_constant, edge_counts) -> dict[str, np.ndarray]:
+    """Scores of ``n`` targets as a staged block, padded with NaN to the chunk size."""
+    n, width = r.shape[-1], fmri.target_chunk
 
     def padded(values: np.ndarray) -> np.ndarray:
         out = np.full((*values.shape[:-1], width), np.nan, dtype=FLOAT)
         out[..., :n] = values
         return out[None]
 
-    band = scores.band_alpha
-    if band is None:
-        band = np.full((len(fmri.subjects), n, N_BANDS), np.nan, dtype=FLOAT)
     return {
-        "r": padded(scores.r),
-        "alpha": padded(scores.alpha),
+        "r": padded(r),
+        "alpha": padded(alpha),
         BAND_ALPHA_VAR: padded(np.moveaxis(band, -1, 1)),  # (subject, band, target)
-        R_STORY_VAR: padded(scores.r_story),
-        _CONSTANT: np.array([scores.n_constant], dtype=np.int64),
-        _EDGES: scores.edge_counts.astype(np.int64)[None],
+        R_STORY_VAR: padded(r_story),
+        _CONSTANT: np.array([n_constant], dtype=np.int64),
+        _EDGES: np.asarray(edge_counts).astype(np.int64)[None],
     }
 
 

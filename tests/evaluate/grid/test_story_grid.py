@@ -353,3 +353,38 @@ def test_summary_roi_csv_per_parcel(narr, tmp_path):
     assert result.exit_code == 2 and result.stderr.startswith("error: "), result.output
     result = CliRunner().invoke(app, ["summary", "-s", str(store), "--parcels", "names"])
     assert result.exit_code == 2 and "give --roi-csv" in result.stderr
+
+
+def test_a_feature_set_constant_in_every_story_is_excluded_not_fitted(narr):
+    # the one-story rule across stories: an all-zero layer is not fitted (r NaN), named in
+    # `excluded` and in a warning, and a fusion with it is excluded too; others unchanged
+    store, _ = narr
+    for story, n_tr in STORIES.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FeatstoreWarning)  # the writer's constant-layer note
+            fs.write_feature_set(
+                story_path(store, story), "zeros", "ctx20",
+                np.zeros((2, n_tr, N_DIM), np.float32),
+                attrs={"model_id": "zeros", "revision": "test", "modality": "text",
+                       "pooling": "last", "stimulus_sha256": story * 64},
+            )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FeatstoreWarning)
+        run_id = run_grid(
+            store, models=[*MODEL, ("zeros", ["ctx20"], [1])], settings=SETTINGS,
+            fusions=[(MODEL[0], ("zeros", ["ctx20"], [1]))], test_stories=["b"], run_id="z",
+        )  # fmt: skip
+    ds = fs.open_group(store, f"results/{run_id}").load()
+    labels = [str(c) for c in ds.config.values]
+    excluded = ds.attrs["excluded"]
+    assert sorted(excluded) == sorted(label for label in labels if "zeros" in label)
+    assert all("constant over the 162 TRs of 3 stories" in why for why in excluded.values())
+    for label in labels:
+        r = ds.r.sel(config=label).values
+        assert np.isnan(r).all() == (label in excluded)
+    messages = [str(w.message) for w in caught if issubclass(w.category, FeatstoreWarning)]
+    assert sum("not evaluated" in m for m in messages) == 2
+    for label in excluded:  # said once, and no alpha warning from fits never made
+        assert [m[:14] for m in ds.attrs["config_warnings"][label]] == ["not evaluated "]
+    _, alone, _ = _run(store, test_stories=["b"], run_id="alone")
+    np.testing.assert_array_equal(ds.r.sel(config=labels[0]).values, alone.r.values[0])
