@@ -12,7 +12,7 @@ from featstore.evaluate.encoding.alpha_edges import edge_alpha_warnings, edge_ma
 from featstore.evaluate.encoding.backend import Backend, get_backend
 from featstore.evaluate.encoding.banded import banded_ridge_cv
 from featstore.evaluate.encoding.design import design_matrix, split_components
-from featstore.evaluate.encoding.preprocess import constant_columns
+from featstore.evaluate.encoding.preprocess import constant_columns, constant_set_reason
 from featstore.evaluate.encoding.result import EncodingResult
 from featstore.evaluate.encoding.ridge import factorize, predict_with_alphas, ridge_cv
 from featstore.evaluate.encoding.scoring import pearson_by_column, r2_by_column
@@ -190,27 +190,6 @@ def _constant_warning(
     ]
 
 
-def _constant_feature_set(
-    features: Sequence[np.ndarray], train_index: np.ndarray, names: Sequence[str]
-) -> str | None:
-    """Why a model cannot be fitted: a feature set with zero variance in every dim over
-    the train TRs (an all-zero layer), else None.
-
-    Such a set gives the ridge nothing to learn from: alone, its predictions are constant
-    and r is undefined; in a fusion, the model is the other set alone under a fusion
-    label, with a meaningless variance partition.
-    """
-    for k, feature in enumerate(features):
-        train = np.asarray(feature[train_index], dtype=np.float64)
-        if constant_columns(train.mean(axis=0), train.std(axis=0)).all():
-            side = f" (side {'ab'[k]} of the fusion)" if len(features) > 1 else ""
-            return (
-                f"{names[k]}{side} is constant over the {len(train_index)} train TRs "
-                "(zero variance in every dim)"
-            )
-    return None
-
-
 def _nan_where(values: np.ndarray | None, constant: np.ndarray, shape: tuple[int, ...]):
     """A copy of per-column ``values`` (None stays None), NaN in the ``constant`` columns,
     reshaped to ``shape``."""
@@ -357,7 +336,7 @@ def encode(
 
     A feature set constant over the train TRs (e.g. an all-zero layer) cannot be learnt
     from: r, alpha and the partition are NaN for every subject and ROI, ``excluded``
-    says why and a warning names the set (see ``_constant_feature_set``).
+    says why and a warning names the set (see :func:`~featstore.evaluate.encoding.preprocess.constant_set_reason`).
 
     Returns
     -------
@@ -425,7 +404,9 @@ def encode(
                 Y_test, joint.predictions, *(fit_designs([x]).predictions for x in spaces)
             )
 
-    excluded = _constant_feature_set(features, train_index, names)
+    excluded = constant_set_reason(
+        [feature[train_index] for feature in features], names, f"the {len(train_index)} train TRs"
+    )
     if excluded is not None:
         # a fit without information: no r, alpha or partition, and no edge statistics
         constant = np.ones_like(constant)

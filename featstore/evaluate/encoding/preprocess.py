@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,25 @@ def constant_columns(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     leaves a standard deviation of a few ulps instead of 0 (sklearn guards the same way).
     """
     return std <= 1e-12 * abs(mean)
+
+
+def constant_set_reason(
+    spaces: Sequence[np.ndarray], names: Sequence[str], over: str
+) -> str | None:
+    """Why a model cannot be fitted: a feature space with zero variance in every column
+    over the rows given (an all-zero layer), else None.
+
+    ``spaces`` holds each space's rows the model would learn from, ``over`` says which
+    rows those are (``"the 59 train TRs"``). Such a space gives the ridge nothing to learn
+    from: alone, its predictions are constant and r is undefined; in a fusion, the model
+    is the other space alone under a fusion label.
+    """
+    for k, rows in enumerate(spaces):
+        rows = np.asarray(rows, dtype=np.float64)
+        if constant_columns(rows.mean(axis=0), rows.std(axis=0)).all():
+            side = f" (side {'ab'[k]} of the fusion)" if len(spaces) > 1 else ""
+            return f"{names[k]}{side} is constant over {over} (zero variance in every dim)"
+    return None
 
 
 def fit_zscore(train_rows: Any, *, backend: Backend = NUMPY) -> tuple[Any, Any]:

@@ -25,7 +25,7 @@ from featstore._docs import fill_doc
 from featstore.errors import InputError
 from featstore.evaluate.encoding.delays import make_delays
 from featstore.evaluate.encoding.design import FeatureTransform, split_components
-from featstore.evaluate.encoding.preprocess import constant_columns
+from featstore.evaluate.encoding.preprocess import constant_columns, constant_set_reason
 from featstore.evaluate.encoding.ridge import RidgeFactor, factorize
 from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.encoding.split import story_folds
@@ -288,7 +288,7 @@ def constant_feature_reason(
 ) -> str | None:
     """Why a config cannot be fitted: a feature set constant over every story's TRs.
 
-    The rule of the one-story evaluator (``pipeline._constant_feature_set``) over all the
+    The rule of the one-story evaluator (:func:`~featstore.evaluate.encoding.preprocess.constant_set_reason`) over all the
     stories: such a set (an all-zero layer, a silent recording's envelope) gives the ridge
     nothing to learn from, so its r would be NaN and its alphas meaningless.
 
@@ -310,15 +310,9 @@ def constant_feature_reason(
     >>> constant_feature_reason(flat, ["envelope/tr1"])
     'envelope/tr1 is constant over the 12 TRs of 2 stories (zero variance in every dim)'
     """
-    for k, name in enumerate(names):
-        stacked = np.concatenate([np.asarray(parts[k], np.float64) for parts in features.values()])
-        if constant_columns(stacked.mean(axis=0), stacked.std(axis=0)).all():
-            side = f" (side {'ab'[k]} of the fusion)" if len(names) > 1 else ""
-            return (
-                f"{name}{side} is constant over the {len(stacked)} TRs of {len(features)} "
-                "stories (zero variance in every dim)"
-            )
-    return None
+    spaces = [np.concatenate([parts[k] for parts in features.values()]) for k in range(len(names))]
+    over = f"the {len(spaces[0])} TRs of {len(features)} stories"
+    return constant_set_reason(spaces, names, over)
 
 
 def check_banded_pca(settings: EncodingSettings, n_spaces: int) -> None:
