@@ -177,14 +177,15 @@ def story_store(store: StorePath, story: str | None = None) -> StoreHandle:
     >>> story_store(example_store()).location.endswith("example.zarr")
     True
     """
-    if not is_collection(store):
-        names = list_stories(store)
+    # one handle: its root is opened and checked once for both questions below
+    handle = store if isinstance(store, StoreHandle) else StoreHandle(store)
+    names = list_stories(handle)
+    if not is_collection(handle):
         if story is not None and story not in names:
             raise InputError(
                 f"{os.fspath(store)} holds one story, {names[0]!r}; there is no story {story!r}"
             )
-        return store if isinstance(store, StoreHandle) else StoreHandle(store)
-    names = list_stories(store)
+        return handle
     if story is None:
         if len(names) == 1:
             story = names[0]
