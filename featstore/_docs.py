@@ -26,20 +26,11 @@ DOCDICT: dict[str, str] = {
 >>> audio, align = demo_story_paths()  # the bundled 5-minute story
 >>> store = tempfile.mkdtemp() + "/demo.zarr"
 >>> report = import_dataset(store, align=align, audio=audio, tr=1.5)""",
-    "analysis_model": """model
+    "analysis_store_model": """store
+    Store with ``fmri`` and every feature set read (the model's, and those of any other
+    stored layer named).
+model
     ``NAME`` or ``NAME:WINDOW`` (one feature set; ``windows`` apply by kind).""",
-    "analysis_layers": """layers
-    ``auto``, ``all`` or a list of layer labels.""",
-    "analysis_run": """run_id, overwrite
-    Name of the group (default: the analysis and the time, e.g.
-    ``rsa-20250131-142501``) and whether to replace it.
-progress
-    Progress bar on stderr.
-
-Returns
--------
-str
-    The run id.""",
     "example_store": """>>> import featstore as fs
 >>> from featstore.datasets import example_store
 >>> store = fs.open_store(example_store())""",
@@ -77,6 +68,23 @@ dpi : int""",
 >>> from featstore.datasets import example_store
 >>> store = fs.open_store(example_store())
 >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)""",
+    # evaluate
+    "analysis_options": """**options
+    Passed to :func:`~featstore.evaluate.analyses.runner.run_analysis`, as for every
+    analysis:
+
+    - ``windows``: windows applied by kind (``ctx200`` to text models);
+    - ``layers``: ``auto`` (default), ``all`` or a list of layer labels;
+    - ``settings``: :class:`~featstore.evaluate.encoding.settings.EncodingSettings`, the
+      split, PCA and FIR delays (and the ridge of the encoding models fitted);
+    - ``run_id``, ``overwrite``: name of the group (default: the analysis and the time,
+      e.g. ``rsa-20250131-142501``) and whether to replace it;
+    - ``progress``: progress bar on stderr.
+
+Returns
+-------
+str
+    The run id.""",
 }
 
 #: The two parameters of every function that reads or writes one group of a store.

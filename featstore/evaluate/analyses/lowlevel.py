@@ -39,16 +39,13 @@ from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import (
     Analysis,
     AnalysisInputs,
-    group_members,
     resolve_feature_layer,
     run_analysis,
-    select_roi_groups,
 )
 from featstore.evaluate.encoding.pipeline import encode
 from featstore.evaluate.encoding.residualize import percent_drop, residualize
-from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.metrics.stats import fdr_bh, paired_wilcoxon
-from featstore.evaluate.runs.configs import Config, FeatureLayer, LayerSpec
+from featstore.evaluate.runs.configs import Config, FeatureLayer
 from featstore.evaluate.runs.grid import run_warnings
 from featstore.store import _schema as S
 
@@ -89,12 +86,8 @@ class _LowLevel(Analysis):
                 "a model cannot be its own control"
             )
         # on a custom atlas no built-in group may resolve: per-ROI results only
-        self.groups = select_roi_groups(
-            inputs.roi_names,
-            inputs.hemispheres,
-            self.roi_groups or None,
-            self.roi_groups_file,
-            required=False,
+        self.groups = inputs.roi_groups(
+            self.roi_groups or None, self.roi_groups_file, required=False
         )
         self.n_folds = inputs.settings.cv
         return len(inputs.layers)
@@ -174,7 +167,7 @@ class _LowLevel(Analysis):
     def attrs(self, inputs):
         return {
             "controls": [Config(p).label for p in self.parts],
-            "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, self.groups),
+            "roi_groups": inputs.roi_group_members(self.groups),
             "warnings": run_warnings(self.warnings),
         }
 
@@ -185,32 +178,22 @@ def run_lowlevel(
     model: str,
     controls: Sequence[str],
     *,
-    windows: Sequence[str] = (),
-    layers: LayerSpec | None = "auto",
     roi_groups: Sequence[str] | None = None,
     roi_groups_file=None,
-    settings: EncodingSettings | None = None,
-    run_id: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
+    **options: Any,
 ) -> str:
     """Residualize each layer on the controls, re-evaluate, write ``results/<run_id>``.
 
     Parameters
     ----------
-    store
-        Store with ``fmri``, the model's feature set and the controls' feature sets.
-    %(analysis_model)s
+    %(analysis_store_model)s
     controls
         Stored layers regressed out: ``spectral``, ``wordrate`` (one-layer sets need no
         layer), ``wavlm/tr6/3`` …; concatenated into one control.
-    %(analysis_layers)s
     roi_groups, roi_groups_file
         Groups to summarise (default: every group the ROI names resolve; none on a
         custom atlas) and a JSON/TOML file of more groups.
-    settings
-        Encoding settings (split, PCA, delays, ridge), as ``evaluate grid``.
-    %(analysis_run)s
+    %(analysis_options)s
 
     Examples
     --------
@@ -224,10 +207,5 @@ def run_lowlevel(
         store,
         _LowLevel(list(controls), roi_groups, roi_groups_file),
         model,
-        windows=windows,
-        layers=layers,
-        settings=settings,
-        run_id=run_id,
-        overwrite=overwrite,
-        progress=progress,
+        **options,
     )

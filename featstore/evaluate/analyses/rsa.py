@@ -33,14 +33,11 @@ from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import (
     Analysis,
     AnalysisInputs,
-    group_members,
     resolve_feature_layer,
     run_analysis,
-    select_roi_groups,
 )
-from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.metrics import rsa, rsa_layers
-from featstore.evaluate.runs.configs import Config, FeatureLayer, LayerSpec
+from featstore.evaluate.runs.configs import Config, FeatureLayer
 from featstore.store import _schema as S
 
 SUBSETS = ("all", "test")
@@ -126,9 +123,7 @@ class _RSA(Analysis):
             raise InputError("`partial` needs compare='spearman' or 'pearson' (no partial tau-a)")
 
     def prepare(self, inputs: AnalysisInputs) -> int:
-        groups = select_roi_groups(
-            inputs.roi_names, inputs.hemispheres, self.roi_groups or None, self.roi_groups_file
-        )
+        groups = inputs.roi_groups(self.roi_groups or None, self.roi_groups_file)
         # a correlation across 2 ROIs is ±1: such patterns have no geometry to compare
         small = (
             [n for n, i in groups.items() if i.size < 3] if self.distance == "correlation" else []
@@ -214,7 +209,7 @@ class _RSA(Analysis):
     def attrs(self, inputs):
         n_items = self.items.size if self.segments is None else int(self.segments[-1]) + 1
         return {
-            "roi_groups": group_members(inputs.roi_names, inputs.hemispheres, self.groups),
+            "roi_groups": inputs.roi_group_members(self.groups),
             "skipped_roi_groups": self.small,
             "n_items": n_items,
         }
@@ -225,8 +220,6 @@ def run_rsa(
     store,
     model: str,
     *,
-    windows: Sequence[str] = (),
-    layers: LayerSpec | None = "auto",
     roi_groups: Sequence[str] | None = None,
     roi_groups_file=None,
     partial: str | None = None,
@@ -238,19 +231,13 @@ def run_rsa(
     seed: int = 0,
     subset: str = "all",
     segment: int = 1,
-    settings: EncodingSettings | None = None,
-    run_id: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
+    **options: Any,
 ) -> str:
     """Layer-wise RSA of ``model`` against ROI groups; write ``results/<run_id>``.
 
     Parameters
     ----------
-    store
-        Store with ``fmri`` and the model's feature set.
-    %(analysis_model)s
-    %(analysis_layers)s
+    %(analysis_store_model)s
     roi_groups, roi_groups_file
         Group names (default: every group the ROI names resolve, less those of fewer than
         3 ROIs with the correlation distance, listed in the attr ``skipped_roi_groups``)
@@ -269,9 +256,7 @@ def run_rsa(
     subset, segment
         Items: ``all`` TRs after trimming or the ``test`` part; averaged over segments of
         ``segment`` consecutive TRs.
-    settings
-        Split, PCA and FIR delays (the encoding settings).
-    %(analysis_run)s
+    %(analysis_options)s
 
     Examples
     --------
@@ -297,10 +282,5 @@ def run_rsa(
         store,
         analysis,
         model,
-        windows=windows,
-        layers=layers,
-        settings=settings,
-        run_id=run_id,
-        overwrite=overwrite,
-        progress=progress,
+        **options,
     )

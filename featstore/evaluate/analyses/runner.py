@@ -154,6 +154,22 @@ class AnalysisInputs:
         """Subject ids of ``fmri``."""
         return self.fmri.coords[S.SUBJECT_DIM]
 
+    def roi_groups(
+        self,
+        requested: Sequence[str] | None = None,
+        groups_file: str | os.PathLike | None = None,
+        *,
+        required: bool = True,
+    ) -> dict[str, np.ndarray]:
+        """ROI positions of the requested groups on ``fmri`` (see :func:`select_roi_groups`)."""
+        return select_roi_groups(
+            self.roi_names, self.hemispheres, requested, groups_file, required=required
+        )
+
+    def roi_group_members(self, groups: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
+        """The ROI labels of each group, for the attrs (see :func:`group_members`)."""
+        return group_members(self.roi_names, self.hemispheres, groups)
+
     def design(self, part: FeatureLayer) -> np.ndarray:
         """The encoding design of one feature layer (see :func:`layer_design`)."""
         return layer_design(self.read(part), self.train_index, self.settings)

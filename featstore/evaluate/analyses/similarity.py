@@ -30,18 +30,11 @@ import numpy as np
 
 from featstore._docs import fill_doc
 from featstore.errors import InputError
-from featstore.evaluate.analyses.runner import (
-    Analysis,
-    AnalysisInputs,
-    group_members,
-    run_analysis,
-    select_roi_groups,
-)
+from featstore.evaluate.analyses.runner import Analysis, AnalysisInputs, run_analysis
 from featstore.evaluate.encoding.pipeline import encode
-from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.metrics import rsa
 from featstore.evaluate.metrics.similarity import METRICS, similarity_scores
-from featstore.evaluate.runs.configs import Config, LayerSpec
+from featstore.evaluate.runs.configs import Config
 from featstore.evaluate.runs.grid import run_warnings
 from featstore.store import _schema as S
 
@@ -84,9 +77,7 @@ class _Similarity(Analysis):
 
     def prepare(self, inputs: AnalysisInputs) -> int:
         if self.roi_group:
-            self.groups = select_roi_groups(
-                inputs.roi_names, inputs.hemispheres, [self.roi_group], self.roi_groups_file
-            )
+            self.groups = inputs.roi_groups([self.roi_group], self.roi_groups_file)
         else:
             self.groups = {ALL_ROIS: np.arange(inputs.fmri.n_roi)}
         return len(inputs.layers)
@@ -132,7 +123,7 @@ class _Similarity(Analysis):
         group = self.roi_group or ALL_ROIS
         return {
             "roi_group": group,
-            "rois": group_members(inputs.roi_names, inputs.hemispheres, self.groups)[group],
+            "rois": inputs.roi_group_members(self.groups)[group],
             "warnings": run_warnings(self.warnings),
         }
 
@@ -142,35 +133,25 @@ def run_similarity(
     store,
     model: str,
     *,
-    windows: Sequence[str] = (),
-    layers: LayerSpec | None = "auto",
     metrics: Sequence[str] = ALL_METRICS,
     roi_group: str | None = None,
     roi_groups_file=None,
     rsa_distance: str = "correlation",
     rsa_compare: str = "spearman",
-    settings: EncodingSettings | None = None,
-    run_id: str | None = None,
-    overwrite: bool = False,
-    progress: bool = False,
+    **options: Any,
 ) -> str:
     """Score every metric for every layer and subject; write ``results/<run_id>``.
 
     Parameters
     ----------
-    store
-        Store with ``fmri`` and the model's feature set.
-    %(analysis_model)s
-    %(analysis_layers)s
+    %(analysis_store_model)s
     metrics
         Any of ``cka``, ``rsa``, ``cca``, ``procrustes``, ``encoding``.
     roi_group, roi_groups_file
         The ROIs compared (a group name; default every ROI) and a file of more groups.
     rsa_distance, rsa_compare
         RDM distance and comparison of the ``rsa`` metric.
-    settings
-        Split, PCA, delays and ridge settings (as ``evaluate grid``).
-    %(analysis_run)s
+    %(analysis_options)s
 
     Examples
     --------
@@ -184,10 +165,5 @@ def run_similarity(
         store,
         analysis,
         model,
-        windows=windows,
-        layers=layers,
-        settings=settings,
-        run_id=run_id,
-        overwrite=overwrite,
-        progress=progress,
+        **options,
     )
