@@ -20,7 +20,7 @@ import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from featstore.errors import FeatstoreError, IncompleteGroupError, InputError
 from featstore.extract.registry import aliases, find_alias_for_key
@@ -374,6 +374,40 @@ def build_configs(
     if not configs:
         raise InputError("nothing to evaluate: give `models` and/or `fusions`")
     return list(dict.fromkeys(configs))
+
+
+@dataclass(frozen=True)
+class GridRequest:
+    """What a grid evaluates: the ``models``, ``fusions``, ``windows`` and ``layers`` of
+    :func:`build_configs`, which travel together from
+    :func:`~featstore.evaluate.runs.grid.run_grid` to the configs and the run's attrs."""
+
+    models: Sequence[ModelRequest] = ()
+    fusions: Sequence[tuple[ModelRequest, ModelRequest]] = ()
+    windows: Sequence[str] = ()
+    layers: LayerSpec | None = "auto"
+
+    def configs(self, store: StorePath, method: str = CONCAT) -> list[Config]:
+        """Its configs in ``store`` (:func:`build_configs`), fusions fitted by ``method``."""
+        return build_configs(
+            store,
+            models=self.models,
+            fusions=self.fusions,
+            windows=self.windows,
+            layers=self.layers,
+            method=method,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """What was asked for, as the run's attr ``request`` keeps it (JSON: lists, not
+        tuples)."""
+        layers = self.layers
+        return {
+            "models": [list(m) for m in self.models],
+            "fusions": [[list(a), list(b)] for a, b in self.fusions],
+            "windows": list(self.windows),
+            "layers": layers if isinstance(layers, str) or layers is None else list(layers),
+        }
 
 
 def self_fusion_notices(configs: Sequence[Config]) -> list[str]:

@@ -24,10 +24,8 @@ from featstore.evaluate.encoding.settings import EncodingSettings
 from featstore.evaluate.runs import inputs
 from featstore.evaluate.runs.configs import (
     Config,
-    LayerSpec,
-    ModelRequest,
+    GridRequest,
     StoreCatalog,
-    build_configs,
     self_fusion_notices,
 )
 from featstore.evaluate.runs.results import EXCLUDED_ATTR, complete_runs, open_run
@@ -91,28 +89,9 @@ def _one_story(
     return story_store(store, story)
 
 
-def _request_record(
-    models: Sequence[ModelRequest],
-    fusions: Sequence[tuple[ModelRequest, ModelRequest]],
-    windows: Sequence[str],
-    layers: LayerSpec | None,
-) -> dict[str, Any]:
-    """What was asked for, as the run's attrs keep it (JSON: lists, not tuples)."""
-    return {
-        "models": [list(m) for m in models],
-        "fusions": [[list(a), list(b)] for a, b in fusions],
-        "windows": list(windows),
-        "layers": layers if isinstance(layers, str) or layers is None else list(layers),
-    }
-
-
 def run_grid(
     store: StorePath,
     *,
-    models: Sequence[ModelRequest] = (),
-    fusions: Sequence[tuple[ModelRequest, ModelRequest]] = (),
-    windows: Sequence[str] = (),
-    layers: LayerSpec | None = "auto",
     settings: EncodingSettings | None = None,
     partition: bool = True,
     run_id: str | None = None,
@@ -126,6 +105,7 @@ def run_grid(
     test_stories: Sequence[str] | None = None,
     cv_stories: bool = False,
     target_chunk: int | None = None,
+    **request: Any,
 ) -> str:
     """Evaluate every requested config and write ``results/<run_id>``; return the run id.
 
@@ -133,18 +113,6 @@ def run_grid(
     ----------
     store
         Store path (workers of a ``scheduler`` must see it at the same path).
-    models
-        :class:`~featstore.evaluate.runs.configs.ModelRequest` ``(name, windows, layers)`` or
-        ``(name, windows)`` (``None``: the defaults): each model at each of its windows
-        and layers.
-    fusions
-        ``(A, B)`` requests: every layer pair of A and B at each window, each side with
-        its own layers if it has some (see :func:`featstore.evaluate.runs.configs.build_configs`).
-    windows
-        Window names applying by kind (``ctx200`` to text, ``tr6`` to audio).
-    layers
-        ``"auto"`` (five evenly spaced depths), ``"all"`` or a list of layer labels, for
-        every model and fusion side without layers of its own.
     settings
         Encoding settings; ``settings.method`` is the fusion method. With a negative
         delay the gap is raised to ``-min(delays)`` (``resolved_gap``): the run stores
@@ -171,6 +139,16 @@ def run_grid(
         On a store of stories: train on the other stories and test on ``test_stories``,
         or leave each story out in turn (``cv_stories``), ``target_chunk`` targets per
         task (see :func:`featstore.evaluate.runs.story_grid.run_story_grid`).
+    **request
+        What to evaluate (:class:`~featstore.evaluate.runs.configs.GridRequest`), as
+        :func:`~featstore.evaluate.runs.configs.build_configs` takes it: ``models``,
+        :class:`~featstore.evaluate.runs.configs.ModelRequest` ``(name, windows, layers)``
+        or ``(name, windows)`` (``None``: the defaults), each model at each of its windows
+        and layers; ``fusions``, ``(A, B)`` requests, every layer pair of A and B at each
+        window, each side with its own layers if it has some; ``windows``, names applying
+        by kind (``ctx200`` to text, ``tr6`` to audio); ``layers``, ``"auto"`` (five
+        evenly spaced depths), ``"all"`` or a list of layer labels, for every model and
+        fusion side without layers of its own.
 
     Returns
     -------
@@ -187,42 +165,29 @@ def run_grid(
     ...          settings=fs.EncodingSettings(pca=8, cv=3))
     'demo'
     """
+    grid = GridRequest(**request)
+    execution = Execution(workers, threads_per_worker, scheduler, backend, device)
     if story is not None:
         store = _one_story(store, story, test_stories, cv_stories)
     elif test_stories or cv_stories or is_collection(store):
         return run_story_grid(
             store,
-            models=models,
-            fusions=fusions,
-            windows=windows,
-            layers=layers,
-            settings=settings,
+            grid,
+            settings,
             test_stories=test_stories,
             cv_stories=cv_stories,
             run_id=run_id,
-            workers=workers,
-            threads_per_worker=threads_per_worker,
-            scheduler=scheduler,
+            execution=execution,
             progress=progress,
             target_chunk=target_chunk,
-            backend=backend,
-            device=device,
         )
     settings = settings or EncodingSettings()
-    execution = Execution(workers, threads_per_worker, scheduler, backend, device)
     execution.check_backend()
     # the run stores (and hashes) the gap it uses: negative delays raise it
     notices = [settings.gap_notice] if settings.gap_notice else []
     settings = dataclasses.replace(settings, gap=settings.resolved_gap)
     location = inputs.store_location(store)
-    configs = build_configs(
-        location,
-        models=models,
-        fusions=fusions,
-        windows=windows,
-        layers=layers,
-        method=settings.method,
-    )
+    configs = grid.configs(location, settings.method)
     notices += self_fusion_notices(configs)
     fmri, infos, provenance = _feature_inputs(location, configs)
     settings_dict = settings.to_dict()
@@ -263,7 +228,7 @@ def run_grid(
                     "provenance": provenance,
                     "fmri": fmri,
                     "infos": infos,
-                    "request": _request_record(models, fusions, windows, layers),
+                    "request": grid.record(),
                     "execution": execution.record(),
                 },
             )

@@ -35,10 +35,8 @@ from featstore.evaluate.encoding.stories import (
 from featstore.evaluate.runs import inputs
 from featstore.evaluate.runs.configs import (
     Config,
-    LayerSpec,
-    ModelRequest,
+    GridRequest,
     StoreCatalog,
-    build_configs,
 )
 from featstore.evaluate.runs.results import EXCLUDED_ATTR
 from featstore.evaluate.runs.scheduling import (
@@ -75,22 +73,15 @@ from featstore.store.stories import is_collection, list_stories, story_store
 
 def run_story_grid(
     store: StorePath,
-    *,
-    models: Sequence[ModelRequest] = (),
-    fusions: Sequence[tuple[ModelRequest, ModelRequest]] = (),
-    windows: Sequence[str] = (),
-    layers: LayerSpec | None = "auto",
+    request: GridRequest,
     settings: EncodingSettings | None = None,
+    *,
     test_stories: Sequence[str] | None = None,
     cv_stories: bool = False,
     run_id: str | None = None,
-    workers: int = 1,
-    threads_per_worker: int | None = None,
-    scheduler: str | None = None,
+    execution: Execution,
     progress: bool = False,
     target_chunk: int | None = None,
-    backend: str = "numpy",
-    device: str | None = None,
 ) -> str:
     """Evaluate every config across the stories of ``store``; return the run id.
 
@@ -98,9 +89,10 @@ def run_story_grid(
     ----------
     store
         A store of stories.
-    models, fusions, windows, layers
-        As :func:`featstore.evaluate.runs.grid.run_grid`; ``settings.method="banded"``
-        fits a fusion's two spaces with one alpha each (``band_alpha`` in the results).
+    request
+        The models, fusions, windows and layers, as :func:`featstore.evaluate.runs.grid.run_grid`
+        takes them; ``settings.method="banded"`` fits a fusion's two spaces with one alpha
+        each (``band_alpha`` in the results).
     settings
         Encoding settings; ``test_frac`` is unused (stories are the split), ``cv`` folds
         apply when a subject has one training story.
@@ -108,14 +100,16 @@ def run_story_grid(
         Stories held out for testing (train on the others).
     cv_stories
         Leave each story out in turn instead (every story predicted once).
-    run_id, workers, threads_per_worker, scheduler, progress
+    run_id, progress
         As :func:`~featstore.evaluate.runs.grid.run_grid`.
-    target_chunk
-        Targets per task (default: the bold's chunking, at most 8192).
-    backend, device
-        Where the products with the BOLD run: ``"numpy"``, or ``"torch"`` on ``"cpu"``,
+    execution
+        Where tasks run (``workers``, ``threads_per_worker``, ``scheduler`` of
+        :func:`~featstore.evaluate.runs.grid.run_grid`) and where the products with the
+        BOLD run: ``backend`` ``"numpy"``, or ``"torch"`` on ``device`` ``"cpu"``,
         ``"cuda"`` or ``"cuda:N"``. Designs, PCA and the shared ridge decompositions are
         computed with numpy once per config (float64) and moved to the device per task.
+    target_chunk
+        Targets per task (default: the bold's chunking, at most 8192).
 
     Returns
     -------
@@ -123,16 +117,15 @@ def run_story_grid(
     """
     location = inputs.store_location(store)
     _check_split(location, test_stories, cv_stories)
-    execution = Execution(workers, threads_per_worker, scheduler, backend, device)
     execution.check_backend()
-    array_backend = (backend, device or "cpu")
+    array_backend = (execution.backend, execution.device or "cpu")
     settings = settings or EncodingSettings()
     notices = [settings.gap_notice] if settings.gap_notice else []
     settings = dataclasses.replace(settings, gap=settings.resolved_gap)
     planned = _plan_run(
         location,
         settings,
-        dict(models=models, fusions=fusions, windows=windows, layers=layers),
+        request,
         None if cv_stories else test_stories,
         target_chunk,
     )
@@ -238,7 +231,7 @@ class _RunPlan:
 def _plan_run(
     location: str,
     settings: EncodingSettings,
-    requests: dict[str, Any],
+    request: GridRequest,
     test_stories: Sequence[str] | None,
     target_chunk: int | None,
 ) -> _RunPlan:
@@ -246,11 +239,7 @@ def _plan_run(
     fmri = inspect_stories(location, target_chunk)
     plan = plan_story_split(fmri.has_story, fmri.stories, test_stories)
     first = inputs.store_location(story_store(location, fmri.stories[0]))
-    configs = build_configs(
-        first,
-        **requests,
-        method=settings.method,
-    )
+    configs = request.configs(first, settings.method)
     for config in configs:  # before any work: a task would fail after the stage exists
         check_banded_pca(settings, len(config.parts))
     provenance = check_features(location, configs, fmri)
