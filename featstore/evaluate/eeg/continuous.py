@@ -98,11 +98,12 @@ def interpolate_trs(values: np.ndarray, tr_times: np.ndarray, times: np.ndarray)
 
 
 @dataclass(frozen=True)
-class ContinuousFeatures:
-    """One continuous predictor: per layer, rows at ``row_times``, then onto the EEG samples.
+class Predictor:
+    """One predictor of a TRF: per layer, rows at ``row_times``, then onto the EEG samples.
 
     ``rows(layer)`` gives a layer's ``(n_rows, n_features)`` values at ``row_times``
-    (story seconds: the TR centres of a feature set, the EEG samples for the envelope);
+    (story seconds: the TR centres of a feature set, the EEG samples for the envelope,
+    the word onsets for word impulses);
     ``on_samples(values)`` puts rows (or a linear projection of them, such as their
     principal components: interpolation commutes with it) on the EEG samples.
     ``reducible`` says whether PCA applies (a feature set) or not (the one-column envelope).
@@ -125,7 +126,7 @@ class ContinuousFeatures:
         return self.on_samples(self.rows(layer))
 
 
-def continuous_features(store: StorePath, name: str, eeg: xr.Dataset) -> ContinuousFeatures:
+def continuous_features(store: StorePath, name: str, eeg: xr.Dataset) -> Predictor:
     """The predictor ``name`` (``envelope`` or ``KEY[:WINDOW][@LAYERS]``) on the EEG samples."""
     times = eeg[S.TIME_DIM].values.astype(np.float64)
     sfreq = float(eeg.attrs["sfreq"])
@@ -135,7 +136,7 @@ def continuous_features(store: StorePath, name: str, eeg: xr.Dataset) -> Continu
         envelope = acoustic_envelope(audio, times, sfreq, sample_rate)
         if not envelope.any():
             raise InputError(f"{store}: the stimulus audio is silent over the EEG recording")
-        return ContinuousFeatures(
+        return Predictor(
             ENVELOPE,
             [0],
             rows=lambda layer: envelope[:, None],
@@ -152,7 +153,7 @@ def continuous_features(store: StorePath, name: str, eeg: xr.Dataset) -> Continu
     hidden = resolved.dataset[S.HIDDEN_VAR]
     stim_onset = float(group_attrs(store, S.STIMULUS).get("stim_onset", 0.0))
     tr_times = (np.arange(hidden.sizes[S.TR_DIM]) + 0.5) * store_tr_seconds(store) - stim_onset
-    return ContinuousFeatures(
+    return Predictor(
         resolved.key,
         resolved.layers,
         rows=lambda layer: hidden.sel({S.LAYER_DIM: layer}).values.astype(np.float64),

@@ -16,7 +16,7 @@ subject, channel).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -24,7 +24,7 @@ import xarray as xr
 
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import check_run_id, write_analysis
-from featstore.evaluate.eeg.continuous import continuous_features
+from featstore.evaluate.eeg.continuous import Predictor, continuous_features
 from featstore.evaluate.eeg.epochs import lag_samples
 from featstore.evaluate.eeg.inputs import word_features, word_onsets
 from featstore.evaluate.eeg.trf_run import TRFSettings
@@ -39,27 +39,31 @@ from featstore.store.stories import is_collection, list_stories, story_store
 
 @dataclass(frozen=True)
 class StoryEEG:
-    """One story's recording and predictor source.
-
-    ``rows(layer)`` are a layer's predictor rows (word vectors, or TR / sample rows),
-    ``fit_rows`` those inside the recording (where PCA may be fitted), ``on_samples``
-    puts rows (or a linear projection of them) on the EEG samples.
-    """
+    """One story's recording and predictor (word vectors at the word onsets, or TR /
+    sample rows: :class:`~featstore.evaluate.eeg.continuous.Predictor`)."""
 
     name: str
     eeg: xr.Dataset
     data: np.ndarray  # (subject, time, channel)
-    layers: list[int]
-    rows: Callable[[int], np.ndarray]
-    fit_rows: np.ndarray
-    on_samples: Callable[[np.ndarray], np.ndarray]
-    reducible: bool
+    predictor: Predictor
     info: dict
 
     @property
     def subjects(self) -> list[str]:
         """The story's subjects, in its ``eeg`` order."""
         return [str(s) for s in self.eeg[S.SUBJECT_DIM].values]
+
+    @property
+    def layers(self) -> list[int]:
+        """The predictor's layers."""
+        return self.predictor.layers
+
+    @property
+    def fit_rows(self) -> np.ndarray:
+        """The predictor rows inside the recording (where PCA may be fitted)."""
+        times = self.eeg[S.TIME_DIM].values.astype(np.float64)
+        row_times = self.predictor.row_times
+        return np.flatnonzero((row_times >= times[0]) & (row_times <= times[-1]))
 
 
 def _story_eeg(name: str, handle, model: str | None, continuous: str | None) -> StoryEEG:
@@ -71,31 +75,22 @@ def _story_eeg(name: str, handle, model: str | None, continuous: str | None) -> 
         features = word_features(handle, model)
         onsets = word_onsets(handle, features)
         hidden = features.word_hidden
-        return StoryEEG(
-            name,
-            eeg,
-            data,
+        words = Predictor(
+            features.key,
             features.layers,
             rows=lambda layer: hidden.sel({S.LAYER_DIM: layer}).values.astype(np.float64),
-            fit_rows=np.flatnonzero((onsets >= times[0]) & (onsets <= times[-1])),
+            row_times=onsets,
             on_samples=lambda values: impulse_series(
                 values, onsets, first_time=times[0], sfreq=sfreq, n_times=len(times)
             ),
             reducible=True,
-            info={"predictor": "word impulses", "features": features.describe()},
+            provenance={"window": features.window, "model_id": features.attrs.get("model_id")},
         )
+        info = {"predictor": "word impulses", "features": features.describe()}
+        return StoryEEG(name, eeg, data, words, info)
     series = continuous_features(handle, continuous, eeg)
-    return StoryEEG(
-        name,
-        eeg,
-        data,
-        series.layers,
-        rows=series.rows,
-        fit_rows=np.flatnonzero((series.row_times >= times[0]) & (series.row_times <= times[-1])),
-        on_samples=series.on_samples,
-        reducible=series.reducible,
-        info={"predictor": "continuous", "features": series.describe()},
-    )
+    info = {"predictor": "continuous", "features": series.describe()}
+    return StoryEEG(name, eeg, data, series, info)
 
 
 def _check_same(stories: Sequence[StoryEEG]) -> None:
@@ -144,8 +139,8 @@ def _designs(
     stories: dict[str, StoryEEG], layer: int, train: Sequence[str], pca: int | None
 ) -> dict[str, np.ndarray]:
     """Each story's design for ``layer``, PCA fitted on the training stories' rows only."""
-    rows = {name: story.rows(layer) for name, story in stories.items()}
-    if pca is not None and next(iter(stories.values())).reducible:
+    rows = {name: story.predictor.rows(layer) for name, story in stories.items()}
+    if pca is not None and next(iter(stories.values())).predictor.reducible:
         fit = np.concatenate([rows[s][stories[s].fit_rows] for s in train])
         if pca > min(fit.shape):
             raise InputError(
@@ -154,7 +149,7 @@ def _designs(
             )
         mean, components = fit_pca(fit, pca)
         rows = {name: apply_pca(values, mean, components) for name, values in rows.items()}
-    return {name: stories[name].on_samples(values) for name, values in rows.items()}
+    return {name: stories[name].predictor.on_samples(values) for name, values in rows.items()}
 
 
 def _targets(story: StoryEEG, subjects: Sequence[str]) -> np.ndarray:
@@ -276,7 +271,7 @@ def _result(first: StoryEEG, plan: StoryPlan, subjects, lags, settings, arrays) 
                 **story_settings,
                 "gap_samples": int(np.abs(lags).max()),
                 "predictor": first.info["predictor"],
-                "pca_applied": settings.pca is not None and first.reducible,
+                "pca_applied": settings.pca is not None and first.predictor.reducible,
             },
             "features": first.info["features"],
             "fmri": None,
