@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
@@ -42,6 +43,7 @@ from scipy.spatial.distance import pdist, squareform
 from featstore.errors import InputError
 from featstore.evaluate.metrics import rsa
 from featstore.evaluate.metrics.similarity import (
+    KEEP_VARIANCE,
     _check_pair,
     fit_svcca,
     linear_cka,
@@ -49,8 +51,6 @@ from featstore.evaluate.metrics.similarity import (
 
 #: Huh et al. (2024) use k = 10 neighbours.
 DEFAULT_K = 10
-#: Variance each side keeps before CCA (Raghu et al. 2017).
-KEEP_VARIANCE = 0.99
 
 
 def _rsa(x: np.ndarray, y: np.ndarray, method: str) -> float:
@@ -127,14 +127,11 @@ def svcca(
     return float(np.mean(fit.correlations))
 
 
-def pwcca(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    keep_variance: float = KEEP_VARIANCE,
-    max_components: int | None = None,
-) -> float:
+def pwcca(x: np.ndarray, y: np.ndarray, **reduction: Any) -> float:
     """Projection-weighted CCA (Morcos et al. 2018) after the SVCCA reduction.
+
+    ``reduction`` (``keep_variance``, ``max_components``, as :func:`svcca`) goes to
+    :func:`~.similarity.fit_svcca`.
 
     With ``h_i`` the canonical variates of ``x`` (over items, orthonormalised by QR) and
     ``x̃_j`` its centred columns (neurons / units), each canonical correlation ``ρ_i`` gets
@@ -143,7 +140,7 @@ def pwcca(
     also fits. ``x`` (the model side) is the paper's reference layer L1.
     """
     x, y = _check_pair(x, y)
-    fit = fit_svcca(x, y, keep_variance=keep_variance, max_components=max_components)
+    fit = fit_svcca(x, y, **reduction)
     centred = x - fit.x_mean
     basis, _ = np.linalg.qr(centred @ fit.x_weights)
     weights = np.abs(basis.T @ centred).sum(axis=1)

@@ -19,6 +19,8 @@ from featstore.errors import InputError
 from featstore.evaluate.metrics import rsa
 
 METRICS = ("cka", "rsa", "cca", "procrustes")
+#: Variance each side keeps before CCA (Raghu et al. 2017).
+KEEP_VARIANCE = 0.99
 
 
 def _check_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +144,7 @@ def fit_svcca(
     x: np.ndarray,
     y: np.ndarray,
     *,
-    keep_variance: float = 0.99,
+    keep_variance: float = KEEP_VARIANCE,
     max_components: int | None = None,
     n_components: int | None = None,
 ) -> CCAFit:
@@ -236,7 +238,7 @@ def similarity_scores(
     *,
     rsa_distance: str = "correlation",
     rsa_compare: str = "spearman",
-    keep_variance: float = 0.99,
+    keep_variance: float = KEEP_VARIANCE,
     cca_components: int = 5,
 ) -> dict[str, float]:
     """Every requested metric for one layer and one subject, on one train/test split.
