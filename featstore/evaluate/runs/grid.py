@@ -140,15 +140,18 @@ def run_grid(
         or leave each story out in turn (``cv_stories``), ``target_chunk`` targets per
         task (see :func:`featstore.evaluate.runs.story_grid.run_story_grid`).
     **request
-        What to evaluate (:class:`~featstore.evaluate.runs.configs.GridRequest`), as
-        :func:`~featstore.evaluate.runs.configs.build_configs` takes it: ``models``,
-        :class:`~featstore.evaluate.runs.configs.ModelRequest` ``(name, windows, layers)``
-        or ``(name, windows)`` (``None``: the defaults), each model at each of its windows
-        and layers; ``fusions``, ``(A, B)`` requests, every layer pair of A and B at each
-        window, each side with its own layers if it has some; ``windows``, names applying
-        by kind (``ctx200`` to text, ``tr6`` to audio); ``layers``, ``"auto"`` (five
-        evenly spaced depths), ``"all"`` or a list of layer labels, for every model and
-        fusion side without layers of its own.
+        What to evaluate, as :func:`~featstore.evaluate.runs.configs.build_configs` takes
+        it (one :class:`~featstore.evaluate.runs.configs.GridRequest`):
+
+        - ``models``: :class:`~featstore.evaluate.runs.configs.ModelRequest` ``(name,
+          windows, layers)`` or ``(name, windows)`` (``None``: the defaults), each model
+          at each of its windows and layers;
+        - ``fusions``: ``(A, B)`` requests, every layer pair of A and B at each window,
+          each side with its own layers if it has some;
+        - ``windows``: window names applying by kind (``ctx200`` to text, ``tr6`` to
+          audio);
+        - ``layers``: ``"auto"`` (five evenly spaced depths), ``"all"`` or a list of layer
+          labels, for every model and fusion side without layers of its own.
 
     Returns
     -------
