@@ -103,10 +103,10 @@ class Predictor:
 
     ``rows(layer)`` gives a layer's ``(n_rows, n_features)`` values at ``row_times``
     (story seconds: the TR centres of a feature set, the EEG samples for the envelope,
-    the word onsets for word impulses);
-    ``on_samples(values)`` puts rows (or a linear projection of them, such as their
-    principal components: interpolation commutes with it) on the EEG samples.
-    ``reducible`` says whether PCA applies (a feature set) or not (the one-column envelope).
+    the word onsets for word impulses); ``on_samples(values)`` puts rows (or a linear
+    projection of them, such as their principal components: interpolation commutes with
+    it) on the EEG samples. ``reducible`` says whether PCA applies (a feature set, word
+    vectors) or not (the one-column envelope).
     """
 
     key: str
