@@ -47,6 +47,7 @@ def volume_image(
     Returns
     -------
     nibabel.Nifti1Image
+        The values in the fMRI grid, float32, with the run's affine.
 
     Examples
     --------
