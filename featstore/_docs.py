@@ -91,6 +91,8 @@ matplotlib.figure.Figure""",
 
 #: The two parameters of every function that reads or writes one group of a store.
 DOCDICT["store_group"] = DOCDICT["store"] + "\n" + DOCDICT["group"]
+# plot: the parameters every figure of results ends with (and its Returns).
+DOCDICT["title_figure_out"] = DOCDICT["title"] + "\n" + DOCDICT["figure_out"]
 
 
 def _docstring_indent(doc: str) -> str:

@@ -74,8 +74,7 @@ def plot_best_layers(
     Parameters
     ----------
     %(results)s
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -141,14 +140,16 @@ def plot_window_trends(
 ) -> Figure:
     """Lines: for each model, the score of its best layer at each window size.
 
+    Each point is labelled with its best layer (``L9``); score: the mean over subjects of
+    the whole-brain mean r, error bars its std across subjects.
+
     Parameters
     ----------
     %(results)s
     window_kind : {"tr", "ctx"}, optional
         Audio windows (TRs) or text context (words); default ``"tr"`` when the results
         have audio windows, else ``"ctx"``. Fusion configs are left out.
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -217,8 +218,7 @@ def plot_layer_profiles(
     %(results)s
     windows : sequence of str, optional
         The windows drawn, e.g. ``["ctx8"]`` (default: all).
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -290,8 +290,7 @@ def plot_roi_top(
         The noise ceiling (variable ``ceiling`` over ``roi``).
     stats : xarray.Dataset, optional
         Permutation statistics of the run (``evaluate significance``).
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -346,14 +345,16 @@ def plot_fusion_heatmap(
 ) -> Figure:
     """Heatmap of a fusion's whole-brain mean r over its layer pairs (A layer × B layer).
 
+    Each cell shows the mean over subjects of one layer pair's whole-brain mean r, its
+    value written in it; a pair without a finite score is left blank.
+
     Parameters
     ----------
     %(results)s
     pair : str, optional
         ``"{A}/{winA}+{B}/{winB}"`` (``"/banded"`` appended for banded fusion);
         default: the first fusion pair in the results.
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -423,8 +424,7 @@ def plot_roi_groups(
         The noise ceiling (variable ``ceiling`` over ``roi``).
     normalized : bool
         Show r / noise ceiling instead of r (needs ``ceiling``).
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
