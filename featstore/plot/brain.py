@@ -322,33 +322,34 @@ def plot_brain_panels(
     """
     if not values_list:
         raise InputError("plot_brain_panels needs at least one ROI vector")
-    look = PanelStyle(**style)
-    shown = masked_rows(values_list, masks, look.titles)
+    panel_style = PanelStyle(**style)
+    shown = masked_rows(values_list, masks, panel_style.titles)
     atlas = load_surface_atlas()
     vertex_maps = [roi_values_to_vertices(v, roi_names, hemispheres, atlas=atlas) for v in shown]
-    return draw_panels(vertex_maps, shown, atlas, look)
+    return draw_panels(vertex_maps, shown, atlas, panel_style)
 
 
 def draw_panels(
     vertex_maps: Sequence[dict[str, np.ndarray]],
     shown: Sequence[np.ndarray],
     mesh: SurfaceMesh,
-    look: PanelStyle,
+    style: PanelStyle,
 ) -> Figure:
     """Rows of four views of ``mesh`` (any surface: fs_LR, fsaverage), one per vertex map.
 
     ``vertex_maps`` holds per row ``{"left": values, "right": values}`` over each
     hemisphere's whole mesh (NaN unpainted); ``shown`` the values the color scale is
-    chosen from; ``mesh.hemisphere(side)`` has ``coords``, ``faces`` and ``sulc``.
+    chosen from; ``mesh.hemisphere(side)`` has ``coords``, ``faces`` and ``sulc``;
+    ``style`` the rows' titles, color scale and output.
     """
     n_rows = len(vertex_maps)
-    titles, suptitle = look.titles, look.suptitle
-    shared = look.scale(shown) if look.shared_scale else None
-    if look.axes is None:
+    titles, suptitle = style.titles, style.suptitle
+    shared = style.scale(shown) if style.shared_scale else None
+    if style.axes is None:
         figure = new_figure(12.0, ROW_HEIGHT_IN * n_rows + (0.4 if suptitle else 0.0))
     else:
-        figure = look.axes.figure
-    x0, y0, width, height = _region(look.axes, figure)
+        figure = style.axes.figure
+    x0, y0, width, height = _region(style.axes, figure)
     top_pad = 0.4 / (ROW_HEIGHT_IN * n_rows + 0.4) * height if suptitle else 0.0
     if suptitle:
         figure.text(
@@ -367,7 +368,7 @@ def draw_panels(
     for row, vertex_values in enumerate(vertex_maps):
         row_y = y0 + height - top_pad - (row + 1) * row_height
         title_h = 0.12 * row_height if titles is not None else 0.0
-        scale = shared or look.scale(shown[row])
+        scale = shared or style.scale(shown[row])
         _draw_views(
             figure, (x0, row_y, views_width, row_height - title_h), vertex_values, scale, mesh
         )
@@ -385,14 +386,14 @@ def draw_panels(
                 figure,
                 (cbar_x, row_y + 0.2 * row_height, cbar_w, 0.6 * row_height),
                 scale,
-                look.colorbar_label,
+                style.colorbar_label,
             )
     if shared is not None:
         body = height - top_pad
         _draw_colorbar(
-            figure, (cbar_x, y0 + 0.2 * body, cbar_w, 0.6 * body), shared, look.colorbar_label
+            figure, (cbar_x, y0 + 0.2 * body, cbar_w, 0.6 * body), shared, style.colorbar_label
         )
-    return look.save(figure)
+    return style.save(figure)
 
 
 @fill_doc

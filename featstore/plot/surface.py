@@ -290,12 +290,12 @@ def plot_vertex_panels(
     """
     if not values_list:
         raise InputError("plot_vertex_panels needs at least one vector of vertex values")
-    look = PanelStyle(**style)
-    shown = masked_rows(values_list, masks, look.titles)
+    panel_style = PanelStyle(**style)
+    shown = masked_rows(values_list, masks, panel_style.titles)
     mesh = load_mesh(canonical_space(space), None if mesh_dir is None else os.fspath(mesh_dir))
     n_vertex = mesh.left.coords.shape[0]
     return draw_panels(
-        [vertex_maps(v, vertex, hemispheres, n_vertex) for v in shown], shown, mesh, look
+        [vertex_maps(v, vertex, hemispheres, n_vertex) for v in shown], shown, mesh, panel_style
     )
 
 

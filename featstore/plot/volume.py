@@ -151,22 +151,22 @@ def plot_volume_map(
     """
     if display not in DISPLAYS:
         raise InputError(f"display {display!r}: expected one of {', '.join(DISPLAYS)}")
-    look = MapStyle(**style)
+    map_style = MapStyle(**style)
     shown = _masked(values, mask)
     image = volume_image(shown, voxel=voxel, affine=affine, grid_shape=grid_shape)
-    axes = look.axes
+    axes = map_style.axes
     if axes is None:
         axes = new_figure(12.0, 3.2).add_axes((0.0, 0.0, 1.0, 1.0))
     _draw_volume(
         axes,
         image,
-        look.scale(shown),
+        map_style.scale(shown),
         display=display,
         title=title,
         threshold=threshold,
-        colorbar_label=look.colorbar_label,
+        colorbar_label=map_style.colorbar_label,
     )
-    return look.save(axes.figure)
+    return map_style.save(axes.figure)
 
 
 @fill_doc
@@ -203,12 +203,12 @@ def plot_volume_panels(
     n_rows = len(values_list)
     if n_rows == 0:
         raise InputError("plot_volume_panels needs at least one vector of voxel values")
-    look = PanelStyle(**style)
-    if look.axes is not None:
+    panel_style = PanelStyle(**style)
+    if panel_style.axes is not None:
         raise InputError("plot_volume_panels makes a figure of its own rows: axes is not taken")
-    shown = masked_rows(values_list, masks, look.titles)
-    shared = look.scale(shown) if look.shared_scale else None
-    top = 0.5 if look.suptitle else 0.0
+    shown = masked_rows(values_list, masks, panel_style.titles)
+    shared = panel_style.scale(shown) if panel_style.shared_scale else None
+    top = 0.5 if panel_style.suptitle else 0.0
     figure = new_figure(12.0, 3.0 * n_rows + top)
     row_height = 3.0 / (3.0 * n_rows + top)
     for row, values in enumerate(shown):
@@ -218,12 +218,12 @@ def plot_volume_panels(
         _draw_volume(
             axes,
             volume_image(values, voxel=voxel, affine=affine, grid_shape=grid_shape),
-            shared or look.scale(values),
+            shared or panel_style.scale(values),
             display="stat",
-            title=None if look.titles is None else look.titles[row],
+            title=None if panel_style.titles is None else panel_style.titles[row],
             threshold=None,
-            colorbar_label=look.colorbar_label,
+            colorbar_label=panel_style.colorbar_label,
         )
-    if look.suptitle:
-        figure.suptitle(look.suptitle)
-    return look.save(figure)
+    if panel_style.suptitle:
+        figure.suptitle(panel_style.suptitle)
+    return panel_style.save(figure)
