@@ -53,12 +53,6 @@ output_file : str or os.PathLike, optional
 Returns
 -------
 matplotlib.figure.Figure""",
-    "brain_out": """colorbar_label : str
-axes : matplotlib Axes, optional
-    Draw inside this axes' area of its figure (the axes itself is removed).
-output_file : path, optional
-    Save the figure there (format from the suffix).
-dpi : int""",
     "example_story_features": """>>> import numpy as np
 >>> from featstore.evaluate.encoding import EncodingSettings
 >>> rng = np.random.default_rng(0)
@@ -85,10 +79,28 @@ Returns
 -------
 str
     The run id.""",
+    # plot
+    "map_style": """**style
+    How the map is drawn and saved, as keywords (see
+    :class:`featstore.plot.brain.MapStyle`): ``cmap``, ``vmin``, ``vmax``, ``symmetric``
+    (the color scale, chosen from the data unless given), ``colorbar_label`` (default
+    ``"r"``), ``axes`` (draw inside its area of its figure), ``output_file``, ``dpi``.
+
+Returns
+-------
+matplotlib.figure.Figure""",
+    "panel_style": """**style
+    How the rows are drawn and saved, as keywords (see
+    :class:`featstore.plot.brain.PanelStyle`): ``titles`` (one per row), ``suptitle`` (a
+    title above all rows), ``shared_scale`` (one color range for all rows, the default,
+    or one each) and the keywords of a single map: ``cmap``, ``vmin``, ``vmax``,
+    ``symmetric``, ``colorbar_label``, ``axes``, ``output_file``, ``dpi``.""",
 }
 
 #: The two parameters of every function that reads or writes one group of a store.
 DOCDICT["store_group"] = DOCDICT["store"] + "\n" + DOCDICT["group"]
+# plot: the parameters every figure of results ends with (and its Returns).
+DOCDICT["title_figure_out"] = DOCDICT["title"] + "\n" + DOCDICT["figure_out"]
 
 
 def _docstring_indent(doc: str) -> str:

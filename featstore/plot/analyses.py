@@ -64,8 +64,7 @@ def plot_rsa_curves(
         An RSA run, ``results/<run_id>`` (:func:`featstore.evaluate.analyses.run_rsa`).
     partial : bool
         Draw the partial RSA of a run made with ``partial`` (a layer partialled out).
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -224,8 +223,7 @@ def plot_lowlevel_drop(
     ----------
     ds : xarray.Dataset
         A low-level run (:func:`featstore.evaluate.analyses.run_lowlevel`).
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------

@@ -88,6 +88,77 @@ def color_scale(
     return ColorScale(cmap or (NEGATIVE_CMAP if negative else POSITIVE_CMAP), lo, hi, False)
 
 
+@dataclass(frozen=True)
+class MapStyle:
+    """How a brain map is drawn and saved: the ``**style`` keywords of every map function.
+
+    Parameters
+    ----------
+    cmap, vmin, vmax, symmetric : optional
+        Color scale, chosen from the data unless given: diverging and centred on 0 when
+        the values have both signs, sequential from 0 otherwise (see :func:`color_scale`).
+    colorbar_label : str
+    axes : matplotlib Axes, optional
+        Draw inside this axes' area of its figure.
+    output_file : path, optional
+        Save the figure there (format from the suffix).
+    dpi : int
+
+    Examples
+    --------
+    >>> from featstore.plot.brain import MapStyle
+    >>> MapStyle(vmax=0.3).scale(np.array([0.1, 0.2]))
+    ColorScale(cmap='YlOrRd', vmin=0.0, vmax=0.3, symmetric=False)
+    """
+
+    cmap: str | None = None
+    vmin: float | None = None
+    vmax: float | None = None
+    symmetric: bool | None = None
+    colorbar_label: str = "r"
+    axes: Axes | None = None
+    output_file: str | os.PathLike | None = None
+    dpi: int = 110
+
+    def scale(self, values: Sequence[np.ndarray] | np.ndarray) -> ColorScale:
+        """The color scale of ``values`` under this style (see :func:`color_scale`)."""
+        return color_scale(
+            values, cmap=self.cmap, vmin=self.vmin, vmax=self.vmax, symmetric=self.symmetric
+        )
+
+    def save(self, figure: Figure) -> Figure:
+        """Save ``figure`` to :attr:`output_file` when given (its own margins); return it."""
+        return finish(figure, self.output_file, dpi=self.dpi, tight=False)
+
+
+@dataclass(frozen=True)
+class PanelStyle(MapStyle):
+    """:class:`MapStyle` and the rows' titles and scale: the ``**style`` of panel figures.
+
+    Parameters
+    ----------
+    titles : sequence of str, optional
+        One title per row.
+    suptitle : str, optional
+        A title above all rows.
+    shared_scale : bool
+        One color range for all rows (default), so that colors compare across rows;
+        False gives each row its own range and colorbar.
+    cmap, vmin, vmax, symmetric, colorbar_label, axes, output_file, dpi
+        See :class:`MapStyle`.
+
+    Examples
+    --------
+    >>> from featstore.plot.brain import PanelStyle
+    >>> PanelStyle(titles=["a", "b"], shared_scale=False).colorbar_label
+    'r'
+    """
+
+    titles: Sequence[str] | None = None
+    suptitle: str | None = None
+    shared_scale: bool = True
+
+
 def _masked(values: np.ndarray, mask: np.ndarray | Sequence[bool] | None) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64).copy()
     if mask is not None:
@@ -223,20 +294,10 @@ def _region(axes: Axes | None, figure: Figure) -> tuple[float, float, float, flo
 def plot_brain_panels(
     values_list: Sequence[Sequence[float] | np.ndarray],
     *,
-    titles: Sequence[str] | None = None,
     roi_names: Sequence[str] | None = None,
     hemispheres: Sequence[str] | None = None,
     masks: Sequence[np.ndarray | None] | None = None,
-    shared_scale: bool = True,
-    cmap: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    symmetric: bool | None = None,
-    suptitle: str | None = None,
-    colorbar_label: str = "r",
-    axes: Axes | None = None,
-    output_file: str | os.PathLike | None = None,
-    dpi: int = 110,
+    **style: Any,
 ) -> Figure:
     """Several brain maps stacked as rows of four views, on one color scale or each its own.
 
@@ -244,8 +305,6 @@ def plot_brain_panels(
     ----------
     values_list : sequence of array-like, each shape (n_roi,)
         One ROI vector per row (e.g. the best config of each model of a family).
-    titles : sequence of str, optional
-        One title per row.
     roi_names, hemispheres : sequence of str, optional
         The ROIs of every vector, matched to the atlas by name (see
         :func:`featstore.plot.atlas.roi_values_to_vertices`); default: the 360 HCP-MMP1.0
@@ -253,14 +312,7 @@ def plot_brain_panels(
     masks : sequence of (bool array or None), optional
         Per row, True marks ROIs to leave unpainted (gray sulcal shading only), e.g. the
         ROIs that are not significant.
-    shared_scale : bool
-        One color range and one colorbar for all rows (default), so that colors compare
-        across rows; False gives each row its own range and colorbar.
-    cmap, vmin, vmax, symmetric
-        Color scale; chosen from the data when not given (see :func:`color_scale`).
-    suptitle : str, optional
-        A title above all rows.
-    %(brain_out)s
+    %(panel_style)s
 
     Returns
     -------
@@ -270,51 +322,34 @@ def plot_brain_panels(
     """
     if not values_list:
         raise InputError("plot_brain_panels needs at least one ROI vector")
-    shown = masked_rows(values_list, masks, titles)
+    panel_style = PanelStyle(**style)
+    shown = masked_rows(values_list, masks, panel_style.titles)
     atlas = load_surface_atlas()
     vertex_maps = [roi_values_to_vertices(v, roi_names, hemispheres, atlas=atlas) for v in shown]
-    return draw_panels(
-        vertex_maps,
-        shown,
-        atlas,
-        titles=titles,
-        shared_scale=shared_scale,
-        scale_args={"cmap": cmap, "vmin": vmin, "vmax": vmax, "symmetric": symmetric},
-        suptitle=suptitle,
-        colorbar_label=colorbar_label,
-        axes=axes,
-        output_file=output_file,
-        dpi=dpi,
-    )
+    return draw_panels(vertex_maps, shown, atlas, panel_style)
 
 
 def draw_panels(
     vertex_maps: Sequence[dict[str, np.ndarray]],
     shown: Sequence[np.ndarray],
     mesh: SurfaceMesh,
-    *,
-    titles: Sequence[str] | None,
-    shared_scale: bool,
-    scale_args: dict,
-    suptitle: str | None,
-    colorbar_label: str,
-    axes: Axes | None,
-    output_file: str | os.PathLike | None,
-    dpi: int,
+    style: PanelStyle,
 ) -> Figure:
     """Rows of four views of ``mesh`` (any surface: fs_LR, fsaverage), one per vertex map.
 
     ``vertex_maps`` holds per row ``{"left": values, "right": values}`` over each
     hemisphere's whole mesh (NaN unpainted); ``shown`` the values the color scale is
-    chosen from; ``mesh.hemisphere(side)`` has ``coords``, ``faces`` and ``sulc``.
+    chosen from; ``mesh.hemisphere(side)`` has ``coords``, ``faces`` and ``sulc``;
+    ``style`` the rows' titles, color scale and output.
     """
     n_rows = len(vertex_maps)
-    shared = color_scale(shown, **scale_args) if shared_scale else None
-    if axes is None:
+    titles, suptitle = style.titles, style.suptitle
+    shared = style.scale(shown) if style.shared_scale else None
+    if style.axes is None:
         figure = new_figure(12.0, ROW_HEIGHT_IN * n_rows + (0.4 if suptitle else 0.0))
     else:
-        figure = axes.figure
-    x0, y0, width, height = _region(axes, figure)
+        figure = style.axes.figure
+    x0, y0, width, height = _region(style.axes, figure)
     top_pad = 0.4 / (ROW_HEIGHT_IN * n_rows + 0.4) * height if suptitle else 0.0
     if suptitle:
         figure.text(
@@ -333,7 +368,7 @@ def draw_panels(
     for row, vertex_values in enumerate(vertex_maps):
         row_y = y0 + height - top_pad - (row + 1) * row_height
         title_h = 0.12 * row_height if titles is not None else 0.0
-        scale = shared or color_scale(shown[row], **scale_args)
+        scale = shared or style.scale(shown[row])
         _draw_views(
             figure, (x0, row_y, views_width, row_height - title_h), vertex_values, scale, mesh
         )
@@ -351,14 +386,14 @@ def draw_panels(
                 figure,
                 (cbar_x, row_y + 0.2 * row_height, cbar_w, 0.6 * row_height),
                 scale,
-                colorbar_label,
+                style.colorbar_label,
             )
     if shared is not None:
         body = height - top_pad
         _draw_colorbar(
-            figure, (cbar_x, y0 + 0.2 * body, cbar_w, 0.6 * body), shared, colorbar_label
+            figure, (cbar_x, y0 + 0.2 * body, cbar_w, 0.6 * body), shared, style.colorbar_label
         )
-    return finish(figure, output_file, dpi=dpi, tight=False)
+    return style.save(figure)
 
 
 @fill_doc
@@ -368,15 +403,8 @@ def plot_brain(
     roi_names: Sequence[str] | None = None,
     hemispheres: Sequence[str] | None = None,
     title: str | None = None,
-    cmap: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    symmetric: bool | None = None,
     mask: np.ndarray | Sequence[bool] | None = None,
-    colorbar_label: str = "r",
-    axes: Axes | None = None,
-    output_file: str | os.PathLike | None = None,
-    dpi: int = 110,
+    **style: Any,
 ) -> Figure:
     """One brain map of a 360-ROI vector: four views, title and colorbar.
 
@@ -388,17 +416,10 @@ def plot_brain(
         The ROIs of ``values``, matched to the atlas by name; default: the 360 HCP-MMP1.0
         areas in featstore order (180 left, then 180 right).
     title : str, optional
-    cmap, vmin, vmax, symmetric
-        Color scale, chosen from the data unless given: diverging and centred on 0 when
-        the values have both signs, sequential from 0 otherwise (see :func:`color_scale`).
     mask : bool array, shape (n_roi,), optional
         True marks ROIs to leave unpainted (gray sulcal shading only), e.g. ROIs that are
         not significant after FDR correction.
-    %(brain_out)s
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    %(map_style)s
 
     Examples
     --------
@@ -407,18 +428,9 @@ def plot_brain(
     """
     return plot_brain_panels(
         [values],
-        titles=None,
         roi_names=roi_names,
         hemispheres=hemispheres,
         masks=[mask],
-        shared_scale=True,
-        cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
-        symmetric=symmetric,
         suptitle=title,
-        colorbar_label=colorbar_label,
-        axes=axes,
-        output_file=output_file,
-        dpi=dpi,
+        **style,
     )

