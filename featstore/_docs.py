@@ -82,6 +82,11 @@ dpi : int""",
 #: The two parameters of every function that reads or writes one group of a store.
 DOCDICT["store_group"] = DOCDICT["store"] + "\n" + DOCDICT["group"]
 
+# store
+#: The whole Parameters section of a function that takes the store (and a group) alone.
+DOCDICT["parameters_store"] = "Parameters\n----------\n" + DOCDICT["store"]
+DOCDICT["parameters_store_group"] = "Parameters\n----------\n" + DOCDICT["store_group"]
+
 
 def _docstring_indent(doc: str) -> str:
     """The indent of a docstring's lines after the first (what ``inspect.cleandoc`` strips)."""

@@ -266,9 +266,7 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 def resolve_feature_group(store: StorePath, group: str) -> str:
     """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged.
 
-    Parameters
-    ----------
-    %(store_group)s
+    %(parameters_store_group)s
 
     Returns
     -------
@@ -370,9 +368,7 @@ class FeatureSetInfo:
 def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     """Every feature set in the store (complete or not), sorted by key and window.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------

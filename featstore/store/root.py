@@ -162,9 +162,7 @@ class StoreHandle(os.PathLike):
 def root_attrs(store: StorePath) -> dict[str, Any]:
     """The root attrs of a store (schema checked).
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
@@ -185,9 +183,7 @@ def root_attrs(store: StorePath) -> dict[str, Any]:
 def store_n_tr(store: StorePath) -> int:
     """The store's ``n_tr`` root attr, checked to be a positive integer.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
@@ -208,9 +204,7 @@ def store_n_tr(store: StorePath) -> int:
 def store_tr_seconds(store: StorePath) -> float:
     """The store's ``tr_seconds`` root attr, checked to be a positive number.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
