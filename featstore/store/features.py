@@ -256,10 +256,7 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.store import resolve_feature_key
-    >>> resolve_feature_key(example_store(), "toy-lm")
-    'toy-lm'
+    %(example_feature_alias)s
     """
     keys = child_names(store, S.FEATURES)
     if name in keys:
@@ -284,10 +281,7 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.store import resolve_feature_group
-    >>> resolve_feature_group(example_store(), "features/toy-lm/ctx8")
-    'features/toy-lm/ctx8'
+    %(example_feature_alias)s
     """
     parts = str(group).strip("/").split("/")
     if len(parts) >= 2 and parts[0] == S.FEATURES:

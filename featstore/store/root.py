@@ -192,10 +192,7 @@ def store_n_tr(store: StorePath) -> int:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.store import store_n_tr
-    >>> store_n_tr(example_store())
-    120
+    %(example_store_trs)s
     """
     return int(_positive_root_attr(store, "n_tr", (int,), "the positive number of fMRI TRs"))
 
@@ -213,10 +210,7 @@ def store_tr_seconds(store: StorePath) -> float:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.store import store_tr_seconds
-    >>> store_tr_seconds(example_store())
-    1.5
+    %(example_store_trs)s
     """
     return float(
         _positive_root_attr(store, "tr_seconds", (int, float), "the repetition time in seconds")
