@@ -137,10 +137,7 @@ def _node(store: StorePath, group: str) -> zarr.Group | zarr.Array | None:
     key = group_key(group)
     root = open_root(store)
     with reading_metadata(store, key):
-        try:
-            return root[key] if key else root
-        except KeyError:
-            return None
+        return root.get(key) if key else root
 
 
 @fill_doc
