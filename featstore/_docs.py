@@ -102,6 +102,25 @@ DOCDICT["store_group"] = DOCDICT["store"] + "\n" + DOCDICT["group"]
 # plot: the parameters every figure of results ends with (and its Returns).
 DOCDICT["title_figure_out"] = DOCDICT["title"] + "\n" + DOCDICT["figure_out"]
 
+# store
+#: The whole Parameters section of a function that takes the store (and a group) alone.
+DOCDICT["parameters_store"] = "Parameters\n----------\n" + DOCDICT["store"]
+DOCDICT["parameters_store_group"] = "Parameters\n----------\n" + DOCDICT["store_group"]
+#: One example for each pair of sibling functions (the TR count and length; a feature key
+#: and a group path by model alias).
+DOCDICT["example_store_trs"] = """>>> from featstore.datasets import example_store
+>>> from featstore.store import store_n_tr, store_tr_seconds
+>>> store = example_store()
+>>> store_n_tr(store), store_tr_seconds(store)  # 120 TRs of 1.5 s
+(120, 1.5)"""
+DOCDICT["example_feature_alias"] = """>>> from featstore.datasets import example_store
+>>> from featstore.store import resolve_feature_group, resolve_feature_key, update_group_attrs
+>>> store = example_store()
+>>> # extract records the alias a feature set was extracted under (here: by hand)
+>>> update_group_attrs(store, "features/toy-lm/ctx8", {"model_alias": "toy"})
+>>> resolve_feature_key(store, "toy"), resolve_feature_group(store, "features/toy/ctx8")
+('toy-lm', 'features/toy-lm/ctx8')"""
+
 
 def _docstring_indent(doc: str) -> str:
     """The indent of a docstring's lines after the first (what ``inspect.cleandoc`` strips)."""

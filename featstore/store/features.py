@@ -42,7 +42,26 @@ def feature_dataset(
     has_words: ArrayLike | None = None,
     extra_vars: Mapping[str, tuple[tuple[str, ...], ArrayLike]] | None = None,
 ) -> xr.Dataset:
-    """Build the in-memory (or dask) dataset of a feature set, checking its shape."""
+    """Build the in-memory (or dask) dataset of a feature set, checking its shape.
+
+    Parameters
+    ----------
+    hidden : array-like, (layer, tr, dim)
+        Hidden states per TR, numpy or dask.
+    attrs : mapping
+        The set's attrs (:func:`write_feature_set` checks the provenance attrs among them).
+    layers : sequence of int, optional
+        Layer labels (default: 0, 1, …).
+    word_hidden, has_words : array-like, optional
+        Hidden states per word (layer, word, dim); whether each TR has a word.
+    extra_vars : mapping, optional
+        More variables, name -> (dims, values).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``hidden`` and the other variables, with ``layer`` and ``tr`` coordinates.
+    """
     if np.ndim(hidden) != 3:
         raise InputError(
             f"hidden must be (layer, tr, dim), got an array of shape {np.shape(hidden)}"
@@ -128,10 +147,8 @@ def write_feature_set(
     *,
     attrs: Mapping[str, Any],
     layers: Sequence[int] | None = None,
-    word_hidden: ArrayLike | None = None,
-    has_words: ArrayLike | None = None,
-    extra_vars: Mapping[str, tuple[tuple[str, ...], ArrayLike]] | None = None,
     overwrite: bool = False,
+    **variables: Any,
 ) -> str:
     """Write a feature set as ``features/<key>/<window>`` and return the group path.
 
@@ -151,12 +168,11 @@ def write_feature_set(
         Provenance attrs (see above).
     layers : sequence of int, optional
         Layer labels (default: 0, 1, …).
-    word_hidden, has_words : array-like, optional
-        Hidden states per word (layer, word, dim); whether each TR has a word.
-    extra_vars : mapping, optional
-        More variables, name -> (dims, values).
     overwrite : bool
         Replace an existing feature set.
+    **variables
+        The set's variables beyond ``hidden`` (``word_hidden``, ``has_words``,
+        ``extra_vars``), passed to :func:`feature_dataset`, which documents them.
 
     Returns
     -------
@@ -184,14 +200,7 @@ def write_feature_set(
         raise InputError(
             f"feature set {group!r} has {hidden.shape[1]} TRs but the store has n_tr={n_tr}"
         )
-    ds = feature_dataset(
-        hidden,
-        attrs=attrs,
-        layers=layers,
-        word_hidden=word_hidden,
-        has_words=has_words,
-        extra_vars=extra_vars,
-    )
+    ds = feature_dataset(hidden, attrs=attrs, layers=layers, **variables)
     write_group(store, group, ds, overwrite=overwrite, encoding=feature_encoding(ds))
     constant = constant_layers(store, group)
     if constant:
@@ -247,10 +256,7 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.store import resolve_feature_key
-    >>> resolve_feature_key(example_store(), "toy-lm")
-    'toy-lm'
+    %(example_feature_alias)s
     """
     keys = child_names(store, S.FEATURES)
     if name in keys:
@@ -266,9 +272,7 @@ def resolve_feature_key(store: StorePath, name: str) -> str:
 def resolve_feature_group(store: StorePath, group: str) -> str:
     """``features/<alias>/<window>`` → ``features/<key>/<window>``; other paths unchanged.
 
-    Parameters
-    ----------
-    %(store_group)s
+    %(parameters_store_group)s
 
     Returns
     -------
@@ -277,10 +281,7 @@ def resolve_feature_group(store: StorePath, group: str) -> str:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.store import resolve_feature_group
-    >>> resolve_feature_group(example_store(), "features/toy-lm/ctx8")
-    'features/toy-lm/ctx8'
+    %(example_feature_alias)s
     """
     parts = str(group).strip("/").split("/")
     if len(parts) >= 2 and parts[0] == S.FEATURES:
@@ -370,9 +371,7 @@ class FeatureSetInfo:
 def list_feature_sets(store: StorePath) -> list[FeatureSetInfo]:
     """Every feature set in the store (complete or not), sorted by key and window.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------

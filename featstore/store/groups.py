@@ -137,19 +137,14 @@ def _node(store: StorePath, group: str) -> zarr.Group | zarr.Array | None:
     key = group_key(group)
     root = open_root(store)
     with reading_metadata(store, key):
-        try:
-            return root[key] if key else root
-        except KeyError:
-            return None
+        return root.get(key) if key else root
 
 
 @fill_doc
 def group_exists(store: StorePath, group: str) -> bool:
     """Whether ``group`` exists in the store (complete or not).
 
-    Parameters
-    ----------
-    %(store_group)s
+    %(parameters_store_group)s
 
     Returns
     -------
@@ -170,9 +165,7 @@ def group_exists(store: StorePath, group: str) -> bool:
 def group_attrs(store: StorePath, group: str) -> dict[str, Any]:
     """The attrs of a group, without checking it is complete.
 
-    Parameters
-    ----------
-    %(store_group)s
+    %(parameters_store_group)s
 
     Returns
     -------
@@ -213,9 +206,7 @@ def _story_hint(store: StorePath, group: str) -> str:
 def is_complete(store: StorePath, group: str) -> bool:
     """Whether a group exists and its ``complete`` flag is set.
 
-    Parameters
-    ----------
-    %(store_group)s
+    %(parameters_store_group)s
 
     Returns
     -------
@@ -443,9 +434,7 @@ def open_group(
 def delete_group(store: StorePath, group: str) -> None:
     """Remove a group and everything below it (no error if absent).
 
-    Parameters
-    ----------
-    %(store_group)s
+    %(parameters_store_group)s
 
     Examples
     --------

@@ -110,9 +110,7 @@ def reading_data(store: StorePath, group: str) -> Iterator[None]:
     Codecs fail with RuntimeError (zstd, blosc) or ValueError/TypeError; all of them
     mean the bytes on disk are not what the metadata says.
 
-    Parameters
-    ----------
-    %(store_group)s
+    %(parameters_store_group)s
 
     Returns
     -------

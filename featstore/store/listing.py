@@ -106,9 +106,7 @@ def group_info(store: StorePath, path: str, kind: str) -> GroupInfo:
 def list_groups(store: StorePath) -> list[GroupInfo]:
     """Every schema group with its arrays' shapes and its attrs.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
@@ -173,9 +171,7 @@ class StoryInfo:
 def list_story_infos(store: StorePath) -> list[StoryInfo]:
     """Every story of a store (one for a one-story store) with its groups' states.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------

@@ -162,9 +162,7 @@ class StoreHandle(os.PathLike):
 def root_attrs(store: StorePath) -> dict[str, Any]:
     """The root attrs of a store (schema checked).
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
@@ -185,9 +183,7 @@ def root_attrs(store: StorePath) -> dict[str, Any]:
 def store_n_tr(store: StorePath) -> int:
     """The store's ``n_tr`` root attr, checked to be a positive integer.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
@@ -196,10 +192,7 @@ def store_n_tr(store: StorePath) -> int:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.store import store_n_tr
-    >>> store_n_tr(example_store())
-    120
+    %(example_store_trs)s
     """
     return int(_positive_root_attr(store, "n_tr", (int,), "the positive number of fMRI TRs"))
 
@@ -208,9 +201,7 @@ def store_n_tr(store: StorePath) -> int:
 def store_tr_seconds(store: StorePath) -> float:
     """The store's ``tr_seconds`` root attr, checked to be a positive number.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
@@ -219,10 +210,7 @@ def store_tr_seconds(store: StorePath) -> float:
 
     Examples
     --------
-    >>> from featstore.datasets import example_store
-    >>> from featstore.store import store_tr_seconds
-    >>> store_tr_seconds(example_store())
-    1.5
+    %(example_store_trs)s
     """
     return float(
         _positive_root_attr(store, "tr_seconds", (int, float), "the repetition time in seconds")

@@ -275,9 +275,7 @@ class StagedGroup:
 def list_staged(store: StorePath) -> list[StagedGroup]:
     """Every staged feature set and run, with how many of its blocks are written.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
@@ -348,9 +346,7 @@ def group_lock(store: StorePath, group: str) -> Iterator[None]:
     ``flock`` on a file under ``_work/locks``, released when the process dies; the file
     is removed when the lock is released, so a finished write leaves no trace.
 
-    Parameters
-    ----------
-    %(store_group)s
+    %(parameters_store_group)s
 
     Returns
     -------

@@ -139,9 +139,7 @@ def validate(store: StorePath) -> list[Problem]:
     A store that cannot be opened or listed at all, or has a newer schema version,
     raises :class:`featstore.errors.StoreError` instead.
 
-    Parameters
-    ----------
-    %(store)s
+    %(parameters_store)s
 
     Returns
     -------
