@@ -77,6 +77,15 @@ dpi : int""",
 >>> from featstore.datasets import example_store
 >>> store = fs.open_store(example_store())
 >>> run = store.grid(models=["toy-lm:ctx8"], progress=False)""",
+    # datasets + extract
+    "open_group": """Parameters
+----------
+store : str, os.PathLike or Store
+    The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+Returns
+-------
+xarray.Dataset""",
 }
 
 #: The two parameters of every function that reads or writes one group of a store.

@@ -188,13 +188,7 @@ def write_fmri(
 def open_fmri(store: StorePath) -> xr.Dataset:
     """Open a store's ``fmri`` group lazily (dask-backed, one subject per chunk).
 
-    Parameters
-    ----------
-    %(store)s
-
-    Returns
-    -------
-    xarray.Dataset
+    %(open_group)s
         ``bold`` (subject, tr, roi), coords ``roi_name``, ``hemisphere``.
 
     Examples
