@@ -52,6 +52,18 @@ MEL_FRAMES_PER_TOKEN = 4
 def audio_token_count(n_samples: int, hop_length: int) -> int:
     """Audio tokens the processor gives ``n_samples`` of audio (``ceil(n / hop)`` mel frames).
 
+    Parameters
+    ----------
+    n_samples
+        Length of the audio, in samples.
+    hop_length
+        Samples per mel frame (the feature extractor's ``hop_length``).
+
+    Returns
+    -------
+    int
+        The ``<|AUDIO|>`` tokens the prompt holds for that audio.
+
     Examples
     --------
     >>> audio_token_count(8000, 160)  # 0.5 s: 50 mel frames -> 25 -> 12 tokens
@@ -63,6 +75,16 @@ def audio_token_count(n_samples: int, hop_length: int) -> int:
 
 def window_prompt(transcript: str) -> str:
     """The text of one window: the audio placeholder, after the transcript when not empty.
+
+    Parameters
+    ----------
+    transcript
+        The words heard by the window's end, as one text (``""``: none yet).
+
+    Returns
+    -------
+    str
+        :data:`PROMPT`, or :data:`TRANSCRIPT_PROMPT` filled with ``transcript``.
 
     Examples
     --------
