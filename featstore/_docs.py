@@ -95,6 +95,15 @@ matplotlib.figure.Figure""",
     title above all rows), ``shared_scale`` (one color range for all rows, the default,
     or one each) and the keywords of a single map: ``cmap``, ``vmin``, ``vmax``,
     ``symmetric``, ``colorbar_label``, ``axes``, ``output_file``, ``dpi``.""",
+    # datasets + extract
+    "open_group": """Parameters
+----------
+store : str, os.PathLike or Store
+    The store (a path, an fsspec URL or a :class:`featstore.Store`).
+
+Returns
+-------
+xarray.Dataset""",
 }
 
 #: The two parameters of every function that reads or writes one group of a store.

@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from featstore.errors import GroupExistsError, InputError, SchemaVersionError, StoreError
+from featstore.store import _schema as S
 from featstore.store.groups import StorePath, _local_path, open_root
 from featstore.store.io_errors import write_failure
+from featstore.store.stories import ensure_collection
 
 
 def target_path(store: StorePath) -> Path:
@@ -58,6 +60,22 @@ def check_target(target: Path, overwrite: bool, what: str | None = None) -> None
             f"{target} exists and is not a featstore store; refusing to replace it "
             "even with `overwrite` (choose another `store` path)"
         )
+
+
+def check_new_stories(
+    collection: Path, stories: Sequence[str], overwrite: bool, tr_seconds: float
+) -> None:
+    """Refuse to add ``stories`` to the store of stories ``collection`` before anything
+    is read or written: a story already there without ``overwrite`` (see
+    :func:`check_target`), or a store that is not a store of stories at ``tr_seconds``.
+
+    A ``collection`` that does not exist yet passes; nothing is created.
+    """
+    if not collection.exists():
+        return
+    ensure_collection(collection, dataset="", tr_seconds=tr_seconds)  # checks, creates nothing
+    for story in stories:
+        check_target(collection / S.STORIES / story, overwrite, f"story {story!r} of {collection}")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from featstore.datasets._publish import (
-    check_target,
+    check_new_stories,
     make_parent,
     new_staging,
     publish,
@@ -167,12 +167,7 @@ def import_bids(
     for line in tree.lines():
         say(line)
     stories_dir = collection / S.STORIES
-    if collection.exists():
-        ensure_collection(collection, dataset="", tr_seconds=tr)  # checks, creates nothing
-        for story in tree.stories:
-            check_target(
-                stories_dir / story.name, overwrite, f"story {story.name!r} of {collection}"
-            )
+    check_new_stories(collection, [story.name for story in tree.stories], overwrite, tr)
     sources = {
         story.name: _story_targets(
             story, tree.kind, space, Path(mask) if mask else None, trim_to_shortest

@@ -119,13 +119,13 @@ def write_fmri(
     bold: np.ndarray,
     subjects: Sequence[str],
     *,
-    roi_names: Sequence[str] | None = None,
-    hemispheres: Sequence[str] | None = None,
-    atlas: str | None = None,
-    source: str = "",
     overwrite: bool = False,
+    **labels: Any,
 ) -> str:
     """Add (or with ``overwrite``, replace) the ``fmri`` group of an existing store.
+
+    The keywords ``roi_names``, ``hemispheres``, ``atlas`` and ``source`` (``labels``)
+    go with ``bold`` and ``subjects`` to :func:`fmri_dataset`, which builds the group.
 
     Parameters
     ----------
@@ -169,9 +169,7 @@ def write_fmri(
     >>> write_fmri(store, bold, ["sub-01", "sub-02"])  # HCP-MMP1.0 ROI names for 360 ROIs
     'fmri'
     """
-    ds = fmri_dataset(
-        bold, subjects, roi_names=roi_names, hemispheres=hemispheres, atlas=atlas, source=source
-    )
+    ds = fmri_dataset(bold, subjects, **labels)
     n_tr = store_n_tr(store)
     if ds.sizes[S.TR_DIM] != n_tr:
         raise InputError(
@@ -190,13 +188,7 @@ def write_fmri(
 def open_fmri(store: StorePath) -> xr.Dataset:
     """Open a store's ``fmri`` group lazily (dask-backed, one subject per chunk).
 
-    Parameters
-    ----------
-    %(store)s
-
-    Returns
-    -------
-    xarray.Dataset
+    %(open_group)s
         ``bold`` (subject, tr, roi), coords ``roi_name``, ``hemisphere``.
 
     Examples

@@ -18,6 +18,7 @@ import xarray as xr
 
 from featstore._docs import fill_doc
 from featstore.datasets._publish import (
+    check_new_stories,
     check_target,
     make_parent,
     new_staging,
@@ -366,9 +367,7 @@ def import_dataset(
         check_target(target, overwrite)
     else:
         target = collection / S.STORIES / check_story_name(story)
-        if collection.exists():
-            ensure_collection(collection, dataset="", tr_seconds=tr)  # checks, creates nothing
-            check_target(target, overwrite, f"story {story!r} of {collection}")
+        check_new_stories(collection, [story], overwrite, tr)
     data = prepare_story(
         align=align,
         audio=audio,

@@ -79,13 +79,7 @@ def open_stimulus(store: StorePath) -> xr.Dataset:
     Raises :class:`featstore.errors.GroupNotFoundError` if the store has none and
     :class:`featstore.errors.IncompleteGroupError` if its write never finished.
 
-    Parameters
-    ----------
-    %(store)s
-
-    Returns
-    -------
-    xarray.Dataset
+    %(open_group)s
         ``word``, ``onset``, ``offset``, ``tr_index`` (word) and ``audio`` (sample) ….
 
     Examples

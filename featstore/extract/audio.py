@@ -15,28 +15,26 @@ feature extractor does it (zero mean, unit variance per window when ``do_normali
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from featstore.extract.common import compute_precision, load_for_inference
+from featstore.extract.common import load_for_inference
 from featstore.extract.pooling import frame_mask, last_frames, masked_mean
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder
 
 
-def load_audio_encoder(
-    spec: ModelSpec,
-    *,
-    device: str | None = None,
-    revision: str | None = None,
-    precision: str = "float32",
-) -> WindowEncoder:
-    """Load a wav2vec2-family model and its feature extractor as a :class:`WindowEncoder`."""
+def load_audio_encoder(spec: ModelSpec, **options: Any) -> WindowEncoder:
+    """Load a wav2vec2-family model and its feature extractor as a :class:`WindowEncoder`.
+
+    ``options`` (``device``, ``revision``, ``precision``) go to :func:`load_for_inference`.
+    """
     import torch
     from transformers import AutoFeatureExtractor, AutoModel
 
-    extractor, model, device = load_for_inference(
-        AutoFeatureExtractor, AutoModel, spec, device=device, revision=revision, precision=precision
-    )
+    loaded = load_for_inference(AutoFeatureExtractor, AutoModel, spec, **options)
+    extractor, model, device = loaded.processor, loaded.model, loaded.device
     sample_rate = int(extractor.sampling_rate)
 
     def encode(windows: np.ndarray, pool_samples: int | None = None) -> np.ndarray:
@@ -47,7 +45,7 @@ def load_audio_encoder(
         values = inputs["input_values"].to(device)
         lengths = torch.full((values.shape[0],), windows.shape[1], dtype=torch.long)
         with torch.inference_mode():
-            with compute_precision(precision, device):
+            with loaded.forward_precision():
                 out = model(values, output_hidden_states=True)
             # pooled in float32, outside autocast
             valid = model._get_feat_extract_output_lengths(lengths).to(device)
@@ -68,6 +66,6 @@ def load_audio_encoder(
             "do_normalize": bool(getattr(extractor, "do_normalize", False)),
         },
         model=model,
-        revision=revision,
+        revision=loaded.revision,
         frame_samples=int(np.prod(model.config.conv_stride)),
     )

@@ -29,10 +29,12 @@ suffix ``.transcriptN`` (``qwen2-audio.transcript32/tr2``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from featstore.errors import ModelError
-from featstore.extract.common import compute_precision, load_for_inference
+from featstore.extract.common import load_for_inference
 from featstore.extract.pooling import last_frames, masked_mean
 from featstore.extract.registry import ModelSpec
 from featstore.extract.transcript import TRANSCRIPT_RULE, check_transcript_words
@@ -50,6 +52,18 @@ MEL_FRAMES_PER_TOKEN = 4
 def audio_token_count(n_samples: int, hop_length: int) -> int:
     """Audio tokens the processor gives ``n_samples`` of audio (``ceil(n / hop)`` mel frames).
 
+    Parameters
+    ----------
+    n_samples
+        Length of the audio, in samples.
+    hop_length
+        Samples per mel frame (the feature extractor's ``hop_length``).
+
+    Returns
+    -------
+    int
+        The ``<|AUDIO|>`` tokens the prompt holds for that audio.
+
     Examples
     --------
     >>> audio_token_count(8000, 160)  # 0.5 s: 50 mel frames -> 25 -> 12 tokens
@@ -61,6 +75,16 @@ def audio_token_count(n_samples: int, hop_length: int) -> int:
 
 def window_prompt(transcript: str) -> str:
     """The text of one window: the audio placeholder, after the transcript when not empty.
+
+    Parameters
+    ----------
+    transcript
+        The words heard by the window's end, as one text (``""``: none yet).
+
+    Returns
+    -------
+    str
+        :data:`PROMPT`, or :data:`TRANSCRIPT_PROMPT` filled with ``transcript``.
 
     Examples
     --------
@@ -75,30 +99,20 @@ def window_prompt(transcript: str) -> str:
 
 
 def load_audio_llm(
-    spec: ModelSpec,
-    *,
-    device: str | None = None,
-    revision: str | None = None,
-    precision: str = "float32",
-    transcript: int | None = None,
+    spec: ModelSpec, *, transcript: int | None = None, **options: Any
 ) -> WindowEncoder:
     """Load a Qwen2-Audio model and its processor as a :class:`WindowEncoder`.
 
     ``transcript=N`` reads each window with the last ``N`` words heard by its end (the
     loop passes ``transcripts=``, one text per window; see the module docstring).
+    ``options`` (``device``, ``revision``, ``precision``) go to :func:`load_for_inference`.
     """
     import torch
     from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
     transcript = check_transcript_words(transcript)
-    processor, model, device = load_for_inference(
-        AutoProcessor,
-        Qwen2AudioForConditionalGeneration,
-        spec,
-        device=device,
-        revision=revision,
-        precision=precision,
-    )
+    loaded = load_for_inference(AutoProcessor, Qwen2AudioForConditionalGeneration, spec, **options)
+    processor, model, device = loaded.processor, loaded.model, loaded.device
     audio_token_id = int(model.config.audio_token_id)
     sample_rate = int(processor.feature_extractor.sampling_rate)
     hop_length = int(processor.feature_extractor.hop_length)
@@ -118,7 +132,7 @@ def load_audio_llm(
                 audio_positions, audio_token_count(pool_samples, hop_length)
             )
         with torch.inference_mode():
-            with compute_precision(precision, device):
+            with loaded.forward_precision():
                 states = model(**inputs, output_hidden_states=True).hidden_states
             # pooled in float32, outside autocast
             return masked_mean(states, audio_positions)
@@ -162,7 +176,7 @@ def load_audio_llm(
         pooling="mean over the language model's audio-token positions (no padding frames)",
         settings=settings,
         model=model,
-        revision=revision,
+        revision=loaded.revision,
         max_window_s=int(processor.feature_extractor.n_samples) / sample_rate,
         frame_samples=MEL_FRAMES_PER_TOKEN * hop_length,
         transcript_words=transcript,

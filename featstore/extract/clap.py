@@ -23,10 +23,12 @@ layer's true width in the ``layer_dims`` attr: slice ``hidden[layer, :, :layer_d
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from featstore.errors import ModelError
-from featstore.extract.common import compute_precision, load_for_inference
+from featstore.extract.common import load_for_inference
 from featstore.extract.pooling import stack_padded
 from featstore.extract.registry import ModelSpec
 from featstore.extract.window_run import WindowEncoder
@@ -44,25 +46,16 @@ def resample(windows: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return np.ascontiguousarray(out.T, dtype=np.float32)
 
 
-def load_clap_encoder(
-    spec: ModelSpec,
-    *,
-    device: str | None = None,
-    revision: str | None = None,
-    precision: str = "float32",
-) -> WindowEncoder:
-    """Load CLAP's audio tower with its projection as a :class:`WindowEncoder`."""
+def load_clap_encoder(spec: ModelSpec, **options: Any) -> WindowEncoder:
+    """Load CLAP's audio tower with its projection as a :class:`WindowEncoder`.
+
+    ``options`` (``device``, ``revision``, ``precision``) go to :func:`load_for_inference`.
+    """
     import torch
     from transformers import ClapAudioModelWithProjection, ClapFeatureExtractor
 
-    extractor, model, device = load_for_inference(
-        ClapFeatureExtractor,
-        ClapAudioModelWithProjection,
-        spec,
-        device=device,
-        revision=revision,
-        precision=precision,
-    )
+    loaded = load_for_inference(ClapFeatureExtractor, ClapAudioModelWithProjection, spec, **options)
+    extractor, model, device = loaded.processor, loaded.model, loaded.device
     fused = bool(model.config.enable_fusion)
     channels = 4 if fused else 1
     rate = int(extractor.sampling_rate)
@@ -87,7 +80,7 @@ def load_clap_encoder(
         # windows never exceed max_length_s, so none is "longer" (fusion would pick one at random)
         is_longer = torch.zeros((features.shape[0], 1), dtype=torch.bool)
         with torch.inference_mode():
-            with compute_precision(precision, device):
+            with loaded.forward_precision():
                 out = model(
                     input_features=features.to(device),
                     is_longer=is_longer.to(device),
@@ -120,7 +113,7 @@ def load_clap_encoder(
             "enable_fusion": fused,
         },
         model=model,
-        revision=revision,
+        revision=loaded.revision,
         layer_dims=layer_dims,
         max_window_s=float(extractor.max_length_s),
     )

@@ -271,30 +271,62 @@ def load_pretrained(loader: Any, spec: ModelSpec, revision: str | None, **kwargs
         raise load_error(spec, exc) from exc
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A window encoder's processor and model, as :func:`load_for_inference` loads them.
+
+    Attributes
+    ----------
+    processor
+        The feature extractor or processor (``processor_loader.from_pretrained``).
+    model
+        The model, in eval mode on ``device``.
+    device
+        The torch device it runs on (resolved: never ``None`` or ``auto``).
+    precision
+        Arithmetic of the forward pass (see :func:`compute_precision`).
+    revision
+        The revision loaded (recorded with the features).
+    """
+
+    processor: Any
+    model: Any
+    device: str
+    precision: str
+    revision: str | None
+
+    def forward_precision(self) -> contextlib.AbstractContextManager:
+        """:func:`compute_precision` for this model: the context of its forward pass."""
+        return compute_precision(self.precision, self.device)
+
+
 def load_for_inference(
     processor_loader: Any,
     model_loader: Any,
     spec: ModelSpec,
     *,
-    device: str | None,
-    revision: str | None,
-    precision: str,
-) -> tuple[Any, Any, str]:
+    device: str | None = None,
+    revision: str | None = None,
+    precision: str = "float32",
+) -> LoadedModel:
     """A window encoder's processor and model, the model in eval mode on the device.
 
     Resolves ``device`` (``None``/``auto``: the best available) and checks that
-    ``precision`` runs there before anything is downloaded or loaded.
+    ``precision`` runs there before anything is downloaded or loaded. The window
+    encoders' loaders pass their ``device``, ``revision`` and ``precision`` keywords
+    on to this function.
 
     Returns
     -------
-    tuple
-        The processor (``processor_loader.from_pretrained``), the model and the device.
+    LoadedModel
+        The processor (``processor_loader.from_pretrained``), the model, the device,
+        the precision and the revision.
     """
     device = resolve_device(device)
     check_precision(precision, device)
     processor = load_pretrained(processor_loader, spec, revision)
     model = load_pretrained(model_loader, spec, revision).eval().to(device)
-    return processor, model, device
+    return LoadedModel(processor, model, device, precision, revision)
 
 
 @contextlib.contextmanager

