@@ -7,10 +7,8 @@ command and hands it the keyword arguments every analysis runner takes.
 
 from __future__ import annotations
 
-import functools
 import inspect
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
@@ -21,6 +19,7 @@ from featstore.cli._encoding_options import (
     TrWinOption,
     requested_windows,
 )
+from featstore.cli._option_groups import Command, replace_parameter
 from featstore.cli._options import OverwriteResultsOption, ResultsRunOption
 from featstore.evaluate.encoding.settings import EncodingSettings
 
@@ -71,7 +70,14 @@ _RUN_PARAMETERS = (
     ("quiet", QuietOption, False),
 )
 
-Command = TypeVar("Command", bound=Callable[..., Any])
+
+def _parameters(table: tuple) -> list[inspect.Parameter]:
+    """The parameters ``name: kind = default`` of a table of (name, kind, default)."""
+    option = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return [
+        inspect.Parameter(name, option, annotation=kind, default=default)
+        for name, kind, default in table
+    ]
 
 
 def analysis_inputs(command: Command) -> Command:
@@ -83,24 +89,10 @@ def analysis_inputs(command: Command) -> Command:
     ``--quiet``; it calls the command with ``inputs`` = the keyword arguments every
     analysis runner takes (:func:`_common_inputs`).
     """
-    signature = inspect.signature(command, eval_str=True)
-    parameters = list(signature.parameters.values())
-    at = [p.name for p in parameters].index("inputs")
-    option = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    parameters[at : at + 1] = [
-        inspect.Parameter(name, option, annotation=kind, default=default)
-        for name, kind, default in _LAYER_PARAMETERS
-    ]
-    parameters += [
-        inspect.Parameter(name, option, annotation=kind, default=default)
-        for name, kind, default in _RUN_PARAMETERS
-    ]
-
-    @functools.wraps(command)
-    def with_inputs(*args: Any, **kwargs: Any) -> Any:
-        common = {name: kwargs.pop(name) for name, _, _ in _LAYER_PARAMETERS + _RUN_PARAMETERS}
-        return command(*args, inputs=_common_inputs(**common), **kwargs)
-
-    with_inputs.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-    with_inputs.__annotations__ = {p.name: p.annotation for p in parameters}
-    return with_inputs  # type: ignore[return-value]
+    return replace_parameter(
+        command,
+        "inputs",
+        _parameters(_LAYER_PARAMETERS),
+        _common_inputs,
+        appended=_parameters(_RUN_PARAMETERS),
+    )

@@ -10,15 +10,15 @@ nothing heavy: ``evaluate --help`` reads it, and the evaluator runs only when a 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from featstore.cli._option_groups import Command, replace_parameter
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import FIR_HELP, EncodingSettings, delays_from_fir
 from featstore.layers import comma_integers
@@ -52,8 +52,6 @@ TestStoriesOption = Annotated[
 DESIGN_OPTIONS = ("pca", "fir_window", "fir_offset", "delays", "trim", "test_frac", "gap")
 RIDGE_OPTIONS = ("alphas", "alpha", "cv", "dtype")
 FUSION_OPTIONS = ("method",)
-
-Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def _option_parameter(name: str) -> inspect.Parameter:
@@ -91,19 +89,8 @@ def encoding_options(*names: str) -> Callable[[Command], Command]:
     """
 
     def decorate(command: Command) -> Command:
-        signature = inspect.signature(command, eval_str=True)
-        parameters = list(signature.parameters.values())
-        at = [p.name for p in parameters].index("settings")
-        parameters[at : at + 1] = [_option_parameter(name) for name in names]
-
-        @functools.wraps(command)
-        def with_settings(*args: Any, **kwargs: Any) -> Any:
-            options = {name: kwargs.pop(name, None) for name in names}
-            return command(*args, settings=encoding_settings(**options), **kwargs)
-
-        with_settings.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-        with_settings.__annotations__ = {p.name: p.annotation for p in parameters}
-        return with_settings  # type: ignore[return-value]
+        parameters = [_option_parameter(name) for name in names]
+        return replace_parameter(command, "settings", parameters, encoding_settings)
 
     return decorate
 

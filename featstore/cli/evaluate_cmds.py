@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -31,6 +31,7 @@ from featstore.cli._encoding_options import (
     encoding_options,
     requested_windows,
 )
+from featstore.cli._option_groups import Flag, option_group
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import EncodingSettings
 
@@ -39,7 +40,37 @@ if TYPE_CHECKING:
     import xarray as xr
 
 
+#: Where and how ``evaluate grid`` runs its configs: ``run_grid``'s keywords of these names.
+_EXECUTION_OPTIONS = (
+    Flag("workers", int, "Worker processes (0 or 1: this process, threaded scheduler).", 1),
+    Flag("threads_per_worker", int, "BLAS threads per worker. [default: all cores]"),
+    Flag("scheduler", str, "Address of an existing dask scheduler, e.g. tcp://10.0.0.5:8786."),
+    Flag(
+        "backend",
+        str,
+        "Array library of the PCA, alpha sweep and predictions: numpy or torch.",
+        "numpy",
+    ),
+    Flag("device", str, "cpu, cuda or cuda:N (cuda needs --backend torch). [default: cpu]"),
+)
+
+
+def _execution(**options: Any) -> dict[str, Any]:
+    """The execution options, checked: a local cluster or an existing scheduler, not both."""
+    workers, threads = options["workers"], options["threads_per_worker"]
+    if options["scheduler"] and workers > 1:
+        raise InputError(
+            "give --workers (a local cluster) or --scheduler (an existing one), not both"
+        )
+    if workers < 0 or (threads is not None and threads < 1):
+        raise InputError(
+            f"--workers {workers} --threads-per-worker {threads}: expected >= 0 and >= 1"
+        )
+    return options
+
+
 @encoding_options(*DESIGN_OPTIONS, *(o for o in RIDGE_OPTIONS if o != "cv"), *FUSION_OPTIONS)
+@option_group("execution", _EXECUTION_OPTIONS, build=_execution)
 def grid(
     store: StoreOption,
     model: Annotated[
@@ -66,35 +97,8 @@ def grid(
         typer.Option("--partition/--no-partition", help="Variance partitioning of fusion pairs."),
     ] = True,
     settings: EncodingSettings = EncodingSettings(),
-    workers: Annotated[
-        int,
-        typer.Option(
-            "--workers", help="Worker processes (0 or 1: this process, threaded scheduler)."
-        ),
-    ] = 1,
-    threads_per_worker: Annotated[
-        int | None,
-        typer.Option("--threads-per-worker", help="BLAS threads per worker. [default: all cores]"),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", help="Address of an existing dask scheduler, e.g. tcp://10.0.0.5:8786."
-        ),
-    ] = None,
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            help="Array library of the PCA, alpha sweep and predictions: numpy or torch.",
-        ),
-    ] = "numpy",
-    device: Annotated[
-        str | None,
-        typer.Option(
-            "--device", help="cpu, cuda or cuda:N (cuda needs --backend torch). [default: cpu]"
-        ),
-    ] = None,
+    *,
+    execution: dict,
     run: Annotated[
         str | None,
         typer.Option(
@@ -169,14 +173,6 @@ def grid(
     from featstore.layers import parse_layers
     from featstore.store.stories import is_collection, story_store
 
-    if scheduler and workers > 1:
-        raise InputError(
-            "give --workers (a local cluster) or --scheduler (an existing one), not both"
-        )
-    if workers < 0 or (threads_per_worker is not None and threads_per_worker < 1):
-        raise InputError(
-            f"--workers {workers} --threads-per-worker {threads_per_worker}: expected >= 0 and >= 1"
-        )
     cv_stories = cv is not None and cv.strip().lower() == "stories"
     if cv is not None and not cv_stories:
         try:
@@ -195,15 +191,11 @@ def grid(
             settings=settings,
             partition=partition,
             run_id=run,
-            workers=workers,
-            threads_per_worker=threads_per_worker,
-            scheduler=scheduler,
             progress=progress_enabled(quiet),
-            backend=backend,
-            device=device,
             story=story,
             test_stories=tests,
             cv_stories=cv_stories,
+            **execution,
         )
     if tests or cv_stories or (story is None and is_collection(store)):
         _print_story_run(store, run_id, quiet, already_said)
