@@ -22,9 +22,11 @@ from featstore.cli._option_groups import Flag, given, option_group
 from featstore.cli._options import OverwriteFeaturesOption
 from featstore.errors import InputError
 
-#: The options ``featstore extract`` hands to the extractor (``featstore.extract.run.extract``),
-#: in ``--help`` order; :func:`_extractor_options` turns them into its keyword arguments.
-_EXTRACTOR_OPTIONS = (
+# The options ``featstore extract`` hands to the extractor (``featstore.extract.run.extract``),
+# by topic, in ``--help`` order; :func:`_extractor_options` makes its keyword arguments.
+
+#: The windows a model reads, and how a text model's words become TRs.
+_WINDOW_OPTIONS = (
     Flag("ctx", int, "Text models: words per window (the word + its context)."),
     Flag("tr_win", str, "Audio/multimodal models: window(s) in TRs, e.g. 1,2,3,6."),
     Flag("pool", str, "Text: pool a word's tokens, `last` (default) or `mean`."),
@@ -47,6 +49,9 @@ _EXTRACTOR_OPTIONS = (
         "Text, --to-tr lanczos: cutoff as a multiple of the TR Nyquist frequency "
         "1/(2 TR). [default: 1.0]",
     ),
+)
+#: How the model is loaded and run.
+_FORWARD_PASS_OPTIONS = (
     Flag("batch_size", int, "Windows per forward pass."),
     Flag("device", str, "cpu, cuda, cuda:N, mps or auto (default)."),
     Flag("dtype", str, "Storage dtype: float32 or float16.", "float32"),
@@ -64,6 +69,10 @@ _EXTRACTOR_OPTIONS = (
         "of `featstore models import-ct2`), keeping the alias's feature key.",
     ),
     Flag("threads", int, "Torch intra-op threads (default: torch's)."),
+)
+#: What one family of models does besides: text blocks and layers, Whisper's padding, a
+#: text model spread over devices.
+_FAMILY_OPTIONS = (
     Flag(
         "block_words",
         int,
@@ -94,6 +103,9 @@ _EXTRACTOR_OPTIONS = (
         Path,
         "Text, with --device-map: where layers that fit in no memory are kept.",
     ),
+)
+#: Audio models: per-word features and the transcript heard.
+_WORD_OPTIONS = (
     Flag(
         "words",
         bool,
@@ -115,10 +127,11 @@ _EXTRACTOR_OPTIONS = (
         "(stored as <key>.transcriptN).",
     ),
 )
+_EXTRACTOR_OPTIONS = (*_WINDOW_OPTIONS, *_FORWARD_PASS_OPTIONS, *_FAMILY_OPTIONS, *_WORD_OPTIONS)
 
 
 def _extractor_options(**options: Any) -> dict[str, Any]:
-    """The extractor's keyword arguments from :data:`_EXTRACTOR_OPTIONS`: those given, with
+    """The extractor's keyword arguments from the options: those given, with
     ``--tr-win``, ``--whisper-unpadded``, ``--max-memory`` and ``--offload-folder`` read."""
     from featstore.extract.text_model import parse_max_memory
 
