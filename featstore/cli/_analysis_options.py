@@ -7,19 +7,13 @@ command and hands it the keyword arguments every analysis runner takes.
 
 from __future__ import annotations
 
-import inspect
 from typing import Annotated
 
 import typer
 
 from featstore.cli._common import QuietOption, progress_enabled
-from featstore.cli._encoding_options import (
-    CtxOption,
-    LayersOption,
-    TrWinOption,
-    requested_windows,
-)
-from featstore.cli._option_groups import Command, replace_parameter
+from featstore.cli._encoding_options import LAYER_PARAMETERS, selected_layers
+from featstore.cli._option_groups import Command, parameters, replace_parameter
 from featstore.cli._options import OverwriteResultsOption, ResultsRunOption
 from featstore.evaluate.encoding.settings import EncodingSettings
 
@@ -44,11 +38,8 @@ def _common_inputs(
     quiet: bool,
 ) -> dict:
     """The arguments every analysis runner takes, from the options every command has."""
-    from featstore.layers import parse_layers
-
     return {
-        "windows": requested_windows(ctx, tr_win),
-        "layers": parse_layers(layers),
+        **selected_layers(ctx, tr_win, layers),
         "settings": settings,
         "run_id": run,
         "overwrite": overwrite,
@@ -56,28 +47,14 @@ def _common_inputs(
     }
 
 
-#: The options every analysis command has, as (name, type, default): what selects the
-#: layers, in place of the command's ``inputs``, then the settings and the run's options, last.
-_LAYER_PARAMETERS = (
-    ("ctx", CtxOption, None),
-    ("tr_win", TrWinOption, None),
-    ("layers", LayersOption, "auto"),
-)
+#: The options every analysis command has after its own, as (name, type, default): the
+#: settings and the run's options (those that select the layers take its ``inputs``' place).
 _RUN_PARAMETERS = (
     ("settings", EncodingSettings, EncodingSettings()),
     ("run", ResultsRunOption, None),
     ("overwrite", OverwriteResultsOption, False),
     ("quiet", QuietOption, False),
 )
-
-
-def _parameters(table: tuple) -> list[inspect.Parameter]:
-    """The parameters ``name: kind = default`` of a table of (name, kind, default)."""
-    option = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    return [
-        inspect.Parameter(name, option, annotation=kind, default=default)
-        for name, kind, default in table
-    ]
 
 
 def analysis_inputs(command: Command) -> Command:
@@ -92,7 +69,7 @@ def analysis_inputs(command: Command) -> Command:
     return replace_parameter(
         command,
         "inputs",
-        _parameters(_LAYER_PARAMETERS),
+        parameters(LAYER_PARAMETERS),
         _common_inputs,
-        appended=_parameters(_RUN_PARAMETERS),
+        appended=parameters(_RUN_PARAMETERS),
     )

@@ -18,10 +18,10 @@ from typing import Annotated, Any
 
 import typer
 
-from featstore.cli._option_groups import Command, replace_parameter
+from featstore.cli._option_groups import Command, Flag, parameters, replace_parameter
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import FIR_HELP, EncodingSettings, delays_from_fir
-from featstore.layers import comma_integers
+from featstore.layers import comma_integers, parse_layers
 
 CtxOption = Annotated[
     str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
@@ -38,14 +38,21 @@ LayersOption = Annotated[
     ),
 ]
 #: ``--test-stories`` of ``evaluate grid`` and ``evaluate trf`` on a store of stories.
-TestStoriesOption = Annotated[
-    str | None,
-    typer.Option(
-        "--test-stories",
-        help="A store of stories: test on these stories (lucy or lucy,tunnel), train on "
-        "the others.",
-    ),
-]
+TEST_STORIES = Flag(
+    "test_stories",
+    str,
+    "A store of stories: test on these stories (lucy or lucy,tunnel), train on the others.",
+)
+TestStoriesOption = TEST_STORIES.option
+
+#: ``--ctx``, ``--tr-win`` and ``--layers`` as (name, type, default): the feature set's
+#: windows and layers a command reads (:func:`layer_selection`).
+LAYER_PARAMETERS = (
+    ("ctx", CtxOption, None),
+    ("tr_win", TrWinOption, None),
+    ("layers", LayersOption, "auto"),
+)
+
 
 #: The settings' options, by what they set: the design of a layer (split, PCA, delays),
 #: the ridge fit, and the fusion of two feature spaces; in the order ``--help`` lists them.
@@ -164,3 +171,14 @@ def requested_windows(ctx: str | None, tr_win: str | None) -> list[str]:
     windows = [f"ctx{n}" for n in parse_window_sizes(ctx, "--ctx") or []]
     windows += [f"tr{n}" for n in parse_window_sizes(tr_win, "--tr-win") or []]
     return windows
+
+
+def selected_layers(ctx: str | None, tr_win: str | None, layers: str) -> dict[str, Any]:
+    """A runner's ``windows`` and ``layers`` from ``--ctx``, ``--tr-win`` and ``--layers``."""
+    return {"windows": requested_windows(ctx, tr_win), "layers": parse_layers(layers)}
+
+
+def layer_selection(command: Command) -> Command:
+    """Give a command ``--ctx``, ``--tr-win`` and ``--layers`` in place of its parameter
+    ``selection``, which it gets as the runner's ``windows`` and ``layers`` (a dict)."""
+    return replace_parameter(command, "selection", parameters(LAYER_PARAMETERS), selected_layers)

@@ -35,16 +35,25 @@ class Flag:
     default: Any = None
     flags: tuple[str, ...] = ()
 
-    def parameter(self) -> inspect.Parameter:
-        """The parameter ``name: Annotated[kind, typer.Option(flag, help=help)] = default``."""
+    @property
+    def option(self) -> Any:
+        """The option's type, ``Annotated[kind, typer.Option(flag, help=help)]``."""
         kind = self.kind if self.default is not None else self.kind | None
         flags = self.flags or ("--" + self.name.replace("_", "-"),)
-        return inspect.Parameter(
-            self.name,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            default=self.default,
-            annotation=Annotated[kind, typer.Option(*flags, help=self.help)],
-        )
+        return Annotated[kind, typer.Option(*flags, help=self.help)]
+
+    def parameter(self) -> inspect.Parameter:
+        """The parameter ``name: option = default``."""
+        return parameters([(self.name, self.option, self.default)])[0]
+
+
+def parameters(table: Sequence[tuple[str, Any, Any]]) -> list[inspect.Parameter]:
+    """The parameters ``name: kind = default`` of a table of (name, kind, default)."""
+    option = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return [
+        inspect.Parameter(name, option, annotation=kind, default=default)
+        for name, kind, default in table
+    ]
 
 
 def replace_parameter(

@@ -24,12 +24,9 @@ from featstore.cli._encoding_options import (
     DESIGN_OPTIONS,
     FUSION_OPTIONS,
     RIDGE_OPTIONS,
-    CtxOption,
-    LayersOption,
-    TestStoriesOption,
-    TrWinOption,
+    TEST_STORIES,
     encoding_options,
-    requested_windows,
+    layer_selection,
 )
 from featstore.cli._option_groups import Flag, option_group
 from featstore.errors import InputError
@@ -69,8 +66,38 @@ def _execution(**options: Any) -> dict[str, Any]:
     return options
 
 
+#: Which stories train and which test, on a store of stories: ``run_grid``'s ``story``,
+#: ``test_stories`` and ``cv_stories``, and ``cv``, the folds of the settings.
+_SPLIT_OPTIONS = (
+    Flag(
+        "cv",
+        str,
+        "Contiguous CV folds on the train part [default: 5], or 'stories': leave "
+        "each story out in turn (a store of stories).",
+    ),
+    TEST_STORIES,
+    Flag("story", str, "A store of stories: evaluate this one story (chronological split)."),
+)
+
+
+def _split(cv: str | None, test_stories: str | None, story: str | None) -> dict[str, Any]:
+    """The split options read: ``--cv stories`` or a number of folds (``None``: the
+    settings'), and the list of ``--test-stories``."""
+    cv_stories = cv is not None and cv.strip().lower() == "stories"
+    folds = None
+    if cv is not None and not cv_stories:
+        try:
+            folds = int(cv)
+        except ValueError:
+            raise InputError(f"--cv {cv!r}: expected a number of folds or 'stories'") from None
+    tests = [t.strip() for t in test_stories.split(",") if t.strip()] if test_stories else None
+    return {"story": story, "test_stories": tests, "cv_stories": cv_stories, "cv": folds}
+
+
 @encoding_options(*DESIGN_OPTIONS, *(o for o in RIDGE_OPTIONS if o != "cv"), *FUSION_OPTIONS)
 @option_group("execution", _EXECUTION_OPTIONS, build=_execution)
+@option_group("split", _SPLIT_OPTIONS, build=_split)
+@layer_selection  # innermost: its errors come last, as when the grid parsed them itself
 def grid(
     store: StoreOption,
     model: Annotated[
@@ -89,15 +116,13 @@ def grid(
             "repeatable.",
         ),
     ] = None,
-    ctx: CtxOption = None,
-    tr_win: TrWinOption = None,
-    layers: LayersOption = "auto",
+    *,
+    selection: dict,
     partition: Annotated[
         bool,
         typer.Option("--partition/--no-partition", help="Variance partitioning of fusion pairs."),
     ] = True,
     settings: EncodingSettings = EncodingSettings(),
-    *,
     execution: dict,
     run: Annotated[
         str | None,
@@ -106,21 +131,7 @@ def grid(
             help="Run id. [default: grid-YYYYmmdd-HHMMSS, or the unfinished run it resumes]",
         ),
     ] = None,
-    cv: Annotated[
-        str | None,
-        typer.Option(
-            "--cv",
-            help="Contiguous CV folds on the train part [default: 5], or 'stories': leave "
-            "each story out in turn (a store of stories).",
-        ),
-    ] = None,
-    test_stories: TestStoriesOption = None,
-    story: Annotated[
-        str | None,
-        typer.Option(
-            "--story", help="A store of stories: evaluate this one story (chronological split)."
-        ),
-    ] = None,
+    split: dict,
     quiet: QuietOption = False,
 ) -> None:
     """Evaluate every model × window × layer (and fusion layer pair) asked for.
@@ -170,34 +181,26 @@ def grid(
     from featstore.evaluate.runs.grid import run_grid
     from featstore.evaluate.runs.labels import parse_fusion_request, parse_model_request
     from featstore.evaluate.runs.results import open_run
-    from featstore.layers import parse_layers
     from featstore.store.stories import is_collection, story_store
 
-    cv_stories = cv is not None and cv.strip().lower() == "stories"
-    if cv is not None and not cv_stories:
-        try:
-            folds = int(cv)
-        except ValueError:
-            raise InputError(f"--cv {cv!r}: expected a number of folds or 'stories'") from None
+    folds = split.pop("cv")
+    if folds is not None:
         settings = dataclasses.replace(settings, cv=folds)
-    tests = [t.strip() for t in test_stories.split(",") if t.strip()] if test_stories else None
     with printing_warnings() as already_said:
         run_id = run_grid(
             store,
             models=[parse_model_request(m) for m in model or []],
             fusions=[parse_fusion_request(f) for f in fusion or []],
-            windows=requested_windows(ctx, tr_win),
-            layers=parse_layers(layers),
+            **selection,
             settings=settings,
             partition=partition,
             run_id=run,
             progress=progress_enabled(quiet),
-            story=story,
-            test_stories=tests,
-            cv_stories=cv_stories,
+            **split,
             **execution,
         )
-    if tests or cv_stories or (story is None and is_collection(store)):
+    story = split["story"]
+    if split["test_stories"] or split["cv_stories"] or (story is None and is_collection(store)):
         _print_story_run(store, run_id, quiet, already_said)
         return
     if story is not None:
