@@ -7,20 +7,13 @@ command and hands it the keyword arguments every analysis runner takes.
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from featstore.cli._common import QuietOption, progress_enabled
-from featstore.cli._encoding_options import (
-    CtxOption,
-    LayersOption,
-    TrWinOption,
-    requested_windows,
-)
+from featstore.cli._encoding_options import LAYER_PARAMETERS, selected_layers
+from featstore.cli._option_groups import Command, parameters, replace_parameter
 from featstore.cli._options import OverwriteResultsOption, ResultsRunOption
 from featstore.evaluate.encoding.settings import EncodingSettings
 
@@ -45,11 +38,8 @@ def _common_inputs(
     quiet: bool,
 ) -> dict:
     """The arguments every analysis runner takes, from the options every command has."""
-    from featstore.layers import parse_layers
-
     return {
-        "windows": requested_windows(ctx, tr_win),
-        "layers": parse_layers(layers),
+        **selected_layers(ctx, tr_win, layers),
         "settings": settings,
         "run_id": run,
         "overwrite": overwrite,
@@ -57,21 +47,14 @@ def _common_inputs(
     }
 
 
-#: The options every analysis command has, as (name, type, default): what selects the
-#: layers, in place of the command's ``inputs``, then the settings and the run's options, last.
-_LAYER_PARAMETERS = (
-    ("ctx", CtxOption, None),
-    ("tr_win", TrWinOption, None),
-    ("layers", LayersOption, "auto"),
-)
+#: The options every analysis command has after its own, as (name, type, default): the
+#: settings and the run's options (those that select the layers take its ``inputs``' place).
 _RUN_PARAMETERS = (
     ("settings", EncodingSettings, EncodingSettings()),
     ("run", ResultsRunOption, None),
     ("overwrite", OverwriteResultsOption, False),
     ("quiet", QuietOption, False),
 )
-
-Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def analysis_inputs(command: Command) -> Command:
@@ -83,24 +66,10 @@ def analysis_inputs(command: Command) -> Command:
     ``--quiet``; it calls the command with ``inputs`` = the keyword arguments every
     analysis runner takes (:func:`_common_inputs`).
     """
-    signature = inspect.signature(command, eval_str=True)
-    parameters = list(signature.parameters.values())
-    at = [p.name for p in parameters].index("inputs")
-    option = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    parameters[at : at + 1] = [
-        inspect.Parameter(name, option, annotation=kind, default=default)
-        for name, kind, default in _LAYER_PARAMETERS
-    ]
-    parameters += [
-        inspect.Parameter(name, option, annotation=kind, default=default)
-        for name, kind, default in _RUN_PARAMETERS
-    ]
-
-    @functools.wraps(command)
-    def with_inputs(*args: Any, **kwargs: Any) -> Any:
-        common = {name: kwargs.pop(name) for name, _, _ in _LAYER_PARAMETERS + _RUN_PARAMETERS}
-        return command(*args, inputs=_common_inputs(**common), **kwargs)
-
-    with_inputs.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-    with_inputs.__annotations__ = {p.name: p.annotation for p in parameters}
-    return with_inputs  # type: ignore[return-value]
+    return replace_parameter(
+        command,
+        "inputs",
+        parameters(LAYER_PARAMETERS),
+        _common_inputs,
+        appended=parameters(_RUN_PARAMETERS),
+    )

@@ -10,18 +10,18 @@ nothing heavy: ``evaluate --help`` reads it, and the evaluator runs only when a 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from featstore.cli._option_groups import Command, Flag, parameters, replace_parameter
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import FIR_HELP, EncodingSettings, delays_from_fir
-from featstore.layers import comma_integers
+from featstore.layers import comma_integers, parse_layers
 
 CtxOption = Annotated[
     str | None, typer.Option("--ctx", help="Text windows in words, e.g. 200 or 50,200.")
@@ -38,22 +38,27 @@ LayersOption = Annotated[
     ),
 ]
 #: ``--test-stories`` of ``evaluate grid`` and ``evaluate trf`` on a store of stories.
-TestStoriesOption = Annotated[
-    str | None,
-    typer.Option(
-        "--test-stories",
-        help="A store of stories: test on these stories (lucy or lucy,tunnel), train on "
-        "the others.",
-    ),
-]
+TEST_STORIES = Flag(
+    "test_stories",
+    str,
+    "A store of stories: test on these stories (lucy or lucy,tunnel), train on the others.",
+)
+TestStoriesOption = TEST_STORIES.option
+
+#: ``--ctx``, ``--tr-win`` and ``--layers`` as (name, type, default): the feature set's
+#: windows and layers a command reads (:func:`layer_selection`).
+LAYER_PARAMETERS = (
+    ("ctx", CtxOption, None),
+    ("tr_win", TrWinOption, None),
+    ("layers", LayersOption, "auto"),
+)
+
 
 #: The settings' options, by what they set: the design of a layer (split, PCA, delays),
 #: the ridge fit, and the fusion of two feature spaces; in the order ``--help`` lists them.
 DESIGN_OPTIONS = ("pca", "fir_window", "fir_offset", "delays", "trim", "test_frac", "gap")
 RIDGE_OPTIONS = ("alphas", "alpha", "cv", "dtype")
 FUSION_OPTIONS = ("method",)
-
-Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def _option_parameter(name: str) -> inspect.Parameter:
@@ -91,19 +96,8 @@ def encoding_options(*names: str) -> Callable[[Command], Command]:
     """
 
     def decorate(command: Command) -> Command:
-        signature = inspect.signature(command, eval_str=True)
-        parameters = list(signature.parameters.values())
-        at = [p.name for p in parameters].index("settings")
-        parameters[at : at + 1] = [_option_parameter(name) for name in names]
-
-        @functools.wraps(command)
-        def with_settings(*args: Any, **kwargs: Any) -> Any:
-            options = {name: kwargs.pop(name, None) for name in names}
-            return command(*args, settings=encoding_settings(**options), **kwargs)
-
-        with_settings.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-        with_settings.__annotations__ = {p.name: p.annotation for p in parameters}
-        return with_settings  # type: ignore[return-value]
+        parameters = [_option_parameter(name) for name in names]
+        return replace_parameter(command, "settings", parameters, encoding_settings)
 
     return decorate
 
@@ -177,3 +171,14 @@ def requested_windows(ctx: str | None, tr_win: str | None) -> list[str]:
     windows = [f"ctx{n}" for n in parse_window_sizes(ctx, "--ctx") or []]
     windows += [f"tr{n}" for n in parse_window_sizes(tr_win, "--tr-win") or []]
     return windows
+
+
+def selected_layers(ctx: str | None, tr_win: str | None, layers: str) -> dict[str, Any]:
+    """A runner's ``windows`` and ``layers`` from ``--ctx``, ``--tr-win`` and ``--layers``."""
+    return {"windows": requested_windows(ctx, tr_win), "layers": parse_layers(layers)}
+
+
+def layer_selection(command: Command) -> Command:
+    """Give a command ``--ctx``, ``--tr-win`` and ``--layers`` in place of its parameter
+    ``selection``, which it gets as the runner's ``windows`` and ``layers`` (a dict)."""
+    return replace_parameter(command, "selection", parameters(LAYER_PARAMETERS), selected_layers)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from featstore.cli._common import StoreOption, console, interrupted, new_app
+from featstore.cli._option_groups import Flag, option_group
 from featstore.cli.eeg_import_cmds import import_eeg
 from featstore.errors import FeatstoreError
 
@@ -20,7 +21,39 @@ app = new_app(
 )
 
 
+#: ``--bids`` and the options that go with it: a BIDS tree's stories (``_import_bids``).
+_BIDS_OPTIONS = (
+    Flag(
+        "bids",
+        Path,
+        "A Narratives-style BIDS root: import every --tasks story of its "
+        "derivatives/<--pipeline> into the store of stories --store.",
+    ),
+    Flag("pipeline", str, "BIDS derivatives pipeline, e.g. afni-nosmooth."),
+    Flag("tasks", str, "BIDS stories (tasks) to import, comma-separated."),
+    Flag("subjects", str, "BIDS subjects, comma-separated (default: every subject)."),
+)
+#: ``--eeg`` and the options that go with it: the story's EEG/MEG (``_import_story_eeg``).
+_EEG_OPTIONS = (
+    Flag(
+        "eeg",
+        list[str],
+        "Then add the story's EEG/MEG (any format MNE reads; file or quoted glob, one "
+        "file per subject, repeatable), as `featstore dataset import-eeg` does (its other "
+        "options are there).",
+    ),
+    Flag(
+        "onset_event",
+        str,
+        "With --eeg: the annotation or event marking the story onset (default story_onset).",
+    ),
+    Flag("onset", float, "With --eeg: story onset in seconds from the first sample."),
+)
+
+
 @app.command("import")
+@option_group("bids_options", _BIDS_OPTIONS, build=dict)
+@option_group("eeg_options", _EEG_OPTIONS, build=dict)
 def import_(
     store: StoreOption,
     tr: Annotated[
@@ -88,26 +121,8 @@ def import_(
             "(created if absent); --overwrite then replaces only this story.",
         ),
     ] = None,
-    bids: Annotated[
-        Path | None,
-        typer.Option(
-            "--bids",
-            help="A Narratives-style BIDS root: import every --tasks story of its "
-            "derivatives/<--pipeline> into the store of stories --store.",
-        ),
-    ] = None,
-    pipeline: Annotated[
-        str | None,
-        typer.Option("--pipeline", help="BIDS derivatives pipeline, e.g. afni-nosmooth."),
-    ] = None,
-    tasks: Annotated[
-        str | None,
-        typer.Option("--tasks", help="BIDS stories (tasks) to import, comma-separated."),
-    ] = None,
-    subjects: Annotated[
-        str | None,
-        typer.Option("--subjects", help="BIDS subjects, comma-separated (default: every subject)."),
-    ] = None,
+    *,
+    bids_options: dict,
     dataset: Annotated[
         str | None,
         typer.Option("--dataset", help="Dataset name (default: the store's name)."),
@@ -158,27 +173,7 @@ def import_(
             "--overwrite", help="Replace an existing store at --store (with --story: that story)."
         ),
     ] = False,
-    eeg: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--eeg",
-            help="Then add the story's EEG/MEG (any format MNE reads; file or quoted glob, one "
-            "file per subject, repeatable), as `featstore dataset import-eeg` does (its other "
-            "options are there).",
-        ),
-    ] = None,
-    onset_event: Annotated[
-        str | None,
-        typer.Option(
-            "--onset-event",
-            help="With --eeg: the annotation or event marking the story onset "
-            "(default story_onset).",
-        ),
-    ] = None,
-    onset: Annotated[
-        float | None,
-        typer.Option("--onset", help="With --eeg: story onset in seconds from the first sample."),
-    ] = None,
+    eeg_options: dict,
 ) -> None:
     """Create a store from a story's word alignment and audio, plus its fMRI; or add the
     story to a store of stories (--story); or import the stories of a BIDS tree (--bids).
@@ -199,14 +194,13 @@ def import_(
     """
     from featstore.datasets.importer import import_dataset
 
-    tr = _repetition_time(tr, store, eeg_only=eeg is not None and fmri is None and bids is None)
-    if bids is not None:
+    eeg = eeg_options["eeg"]
+    no_fmri = fmri is None and bids_options["bids"] is None
+    tr = _repetition_time(tr, store, eeg_only=eeg is not None and no_fmri)
+    if bids_options["bids"] is not None:
         _import_bids(
-            bids,
-            pipeline=pipeline,
+            **bids_options,
             space=space,
-            tasks=tasks,
-            subjects=subjects,
             tr=tr,
             store=store,
             mask=mask,
@@ -218,7 +212,7 @@ def import_(
                     "--eeg": eeg},
         )  # fmt: skip
         return
-    if eeg is None and (onset_event is not None or onset is not None):
+    if eeg is None and any(value is not None for value in eeg_options.values()):
         raise typer.BadParameter("--onset-event and --onset go with --eeg", param_hint="--eeg")
     if align is None or audio is None:
         raise typer.BadParameter("give --align and --audio (or --bids)", param_hint="--align")
@@ -250,7 +244,7 @@ def import_(
     for line in report.lines():
         console.print(line, highlight=False, markup=False)
     if eeg is not None:
-        _import_story_eeg(store, story, eeg, onset_event=onset_event, onset=onset)
+        _import_story_eeg(store, story, **eeg_options)
 
 
 def _repetition_time(tr: float | None, store: Path, *, eeg_only: bool) -> float:
@@ -289,7 +283,7 @@ def _import_story_eeg(store: Path, story: str | None, eeg: list[str], **onsets) 
         console.print(line, highlight=False, markup=False)
 
 
-def _import_bids(root: Path, *, others: dict, tasks: str | None, subjects: str | None, **options):
+def _import_bids(bids: Path, *, others: dict, tasks: str | None, subjects: str | None, **options):
     """``--bids``: scan the tree, print what was found, import every story asked for."""
     from featstore.datasets.bids_import import import_bids
 
@@ -299,7 +293,7 @@ def _import_bids(root: Path, *, others: dict, tasks: str | None, subjects: str |
     split = [name.strip() for name in (tasks or "").split(",") if name.strip()]
     try:
         import_bids(
-            root,
+            bids,
             tasks=split,
             subjects=[s.strip() for s in subjects.split(",") if s.strip()] if subjects else None,
             echo=lambda line: console.print(line, highlight=False, markup=False),

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from featstore.cli._common import StoreOption, StoryOption, console, one_story
+from featstore.cli._option_groups import Flag, option_group
+
+#: How ``featstore dataset import-eeg`` reads the recordings: ``import_eeg``'s keyword
+#: arguments of these names (``--resample`` is its ``sfreq``), in ``--help`` order.
+_RECORDING_OPTIONS = (
+    Flag(
+        "onset_event",
+        str,
+        "Annotation (or stim-channel event code) marking the story onset.",
+        "story_onset",
+    ),
+    Flag("onset", float, "Story onset in seconds from each file's first sample (wins)."),
+    Flag("l_freq", float, "High-pass edge in Hz (MNE raw.filter)."),
+    Flag("h_freq", float, "Low-pass edge in Hz (MNE raw.filter)."),
+    Flag("resample", float, "Resample to this rate in Hz after filtering."),
+    Flag("tmin", float, "Seconds before the story onset to keep (<= 0).", -1.0),
+    Flag("montage", str, "MNE standard montage for files without positions, e.g. standard_1020."),
+    Flag("overwrite", bool, "Replace an existing eeg group.", False),
+)
 
 
+def _import_options(resample: float | None = None, **options: Any) -> dict[str, Any]:
+    """``import_eeg``'s keyword arguments from :data:`_RECORDING_OPTIONS`."""
+    return {**options, "sfreq": resample}
+
+
+@option_group("options", _RECORDING_OPTIONS, build=_import_options)
 def import_eeg(
     store: StoreOption,
     story: StoryOption = None,
@@ -32,43 +57,8 @@ def import_eeg(
     task: Annotated[
         str | None, typer.Option("--task", help="With --bids: the BIDS task of the story.")
     ] = None,
-    onset_event: Annotated[
-        str,
-        typer.Option(
-            "--onset-event",
-            help="Annotation (or stim-channel event code) marking the story onset.",
-        ),
-    ] = "story_onset",
-    onset: Annotated[
-        float | None,
-        typer.Option(
-            "--onset", help="Story onset in seconds from each file's first sample (wins)."
-        ),
-    ] = None,
-    l_freq: Annotated[
-        float | None, typer.Option("--l-freq", help="High-pass edge in Hz (MNE raw.filter).")
-    ] = None,
-    h_freq: Annotated[
-        float | None, typer.Option("--h-freq", help="Low-pass edge in Hz (MNE raw.filter).")
-    ] = None,
-    resample: Annotated[
-        float | None,
-        typer.Option("--resample", help="Resample to this rate in Hz after filtering."),
-    ] = None,
-    tmin: Annotated[
-        float,
-        typer.Option("--tmin", help="Seconds before the story onset to keep (<= 0)."),
-    ] = -1.0,
-    montage: Annotated[
-        str | None,
-        typer.Option(
-            "--montage",
-            help="MNE standard montage for files without positions, e.g. standard_1020.",
-        ),
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing eeg group.")
-    ] = False,
+    *,
+    options: dict,
 ) -> None:
     """Add every subject's continuous EEG/MEG of the story as the store's `eeg` group.
 
@@ -93,14 +83,7 @@ def import_eeg(
     report = (import_bids_eeg if bids else run_import)(
         one_story(store, story),
         *((bids, task) if bids else (eeg,)),
-        onset_event=onset_event,
-        onset=onset,
-        l_freq=l_freq,
-        h_freq=h_freq,
-        sfreq=resample,
-        tmin=tmin,
-        montage=montage,
-        overwrite=overwrite,
+        **options,
     )
     for line in report.lines():
         console.print(line, highlight=False, markup=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -24,13 +24,11 @@ from featstore.cli._encoding_options import (
     DESIGN_OPTIONS,
     FUSION_OPTIONS,
     RIDGE_OPTIONS,
-    CtxOption,
-    LayersOption,
-    TestStoriesOption,
-    TrWinOption,
+    TEST_STORIES,
     encoding_options,
-    requested_windows,
+    layer_selection,
 )
+from featstore.cli._option_groups import Flag, option_group
 from featstore.errors import InputError
 from featstore.evaluate.encoding.settings import EncodingSettings
 
@@ -39,7 +37,67 @@ if TYPE_CHECKING:
     import xarray as xr
 
 
+#: Where and how ``evaluate grid`` runs its configs: ``run_grid``'s keywords of these names.
+_EXECUTION_OPTIONS = (
+    Flag("workers", int, "Worker processes (0 or 1: this process, threaded scheduler).", 1),
+    Flag("threads_per_worker", int, "BLAS threads per worker. [default: all cores]"),
+    Flag("scheduler", str, "Address of an existing dask scheduler, e.g. tcp://10.0.0.5:8786."),
+    Flag(
+        "backend",
+        str,
+        "Array library of the PCA, alpha sweep and predictions: numpy or torch.",
+        "numpy",
+    ),
+    Flag("device", str, "cpu, cuda or cuda:N (cuda needs --backend torch). [default: cpu]"),
+)
+
+
+def _execution(**options: Any) -> dict[str, Any]:
+    """The execution options, checked: a local cluster or an existing scheduler, not both."""
+    workers, threads = options["workers"], options["threads_per_worker"]
+    if options["scheduler"] and workers > 1:
+        raise InputError(
+            "give --workers (a local cluster) or --scheduler (an existing one), not both"
+        )
+    if workers < 0 or (threads is not None and threads < 1):
+        raise InputError(
+            f"--workers {workers} --threads-per-worker {threads}: expected >= 0 and >= 1"
+        )
+    return options
+
+
+#: Which stories train and which test, on a store of stories: ``run_grid``'s ``story``,
+#: ``test_stories`` and ``cv_stories``, and ``cv``, the folds of the settings.
+_SPLIT_OPTIONS = (
+    Flag(
+        "cv",
+        str,
+        "Contiguous CV folds on the train part [default: 5], or 'stories': leave "
+        "each story out in turn (a store of stories).",
+    ),
+    TEST_STORIES,
+    Flag("story", str, "A store of stories: evaluate this one story (chronological split)."),
+)
+
+
+def _split(cv: str | None, test_stories: str | None, story: str | None) -> dict[str, Any]:
+    """The split options read: ``--cv stories`` or a number of folds (``None``: the
+    settings'), and the list of ``--test-stories``."""
+    cv_stories = cv is not None and cv.strip().lower() == "stories"
+    folds = None
+    if cv is not None and not cv_stories:
+        try:
+            folds = int(cv)
+        except ValueError:
+            raise InputError(f"--cv {cv!r}: expected a number of folds or 'stories'") from None
+    tests = [t.strip() for t in test_stories.split(",") if t.strip()] if test_stories else None
+    return {"story": story, "test_stories": tests, "cv_stories": cv_stories, "cv": folds}
+
+
 @encoding_options(*DESIGN_OPTIONS, *(o for o in RIDGE_OPTIONS if o != "cv"), *FUSION_OPTIONS)
+@option_group("execution", _EXECUTION_OPTIONS, build=_execution)
+@option_group("split", _SPLIT_OPTIONS, build=_split)
+@layer_selection  # innermost: its errors come last, as when the grid parsed them itself
 def grid(
     store: StoreOption,
     model: Annotated[
@@ -58,43 +116,14 @@ def grid(
             "repeatable.",
         ),
     ] = None,
-    ctx: CtxOption = None,
-    tr_win: TrWinOption = None,
-    layers: LayersOption = "auto",
+    *,
+    selection: dict,
     partition: Annotated[
         bool,
         typer.Option("--partition/--no-partition", help="Variance partitioning of fusion pairs."),
     ] = True,
     settings: EncodingSettings = EncodingSettings(),
-    workers: Annotated[
-        int,
-        typer.Option(
-            "--workers", help="Worker processes (0 or 1: this process, threaded scheduler)."
-        ),
-    ] = 1,
-    threads_per_worker: Annotated[
-        int | None,
-        typer.Option("--threads-per-worker", help="BLAS threads per worker. [default: all cores]"),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", help="Address of an existing dask scheduler, e.g. tcp://10.0.0.5:8786."
-        ),
-    ] = None,
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            help="Array library of the PCA, alpha sweep and predictions: numpy or torch.",
-        ),
-    ] = "numpy",
-    device: Annotated[
-        str | None,
-        typer.Option(
-            "--device", help="cpu, cuda or cuda:N (cuda needs --backend torch). [default: cpu]"
-        ),
-    ] = None,
+    execution: dict,
     run: Annotated[
         str | None,
         typer.Option(
@@ -102,21 +131,7 @@ def grid(
             help="Run id. [default: grid-YYYYmmdd-HHMMSS, or the unfinished run it resumes]",
         ),
     ] = None,
-    cv: Annotated[
-        str | None,
-        typer.Option(
-            "--cv",
-            help="Contiguous CV folds on the train part [default: 5], or 'stories': leave "
-            "each story out in turn (a store of stories).",
-        ),
-    ] = None,
-    test_stories: TestStoriesOption = None,
-    story: Annotated[
-        str | None,
-        typer.Option(
-            "--story", help="A store of stories: evaluate this one story (chronological split)."
-        ),
-    ] = None,
+    split: dict,
     quiet: QuietOption = False,
 ) -> None:
     """Evaluate every model × window × layer (and fusion layer pair) asked for.
@@ -166,46 +181,26 @@ def grid(
     from featstore.evaluate.runs.grid import run_grid
     from featstore.evaluate.runs.labels import parse_fusion_request, parse_model_request
     from featstore.evaluate.runs.results import open_run
-    from featstore.layers import parse_layers
     from featstore.store.stories import is_collection, story_store
 
-    if scheduler and workers > 1:
-        raise InputError(
-            "give --workers (a local cluster) or --scheduler (an existing one), not both"
-        )
-    if workers < 0 or (threads_per_worker is not None and threads_per_worker < 1):
-        raise InputError(
-            f"--workers {workers} --threads-per-worker {threads_per_worker}: expected >= 0 and >= 1"
-        )
-    cv_stories = cv is not None and cv.strip().lower() == "stories"
-    if cv is not None and not cv_stories:
-        try:
-            folds = int(cv)
-        except ValueError:
-            raise InputError(f"--cv {cv!r}: expected a number of folds or 'stories'") from None
+    folds = split.pop("cv")
+    if folds is not None:
         settings = dataclasses.replace(settings, cv=folds)
-    tests = [t.strip() for t in test_stories.split(",") if t.strip()] if test_stories else None
     with printing_warnings() as already_said:
         run_id = run_grid(
             store,
             models=[parse_model_request(m) for m in model or []],
             fusions=[parse_fusion_request(f) for f in fusion or []],
-            windows=requested_windows(ctx, tr_win),
-            layers=parse_layers(layers),
+            **selection,
             settings=settings,
             partition=partition,
             run_id=run,
-            workers=workers,
-            threads_per_worker=threads_per_worker,
-            scheduler=scheduler,
             progress=progress_enabled(quiet),
-            backend=backend,
-            device=device,
-            story=story,
-            test_stories=tests,
-            cv_stories=cv_stories,
+            **split,
+            **execution,
         )
-    if tests or cv_stories or (story is None and is_collection(store)):
+    story = split["story"]
+    if split["test_stories"] or split["cv_stories"] or (story is None and is_collection(store)):
         _print_story_run(store, run_id, quiet, already_said)
         return
     if story is not None:

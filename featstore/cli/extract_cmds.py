@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,10 +18,139 @@ from featstore.cli._common import (
     progress_enabled,
 )
 from featstore.cli._encoding_options import parse_window_sizes
+from featstore.cli._option_groups import Flag, given, option_group
 from featstore.cli._options import OverwriteFeaturesOption
 from featstore.errors import InputError
 
+# The options ``featstore extract`` hands to the extractor (``featstore.extract.run.extract``),
+# by topic, in ``--help`` order; :func:`_extractor_options` makes its keyword arguments.
 
+#: The windows a model reads, and how a text model's words become TRs.
+_WINDOW_OPTIONS = (
+    Flag("ctx", int, "Text models: words per window (the word + its context)."),
+    Flag("tr_win", str, "Audio/multimodal models: window(s) in TRs, e.g. 1,2,3,6."),
+    Flag("pool", str, "Text: pool a word's tokens, `last` (default) or `mean`."),
+    Flag(
+        "stride",
+        int,
+        "Text fast mode: read K consecutive words from one window of ctx+K-1 words "
+        "(each word still sees >= ctx words). Default: exact mode.",
+    ),
+    Flag(
+        "to_tr",
+        str,
+        "Text: word → TR resampling, `mean` (default: mean of each TR's words) or "
+        "`lanczos` (Lanczos-filtered sum of the words, see docs/analyses.md).",
+    ),
+    Flag("lanczos_window", int, "Text, --to-tr lanczos: kernel lobes. [default: 3]"),
+    Flag(
+        "lanczos_cutoff",
+        float,
+        "Text, --to-tr lanczos: cutoff as a multiple of the TR Nyquist frequency "
+        "1/(2 TR). [default: 1.0]",
+    ),
+)
+#: How the model is loaded and run.
+_FORWARD_PASS_OPTIONS = (
+    Flag("batch_size", int, "Windows per forward pass."),
+    Flag("device", str, "cpu, cuda, cuda:N, mps or auto (default)."),
+    Flag("dtype", str, "Storage dtype: float32 or float16.", "float32"),
+    Flag(
+        "precision",
+        str,
+        "Arithmetic of the forward pass: float32 (default, exact), bfloat16 (CPUs "
+        "with AVX512-BF16/AMX, GPUs) or float16 (GPUs); features differ by ~1 %.",
+    ),
+    Flag("revision", str, "Model revision (branch, tag or commit)."),
+    Flag(
+        "weights",
+        Path,
+        "Load the model from this local directory (an offline copy, or the output "
+        "of `featstore models import-ct2`), keeping the alias's feature key.",
+    ),
+    Flag("threads", int, "Torch intra-op threads (default: torch's)."),
+)
+#: What one family of models does besides: text blocks and layers, Whisper's padding, a
+#: text model spread over devices.
+_FAMILY_OPTIONS = (
+    Flag(
+        "block_words",
+        int,
+        "Text: words per resumable block (default: up to 256, bounded by memory).",
+    ),
+    Flag(
+        "whisper_unpadded",
+        bool,
+        "Whisper: run the encoder on each window's frames only, not on 30 s of "
+        "padding (~9x faster at 1.5 s; features differ: see docs/performance.md).",
+        False,
+    ),
+    Flag(
+        "layers",
+        str,
+        "Text: layers to store, `all` (default), `auto` (the evenly spaced depths "
+        "evaluation picks) or labels such as 0,8,16,24,32 (0 = embeddings).",
+    ),
+    Flag(
+        "device_map",
+        str,
+        "Text: spread a model too large for one device with Accelerate, e.g. `auto` "
+        "(GPUs, then CPU memory, then --offload-folder on disk).",
+    ),
+    Flag("max_memory", str, "Text, with --device-map: memory per device, e.g. 0=20GiB,cpu=30GiB."),
+    Flag(
+        "offload_folder",
+        Path,
+        "Text, with --device-map: where layers that fit in no memory are kept.",
+    ),
+)
+#: Audio models: per-word features and the transcript heard.
+_WORD_OPTIONS = (
+    Flag(
+        "words",
+        bool,
+        "Audio models: pool every layer over each word's span (stimulus onset.."
+        "offset) into features/<key>.words/tr1 word_hidden, for evaluate trf / "
+        "similarity-eeg (see docs/eeg.md).",
+        False,
+    ),
+    Flag(
+        "word_context",
+        float,
+        "With --words: seconds of audio heard before each word (only the word's "
+        "frames are pooled; 0: the word alone). [default: 2]",
+    ),
+    Flag(
+        "transcript",
+        int,
+        "Audio LLMs: read each window with the last N words heard by its end "
+        "(stored as <key>.transcriptN).",
+    ),
+)
+_EXTRACTOR_OPTIONS = (*_WINDOW_OPTIONS, *_FORWARD_PASS_OPTIONS, *_FAMILY_OPTIONS, *_WORD_OPTIONS)
+
+
+def _extractor_options(**options: Any) -> dict[str, Any]:
+    """The extractor's keyword arguments from the options: those given, with
+    ``--tr-win``, ``--whisper-unpadded``, ``--max-memory`` and ``--offload-folder`` read."""
+    from featstore.extract.text_model import parse_max_memory
+
+    given_options = given(**options)
+    lanczos = {"lanczos_window", "lanczos_cutoff"} & given_options.keys()
+    if lanczos and given_options.get("to_tr") != "lanczos":
+        raise InputError("--lanczos-window and --lanczos-cutoff go with --to-tr lanczos")
+    if "tr_win" in given_options:
+        given_options["tr_wins"] = parse_window_sizes(given_options.pop("tr_win"), "--tr-win")
+    if given_options.pop("whisper_unpadded", False):
+        given_options["pad_to_30s"] = False
+    if "max_memory" in given_options:
+        given_options["max_memory"] = parse_max_memory(given_options["max_memory"])
+    if "offload_folder" in given_options:
+        given_options["offload_folder"] = str(given_options["offload_folder"])
+    return given_options
+
+
+@option_group("options", _EXTRACTOR_OPTIONS, build=_extractor_options)
 def extract(
     model: Annotated[
         str,
@@ -33,147 +162,7 @@ def extract(
         ),
     ],
     store: StoreOption,
-    ctx: Annotated[
-        int | None,
-        typer.Option("--ctx", help="Text models: words per window (the word + its context)."),
-    ] = None,
-    tr_win: Annotated[
-        str | None,
-        typer.Option("--tr-win", help="Audio/multimodal models: window(s) in TRs, e.g. 1,2,3,6."),
-    ] = None,
-    pool: Annotated[
-        str | None,
-        typer.Option("--pool", help="Text: pool a word's tokens, `last` (default) or `mean`."),
-    ] = None,
-    stride: Annotated[
-        int | None,
-        typer.Option(
-            "--stride",
-            help="Text fast mode: read K consecutive words from one window of ctx+K-1 words "
-            "(each word still sees >= ctx words). Default: exact mode.",
-        ),
-    ] = None,
-    to_tr: Annotated[
-        str | None,
-        typer.Option(
-            "--to-tr",
-            help="Text: word → TR resampling, `mean` (default: mean of each TR's words) or "
-            "`lanczos` (Lanczos-filtered sum of the words, see docs/analyses.md).",
-        ),
-    ] = None,
-    lanczos_window: Annotated[
-        int | None,
-        typer.Option("--lanczos-window", help="Text, --to-tr lanczos: kernel lobes. [default: 3]"),
-    ] = None,
-    lanczos_cutoff: Annotated[
-        float | None,
-        typer.Option(
-            "--lanczos-cutoff",
-            help="Text, --to-tr lanczos: cutoff as a multiple of the TR Nyquist frequency "
-            "1/(2 TR). [default: 1.0]",
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Windows per forward pass.")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto (default).")
-    ] = None,
-    dtype: Annotated[
-        str, typer.Option("--dtype", help="Storage dtype: float32 or float16.")
-    ] = "float32",
-    precision: Annotated[
-        str | None,
-        typer.Option(
-            "--precision",
-            help="Arithmetic of the forward pass: float32 (default, exact), bfloat16 (CPUs "
-            "with AVX512-BF16/AMX, GPUs) or float16 (GPUs); features differ by ~1 %.",
-        ),
-    ] = None,
-    revision: Annotated[
-        str | None, typer.Option("--revision", help="Model revision (branch, tag or commit).")
-    ] = None,
-    weights: Annotated[
-        Path | None,
-        typer.Option(
-            "--weights",
-            help="Load the model from this local directory (an offline copy, or the output "
-            "of `featstore models import-ct2`), keeping the alias's feature key.",
-        ),
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="Torch intra-op threads (default: torch's).")
-    ] = None,
-    block_words: Annotated[
-        int | None,
-        typer.Option(
-            "--block-words",
-            help="Text: words per resumable block (default: up to 256, bounded by memory).",
-        ),
-    ] = None,
-    whisper_unpadded: Annotated[
-        bool,
-        typer.Option(
-            "--whisper-unpadded",
-            help="Whisper: run the encoder on each window's frames only, not on 30 s of "
-            "padding (~9x faster at 1.5 s; features differ: see docs/performance.md).",
-        ),
-    ] = False,
-    layers: Annotated[
-        str | None,
-        typer.Option(
-            "--layers",
-            help="Text: layers to store, `all` (default), `auto` (the evenly spaced depths "
-            "evaluation picks) or labels such as 0,8,16,24,32 (0 = embeddings).",
-        ),
-    ] = None,
-    device_map: Annotated[
-        str | None,
-        typer.Option(
-            "--device-map",
-            help="Text: spread a model too large for one device with Accelerate, e.g. `auto` "
-            "(GPUs, then CPU memory, then --offload-folder on disk).",
-        ),
-    ] = None,
-    max_memory: Annotated[
-        str | None,
-        typer.Option(
-            "--max-memory",
-            help="Text, with --device-map: memory per device, e.g. 0=20GiB,cpu=30GiB.",
-        ),
-    ] = None,
-    offload_folder: Annotated[
-        Path | None,
-        typer.Option(
-            "--offload-folder",
-            help="Text, with --device-map: where layers that fit in no memory are kept.",
-        ),
-    ] = None,
-    words: Annotated[
-        bool,
-        typer.Option(
-            "--words",
-            help="Audio models: pool every layer over each word's span (stimulus onset.."
-            "offset) into features/<key>.words/tr1 word_hidden, for evaluate trf / "
-            "similarity-eeg (see docs/eeg.md).",
-        ),
-    ] = False,
-    word_context: Annotated[
-        float | None,
-        typer.Option(
-            "--word-context",
-            help="With --words: seconds of audio heard before each word (only the word's "
-            "frames are pooled; 0: the word alone). [default: 2]",
-        ),
-    ] = None,
-    transcript: Annotated[
-        int | None,
-        typer.Option(
-            "--transcript",
-            help="Audio LLMs: read each window with the last N words heard by its end "
-            "(stored as <key>.transcriptN).",
-        ),
-    ] = None,
+    options: dict,
     overwrite: OverwriteFeaturesOption = False,
     story: StoryListOption = None,
     quiet: QuietOption = False,
@@ -211,47 +200,18 @@ def extract(
     from featstore import store as fs
     from featstore.extract.registry import resolve_model
     from featstore.extract.run import extract as run_extract
-    from featstore.extract.text_model import parse_max_memory
 
-    if to_tr != "lanczos" and (lanczos_window is not None or lanczos_cutoff is not None):
-        raise InputError("--lanczos-window and --lanczos-cutoff go with --to-tr lanczos")
-
-    optional = {
-        "pool": pool,
-        "stride": stride,
-        "to_tr": to_tr,
-        "lanczos_window": lanczos_window,
-        "lanczos_cutoff": lanczos_cutoff,
-        "batch_size": batch_size,
-        "device": device,
-        "precision": precision,
-        "revision": revision,
-        "threads": threads,
-        "block_words": block_words,
-        "pad_to_30s": False if whisper_unpadded else None,
-        "layers": layers,
-        "device_map": device_map,
-        "max_memory": parse_max_memory(max_memory),
-        "offload_folder": None if offload_folder is None else str(offload_folder),
-        "word_context": word_context,
-        "transcript": transcript,
-    }
     note = resolve_model(model).note
-    if note and weights is None:
+    if note and "weights" not in options:
         err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     with printing_warnings():
         groups = run_extract(
             store,
             model,
-            ctx=ctx,
-            tr_wins=parse_window_sizes(tr_win, "--tr-win"),
-            weights=weights,
-            words=words,
             story=parse_story_list(story),
-            dtype=dtype,
             overwrite=overwrite,
             progress=progress_enabled(quiet),
-            **{name: value for name, value in optional.items() if value is not None},
+            **options,
         )
         for group in groups:
             ds = fs.open_group(store, group)
