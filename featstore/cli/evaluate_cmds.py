@@ -465,11 +465,10 @@ def runs(store: StoreOption) -> None:
             )
             state = "complete"
         else:
-            described, counts, state = (
-                "",
-                "",
-                f"[yellow]interrupted[/] ({info.n_done}/{info.n_configs})",
-            )
+            described, counts = "", ""
+            state = f"[yellow]interrupted[/] ({info.n_done}/{info.n_configs})"
+            if info.n_blocks != info.n_configs:  # a run across stories: per target chunk
+                state += f", chunks {info.blocks_done}/{info.n_blocks}"
         created = info.created[:16].replace("T", " ")  # minutes are enough to tell runs apart
         configs = f"{info.n_configs} ({counts})" if counts else str(info.n_configs)
         out.add_row(info.run_id, state, created, configs, described)

@@ -110,6 +110,9 @@ class BlockStage:
     settings
         Everything that determines the output; a stage made with other settings is
         discarded instead of resumed.
+    attrs
+        Written on the stage when it is created, for listings (e.g. how many blocks make
+        one config of a run).
 
     Examples
     --------
@@ -132,6 +135,7 @@ class BlockStage:
         *,
         block_size: int,
         settings: Mapping[str, Any],
+        attrs: Mapping[str, Any] | None = None,
     ) -> None:
         if block_size < 1:
             raise InputError(f"block size must be >= 1, got {block_size}")
@@ -147,9 +151,9 @@ class BlockStage:
         self.n_blocks = max(1, -(-self.length // self.block_size))
         self.settings_hash = settings_hash(settings)
         self.resumed_blocks = 0
-        self._node = self._open_or_create()
+        self._node = self._open_or_create(dict(attrs or {}))
 
-    def _open_or_create(self) -> zarr.Group:
+    def _open_or_create(self, attrs: dict[str, Any]) -> zarr.Group:
         open_root(self.store)
         try:
             node = zarr.open_group(self.store, path=self.path, mode="r+", zarr_format=S.ZARR_FORMAT)
@@ -176,8 +180,13 @@ class BlockStage:
             node.create_array(
                 _DONE, shape=(self.n_blocks,), chunks=(1,), dtype="uint8", fill_value=0
             )
-            node.attrs["settings_hash"] = self.settings_hash
-            node.attrs["block_size"] = self.block_size
+            node.attrs.update(
+                {
+                    **to_json_safe(attrs),
+                    "settings_hash": self.settings_hash,
+                    "block_size": self.block_size,
+                }
+            )
         return node
 
     def block_slice(self, index: int) -> slice:
@@ -247,6 +256,15 @@ def discard_stage(store: StorePath, group: str) -> bool:
     return False
 
 
+def block_flags(node: zarr.Group) -> np.ndarray | None:
+    """Whether each block of the stage ``node`` is written (None: ``node`` is no stage).
+
+    A block counts once it is marked done, which happens after all its arrays are
+    written: a block cut off half-way is not done.
+    """
+    return np.asarray(node[_DONE][:]) != 0 if _DONE in node else None
+
+
 @fill_doc
 @dataclass(frozen=True)
 class StagedGroup:
@@ -304,8 +322,8 @@ def list_staged(store: StorePath) -> list[StagedGroup]:
                 ]
             for path in paths:
                 node = root[path]
-                if isinstance(node, zarr.Group) and _DONE in node:
-                    done = np.asarray(node[_DONE][:])
+                done = block_flags(node) if isinstance(node, zarr.Group) else None
+                if done is not None:
                     group = path.removeprefix(f"{S.WORK}/")
                     found.append(StagedGroup(group, int(np.count_nonzero(done)), int(done.size)))
     return found

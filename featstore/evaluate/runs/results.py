@@ -48,6 +48,7 @@ from featstore.store.groups import (
     open_group,
 )
 from featstore.store.paths import result_group
+from featstore.store.staging import block_flags
 
 PARTITION_VARS = ("unique_a", "unique_b", "shared")
 BAND_ALPHA_VAR = "band_alpha"
@@ -257,9 +258,24 @@ def run_settings(run_attrs: Mapping[str, Any]) -> EncodingSettings:
     return EncodingSettings.from_dict(values)
 
 
+# attrs of a run's stage: its configs and how many staged blocks make one config (one
+# for a one-story run; one per target chunk for a run across stories)
+STAGE_N_CONFIGS, STAGE_BLOCKS_PER_CONFIG = "n_configs", "blocks_per_config"
+
+
+def stage_attrs(n_configs: int, blocks_per_config: int = 1) -> dict[str, int]:
+    """The attrs a run's stage is created with, so :func:`list_runs` counts its configs."""
+    return {STAGE_N_CONFIGS: int(n_configs), STAGE_BLOCKS_PER_CONFIG: int(blocks_per_config)}
+
+
 @dataclass(frozen=True)
 class RunInfo:
-    """One run of a store, finished or not, for listings."""
+    """One run of a store, finished or not, for listings.
+
+    ``n_done`` counts the configs whose every staged block is marked done; ``blocks_done``
+    of ``n_blocks`` is the finer count of an unfinished run across stories (one block per
+    config and target chunk).
+    """
 
     run_id: str
     complete: bool
@@ -267,28 +283,37 @@ class RunInfo:
     n_configs: int
     n_done: int
     attrs: dict[str, Any]
+    blocks_done: int = 0
+    n_blocks: int = 0
 
 
 def list_runs(store: StorePath) -> list[RunInfo]:
     """Complete runs, then unfinished ones (staged but interrupted), each sorted by id."""
-    runs = [
-        RunInfo(
-            run_id,
-            True,
-            str(attrs.get("created", "")),
-            int(attrs.get("n_configs", 0)),
-            int(attrs.get("n_configs", 0)),
-            attrs,
-        )
-        for run_id in complete_runs(store)
-        for attrs in [group_attrs(store, result_group(run_id))]
-    ]
+    runs = []
+    for run_id in complete_runs(store):
+        attrs = group_attrs(store, result_group(run_id))
+        n = int(attrs.get("n_configs", 0))
+        runs.append(RunInfo(run_id, True, str(attrs.get("created", "")), n, n, attrs, n, n))
     try:
         work = zarr.open_group(
             str(store), path=f"{S.WORK}/{S.RESULTS}", mode="r", zarr_format=S.ZARR_FORMAT
         )
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
         return runs
+    for run_id in sorted(work.group_keys()):
+        node = work[run_id]
+        done = block_flags(node)
+        if done is None or is_complete(store, result_group(run_id)):
+            continue
+        per = int(node.attrs.get(STAGE_BLOCKS_PER_CONFIG, 1))
+        n_configs = int(node.attrs.get(STAGE_N_CONFIGS, done.size // per))
+        if per < 1 or n_configs * per != done.size:  # a stage written without these attrs
+            n_configs, per = done.size, 1
+        n_done = int(done.reshape(n_configs, per).all(axis=1).sum())
+        runs.append(
+            RunInfo(run_id, False, "", n_configs, n_done, {}, int(done.sum()), int(done.size))
+        )
+    return runs
     for run_id in sorted(work.group_keys()):
         node = work[run_id]
         if is_complete(store, result_group(run_id)) or META_VAR not in node:

@@ -29,7 +29,7 @@ from featstore.evaluate.encoding.stories import SharedFit, StoryPlan, prepare_fi
 from featstore.evaluate.encoding.story_solver import solve_targets
 from featstore.evaluate.encoding.threads import blas_threads
 from featstore.evaluate.runs.configs import Config
-from featstore.evaluate.runs.results import BAND_ALPHA_VAR, BAND_DIM, N_BANDS
+from featstore.evaluate.runs.results import BAND_ALPHA_VAR, BAND_DIM, N_BANDS, stage_attrs
 from featstore.evaluate.runs.story_inputs import (
     BoldChunkReader,
     StoriesFmri,
@@ -156,7 +156,12 @@ class StoryRunStage:
         if banded:  # band alphas only when some config is a banded fusion, as one-story runs
             arrays[BAND_ALPHA_VAR] = StagedArray((n_tasks, n_subjects, N_BANDS, width), FLOAT)
         self.stage = BlockStage(
-            store, result_group(run_id), arrays, block_size=1, settings=stage_settings
+            store,
+            result_group(run_id),
+            arrays,
+            block_size=1,
+            settings=stage_settings,
+            attrs=stage_attrs(n_configs, fmri.n_chunks),
         )
 
     def task(self, config: int, chunk: int) -> int:

@@ -36,6 +36,7 @@ from featstore.evaluate.runs.results import (
     PARTITION_VARS,
     complete_runs,
     list_runs,
+    stage_attrs,
 )
 from featstore.store import _schema as S
 from featstore.store.groups import StorePath, child_names, is_complete, open_group, write_group
@@ -212,6 +213,7 @@ class RunStage:
             layout.staged_arrays(),
             block_size=1,
             settings=layout.stage_settings(),
+            attrs=stage_attrs(len(layout.configs)),
         )
 
     @property

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 
 from featstore import store as fs
 from featstore.errors import GroupExistsError, InputError
@@ -382,3 +383,34 @@ def test_the_cached_bold_is_read_only(grid_store):
     with pytest.raises(ValueError, match="read-only"):
         bold[0, 0, 0] = 1.0
     assert load_bold(grid_store) is bold  # one copy per process, shared by every config
+
+
+def test_runs_count_a_config_only_once_its_block_is_marked_done(grid_store, settings, monkeypatch):
+    from featstore.evaluate.runs.writing import RunStage
+
+    real_write, calls = RunStage.write, []
+
+    def killed_on_the_third(self, index, packed):
+        calls.append(index)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real_write(self, index, packed)
+
+    monkeypatch.setattr(RunStage, "write", killed_on_the_third)
+    request = {"models": [("wavlm", ["tr3"])], "layers": [1, 2, 3, 4], "settings": settings}
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid_store, run_id="cut", threads_per_worker=1, **request)
+    monkeypatch.undo()
+    # as if the kill had landed inside the next block: its metadata row is written, its
+    # done flag is not (a block's arrays are written before it is marked done)
+    work = zarr.open_group(str(grid_store), path="_work/results/cut", mode="r+")
+    done = work["_block_done"][:]
+    assert int(done.sum()) == 2
+    cut = int(np.flatnonzero(done == 0)[0])
+    work["meta"][cut, :2] = np.frombuffer(b"{}", "uint8")
+    [info] = list_runs(grid_store)
+    assert (info.complete, info.n_done, info.n_configs) == (False, 2, 4)
+    assert (info.blocks_done, info.n_blocks) == (2, 4)
+    run_grid(grid_store, run_id="cut", **request)
+    ds = _open(grid_store, "cut")
+    assert (ds.attrs["n_resumed"], ds.attrs["n_computed"]) == (2, 2)

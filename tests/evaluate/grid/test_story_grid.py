@@ -388,3 +388,34 @@ def test_a_feature_set_constant_in_every_story_is_excluded_not_fitted(narr):
         assert [m[:14] for m in ds.attrs["config_warnings"][label]] == ["not evaluated "]
     _, alone, _ = _run(store, test_stories=["b"], run_id="alone")
     np.testing.assert_array_equal(ds.r.sel(config=labels[0]).values, alone.r.values[0])
+
+
+def test_an_interrupted_run_across_stories_is_listed_with_its_chunks(narr, monkeypatch):
+    from featstore.evaluate.runs import story_tasks
+    from featstore.evaluate.runs.results import list_runs
+
+    store, _ = narr
+    real, calls = story_tasks.solve_chunk, []
+
+    def failing(*args, **kwargs):
+        calls.append(args[5])
+        if len(calls) == 8:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("featstore.evaluate.runs.story_grid.solve_chunk", failing)
+    two_layers = [("gpt2", ["ctx20"], [0, 1])]
+    with pytest.raises(RuntimeError, match="killed"):
+        run_grid(store, models=two_layers, settings=SETTINGS, test_stories=["c"],
+                 target_chunk=50, run_id="cut", threads_per_worker=1)  # fmt: skip
+    [info] = list_runs(store)
+    # 2 configs × 5 target chunks: the first config's 5 chunks and 2 of the second's
+    assert (info.run_id, info.complete, info.n_done, info.n_configs) == ("cut", False, 1, 2)
+    assert (info.blocks_done, info.n_blocks) == (7, 10)
+    from typer.testing import CliRunner
+
+    from featstore.cli.evaluate_main import app
+
+    result = CliRunner().invoke(app, ["runs", "-s", str(store)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "interrupted (1/2), chunks 7/10" in result.output
