@@ -249,11 +249,10 @@ def stats(
 
     Example: `evaluate stats --store S --compare gpt2/ctx200+wavlm/tr6/9x9 wavlm/tr6/layer9`
     """
-    from featstore.evaluate.roi_groups import roi_groups
     from featstore.evaluate.runs.results import locate_configs
     from featstore.evaluate.runs.significance import compare_configs
     from featstore.evaluate.runs.tables import combine_runs, load_result_sets
-    from featstore.report.encoding import usable_groups
+    from featstore.report.encoding import groups_to_test
 
     if alternative not in ("two-sided", "greater", "less"):
         raise InputError(f"--alternative {alternative!r}: expected two-sided, greater or less")
@@ -273,15 +272,11 @@ def stats(
                 run_b: set_of[run_b].results.sel(config=[config_b]),
             }
         )
-    chosen = roi_groups(groups)
-    if groups is None:
-        # the built-in groups name HCP-MMP1.0 areas: keep those the targets have
-        chosen = usable_groups(results, chosen)
     frame = compare_configs(
         results,
         config_a,
         config_b,
-        groups=chosen,
+        groups=groups_to_test(results, groups),
         per_roi=per_roi,
         alternative=alternative,
     )

@@ -4,6 +4,7 @@ the order ``encoding.html`` shows them (the figures are numbered as they are sav
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,11 @@ import xarray as xr
 from featstore.errors import InputError
 from featstore.evaluate.analyses.runner import analysis_runs
 from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD
-from featstore.evaluate.roi_groups import roi_group_indices
+from featstore.evaluate.roi_groups import (
+    BUILTIN_ROI_GROUPS,
+    load_roi_groups,
+    roi_group_indices,
+)
 from featstore.evaluate.runs import tables
 from featstore.evaluate.runs.ceiling import ESTIMATOR, ceiling_for_run
 from featstore.evaluate.runs.results import EXCLUDED_ATTR, complete_runs
@@ -89,6 +94,34 @@ def usable_groups(
             continue
         usable[name] = members
     return usable
+
+
+def groups_to_test(
+    results: xr.Dataset, groups_file: str | os.PathLike | None = None
+) -> dict[str, Sequence[str]]:
+    """The built-in groups the results resolve, then every group of ``groups_file``.
+
+    The built-in groups name HCP-MMP1.0 areas, so targets named otherwise (vertices, a
+    custom atlas) keep none of them. The groups of a file are the user's request and are
+    kept whole: one naming an area the data lack fails with that name when tested.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Results with ``roi_name`` and ``hemisphere`` coords.
+    groups_file : path, optional
+        A JSON or TOML file of groups (see
+        :func:`featstore.evaluate.roi_groups.load_roi_groups`).
+
+    Returns
+    -------
+    dict
+        Group name → areas; a group of the file replaces a built-in one of that name.
+    """
+    chosen = dict(usable_groups(results, BUILTIN_ROI_GROUPS))
+    if groups_file is not None:
+        chosen.update(load_roi_groups(groups_file))
+    return chosen
 
 
 def _story_table(results: xr.Dataset, configs: Sequence[str]) -> pd.DataFrame | None:

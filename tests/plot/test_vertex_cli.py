@@ -80,3 +80,17 @@ def test_stats_on_targets_without_hcp_names_keeps_to_usable_groups(collection):
     assert result.exit_code == 0, result.output
     assert "all ROIs" in result.output
     assert "+1.00" in result.output  # A above B in every subject
+
+
+def test_stats_with_a_groups_file_on_targets_without_hcp_names(collection, tmp_path):
+    groups = tmp_path / "groups.json"
+    groups.write_text('{"hearing": ["auditory"], "left-language": ["L_language"]}')
+    compare = ("--compare", "wavlm/tr1/layer1", "gpt2/ctx8/layer1")
+    result = invoke("stats", "--store", collection, *compare, "--groups", groups)
+    assert result.exit_code == 0, result.output
+    assert "hearing" in result.output and "left-language" in result.output
+    assert "auditory" not in result.output.replace("hearing", "")  # no built-in group
+    groups.write_text('{"hearing": ["auditory", "A1"]}')
+    result = invoke("stats", "--store", collection, *compare, "--groups", groups)
+    assert result.exit_code == 2
+    assert "ROI group 'hearing': A1 match no ROI of the data" in result.output
