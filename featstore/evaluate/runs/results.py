@@ -306,18 +306,11 @@ def list_runs(store: StorePath) -> list[RunInfo]:
         if done is None or is_complete(store, result_group(run_id)):
             continue
         per = int(node.attrs.get(STAGE_BLOCKS_PER_CONFIG, 1))
-        n_configs = int(node.attrs.get(STAGE_N_CONFIGS, done.size // per))
+        n_configs = int(node.attrs.get(STAGE_N_CONFIGS, 0))
         if per < 1 or n_configs * per != done.size:  # a stage written without these attrs
             n_configs, per = done.size, 1
         n_done = int(done.reshape(n_configs, per).all(axis=1).sum())
         runs.append(
             RunInfo(run_id, False, "", n_configs, n_done, {}, int(done.sum()), int(done.size))
         )
-    return runs
-    for run_id in sorted(work.group_keys()):
-        node = work[run_id]
-        if is_complete(store, result_group(run_id)) or META_VAR not in node:
-            continue
-        written = np.asarray(node[META_VAR][:, 0]) != 0
-        runs.append(RunInfo(run_id, False, "", int(written.size), int(written.sum()), {}))
     return runs
