@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from featstore.cli._common import QuietOption, StoreOption, console, new_app, progress_enabled
+from featstore.cli._common import (
+    QuietOption,
+    StoreOption,
+    console,
+    new_app,
+    printing_warnings,
+    progress_enabled,
+)
 from featstore.errors import InputError
 from featstore.outputs import writing_file
 
@@ -99,19 +106,20 @@ def report(
     from featstore.evaluate.roi_groups import roi_groups
     from featstore.report.html import build_report
 
-    index = build_report(
-        store,
-        out,
-        runs=run or None,
-        top=top,
-        groups=roi_groups(groups),
-        alpha=alpha,
-        brain_maps=brain,
-        embed=embed,
-        progress=progress_enabled(quiet),
-        parcels=parcels,
-        mesh_dir=mesh,
-    )
+    with printing_warnings():
+        index = build_report(
+            store,
+            out,
+            runs=run or None,
+            top=top,
+            groups=roi_groups(groups),
+            alpha=alpha,
+            brain_maps=brain,
+            embed=embed,
+            progress=progress_enabled(quiet),
+            parcels=parcels,
+            mesh_dir=mesh,
+        )
     console.print(f"report written: {index}")
 
 

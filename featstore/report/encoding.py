@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from featstore.errors import InputError
+from featstore.errors import FeatstoreWarning, InputError
 from featstore.evaluate.analyses.runner import analysis_runs
 from featstore.evaluate.metrics.noise_ceiling import DEFAULT_CEILING_THRESHOLD
 from featstore.evaluate.roi_groups import (
@@ -124,6 +125,28 @@ def groups_to_test(
     return chosen
 
 
+def _warn_unresolved_groups(
+    results: xr.Dataset,
+    groups: Mapping[str, Sequence[str]],
+    usable: Mapping[str, Sequence[str]],
+    heading: str,
+) -> None:
+    """Warn, naming the areas, of each group left out that is not a built-in one: a
+    user's group with a typo should not vanish from the report without a word."""
+    if S.ROI_NAME_COORD not in results.coords or S.HEMISPHERE_COORD not in results.coords:
+        return
+    names, hemis = _roi_coords(results)
+    for name, members in groups.items():
+        if name in usable or tuple(members) == BUILTIN_ROI_GROUPS.get(name):
+            continue
+        try:
+            roi_group_indices(names, hemis, members, group_name=name)
+        except InputError as exc:
+            warnings.warn(
+                f"{exc}; left out of the report's {heading!r}", FeatstoreWarning, stacklevel=3
+            )
+
+
 def _story_table(results: xr.Dataset, configs: Sequence[str]) -> pd.DataFrame | None:
     """Mean r ± std across subjects per test story (columns) of the given configs."""
     if "r_story" not in results.data_vars:
@@ -228,6 +251,7 @@ def add_encoding_section(
     section.maps = map_kind(results, mesh_dir=mesh_dir) if brain_maps else None
     section.parcels = parcel_view(results, parcels)
     section.groups = usable = usable_groups(section.table_results, groups)
+    _warn_unresolved_groups(section.table_results, groups, usable, heading)
     context.update(
         summary=_table(best_config_summary(frame, stats, alpha)),
         ceiling=ceiling is not None,

@@ -134,11 +134,15 @@ def test_ceiling_writes_the_group(results_store):
 
 
 def test_report_command_and_one_line_errors(results_store, tmp_path):
+    groups = tmp_path / "groups.json"
+    groups.write_text('{"typo": ["A1", "PBlet"]}')
     result = invoke(
-        "report", "--store", results_store, "--out", tmp_path / "r", "--no-brain", "--top", 5
-    )
+        "report", "--store", results_store, "--out", tmp_path / "r", "--no-brain", "--top", 5,
+        "--groups", groups,
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r" / "index.html").exists()
+    assert "warning: ROI group 'typo': PBlet match no ROI of the data" in result.output
     result = invoke("plot", "roi-top", "--store", results_store, "--config", "bert/ctx1/layer1")
     assert result.exit_code == 2
     assert "error: config 'bert/ctx1/layer1' is in no complete run" in result.output

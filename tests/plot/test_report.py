@@ -177,3 +177,30 @@ def test_names_from_the_store_are_escaped_in_the_page(tmp_path):
     assert page.count(escaped) >= 6
     assert f"<title>featstore report: {escaped}</title>" in page
     assert f"{escaped} = {escaped}" in page
+
+
+def test_a_users_group_that_matches_no_roi_is_warned_not_dropped_silently(tmp_path):
+    from featstore import store as fs
+    from featstore.errors import FeatstoreWarning
+    from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS
+    from tests.plot.synthetic import N_TR, fmri_dataset, results_dataset
+
+    custom = {
+        "roi_name": ("roi", np.array([f"parcel{i}" for i in range(40)], dtype=object)),
+        "hemisphere": ("roi", np.array([""] * 40, dtype=object)),
+    }
+    store = tmp_path / "custom.zarr"
+    fs.create_store(store, dataset="custom", tr_seconds=1.5, n_tr=N_TR)
+    fs.write_group(store, "fmri", fmri_dataset().isel(roi=slice(0, 40)).assign_coords(custom))
+    fs.write_group(
+        store, "results/run-a", results_dataset().isel(roi=slice(0, 40)).assign_coords(custom)
+    )
+    groups = {**BUILTIN_ROI_GROUPS, "mine": ["parcel1", "parcel2"], "typo": ["parcel1", "parcl2"]}
+    with pytest.warns(FeatstoreWarning) as caught:
+        index = build_report(store, tmp_path / "out", groups=groups, brain_maps=False)
+    assert [str(w.message) for w in caught] == [
+        "ROI group 'typo': parcl2 match no ROI of the data (expected HCP-MMP1.0 area names "
+        "such as 'A1' or 'L_44'); left out of the report's 'Results'"
+    ]
+    page = index.read_text(encoding="utf-8")
+    assert ">ROI groups<" in page and "mine" in page
