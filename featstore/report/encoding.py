@@ -84,17 +84,26 @@ def usable_groups(
     -------
     dict
     """
+    return _resolve_groups(results, groups)[0]
+
+
+def _resolve_groups(
+    results: xr.Dataset, groups: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, Sequence[str]], dict[str, str]]:
+    """The usable groups, and the error naming the missing areas of each other group
+    (none when the results carry no ROI names at all)."""
     if S.ROI_NAME_COORD not in results.coords or S.HEMISPHERE_COORD not in results.coords:
-        return {}
+        return {}, {}
     names, hemis = _roi_coords(results)
-    usable = {}
+    usable, errors = {}, {}
     for name, members in groups.items():
         try:
             roi_group_indices(names, hemis, members, group_name=name)
-        except InputError:
+        except InputError as exc:
+            errors[name] = str(exc)
             continue
         usable[name] = members
-    return usable
+    return usable, errors
 
 
 def groups_to_test(
@@ -126,25 +135,14 @@ def groups_to_test(
 
 
 def _warn_unresolved_groups(
-    results: xr.Dataset,
-    groups: Mapping[str, Sequence[str]],
-    usable: Mapping[str, Sequence[str]],
-    heading: str,
+    groups: Mapping[str, Sequence[str]], errors: Mapping[str, str], heading: str
 ) -> None:
     """Warn, naming the areas, of each group left out that is not a built-in one: a
     user's group with a typo should not vanish from the report without a word."""
-    if S.ROI_NAME_COORD not in results.coords or S.HEMISPHERE_COORD not in results.coords:
-        return
-    names, hemis = _roi_coords(results)
-    for name, members in groups.items():
-        if name in usable or tuple(members) == BUILTIN_ROI_GROUPS.get(name):
-            continue
-        try:
-            roi_group_indices(names, hemis, members, group_name=name)
-        except InputError as exc:
-            warnings.warn(
-                f"{exc}; left out of the report's {heading!r}", FeatstoreWarning, stacklevel=3
-            )
+    for name, error in errors.items():
+        if tuple(groups[name]) != BUILTIN_ROI_GROUPS.get(name):
+            message = f"{error}; left out of the report's {heading!r}"
+            warnings.warn(message, FeatstoreWarning, stacklevel=4)
 
 
 def _story_table(results: xr.Dataset, configs: Sequence[str]) -> pd.DataFrame | None:
@@ -250,8 +248,9 @@ def add_encoding_section(
     section = _Section(page, result_set, frame, ceiling, stats, {}, alpha, top)
     section.maps = map_kind(results, mesh_dir=mesh_dir) if brain_maps else None
     section.parcels = parcel_view(results, parcels)
-    section.groups = usable = usable_groups(section.table_results, groups)
-    _warn_unresolved_groups(section.table_results, groups, usable, heading)
+    section.groups, unresolved = _resolve_groups(section.table_results, groups)
+    usable = section.groups
+    _warn_unresolved_groups(groups, unresolved, heading)
     context.update(
         summary=_table(best_config_summary(frame, stats, alpha)),
         ceiling=ceiling is not None,

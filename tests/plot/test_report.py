@@ -71,7 +71,8 @@ def test_embedded_report_is_one_file(tmp_path):
     assert ">Top 5 ROIs<" in page and ">Brain maps<" not in page
 
 
-def test_custom_atlas_report_leaves_out_brain_maps_and_hcp_groups(tmp_path):
+def _custom_atlas_store(tmp_path: Path) -> Path:
+    """A store of 40 ROIs named ``parcel0`` … ``parcel39`` (no HCP-MMP1.0 names), one run."""
     from featstore import store as fs
     from tests.plot.synthetic import N_TR, fmri_dataset, results_dataset
 
@@ -85,6 +86,11 @@ def test_custom_atlas_report_leaves_out_brain_maps_and_hcp_groups(tmp_path):
     fs.write_group(
         store, "results/run-a", results_dataset().isel(roi=slice(0, 40)).assign_coords(custom)
     )
+    return store
+
+
+def test_custom_atlas_report_leaves_out_brain_maps_and_hcp_groups(tmp_path):
+    store = _custom_atlas_store(tmp_path)
     page = build_report(store, tmp_path / "out").read_text(encoding="utf-8")
     assert ">Brain maps<" not in page and ">ROI groups<" not in page
     assert "No ROI group matches these ROI names" in page
@@ -180,21 +186,10 @@ def test_names_from_the_store_are_escaped_in_the_page(tmp_path):
 
 
 def test_a_users_group_that_matches_no_roi_is_warned_not_dropped_silently(tmp_path):
-    from featstore import store as fs
     from featstore.errors import FeatstoreWarning
     from featstore.evaluate.roi_groups import BUILTIN_ROI_GROUPS
-    from tests.plot.synthetic import N_TR, fmri_dataset, results_dataset
 
-    custom = {
-        "roi_name": ("roi", np.array([f"parcel{i}" for i in range(40)], dtype=object)),
-        "hemisphere": ("roi", np.array([""] * 40, dtype=object)),
-    }
-    store = tmp_path / "custom.zarr"
-    fs.create_store(store, dataset="custom", tr_seconds=1.5, n_tr=N_TR)
-    fs.write_group(store, "fmri", fmri_dataset().isel(roi=slice(0, 40)).assign_coords(custom))
-    fs.write_group(
-        store, "results/run-a", results_dataset().isel(roi=slice(0, 40)).assign_coords(custom)
-    )
+    store = _custom_atlas_store(tmp_path)
     groups = {**BUILTIN_ROI_GROUPS, "mine": ["parcel1", "parcel2"], "typo": ["parcel1", "parcl2"]}
     with pytest.warns(FeatstoreWarning) as caught:
         index = build_report(store, tmp_path / "out", groups=groups, brain_maps=False)
