@@ -243,7 +243,8 @@ class Cluster:
         from distributed import as_completed
 
         try:
-            for future in as_completed(futures):
+            # this client's loop: it need not be the process's default client
+            for future in as_completed(futures, loop=self.client.loop):
                 on_result(*futures[future], future.result())
                 future.release()
         except BaseException:
@@ -346,19 +347,27 @@ def _silenced(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def connect(scheduler: str):
-    """A distributed ``Client`` of the scheduler at ``scheduler``.
+@contextlib.contextmanager
+def connect(scheduler: str) -> Iterator[Any]:
+    """A distributed ``Client`` of the scheduler at ``scheduler``, dask's scheduler inside
+    the block, closed after it.
 
     An address that does not parse or a scheduler that does not answer (within dask's
     ``distributed.comm.timeouts.connect``) is an :class:`InputError` naming the address.
+    The client becomes dask's scheduler only once connected: a ``Client`` that fails to
+    connect would otherwise stay the process's default, and every later computation in
+    the process (a notebook's) would wait on it forever.
     """
+    import dask
     from distributed import Client
 
     try:
-        return Client(scheduler)
+        client = Client(scheduler, set_as_default=False)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
             f"scheduler={scheduler!r}: cannot connect ({reason}); expected the address of "
             "a running dask scheduler, e.g. tcp://10.0.0.5:8786"
         ) from None
+    with client, dask.config.set(scheduler=client):
+        yield client

@@ -260,6 +260,29 @@ def test_existing_scheduler_gives_identical_results(grid_store, settings):
     assert list(local.config.values) == list(remote.config.values)
 
 
+def test_a_scheduler_that_cannot_be_reached_leaves_no_default_client(grid_store, settings):
+    distributed = pytest.importorskip("distributed")
+    import dask
+    import dask.array as da
+
+    before = dask.config.get("scheduler", None)
+    request = {"models": [("wavlm", ["tr3"])], "layers": [3], "settings": settings}
+    for address in ("notanaddress", "tcp://127.0.0.1:1"):
+        with (
+            dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+            pytest.raises(InputError, match=f"scheduler={address!r}: cannot connect"),
+        ):
+            run_grid(grid_store, scheduler=address, **request)
+        # a failed Client stayed dask's default: every later compute in the process
+        # (a notebook's, the next grid's) waited on it forever
+        assert dask.config.get("scheduler", None) == before
+        with pytest.raises(ValueError, match="No clients found"):
+            distributed.default_client()
+    assert int(da.ones(3).sum().compute()) == 3
+    run_id = run_grid(grid_store, run_id="after", **request)
+    assert _open(grid_store, run_id).attrs["n_computed"] == 1
+
+
 @pytest.mark.slow
 def test_local_cluster_of_worker_processes(grid_store, settings):
     request = {"models": [("wavlm", ["tr3"])], "layers": [2, 3], "settings": settings}
